@@ -1,0 +1,38 @@
+"""dlcore: one vectorized forward/backward core for NumPy, CuPy and any Array-API namespace.
+
+The course's notation throughout: ``X: (n_x, m)``, ``Y: (1, m)``, ``W[l]: (n[l], n[l-1])``,
+``b[l]: (n[l], 1)``, ``Z[l], A[l], dZ[l], dA[l]: (n[l], m)``.
+"""
+
+from backends import get_backend
+from dlcore.activations import ACTIVATIONS, Activation, get_activation, leaky_relu
+from dlcore.initializers import INITIALIZERS, initialize_parameters
+from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
+from dlcore.model import History, Network, TrainingDiverged
+from dlcore.propagation import accuracy, backward, cost, forward, predict, predict_proba, update
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "Activation",
+    "History",
+    "LayerCache",
+    "Network",
+    "TrainingDiverged",
+    "accuracy",
+    "backward",
+    "cost",
+    "forward",
+    "get_activation",
+    "get_backend",
+    "initialize_parameters",
+    "layer_backward",
+    "layer_forward",
+    "leaky_relu",
+    "linear_backward",
+    "predict",
+    "predict_proba",
+    "update",
+]

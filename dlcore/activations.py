@@ -1,0 +1,118 @@
+"""Activation functions g(Z) and their derivatives g'(Z), elementwise on (n[l], m) arrays.
+
+Each :class:`Activation` has ``forward(Z) -> A`` and ``derivative(Z, A) -> g'(Z)``; the derivative
+is handed the cached ``A = g(Z)`` too, so sigmoid and tanh reuse it instead of recomputing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from array_api_compat import array_namespace
+
+Array = Any
+
+
+def sigmoid(Z: Array) -> Array:
+    """g(z) = 1 / (1 + e^-z), computed as (1 + tanh(z/2)) / 2: no overflow, no warning, any |z|."""
+    xp = array_namespace(Z)
+    return 0.5 * xp.tanh(0.5 * Z) + 0.5
+
+
+def sigmoid_derivative(Z: Array, A: Array) -> Array:
+    """g'(z) = g(z) (1 - g(z)) = A (1 - A)."""
+    return A * (1.0 - A)
+
+
+def tanh(Z: Array) -> Array:
+    """g(z) = (e^z - e^-z) / (e^z + e^-z)."""
+    return array_namespace(Z).tanh(Z)
+
+
+def tanh_derivative(Z: Array, A: Array) -> Array:
+    """g'(z) = 1 - tanh(z)^2 = 1 - A^2."""
+    return 1.0 - A * A
+
+
+def relu(Z: Array) -> Array:
+    """g(z) = max(0, z)."""
+    return array_namespace(Z).maximum(Z, 0.0)
+
+
+def relu_derivative(Z: Array, A: Array) -> Array:
+    """g'(z) = 1 if z > 0 else 0."""
+    xp = array_namespace(Z)
+    return xp.astype(Z > 0, Z.dtype)
+
+
+def linear(Z: Array) -> Array:
+    """g(z) = z (the identity)."""
+    return Z
+
+
+def linear_derivative(Z: Array, A: Array) -> Array:
+    """g'(z) = 1."""
+    return array_namespace(Z).ones_like(Z)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A named activation: ``forward(Z) -> A`` and ``derivative(Z, A) -> g'(Z)``."""
+
+    name: str
+    forward: Callable[[Array], Array]
+    derivative: Callable[[Array, Array], Array]
+    slope: float | None = None  # leaky_relu only
+
+    def __call__(self, Z: Array) -> Array:
+        return self.forward(Z)
+
+    @property
+    def spec(self) -> str:
+        """The string :func:`get_activation` turns back into this activation."""
+        return self.name if self.slope is None else f"{self.name}:{self.slope!r}"
+
+
+def leaky_relu(slope: float = 0.01) -> Activation:
+    """g(z) = z if z > 0 else slope * z; g'(z) = 1 if z > 0 else slope."""
+    slope = float(slope)
+    if not (0.0 <= slope < 1.0):
+        raise ValueError(f"leaky_relu slope must be in [0, 1); got {slope}")
+
+    def forward(Z: Array) -> Array:
+        return array_namespace(Z).where(Z > 0, Z, slope * Z)
+
+    def derivative(Z: Array, A: Array) -> Array:
+        xp = array_namespace(Z)
+        return xp.astype(Z > 0, Z.dtype) * (1.0 - slope) + slope
+
+    return Activation("leaky_relu", forward, derivative, slope)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_derivative),
+    "tanh": Activation("tanh", tanh, tanh_derivative),
+    "relu": Activation("relu", relu, relu_derivative),
+    "leaky_relu": leaky_relu(0.01),
+    "linear": Activation("linear", linear, linear_derivative),
+}
+
+
+def get_activation(spec: str | Activation) -> Activation:
+    """Look up an activation by name: ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"linear"``,
+    ``"leaky_relu"`` (slope 0.01) or ``"leaky_relu:0.2"`` (slope 0.2)."""
+    if isinstance(spec, Activation):
+        return spec
+    name, _, arg = str(spec).partition(":")
+    if name == "leaky_relu" and arg:
+        try:
+            return leaky_relu(float(arg))
+        except ValueError as exc:
+            raise ValueError(f"bad activation {spec!r}: {exc}") from None
+    if name not in ACTIVATIONS or arg:
+        raise ValueError(
+            f"unknown activation {spec!r}; choose one of: {', '.join(ACTIVATIONS)} (or 'leaky_relu:SLOPE')"
+        )
+    return ACTIVATIONS[name]

@@ -1,0 +1,61 @@
+"""One layer, forward and backward: the whole of backpropagation on one screen.
+
+Shapes (the course's column layout, one example per column):
+    A_prev: (n[l-1], m)   W: (n[l], n[l-1])   b: (n[l], 1)   Z, A, dZ, dA: (n[l], m)
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from array_api_compat import array_namespace
+
+from dlcore.activations import Activation
+
+Array = Any
+
+
+class LayerCache(NamedTuple):
+    """What forward keeps for backward: the layer's input, weights, pre-activation and output."""
+
+    A_prev: Array
+    W: Array
+    Z: Array
+    A: Array
+
+
+def layer_forward(A_prev: Array, W: Array, b: Array, g: Activation) -> tuple[Array, LayerCache]:
+    """Z = W A_prev + b, A = g(Z). Returns A: (n[l], m) and the cache."""
+    Z = W @ A_prev + b
+    A = g.forward(Z)
+    return A, LayerCache(A_prev, W, Z, A)
+
+
+def layer_backward(
+    dA: Array, cache: LayerCache, g: Activation, need_dA_prev: bool = True
+) -> tuple[Array | None, Array, Array]:
+    """From dA: (n[l], m) to (dA_prev, dW, db), with dZ = dA * g'(Z)."""
+    dZ = dA * g.derivative(cache.Z, cache.A)
+    return linear_backward(dZ, cache, need_dA_prev)
+
+
+def linear_backward(
+    dZ: Array, cache: LayerCache, need_dA_prev: bool = True
+) -> tuple[Array | None, Array, Array]:
+    """The linear part Z = W A_prev + b, backwards.
+
+    dW = dZ A_prev^T / m,  db = sum(dZ, axis=1) / m,  dA_prev = W^T dZ.
+    ``dA_prev`` is skipped (None) for the first layer, where nobody needs dX.
+    """
+    xp = array_namespace(dZ)
+    A_prev, W = cache.A_prev, cache.W
+    m = A_prev.shape[1]
+    dW = dZ @ A_prev.T / m
+    db = xp.sum(dZ, axis=1, keepdims=True) / m
+    if not need_dA_prev:
+        return None, dW, db
+    if W.shape[0] == 1:  # one-row W: W^T dZ is an outer product; broadcasting beats matmul here
+        dA_prev = W.T * dZ
+    else:
+        dA_prev = W.T @ dZ
+    return dA_prev, dW, db

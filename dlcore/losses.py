@@ -1,0 +1,34 @@
+"""Binary cross-entropy cost J = -1/m sum(Y log A + (1 - Y) log(1 - A)).
+
+With a sigmoid output A = sigmoid(Z), the cost is computed from the logits Z as
+``sum(log(1 + e^Z) - Y Z) / m`` (``logaddexp(0, Z)`` is log(1 + e^Z) without overflow), so even
+saturated outputs (|Z| = 1e4) give a finite cost, and its gradient is simply ``dZ = A - Y``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import array_namespace
+
+Array = Any
+
+
+def binary_cross_entropy_from_logits(Z: Array, Y: Array) -> Array:
+    """J from the output logits. Z, Y: (1, m). Returns a 0-D array (stays on the device)."""
+    xp = array_namespace(Z, Y)
+    m = Z.shape[1]
+    return xp.sum(xp.logaddexp(0.0, Z) - Y * Z) / m
+
+
+def binary_cross_entropy(A: Array, Y: Array, eps: float = 1e-12) -> Array:
+    """J from probabilities A (the course's formula; A is clipped to [eps, 1 - eps]). Returns 0-D."""
+    xp = array_namespace(A, Y)
+    m = A.shape[1]
+    A = xp.clip(A, eps, 1.0 - eps)
+    return -xp.sum(Y * xp.log(A) + (1.0 - Y) * xp.log(1.0 - A)) / m
+
+
+def binary_cross_entropy_grad(A: Array, Y: Array) -> Array:
+    """dA[L] = -(Y / A - (1 - Y) / (1 - A)), the course's derivative of the loss w.r.t. A."""
+    return -(Y / A - (1.0 - Y) / (1.0 - A))

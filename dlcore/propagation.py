@@ -1,0 +1,94 @@
+"""L-layer forward and backward propagation, the gradient-descent update, and prediction.
+
+The functional layer under :class:`dlcore.Network`. Parameters are a dict in the course's naming:
+``{"W1": (n[1], n[0]), "b1": (n[1], 1), ..., "WL": (n[L], n[L-1]), "bL": (n[L], 1)}``, and
+``activations`` lists g[1] .. g[L]. Logistic regression is ``layer_dims = [n_x, 1]`` with a sigmoid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from dlcore.activations import Activation
+from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
+from dlcore.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_from_logits,
+    binary_cross_entropy_grad,
+)
+
+Array = Any
+Params = dict[str, Array]
+
+
+def num_layers(params: Params) -> int:
+    """L, the number of layers with parameters."""
+    return len(params) // 2
+
+
+def forward(X: Array, params: Params, activations: Sequence[Activation]) -> tuple[Array, list[LayerCache]]:
+    """X: (n_x, m) -> A[L]: (n[L], m), plus one cache per layer."""
+    A, caches = X, []
+    for l in range(1, num_layers(params) + 1):
+        A, cache = layer_forward(A, params[f"W{l}"], params[f"b{l}"], activations[l - 1])
+        caches.append(cache)
+    return A, caches
+
+
+def cost(caches: Sequence[LayerCache], Y: Array, activations: Sequence[Activation]) -> Array:
+    """Binary cross-entropy of the forward pass that made ``caches``; from Z[L] when g[L] is sigmoid."""
+    last = caches[-1]
+    if activations[-1].name == "sigmoid":
+        return binary_cross_entropy_from_logits(last.Z, Y)
+    return binary_cross_entropy(last.A, Y)
+
+
+def backward(AL: Array, Y: Array, caches: Sequence[LayerCache], activations: Sequence[Activation]) -> Params:
+    """Gradients {"dW1", "db1", ..., "dWL", "dbL"} of the binary cross-entropy cost.
+
+    With a sigmoid output the first step is dZ[L] = A[L] - Y (the loss and sigmoid derivatives
+    combined, which stays exact when A saturates); otherwise dA[L] = -(Y/A - (1-Y)/(1-A)).
+    """
+    L = len(caches)
+    grads: Params = {}
+    if activations[-1].name == "sigmoid":
+        dA, grads[f"dW{L}"], grads[f"db{L}"] = linear_backward(AL - Y, caches[-1], L > 1)
+    else:
+        dA, grads[f"dW{L}"], grads[f"db{L}"] = layer_backward(
+            binary_cross_entropy_grad(AL, Y), caches[-1], activations[-1], L > 1
+        )
+    for l in range(L - 1, 0, -1):
+        dA, grads[f"dW{l}"], grads[f"db{l}"] = layer_backward(
+            dA, caches[l - 1], activations[l - 1], need_dA_prev=l > 1
+        )
+    return grads
+
+
+def update(params: Params, grads: Params, learning_rate: float) -> Params:
+    """Gradient descent, in place: W[l] -= learning_rate * dW[l], b[l] -= learning_rate * db[l]."""
+    for name, value in params.items():
+        value -= learning_rate * grads["d" + name]
+    return params
+
+
+def predict_proba(X: Array, params: Params, activations: Sequence[Activation]) -> Array:
+    """A[L]: (1, m), the predicted probability of class 1 for each column of X."""
+    AL, _ = forward(X, params, activations)
+    return AL
+
+
+def predict(X: Array, params: Params, activations: Sequence[Activation]) -> Array:
+    """0/1 predictions (1, m) as int64: 1 where A[L] > 0.5."""
+    AL = predict_proba(X, params, activations)
+    xp = array_namespace(AL)
+    return xp.astype(AL > 0.5, xp.int64)
+
+
+def accuracy(predictions: Array, Y: Array) -> float:
+    """Fraction of columns where the 0/1 predictions equal the labels Y: (1, m)."""
+    xp = array_namespace(predictions, Y)
+    correct = predictions == xp.astype(Y, predictions.dtype)
+    return int(xp.sum(xp.astype(correct, xp.int64))) / correct.shape[1]

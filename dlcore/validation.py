@@ -1,0 +1,104 @@
+"""Input checks at the API boundary: every refusal is a ValueError that names the problem and the fix.
+
+Integer and boolean arrays are accepted and converted to the network's floating dtype; arrays from
+another backend (a NumPy X for a CuPy network, say) are copied onto the network's backend.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+Array = Any
+
+
+def _convert(value: Any, backend: Any, name: str) -> Array:
+    if value is None or isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be a numeric array; got {type(value).__name__}")
+    try:
+        arr = backend.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array; could not convert it ({exc})") from None
+    xp = backend.xp
+    if not xp.isdtype(arr.dtype, ("real floating", "integral", "bool")):
+        raise ValueError(f"{name} must hold real numbers; got dtype {arr.dtype}")
+    return arr
+
+
+def _check_finite(arr: Array, backend: Any, name: str) -> None:
+    xp = backend.xp
+    bad = int(xp.sum(xp.astype(~xp.isfinite(arr), xp.int64)))
+    if bad:
+        raise ValueError(f"{name} contains NaN or inf ({bad} entries); clean or impute them first")
+
+
+def check_features(X: Any, n_x: int, backend: Any, dtype: Any) -> Array:
+    """X as a (n_x, m) array of ``dtype`` on ``backend``, or a ValueError saying what is wrong."""
+    X = _convert(X, backend, "X")
+    if X.ndim == 1:
+        raise ValueError(
+            f"X must be 2-D with shape (n_x, m), one example per column; got a rank-1 array of "
+            f"shape {tuple(X.shape)}: use X.reshape({n_x}, -1)"
+        )
+    if X.ndim != 2:
+        raise ValueError(
+            f"X must be 2-D with shape (n_x, m); got shape {tuple(X.shape)} "
+            "(flatten images to columns with dlcore.flatten_images)"
+        )
+    rows, m = X.shape
+    if rows != n_x:
+        if m == n_x:
+            raise ValueError(
+                f"X has shape {tuple(X.shape)} but the network expects (n_x={n_x}, m) with one "
+                "example per column: pass X.T"
+            )
+        raise ValueError(
+            f"X has {rows} features (rows) but the network's input layer expects n_x={n_x}; "
+            f"X must have shape ({n_x}, m)"
+        )
+    if m == 0:
+        raise ValueError(f"X has no examples (shape {tuple(X.shape)}, m = 0); pass at least one column")
+    X = backend.asarray(X, dtype=dtype)
+    _check_finite(X, backend, "X")
+    return X
+
+
+def check_labels(Y: Any, m: int, backend: Any, dtype: Any) -> Array:
+    """Y as a (1, m) array of 0/1 labels of ``dtype`` on ``backend``, or a ValueError."""
+    Y = _convert(Y, backend, "Y")
+    shape = tuple(Y.shape)
+    if shape != (1, m):
+        if Y.ndim == 1:
+            hint = ": use Y.reshape(1, -1)"
+        elif shape == (m, 1):
+            hint = ": pass Y.T"
+        else:
+            hint = ""
+        raise ValueError(f"Y must have shape (1, m) = (1, {m}) to match X; got {shape}{hint}")
+    Y = backend.asarray(Y, dtype=dtype)
+    _check_finite(Y, backend, "Y")
+    xp = backend.xp
+    outside = ~((Y == 0) | (Y == 1))
+    if bool(xp.any(outside)):
+        try:  # boolean indexing has a data-dependent shape, which some namespaces refuse
+            seen = f" (found {float(Y[outside][0]):g})"
+        except Exception:
+            seen = ""
+        raise ValueError(f"Y must hold binary labels 0 or 1{seen}; map your classes to {{0, 1}} first")
+    return Y
+
+
+def check_learning_rate(learning_rate: Any) -> float:
+    try:
+        lr = float(learning_rate)
+    except (TypeError, ValueError):
+        raise ValueError(f"learning_rate must be a number; got {learning_rate!r}") from None
+    if not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"learning_rate must be a finite number > 0; got {learning_rate!r}")
+    return lr
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    return value

@@ -1,0 +1,49 @@
+"""Sessions: ``nox -s tests`` (numpy + array_api_strict), ``lint``, ``bench`` (quick), ``gpu``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "venv"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite on every backend available here (cupy is skipped with its reason)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: style, imports, and the rule that dlcore/ never imports numpy or cupy."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark suite in quick mode (loop vs vectorized, step vs its floor)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "pytest", "benchmarks", "--benchmark-only", *session.posargs)
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """The test suite on CuPy; skips cleanly when CuPy has no device here.
+
+    ``nox -s gpu -- cuda13`` picks the CUDA 13 wheel (default cuda12).
+    """
+    extra = session.posargs[0] if session.posargs else "cuda12"
+    session.install("-e", f".[dev,{extra}]")
+    probe = (
+        "import sys; from backends import cupy_status; "
+        "r = cupy_status()[1]; print(r or 'ok'); sys.exit(bool(r))"
+    )
+    try:
+        session.run("python", "-c", probe, silent=False)
+    except nox.command.CommandFailed:
+        session.skip("CuPy has no usable CUDA device here")
+    session.run("python", "-m", "pytest", "-k", "cupy", "tests", env={"DLCORE_BACKEND": "cupy"})

@@ -1,0 +1,50 @@
+"""Shared fixtures: every backend-agnostic test runs on every available backend and dtype.
+
+Backends: numpy; array_api_strict on its default CPU device and on its simulated second device
+``device1`` (catches arrays created on the wrong device without a GPU); cupy when a GPU answers,
+skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backends import cupy_status, get_backend
+
+BACKENDS = ["numpy", "array_api_strict", "array_api_strict:device1", "cupy"]
+
+
+def _backend_param(name: str):
+    marks = []
+    if name == "cupy":
+        reason = cupy_status()[1]
+        if reason:
+            marks.append(pytest.mark.skip(reason=f"cupy backend unavailable: {reason}"))
+    return pytest.param(name, marks=marks, id=name)
+
+
+@pytest.fixture(params=[_backend_param(n) for n in BACKENDS])
+def backend(request):
+    """Each available backend in turn."""
+    return get_backend(request.param)
+
+
+@pytest.fixture(params=["float64", "float32"])
+def dtype(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def tol(dtype) -> dict:
+    """Tolerances for comparing two computations of the same quantity in ``dtype``."""
+    return {"float64": {"rtol": 1e-10, "atol": 1e-12}, "float32": {"rtol": 2e-4, "atol": 1e-5}}[dtype]
+
+
+@pytest.fixture
+def host_rng() -> np.random.Generator:
+    return np.random.default_rng(20261121)
+
+
+def to_host(backend, x) -> np.ndarray:
+    return np.asarray(backend.to_numpy(x))

@@ -1,0 +1,115 @@
+"""The backend shim: lookup, errors, transfer, and seeded randomness identical on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backends import BackendError, available_backends, cupy_status, get_backend
+from tests.conftest import to_host
+
+
+def test_unknown_backend_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown backend 'tensorflow'.*numpy.*cupy.*array_api_strict"):
+        get_backend("tensorflow")
+
+
+def test_env_var_sets_the_default(monkeypatch):
+    monkeypatch.setenv("DLCORE_BACKEND", "array_api_strict")
+    assert get_backend().name == "array_api_strict"
+    monkeypatch.setenv("DLCORE_BACKEND", "nope")
+    with pytest.raises(ValueError, match=r"\$DLCORE_BACKEND"):
+        get_backend()
+
+
+def test_auto_says_what_it_chose():
+    be = get_backend("auto")
+    if cupy_status()[0] is None:
+        assert be.name == "numpy"
+        assert "auto: chose numpy" in be.note and "because" in be.note
+    else:
+        assert be.name == "cupy" and be.is_gpu
+
+
+@pytest.mark.skipif(cupy_status()[0] is not None, reason="a working GPU is present here")
+def test_cupy_without_gpu_is_one_clear_error():
+    with pytest.raises(BackendError) as info:
+        get_backend("cupy")
+    message = str(info.value)
+    assert "cannot use the cupy backend" in message
+    assert 'pip install "dlcore[cuda12]"' in message and "cuda13" in message
+    assert "\n" not in message
+    assert available_backends()["cupy"] == cupy_status()[1] != ""
+
+
+def test_cupy_error_explains_missing_install(monkeypatch):
+    import backends._core as core
+
+    core.cupy_status.cache_clear()
+    monkeypatch.setattr(core, "_installed_cupy_packages", lambda: [])
+    real_import = core.importlib.import_module
+
+    def fake_import(name, *a, **k):
+        if name == "cupy":
+            raise ImportError("No module named 'cupy'")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(core.importlib, "import_module", fake_import)
+    try:
+        _, reason = core.cupy_status()
+        assert reason.startswith("CuPy is not installed") and "dlcore[cuda12]" in reason
+    finally:
+        core.cupy_status.cache_clear()
+
+
+def test_two_cupy_packages_are_reported(monkeypatch):
+    import backends._core as core
+
+    core.cupy_status.cache_clear()
+    monkeypatch.setattr(core, "_installed_cupy_packages", lambda: ["cupy-cuda12x", "cupy-cuda13x"])
+    try:
+        _, reason = core.cupy_status()
+        assert "several CuPy packages" in reason and "cupy-cuda12x" in reason
+    finally:
+        core.cupy_status.cache_clear()
+
+
+def test_asarray_and_to_numpy_round_trip(backend, dtype, host_rng):
+    host = host_rng.standard_normal((3, 5))
+    x = backend.asarray(host, dtype=dtype)
+    assert x.dtype == backend.dtype(dtype)
+    assert x.device == backend.device
+    back = to_host(backend, x)
+    assert back.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(back, host.astype(dtype))
+    assert backend.asarray(x) is x  # already there: no copy
+    backend.synchronize()
+
+
+def test_arrays_from_another_backend_are_moved(backend):
+    other = get_backend("array_api_strict:device1")
+    x = other.asarray(np.arange(6.0).reshape(2, 3))
+    y = backend.asarray(x, dtype="float64")
+    assert y.device == backend.device
+    np.testing.assert_array_equal(to_host(backend, y), np.arange(6.0).reshape(2, 3))
+
+
+def test_rng_is_bit_identical_across_backends(backend, dtype):
+    ref = get_backend("numpy")
+    for draw in (
+        lambda be: be.rng(7).normal((4, 3), dtype=dtype, scale=0.5),
+        lambda be: be.rng(7).uniform((5,), -1.0, 2.0, dtype=dtype),
+        lambda be: be.rng(7).permutation(9),
+    ):
+        got, want = to_host(backend, draw(backend)), to_host(ref, draw(ref))
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    assert not np.array_equal(
+        to_host(backend, backend.rng(7).normal((3,))), to_host(backend, backend.rng(8).normal((3,)))
+    )
+
+
+def test_dtype_lookup_refuses_unknown_names(backend):
+    assert backend.dtype("float32") == backend.xp.float32
+    with pytest.raises(ValueError, match="unsupported dtype 'float16'"):
+        backend.dtype("float16")

@@ -1,0 +1,150 @@
+"""Backpropagation against two independent oracles: float64 finite differences and the loop
+reference, plus a single neuron worked by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore import reference
+from dlcore.activations import get_activation
+from tests.conftest import to_host
+
+HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
+ARCHITECTURES = {
+    "logistic": [5, 1],
+    "shallow": [3, 4, 1],
+    "deep": [4, 5, 4, 3, 3, 1],  # 5 layers
+}
+
+
+def _problem(backend, dims, hidden, seed, dtype="float64", m=8):
+    rng = np.random.default_rng(seed)
+    X = backend.asarray(rng.standard_normal((dims[0], m)), dtype=dtype)
+    Y = backend.asarray((rng.random((1, m)) > 0.5).astype(float), dtype=dtype)
+    acts = [get_activation(hidden) for _ in dims[2:]] + [get_activation("sigmoid")]
+    params = dlcore.initialize_parameters(dims, "xavier", backend, seed, dtype)
+    for l in range(1, len(dims)):  # non-zero biases exercise db properly
+        params[f"b{l}"] = backend.asarray(rng.standard_normal((dims[l], 1)) * 0.5, dtype=dtype)
+    return X, Y, params, acts
+
+
+def _cost(backend, X, Y, host_params, acts):
+    params = {k: backend.asarray(v, dtype="float64") for k, v in host_params.items()}
+    _, caches = dlcore.forward(X, params, acts)
+    return float(dlcore.cost(caches, Y, acts))
+
+
+def _numeric_gradients(backend, X, Y, params, acts, eps=1e-6):
+    host = {k: to_host(backend, v).copy() for k, v in params.items()}
+    grads = {}
+    for name, value in host.items():
+        g = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            old = value[idx]
+            value[idx] = old + eps
+            plus = _cost(backend, X, Y, host, acts)
+            value[idx] = old - eps
+            minus = _cost(backend, X, Y, host, acts)
+            value[idx] = old
+            g[idx] = (plus - minus) / (2 * eps)
+        grads["d" + name] = g
+    return grads
+
+
+def _relative_error(analytic: dict, numeric: dict) -> float:
+    a = np.concatenate([np.ravel(analytic[k]) for k in sorted(numeric)])
+    n = np.concatenate([np.ravel(numeric[k]) for k in sorted(numeric)])
+    return float(np.linalg.norm(a - n) / (np.linalg.norm(a) + np.linalg.norm(n)))
+
+
+GRADIENT_CASES = [("logistic", "none")] + [(a, h) for a in ("shallow", "deep") for h in HIDDEN]
+
+
+@pytest.mark.parametrize(("arch", "hidden"), GRADIENT_CASES)
+def test_gradient_check(backend, arch, hidden):
+    """Every activation, logistic regression, a shallow net and a 5-layer net (float64)."""
+    dims = ARCHITECTURES[arch]
+    X, Y, params, acts = _problem(backend, dims, hidden, seed=len(dims) + len(hidden))
+    AL, caches = dlcore.forward(X, params, acts)
+    grads = dlcore.backward(AL, Y, caches, acts)
+    assert set(grads) == {"d" + k for k in params}
+    for k, v in params.items():
+        assert grads["d" + k].shape == v.shape and grads["d" + k].device == backend.device
+    analytic = {k: to_host(backend, v) for k, v in grads.items()}
+    rel = _relative_error(analytic, _numeric_gradients(backend, X, Y, params, acts))
+    assert rel < 1e-7, f"{arch}/{hidden}: relative error {rel:.2e}"
+
+
+def test_gradient_check_catches_a_wrong_gradient(backend):
+    """The oracle can fail: a gradient off by 1% is flagged."""
+    X, Y, params, acts = _problem(backend, ARCHITECTURES["shallow"], "tanh", seed=3)
+    AL, caches = dlcore.forward(X, params, acts)
+    analytic = {k: to_host(backend, v) for k, v in dlcore.backward(AL, Y, caches, acts).items()}
+    analytic["dW1"] = analytic["dW1"] * 1.01
+    assert _relative_error(analytic, _numeric_gradients(backend, X, Y, params, acts)) > 1e-4
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("hidden", ["tanh", "relu", "leaky_relu:0.1"])
+def test_vectorized_equals_loop_reference(backend, dtype, tol, arch, hidden):
+    X, Y, params, acts = _problem(backend, ARCHITECTURES[arch], hidden, seed=11, dtype=dtype, m=13)
+    AL, caches = dlcore.forward(X, params, acts)
+    grads = dlcore.backward(AL, Y, caches, acts)
+    J_loop, grads_loop = reference.network_gradients_loop(X, Y, params, acts)
+    assert float(dlcore.cost(caches, Y, acts)) == pytest.approx(J_loop, rel=tol["rtol"] * 10, abs=tol["atol"])
+    for k in grads:
+        np.testing.assert_allclose(to_host(backend, grads[k]), to_host(backend, grads_loop[k]), **tol)
+
+
+def test_logistic_regression_loops_equal_vectorized(backend, dtype, tol, host_rng):
+    n_x, m = 6, 15
+    X = backend.asarray(host_rng.standard_normal((n_x, m)), dtype=dtype)
+    Y = backend.asarray((host_rng.random((1, m)) > 0.5).astype(float), dtype=dtype)
+    w = backend.asarray(host_rng.standard_normal((n_x, 1)), dtype=dtype)
+    b = 0.3
+    params = {"W1": w.T, "b1": backend.asarray([[b]], dtype=dtype)}
+    acts = [get_activation("sigmoid")]
+    AL, caches = dlcore.forward(X, params, acts)
+    grads = dlcore.backward(AL, Y, caches, acts)
+    J = float(dlcore.cost(caches, Y, acts))
+    loose = {"rtol": max(tol["rtol"], 1e-9), "atol": max(tol["atol"], 1e-9)}
+    for impl in (reference.logistic_gradients_two_loops, reference.logistic_gradients_one_loop):
+        J_loop, dw, db = impl(w, b, X, Y)
+        assert J_loop == pytest.approx(J, **{"rel": loose["rtol"] * 10, "abs": loose["atol"]})
+        np.testing.assert_allclose(to_host(backend, dw).T, to_host(backend, grads["dW1"]), **loose)
+        assert db == pytest.approx(float(grads["db1"][0, 0]), rel=loose["rtol"] * 10, abs=loose["atol"])
+
+
+def test_single_neuron_by_hand(backend, dtype):
+    """w = [0.5, -1], b = 0.25, x = [1, 2], y = 1: z = -1.25, a = sigmoid(z), dz = a - 1."""
+    params = {"W1": backend.asarray([[0.5, -1.0]], dtype=dtype), "b1": backend.asarray([[0.25]], dtype=dtype)}
+    X = backend.asarray([[1.0], [2.0]], dtype=dtype)
+    Y = backend.asarray([[1.0]], dtype=dtype)
+    acts = [get_activation("sigmoid")]
+    AL, caches = dlcore.forward(X, params, acts)
+    a = 1 / (1 + math.exp(1.25))
+    assert float(caches[0].Z[0, 0]) == pytest.approx(-1.25)
+    assert float(AL[0, 0]) == pytest.approx(a, rel=1e-6)
+    assert float(dlcore.cost(caches, Y, acts)) == pytest.approx(-math.log(a), rel=1e-6)
+    grads = dlcore.backward(AL, Y, caches, acts)
+    np.testing.assert_allclose(to_host(backend, grads["dW1"]), [[(a - 1) * 1, (a - 1) * 2]], rtol=1e-6)
+    assert float(grads["db1"][0, 0]) == pytest.approx(a - 1, rel=1e-6)
+    dlcore.update(params, grads, 0.1)
+    np.testing.assert_allclose(
+        to_host(backend, params["W1"]), [[0.5 - 0.1 * (a - 1), -1 - 0.2 * (a - 1)]], rtol=1e-6
+    )
+
+
+def test_primitive_loops_match_vectorized(backend, dtype, tol, host_rng):
+    xp = backend.xp
+    a = backend.asarray(host_rng.standard_normal(50), dtype=dtype)
+    b = backend.asarray(host_rng.standard_normal(50), dtype=dtype)
+    assert reference.dot_loop(a, b) == pytest.approx(float(xp.vecdot(a, b)), rel=1e-5)
+    np.testing.assert_allclose(to_host(backend, reference.exp_loop(a)), to_host(backend, xp.exp(a)), **tol)
+    A = backend.asarray(host_rng.standard_normal((7, 5)), dtype=dtype)
+    v = backend.asarray(host_rng.standard_normal((5, 1)), dtype=dtype)
+    np.testing.assert_allclose(to_host(backend, reference.matvec_loop(A, v)), to_host(backend, A @ v), **tol)

@@ -1,0 +1,156 @@
+"""The Network object: learning, symmetry, seeds, divergence and argument errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dlcore import Network, TrainingDiverged
+from dlcore.datasets import planar
+from tests.conftest import to_host
+
+
+def test_shallow_tanh_net_learns_the_planar_flower(backend, dtype):
+    X, Y = planar(backend, dtype=dtype)
+    assert X.shape == (2, 400) and Y.shape == (1, 400)
+    net = Network([2, 4, 1], "tanh", init="small", backend=backend, seed=1, dtype=dtype)
+    history = net.fit(X, Y, learning_rate=1.2, iterations=3000, cost_every=500)
+    assert history.iterations == [0, 500, 1000, 1500, 2000, 2500, 3000]
+    assert history.costs[-1] < 0.5 * history.costs[0]
+    assert net.accuracy(X, Y) >= 0.85
+
+
+def test_logistic_regression_is_the_zero_hidden_layer_case(backend, host_rng):
+    X = host_rng.standard_normal((3, 200))
+    Y = (X[0:1] - 2 * X[2:3] > 0).astype(float)  # linearly separable
+    net = Network([3, 1], init="zeros", backend=backend)
+    net.fit(X, Y, learning_rate=0.5, iterations=300)
+    assert net.accuracy(X, Y) >= 0.97
+    w = to_host(backend, net.params["W1"])[0]
+    assert w[0] > 0 > w[2] and abs(w[1]) < abs(w[2])
+
+
+@pytest.mark.parametrize("hidden", ["tanh", "relu", "sigmoid"])
+def test_zero_init_keeps_hidden_units_identical(backend, host_rng, hidden):
+    X, Y = host_rng.standard_normal((2, 50)), (host_rng.random((1, 50)) > 0.5).astype(float)
+    net = Network([2, 5, 1], hidden, init="zeros", backend=backend)
+    net.fit(X, Y, learning_rate=0.5, iterations=50)
+    W1, W2 = to_host(backend, net.params["W1"]), to_host(backend, net.params["W2"])
+    # every hidden unit computes the same function (up to BLAS summation order)
+    np.testing.assert_allclose(W1, np.broadcast_to(W1[0], W1.shape), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(W2, np.broadcast_to(W2[0, 0], W2.shape), rtol=1e-12, atol=1e-15)
+    if hidden == "sigmoid":  # sigmoid(0) = 0.5 != 0, so the weights do move, but all together
+        assert np.abs(W1).max() > 1e-6
+
+
+def test_random_init_breaks_the_symmetry(backend, host_rng):
+    X, Y = host_rng.standard_normal((2, 50)), (host_rng.random((1, 50)) > 0.5).astype(float)
+    net = Network([2, 5, 1], "tanh", init="small", backend=backend)
+    net.fit(X, Y, learning_rate=0.5, iterations=50)
+    W1 = to_host(backend, net.params["W1"])
+    assert len({tuple(row) for row in W1}) == 5
+
+
+@pytest.mark.parametrize("init", ["small", "he", "xavier", "glorot"])
+def test_same_seed_same_initial_parameters_on_every_backend(backend, dtype, init):
+    dims = [7, 5, 3, 1]
+    ours = Network(dims, init=init, backend=backend, seed=42, dtype=dtype).parameters_numpy()
+    ref = Network(dims, init=init, backend="numpy", seed=42, dtype=dtype).parameters_numpy()
+    for k in ref:
+        assert ours[k].dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(ours[k], ref[k])
+    other = Network(dims, init=init, backend=backend, seed=43, dtype=dtype).parameters_numpy()
+    assert not np.array_equal(other["W1"], ours["W1"])
+
+
+def test_initializer_scales(backend):
+    big = Network([400, 300, 1], init="he", backend=backend, seed=0).parameters_numpy()["W1"]
+    assert big.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
+    small = Network([400, 300, 1], init="small", backend=backend, seed=0).parameters_numpy()["W1"]
+    assert small.std() == pytest.approx(0.01, rel=0.02)
+    xav = Network([400, 300, 1], init="xavier", backend=backend, seed=0).parameters_numpy()["W1"]
+    assert xav.std() == pytest.approx(np.sqrt(1 / 400), rel=0.02)
+
+
+def test_predictions_and_probabilities(backend, dtype):
+    X, Y = planar(backend, m=40, dtype=dtype)
+    net = Network([2, 3, 1], "relu", backend=backend, dtype=dtype)
+    P, labels = to_host(backend, net.predict_proba(X)), to_host(backend, net.predict(X))
+    assert P.shape == labels.shape == (1, 40)
+    assert np.all((P > 0) & (P < 1))
+    np.testing.assert_array_equal(labels, (P > 0.5).astype(np.int64))
+    acc = net.accuracy(X, Y)
+    assert acc == pytest.approx(np.mean(labels == to_host(backend, Y)))
+
+
+def test_numpy_input_is_moved_to_the_network_backend(backend):
+    X, Y = planar(get_numpy := __import__("backends").get_backend("numpy"), m=20)
+    del get_numpy
+    net = Network([2, 3, 1], backend=backend)
+    net.fit(X, Y, 0.1, 5)  # NumPy arrays into any backend: converted, not mixed
+    assert net.predict(X).device == backend.device
+
+
+def test_divergence_stops_and_keeps_the_last_finite_parameters(backend):
+    X, Y = planar(backend, m=100)
+    net = Network([2, 8, 8, 1], "linear", init="he", backend=backend, seed=0)
+    with pytest.raises(TrainingDiverged, match=r"iteration \d+ with learning_rate=1e\+06") as info:
+        net.fit(X, Y, learning_rate=1e6, iterations=500, cost_every=10)
+    assert info.value.iteration > 0 and info.value.learning_rate == 1e6
+    for v in net.parameters_numpy().values():
+        assert np.all(np.isfinite(v))
+    assert np.isfinite(net.cost(X, Y))
+    assert info.value.history.iterations[-1] < info.value.iteration
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"layer_dims": [2]}, "at least an input and an output"),
+        ({"layer_dims": [2, 0, 1]}, "positive integers"),
+        ({"layer_dims": [2, 4, 1], "hidden_activation": "swish"}, "unknown activation 'swish'"),
+        ({"layer_dims": [2, 4, 1], "init": "ones"}, "unknown initializer 'ones'.*he"),
+        ({"layer_dims": [2, 4, 1], "backend": "jax"}, "unknown backend 'jax'"),
+        ({"layer_dims": [2, 4, 1], "dtype": "float16"}, "unsupported dtype 'float16'"),
+        ({"layer_dims": [2, 4, 1], "output_activation": "relu"}, "output_activation must be 'sigmoid'"),
+        ({"layer_dims": [2, 4, 1], "activations": ["relu"]}, "one entry per layer"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Network(**kwargs)
+
+
+def test_bad_training_data_names_the_expected_shape(backend):
+    net = Network([2, 4, 1], backend=backend)
+    X, Y = np.ones((2, 10)), np.zeros((1, 10))
+    cases = [
+        (np.ones(10), Y, r"rank-1 array of shape \(10,\)"),
+        (np.ones((10, 2)), Y, r"expects \(n_x=2, m\).*pass X\.T"),
+        (np.ones((3, 10)), Y, r"expects n_x=2"),
+        (np.ones((2, 0)), np.zeros((1, 0)), r"no examples"),
+        (np.ones((2, 10, 1)), Y, r"must be 2-D"),
+        (X, np.zeros(10), r"Y must have shape \(1, m\) = \(1, 10\).*Y\.reshape\(1, -1\)"),
+        (X, np.zeros((10, 1)), r"pass Y\.T"),
+        (X, np.zeros((1, 9)), r"\(1, 10\)"),
+        (X, np.full((1, 10), 2.0), r"binary labels 0 or 1"),
+        (np.where(np.eye(2, 10) > 0, np.nan, 1.0), Y, r"X contains NaN or inf \(2 entries\)"),
+        (X, np.full((1, 10), np.inf), r"Y contains NaN or inf"),
+        ("abc", Y, r"X must be a numeric array"),
+    ]
+    for bad_X, bad_Y, message in cases:
+        with pytest.raises(ValueError, match=message):
+            net.fit(bad_X, bad_Y)
+    for lr in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="learning_rate must be a finite number > 0"):
+            net.fit(X, Y, learning_rate=lr)
+    with pytest.raises(ValueError, match="iterations must be an integer >= 1"):
+        net.fit(X, Y, iterations=0)
+
+
+def test_integer_and_boolean_inputs_are_converted(backend):
+    net = Network([2, 3, 1], backend=backend, dtype="float32")
+    X = np.array([[0, 1, 2, 3], [1, 0, 1, 0]], dtype=np.int32)
+    Y = np.array([[True, False, True, False]])
+    history = net.fit(X, Y, learning_rate=0.1, iterations=3)
+    assert len(history) == 2 and net.predict_proba(X).dtype == backend.xp.float32
