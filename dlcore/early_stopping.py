@@ -1,0 +1,43 @@
+"""Early stopping: watch the validation cost, stop after ``patience`` checks without improvement,
+and hand back a copy of the parameters from the best check."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from array_api_compat import array_namespace
+
+Params = dict[str, Any]
+
+
+class EarlyStopping:
+    """Call :meth:`check` with each validation cost; it returns True when training should stop.
+
+    An improvement is a cost below ``best - min_delta``; ``best_params`` is a copy of the parameters
+    at the best check (restore them at the end).
+    """
+
+    def __init__(self, patience: int, min_delta: float = 0.0) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(
+                f"patience must be an integer >= 1 (checks without improvement); got {patience!r}"
+            )
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.best = math.inf
+        self.best_params: Params | None = None
+        self.best_index = -1
+        self.bad_checks = 0
+        self.checks = 0
+
+    def check(self, cost: float, params: Params) -> bool:
+        """Record a validation cost for ``params``; True once ``patience`` checks pass without improvement."""
+        index = self.checks
+        self.checks += 1
+        if cost < self.best - self.min_delta:
+            self.best, self.best_index, self.bad_checks = cost, index, 0
+            self.best_params = {k: array_namespace(v).asarray(v, copy=True) for k, v in params.items()}
+            return False
+        self.bad_checks += 1
+        return self.bad_checks >= self.patience

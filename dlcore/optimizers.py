@@ -1,0 +1,176 @@
+"""Optimizers: small objects that update the parameters in place from their gradients.
+
+State (velocities ``v``, squared-gradient averages ``s``) has the shape of the parameters and is made
+with ``xp.zeros_like`` on the first step, on the parameters' own device. The course's equations:
+
+- gradient descent: ``W -= alpha dW``
+- momentum:         ``v = beta v + (1 - beta) dW;  W -= alpha v``
+- RMSprop:          ``s = beta2 s + (1 - beta2) dW^2;  W -= alpha dW / (sqrt(s) + eps)``
+- Adam:             ``v, s`` as above, ``v^ = v / (1 - beta1^t)``, ``s^ = s / (1 - beta2^t)``,
+  ``W -= alpha v^ / (sqrt(s^) + eps)``  (t counts steps from 1: bias correction)
+
+Learning-rate decay per epoch: ``alpha = alpha0 / (1 + decay_rate * epoch)`` (call :meth:`start_epoch`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from array_api_compat import array_namespace
+
+Array = Any
+Params = dict[str, Array]
+
+
+class Optimizer:
+    """Base class: ``step(params, grads)`` updates ``params`` in place; grads are named ``"d" + name``."""
+
+    name = "base"
+
+    def __init__(self, learning_rate: float = 0.01, decay_rate: float = 0.0) -> None:
+        lr = float(learning_rate)
+        if not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"learning_rate must be a finite number > 0; got {learning_rate!r}")
+        decay = float(decay_rate)
+        if not math.isfinite(decay) or decay < 0:
+            raise ValueError(f"decay_rate must be a finite number >= 0; got {decay_rate!r}")
+        self.learning_rate0 = lr
+        self.learning_rate = lr
+        self.decay_rate = decay
+        self.t = 0  # steps taken
+
+    def start_epoch(self, epoch: int) -> float:
+        """Set alpha = alpha0 / (1 + decay_rate * epoch) for epoch 0, 1, ...; returns it."""
+        if self.decay_rate:
+            self.learning_rate = self.learning_rate0 / (1.0 + self.decay_rate * epoch)
+        return self.learning_rate
+
+    def step(self, params: Params, grads: Params) -> Params:
+        """One update of every parameter, in place."""
+        self.t += 1
+        for name, value in params.items():
+            self._update(name, value, grads["d" + name])
+        return params
+
+    def _update(self, name: str, value: Array, grad: Array) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(learning_rate={self.learning_rate0!r}, decay_rate={self.decay_rate!r})"
+
+
+class GradientDescent(Optimizer):
+    """W -= alpha dW (exactly :func:`dlcore.update`)."""
+
+    name = "gd"
+
+    def _update(self, name: str, value: Array, grad: Array) -> None:
+        value -= self.learning_rate * grad
+
+
+def _check_beta(beta: float, name: str) -> float:
+    beta = float(beta)
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"{name} must be in [0, 1); got {beta!r}")
+    return beta
+
+
+class Momentum(Optimizer):
+    """v = beta v + (1 - beta) dW;  W -= alpha v."""
+
+    name = "momentum"
+
+    def __init__(self, learning_rate: float = 0.01, beta: float = 0.9, decay_rate: float = 0.0) -> None:
+        super().__init__(learning_rate, decay_rate)
+        self.beta = _check_beta(beta, "beta")
+        self.v: Params = {}
+
+    def _update(self, name: str, value: Array, grad: Array) -> None:
+        if name not in self.v:
+            self.v[name] = array_namespace(value).zeros_like(value)
+        v = self.v[name]
+        v *= self.beta
+        v += (1.0 - self.beta) * grad
+        value -= self.learning_rate * v
+
+
+class RMSprop(Optimizer):
+    """s = beta2 s + (1 - beta2) dW^2;  W -= alpha dW / (sqrt(s) + eps)."""
+
+    name = "rmsprop"
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        decay_rate: float = 0.0,
+    ) -> None:
+        super().__init__(learning_rate, decay_rate)
+        self.beta2 = _check_beta(beta2, "beta2")
+        self.epsilon = float(epsilon)
+        self.s: Params = {}
+
+    def _update(self, name: str, value: Array, grad: Array) -> None:
+        xp = array_namespace(value)
+        if name not in self.s:
+            self.s[name] = xp.zeros_like(value)
+        s = self.s[name]
+        s *= self.beta2
+        s += (1.0 - self.beta2) * (grad * grad)
+        value -= self.learning_rate * grad / (xp.sqrt(s) + self.epsilon)
+
+
+class Adam(Optimizer):
+    """Momentum and RMSprop together, bias-corrected:
+    v^ = v / (1 - beta1^t), s^ = s / (1 - beta2^t), W -= alpha v^ / (sqrt(s^) + eps)."""
+
+    name = "adam"
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        decay_rate: float = 0.0,
+    ) -> None:
+        super().__init__(learning_rate, decay_rate)
+        self.beta1 = _check_beta(beta1, "beta1")
+        self.beta2 = _check_beta(beta2, "beta2")
+        self.epsilon = float(epsilon)
+        self.v: Params = {}
+        self.s: Params = {}
+
+    def _update(self, name: str, value: Array, grad: Array) -> None:
+        xp = array_namespace(value)
+        if name not in self.v:
+            self.v[name] = xp.zeros_like(value)
+            self.s[name] = xp.zeros_like(value)
+        v, s = self.v[name], self.s[name]
+        v *= self.beta1
+        v += (1.0 - self.beta1) * grad
+        s *= self.beta2
+        s += (1.0 - self.beta2) * (grad * grad)
+        v_hat_scale = 1.0 / (1.0 - self.beta1**self.t)  # v^ = v / (1 - beta1^t)
+        s_hat_scale = 1.0 / (1.0 - self.beta2**self.t)  # s^ = s / (1 - beta2^t)
+        value -= (self.learning_rate * v_hat_scale) * v / (xp.sqrt(s * s_hat_scale) + self.epsilon)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "gd": GradientDescent,
+    "momentum": Momentum,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+}
+
+
+def get_optimizer(spec: str | Optimizer, learning_rate: float = 0.01, decay_rate: float = 0.0) -> Optimizer:
+    """An optimizer object from a name (``"gd"``, ``"momentum"``, ``"rmsprop"``, ``"adam"``), or
+    ``spec`` itself when it already is one."""
+    if isinstance(spec, Optimizer):
+        return spec
+    if spec not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {spec!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[spec](learning_rate=learning_rate, decay_rate=decay_rate)

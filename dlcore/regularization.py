@@ -1,0 +1,96 @@
+"""Regularization: L2 weight decay and inverted dropout, as in the course.
+
+L2 (``lambd``, the ``alpha`` of scikit-learn's MLP), for a (mini-)batch of m examples:
+    J_reg = J + lambd / (2 m) * sum_l ||W[l]||_F^2,      dW[l] += lambd / m * W[l]
+
+Inverted dropout on the hidden layers (never the input or the output), keep probability p:
+    D[l] = (U < p) / p  with U uniform from the backend's RNG,  A[l] = g(Z[l]) * D[l]
+    backward:  dA[l] = dA[l] * D[l]
+Dividing by p keeps the expected value of A[l], so nothing changes at predict time (dropout off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from dlcore.activations import Activation
+from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
+
+Array = Any
+Params = dict[str, Array]
+
+
+# -- L2 -----------------------------------------------------------------------------------------
+def l2_cost(params: Params, lambd: float, m: int) -> Array:
+    """lambd / (2 m) * sum of the squared weights of every layer (biases are not penalized). 0-D."""
+    xp = array_namespace(*params.values())
+    total = sum(xp.sum(W * W) for name, W in params.items() if name.startswith("W"))
+    return (lambd / (2.0 * m)) * total
+
+
+def add_l2_gradients(grads: Params, params: Params, lambd: float, m: int) -> Params:
+    """dW[l] += lambd / m * W[l], in place; db untouched."""
+    scale = lambd / m
+    for name, W in params.items():
+        if name.startswith("W"):
+            grads["d" + name] += scale * W
+    return grads
+
+
+# -- inverted dropout -----------------------------------------------------------------------------
+def check_keep_prob(keep_prob: Any) -> float:
+    try:
+        p = float(keep_prob)
+    except (TypeError, ValueError):
+        raise ValueError(f"keep_prob must be a number in (0, 1]; got {keep_prob!r}") from None
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"keep_prob must be in (0, 1] (1 = no dropout); got {keep_prob!r}")
+    return p
+
+
+def dropout_mask(shape: tuple[int, ...], keep_prob: float, rng: Any, dtype: Any) -> Array:
+    """D = (U < keep_prob) / keep_prob with U ~ uniform[0, 1) drawn by the backend's ``rng``."""
+    U = rng.uniform(shape, dtype=dtype)
+    xp = array_namespace(U)
+    return xp.astype(U < keep_prob, U.dtype) / keep_prob
+
+
+def forward_with_dropout(
+    X: Array, params: Params, activations: Sequence[Activation], keep_prob: float, rng: Any
+) -> tuple[Array, list[LayerCache], list[Array]]:
+    """Forward pass with inverted dropout on A[1] .. A[L-1]. Returns A[L], caches, masks D[1..L-1].
+
+    Each cache keeps the layer's own A = g(Z) (for g'), while the next layer's A_prev is A * D.
+    """
+    L = len(params) // 2
+    A, caches, masks = X, [], []
+    for l in range(1, L + 1):
+        A, cache = layer_forward(A, params[f"W{l}"], params[f"b{l}"], activations[l - 1])
+        caches.append(cache)
+        if l < L:
+            D = dropout_mask(tuple(A.shape), keep_prob, rng, A.dtype)
+            A = A * D
+            masks.append(D)
+    return A, caches, masks
+
+
+def backward_with_dropout(
+    AL: Array,
+    Y: Array,
+    caches: Sequence[LayerCache],
+    activations: Sequence[Activation],
+    masks: Sequence[Array],
+) -> Params:
+    """Gradients of the cross-entropy for a sigmoid or softmax output (dZ[L] = A[L] - Y), with the
+    same dropout masks applied on the way back: dA[l] = dA[l] * D[l]."""
+    L = len(caches)
+    grads: Params = {}
+    dA, grads[f"dW{L}"], grads[f"db{L}"] = linear_backward(AL - Y, caches[-1], L > 1)
+    for l in range(L - 1, 0, -1):
+        dA, grads[f"dW{l}"], grads[f"db{l}"] = layer_backward(
+            dA * masks[l - 1], caches[l - 1], activations[l - 1], need_dA_prev=l > 1
+        )
+    return grads

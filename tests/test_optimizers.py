@@ -1,0 +1,122 @@
+"""Optimizers: the first (and second) steps against hand computations in NumPy, state on the right
+device, learning-rate decay, and argument errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dlcore.optimizers import Adam, GradientDescent, Momentum, RMSprop, get_optimizer
+from tests.conftest import to_host
+
+
+def _setup(backend, dtype, host_rng):
+    W0 = host_rng.standard_normal((3, 2))
+    b0 = host_rng.standard_normal((3, 1))
+    g1 = {"dW1": host_rng.standard_normal((3, 2)), "db1": host_rng.standard_normal((3, 1))}
+    g2 = {"dW1": host_rng.standard_normal((3, 2)), "db1": host_rng.standard_normal((3, 1))}
+    params = {"W1": backend.asarray(W0, dtype=dtype), "b1": backend.asarray(b0, dtype=dtype)}
+    as_dev = lambda g: {k: backend.asarray(v, dtype=dtype) for k, v in g.items()}  # noqa: E731
+    host = {"W1": W0.copy(), "b1": b0.copy()}
+    return params, host, g1, g2, as_dev
+
+
+def _hand(name, host, gs, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    """The course's update rules, written out in float64 NumPy for the given sequence of gradients."""
+    out = {k: v.copy() for k, v in host.items()}
+    v = {k: np.zeros_like(x) for k, x in host.items()}
+    s = {k: np.zeros_like(x) for k, x in host.items()}
+    for t, g in enumerate(gs, start=1):
+        for k in out:
+            d = g["d" + k]
+            if name == "gd":
+                out[k] = out[k] - lr * d
+            elif name == "momentum":
+                v[k] = beta1 * v[k] + (1 - beta1) * d
+                out[k] = out[k] - lr * v[k]
+            elif name == "rmsprop":
+                s[k] = beta2 * s[k] + (1 - beta2) * d**2
+                out[k] = out[k] - lr * d / (np.sqrt(s[k]) + eps)
+            else:  # adam
+                v[k] = beta1 * v[k] + (1 - beta1) * d
+                s[k] = beta2 * s[k] + (1 - beta2) * d**2
+                v_hat, s_hat = v[k] / (1 - beta1**t), s[k] / (1 - beta2**t)
+                out[k] = out[k] - lr * v_hat / (np.sqrt(s_hat) + eps)
+    return out
+
+
+@pytest.mark.parametrize("name", ["gd", "momentum", "rmsprop", "adam"])
+def test_first_two_steps_match_the_hand_computation(backend, dtype, tol, host_rng, name):
+    params, host, g1, g2, as_dev = _setup(backend, dtype, host_rng)
+    opt = get_optimizer(name, learning_rate=0.05)
+    opt.step(params, as_dev(g1))
+    want = _hand(name, host, [g1], 0.05)
+    loose = {"rtol": max(tol["rtol"], 1e-12), "atol": max(tol["atol"], 1e-12)}
+    for k in params:
+        np.testing.assert_allclose(to_host(backend, params[k]), want[k], **loose)
+        assert params[k].device == backend.device and params[k].dtype == backend.dtype(dtype)
+    opt.step(params, as_dev(g2))
+    want = _hand(name, host, [g1, g2], 0.05)
+    for k in params:
+        np.testing.assert_allclose(to_host(backend, params[k]), want[k], **loose)
+    assert opt.t == 2
+
+
+def test_adam_first_step_is_a_signed_step_of_size_lr(backend, host_rng):
+    """Bias correction at t = 1: v^ = g and s^ = g^2, so W moves by lr * g / (|g| + eps) ~ lr * sign(g)."""
+    params, host, g1, _, as_dev = _setup(backend, "float64", host_rng)
+    Adam(learning_rate=0.01).step(params, as_dev(g1))
+    step = host["W1"] - to_host(backend, params["W1"])
+    np.testing.assert_allclose(step, 0.01 * np.sign(g1["dW1"]), rtol=1e-6)
+
+
+def test_state_is_shaped_like_the_parameters_on_their_device(backend):
+    params = {"W1": backend.asarray(np.ones((4, 3))), "b1": backend.asarray(np.ones((4, 1)))}
+    grads = {"dW1": backend.asarray(np.full((4, 3), 0.5)), "db1": backend.asarray(np.full((4, 1), 0.5))}
+    opt = Adam()
+    opt.step(params, grads)
+    for state in (opt.v, opt.s):
+        assert set(state) == {"W1", "b1"}
+        for k, value in state.items():
+            assert value.shape == params[k].shape and value.device == backend.device
+    np.testing.assert_allclose(to_host(backend, opt.v["W1"]), 0.05)  # (1 - beta1) g
+    np.testing.assert_allclose(to_host(backend, opt.s["W1"]), 0.001 * 0.25)  # (1 - beta2) g^2
+    np.testing.assert_array_equal(to_host(backend, grads["dW1"]), 0.5)  # gradients are not touched
+
+
+def test_gradient_descent_is_the_plain_update(backend):
+    from dlcore.propagation import update
+
+    a = {"W1": backend.asarray(np.arange(6.0).reshape(3, 2))}
+    b = {"W1": backend.asarray(np.arange(6.0).reshape(3, 2))}
+    g = {"dW1": backend.asarray(np.linspace(-1, 1, 6).reshape(3, 2))}
+    GradientDescent(0.3).step(a, g)
+    update(b, g, 0.3)
+    np.testing.assert_array_equal(to_host(backend, a["W1"]), to_host(backend, b["W1"]))
+
+
+def test_learning_rate_decay():
+    opt = Momentum(learning_rate=0.1, decay_rate=0.5)
+    assert [opt.start_epoch(e) for e in (0, 1, 2, 4)] == pytest.approx([0.1, 0.1 / 1.5, 0.05, 0.1 / 3])
+    assert GradientDescent(0.1).start_epoch(100) == 0.1  # no decay by default
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: get_optimizer("sgd2"), "unknown optimizer 'sgd2'.*adam"),
+        (lambda: Adam(learning_rate=0), "learning_rate must be a finite number > 0"),
+        (lambda: Adam(beta1=1.0), r"beta1 must be in \[0, 1\)"),
+        (lambda: RMSprop(beta2=-0.1), r"beta2 must be in \[0, 1\)"),
+        (lambda: Momentum(decay_rate=-1), "decay_rate must be a finite number >= 0"),
+    ],
+)
+def test_bad_optimizer_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_get_optimizer_passes_objects_through():
+    opt = RMSprop(0.002)
+    assert get_optimizer(opt) is opt
+    assert isinstance(get_optimizer("momentum", 0.1), Momentum)
