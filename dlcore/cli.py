@@ -1,71 +1,427 @@
-"""Command line: ``dlcore train`` (also ``python -m dlcore train``)."""
+"""Command line: ``dlcore train | predict | info | bench`` (also ``python -m dlcore ...``).
+
+Every failure a user can cause ends with one line on stderr and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from backends import BackendError, get_backend
 from dlcore.activations import ACTIVATIONS
-from dlcore.datasets import planar
+from dlcore.data import Normalization, load_dataset, train_test_split
+from dlcore.datasets import DATASETS
 from dlcore.initializers import INITIALIZERS
-from dlcore.model import Network, TrainingDiverged
+from dlcore.model import History, Network, TrainingDiverged
+
+BACKEND_HELP = "auto (default, or $DLCORE_BACKEND), numpy, cupy, array_api_strict; optional :device (cupy:1)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (plus the --help hint) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# Argument types
+# ----------------------------------------------------------------------------------------------
 def _layers(text: str) -> list[int]:
     try:
-        return [int(n) for n in text.split(",")]
+        dims = [int(n) for n in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"--layers wants comma-separated integers like 2,4,1; got {text!r}"
         ) from None
+    if len(dims) < 2 or min(dims) < 1:
+        raise argparse.ArgumentTypeError(
+            f"--layers wants at least two positive sizes like 2,4,1; got {text!r}"
+        )
+    return dims
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"wants an integer >= 1; got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"wants an integer >= 0; got {text!r}")
+    return value
+
+
+def _learning_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"wants a finite number > 0; got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0.0 <= value < 1.0):
+        raise argparse.ArgumentTypeError(f"wants a number in [0, 1), e.g. 0.2; got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlcore", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a network and report its accuracy")
-    train.add_argument("--backend", default=None, help="auto (default, or $DLCORE_BACKEND), numpy, cupy")
-    train.add_argument("--layers", type=_layers, default=[2, 4, 1], help="layer sizes n[0],...,n[L]")
+    from dlcore import __version__
+
+    parser = _Parser(prog="dlcore", description="Train and use L-layer binary classifiers on NumPy or CuPy.")
+    parser.add_argument("--version", action="version", version=f"dlcore {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict,info,bench}")
+
+    train = sub.add_parser("train", help="train a network, report its accuracy, optionally save and plot it")
+    train.add_argument("--backend", default=None, help=BACKEND_HELP)
+    train.add_argument(
+        "--dataset",
+        default="planar",
+        metavar="NAME|PATH",
+        help=f"built-in {', '.join(DATASETS)} (default planar) or a .csv / .npz file",
+    )
+    train.add_argument("--samples", type=_positive_int, default=400, help="examples in a built-in dataset")
+    train.add_argument(
+        "--layers", type=_layers, default=None, help="layer sizes n[0],...,n[L] (default n_x,4,1)"
+    )
     train.add_argument(
         "--hidden-activation", default="tanh", choices=[a for a in ACTIVATIONS if a != "linear"]
     )
     train.add_argument("--init", default="small", choices=INITIALIZERS)
-    train.add_argument("--lr", type=float, default=1.2, help="learning rate")
-    train.add_argument("--iterations", type=int, default=10_000)
-    train.add_argument("--seed", type=int, default=1)
+    train.add_argument("--lr", type=_learning_rate, default=1.2, help="learning rate (default 1.2)")
+    train.add_argument(
+        "--iterations", type=_positive_int, default=10_000, help="gradient steps (default 10000)"
+    )
+    train.add_argument("--seed", type=_seed, default=1, help="seeds the data, the split and the weights")
     train.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    train.add_argument("--quiet", action="store_true", help="only the final report")
+    train.add_argument(
+        "--test-fraction", type=_fraction, default=0.2, help="held out for testing (default 0.2)"
+    )
+    train.add_argument("--no-normalize", action="store_true", help="do not standardize the features")
+    train.add_argument(
+        "--cost-every", type=_positive_int, default=None, help="print the cost every N iterations"
+    )
+    train.add_argument("--out", metavar="MODEL.npz", default=None, help="save the trained model here")
+    train.add_argument(
+        "--plot", metavar="FILE.png", default=None, help="draw the cost curve and decision boundary"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress, only the final report")
+
+    predict = sub.add_parser("predict", help="write predictions (CSV) of a saved model for new data")
+    predict.add_argument("--model", required=True, metavar="MODEL.npz", help="a model saved by train --out")
+    predict.add_argument(
+        "--data",
+        required=True,
+        metavar="PATH",
+        help="a .csv (features, label optional) or .npz (X, Y optional)",
+    )
+    predict.add_argument("--backend", default=None, help=BACKEND_HELP)
+    predict.add_argument("--out", metavar="FILE.csv", default=None, help="write here instead of stdout")
+    predict.add_argument("--seed", type=_seed, default=1, help="seed of a built-in --data set")
+
+    sub.add_parser("info", help="backends available here (and why not), GPU, library versions, BLAS")
+    sub.add_parser(
+        "bench", help="benchmarks (from a clone of the repository): dlcore bench --help", add_help=False
+    )
     return parser
 
 
-def train(args: argparse.Namespace) -> int:
-    backend = get_backend(args.backend)
+# ----------------------------------------------------------------------------------------------
+# Progress: a tqdm bar on a terminal, plain lines otherwise
+# ----------------------------------------------------------------------------------------------
+def _tqdm() -> Any:
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
+class Progress:
+    """The ``callback(iteration, cost)`` for :meth:`Network.fit`: prints every ``every`` iterations."""
+
+    def __init__(self, iterations: int, every: int, quiet: bool, fine: bool = False) -> None:
+        self.iterations, self.every, self.quiet, self.last = iterations, every, quiet, 0
+        tqdm = None if quiet else _tqdm()
+        self.bar = tqdm(total=iterations, unit="it", file=sys.stderr, leave=False) if tqdm else None
+        # for a bar or a cost curve, check the cost ~100 times (each check is one host sync)
+        self.tick = math.gcd(every, max(1, iterations // 100)) if (self.bar or fine) else every
+
+    def __call__(self, i: int, J: float) -> None:
+        line = f"iteration {i:>6}: cost {J:.6f}"
+        if self.bar is not None:
+            self.bar.update(i - self.last)
+            self.bar.set_postfix(cost=f"{J:.4f}", refresh=False)
+            if i % self.every == 0 or i == self.iterations:
+                self.bar.write(line, file=sys.stdout)
+        elif not self.quiet:
+            print(line, flush=True)
+        self.last = i
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------------------------
+def _check_writable(path: str | None, flag: str) -> None:
+    """Refuse an output path whose directory is missing before spending time on training."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{flag} {path} is a directory; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path}: the directory {parent} does not exist; create it first")
+
+
+def _same_file(a: str, b: str) -> bool:
+    return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
+
+
+def _resolve_backend(name: str | None) -> Any:
+    backend = get_backend(name)
     if backend.note:
         print(backend.note)
-    X, Y = planar(backend, seed=args.seed, dtype=args.dtype)
+    return backend
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.1f}%"
+
+
+def train(args: argparse.Namespace) -> int:
+    if args.plot:
+        from backends.plotting import check_available
+
+        check_available()
+    _check_writable(args.out, "--out")
+    _check_writable(args.plot, "--plot")
+    if args.out and args.dataset not in DATASETS and _same_file(args.out, args.dataset):
+        raise ValueError(f"--out {args.out} is the dataset itself; choose another file name")
+
+    backend = _resolve_backend(args.backend)
+    X, Y = load_dataset(args.dataset, backend, seed=args.seed, dtype=args.dtype, m=args.samples)
+    if Y is None:
+        raise ValueError(f"{args.dataset} has no labels Y; training needs them")
+    n_x, m = X.shape
+    layers = args.layers or [n_x, 4, 1]
+    if layers[0] != n_x:
+        raise ValueError(
+            f"--layers starts with {layers[0]} but the data has n_x = {n_x} features; "
+            f"use --layers {n_x},{','.join(map(str, layers[1:]))}"
+        )
+    if layers[-1] != 1:
+        raise ValueError(f"--layers must end with 1 (one sigmoid output for binary labels); got {layers[-1]}")
+
+    X_train, Y_train, X_test, Y_test = train_test_split(X, Y, args.test_fraction, backend, seed=args.seed)
+    norm = None if args.no_normalize else Normalization.fit(X_train, backend)
+    prep: Callable[[Any], Any] = (lambda A: A) if norm is None else (lambda A: norm.apply(A, backend))
     net = Network(
-        args.layers, args.hidden_activation, init=args.init, backend=backend, seed=args.seed, dtype=args.dtype
+        layers, args.hidden_activation, init=args.init, backend=backend, seed=args.seed, dtype=args.dtype
     )
-    report = None if args.quiet else (lambda i, J: print(f"iteration {i:>6}: cost {J:.6f}"))
+    net.normalization = norm
+    if not args.quiet:
+        print(
+            f"data: {args.dataset}, m = {m} examples ({X_train.shape[1]} train, {X_test.shape[1]} test), "
+            f"n_x = {n_x} features{'' if norm else ', not normalized'}; network {layers}, "
+            f"{args.hidden_activation} hidden units"
+        )
+
+    every = args.cost_every or max(1, args.iterations // 10)
+    progress = Progress(args.iterations, every, args.quiet, fine=bool(args.plot))
     start = time.perf_counter()
-    net.fit(X, Y, args.lr, args.iterations, cost_every=max(1, args.iterations // 10), callback=report)
+    try:
+        history = net.fit(
+            prep(X_train), Y_train, args.lr, args.iterations, cost_every=progress.tick, callback=progress
+        )
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"dlcore: interrupted at iteration {progress.last}; nothing was saved", file=sys.stderr)
+        return 130
+    finally:
+        progress.close()
     backend.synchronize()
     seconds = time.perf_counter() - start
-    print(f"train accuracy: {100 * net.accuracy(X, Y):.1f}%")
+
+    print(f"train accuracy: {_percent(net.accuracy(prep(X_train), Y_train))}")
+    if X_test.shape[1]:
+        print(f"test accuracy: {_percent(net.accuracy(prep(X_test), Y_test))}")
+    else:
+        print("test accuracy: n/a (--test-fraction 0)")
     print(f"backend: {backend.name} on {backend.device_name()}, {args.dtype}; wall time {seconds:.2f}s")
+
+    if args.out:
+        info = {
+            "dataset": args.dataset,
+            "learning_rate": args.lr,
+            "iterations": args.iterations,
+            "seed": args.seed,
+            "init": args.init,
+            "trained_on": f"{backend.name} ({backend.device_name()})",
+            "final_cost": history.costs[-1],
+        }
+        net.save(args.out, normalization=norm, info=info)
+        print(f"model saved to {args.out}")
+    if args.plot:
+        _plot(args, net, history, backend, X, Y, prep)
+        print(f"picture saved to {args.plot}")
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _plot(args, net: Network, history: History, backend, X, Y, prep) -> None:
+    from backends.plotting import plot_training
+
+    def proba(grid: Any) -> Any:
+        return backend.to_numpy(net.predict_proba(prep(backend.asarray(grid, dtype=args.dtype))))
+
+    plot_training(
+        args.plot,
+        history.iterations,
+        history.costs,
+        backend.to_numpy(X),
+        backend.to_numpy(Y),
+        proba,
+        title=f"{args.dataset}: layers {net.layer_dims}, {args.hidden_activation}, lr {args.lr:g}",
+    )
+
+
+def predict(args: argparse.Namespace) -> int:
+    if args.out:
+        _check_writable(args.out, "--out")
+        for flag, other in (("--model", args.model), ("--data", args.data)):
+            if _same_file(args.out, other):
+                raise ValueError(f"--out {args.out} is the same file as {flag}; choose another file name")
+    backend = _resolve_backend(args.backend)
+    net = Network.load(args.model, backend)
+    X, Y = load_dataset(
+        args.data, backend, seed=args.seed, dtype=net.dtype_name, n_features=net.layer_dims[0]
+    )
+    if X.shape[0] != net.layer_dims[0]:
+        raise ValueError(
+            f"{args.data} has {X.shape[0]} features but the model {args.model} expects {net.layer_dims[0]}"
+        )
+    if net.normalization is not None:
+        X = net.normalization.apply(X, backend)
+    proba = backend.to_numpy(net.predict_proba(X)).reshape(-1).tolist()
+    truth = None if Y is None else backend.to_numpy(Y).reshape(-1).tolist()
+
+    def write(f) -> None:
+        f.write("index,probability,label" + (",true_label" if truth else "") + "\n")
+        for i, p in enumerate(proba):
+            row = f"{i},{p!r},{int(p > 0.5)}"
+            f.write(row + (f",{int(truth[i])}" if truth else "") + "\n")
+
+    summary = f"{len(proba)} predictions"
+    if truth is not None:
+        correct = sum(int(p > 0.5) == int(t) for p, t in zip(proba, truth, strict=True))
+        summary += f"; accuracy: {_percent(correct / len(proba))}"
+    if args.out:
+        from backends.storage import write_text_atomic
+
+        write_text_atomic(args.out, write)
+        print(f"wrote {summary} to {args.out}")
+    else:
+        write(sys.stdout)
+        print(summary, file=sys.stderr)
+    return 0
+
+
+def _gib(n: int | None) -> str:
+    return "?" if n is None else f"{n / 2**30:.1f} GiB"
+
+
+def info(args: argparse.Namespace) -> int:
+    from backends.info import describe
+
+    d = describe()
+    versions = d["versions"]
+    print(f"dlcore {versions['dlcore'] or '(not installed)'} on Python {versions['python']}")
+    print("backends:")
+    for name, why in d["backends"].items():
+        print(f"  {name:<17} {'available' if not why else 'not available: ' + why}")
+    auto = get_backend("auto")
+    print(f"  {'auto':<17} -> {auto.name} on {auto.device_name()}")
+    if d["gpus"]:
+        for g in d["gpus"]:
+            rt, drv = g["cuda_runtime"], g["cuda_driver"]
+            print(
+                f"GPU: {g['name']}, {_gib(g['total_bytes'])} total, {_gib(g['free_bytes'])} free; "
+                f"CUDA runtime {rt // 1000}.{rt % 1000 // 10}, driver {drv // 1000}.{drv % 1000 // 10}"
+            )
+    else:
+        print("GPU: none usable")
+    print("libraries: " + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "python" and v))
+    missing = [k for k, v in versions.items() if v is None]
+    if missing:
+        print("not installed: " + ", ".join(missing))
+    print(f"NumPy BLAS: {d['blas']}")
+    return 0
+
+
+def bench(argv: Sequence[str]) -> int:
+    """``dlcore bench ...`` runs ``benchmarks.report.main(argv)`` from a clone of the repository."""
+    if Path("benchmarks", "report.py").is_file() and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # the console script does not put the working directory on sys.path
     try:
-        return {"train": train}[args.command](args)
-    except (BackendError, ValueError, TrainingDiverged) as exc:
+        from benchmarks.report import main as report_main
+    except ImportError as exc:
+        print(
+            "dlcore: error: dlcore bench runs from a clone of the repository with the dev extra "
+            f'(cd into it, then python -m pip install -e ".[dev]"); cannot import benchmarks.report ({exc})',
+            file=sys.stderr,
+        )
+        return 2
+    return int(report_main(list(argv)) or 0)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"train": train, "predict": predict, "info": info}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["bench"]:
+            return bench(argv[1:])
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except (BackendError, ValueError, TrainingDiverged, OSError) as exc:
         print(f"dlcore: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("dlcore: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ Random draws come from the backend's host RNG; the arithmetic runs in the backen
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 Array = Any
@@ -25,3 +27,78 @@ def planar(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") ->
         Ys.append(xp.full((1, N), float(j), dtype=f64, device=backend.device))
     X, Y = xp.concat(Xs, axis=1), xp.concat(Ys, axis=1)
     return xp.astype(X, backend.dtype(dtype)), xp.astype(Y, backend.dtype(dtype))
+
+
+def _finish(backend: Any, parts: list[tuple[Array, Array, float]], dtype: Any) -> tuple[Array, Array]:
+    """Stack ``(x1, x2, label)`` parts (each x: (N,), float64) into X: (2, m), Y: (1, m) of ``dtype``."""
+    xp = backend.xp
+    f64 = backend.dtype("float64")
+    X = xp.concat([xp.stack([x1, x2]) for x1, x2, _ in parts], axis=1)
+    Y = xp.concat(
+        [xp.full((1, x1.shape[0]), label, dtype=f64, device=backend.device) for x1, _, label in parts], axis=1
+    )
+    return xp.astype(X, backend.dtype(dtype)), xp.astype(Y, backend.dtype(dtype))
+
+
+def moons(
+    backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64", noise: float = 0.15
+) -> tuple[Array, Array]:
+    """Two interleaved half circles: class 0 on the upper moon, class 1 on the lower one, plus noise."""
+    xp, rng = backend.xp, backend.rng(seed)
+    f64 = backend.dtype("float64")
+    N0 = m // 2
+    N1 = m - N0
+    t0 = xp.linspace(0.0, math.pi, N0, dtype=f64, device=backend.device)
+    t1 = xp.linspace(0.0, math.pi, N1, dtype=f64, device=backend.device)
+    parts = [
+        (
+            xp.cos(t0) + rng.normal((N0,), dtype=f64, scale=noise),
+            xp.sin(t0) + rng.normal((N0,), dtype=f64, scale=noise),
+            0.0,
+        ),
+        (
+            1.0 - xp.cos(t1) + rng.normal((N1,), dtype=f64, scale=noise),
+            0.5 - xp.sin(t1) + rng.normal((N1,), dtype=f64, scale=noise),
+            1.0,
+        ),
+    ]
+    return _finish(backend, parts, dtype)
+
+
+def circles(
+    backend: Any,
+    m: int = 400,
+    seed: int = 1,
+    dtype: Any = "float64",
+    noise: float = 0.08,
+    factor: float = 0.5,
+) -> tuple[Array, Array]:
+    """Two concentric rings: class 0 on the unit circle, class 1 on the circle of radius ``factor``."""
+    xp, rng = backend.xp, backend.rng(seed)
+    f64 = backend.dtype("float64")
+    N0 = m // 2
+    N1 = m - N0
+    parts = []
+    for N, radius, label in ((N0, 1.0, 0.0), (N1, factor, 1.0)):
+        t = rng.uniform((N,), 0.0, 2 * math.pi, dtype=f64)
+        x1 = radius * xp.cos(t) + rng.normal((N,), dtype=f64, scale=noise)
+        x2 = radius * xp.sin(t) + rng.normal((N,), dtype=f64, scale=noise)
+        parts.append((x1, x2, label))
+    return _finish(backend, parts, dtype)
+
+
+def xor(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") -> tuple[Array, Array]:
+    """Points uniform on [-1, 1]^2, label 1 where x1 and x2 have opposite signs (not linearly separable)."""
+    xp, rng = backend.xp, backend.rng(seed)
+    f64 = backend.dtype("float64")
+    P = rng.uniform((2, m), -1.0, 1.0, dtype=f64)
+    Y = xp.reshape(xp.astype((P[0, :] * P[1, :]) < 0, f64), (1, m))
+    return xp.astype(P, backend.dtype(dtype)), xp.astype(Y, backend.dtype(dtype))
+
+
+DATASETS: dict[str, Callable[..., tuple[Array, Array]]] = {
+    "planar": planar,
+    "moons": moons,
+    "circles": circles,
+    "xor": xor,
+}

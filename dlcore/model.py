@@ -77,6 +77,11 @@ class Network:
         dtype: ``"float64"`` or ``"float32"``.
     """
 
+    #: input normalization (a :class:`dlcore.data.Normalization`) saved with the model; set by :meth:`load`
+    normalization: Any = None
+    #: free-form metadata saved with the model (training settings); set by :meth:`load`
+    info: dict | None = None
+
     def __init__(
         self,
         layer_dims: Sequence[int],
@@ -123,6 +128,20 @@ class Network:
             f"Network({self.layer_dims}, activations=[{acts}], backend={self.backend.name!r}, "
             f"dtype={self.dtype_name!r})"
         )
+
+    # -- files ----------------------------------------------------------------------------------
+    def save(self, path: str, normalization: Any = None, info: dict | None = None) -> None:
+        """Write parameters and config to ``path`` (``.npz``, atomically); see :mod:`dlcore.persistence`."""
+        from dlcore.persistence import save_network
+
+        save_network(self, path, normalization, info)
+
+    @classmethod
+    def load(cls, path: str, backend: str | Backend | None = None) -> Network:
+        """A network saved with :meth:`save`, rebuilt on ``backend`` (any backend); ValueError if bad file."""
+        from dlcore.persistence import load_network
+
+        return load_network(path, backend)
 
     def parameters_numpy(self) -> dict[str, Any]:
         """A host (NumPy) copy of the parameters, e.g. for saving or inspection."""

@@ -1,0 +1,73 @@
+"""What this machine offers: backends (and why not), GPU device and memory, library versions, BLAS."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from typing import Any
+
+import numpy as np
+
+from backends._core import available_backends, get_backend
+
+LIBRARIES = ("dlcore", "numpy", "array-api-compat", "array-api-strict", "cupy", "matplotlib", "tqdm")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of Python and the libraries dlcore uses (``None`` when not installed)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    if versions["cupy"] is None:  # CuPy ships as cupy-cuda12x, cupy-cuda13x, ...
+        for dist in importlib.metadata.distributions():
+            dist_name = (dist.metadata["Name"] or "").lower()
+            if dist_name.startswith("cupy-cuda"):
+                versions["cupy"] = f"{dist.version} ({dist_name})"
+    return versions
+
+
+def numpy_blas() -> str:
+    """The BLAS NumPy was built against, e.g. ``"scipy-openblas 0.3.27 (OpenBLAS ... Haswell ...)"``."""
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+    except Exception as exc:  # older NumPy or a build without the metadata
+        return f"unknown ({type(exc).__name__})"
+    text = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    detail = blas.get("openblas configuration")
+    return f"{text} ({detail.strip()})" if detail and detail != "unknown" else text
+
+
+def gpu_info() -> list[dict[str, Any]]:
+    """Name, memory (bytes) and CUDA versions of each GPU CuPy can use; empty without one."""
+    if available_backends()["cupy"]:
+        return []
+    import cupy
+
+    devices = []
+    for i in range(cupy.cuda.runtime.getDeviceCount()):
+        be = get_backend("cupy", str(i))
+        mem = be.memory_info() or {}
+        devices.append(
+            {
+                "name": be.device_name(),
+                "total_bytes": mem.get("total"),
+                "free_bytes": mem.get("free"),
+                "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
+                "cuda_driver": cupy.cuda.runtime.driverGetVersion(),
+            }
+        )
+    return devices
+
+
+def describe() -> dict[str, Any]:
+    """Everything ``dlcore info`` prints, as a dict."""
+    return {
+        "backends": available_backends(),
+        "gpus": gpu_info(),
+        "versions": library_versions(),
+        "blas": numpy_blas(),
+    }

@@ -1,0 +1,291 @@
+"""User data: CSV and ``.npz`` loading, feature normalization, train/test split, image flattening.
+
+Everything returns the course's column layout, ``X: (n_x, m)`` and ``Y: (1, m)``, on the backend
+asked for. File reading that needs NumPy (``.npz``) lives in :mod:`backends.storage`; CSV is parsed
+with Python's ``csv`` module, so a bad cell is reported with its file, line and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from backends import storage
+from dlcore.datasets import DATASETS
+
+Array = Any
+
+
+# ----------------------------------------------------------------------------------------------
+# Normalization
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Normalization:
+    """Per-feature standardization x -> (x - mean) / std, fitted on the training split.
+
+    ``mean`` and ``std`` are host lists of n_x floats, so they travel in a model file's JSON and
+    apply on any backend. Constant features get std 1 (they are only centred).
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, X: Array, backend: Any) -> Normalization:
+        """Mean and standard deviation of each row of X: (n_x, m)."""
+        xp = backend.xp
+        mean = backend.to_numpy(xp.mean(X, axis=1)).tolist()
+        std = backend.to_numpy(xp.std(X, axis=1)).tolist()
+        return cls(tuple(float(v) for v in mean), tuple(float(s) if s > 1e-12 else 1.0 for s in std))
+
+    @property
+    def n_x(self) -> int:
+        return len(self.mean)
+
+    def apply(self, X: Array, backend: Any) -> Array:
+        """(X - mean) / std for X: (n_x, m) on ``backend``; same shape and dtype."""
+        if X.shape[0] != self.n_x:
+            raise ValueError(
+                f"the data has {X.shape[0]} features but the normalization was fitted on {self.n_x}"
+            )
+        mean = backend.asarray([[v] for v in self.mean], dtype=X.dtype)
+        std = backend.asarray([[v] for v in self.std], dtype=X.dtype)
+        return (X - mean) / std
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Normalization:
+        try:
+            mean, std = [float(v) for v in d["mean"]], [float(v) for v in d["std"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"bad normalization record ({exc!r})") from None
+        if len(mean) != len(std) or not all(math.isfinite(s) and s > 0 for s in std):
+            raise ValueError("bad normalization record: mean and std must be equal-length, std > 0")
+        return cls(tuple(mean), tuple(std))
+
+
+# ----------------------------------------------------------------------------------------------
+# CSV
+# ----------------------------------------------------------------------------------------------
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv_rows(path: str | Path) -> tuple[list[list[float]], list[str] | None]:
+    """The numeric rows of a comma-separated file and its header (``None`` if it has none).
+
+    The first non-empty row is a header when none of its cells is a number. Every other cell must
+    be a finite number; rows must all have the same length.
+
+    Raises:
+        ValueError: naming the file, line and column of the first bad cell.
+    """
+    path = Path(path)
+    _check_readable(path, "CSV file")
+    rows: list[list[float]] = []
+    header: list[str] | None = None
+    width = None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            for cells in reader:
+                line = reader.line_num
+                cells = [c.strip() for c in cells]
+                if not any(cells):
+                    continue
+                if width is None and header is None and not any(_is_number(c) for c in cells):
+                    header, width = cells, len(cells)
+                    continue
+                if width is None:
+                    width = len(cells)
+                elif len(cells) != width:
+                    raise ValueError(
+                        f"{path}, line {line}: expected {width} columns like the rows above, got {len(cells)}"
+                    )
+                row = []
+                for col, cell in enumerate(cells, start=1):
+                    try:
+                        value = float(cell)
+                    except ValueError:
+                        raise ValueError(
+                            f"{path}, line {line}, column {col}: {cell!r} is not a number "
+                            "(every cell but an optional first-line header must be numeric)"
+                        ) from None
+                    if not math.isfinite(value):
+                        raise ValueError(
+                            f"{path}, line {line}, column {col}: {cell!r} is not finite; clean or impute it"
+                        )
+                    row.append(value)
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a UTF-8 text CSV file ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: malformed CSV ({exc})") from None
+    if not rows:
+        raise ValueError(f"{path} holds no data rows; expected one example per row, the 0/1 label last")
+    return rows, header
+
+
+def load_csv(
+    path: str | Path, backend: Any, dtype: Any = "float64", n_features: int | None = None
+) -> tuple[Array, Array | None]:
+    """X: (n_x, m) and Y: (1, m) from a CSV with one example per row and the 0/1 label last.
+
+    With ``n_features`` given (predicting), a file with exactly ``n_features`` columns has no label
+    column and Y is ``None``.
+    """
+    rows, _ = read_csv_rows(path)
+    width = len(rows[0])
+    has_labels = n_features is None or width != n_features
+    if n_features is not None and width not in (n_features, n_features + 1):
+        raise ValueError(
+            f"{path} has {width} columns but the model expects {n_features} features "
+            f"(or {n_features + 1} columns with the 0/1 label last)"
+        )
+    if has_labels:
+        if width < 2:
+            raise ValueError(
+                f"{path} has one column; expected features then the 0/1 label in the last column"
+            )
+        first_line = None
+        for i, row in enumerate(rows):
+            if row[-1] not in (0.0, 1.0):
+                first_line = i
+                break
+        if first_line is not None:
+            raise ValueError(
+                f"{path}: data row {first_line + 1}, column {width} (the label) is {rows[first_line][-1]:g}; "
+                "labels must be 0 or 1"
+            )
+    features = [row[:-1] for row in rows] if has_labels else rows
+    X = backend.asarray(features, dtype=dtype).T  # rows are examples: (m, n_x) -> (n_x, m)
+    Y = backend.asarray([[row[-1] for row in rows]], dtype=dtype) if has_labels else None
+    return X, Y
+
+
+# ----------------------------------------------------------------------------------------------
+# .npz
+# ----------------------------------------------------------------------------------------------
+def load_npz(path: str | Path, backend: Any, dtype: Any = "float64") -> tuple[Array, Array | None]:
+    """X: (n_x, m) and Y: (1, m) (or ``None`` if absent) from an ``.npz`` holding ``X`` and ``Y``.
+
+    ``X`` may also be images ``(m, h, w, c)``, which are flattened with :func:`flatten_images`;
+    ``Y`` may be ``(1, m)`` or ``(m,)``.
+    """
+    arrays = storage.load_npz(path, "data file")
+    if "X" not in arrays:
+        raise ValueError(f"{path} has no array named 'X' (found: {', '.join(sorted(arrays)) or 'none'})")
+    X = arrays["X"]
+    if X.ndim == 4:
+        X = flatten_images(X, backend, dtype)
+    elif X.ndim != 2:
+        raise ValueError(
+            f"X in {path} must be 2-D (n_x, m), one example per column, or images (m, h, w, c); "
+            f"got shape {tuple(X.shape)}"
+        )
+    X = backend.asarray(X, dtype=dtype)
+    if "Y" not in arrays:
+        return X, None
+    Y = arrays["Y"]
+    m = X.shape[1]
+    if Y.ndim == 1 and Y.shape[0] == m:
+        Y = Y.reshape(1, m)
+    if tuple(Y.shape) != (1, m):
+        hint = " (store X as (n_x, m), one example per column: X.T)" if m != Y.size == X.shape[0] else ""
+        raise ValueError(f"Y in {path} must have shape (1, m) = (1, {m}); got {tuple(Y.shape)}{hint}")
+    return X, backend.asarray(Y, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# One entry point
+# ----------------------------------------------------------------------------------------------
+def _check_readable(path: Path, what: str) -> None:
+    if not path.exists():
+        raise ValueError(f"no such {what}: {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a {what}")
+
+
+def load_dataset(
+    spec: str,
+    backend: Any,
+    *,
+    seed: int = 1,
+    dtype: Any = "float64",
+    m: int = 400,
+    n_features: int | None = None,
+) -> tuple[Array, Array | None]:
+    """X: (n_x, m), Y: (1, m) from a built-in name (planar, moons, circles, xor) or a .csv/.npz path."""
+    if spec in DATASETS:
+        return DATASETS[spec](backend, m=m, seed=seed, dtype=dtype)
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    choices = f"{', '.join(DATASETS)} or a path to a .csv or .npz file"
+    if suffix not in (".csv", ".npz"):
+        if not path.exists():
+            raise ValueError(f"unknown dataset {spec!r}; use {choices}")
+        raise ValueError(f"cannot read {spec!r}: data files must end in .csv or .npz")
+    _check_readable(path, "data file")
+    if suffix == ".csv":
+        return load_csv(path, backend, dtype, n_features)
+    return load_npz(path, backend, dtype)
+
+
+def train_test_split(
+    X: Array, Y: Array, test_fraction: float, backend: Any, seed: int = 1
+) -> tuple[Array, Array, Array, Array]:
+    """``X_train, Y_train, X_test, Y_test``: a seeded random split of the m columns.
+
+    ``round(m * test_fraction)`` columns (at least one when the fraction is > 0) go to the test set;
+    the permutation is drawn on the host, so a seed gives the same split on every backend.
+    """
+    if not (0.0 <= test_fraction < 1.0):
+        raise ValueError(f"test_fraction must be in [0, 1); got {test_fraction}")
+    xp = backend.xp
+    m = X.shape[1]
+    n_test = round(m * test_fraction)
+    if test_fraction > 0:
+        n_test = max(n_test, 1)
+    if m - n_test < 1:
+        raise ValueError(f"only {m} examples: too few to hold out {test_fraction:.0%} for testing")
+    perm = backend.rng(seed).permutation(m)
+    train, test = perm[n_test:], perm[:n_test]
+    return (
+        xp.take(X, train, axis=1),
+        xp.take(Y, train, axis=1),
+        xp.take(X, test, axis=1),
+        xp.take(Y, test, axis=1),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Images
+# ----------------------------------------------------------------------------------------------
+def flatten_images(images: Any, backend: Any = None, dtype: Any = "float64", scale: float = 255.0) -> Array:
+    """Images (m, h, w, c) -> X: (h*w*c, m), one image per column, divided by ``scale`` into [0, 1].
+
+    The course's cat example: ``X = images.reshape(m, -1).T / 255``. Pass ``scale=1`` for images
+    already in [0, 1]. With ``backend`` the result lives there, else in the input's namespace.
+    """
+    if backend is not None:
+        images = backend.asarray(images)
+    xp = array_namespace(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (m, h, w, c); got shape {tuple(images.shape)}")
+    m = images.shape[0]
+    fdtype = backend.dtype(dtype) if backend is not None else getattr(xp, dtype)
+    X = xp.reshape(xp.astype(images, fdtype), (m, -1)).T / float(scale)
+    if m and (bool(xp.any(X < 0)) or bool(xp.any(X > 1))):
+        raise ValueError(f"pixel values must lie in [0, {scale:g}]; pass scale= the largest possible value")
+    return X
