@@ -10,15 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from array_api_compat import array_namespace
+from dlcore._namespace import namespace
 
 Array = Any
 
 
 def sigmoid(Z: Array) -> Array:
     """g(z) = 1 / (1 + e^-z), computed as (1 + tanh(z/2)) / 2: no overflow, no warning, any |z|."""
-    xp = array_namespace(Z)
-    return 0.5 * xp.tanh(0.5 * Z) + 0.5
+    A = namespace(Z).tanh(0.5 * Z)
+    A *= 0.5  # in place: one (n, m) array instead of three
+    A += 0.5
+    return A
 
 
 def sigmoid_derivative(Z: Array, A: Array) -> Array:
@@ -28,7 +30,7 @@ def sigmoid_derivative(Z: Array, A: Array) -> Array:
 
 def tanh(Z: Array) -> Array:
     """g(z) = (e^z - e^-z) / (e^z + e^-z)."""
-    return array_namespace(Z).tanh(Z)
+    return namespace(Z).tanh(Z)
 
 
 def tanh_derivative(Z: Array, A: Array) -> Array:
@@ -38,12 +40,12 @@ def tanh_derivative(Z: Array, A: Array) -> Array:
 
 def relu(Z: Array) -> Array:
     """g(z) = max(0, z)."""
-    return array_namespace(Z).maximum(Z, 0.0)
+    return namespace(Z).maximum(Z, 0.0)
 
 
 def relu_derivative(Z: Array, A: Array) -> Array:
     """g'(z) = 1 if z > 0 else 0."""
-    xp = array_namespace(Z)
+    xp = namespace(Z)
     return xp.astype(Z > 0, Z.dtype)
 
 
@@ -54,7 +56,7 @@ def linear(Z: Array) -> Array:
 
 def linear_derivative(Z: Array, A: Array) -> Array:
     """g'(z) = 1."""
-    return array_namespace(Z).ones_like(Z)
+    return namespace(Z).ones_like(Z)
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,10 @@ def leaky_relu(slope: float = 0.01) -> Activation:
         raise ValueError(f"leaky_relu slope must be in [0, 1); got {slope}")
 
     def forward(Z: Array) -> Array:
-        return array_namespace(Z).where(Z > 0, Z, slope * Z)
+        return namespace(Z).where(Z > 0, Z, slope * Z)
 
     def derivative(Z: Array, A: Array) -> Array:
-        xp = array_namespace(Z)
+        xp = namespace(Z)
         return xp.astype(Z > 0, Z.dtype) * (1.0 - slope) + slope
 
     return Activation("leaky_relu", forward, derivative, slope)

@@ -74,6 +74,25 @@ def update(params: Params, grads: Params, learning_rate: float) -> Params:
     return params
 
 
+def train_step(
+    X: Array,
+    Y: Array,
+    params: Params,
+    activations: Sequence[Activation],
+    learning_rate: float,
+    compute_cost: bool = True,
+) -> Array | None:
+    """One step of batch gradient descent, in place: forward, cost, backward, update.
+
+    X: (n_x, m), Y: (1, m). Returns J (a 0-D array on the device, computed from the parameters
+    *before* the update) or ``None`` when ``compute_cost`` is false.
+    """
+    AL, caches = forward(X, params, activations)
+    J = cost(caches, Y, activations) if compute_cost else None
+    update(params, backward(AL, Y, caches, activations), learning_rate)
+    return J
+
+
 def predict_proba(X: Array, params: Params, activations: Sequence[Activation]) -> Array:
     """A[L]: (1, m), the predicted probability of class 1 for each column of X."""
     AL, _ = forward(X, params, activations)
