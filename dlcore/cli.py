@@ -207,11 +207,10 @@ def _same_file(a: str, b: str) -> bool:
     return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
 
 
-def _resolve_backend(name: str | None) -> Any:
-    backend = get_backend(name)
+def _say_auto(backend: Any, file: Any = None) -> None:
+    """Say which backend ``auto`` chose and why (e.g. the fall back to NumPy without a GPU)."""
     if backend.note:
-        print(backend.note)
-    return backend
+        print(backend.note, file=file or sys.stdout)
 
 
 def _percent(fraction: float) -> str:
@@ -228,7 +227,8 @@ def train(args: argparse.Namespace) -> int:
     if args.out and args.dataset not in DATASETS and _same_file(args.out, args.dataset):
         raise ValueError(f"--out {args.out} is the dataset itself; choose another file name")
 
-    backend = _resolve_backend(args.backend)
+    backend = get_backend(args.backend)
+    _say_auto(backend)
     X, Y = load_dataset(args.dataset, backend, seed=args.seed, dtype=args.dtype, m=args.samples)
     if Y is None:
         raise ValueError(f"{args.dataset} has no labels Y; training needs them")
@@ -320,7 +320,7 @@ def predict(args: argparse.Namespace) -> int:
         for flag, other in (("--model", args.model), ("--data", args.data)):
             if _same_file(args.out, other):
                 raise ValueError(f"--out {args.out} is the same file as {flag}; choose another file name")
-    backend = _resolve_backend(args.backend)
+    backend = get_backend(args.backend)
     net = Network.load(args.model, backend)
     X, Y = load_dataset(
         args.data, backend, seed=args.seed, dtype=net.dtype_name, n_features=net.layer_dims[0]
@@ -329,6 +329,7 @@ def predict(args: argparse.Namespace) -> int:
         raise ValueError(
             f"{args.data} has {X.shape[0]} features but the model {args.model} expects {net.layer_dims[0]}"
         )
+    _say_auto(backend, sys.stdout if args.out else sys.stderr)  # keep stdout pure CSV
     if net.normalization is not None:
         X = net.normalization.apply(X, backend)
     proba = backend.to_numpy(net.predict_proba(X)).reshape(-1).tolist()
@@ -340,18 +341,18 @@ def predict(args: argparse.Namespace) -> int:
             row = f"{i},{p!r},{int(p > 0.5)}"
             f.write(row + (f",{int(truth[i])}" if truth else "") + "\n")
 
-    summary = f"{len(proba)} predictions"
+    count, accuracy = f"{len(proba)} predictions", ""
     if truth is not None:
         correct = sum(int(p > 0.5) == int(t) for p, t in zip(proba, truth, strict=True))
-        summary += f"; accuracy: {_percent(correct / len(proba))}"
+        accuracy = f"; accuracy: {_percent(correct / len(proba))}"
     if args.out:
         from backends.storage import write_text_atomic
 
         write_text_atomic(args.out, write)
-        print(f"wrote {summary} to {args.out}")
+        print(f"wrote {count} to {args.out}{accuracy}")
     else:
         write(sys.stdout)
-        print(summary, file=sys.stderr)
+        print(count + accuracy, file=sys.stderr)
     return 0
 
 

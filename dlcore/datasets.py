@@ -14,12 +14,12 @@ Array = Any
 
 
 def planar(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") -> tuple[Array, Array]:
-    """The course's planar "flower": two classes of m/2 points on the petals of r = 4 sin(4t)."""
+    """The course's planar "flower": two classes of about m/2 points on the petals of r = 4 sin(4t)."""
     xp, rng = backend.xp, backend.rng(seed)
     f64 = backend.dtype("float64")
-    N, a = m // 2, 4.0
+    a = 4.0
     Xs, Ys = [], []
-    for j in range(2):
+    for j, N in enumerate((m // 2, m - m // 2)):
         t = xp.linspace(j * 3.12, (j + 1) * 3.12, N, dtype=f64, device=backend.device)
         t = t + rng.normal((N,), dtype=f64, scale=0.2)  # theta
         r = a * xp.sin(4 * t) + rng.normal((N,), dtype=f64, scale=0.2)  # radius

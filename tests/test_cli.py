@@ -1,0 +1,352 @@
+"""The command line through its real entry points: ``dlcore.cli.main([...])`` and ``python -m dlcore``."""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends import cupy_status, get_backend
+from dlcore import Network
+from dlcore.cli import main
+from dlcore.data import Normalization, load_dataset, train_test_split
+
+CLI_BACKENDS = ["numpy", "array_api_strict", "array_api_strict:device1"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, pattern: str) -> None:
+    assert code == 2
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert re.search(pattern, err), err
+
+
+def percent(out: str, which: str) -> float:
+    return float(re.search(rf"^{which} accuracy: (\d+\.\d)%$", out, re.M).group(1))
+
+
+# -- train -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend_name", CLI_BACKENDS)
+def test_train_reports_what_the_python_api_computes(capsys, backend_name):
+    code, out, err = run(
+        capsys, "train", "--backend", backend_name, "--iterations", "300", "--cost-every", "100"
+    )
+    assert code == 0, err
+    costs = [float(c) for c in re.findall(r"^iteration +\d+: cost (\d\.\d+)$", out, re.M)]
+    assert re.findall(r"^iteration +(\d+):", out, re.M) == ["0", "100", "200", "300"]
+    assert costs[-1] < costs[0]
+    be = get_backend(backend_name)
+    assert f"backend: {be.name} on {be.device_name()}, float64; wall time" in out
+    # the same pipeline by hand: data, seeded split, normalization fitted on the training part, network
+    X, Y = load_dataset("planar", be, seed=1)
+    Xtr, Ytr, Xte, Yte = train_test_split(X, Y, 0.2, be, seed=1)
+    norm = Normalization.fit(Xtr, be)
+    net = Network([2, 4, 1], "tanh", init="small", backend=be, seed=1)
+    history = net.fit(norm.apply(Xtr, be), Ytr, 1.2, 300, cost_every=100)
+    np.testing.assert_allclose(costs, history.costs, atol=1e-6)
+    assert percent(out, "train") == round(100 * net.accuracy(norm.apply(Xtr, be), Ytr), 1)
+    assert percent(out, "test") == round(100 * net.accuracy(norm.apply(Xte, be), Yte), 1)
+
+
+def test_the_default_run_reaches_85_percent(capsys):
+    code, out, err = run(capsys, "train", "--backend", "numpy", "--quiet")
+    assert code == 0, err
+    assert percent(out, "train") >= 85 and percent(out, "test") >= 85
+    assert "iteration" not in out  # --quiet
+
+
+@pytest.mark.parametrize("dataset", ["moons", "circles", "xor"])
+def test_train_on_the_other_builtin_datasets(capsys, dataset):
+    argv = ["train", "--dataset", dataset, "--backend", "numpy", "--layers", "2,8,1", "--quiet"]
+    code, out, err = run(
+        capsys, *argv, "--hidden-activation", "relu", "--init", "he", "--lr", "0.5", "--iterations", "1500"
+    )
+    assert code == 0, err
+    assert percent(out, "test") >= 90
+
+
+def test_auto_says_which_backend_it_chose(capsys):
+    code, out, _ = run(capsys, "train", "--backend", "auto", "--iterations", "5", "--quiet")
+    assert code == 0
+    reason = cupy_status()[1]
+    expected = "auto: chose numpy on CPU because" if reason else "auto: chose cupy on"
+    assert expected in out
+
+
+@pytest.mark.skipif(not cupy_status()[1], reason="a GPU answers here")
+def test_cupy_without_a_gpu_is_one_sentence_and_exit_2(capsys):
+    code, out, err = run(capsys, "train", "--backend", "cupy", "--iterations", "5")
+    assert_one_line_error(code, err, r"dlcore: error: cannot use the cupy backend: .*--backend numpy")
+    assert "accuracy" not in out
+
+
+def test_a_progress_bar_on_a_terminal_and_lines_still_on_stdout(capsys, monkeypatch):
+    pytest.importorskip("tqdm")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run(capsys, "train", "--backend", "numpy", "--iterations", "400", "--cost-every", "200")
+    assert code == 0
+    assert re.findall(r"^iteration +(\d+):", out, re.M) == ["0", "200", "400"]
+    assert "it/s" in err or "s/it" in err  # tqdm's bar went to stderr
+
+
+def test_train_on_a_csv_file_with_a_picture(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3)) * [1.0, 100.0, 0.01] + [0, 500, 3]  # badly scaled columns
+    y = (X[:, 0] + (X[:, 1] - 500) / 100 > 0).astype(int)
+    with open(tmp_path / "d.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "c", "label"])
+        w.writerows([[*row, label] for row, label in zip(X, y, strict=True)])
+    code, out, err = run(
+        capsys, "train", "--dataset", str(tmp_path / "d.csv"), "--backend", "numpy", "--lr", "0.5",
+        "--iterations", "300", "--plot", str(tmp_path / "p.png"), "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert percent(out, "train") >= 90
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_of_2d_data(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    code, _, err = run(
+        capsys, "train", "--backend", "numpy", "--iterations", "50", "--plot", str(tmp_path / "p.png")
+    )
+    assert code == 0, err
+    png = (tmp_path / "p.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width = int.from_bytes(png[16:20], "big")
+    assert width > 1000  # two panels side by side: cost curve and decision boundary
+
+
+def test_plot_without_matplotlib_says_how_to_get_it_before_training(capsys, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "matplotlib" else real(n, *a))
+    code, out, err = run(capsys, "train", "--backend", "numpy", "--plot", str(tmp_path / "p.png"))
+    assert_one_line_error(code, err, r'pip install "dlcore\[plot\]"')
+    assert "accuracy" not in out and not (tmp_path / "p.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "pattern"),
+    [
+        (["--lr", "-1"], r"argument --lr: wants a finite number > 0"),
+        (["--iterations", "0"], r"argument --iterations: wants an integer >= 1"),
+        (["--layers", "2,x,1"], r"comma-separated integers"),
+        (
+            ["--layers", "3,4,1"],
+            r"--layers starts with 3 but the data has n_x = 2 features; use --layers 2,4,1",
+        ),
+        (["--layers", "2,4,2"], r"--layers must end with 1"),
+        (["--test-fraction", "1"], r"wants a number in \[0, 1\)"),
+        (["--hidden-activation", "swish"], r"invalid choice: 'swish'"),
+        (["--backend", "jax"], r"unknown backend 'jax'"),
+        (["--dataset", "spiral"], r"unknown dataset 'spiral'"),
+        (["--dataset", "/no/such/file.csv"], r"no such data file: /no/such/file\.csv"),
+        (["--out", "/no/such/dir/m.npz"], r"the directory /no/such/dir does not exist"),
+        (
+            ["--lr", "1e9", "--hidden-activation", "leaky_relu", "--init", "he", "--layers", "2,50,50,50,1"]
+            + ["--no-normalize"],
+            r"training diverged: .*Lower the learning rate",
+        ),
+    ],
+)
+def test_bad_train_arguments_are_one_line_and_exit_2(capsys, argv, pattern):
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--iterations", "200", *argv)
+    assert_one_line_error(code, err, pattern)
+
+
+def test_malformed_csv_names_file_line_and_column(capsys, tmp_path):
+    (tmp_path / "bad.csv").write_text("x1,x2,y\n1,2,0\n3,oops,1\n")
+    code, _, err = run(
+        capsys, "train", "--dataset", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "m.npz")
+    )
+    assert_one_line_error(code, err, r"bad\.csv, line 3, column 2: 'oops' is not a number")
+    assert not (tmp_path / "m.npz").exists()
+
+
+# -- save, predict ---------------------------------------------------------------------------------
+@pytest.fixture
+def saved_model(tmp_path, capsys) -> Path:
+    path = tmp_path / "model.npz"
+    code, out, err = run(
+        capsys, "train", "--backend", "numpy", "--iterations", "300", "--out", str(path), "--quiet"
+    )
+    assert code == 0, err
+    assert f"model saved to {path}" in out
+    return path
+
+
+def read_predictions(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("backend_name", CLI_BACKENDS)
+def test_predict_after_save_equals_the_model_before(capsys, tmp_path, saved_model, backend_name):
+    out_csv = tmp_path / "pred.csv"
+    code, out, err = run(
+        capsys, "predict", "--model", str(saved_model), "--data", "planar", "--backend", backend_name,
+        "--out", str(out_csv),
+    )  # fmt: skip
+    assert code == 0, err
+    assert re.search(r"wrote 400 predictions to .*pred\.csv; accuracy: \d+\.\d%", out)
+    rows = read_predictions(out_csv)
+    assert list(rows[0]) == ["index", "probability", "label", "true_label"] and len(rows) == 400
+    # oracle: the network in memory, trained the same way, on NumPy
+    be = get_backend("numpy")
+    X, Y = load_dataset("planar", be)
+    Xtr, Ytr, _, _ = train_test_split(X, Y, 0.2, be, seed=1)
+    norm = Normalization.fit(Xtr, be)
+    net = Network([2, 4, 1], "tanh", init="small", backend=be, seed=1)
+    net.fit(norm.apply(Xtr, be), Ytr, 1.2, 300)
+    expected = net.predict_proba(norm.apply(X, be))[0]
+    got = np.array([float(r["probability"]) for r in rows])
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_array_equal([int(r["label"]) for r in rows], (expected > 0.5).astype(int))
+    np.testing.assert_array_equal([int(float(r["true_label"])) for r in rows], Y[0].astype(int))
+
+
+def test_predict_new_unlabelled_csv_to_stdout(capsys, tmp_path, saved_model):
+    (tmp_path / "new.csv").write_text("x1,x2\n0.5,3.0\n-2,-2\n")
+    code, out, err = run(capsys, "predict", "--model", str(saved_model), "--data", str(tmp_path / "new.csv"))
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0] == "index,probability,label" and len(lines) == 3
+    net = Network.load(saved_model)
+    be = net.backend
+    X = net.normalization.apply(be.asarray([[0.5, -2.0], [3.0, -2.0]]), be)
+    expected = be.to_numpy(net.predict_proba(X))[0]
+    np.testing.assert_allclose([float(line.split(",")[1]) for line in lines[1:]], expected, rtol=1e-12)
+    assert "2 predictions" in err
+
+
+@pytest.mark.parametrize(
+    ("setup", "pattern"),
+    [
+        (lambda p: (p / "m.npz").write_text("not a model"), r"m\.npz is not a model file in \.npz format"),
+        (lambda p: np.savez(p / "m.npz", W1=np.ones((2, 2))), r"m\.npz is not a dlcore model file"),
+        (lambda p: (p / "m.npz").write_bytes(b""), r"m\.npz is not a model file"),
+        (lambda p: None, r"no such model file: .*m\.npz"),
+    ],
+)
+def test_predict_refuses_bad_model_files_and_overwrites_nothing(capsys, tmp_path, setup, pattern):
+    setup(tmp_path)
+    (tmp_path / "pred.csv").write_text("keep me")
+    code, out, err = run(
+        capsys,
+        "predict",
+        "--model",
+        str(tmp_path / "m.npz"),
+        "--data",
+        "planar",
+        "--out",
+        str(tmp_path / "pred.csv"),
+    )
+    assert_one_line_error(code, err, pattern)
+    assert (tmp_path / "pred.csv").read_text() == "keep me"
+
+
+def test_predict_refuses_a_truncated_model_and_wrong_data(capsys, tmp_path, saved_model):
+    data = saved_model.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    code, _, err = run(capsys, "predict", "--model", str(tmp_path / "cut.npz"), "--data", "planar")
+    assert_one_line_error(code, err, r"cut\.npz is not a model file .*truncated")
+    (tmp_path / "wide.csv").write_text("1,2,3,4,1\n")
+    code, _, err = run(capsys, "predict", "--model", str(saved_model), "--data", str(tmp_path / "wide.csv"))
+    assert_one_line_error(code, err, r"has 5 columns but the model expects 2 features")
+    code, _, err = run(
+        capsys, "predict", "--model", str(saved_model), "--data", "planar", "--out", str(saved_model)
+    )
+    assert_one_line_error(code, err, r"same file as --model")
+    assert saved_model.read_bytes() == data
+
+
+# -- info, bench -----------------------------------------------------------------------------------
+def test_info(capsys):
+    code, out, _ = run(capsys, "info")
+    assert code == 0
+    assert re.search(r"^  numpy +available$", out, re.M)
+    assert re.search(r"^  array_api_strict +available$", out, re.M)
+    reason = cupy_status()[1]
+    assert ("  cupy              not available: " + reason) in out if reason else "GPU: " in out
+    assert re.search(r"^libraries: dlcore \S+, numpy \S+", out, re.M)
+    assert re.search(r"^NumPy BLAS: \S+", out, re.M)
+
+
+def test_bench_delegates_to_the_benchmark_report(capsys, monkeypatch):
+    seen = []
+    fake = types.ModuleType("benchmarks.report")
+    fake.main = lambda argv: seen.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "benchmarks.report", fake)
+    assert main(["bench", "--quick", "--json", "x.json"]) == 0
+    assert seen == [["--quick", "--json", "x.json"]]
+
+
+def test_bench_outside_the_repository_is_one_line(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "benchmarks.report", None)  # import fails
+    code = main(["bench", "--quick"])
+    assert_one_line_error(
+        code, capsys.readouterr().err, r'from a clone of the repository .*pip install -e "\.\[dev\]"'
+    )
+
+
+def test_help_and_version(capsys):
+    assert main(["--version"]) == 0
+    assert "dlcore" in capsys.readouterr().out
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    flags = "--backend --dataset --layers --hidden-activation --init --lr --iterations --seed --dtype"
+    for flag in (flags + " --test-fraction --out --plot --quiet --cost-every").split():
+        assert flag in out
+    assert main([]) == 2
+
+
+# -- the real executable ---------------------------------------------------------------------------
+def test_python_dash_m_dlcore_in_a_subprocess(tmp_path):
+    model = tmp_path / "m.npz"
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlcore",
+        "train",
+        "--backend",
+        "numpy",
+        "--iterations",
+        "200",
+        "--out",
+        str(model),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^train accuracy: \d+\.\d%$", done.stdout, re.M)
+    assert re.search(r"^iteration +200: cost", done.stdout, re.M)  # plain lines: stderr is not a terminal
+    assert "it/s" not in done.stderr
+    bad = [
+        sys.executable,
+        "-m",
+        "dlcore",
+        "predict",
+        "--model",
+        str(tmp_path / "nope.npz"),
+        "--data",
+        "planar",
+    ]
+    done = subprocess.run(bad, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"dlcore: error: no such model file: {tmp_path / 'nope.npz'}"

@@ -1,0 +1,193 @@
+"""Built-in datasets, CSV/.npz loading, normalization, the train/test split and image flattening."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backends import get_backend
+from dlcore.data import Normalization, flatten_images, load_dataset, train_test_split
+from dlcore.datasets import DATASETS
+from tests.conftest import to_host
+
+NP = get_backend("numpy")
+
+
+# -- built-in datasets -----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_builtin_datasets_are_deterministic_and_identical_on_every_backend(backend, dtype, name):
+    X, Y = DATASETS[name](backend, m=101, seed=3, dtype=dtype)
+    assert X.shape == (2, 101) and Y.shape == (1, 101)
+    assert X.dtype == backend.dtype(dtype) and X.device == backend.device == Y.device
+    ref_X, ref_Y = DATASETS[name](NP, m=101, seed=3, dtype=dtype)
+    np.testing.assert_array_equal(to_host(backend, X), ref_X)
+    np.testing.assert_array_equal(to_host(backend, Y), ref_Y)
+    other, _ = DATASETS[name](NP, m=101, seed=4, dtype=dtype)
+    assert not np.array_equal(other, ref_X)
+    assert set(np.unique(ref_Y)) == {0.0, 1.0}
+
+
+def test_dataset_geometry():
+    X, Y = DATASETS["xor"](NP, m=300)
+    np.testing.assert_array_equal(Y[0], (X[0] * X[1] < 0).astype(float))  # the xor rule
+    X, Y = DATASETS["circles"](NP, m=300)
+    r = np.hypot(X[0], X[1])
+    assert abs(r[Y[0] == 0].mean() - 1.0) < 0.05 and abs(r[Y[0] == 1].mean() - 0.5) < 0.05
+    X, Y = DATASETS["moons"](NP, m=300)
+    assert X[1, Y[0] == 0].mean() > X[1, Y[0] == 1].mean()  # upper moon is class 0
+    X, Y = DATASETS["planar"](NP, m=300)
+    assert Y.sum() == 150
+
+
+# -- CSV -------------------------------------------------------------------------------------------
+def _write(path, text: str):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("header", ["x1,x2,label\n", ""])
+def test_csv_rows_become_columns(backend, tmp_path, header):
+    path = _write(tmp_path / "d.csv", header + "1.5, 2,1\n\n-3,4e-1,0\n5,6,1\n")
+    X, Y = load_dataset(str(path), backend)
+    np.testing.assert_array_equal(to_host(backend, X), [[1.5, -3, 5], [2, 0.4, 6]])
+    np.testing.assert_array_equal(to_host(backend, Y), [[1, 0, 1]])
+    assert X.device == backend.device
+
+
+def test_csv_without_labels_when_the_model_says_so(tmp_path):
+    path = _write(tmp_path / "d.csv", "1,2\n3,4\n")
+    X, Y = load_dataset(str(path), NP, n_features=2)
+    assert Y is None and X.shape == (2, 2)
+    X, Y = load_dataset(str(_write(tmp_path / "e.csv", "1,2,0\n3,4,1\n")), NP, n_features=2)
+    assert Y.shape == (1, 2)
+    with pytest.raises(ValueError, match=r"has 4 columns but the model expects 2 features \(or 3"):
+        load_dataset(str(_write(tmp_path / "f.csv", "1,2,3,0\n")), NP, n_features=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b,y\n1,2,1\n3,x,0\n", r"bad\.csv, line 3, column 2: 'x' is not a number"),
+        ("1,2,1\n3,,0\n", r"bad\.csv, line 2, column 2: '' is not a number"),
+        ("1,2,1\n3,4,0,9\n", r"bad\.csv, line 2: expected 3 columns .* got 4"),
+        ("1,2,1\n3,nan,0\n", r"bad\.csv, line 2, column 2: 'nan' is not finite"),
+        ("1,2,1\n3,4,2\n", r"bad\.csv: data row 2, column 3 \(the label\) is 2; labels must be 0 or 1"),
+        ("x,y\n\n", r"bad\.csv holds no data rows"),
+        ("1\n0\n", r"bad\.csv has one column"),
+    ],
+)
+def test_malformed_csv_names_file_line_and_column(tmp_path, text, message):
+    path = _write(tmp_path / "bad.csv", text)
+    with pytest.raises(ValueError, match=message):
+        load_dataset(str(path), NP)
+
+
+def test_bad_dataset_specs(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown dataset 'spiral'; use planar, moons"):
+        load_dataset("spiral", NP)
+    with pytest.raises(ValueError, match=r"no such data file: .*missing\.csv"):
+        load_dataset(str(tmp_path / "missing.csv"), NP)
+    with pytest.raises(ValueError, match=r"must end in \.csv or \.npz"):
+        load_dataset(str(_write(tmp_path / "d.txt", "1,2,0\n")), NP)
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(ValueError, match=r"is a directory"):
+        load_dataset(str(tmp_path / "dir.csv"), NP)
+    (tmp_path / "latin.csv").write_bytes(b"\xff\xfe1,2\n")
+    with pytest.raises(ValueError, match=r"not a UTF-8 text CSV"):
+        load_dataset(str(tmp_path / "latin.csv"), NP)
+
+
+# -- .npz ------------------------------------------------------------------------------------------
+def test_npz_data(backend, tmp_path, host_rng):
+    X = host_rng.standard_normal((3, 7))
+    Y = (host_rng.random(7) > 0.5).astype(float)
+    np.savez(tmp_path / "d.npz", X=X, Y=Y)  # rank-1 Y is accepted from files
+    gx, gy = load_dataset(str(tmp_path / "d.npz"), backend, dtype="float32")
+    np.testing.assert_array_equal(to_host(backend, gx), X.astype(np.float32))
+    np.testing.assert_array_equal(to_host(backend, gy), Y.reshape(1, 7))
+    np.savez(tmp_path / "x.npz", X=X)
+    assert load_dataset(str(tmp_path / "x.npz"), backend)[1] is None
+
+
+def test_npz_images_are_flattened(tmp_path, host_rng):
+    images = host_rng.integers(0, 256, (5, 4, 3, 3), dtype=np.uint8)
+    np.savez(tmp_path / "cats.npz", X=images, Y=np.array([[1, 0, 1, 1, 0]]))
+    X, Y = load_dataset(str(tmp_path / "cats.npz"), NP)
+    np.testing.assert_allclose(X, images.reshape(5, -1).T / 255)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"A": np.ones((2, 3))}, r"has no array named 'X' \(found: A\)"),
+        ({"X": np.ones(3)}, r"X in .* must be 2-D \(n_x, m\)"),
+        ({"X": np.ones((2, 5)), "Y": np.ones((2, 5))}, r"Y in .* must have shape \(1, m\) = \(1, 5\)"),
+        ({"X": np.ones((5, 2)), "Y": np.ones((1, 5))}, r"one example per column: X\.T"),
+        ({"X": np.array([object(), 1], dtype=object)}, r"holds Python objects, which dlcore never unpickles"),
+    ],
+)
+def test_bad_npz_data(tmp_path, arrays, message):
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(ValueError, match=message):
+        load_dataset(str(tmp_path / "d.npz"), NP)
+
+
+def test_a_text_file_called_npz_is_refused(tmp_path):
+    _write(tmp_path / "d.npz", "not an archive")
+    with pytest.raises(ValueError, match=r"d\.npz is not a data file in \.npz format"):
+        load_dataset(str(tmp_path / "d.npz"), NP)
+
+
+# -- normalization and split -----------------------------------------------------------------------
+def test_normalization_against_numpy(backend, host_rng):
+    host = host_rng.standard_normal((3, 50)) * [[1.0], [10.0], [0.0]] + [[5.0], [-2.0], [7.0]]
+    X = backend.asarray(host)
+    norm = Normalization.fit(X, backend)
+    np.testing.assert_allclose(norm.mean, host.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(norm.std[:2], host.std(axis=1)[:2], rtol=1e-12)
+    assert norm.std[2] == 1.0  # a constant feature is only centred
+    Z = to_host(backend, norm.apply(X, backend))
+    np.testing.assert_allclose(Z.mean(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=1), [1, 1, 0], atol=1e-12)
+    assert Normalization.from_dict(norm.to_dict()) == norm
+    with pytest.raises(ValueError, match="the data has 2 features but the normalization was fitted on 3"):
+        norm.apply(backend.asarray(host[:2]), backend)
+
+
+def test_split_is_a_seeded_partition_identical_on_every_backend(backend):
+    m = 50
+    X = backend.asarray(np.stack([np.arange(m), -np.arange(m)]).astype(float))
+    Y = backend.asarray((np.arange(m) % 2).reshape(1, m).astype(float))
+    Xtr, Ytr, Xte, Yte = (to_host(backend, a) for a in train_test_split(X, Y, 0.2, backend, seed=5))
+    assert Xtr.shape == (2, 40) and Xte.shape == (2, 10) and Ytr.shape == (1, 40) and Yte.shape == (1, 10)
+    ids = np.concatenate([Xtr[0], Xte[0]])
+    assert sorted(ids) == list(range(m))  # disjoint and complete
+    np.testing.assert_array_equal(Xtr[1], -Xtr[0])  # columns stay whole
+    np.testing.assert_array_equal(Ytr[0], Xtr[0] % 2)
+    ref = train_test_split(np.asarray(to_host(backend, X)), np.asarray(to_host(backend, Y)), 0.2, NP, 5)
+    np.testing.assert_array_equal(Xte, ref[2])
+    other = train_test_split(to_host(backend, X), to_host(backend, Y), 0.2, NP, 6)[2]
+    assert not np.array_equal(other, Xte)
+    assert train_test_split(X, Y, 0.0, backend)[2].shape == (2, 0)
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match=r"test_fraction must be in \[0, 1\)"):
+            train_test_split(X, Y, bad, backend)
+
+
+# -- images ----------------------------------------------------------------------------------------
+def test_flatten_images_is_the_course_reshape(backend, host_rng):
+    images = host_rng.integers(0, 256, (6, 5, 4, 3), dtype=np.uint8)
+    X = flatten_images(images, backend)
+    assert X.shape == (5 * 4 * 3, 6) and X.device == backend.device
+    host = to_host(backend, X)
+    np.testing.assert_allclose(host, images.reshape(images.shape[0], -1).T / 255.0)
+    np.testing.assert_allclose(host[:, 2], images[2].ravel() / 255.0)  # column i is image i
+    assert 0.0 <= host.min() and host.max() <= 1.0
+    np.testing.assert_allclose(flatten_images(images / 255.0, scale=1.0), host)
+
+
+def test_flatten_images_refusals():
+    with pytest.raises(ValueError, match=r"images must have shape \(m, h, w, c\)"):
+        flatten_images(np.ones((3, 4, 4)))
+    with pytest.raises(ValueError, match=r"pixel values must lie in \[0, 255\]"):
+        flatten_images(np.full((1, 2, 2, 1), 300.0))

@@ -1,0 +1,137 @@
+"""Model files: round trips across backends, metadata, atomic writes, and refusing bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from backends import get_backend, storage
+from dlcore import Network
+from dlcore.data import Normalization
+from dlcore.datasets import planar
+from dlcore.persistence import FORMAT_VERSION, load_network
+from tests.conftest import to_host
+
+TARGETS = ["numpy", "array_api_strict", "array_api_strict:device1"]
+
+
+def _trained(backend, dtype="float64", hidden="tanh"):
+    X, Y = planar(backend, m=60, dtype=dtype)
+    net = Network([2, 5, 3, 1], hidden, init="xavier", backend=backend, seed=2, dtype=dtype)
+    net.fit(X, Y, learning_rate=0.5, iterations=20)
+    return net, X
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_model_saved_on_one_backend_predicts_the_same_on_another(backend, dtype, tmp_path, target):
+    net, X = _trained(backend, dtype, hidden="leaky_relu:0.2")
+    norm = Normalization.fit(X, backend)
+    before = to_host(backend, net.predict_proba(norm.apply(X, backend)))
+    net.save(tmp_path / "m.npz", normalization=norm, info={"note": "test"})
+    target_be = get_backend(target)
+    loaded = Network.load(tmp_path / "m.npz", backend=target)
+    assert loaded.backend.name == target_be.name and loaded.params["W1"].device == target_be.device
+    assert loaded.layer_dims == [2, 5, 3, 1] and loaded.dtype_name == dtype
+    assert [a.spec for a in loaded.activations] == ["leaky_relu:0.2", "leaky_relu:0.2", "sigmoid"]
+    assert loaded.normalization == norm and loaded.info == {"note": "test"}
+    for k, v in net.parameters_numpy().items():
+        np.testing.assert_array_equal(loaded.parameters_numpy()[k], v)  # bit-exact weights
+    Xt = loaded.normalization.apply(target_be.asarray(to_host(backend, X)), target_be)
+    after = to_host(target_be, loaded.predict_proba(Xt))
+    np.testing.assert_allclose(after, before, rtol=1e-12 if dtype == "float64" else 1e-5, atol=1e-7)
+    np.testing.assert_array_equal(after > 0.5, before > 0.5)
+
+
+def test_the_file_is_a_plain_npz_with_json_metadata(tmp_path):
+    net, _ = _trained(get_backend("numpy"))
+    net.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
+        assert sorted(f.files) == ["W1", "W2", "W3", "__meta__", "b1", "b2", "b3"]
+        meta = json.loads(f["__meta__"].tobytes())
+    assert meta["format"] == "dlcore-model" and meta["format_version"] == FORMAT_VERSION
+    assert meta["layer_dims"] == [2, 5, 3, 1] and meta["dtype"] == "float64"
+    assert meta["normalization"] is None and meta["dlcore_version"]
+
+
+def test_saving_is_atomic(tmp_path, monkeypatch):
+    net, _ = _trained(get_backend("numpy"))
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"previous model")
+
+    def crash(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(storage.os, "fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        net.save(path)
+    assert path.read_bytes() == b"previous model"  # untouched
+    assert os.listdir(tmp_path) == ["m.npz"]  # no temporary file left behind
+    monkeypatch.undo()
+    net.save(path)
+    assert load_network(path).layer_dims == net.layer_dims
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_save_into_a_missing_directory(tmp_path):
+    net, _ = _trained(get_backend("numpy"))
+    with pytest.raises(ValueError, match=r"the directory .*nowhere does not exist"):
+        net.save(tmp_path / "nowhere" / "m.npz")
+
+
+def _model_bytes(tmp_path) -> bytes:
+    net, _ = _trained(get_backend("numpy"))
+    net.save(tmp_path / "good.npz")
+    return (tmp_path / "good.npz").read_bytes()
+
+
+def _meta_file(tmp_path, **changes):
+    net, _ = _trained(get_backend("numpy"))
+    arrays = net.parameters_numpy()
+    meta = {"format": "dlcore-model", "format_version": 1, "layer_dims": [2, 5, 3, 1], "dtype": "float64"}
+    meta["activations"] = ["tanh", "tanh", "sigmoid"]
+    meta.update(changes)
+    storage.save_npz(tmp_path / "m.npz", arrays, meta)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: None, r"no such model file: .*m\.npz"),
+        (lambda p: (p / "m.npz").write_text("hello"), r"m\.npz is not a model file in \.npz format"),
+        (lambda p: np.savez(p / "m.npz", X=np.ones(3)), r"m\.npz is not a dlcore model file"),
+        (lambda p: (p / "m.npz").write_bytes(_model_bytes(p)[:-100]), r"not a model file .*truncated"),
+        (lambda p: (p / "m.npz").write_bytes(_model_bytes(p)[:200]), r"not a model file .*truncated"),
+        (
+            lambda p: _meta_file(p, format_version=99),
+            r"model format 99; this dlcore .* reads up to format 1: upgrade",
+        ),
+        (lambda p: _meta_file(p, format="other"), r"is not a dlcore model file"),
+        (lambda p: _meta_file(p, layer_dims=[2, 4, 3, 1]), r"is corrupt: W1 must have shape \(4, 2\)"),
+        (lambda p: _meta_file(p, dtype="float32"), r"is corrupt: .* stored as float64, not float32"),
+        (
+            lambda p: _meta_file(p, activations=["tanh", "swish", "sigmoid"]),
+            r"is corrupt: unknown activation",
+        ),
+        (lambda p: _meta_file(p, normalization={"mean": [0], "std": [1]}), r"normalization does not match"),
+        (lambda p: _meta_file(p, layer_dims="2,5"), r"is corrupt: its metadata lacks a valid 'layer_dims'"),
+    ],
+)
+def test_bad_model_files_are_refused_clearly(tmp_path, make, message):
+    make(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        Network.load(tmp_path / "m.npz")
+
+
+def test_corrupt_bytes_inside_the_archive_are_detected(tmp_path):
+    data = bytearray(_model_bytes(tmp_path))
+    with zipfile.ZipFile(tmp_path / "good.npz") as z:
+        info = z.getinfo("W2.npy")
+    middle = info.header_offset + 30 + len(info.filename) + info.file_size - 4  # inside W2's bytes
+    data[middle] ^= 0xFF
+    (tmp_path / "m.npz").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"m\.npz is corrupt or truncated .*CRC"):
+        Network.load(tmp_path / "m.npz")
