@@ -107,6 +107,10 @@ def get_activation(spec: str | Activation) -> Activation:
     ``"leaky_relu"`` (slope 0.01) or ``"leaky_relu:0.2"`` (slope 0.2)."""
     if isinstance(spec, Activation):
         return spec
+    if spec == "softmax":  # output layer only, with categorical cross-entropy: see dlcore.multiclass
+        from dlcore.multiclass import SOFTMAX
+
+        return SOFTMAX
     name, _, arg = str(spec).partition(":")
     if name == "leaky_relu" and arg:
         try:

@@ -19,6 +19,7 @@ from dlcore.losses import (
     binary_cross_entropy_from_logits,
     binary_cross_entropy_grad,
 )
+from dlcore.multiclass import categorical_cross_entropy_from_logits, class_indices
 
 Array = Any
 Params = dict[str, Array]
@@ -39,10 +40,13 @@ def forward(X: Array, params: Params, activations: Sequence[Activation]) -> tupl
 
 
 def cost(caches: Sequence[LayerCache], Y: Array, activations: Sequence[Activation]) -> Array:
-    """Binary cross-entropy of the forward pass that made ``caches``; from Z[L] when g[L] is sigmoid."""
+    """Binary cross-entropy of the forward pass that made ``caches``; from Z[L] when g[L] is sigmoid.
+    With a softmax output (Y one-hot, (C, m)): categorical cross-entropy from Z[L] (log-sum-exp)."""
     last = caches[-1]
     if activations[-1].name == "sigmoid":
         return binary_cross_entropy_from_logits(last.Z, Y)
+    if activations[-1].name == "softmax":
+        return categorical_cross_entropy_from_logits(last.Z, Y)
     return binary_cross_entropy(last.A, Y)
 
 
@@ -50,11 +54,12 @@ def backward(AL: Array, Y: Array, caches: Sequence[LayerCache], activations: Seq
     """Gradients {"dW1", "db1", ..., "dWL", "dbL"} of the binary cross-entropy cost.
 
     With a sigmoid output the first step is dZ[L] = A[L] - Y (the loss and sigmoid derivatives
-    combined, which stays exact when A saturates); otherwise dA[L] = -(Y/A - (1-Y)/(1-A)).
+    combined, which stays exact when A saturates); the same dZ[L] = A[L] - Y holds for a softmax output
+    with categorical cross-entropy. Otherwise dA[L] = -(Y/A - (1-Y)/(1-A)).
     """
     L = len(caches)
     grads: Params = {}
-    if activations[-1].name == "sigmoid":
+    if activations[-1].name in ("sigmoid", "softmax"):
         dA, grads[f"dW{L}"], grads[f"db{L}"] = linear_backward(AL - Y, caches[-1], L > 1)
     else:
         dA, grads[f"dW{L}"], grads[f"db{L}"] = layer_backward(
@@ -100,8 +105,11 @@ def predict_proba(X: Array, params: Params, activations: Sequence[Activation]) -
 
 
 def predict(X: Array, params: Params, activations: Sequence[Activation]) -> Array:
-    """0/1 predictions (1, m) as int64: 1 where A[L] > 0.5."""
+    """0/1 predictions (1, m) as int64: 1 where A[L] > 0.5; for a softmax output, the class index
+    argmax_c A[L][c, i]."""
     AL = predict_proba(X, params, activations)
+    if activations[-1].name == "softmax":
+        return class_indices(AL)
     xp = array_namespace(AL)
     return xp.astype(AL > 0.5, xp.int64)
 

@@ -1,0 +1,263 @@
+"""Mini-batches, dropout, L2 and early stopping: batch cutting and shuffling, dropout statistics,
+batch_size = m equals full-batch training exactly, one epoch against a hand-written loop, seeds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import dlcore
+from backends import get_backend
+from dlcore import Network
+from dlcore.activations import get_activation
+from dlcore.datasets import planar
+from dlcore.early_stopping import EarlyStopping
+from dlcore.minibatch import mini_batches, num_batches, train_validation_split
+from dlcore.regularization import (
+    backward_with_dropout,
+    dropout_mask,
+    forward_with_dropout,
+)
+from tests.conftest import to_host
+
+
+# -- batches ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("m", "batch_size", "sizes"), [(10, 4, [4, 4, 2]), (12, 4, [4, 4, 4]), (5, 8, [5])])
+def test_batches_cover_every_column_once_with_a_partial_last(backend, m, batch_size, sizes):
+    X = backend.asarray(np.arange(2.0 * m).reshape(2, m))
+    Y = backend.asarray(np.arange(float(m)).reshape(1, m))
+    batches = list(mini_batches(X, Y, batch_size, backend.rng(0)))
+    assert [b[0].shape[1] for b in batches] == sizes == [b[1].shape[1] for b in batches]
+    assert num_batches(m, batch_size) == len(sizes)
+    cols = np.concatenate([to_host(backend, y)[0] for _, y in batches])
+    assert sorted(cols) == list(range(m))
+    for Xb, Yb in batches:  # X and Y are shuffled together
+        np.testing.assert_array_equal(to_host(backend, Xb)[1], m + to_host(backend, Yb)[0])
+        assert Xb.device == backend.device
+    if len(sizes) > 1:
+        assert list(cols) != list(range(m))  # shuffled
+
+
+def test_same_seed_same_shuffle_on_every_backend(backend):
+    def order(be):
+        Y = be.asarray(np.arange(50.0).reshape(1, 50))
+        rng = be.rng(7)
+        return [np.concatenate([to_host(be, y)[0] for _, y in mini_batches(Y, Y, 16, rng)]) for _ in range(2)]
+
+    ours, ref = order(backend), order(get_backend("numpy"))
+    np.testing.assert_array_equal(ours, ref)
+    assert not np.array_equal(ours[0], ours[1])  # a new order each epoch
+
+
+def test_validation_split(backend):
+    X = backend.asarray(np.arange(20.0).reshape(2, 10))
+    Y = backend.asarray(np.arange(10.0).reshape(1, 10))
+    Xt, Yt, Xv, Yv = train_validation_split(X, Y, 0.25, backend.rng(1))
+    assert Xt.shape == (2, 7) and Xv.shape == (2, 3)
+    assert sorted(np.concatenate([to_host(backend, Yt)[0], to_host(backend, Yv)[0]])) == list(range(10))
+    with pytest.raises(ValueError, match=r"validation_split must be a fraction in \(0, 1\)"):
+        train_validation_split(X, Y, 1.5, backend.rng(1))
+
+
+# -- dropout ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("keep_prob", [0.5, 0.8])
+def test_dropout_mask_statistics(backend, dtype, keep_prob):
+    D = to_host(backend, dropout_mask((200, 500), keep_prob, backend.rng(3), backend.dtype(dtype)))
+    kept = D != 0
+    assert kept.mean() == pytest.approx(keep_prob, abs=0.01)  # 100,000 draws: sd ~ 0.0016
+    np.testing.assert_allclose(D[kept], 1.0 / keep_prob, rtol=1e-6)  # inverted: kept units scaled by 1/p
+    assert D.mean() == pytest.approx(1.0, abs=0.02)  # so the expected activation is unchanged
+
+
+def test_dropout_forward_keeps_the_mean_activation(backend):
+    X = backend.asarray(np.random.default_rng(0).standard_normal((10, 2000)))
+    params = dlcore.initialize_parameters([10, 300, 1], "he", backend, 1, "float64")
+    acts = [get_activation("relu"), get_activation("sigmoid")]
+    _, caches = dlcore.forward(X, params, acts)
+    _, dcaches, masks = forward_with_dropout(X, params, acts, 0.6, backend.rng(5))
+    plain = to_host(backend, caches[1].A_prev)  # A[1] as layer 2 sees it
+    dropped = to_host(backend, dcaches[1].A_prev)
+    assert len(masks) == 1 and masks[0].shape == (300, 2000)
+    assert (dropped == 0).mean() == pytest.approx(0.4 * 1 + 0.6 * (plain == 0).mean(), abs=0.01)
+    assert dropped.mean() == pytest.approx(plain.mean(), rel=0.02)
+
+
+def test_dropout_gradient_check_with_fixed_masks(backend):
+    """Replaying the same seed gives the same masks, so the dropped-out cost is a fixed function to
+    differentiate numerically."""
+    rng = np.random.default_rng(4)
+    dims = [3, 6, 5, 1]
+    X = backend.asarray(rng.standard_normal((3, 8)))
+    Y = backend.asarray((rng.random((1, 8)) > 0.5).astype(float))
+    acts = [get_activation("tanh"), get_activation("relu"), get_activation("sigmoid")]
+    params = dlcore.initialize_parameters(dims, "xavier", backend, 2, "float64")
+
+    def cost(host):
+        p = {k: backend.asarray(v) for k, v in host.items()}
+        _, caches, _ = forward_with_dropout(X, p, acts, 0.7, backend.rng(11))
+        return float(dlcore.cost(caches, Y, acts))
+
+    AL, caches, masks = forward_with_dropout(X, params, acts, 0.7, backend.rng(11))
+    grads = backward_with_dropout(AL, Y, caches, acts, masks)
+    host = {k: to_host(backend, v).copy() for k, v in params.items()}
+    for name, value in host.items():
+        numeric = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            old = value[idx]
+            value[idx] = old + 1e-6
+            plus = cost(host)
+            value[idx] = old - 1e-6
+            minus = cost(host)
+            value[idx] = old
+            numeric[idx] = (plus - minus) / 2e-6
+        np.testing.assert_allclose(to_host(backend, grads["d" + name]), numeric, rtol=1e-6, atol=1e-9)
+
+
+# -- early stopping ---------------------------------------------------------------------------
+def test_early_stopping_counts_checks_and_keeps_the_best():
+    be = get_backend("numpy")
+    stop = EarlyStopping(patience=2)
+    params = {"W1": be.asarray(np.zeros((1, 1)))}
+    decisions = []
+    for cost in [1.0, 0.5, 0.6, 0.4, 0.45, 0.41]:
+        params["W1"] += 1.0
+        decisions.append(stop.check(cost, params))
+    assert decisions == [False, False, False, False, False, True]
+    assert stop.best == 0.4 and stop.best_index == 3
+    assert float(stop.best_params["W1"][0, 0]) == 4.0  # a copy from the best check
+    with pytest.raises(ValueError, match="patience must be an integer >= 1"):
+        EarlyStopping(0)
+
+
+# -- the Network --------------------------------------------------------------------------------
+def test_batch_size_m_equals_full_batch_training_exactly(backend, dtype):
+    X, Y = planar(backend, m=60, dtype=dtype)
+    full = Network([2, 5, 1], "tanh", init="xavier", backend=backend, seed=2, dtype=dtype)
+    mini = Network([2, 5, 1], "tanh", init="xavier", backend=backend, seed=2, dtype=dtype)
+    full.fit(X, Y, learning_rate=0.5, iterations=40)
+    history = mini.fit(X, Y, learning_rate=0.5, epochs=40, batch_size=60, optimizer="gd")
+    assert history.iterations[-1] == 40 and history.epochs[-1] == 39
+    for k, v in full.parameters_numpy().items():
+        np.testing.assert_array_equal(mini.parameters_numpy()[k], v)
+
+
+def test_one_epoch_of_mini_batches_against_a_hand_loop(backend):
+    """m = 50, batch_size = 16: batches of 16, 16, 16, 2 in the order of backend.rng(seed).permutation."""
+    X, Y = planar(backend, m=50)
+    net = Network([2, 4, 1], "tanh", init="xavier", backend=backend, seed=5)
+    params = {k: backend.xp.asarray(v, copy=True) for k, v in net.params.items()}
+    history = net.fit(X, Y, learning_rate=0.3, epochs=1, batch_size=16, seed=9)
+    assert history.iterations == [4]
+    idx = to_host(backend, get_backend("numpy").rng(9).permutation(50))
+    Xh, Yh = to_host(backend, X)[:, idx], to_host(backend, Y)[:, idx]
+    acts = net.activations
+    for start in (0, 16, 32, 48):
+        Xb = backend.asarray(Xh[:, start : start + 16])
+        Yb = backend.asarray(Yh[:, start : start + 16])
+        AL, caches = dlcore.forward(Xb, params, acts)
+        dlcore.update(params, dlcore.backward(AL, Yb, caches, acts), 0.3)
+    for k, v in params.items():
+        np.testing.assert_allclose(net.parameters_numpy()[k], to_host(backend, v), rtol=1e-12, atol=1e-14)
+
+
+def test_iterations_count_updates_and_may_end_mid_epoch(backend):
+    X, Y = planar(backend, m=40)
+    net = Network([2, 3, 1], "tanh", backend=backend)
+    history = net.fit(X, Y, learning_rate=0.1, iterations=10, batch_size=16)  # 3 batches per epoch
+    assert history.iterations[-1] == 10 and history.epochs[-1] == 3
+    with pytest.raises(ValueError, match="epochs or iterations, not both"):
+        net.fit(X, Y, iterations=10, epochs=2)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "rmsprop", "adam"])
+def test_same_seed_same_training_on_every_backend(backend, optimizer):
+    X, Y = planar(get_backend("numpy"), m=64)
+    kwargs = {"epochs": 3, "batch_size": 16, "optimizer": optimizer, "keep_prob": 0.8, "l2": 0.1, "seed": 4}
+
+    def train(be):
+        net = Network([2, 6, 4, 1], "relu", init="he", backend=be, seed=1)
+        net.fit(X, Y, learning_rate=0.01, **kwargs)
+        return net.parameters_numpy()
+
+    ours, ref = train(backend), train(get_backend("numpy"))
+    for k in ref:
+        np.testing.assert_allclose(ours[k], ref[k], rtol=1e-12, atol=1e-14)
+
+
+def test_l2_shrinks_the_weights(backend):
+    X, Y = planar(backend, m=100)
+    norms = []
+    for l2 in (0.0, 5.0):
+        net = Network([2, 8, 1], "tanh", init="xavier", backend=backend, seed=1)
+        net.fit(X, Y, learning_rate=0.5, epochs=200, batch_size=100, l2=l2)
+        norms.append(sum(float(np.sum(v**2)) for k, v in net.parameters_numpy().items() if k[0] == "W"))
+    assert norms[1] < 0.5 * norms[0]
+
+
+def test_dropout_is_off_at_predict_time(backend):
+    X, Y = planar(backend, m=80)
+    net = Network([2, 16, 1], "relu", backend=backend, seed=1)
+    net.fit(X, Y, learning_rate=0.1, epochs=5, batch_size=20, keep_prob=0.5)
+    a, b = to_host(backend, net.predict_proba(X)), to_host(backend, net.predict_proba(X))
+    np.testing.assert_array_equal(a, b)
+    AL, _ = dlcore.forward(net.check_X(X), net.params, net.activations)
+    np.testing.assert_array_equal(a, to_host(backend, AL))
+
+
+def test_early_stopping_restores_the_best_parameters(backend, host_rng):
+    """Noisy labels and a wide net overfit: the validation cost turns up, training stops, and the
+    restored parameters are the ones with the lowest recorded validation cost."""
+    X = host_rng.standard_normal((2, 60))
+    Y = (host_rng.random((1, 60)) > 0.5).astype(float)  # pure noise: nothing to generalize
+    net = Network([2, 64, 64, 1], "relu", init="he", backend=backend, seed=0)
+    history = net.fit(
+        X,
+        Y,
+        learning_rate=0.01,
+        epochs=300,
+        batch_size=16,
+        optimizer="adam",
+        validation_split=0.3,
+        patience=5,
+    )
+    assert history.stopped_early and len(history.epochs) < 300
+    best = int(np.argmin(history.val_costs))
+    assert history.best_epoch == history.epochs[best]
+    assert len(history.val_costs) == best + 1 + 5
+    Xv, Yv = _validation_part(backend, X, Y, 0.3, seed=0)
+    assert net.cost(Xv, Yv) == pytest.approx(history.val_costs[best], rel=1e-12)
+
+
+def _validation_part(backend, X, Y, fraction, seed):
+    Xb, Yb = backend.asarray(X), backend.asarray(Y)
+    _, _, Xv, Yv = train_validation_split(Xb, Yb, fraction, backend.rng(seed))
+    return Xv, Yv
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"keep_prob": 0.0}, r"keep_prob must be in \(0, 1\]"),
+        ({"l2": -1.0}, "l2 must be a finite number >= 0"),
+        ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
+        ({"patience": 3}, "patience needs validation_split"),
+        ({"validation_split": 1.0}, r"validation_split must be a fraction in \(0, 1\)"),
+        ({"epochs": 0}, "epochs must be an integer >= 1"),
+    ],
+)
+def test_bad_fit_arguments(backend, kwargs, message):
+    net = Network([2, 3, 1], backend=backend)
+    with pytest.raises(ValueError, match=message):
+        net.fit(np.ones((2, 10)), np.zeros((1, 10)), **kwargs)
+
+
+def test_mini_batch_divergence_is_caught(backend):
+    X, Y = planar(backend, m=64)
+    net = Network([2, 8, 8, 1], "linear", init="he", backend=backend, seed=0)
+    with pytest.raises(dlcore.TrainingDiverged, match="training diverged"):
+        net.fit(X, Y, learning_rate=1e6, epochs=50, batch_size=16)
+    assert all(np.all(np.isfinite(v)) for v in net.parameters_numpy().values())
+    assert math.isfinite(net.cost(X, Y))
