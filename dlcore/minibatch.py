@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from array_api_compat import array_namespace
+from dlcore._namespace import namespace
 
 Array = Any
 
@@ -35,7 +35,7 @@ def num_batches(m: int, batch_size: int) -> int:
 
 def shuffle_columns(X: Array, Y: Array, rng: Any) -> tuple[Array, Array]:
     """The same random permutation of the m columns of X: (n_x, m) and Y: (n_y, m)."""
-    xp = array_namespace(X, Y)
+    xp = namespace(X)
     idx = rng.permutation(X.shape[1])
     return xp.take(X, idx, axis=1), xp.take(Y, idx, axis=1)
 

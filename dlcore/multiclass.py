@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import array_namespace
-
+from dlcore._namespace import namespace
 from dlcore.activations import Activation
 
 Array = Any
@@ -21,14 +20,14 @@ Array = Any
 
 def logsumexp(Z: Array) -> Array:
     """log sum_c e^Z[c, i] per column, (C, m) -> (1, m), shifted by the column max: no overflow."""
-    xp = array_namespace(Z)
+    xp = namespace(Z)
     Zmax = xp.max(Z, axis=0, keepdims=True)
     return Zmax + xp.log(xp.sum(xp.exp(Z - Zmax), axis=0, keepdims=True))
 
 
 def softmax(Z: Array) -> Array:
     """A[c, i] = e^Z[c, i] / sum_k e^Z[k, i], column-wise, stable for any finite Z. (C, m) -> (C, m)."""
-    xp = array_namespace(Z)
+    xp = namespace(Z)
     E = xp.exp(Z - xp.max(Z, axis=0, keepdims=True))
     return E / xp.sum(E, axis=0, keepdims=True)
 
@@ -50,14 +49,14 @@ SOFTMAX = Activation("softmax", softmax, _softmax_derivative)
 
 def categorical_cross_entropy_from_logits(Z: Array, Y: Array) -> Array:
     """J = -1/m sum(Y * log_softmax(Z)) from logits Z: (C, m) and one-hot Y: (C, m). Returns 0-D."""
-    xp = array_namespace(Z, Y)
+    xp = namespace(Z)
     m = Z.shape[1]
     return -xp.sum(Y * log_softmax(Z)) / m
 
 
 def one_hot(labels: Array, n_classes: int, dtype: Any = None) -> Array:
     """Integer labels (1, m) -> one-hot (n_classes, m): Y[c, i] = 1 where labels[0, i] == c."""
-    xp = array_namespace(labels)
+    xp = namespace(labels)
     classes = xp.reshape(xp.arange(n_classes, dtype=labels.dtype, device=labels.device), (n_classes, 1))
     hot = labels == classes
     return hot if dtype is None else xp.astype(hot, dtype)
@@ -65,14 +64,14 @@ def one_hot(labels: Array, n_classes: int, dtype: Any = None) -> Array:
 
 def class_indices(Y: Array) -> Array:
     """One-hot or probability columns (C, m) -> the index of the largest entry, (1, m) int64."""
-    xp = array_namespace(Y)
+    xp = namespace(Y)
     return xp.astype(xp.argmax(Y, axis=0, keepdims=True), xp.int64)
 
 
 def confusion_matrix(labels: Array, predictions: Array, n_classes: int) -> Array:
     """C[i, j] = number of examples of true class i predicted as class j. labels, predictions: (1, m)
     integers -> (n_classes, n_classes) int64, computed on the device as one_hot(labels) one_hot(pred)^T."""
-    xp = array_namespace(labels, predictions)
+    xp = namespace(labels)
     T = one_hot(xp.astype(labels, xp.int64), n_classes, xp.int64)
     P = one_hot(xp.astype(predictions, xp.int64), n_classes, xp.int64)
     return T @ P.T

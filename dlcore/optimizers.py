@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from array_api_compat import array_namespace
+from dlcore._namespace import namespace
 
 Array = Any
 Params = dict[str, Array]
@@ -88,7 +88,7 @@ class Momentum(Optimizer):
 
     def _update(self, name: str, value: Array, grad: Array) -> None:
         if name not in self.v:
-            self.v[name] = array_namespace(value).zeros_like(value)
+            self.v[name] = namespace(value).zeros_like(value)
         v = self.v[name]
         v *= self.beta
         v += (1.0 - self.beta) * grad
@@ -113,7 +113,7 @@ class RMSprop(Optimizer):
         self.s: Params = {}
 
     def _update(self, name: str, value: Array, grad: Array) -> None:
-        xp = array_namespace(value)
+        xp = namespace(value)
         if name not in self.s:
             self.s[name] = xp.zeros_like(value)
         s = self.s[name]
@@ -144,7 +144,7 @@ class Adam(Optimizer):
         self.s: Params = {}
 
     def _update(self, name: str, value: Array, grad: Array) -> None:
-        xp = array_namespace(value)
+        xp = namespace(value)
         if name not in self.v:
             self.v[name] = xp.zeros_like(value)
             self.s[name] = xp.zeros_like(value)

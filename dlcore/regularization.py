@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from array_api_compat import array_namespace
-
+from dlcore._namespace import namespace
 from dlcore.activations import Activation
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
 
@@ -26,7 +25,7 @@ Params = dict[str, Array]
 # -- L2 -----------------------------------------------------------------------------------------
 def l2_cost(params: Params, lambd: float, m: int) -> Array:
     """lambd / (2 m) * sum of the squared weights of every layer (biases are not penalized). 0-D."""
-    xp = array_namespace(*params.values())
+    xp = namespace(next(iter(params.values())))
     total = sum(xp.sum(W * W) for name, W in params.items() if name.startswith("W"))
     return (lambd / (2.0 * m)) * total
 
@@ -54,7 +53,7 @@ def check_keep_prob(keep_prob: Any) -> float:
 def dropout_mask(shape: tuple[int, ...], keep_prob: float, rng: Any, dtype: Any) -> Array:
     """D = (U < keep_prob) / keep_prob with U ~ uniform[0, 1) drawn by the backend's ``rng``."""
     U = rng.uniform(shape, dtype=dtype)
-    xp = array_namespace(U)
+    xp = namespace(U)
     return xp.astype(U < keep_prob, U.dtype) / keep_prob
 
 
