@@ -6,6 +6,7 @@ The course's notation throughout: ``X: (n_x, m)``, ``Y: (1, m)``, ``W[l]: (n[l],
 
 from backends import get_backend
 from dlcore.activations import ACTIVATIONS, Activation, get_activation, leaky_relu
+from dlcore.data import flatten_images
 from dlcore.initializers import INITIALIZERS, initialize_parameters
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
 from dlcore.model import History, Network, TrainingDiverged
@@ -24,6 +25,7 @@ __all__ = [
     "accuracy",
     "backward",
     "cost",
+    "flatten_images",
     "forward",
     "get_activation",
     "get_backend",
