@@ -25,9 +25,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmark suite in quick mode (loop vs vectorized, step vs its floor)."""
+    """The benchmarks in quick mode: loop vs vectorized, step vs its floor and PyTorch (if installed).
+
+    Prints the Markdown table and writes bench.json; ``nox -s bench -- --json out.json`` passes options on.
+    """
     session.install("-e", ".[dev]")
-    session.run("python", "-m", "pytest", "benchmarks", "--benchmark-only", *session.posargs)
+    session.run("python", "-m", "benchmarks.report", "--quick", *session.posargs)
 
 
 @nox.session

@@ -38,10 +38,17 @@ def layer_forward(A_prev: Array, W: Array, b: Array, g: Activation) -> tuple[Arr
 
 
 def layer_backward(
-    dA: Array, cache: LayerCache, g: Activation, need_dA_prev: bool = True
+    dA: Array, cache: LayerCache, g: Activation, need_dA_prev: bool = True, overwrite_dA: bool = False
 ) -> tuple[Array | None, Array, Array]:
-    """From dA: (n[l], m) to (dA_prev, dW, db), with dZ = dA * g'(Z)."""
-    dZ = dA * g.derivative(cache.Z, cache.A)
+    """From dA: (n[l], m) to (dA_prev, dW, db), with dZ = dA * g'(Z).
+
+    ``overwrite_dA=True`` computes dZ in dA's memory (backpropagation owns its dA; callers keep theirs).
+    """
+    if overwrite_dA:
+        dA *= g.derivative(cache.Z, cache.A)
+        dZ = dA
+    else:
+        dZ = dA * g.derivative(cache.Z, cache.A)
     return linear_backward(dZ, cache, need_dA_prev)
 
 

@@ -67,7 +67,7 @@ def backward(AL: Array, Y: Array, caches: Sequence[LayerCache], activations: Seq
         )
     for l in range(L - 1, 0, -1):
         dA, grads[f"dW{l}"], grads[f"db{l}"] = layer_backward(
-            dA, caches[l - 1], activations[l - 1], need_dA_prev=l > 1
+            dA, caches[l - 1], activations[l - 1], need_dA_prev=l > 1, overwrite_dA=True
         )
     return grads
 

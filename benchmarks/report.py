@@ -1,0 +1,298 @@
+"""``dlcore bench``: run the benchmark cases and print one Markdown table.
+
+    python -m benchmarks.report [--backend numpy|cupy|all] [--quick] [--json FILE] [--plot PNG]
+
+Columns: backend, device, dtype, benchmark, size, loop median, vectorized median, speedup
+(loop / vectorized at equal size), loop and vectorized time per element, step / floor and
+dlcore / PyTorch (training steps). Every case is checked for agreement before it is timed. The raw
+samples (seconds per call) go to ``--json`` (default ``bench.json``); ``--plot`` draws speedup
+against size (needs matplotlib: ``pip install "dlcore[plot]"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from backends import BackendError, cupy_status, get_backend
+from benchmarks import workloads
+from benchmarks.timing import median, time_case
+
+HEADER = (
+    "| backend | device | dtype | benchmark | size | loop median | vectorized median | speedup "
+    "| loop / element | vectorized / element | step / floor | dlcore / PyTorch |"
+)
+
+
+def _seconds(t: float | None) -> str:
+    if t is None:
+        return "—"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if t >= scale:
+            return f"{t / scale:.3g} {unit}"
+    return f"{t / 1e-9:.3g} ns"
+
+
+def _ratio(x: float | None) -> str:
+    return "—" if x is None else (f"{x:,.0f}x" if x >= 100 else f"{x:.3g}x")
+
+
+def rows_for(case: workloads.Case, samples: dict[str, list[float]], backend, dtype: str) -> list[dict]:
+    """Table rows for one timed case (the logistic case gives one row per loop contestant)."""
+    med = {role: median(ts) for role, ts in samples.items()}
+    base = {
+        "backend": backend.name,
+        "device": backend.device_name(),
+        "dtype": dtype,
+        "size": case.size,
+        "elements": case.elements,
+    }
+    vec = med["vectorized"]
+    rows = []
+    loops = [("loop", "")] if "loop" in med else []
+    if "one_loop" in med:  # logistic regression: the two-loop and the one-loop versions
+        loops = [("loop", " (two loops)"), ("one_loop", " (one loop)")]
+    for role, suffix in loops:
+        rows.append(
+            {
+                **base,
+                "benchmark": case.name + suffix,
+                "loop_median_s": med[role],
+                "vectorized_median_s": vec,
+                "speedup": med[role] / vec,
+                "loop_per_element_s": med[role] / case.elements,
+                "vectorized_per_element_s": vec / case.elements,
+                "step_over_floor": None,
+                "dlcore_over_pytorch": None,
+            }
+        )
+    if not loops:
+        rows.append(
+            {
+                **base,
+                "benchmark": case.name,
+                "loop_median_s": None,
+                "vectorized_median_s": vec,
+                "speedup": None,
+                "loop_per_element_s": None,
+                "vectorized_per_element_s": vec / case.elements,
+                "step_over_floor": vec / med["floor"] if "floor" in med else None,
+                "floor_median_s": med.get("floor"),
+                "dlcore_over_pytorch": vec / med["pytorch"] if "pytorch" in med else None,
+                "pytorch_median_s": med.get("pytorch"),
+                # ratios within each interleaved round: steadier than the ratio of medians on a busy machine
+                "step_over_floor_paired": _paired(samples, "vectorized", "floor"),
+                "dlcore_over_pytorch_paired": _paired(samples, "vectorized", "pytorch"),
+            }
+        )
+    return rows
+
+
+def _paired(samples: dict[str, list[float]], a: str, b: str) -> float | None:
+    if a not in samples or b not in samples:
+        return None
+    return median([x / y for x, y in zip(samples[a], samples[b], strict=True)])
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
+    for r in rows:
+        lines.append(
+            f"| {r['backend']} | {r['device']} | {r['dtype']} | {r['benchmark']} | {r['size']} "
+            f"| {_seconds(r['loop_median_s'])} | {_seconds(r['vectorized_median_s'])} "
+            f"| {_ratio(r['speedup'])} "
+            f"| {_seconds(r['loop_per_element_s'])} | {_seconds(r['vectorized_per_element_s'])} "
+            f"| {_ratio(r['step_over_floor'])} | {_ratio(r['dlcore_over_pytorch'])} |"
+        )
+    return "\n".join(lines)
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        info["cpu"] = f"{models[0]} x {len(models)}" if models else platform.processor()
+    except OSError:
+        info["cpu"] = platform.processor()
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["blas"] = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # older NumPy: no dict mode
+        info["blas"] = "unknown"
+    torch, why = workloads.torch_status()
+    info["torch"] = torch.__version__ if torch else why
+    if torch:
+        info["torch_threads"] = torch.get_num_threads()
+    cupy = cupy_status()[0]
+    if cupy is not None:
+        info["cupy"] = cupy.__version__
+    return info
+
+
+def _limit_threads(n: int) -> None:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise ValueError("--threads needs threadpoolctl for the BLAS: pip install threadpoolctl") from None
+    threadpool_limits(n, user_api="blas")
+    torch, _ = workloads.torch_status()
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
+def _backends(choice: str) -> list:
+    if choice == "all":
+        names = ["numpy"] + (["cupy"] if cupy_status()[0] is not None else [])
+    else:
+        names = [choice]
+    return [get_backend(n) for n in names]
+
+
+def plot(rows: list[dict], path: str) -> None:
+    """Speedup (loop / vectorized) against problem size, one line per benchmark, log-log."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ValueError('--plot needs matplotlib: pip install "dlcore[plot]"') from None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        if r["speedup"] is not None:
+            key = f"{r['benchmark']} ({r['backend']}, {r['dtype']})"
+            series.setdefault(key, []).append((r["elements"], r["speedup"]))
+    for key, points in sorted(series.items()):
+        xs, ys = zip(*sorted(points), strict=True)
+        ax.plot(xs, ys, "o-", label=key)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("size (elements, or n_x * m, or examples)")
+    ax.set_ylabel("speedup: loop time / vectorized time")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dlcore bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", default="all", help="numpy, cupy or all available (default)")
+    parser.add_argument("--dtype", default="both", choices=["float32", "float64", "both"])
+    parser.add_argument("--quick", action="store_true", help="small loop sizes, fewer rounds (< 2 min)")
+    parser.add_argument(
+        "--only", default=None, help="comma-separated groups (default all): " + ",".join(workloads.GROUPS)
+    )
+    parser.add_argument("--json", default="bench.json", metavar="FILE", help="raw results (bench.json)")
+    parser.add_argument("--plot", default=None, metavar="PNG", help="speedup against size (needs matplotlib)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="BLAS and PyTorch threads (needs threadpoolctl for BLAS)"
+    )
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
+    return parser
+
+
+def peak_memory(dtype: str, name: str = "wide") -> dict[str, float]:
+    """Peak bytes NumPy allocates during one training step (tracemalloc), against what it must hold.
+
+    ``needed`` = parameters + gradients + the cache (A_prev, Z, A per layer, X excluded as input).
+    """
+    import tracemalloc
+
+    from dlcore.propagation import backward, forward, train_step
+
+    backend = get_backend("numpy")
+    _, X, Y, params, acts = workloads._network(backend, dtype, name)
+    train_step(X, Y, params, acts, workloads.LEARNING_RATE)  # warm-up
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    train_step(X, Y, params, acts, workloads.LEARNING_RATE)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    AL, caches = forward(X, params, acts)
+    grads = backward(AL, Y, caches, acts)
+    nbytes = lambda arrays: sum(a.nbytes for a in arrays)  # noqa: E731
+    p, g = nbytes(params.values()), nbytes(grads.values())
+    cached = nbytes([a for c in caches for a in (c.Z, c.A)])
+    return {"params": p, "grads": g, "cache_Z_A": cached, "step_peak_extra": peak, "resident_before": p}
+
+
+def run(args: argparse.Namespace) -> int:
+    groups = args.only.split(",") if args.only else list(workloads.GROUPS)
+    unknown = [g for g in groups if g not in workloads.GROUPS]
+    if unknown:
+        raise ValueError(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(workloads.GROUPS)}")
+    dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
+    if args.threads:
+        _limit_threads(args.threads)
+    info = machine_info()
+    start = time.perf_counter()
+    rows, raw = [], []
+    for backend in _backends(args.backend):
+        for dtype in dtypes:
+            for group in groups:
+                build = workloads.GROUPS[group]
+                cases = (
+                    build(backend, dtype, args.quick, with_torch=not args.no_torch)
+                    if group == "train_step"
+                    else build(backend, dtype, args.quick)
+                )
+                for case in cases:
+                    with backend.quiet_floating_point():
+                        case.check()
+                        samples = time_case(case, backend)
+                    rows.extend(rows_for(case, samples, backend, dtype))
+                    raw.append(
+                        {"backend": backend.name, "dtype": dtype, "benchmark": case.name, "size": case.size,
+                         "elements": case.elements, "info": case.info, "samples_s": samples}
+                    )  # fmt: skip
+                    print(f"  {backend.name} {dtype} {case.name} {case.size}: done", file=sys.stderr)
+    if "train_step" in groups and any(b.name == "numpy" for b in _backends(args.backend)):
+        info["peak_memory_wide"] = {dtype: peak_memory(dtype) for dtype in dtypes}
+    info["seconds"] = round(time.perf_counter() - start, 1)
+    info["command"] = "dlcore bench " + " ".join(args.argv)
+    print(f"dlcore bench: {info['cpu']}, numpy {info['numpy']} ({info['blas']}), torch {info['torch']}")
+    print(markdown(rows))
+    with open(args.json, "w") as f:
+        json.dump({"machine": info, "rows": rows, "raw": raw}, f, indent=1)
+    for dtype, mem in info.get("peak_memory_wide", {}).items():
+        mib = {k: round(v / 2**20, 1) for k, v in mem.items()}
+        print(
+            f"\nwide net {dtype}, one step (MiB): peak allocated {mib['step_peak_extra']} beyond the "
+            f"parameters ({mib['params']}); gradients {mib['grads']}, cached Z and A {mib['cache_Z_A']}"
+        )
+    print(f"\nraw results: {args.json} ({info['seconds']} s)")
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return run(args)
+    except (BackendError, ValueError, OSError) as exc:
+        print(f"dlcore bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

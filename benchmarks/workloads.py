@@ -1,0 +1,345 @@
+"""The benchmark cases: inputs on a backend, contestants to time, and a check that they agree.
+
+A :class:`Case` holds zero-argument callables (``contestants``), keyed by role:
+
+- ``loop`` / ``one_loop``: the explicit-loop reference from :mod:`dlcore.reference`;
+- ``vectorized``: the same computation with the vectorized core (for a training step, the step);
+- ``floor``: only the matrix products the step needs (forward ``W A``, backward ``dZ A^T`` and
+  ``W^T dZ``), with the same library;
+- ``pytorch``: the same step in PyTorch eager mode with autograd (when PyTorch is installed).
+
+``case.check()`` raises ``AssertionError`` unless the contestants compute the same result; the suite
+and the report call it before timing anything. Loop sizes are chosen per device so that a loop
+finishes in seconds (a GPU launches a kernel per element); vectorized contestants run at the same
+size, so ``loop / vectorized`` is a ratio at equal size.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+
+import dlcore
+from backends import Backend
+from dlcore import reference
+from dlcore.activations import get_activation
+from dlcore.propagation import backward, cost, forward, train_step
+
+LEARNING_RATE = 1e-5  # tiny: repeated steps keep the parameters (and the timings) stable
+
+# Training-step networks of the issue: (layer_dims, hidden activation, m).
+NETWORKS: dict[str, tuple[list[int], str, int]] = {
+    "planar": ([2, 4, 1], "tanh", 400),
+    "deep": ([12288, 20, 7, 5, 1], "relu", 209),
+    "wide": ([784, 1024, 1024, 1], "relu", 2048),
+}
+
+
+@dataclass
+class Case:
+    """One benchmark at one size on one backend and dtype."""
+
+    group: str  # "primitive", "logistic", "network" or "train_step"
+    name: str
+    size: str  # human-readable size, e.g. "n=1000000" or "[2, 4, 1] m=400"
+    elements: int  # what "per element" divides by (vector length, n_x * m, examples)
+    contestants: dict[str, Callable[[], Any]]
+    check: Callable[[], None]
+    rounds: int = 5  # timing rounds for each contestant
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+# -- sizes ------------------------------------------------------------------------------------
+def loop_sizes(backend: Backend, quick: bool) -> dict[str, Any]:
+    """Sizes at which the loop contestants finish in seconds on this device."""
+    if backend.is_gpu:  # a kernel launch (and often a sync) per element
+        full = {"dot": 10_000, "exp": 5_000, "matvec": 40, "logistic": (100, 50), "network_m": 100}
+        small = {"dot": 2_000, "exp": 1_000, "matvec": 20, "logistic": (30, 30), "network_m": 20}
+    else:
+        full = {"dot": 1_000_000, "exp": 300_000, "matvec": 400, "logistic": (1000, 500), "network_m": 209}
+        small = {"dot": 100_000, "exp": 30_000, "matvec": 120, "logistic": (200, 100), "network_m": 64}
+    return small if quick else full
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _close(a: Any, b: Any, backend: Backend, dtype: str, what: str, rtol: float | None = None) -> None:
+    rtol = rtol or {"float64": 1e-9, "float32": 2e-3}[dtype]
+    a, b = np.asarray(backend.to_numpy(a), dtype="float64"), np.asarray(backend.to_numpy(b), dtype="float64")
+    scale = max(float(np.max(np.abs(b), initial=0.0)), 1e-30)
+    err = float(np.max(np.abs(a - b), initial=0.0)) / scale
+    assert err <= rtol, f"{what}: loop and vectorized disagree (relative error {err:.2e} > {rtol:.0e})"
+
+
+# -- 1. primitives ----------------------------------------------------------------------------
+def primitive_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
+    xp, sizes, rng = backend.xp, loop_sizes(backend, quick), _rng(1)
+    rounds = 1 if quick else 3
+    n = sizes["dot"]
+    a = backend.asarray(rng.standard_normal(n), dtype=dtype)
+    b = backend.asarray(rng.standard_normal(n), dtype=dtype)
+    dot = Case(
+        "primitive",
+        "dot",
+        f"n={n}",
+        n,
+        {"loop": lambda: reference.dot_loop(a, b), "vectorized": lambda: xp.vecdot(a, b)},
+        lambda: _close(reference.dot_loop(a, b), xp.vecdot(a, b), backend, dtype, "dot", 1e-3),
+        rounds,
+    )
+    n = sizes["exp"]
+    v = backend.asarray(rng.standard_normal(n), dtype=dtype)
+    exp = Case(
+        "primitive",
+        "exp",
+        f"n={n}",
+        n,
+        {"loop": lambda: reference.exp_loop(v), "vectorized": lambda: xp.exp(v)},
+        lambda: _close(reference.exp_loop(v), xp.exp(v), backend, dtype, "exp"),
+        rounds,
+    )
+    k = sizes["matvec"]
+    A = backend.asarray(rng.standard_normal((k, k)), dtype=dtype)
+    u = backend.asarray(rng.standard_normal((k, 1)), dtype=dtype)
+    matvec = Case(
+        "primitive",
+        "matvec",
+        f"{k}x{k}",
+        k * k,
+        {"loop": lambda: reference.matvec_loop(A, u), "vectorized": lambda: A @ u},
+        lambda: _close(reference.matvec_loop(A, u), A @ u, backend, dtype, "matvec", 1e-4),
+        rounds,
+    )
+    return [dot, exp, matvec]
+
+
+# -- 2. logistic regression gradient ------------------------------------------------------------
+def logistic_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
+    n_x, m = loop_sizes(backend, quick)["logistic"]
+    rng = _rng(2)
+    X = backend.asarray(rng.standard_normal((n_x, m)), dtype=dtype)
+    Y = backend.asarray((rng.random((1, m)) > 0.5).astype("float64"), dtype=dtype)
+    w = backend.asarray(rng.standard_normal((n_x, 1)) * 0.01, dtype=dtype)
+    params = {"W1": backend.xp.asarray(w.T, copy=True), "b1": backend.asarray([[0.1]], dtype=dtype)}
+    acts = [get_activation("sigmoid")]
+
+    def vectorized() -> tuple[Any, Any, Any]:
+        AL, caches = forward(X, params, acts)
+        grads = backward(AL, Y, caches, acts)
+        return cost(caches, Y, acts), grads["dW1"], grads["db1"]
+
+    def check() -> None:
+        J, dW, db = vectorized()
+        for name, fn in (("two loops", reference.logistic_gradients_two_loops),
+                         ("one loop", reference.logistic_gradients_one_loop)):  # fmt: skip
+            J_loop, dw_loop, db_loop = fn(w, 0.1, X, Y)
+            _close(J, J_loop, backend, dtype, f"logistic {name} J", 1e-3)
+            _close(dW, backend.xp.reshape(dw_loop, (1, n_x)), backend, dtype, f"logistic {name} dw", 1e-3)
+            _close(db, db_loop, backend, dtype, f"logistic {name} db", 1e-3)
+
+    contestants = {
+        "loop": lambda: reference.logistic_gradients_two_loops(w, 0.1, X, Y),
+        "one_loop": lambda: reference.logistic_gradients_one_loop(w, 0.1, X, Y),
+        "vectorized": vectorized,
+    }
+    return [Case("logistic", "logistic gradient", f"n_x={n_x} m={m}", n_x * m, contestants, check,
+                 1 if quick else 3)]  # fmt: skip
+
+
+# -- 3. network forward + backward ------------------------------------------------------------
+def _network(backend: Backend, dtype: str, name: str, m: int | None = None, seed: int = 3):
+    dims, hidden, m_default = NETWORKS[name]
+    m = m or m_default
+    rng = _rng(seed)
+    X = backend.asarray(rng.standard_normal((dims[0], m)), dtype=dtype)
+    Y = backend.asarray((rng.random((1, m)) > 0.5).astype("float64"), dtype=dtype)
+    acts = [get_activation(hidden)] * (len(dims) - 2) + [get_activation("sigmoid")]
+    params = dlcore.initialize_parameters(dims, "he" if hidden == "relu" else "xavier", backend, seed, dtype)
+    return dims, X, Y, params, acts
+
+
+def _vectorized_gradients(X, Y, params, acts):
+    AL, caches = forward(X, params, acts)
+    return cost(caches, Y, acts), backward(AL, Y, caches, acts)
+
+
+def _check_gradients(backend, dtype, X, Y, params, acts, what: str) -> None:
+    J, grads = _vectorized_gradients(X, Y, params, acts)
+    J_loop, grads_loop = reference.network_gradients_loop(X, Y, params, acts)
+    _close(J, J_loop, backend, dtype, f"{what} cost", 1e-3)
+    for k, g in grads.items():
+        _close(g, grads_loop[k], backend, dtype, f"{what} {k}", 1e-2 if dtype == "float32" else 1e-8)
+
+
+def network_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
+    m_loop = loop_sizes(backend, quick)["network_m"]
+    cases = []
+    for name in ("planar", "deep"):
+        m = min(m_loop, NETWORKS[name][2]) if name == "deep" else NETWORKS[name][2]
+        dims, X, Y, params, acts = _network(backend, dtype, name, m)
+        contestants = {
+            "loop": lambda X=X, Y=Y, p=params, a=acts: reference.network_gradients_loop(X, Y, p, a),
+            "vectorized": lambda X=X, Y=Y, p=params, a=acts: _vectorized_gradients(X, Y, p, a),
+        }
+        check = lambda X=X, Y=Y, p=params, a=acts, n=name: _check_gradients(backend, dtype, X, Y, p, a, n)  # noqa: E731
+        cases.append(Case("network", f"forward+backward {name}", f"{dims} m={m}", m, contestants, check,
+                          1 if quick else 3))  # fmt: skip
+    return cases
+
+
+# -- 4. training step: dlcore, its matrix-product floor, PyTorch ---------------------------------
+def floor_products(X: Any, params: dict[str, Any]) -> Callable[[], None]:
+    """Only the matrix products one training step needs, on arrays of the step's shapes.
+
+    Forward ``W[l] A[l-1]``; backward ``dZ[l] A[l-1]^T`` and, for l > 1, ``W[l]^T dZ[l]`` (for a
+    one-row W that is an outer product, computed as dlcore does it: a broadcast multiply, the
+    fastest way the library has).
+    """
+    L = len(params) // 2
+    Ws = [params[f"W{l}"] for l in range(1, L + 1)]
+    xp = array_namespace(X)
+    m = X.shape[1]
+    As = [X] + [xp.ones((W.shape[0], m), dtype=X.dtype, device=X.device) for W in Ws]
+
+    def products() -> None:
+        for l, W in enumerate(Ws):
+            W @ As[l]
+        for l in range(L - 1, -1, -1):
+            dZ = As[l + 1]
+            dZ @ As[l].T
+            if l > 0:
+                Ws[l].T * dZ if Ws[l].shape[0] == 1 else Ws[l].T @ dZ
+
+    return products
+
+
+def torch_status() -> tuple[Any, str]:
+    """``(torch, "")`` when PyTorch imports, else ``(None, reason)``; it is never required."""
+    try:
+        return importlib.import_module("torch"), ""
+    except ImportError:
+        return None, "PyTorch is not installed (optional peer: pip install torch)"
+
+
+def torch_step(backend: Backend, X, Y, params, hidden: str, threads: int | None = None):
+    """The same training step in PyTorch eager mode with autograd, or ``None`` when unavailable.
+
+    Returns ``(step, first_cost_and_grads)``; ``step()`` runs forward, BCE-with-logits cost,
+    ``loss.backward()`` and an in-place SGD update.
+    """
+    torch, _ = torch_status()
+    if torch is None:
+        return None
+    if backend.is_gpu:
+        if not torch.cuda.is_available():
+            return None
+        device = f"cuda:{backend.device.id}"
+    else:
+        device = "cpu"
+        if threads:
+            torch.set_num_threads(threads)
+
+    def tensor(a, grad=False):
+        return torch.tensor(np.asarray(backend.to_numpy(a)), device=device, requires_grad=grad)
+
+    tp = {k: tensor(v, grad=True) for k, v in params.items()}
+    tX, tY = tensor(X), tensor(Y)
+    L = len(tp) // 2
+    g = {"relu": torch.relu, "tanh": torch.tanh}[hidden]
+
+    def loss_and_backward():
+        A = tX
+        for l in range(1, L + 1):
+            Z = tp[f"W{l}"] @ A + tp[f"b{l}"]
+            A = g(Z) if l < L else Z
+        J = torch.nn.functional.binary_cross_entropy_with_logits(A, tY)
+        J.backward()
+        return J
+
+    def step() -> None:
+        loss_and_backward()
+        with torch.no_grad():
+            for p in tp.values():
+                p -= LEARNING_RATE * p.grad
+                p.grad = None
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    def first() -> tuple[float, dict[str, np.ndarray]]:
+        J = loss_and_backward()
+        grads = {f"d{k}": p.grad.detach().cpu().numpy().copy() for k, p in tp.items()}
+        for p in tp.values():
+            p.grad = None
+        return float(J.detach()), grads
+
+    return step, first
+
+
+def train_step_cases(backend: Backend, dtype: str, quick: bool, with_torch: bool = True) -> list[Case]:
+    cases = []
+    threads = _cpu_threads()
+    for name, (dims, hidden, m) in NETWORKS.items():
+        _, X, Y, params, acts = _network(backend, dtype, name)
+        check_params = {k: backend.xp.asarray(v, copy=True) for k, v in params.items()}
+        contestants: dict[str, Callable[[], Any]] = {
+            "vectorized": lambda X=X, Y=Y, p=params, a=acts: train_step(X, Y, p, a, LEARNING_RATE),
+            "floor": floor_products(X, params),
+        }
+        peer = torch_step(backend, X, Y, check_params, hidden, threads) if with_torch else None
+        if peer is not None:
+            contestants["pytorch"] = peer[0]
+
+        def check(X=X, Y=Y, p=check_params, a=acts, name=name, peer=peer) -> None:
+            k = min(8, X.shape[1])  # the loop reference on a few columns: cheap even for the wide net
+            _check_gradients(backend, dtype, X[:, :k], Y[:, :k], p, a, f"{name} step")
+            if peer is not None:  # and PyTorch on the whole batch
+                J_torch, grads_torch = peer[1]()
+                J, grads = _vectorized_gradients(X, Y, p, a)
+                _close(J, J_torch, backend, dtype, f"{name} cost vs PyTorch", 1e-3)
+                for key, g in grads.items():
+                    _close(g, grads_torch[key], backend, dtype, f"{name} {key} vs PyTorch", 1e-3)
+
+        rounds = {"planar": 30, "deep": 15, "wide": 5} if not quick else {"planar": 15, "deep": 7, "wide": 3}
+        info = {"layer_dims": dims, "hidden": hidden, "m": m, "torch_threads": threads if peer else None}
+        cases.append(Case("train_step", f"train step {name}", f"{dims} m={m}", m, contestants, check,
+                          rounds[name], info))  # fmt: skip
+    return cases
+
+
+def _cpu_threads() -> int:
+    try:
+        from threadpoolctl import threadpool_info
+
+        counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+        if counts:
+            return int(max(counts))
+    except ImportError:
+        pass
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+GROUPS: dict[str, Callable[[Backend, str, bool], list[Case]]] = {
+    "primitive": primitive_cases,
+    "logistic": logistic_cases,
+    "network": network_cases,
+    "train_step": train_step_cases,
+}
+
+
+def all_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
+    return [c for build in GROUPS.values() for c in build(backend, dtype, quick)]
+
+
+def inner_iterations(seconds_per_call: float, target: float = 0.02) -> int:
+    """How many calls to group in one timed round so that a round lasts about ``target`` seconds."""
+    return max(1, min(1000, math.ceil(target / max(seconds_per_call, 1e-9))))
