@@ -20,6 +20,7 @@ from dlcore.data import Normalization, load_dataset, train_test_split
 from dlcore.datasets import DATASETS
 from dlcore.initializers import INITIALIZERS
 from dlcore.model import History, Network, TrainingDiverged
+from dlcore.optimizers import OPTIMIZERS
 
 BACKEND_HELP = "auto (default, or $DLCORE_BACKEND), numpy, cupy, array_api_strict; optional :device (cupy:1)"
 
@@ -88,6 +89,28 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"wants a finite number >= 0; got {text!r}")
+    return value
+
+
+def _keep_prob(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0.0 < value <= 1.0):
+        raise argparse.ArgumentTypeError(
+            f"wants a probability in (0, 1], e.g. 0.8 (1 = no dropout); got {text!r}"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dlcore import __version__
 
@@ -101,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         default="planar",
         metavar="NAME|PATH",
-        help=f"built-in {', '.join(DATASETS)} (default planar) or a .csv / .npz file",
+        help=f"built-in {', '.join(DATASETS)} (default planar), digits (scikit-learn's 8x8 digits, "
+        "10 classes; needs scikit-learn) or a .csv / .npz file",
     )
     train.add_argument("--samples", type=_positive_int, default=400, help="examples in a built-in dataset")
     train.add_argument(
@@ -114,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_learning_rate, default=1.2, help="learning rate (default 1.2)")
     train.add_argument(
         "--iterations", type=_positive_int, default=10_000, help="gradient steps (default 10000)"
+    )
+    train.add_argument(
+        "--epochs", type=_positive_int, default=None, help="passes over the data (instead of --iterations)"
+    )
+    train.add_argument(
+        "--batch-size", type=_positive_int, default=None, help="mini-batch size (default: the full batch)"
+    )
+    train.add_argument("--optimizer", default="gd", choices=list(OPTIMIZERS), help="(default gd)")
+    train.add_argument("--l2", type=_non_negative, default=0.0, help="L2 regularization lambda (default 0)")
+    train.add_argument(
+        "--keep-prob", type=_keep_prob, default=1.0, help="dropout keep probability (default 1: no dropout)"
     )
     train.add_argument("--seed", type=_seed, default=1, help="seeds the data, the split and the weights")
     train.add_argument("--dtype", default="float64", choices=["float32", "float64"])
@@ -229,24 +264,42 @@ def train(args: argparse.Namespace) -> int:
 
     backend = get_backend(args.backend)
     _say_auto(backend)
-    X, Y = load_dataset(args.dataset, backend, seed=args.seed, dtype=args.dtype, m=args.samples)
+    if args.dataset == "digits":  # scikit-learn's bundled digits, loaded on the host
+        from backends.sklearn_data import load_digits_columns
+
+        X, Y = (backend.asarray(a, dtype=args.dtype) for a in load_digits_columns())
+    else:
+        X, Y = load_dataset(args.dataset, backend, seed=args.seed, dtype=args.dtype, m=args.samples)
     if Y is None:
         raise ValueError(f"{args.dataset} has no labels Y; training needs them")
     n_x, m = X.shape
-    layers = args.layers or [n_x, 4, 1]
+    n_classes = int(backend.xp.max(Y)) + 1 if Y.shape[0] == 1 else Y.shape[0]
+    layers = args.layers or ([n_x, 4, 1] if n_classes <= 2 else [n_x, 64, n_classes])
     if layers[0] != n_x:
         raise ValueError(
             f"--layers starts with {layers[0]} but the data has n_x = {n_x} features; "
             f"use --layers {n_x},{','.join(map(str, layers[1:]))}"
         )
-    if layers[-1] != 1:
+    if n_classes <= 2 and layers[-1] != 1:
         raise ValueError(f"--layers must end with 1 (one sigmoid output for binary labels); got {layers[-1]}")
+    if n_classes > 2 and layers[-1] != n_classes:
+        raise ValueError(
+            f"--layers must end with {n_classes} (one softmax output per class: the labels are "
+            f"0 .. {n_classes - 1}); got {layers[-1]}"
+        )
 
     X_train, Y_train, X_test, Y_test = train_test_split(X, Y, args.test_fraction, backend, seed=args.seed)
     norm = None if args.no_normalize else Normalization.fit(X_train, backend)
     prep: Callable[[Any], Any] = (lambda A: A) if norm is None else (lambda A: norm.apply(A, backend))
+    output = "sigmoid" if layers[-1] == 1 else "softmax"
     net = Network(
-        layers, args.hidden_activation, init=args.init, backend=backend, seed=args.seed, dtype=args.dtype
+        layers,
+        args.hidden_activation,
+        output,
+        init=args.init,
+        backend=backend,
+        seed=args.seed,
+        dtype=args.dtype,
     )
     net.normalization = norm
     if not args.quiet:
@@ -256,13 +309,28 @@ def train(args: argparse.Namespace) -> int:
             f"{args.hidden_activation} hidden units"
         )
 
-    every = args.cost_every or max(1, args.iterations // 10)
-    progress = Progress(args.iterations, every, args.quiet, fine=bool(args.plot))
+    general = args.epochs or args.batch_size or args.optimizer != "gd" or args.l2 or args.keep_prob < 1
+    if general:  # mini-batches / optimizers / regularization: the cost is checked per epoch
+        T = math.ceil(X_train.shape[1] / min(args.batch_size or X_train.shape[1], X_train.shape[1]))
+        epochs = args.epochs or math.ceil(args.iterations / T)
+        every_epochs = args.cost_every or max(1, epochs // 10)
+        progress = Progress(epochs * T if args.epochs else args.iterations, every_epochs * T, args.quiet)
+        options = {
+            "epochs": args.epochs,
+            "iterations": None if args.epochs else args.iterations,
+            "batch_size": args.batch_size,
+            "optimizer": args.optimizer,
+            "l2": args.l2,
+            "keep_prob": args.keep_prob,
+            "cost_every": every_epochs,
+        }
+    else:
+        every = args.cost_every or max(1, args.iterations // 10)
+        progress = Progress(args.iterations, every, args.quiet, fine=bool(args.plot))
+        options = {"iterations": args.iterations, "cost_every": progress.tick}
     start = time.perf_counter()
     try:
-        history = net.fit(
-            prep(X_train), Y_train, args.lr, args.iterations, cost_every=progress.tick, callback=progress
-        )
+        history = net.fit(prep(X_train), Y_train, args.lr, callback=progress, **options)
     except KeyboardInterrupt:
         progress.close()
         print(f"dlcore: interrupted at iteration {progress.last}; nothing was saved", file=sys.stderr)
@@ -277,6 +345,8 @@ def train(args: argparse.Namespace) -> int:
         print(f"test accuracy: {_percent(net.accuracy(prep(X_test), Y_test))}")
     else:
         print("test accuracy: n/a (--test-fraction 0)")
+    if net.n_classes is not None and X_test.shape[1]:
+        _print_confusion(net, prep(X_test), Y_test, backend)
     print(f"backend: {backend.name} on {backend.device_name()}, {args.dtype}; wall time {seconds:.2f}s")
 
     if args.out:
@@ -284,6 +354,11 @@ def train(args: argparse.Namespace) -> int:
             "dataset": args.dataset,
             "learning_rate": args.lr,
             "iterations": args.iterations,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "optimizer": args.optimizer,
+            "l2": args.l2,
+            "keep_prob": args.keep_prob,
             "seed": args.seed,
             "init": args.init,
             "trained_on": f"{backend.name} ({backend.device_name()})",
@@ -295,6 +370,20 @@ def train(args: argparse.Namespace) -> int:
         _plot(args, net, history, backend, X, Y, prep)
         print(f"picture saved to {args.plot}")
     return 0
+
+
+def _print_confusion(net: Network, X: Any, Y: Any, backend: Any) -> None:
+    """The test confusion matrix: row = true class, column = predicted class."""
+    from dlcore.multiclass import confusion_matrix
+
+    C = backend.to_numpy(
+        confusion_matrix(backend.xp.astype(Y, backend.xp.int64), net.predict(X), net.n_classes)
+    )
+    width = max(3, len(str(int(C.max()))))
+    print("test confusion matrix (rows: true class, columns: predicted):")
+    print("     " + " ".join(f"{j:>{width}}" for j in range(C.shape[1])))
+    for i, row in enumerate(C):
+        print(f"{i:>4} " + " ".join(f"{int(v):>{width}}" for v in row))
 
 
 def _plot(args, net: Network, history: History, backend, X, Y, prep) -> None:
@@ -332,18 +421,23 @@ def predict(args: argparse.Namespace) -> int:
     _say_auto(backend, sys.stdout if args.out else sys.stderr)  # keep stdout pure CSV
     if net.normalization is not None:
         X = net.normalization.apply(X, backend)
-    proba = backend.to_numpy(net.predict_proba(X)).reshape(-1).tolist()
+    P = backend.to_numpy(net.predict_proba(X))  # (1, m), or (C, m) for a softmax model
+    if net.n_classes is None:
+        proba = P.reshape(-1).tolist()
+        labels = [int(p > 0.5) for p in proba]
+    else:  # the probability of the predicted class
+        proba, labels = P.max(axis=0).tolist(), P.argmax(axis=0).tolist()
     truth = None if Y is None else backend.to_numpy(Y).reshape(-1).tolist()
 
     def write(f) -> None:
         f.write("index,probability,label" + (",true_label" if truth else "") + "\n")
         for i, p in enumerate(proba):
-            row = f"{i},{p!r},{int(p > 0.5)}"
+            row = f"{i},{p!r},{labels[i]}"
             f.write(row + (f",{int(truth[i])}" if truth else "") + "\n")
 
     count, accuracy = f"{len(proba)} predictions", ""
     if truth is not None:
-        correct = sum(int(p > 0.5) == int(t) for p, t in zip(proba, truth, strict=True))
+        correct = sum(label == int(t) for label, t in zip(labels, truth, strict=True))
         accuracy = f"; accuracy: {_percent(correct / len(proba))}"
     if args.out:
         from backends.storage import write_text_atomic

@@ -209,3 +209,43 @@ def test_softmax_network_argument_errors(backend):
     net = Network([2, 4, 3], output_activation="softmax", backend=backend)
     with pytest.raises(ValueError, match=r"integer class labels 0 \.\. 2"):
         net.fit(np.ones((2, 5)), np.array([[0, 1, 2, 3, 0]]))
+
+
+# -- the command line and the digits -------------------------------------------------------------
+DIGITS = [
+    "train", "--dataset", "digits", "--layers", "64,64,10", "--hidden-activation", "relu", "--init", "he",
+    "--optimizer", "adam", "--batch-size", "64", "--epochs", "30", "--lr", "0.001", "--backend", "numpy",
+]  # fmt: skip
+
+
+def test_digits_from_the_cli_reach_95_percent(capsys):
+    pytest.importorskip("sklearn", reason="the digits data set needs scikit-learn (pip install scikit-learn)")
+    from dlcore.cli import main
+
+    assert main([*DIGITS, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    test_acc = float(out.split("test accuracy: ")[1].split("%")[0])
+    assert test_acc >= 95.0, out
+    rows = out.split("test confusion matrix (rows: true class, columns: predicted):\n")[1].splitlines()[1:11]
+    C = np.array([[int(v) for v in row.split()[1:]] for row in rows])
+    assert C.shape == (10, 10) and C.sum() == 359  # 20% of 1,797 held out
+    assert np.trace(C) / C.sum() == pytest.approx(test_acc / 100, abs=0.0005)
+
+
+def test_digits_without_scikit_learn_is_one_line(capsys, monkeypatch):
+    import sys
+
+    from dlcore.cli import main
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import fails
+    assert main(DIGITS) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install scikit-learn" in err and "Traceback" not in err
+
+
+def test_cli_refuses_an_output_layer_that_does_not_match_the_classes(capsys):
+    pytest.importorskip("sklearn", reason="the digits data set needs scikit-learn (pip install scikit-learn)")
+    from dlcore.cli import main
+
+    assert main(["train", "--dataset", "digits", "--layers", "64,8,1", "--backend", "numpy"]) == 2
+    assert "--layers must end with 10" in capsys.readouterr().err
