@@ -89,7 +89,8 @@ def backward_with_dropout(
     grads: Params = {}
     dA, grads[f"dW{L}"], grads[f"db{L}"] = linear_backward(AL - Y, caches[-1], L > 1)
     for l in range(L - 1, 0, -1):
+        dA *= masks[l - 1]  # dA[l] = dA[l] * D[l] (in place: dA is backpropagation's own array)
         dA, grads[f"dW{l}"], grads[f"db{l}"] = layer_backward(
-            dA * masks[l - 1], caches[l - 1], activations[l - 1], need_dA_prev=l > 1
+            dA, caches[l - 1], activations[l - 1], need_dA_prev=l > 1, overwrite_dA=True
         )
     return grads
