@@ -10,6 +10,8 @@ from dlcore.data import flatten_images
 from dlcore.initializers import INITIALIZERS, initialize_parameters
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
 from dlcore.model import History, Network, TrainingDiverged
+from dlcore.multiclass import confusion_matrix, one_hot, softmax
+from dlcore.optimizers import OPTIMIZERS, Adam, GradientDescent, Momentum, Optimizer, RMSprop, get_optimizer
 from dlcore.propagation import accuracy, backward, cost, forward, predict, predict_proba, update
 
 __version__ = "0.1.0"
@@ -17,24 +19,34 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "INITIALIZERS",
+    "OPTIMIZERS",
     "Activation",
+    "Adam",
+    "GradientDescent",
     "History",
     "LayerCache",
+    "Momentum",
     "Network",
+    "Optimizer",
+    "RMSprop",
     "TrainingDiverged",
     "accuracy",
     "backward",
+    "confusion_matrix",
     "cost",
     "flatten_images",
     "forward",
     "get_activation",
     "get_backend",
+    "get_optimizer",
     "initialize_parameters",
     "layer_backward",
     "layer_forward",
     "leaky_relu",
     "linear_backward",
+    "one_hot",
     "predict",
     "predict_proba",
+    "softmax",
     "update",
 ]
