@@ -9,6 +9,7 @@ then renamed over the target with ``os.replace``: an interrupted save leaves the
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -23,6 +24,20 @@ import numpy as np
 META_KEY = "__meta__"
 
 
+def _write_error(path: Path, exc: OSError) -> OSError:
+    """An OSError (same errno) whose message says what failed, why, and that the old file is intact."""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = f"the directory {path.parent} is read-only or not yours ({exc.strerror}); choose another place"
+    elif exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        why = f"the disk is full ({exc.strerror}); free some space"
+    else:
+        why = exc.strerror or str(exc)
+    kept = "the previous file is unchanged" if path.exists() else "nothing was written"
+    error = OSError(f"cannot write {path}: {why}; {kept}")
+    error.errno = exc.errno
+    return error
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path``; on success fsync it and rename it onto ``path``.
@@ -35,16 +50,21 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
         raise ValueError(f"cannot write {path}: the directory {directory} does not exist; create it first")
     if path.is_dir():
         raise ValueError(f"cannot write {path}: it is a directory; give a file name")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from None
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
         dir_fd = os.open(directory, os.O_RDONLY)
@@ -109,7 +129,7 @@ def load_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarra
         if "pickle" in str(exc).lower():
             raise ValueError(f"{path} holds Python objects, which dlcore never unpickles") from None
         raise ValueError(f"{path} is corrupt or truncated ({exc})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+    except Exception as exc:  # zipfile/zlib/struct/header parsing of damaged bytes: any failure means corrupt
         raise ValueError(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
 
 

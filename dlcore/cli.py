@@ -9,6 +9,7 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -236,6 +237,8 @@ def _check_writable(path: str | None, flag: str) -> None:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"{flag} {path}: the directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"{flag} {path}: the directory {parent} is not writable; choose another place")
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -290,7 +293,6 @@ def train(args: argparse.Namespace) -> int:
 
     X_train, Y_train, X_test, Y_test = train_test_split(X, Y, args.test_fraction, backend, seed=args.seed)
     norm = None if args.no_normalize else Normalization.fit(X_train, backend)
-    prep: Callable[[Any], Any] = (lambda A: A) if norm is None else (lambda A: norm.apply(A, backend))
     output = "sigmoid" if layers[-1] == 1 else "softmax"
     net = Network(
         layers,
@@ -301,7 +303,7 @@ def train(args: argparse.Namespace) -> int:
         seed=args.seed,
         dtype=args.dtype,
     )
-    net.normalization = norm
+    net.normalization = norm  # applied by the network to every X it is given, raw data in
     if not args.quiet:
         print(
             f"data: {args.dataset}, m = {m} examples ({X_train.shape[1]} train, {X_test.shape[1]} test), "
@@ -330,44 +332,35 @@ def train(args: argparse.Namespace) -> int:
         options = {"iterations": args.iterations, "cost_every": progress.tick}
     start = time.perf_counter()
     try:
-        history = net.fit(prep(X_train), Y_train, args.lr, callback=progress, **options)
-    except KeyboardInterrupt:
+        history = net.fit(X_train, Y_train, args.lr, callback=progress, **options)
+    except KeyboardInterrupt:  # Ctrl-C: keep the work done so far
         progress.close()
-        print(f"dlcore: interrupted at iteration {progress.last}; nothing was saved", file=sys.stderr)
-        return 130
+        return _save_interrupted(args, net, progress.last, _model_info(args, backend, None))
+    except TrainingDiverged as exc:  # the old --out file, if any, is left as it was
+        if not args.out:
+            raise
+        raise TrainingDiverged(
+            f"{exc} Nothing was saved to {args.out}.", exc.iteration, exc.learning_rate, exc.history
+        ) from None
     finally:
         progress.close()
     backend.synchronize()
     seconds = time.perf_counter() - start
 
-    print(f"train accuracy: {_percent(net.accuracy(prep(X_train), Y_train))}")
+    print(f"train accuracy: {_percent(net.accuracy(X_train, Y_train))}")
     if X_test.shape[1]:
-        print(f"test accuracy: {_percent(net.accuracy(prep(X_test), Y_test))}")
+        print(f"test accuracy: {_percent(net.accuracy(X_test, Y_test))}")
     else:
         print("test accuracy: n/a (--test-fraction 0)")
     if net.n_classes is not None and X_test.shape[1]:
-        _print_confusion(net, prep(X_test), Y_test, backend)
+        _print_confusion(net, X_test, Y_test, backend)
     print(f"backend: {backend.name} on {backend.device_name()}, {args.dtype}; wall time {seconds:.2f}s")
 
     if args.out:
-        info = {
-            "dataset": args.dataset,
-            "learning_rate": args.lr,
-            "iterations": args.iterations,
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "optimizer": args.optimizer,
-            "l2": args.l2,
-            "keep_prob": args.keep_prob,
-            "seed": args.seed,
-            "init": args.init,
-            "trained_on": f"{backend.name} ({backend.device_name()})",
-            "final_cost": history.costs[-1],
-        }
-        net.save(args.out, normalization=norm, info=info)
+        _save(net, args.out, _model_info(args, backend, history.costs[-1]))
         print(f"model saved to {args.out}")
     if args.plot:
-        _plot(args, net, history, backend, X, Y, prep)
+        _plot(args, net, history, backend, X, Y)
         print(f"picture saved to {args.plot}")
     return 0
 
@@ -386,11 +379,58 @@ def _print_confusion(net: Network, X: Any, Y: Any, backend: Any) -> None:
         print(f"{i:>4} " + " ".join(f"{int(v):>{width}}" for v in row))
 
 
-def _plot(args, net: Network, history: History, backend, X, Y, prep) -> None:
+def _model_info(args: argparse.Namespace, backend: Any, final_cost: float | None) -> dict:
+    """The training settings stored in a model file's metadata."""
+    return {
+        "dataset": args.dataset,
+        "learning_rate": args.lr,
+        "iterations": args.iterations,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "optimizer": args.optimizer,
+        "l2": args.l2,
+        "keep_prob": args.keep_prob,
+        "seed": args.seed,
+        "init": args.init,
+        "trained_on": f"{backend.name} ({backend.device_name()})",
+        "final_cost": final_cost,
+        "interrupted": final_cost is None,
+    }
+
+
+def _save(net: Network, path: str, info: dict) -> None:
+    """Save atomically; if that fails (read-only or full disk), rescue the model into the temp directory."""
+    try:
+        net.save(path, info=info)
+    except OSError as exc:
+        rescue = Path(tempfile.gettempdir()) / f"dlcore-rescued-{os.getpid()}-{Path(path).name}"
+        try:
+            net.save(rescue, info=info)
+        except (OSError, ValueError):
+            raise exc from None
+        raise OSError(f"{exc}; the trained model was saved to {rescue} instead") from None
+
+
+def _save_interrupted(args: argparse.Namespace, net: Network, iteration: int, info: dict) -> int:
+    """Ctrl-C during training: save the current parameters (if finite) to --out; exit code 130."""
+    where = f"interrupted after iteration {iteration} (the last cost check)"
+    if not args.out:
+        print(f"dlcore: {where}; nothing was saved (give --out FILE to keep the parameters)", file=sys.stderr)
+        return 130
+    xp = net.xp
+    if not all(bool(xp.all(xp.isfinite(v))) for v in net.params.values()):
+        print(f"dlcore: {where}; the parameters are not finite: nothing saved to {args.out}", file=sys.stderr)
+        return 130
+    _save(net, args.out, info)
+    print(f"dlcore: {where}; the current parameters were saved to {args.out}", file=sys.stderr)
+    return 130
+
+
+def _plot(args, net: Network, history: History, backend, X, Y) -> None:
     from backends.plotting import plot_training
 
-    def proba(grid: Any) -> Any:
-        return backend.to_numpy(net.predict_proba(prep(backend.asarray(grid, dtype=args.dtype))))
+    def proba(grid: Any) -> Any:  # the network normalizes the raw grid itself
+        return backend.to_numpy(net.predict_proba(backend.asarray(grid, dtype=args.dtype)))
 
     plot_training(
         args.plot,
@@ -414,14 +454,12 @@ def predict(args: argparse.Namespace) -> int:
     X, Y = load_dataset(
         args.data, backend, seed=args.seed, dtype=net.dtype_name, n_features=net.layer_dims[0]
     )
-    if X.shape[0] != net.layer_dims[0]:
-        raise ValueError(
-            f"{args.data} has {X.shape[0]} features but the model {args.model} expects {net.layer_dims[0]}"
-        )
+    n_x = net.layer_dims[0]
+    if X.shape[0] != n_x:
+        hint = f"; X is stored as (m, n_x): store X.T, shape ({n_x}, m)" if X.shape[1] == n_x else ""
+        raise ValueError(f"{args.data} has {X.shape[0]} features; the model {args.model} expects {n_x}{hint}")
     _say_auto(backend, sys.stdout if args.out else sys.stderr)  # keep stdout pure CSV
-    if net.normalization is not None:
-        X = net.normalization.apply(X, backend)
-    P = backend.to_numpy(net.predict_proba(X))  # (1, m), or (C, m) for a softmax model
+    P = backend.to_numpy(net.predict_proba(X))  # (1, m), or (C, m) for softmax; the net normalizes X
     if net.n_classes is None:
         proba = P.reshape(-1).tolist()
         labels = [int(p > 0.5) for p in proba]

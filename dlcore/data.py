@@ -194,7 +194,9 @@ def load_npz(path: str | Path, backend: Any, dtype: Any = "float64") -> tuple[Ar
             f"X in {path} must be 2-D (n_x, m), one example per column, or images (m, h, w, c); "
             f"got shape {tuple(X.shape)}"
         )
-    X = backend.asarray(X, dtype=dtype)
+    X = _numeric(X, "X", path, backend, dtype)
+    if X.shape[1] == 0:
+        raise ValueError(f"X in {path} has no examples (shape {tuple(X.shape)}, m = 0)")
     if "Y" not in arrays:
         return X, None
     Y = arrays["Y"]
@@ -204,7 +206,20 @@ def load_npz(path: str | Path, backend: Any, dtype: Any = "float64") -> tuple[Ar
     if tuple(Y.shape) != (1, m):
         hint = " (store X as (n_x, m), one example per column: X.T)" if m != Y.size == X.shape[0] else ""
         raise ValueError(f"Y in {path} must have shape (1, m) = (1, {m}); got {tuple(Y.shape)}{hint}")
-    return X, backend.asarray(Y, dtype=dtype)
+    return X, _numeric(Y, "Y", path, backend, dtype)
+
+
+def _numeric(A: Any, name: str, path: Any, backend: Any, dtype: Any) -> Array:
+    """A host array from a data file as finite numbers of ``dtype`` on ``backend``, or a ValueError."""
+    try:
+        A = backend.asarray(A, dtype=dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} in {path} must hold numbers; it holds {A.dtype}") from None
+    xp = backend.xp
+    bad = int(xp.sum(xp.astype(~xp.isfinite(A), xp.int64)))
+    if bad:
+        raise ValueError(f"{name} in {path} contains NaN or inf ({bad} entries); clean or impute them first")
+    return A
 
 
 # ----------------------------------------------------------------------------------------------

@@ -89,7 +89,8 @@ class Network:
         dtype: ``"float64"`` or ``"float32"``.
     """
 
-    #: input normalization (a :class:`dlcore.data.Normalization`) saved with the model; set by :meth:`load`
+    #: input normalization (a :class:`dlcore.data.Normalization`) saved with the model and applied to every
+    #: X that enters fit/predict/predict_proba/cost/accuracy, so raw data goes in; set by :meth:`load`
     normalization: Any = None
     #: free-form metadata saved with the model (training settings); set by :meth:`load`
     info: dict | None = None
@@ -186,8 +187,12 @@ class Network:
 
     # -- training -------------------------------------------------------------------------------
     def check_X(self, X: Any) -> Array:
-        """X as a validated (n_x, m) array on this network's backend and dtype."""
-        return check_features(X, self.layer_dims[0], self.backend, self.dtype)
+        """X as a validated (n_x, m) array on this network's backend and dtype, normalized with
+        :attr:`normalization` when the network carries one."""
+        X = check_features(X, self.layer_dims[0], self.backend, self.dtype)
+        if self.normalization is not None:
+            X = self.normalization.apply(X, self.backend)
+        return X
 
     @property
     def n_classes(self) -> int | None:

@@ -56,7 +56,7 @@ def run_epochs(
     acts, params = net.activations, net.params
     history = History()
     stopper = EarlyStopping(patience) if patience else None
-    iteration, last_good = 0, None
+    iteration, last_good = 0, net._copy_params()  # the first check comes after a whole epoch of updates
     for epoch in range(epochs):
         optimizer.start_epoch(epoch)
         record = epoch % cost_every == 0 or epoch == epochs - 1
@@ -86,8 +86,7 @@ def run_epochs(
             continue
         J = float(total) / seen
         if not math.isfinite(J):
-            if last_good is not None:
-                net.params = last_good
+            net.params = last_good
             raise TrainingDiverged(
                 f"training diverged: the cost became {J} in epoch {epoch} (iteration {iteration}) with "
                 f"{optimizer!r}; the parameters from iteration "
