@@ -48,3 +48,25 @@ def host_rng() -> np.random.Generator:
 
 def to_host(backend, x) -> np.ndarray:
     return np.asarray(backend.to_numpy(x))
+
+
+def numeric_gradients(cost_of, backend, params, eps: float = 1e-6) -> dict:
+    """Central differences of ``cost_of(host_params) -> float`` for every entry of ``params``.
+
+    The independent oracle for backpropagation: each parameter entry is nudged by +-eps on the host
+    (float64) and the cost re-evaluated. Returns {"dW1": ..., "db1": ...} as NumPy arrays.
+    """
+    host = {k: to_host(backend, v).astype(np.float64) for k, v in params.items()}
+    grads = {}
+    for name, value in host.items():
+        g = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            old = value[idx]
+            value[idx] = old + eps
+            plus = cost_of(host)
+            value[idx] = old - eps
+            minus = cost_of(host)
+            value[idx] = old
+            g[idx] = (plus - minus) / (2 * eps)
+        grads["d" + name] = g
+    return grads

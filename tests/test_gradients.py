@@ -11,7 +11,7 @@ import pytest
 import dlcore
 from dlcore import reference
 from dlcore.activations import get_activation
-from tests.conftest import to_host
+from tests.conftest import numeric_gradients, to_host
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
 ARCHITECTURES = {
@@ -39,20 +39,7 @@ def _cost(backend, X, Y, host_params, acts):
 
 
 def _numeric_gradients(backend, X, Y, params, acts, eps=1e-6):
-    host = {k: to_host(backend, v).copy() for k, v in params.items()}
-    grads = {}
-    for name, value in host.items():
-        g = np.zeros_like(value)
-        for idx in np.ndindex(value.shape):
-            old = value[idx]
-            value[idx] = old + eps
-            plus = _cost(backend, X, Y, host, acts)
-            value[idx] = old - eps
-            minus = _cost(backend, X, Y, host, acts)
-            value[idx] = old
-            g[idx] = (plus - minus) / (2 * eps)
-        grads["d" + name] = g
-    return grads
+    return numeric_gradients(lambda host: _cost(backend, X, Y, host, acts), backend, params, eps)
 
 
 def _relative_error(analytic: dict, numeric: dict) -> float:

@@ -20,7 +20,7 @@ from dlcore.multiclass import (
     softmax,
 )
 from dlcore.regularization import add_l2_gradients, l2_cost
-from tests.conftest import to_host
+from tests.conftest import numeric_gradients, to_host
 
 
 def _np_softmax(Z):
@@ -119,20 +119,7 @@ def _total_cost(backend, X, Y, host_params, acts, lambd):
 
 
 def _numeric(backend, X, Y, params, acts, lambd, eps=1e-6):
-    host = {k: to_host(backend, v).copy() for k, v in params.items()}
-    out = {}
-    for name, value in host.items():
-        g = np.zeros_like(value)
-        for idx in np.ndindex(value.shape):
-            old = value[idx]
-            value[idx] = old + eps
-            plus = _total_cost(backend, X, Y, host, acts, lambd)
-            value[idx] = old - eps
-            minus = _total_cost(backend, X, Y, host, acts, lambd)
-            value[idx] = old
-            g[idx] = (plus - minus) / (2 * eps)
-        out["d" + name] = g
-    return out
+    return numeric_gradients(lambda host: _total_cost(backend, X, Y, host, acts, lambd), backend, params, eps)
 
 
 @pytest.mark.parametrize(
