@@ -56,11 +56,14 @@ def run_epochs(
     acts, params = net.activations, net.params
     history = History()
     stopper = EarlyStopping(patience) if patience else None
-    iteration, last_good = 0, net._copy_params()  # the first check comes after a whole epoch of updates
+    # rollback target: the parameters at the start of the last recorded epoch whose cost was finite
+    iteration, last_good, good_iteration = 0, None, 0
     for epoch in range(epochs):
         optimizer.start_epoch(epoch)
         record = epoch % cost_every == 0 or epoch == epochs - 1
         total, seen = 0.0, 0
+        if record:  # the cost of these parameters is part of this epoch's J (all of it with full batches)
+            candidate, candidate_iteration = net._copy_params(), iteration
         for Xb, Yb in mini_batches(X, Y, batch_size, rng):
             mb = Xb.shape[1]
             if keep_prob < 1.0:
@@ -86,11 +89,13 @@ def run_epochs(
             continue
         J = float(total) / seen
         if not math.isfinite(J):
+            if last_good is None:
+                last_good, good_iteration = candidate, candidate_iteration
             net.params = last_good
             raise TrainingDiverged(
                 f"training diverged: the cost became {J} in epoch {epoch} (iteration {iteration}) with "
-                f"{optimizer!r}; the parameters from iteration "
-                f"{history.iterations[-1] if history else 0} were kept. Lower the learning rate.",
+                f"{optimizer!r}; the parameters from iteration {good_iteration} were kept. "
+                "Lower the learning rate.",
                 iteration,
                 optimizer.learning_rate,
                 history,
@@ -99,7 +104,7 @@ def run_epochs(
         history.epochs.append(epoch)
         if callback is not None:
             callback(iteration, J)
-        last_good = net._copy_params()
+        last_good, good_iteration = candidate, candidate_iteration
         if validation is not None:
             Xv, Yv = validation
             _, val_caches = prop.forward(Xv, params, acts)
