@@ -101,3 +101,65 @@ def test_training_memory_is_flat_after_warm_up():
     assert len(samples) == 11
     growth = max(samples[2:]) - samples[2]
     assert growth < 32 * 1024, f"memory grew by {growth} bytes between iteration 200 and 1000"
+
+
+def test_training_memory_is_flat_with_mini_batches_and_adam():
+    """1,000 mini-batch Adam updates with L2 and dropout on NumPy: traced memory does not grow."""
+    backend = dlcore.get_backend("numpy")
+    X, Y = dlcore.datasets.planar(backend)
+    net = dlcore.Network([2, 16, 8, 1], "tanh", init="xavier", backend=backend)
+    samples = []
+    tracemalloc.start()
+    try:  # 400 examples in batches of 100: 4 updates per epoch, 250 epochs, a check every 25
+        net.fit(X, Y, 0.01, 1000, batch_size=100, optimizer="adam", l2=0.01, keep_prob=0.9, cost_every=25,
+                callback=lambda i, J: samples.append(tracemalloc.get_traced_memory()[0]))  # fmt: skip
+    finally:
+        tracemalloc.stop()
+    assert len(samples) == 11  # epochs 0, 25, ..., 225 and the last, 249
+    growth = max(samples[2:]) - samples[2]
+    assert growth < 32 * 1024, f"memory grew by {growth} bytes between update 200 and 1000"
+
+
+activation_specs = st.one_of(
+    st.sampled_from(["sigmoid", "tanh", "relu", "linear", "leaky_relu"]),
+    st.floats(min_value=1e-4, max_value=0.9, allow_nan=False).map(lambda a: f"leaky_relu:{a!r}"),
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    dims=st.lists(st.integers(min_value=1, max_value=6), min_size=2, max_size=5),
+    hidden=st.lists(activation_specs, min_size=4, max_size=4),
+    dtype=st.sampled_from(["float32", "float64"]),
+    seed=st.integers(0, 2**16),
+    normalized=st.booleans(),
+)
+def test_save_load_round_trip_for_random_architectures(backend, tmp_path_factory, dims, hidden, dtype, seed,
+                                                       normalized):  # fmt: skip
+    """Any architecture saved on one backend loads bit-exact (weights, activations, dtype) on numpy and
+    array_api_strict, and predicts the same."""
+    from backends import get_backend
+    from dlcore.data import Normalization
+
+    dims[-1] = 1
+    L = len(dims) - 1
+    acts = [*hidden[: L - 1], "sigmoid"]
+    net = dlcore.Network(dims, activations=acts, init="xavier", backend=backend, seed=seed, dtype=dtype)
+    X = backend.asarray(np.random.default_rng(seed).standard_normal((dims[0], 7)) * 3 + 1, dtype=dtype)
+    if normalized:
+        net.normalization = Normalization.fit(X, backend)
+    path = tmp_path_factory.mktemp("roundtrip") / "m.npz"
+    net.save(path)
+    for target in ("numpy", "array_api_strict"):
+        loaded = dlcore.Network.load(path, backend=target)
+        be = get_backend(target)
+        assert loaded.layer_dims == dims and loaded.dtype_name == dtype
+        assert [a.spec for a in loaded.activations] == [a.spec for a in net.activations]
+        assert loaded.normalization == net.normalization
+        for k, v in net.parameters_numpy().items():
+            got = loaded.parameters_numpy()[k]
+            assert got.dtype == v.dtype
+            np.testing.assert_array_equal(got, v)
+        want = to_host(backend, net.predict_proba(X))
+        got = to_host(be, loaded.predict_proba(be.asarray(to_host(backend, X))))
+        np.testing.assert_allclose(got, want, rtol=1e-12 if dtype == "float64" else 1e-5, atol=1e-7)
