@@ -158,7 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--no-normalize", action="store_true", help="do not standardize the features")
     train.add_argument(
-        "--cost-every", type=_positive_int, default=None, help="print the cost every N iterations"
+        "--cost-every",
+        type=_positive_int,
+        default=None,
+        help="print and check (NaN/inf) the cost every N iterations",
     )
     train.add_argument("--out", metavar="MODEL.npz", default=None, help="save the trained model here")
     train.add_argument(
