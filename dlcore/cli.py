@@ -50,66 +50,27 @@ def _layers(text: str) -> list[int]:
     return dims
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"wants an integer >= 1; got {text!r}")
-    return value
+def _checked(convert: Callable[[str], Any], ok: Callable[[Any], bool], wants: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert(text)``, refused with "wants ..." unless ``ok(value)``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"wants {wants}; got {text!r}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"wants an integer >= 0; got {text!r}")
-    return value
-
-
-def _learning_rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"wants a finite number > 0; got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (0.0 <= value < 1.0):
-        raise argparse.ArgumentTypeError(f"wants a number in [0, 1), e.g. 0.2; got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"wants a finite number >= 0; got {text!r}")
-    return value
-
-
-def _keep_prob(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (0.0 < value <= 1.0):
-        raise argparse.ArgumentTypeError(
-            f"wants a probability in (0, 1], e.g. 0.8 (1 = no dropout); got {text!r}"
-        )
-    return value
+_positive_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
+_seed = _checked(int, lambda v: v >= 0, "an integer >= 0")
+_learning_rate = _checked(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+_fraction = _checked(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1), e.g. 0.2")
+_non_negative = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+_keep_prob = _checked(float, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1], e.g. 0.8 (1 = no dropout)")
 
 
 def build_parser() -> argparse.ArgumentParser:
