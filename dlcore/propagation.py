@@ -50,12 +50,19 @@ def cost(caches: Sequence[LayerCache], Y: Array, activations: Sequence[Activatio
     return binary_cross_entropy(last.A, Y)
 
 
-def backward(AL: Array, Y: Array, caches: Sequence[LayerCache], activations: Sequence[Activation]) -> Params:
+def backward(
+    AL: Array,
+    Y: Array,
+    caches: Sequence[LayerCache],
+    activations: Sequence[Activation],
+    masks: Sequence[Array] | None = None,
+) -> Params:
     """Gradients {"dW1", "db1", ..., "dWL", "dbL"} of the binary cross-entropy cost.
 
     With a sigmoid output the first step is dZ[L] = A[L] - Y (the loss and sigmoid derivatives
     combined, which stays exact when A saturates); the same dZ[L] = A[L] - Y holds for a softmax output
     with categorical cross-entropy. Otherwise dA[L] = -(Y/A - (1-Y)/(1-A)).
+    ``masks``: the inverted-dropout masks D[1] .. D[L-1] the forward pass used; dA[l] = dA[l] * D[l].
     """
     L = len(caches)
     grads: Params = {}
@@ -66,6 +73,8 @@ def backward(AL: Array, Y: Array, caches: Sequence[LayerCache], activations: Seq
             binary_cross_entropy_grad(AL, Y), caches[-1], activations[-1], L > 1
         )
     for l in range(L - 1, 0, -1):
+        if masks is not None:
+            dA *= masks[l - 1]  # in place: dA is backpropagation's own array
         dA, grads[f"dW{l}"], grads[f"db{l}"] = layer_backward(
             dA, caches[l - 1], activations[l - 1], need_dA_prev=l > 1, overwrite_dA=True
         )

@@ -5,7 +5,7 @@ L2 (``lambd``, the ``alpha`` of scikit-learn's MLP), for a (mini-)batch of m exa
 
 Inverted dropout on the hidden layers (never the input or the output), keep probability p:
     D[l] = (U < p) / p  with U uniform from the backend's RNG,  A[l] = g(Z[l]) * D[l]
-    backward:  dA[l] = dA[l] * D[l]
+    backward:  dA[l] = dA[l] * D[l]   (propagation.backward(..., masks=D))
 Dividing by p keeps the expected value of A[l], so nothing changes at predict time (dropout off).
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from dlcore._namespace import namespace
 from dlcore.activations import Activation
-from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
+from dlcore.layers import LayerCache, layer_forward
 
 Array = Any
 Params = dict[str, Array]
@@ -74,23 +74,3 @@ def forward_with_dropout(
             A = A * D
             masks.append(D)
     return A, caches, masks
-
-
-def backward_with_dropout(
-    AL: Array,
-    Y: Array,
-    caches: Sequence[LayerCache],
-    activations: Sequence[Activation],
-    masks: Sequence[Array],
-) -> Params:
-    """Gradients of the cross-entropy for a sigmoid or softmax output (dZ[L] = A[L] - Y), with the
-    same dropout masks applied on the way back: dA[l] = dA[l] * D[l]."""
-    L = len(caches)
-    grads: Params = {}
-    dA, grads[f"dW{L}"], grads[f"db{L}"] = linear_backward(AL - Y, caches[-1], L > 1)
-    for l in range(L - 1, 0, -1):
-        dA *= masks[l - 1]  # dA[l] = dA[l] * D[l] (in place: dA is backpropagation's own array)
-        dA, grads[f"dW{l}"], grads[f"db{l}"] = layer_backward(
-            dA, caches[l - 1], activations[l - 1], need_dA_prev=l > 1, overwrite_dA=True
-        )
-    return grads

@@ -24,7 +24,7 @@ from dlcore import propagation as prop
 from dlcore.early_stopping import EarlyStopping
 from dlcore.minibatch import mini_batches
 from dlcore.optimizers import Optimizer
-from dlcore.regularization import add_l2_gradients, backward_with_dropout, forward_with_dropout, l2_cost
+from dlcore.regularization import add_l2_gradients, forward_with_dropout, l2_cost
 
 Array = Any
 
@@ -69,16 +69,13 @@ def run_epochs(
             if keep_prob < 1.0:
                 AL, caches, masks = forward_with_dropout(Xb, params, acts, keep_prob, rng)
             else:
-                AL, caches = prop.forward(Xb, params, acts)
+                (AL, caches), masks = prop.forward(Xb, params, acts), None
             if record:  # summed on the device; one host transfer per recorded epoch
                 J_b = prop.cost(caches, Yb, acts)
                 if l2:
                     J_b = J_b + l2_cost(params, l2, mb)
                 total, seen = total + J_b * mb, seen + mb
-            if keep_prob < 1.0:
-                grads = backward_with_dropout(AL, Yb, caches, acts, masks)
-            else:
-                grads = prop.backward(AL, Yb, caches, acts)
+            grads = prop.backward(AL, Yb, caches, acts, masks)
             if l2:
                 add_l2_gradients(grads, params, l2, mb)
             optimizer.step(params, grads)
