@@ -17,6 +17,7 @@ from array_api_compat import array_namespace
 
 from backends import storage
 from dlcore.datasets import DATASETS
+from dlcore.minibatch import split_columns
 
 Array = Any
 
@@ -267,21 +268,13 @@ def train_test_split(
     """
     if not (0.0 <= test_fraction < 1.0):
         raise ValueError(f"test_fraction must be in [0, 1); got {test_fraction}")
-    xp = backend.xp
     m = X.shape[1]
     n_test = round(m * test_fraction)
     if test_fraction > 0:
         n_test = max(n_test, 1)
     if m - n_test < 1:
         raise ValueError(f"only {m} examples: too few to hold out {test_fraction:.0%} for testing")
-    perm = backend.rng(seed).permutation(m)
-    train, test = perm[n_test:], perm[:n_test]
-    return (
-        xp.take(X, train, axis=1),
-        xp.take(Y, train, axis=1),
-        xp.take(X, test, axis=1),
-        xp.take(Y, test, axis=1),
-    )
+    return split_columns(X, Y, backend.rng(seed).permutation(m), n_test)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from array_api_compat import array_namespace
+from dlcore.propagation import copy_params
+from dlcore.validation import check_positive_int
 
 Params = dict[str, Any]
 
@@ -19,11 +20,7 @@ class EarlyStopping:
     """
 
     def __init__(self, patience: int, min_delta: float = 0.0) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(
-                f"patience must be an integer >= 1 (checks without improvement); got {patience!r}"
-            )
-        self.patience = patience
+        self.patience = check_positive_int(patience, "patience")
         self.min_delta = float(min_delta)
         self.best = math.inf
         self.best_params: Params | None = None
@@ -37,7 +34,7 @@ class EarlyStopping:
         self.checks += 1
         if cost < self.best - self.min_delta:
             self.best, self.best_index, self.bad_checks = cost, index, 0
-            self.best_params = {k: array_namespace(v).asarray(v, copy=True) for k, v in params.items()}
+            self.best_params = copy_params(params)
             return False
         self.bad_checks += 1
         return self.bad_checks >= self.patience

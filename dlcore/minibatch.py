@@ -68,5 +68,16 @@ def train_validation_split(
     n_val = math.ceil(fraction * m)
     if n_val >= m:
         raise ValueError(f"validation_split={fraction} leaves no training examples out of m={m}; lower it")
-    X, Y = shuffle_columns(X, Y, rng)
-    return X[:, n_val:], Y[:, n_val:], X[:, :n_val], Y[:, :n_val]
+    return split_columns(X, Y, rng.permutation(m), n_val)
+
+
+def split_columns(X: Array, Y: Array, perm: Array, n_held: int) -> tuple[Array, Array, Array, Array]:
+    """``X_kept, Y_kept, X_held, Y_held``: columns ``perm[n_held:]`` and the held-out ``perm[:n_held]``."""
+    xp = namespace(X)
+    kept, held = perm[n_held:], perm[:n_held]
+    return (
+        xp.take(X, kept, axis=1),
+        xp.take(Y, kept, axis=1),
+        xp.take(X, held, axis=1),
+        xp.take(Y, held, axis=1),
+    )

@@ -181,10 +181,6 @@ class Network:
                 new[name] = value
         self.params = new
 
-    def _copy_params(self) -> dict[str, Array]:
-        xp = self.xp
-        return {k: xp.asarray(v, copy=True) for k, v in self.params.items()}
-
     # -- training -------------------------------------------------------------------------------
     def check_X(self, X: Any) -> Array:
         """X as a validated (n_x, m) array on this network's backend and dtype, normalized with
@@ -328,7 +324,7 @@ class Network:
                     callback(i, J)
                 if i == iterations:
                     break
-                last_good = self._copy_params()
+                last_good = prop.copy_params(params)
             grads = prop.backward(AL, Y, caches, acts)
             prop.update(params, grads, lr)
         return history

@@ -12,6 +12,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from dlcore._namespace import namespace
 from dlcore.activations import Activation
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
 from dlcore.losses import (
@@ -86,6 +87,11 @@ def update(params: Params, grads: Params, learning_rate: float) -> Params:
     for name, value in params.items():
         value -= learning_rate * grads["d" + name]
     return params
+
+
+def copy_params(params: Params) -> Params:
+    """A copy of every parameter array (on its own device), e.g. a snapshot to roll back to."""
+    return {name: namespace(value).asarray(value, copy=True) for name, value in params.items()}
 
 
 def train_step(

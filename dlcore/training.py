@@ -63,7 +63,7 @@ def run_epochs(
         record = epoch % cost_every == 0 or epoch == epochs - 1
         total, seen = 0.0, 0
         if record:  # the cost of these parameters is part of this epoch's J (all of it with full batches)
-            candidate, candidate_iteration = net._copy_params(), iteration
+            candidate, candidate_iteration = prop.copy_params(params), iteration
         for Xb, Yb in mini_batches(X, Y, batch_size, rng):
             mb = Xb.shape[1]
             if keep_prob < 1.0:
