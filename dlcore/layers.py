@@ -3,21 +3,25 @@
 Shapes (the course's column layout, one example per column):
     A_prev: (n[l-1], m)   W: (n[l], n[l-1])   b: (n[l], 1)   Z, A, dZ, dA: (n[l], m)
 
-The equations are the course's; the code only avoids work the equations do not need: the bias is
-added in place, 1/m scales whichever of dZ and dW is smaller, a one-row W turns W^T dZ into an
-outer product (a broadcast multiply, ~15x faster than matmul on CPU), and layer 1 skips dA[0] = dX.
+The course's equations, dZ = dA * g'(Z), dW = dZ A_prev^T / m, db = sum(dZ, axis=1) / m and
+dA_prev = W^T dZ, with one change of bookkeeping: here dA and dZ are the derivatives of the mean
+cost J, so the 1/m is applied once, to dZ[L] = (A[L] - Y) / m in :func:`dlcore.propagation.backward`,
+and flows down every layer through the chain rule. ``dW = dZ @ A_prev.T`` below is the course's
+``dW = dZ @ A_prev.T / m``: same numbers, one (n[l], n[l-1]) pass and one (n[l], m) pass fewer per layer.
+
+The code also avoids work the equations do not need: the bias is added in place, a one-row W turns
+W^T dZ into an outer product (a broadcast multiply, ~15x faster than matmul on CPU), and layer 1
+skips dA[0] = dX.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 from dlcore._namespace import namespace
 from dlcore.activations import Activation
 
 Array = Any
-SMALL = 1 << 14  # below this many elements an operation costs its call overhead, not its size
 
 
 class LayerCache(NamedTuple):
@@ -40,7 +44,7 @@ def layer_forward(A_prev: Array, W: Array, b: Array, g: Activation) -> tuple[Arr
 def layer_backward(
     dA: Array, cache: LayerCache, g: Activation, need_dA_prev: bool = True, overwrite_dA: bool = False
 ) -> tuple[Array | None, Array, Array]:
-    """From dA: (n[l], m) to (dA_prev, dW, db), with dZ = dA * g'(Z).
+    """From dA = dJ/dA: (n[l], m) to (dA_prev, dW, db), with dZ = dA * g'(Z).
 
     ``overwrite_dA=True`` computes dZ in dA's memory (backpropagation owns its dA; callers keep theirs).
     """
@@ -55,27 +59,16 @@ def layer_backward(
 def linear_backward(
     dZ: Array, cache: LayerCache, need_dA_prev: bool = True
 ) -> tuple[Array | None, Array, Array]:
-    """The linear part Z = W A_prev + b, backwards.
+    """The linear part Z = W A_prev + b, backwards, from dZ = dJ/dZ (which carries the 1/m).
 
-    dW = dZ A_prev^T / m,  db = sum(dZ, axis=1) / m,  dA_prev = W^T dZ.
+    dW = dZ A_prev^T,  db = sum(dZ, axis=1),  dA_prev = W^T dZ.
     ``dA_prev`` is skipped (None) for the first layer, where nobody needs dX. ``dZ`` is not modified.
     """
-    xp = namespace(dZ)
     A_prev, W = cache.A_prev, cache.W
-    m = A_prev.shape[1]
-    dZ_size = math.prod(dZ.shape)
-    if dZ_size <= max(math.prod(W.shape), SMALL):  # 1/m on the smaller operand: dZ (n[l], m) ...
-        dZ_m = dZ / m
-        dW = dZ_m @ A_prev.T  # dW = dZ A_prev^T / m
-        db = xp.sum(dZ_m, axis=1, keepdims=True)  # db = sum(dZ) / m
-    else:  # ... or dW (n[l], n[l-1]), in place
-        dW = dZ @ A_prev.T
-        dW *= 1.0 / m
-        db = xp.sum(dZ, axis=1, keepdims=True) / m
+    dW = dZ @ A_prev.T
+    db = namespace(dZ).sum(dZ, axis=1, keepdims=True)
     if not need_dA_prev:
         return None, dW, db
     if W.shape[0] == 1:  # one-row W: W^T dZ is an outer product; broadcasting beats matmul here
-        dA_prev = W.T * dZ
-    else:
-        dA_prev = W.T @ dZ
-    return dA_prev, dW, db
+        return W.T * dZ, dW, db
+    return W.T @ dZ, dW, db

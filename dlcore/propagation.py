@@ -57,21 +57,30 @@ def backward(
     caches: Sequence[LayerCache],
     activations: Sequence[Activation],
     masks: Sequence[Array] | None = None,
+    scale: float = 1.0,
 ) -> Params:
-    """Gradients {"dW1", "db1", ..., "dWL", "dbL"} of the binary cross-entropy cost.
+    """Gradients {"dW1", "db1", ..., "dWL", "dbL"} of the cost J (the mean loss over the m columns).
 
-    With a sigmoid output the first step is dZ[L] = A[L] - Y (the loss and sigmoid derivatives
-    combined, which stays exact when A saturates); the same dZ[L] = A[L] - Y holds for a softmax output
-    with categorical cross-entropy. Otherwise dA[L] = -(Y/A - (1-Y)/(1-A)).
+    With a sigmoid output the first step is dZ[L] = (A[L] - Y) / m (the loss and sigmoid derivatives
+    combined, which stays exact when A saturates); the same holds for a softmax output with
+    categorical cross-entropy. Otherwise dA[L] = -(Y/A - (1-Y)/(1-A)) / m. The 1/m taken here is the
+    course's 1/m of dW and db (see :mod:`dlcore.layers`).
     ``masks``: the inverted-dropout masks D[1] .. D[L-1] the forward pass used; dA[l] = dA[l] * D[l].
+    ``scale``: returns ``scale`` times the gradients at no extra cost (the chain rule is linear);
+    :func:`train_step` passes the learning rate, so that the update is one subtraction per parameter.
     """
     L = len(caches)
+    m = AL.shape[1]
     grads: Params = {}
     if activations[-1].name in ("sigmoid", "softmax"):
-        dA, grads[f"dW{L}"], grads[f"db{L}"] = linear_backward(AL - Y, caches[-1], L > 1)
+        dZ = AL - Y
+        dZ *= scale / m  # in place: dZ[L] = (A[L] - Y) / m
+        dA, grads[f"dW{L}"], grads[f"db{L}"] = linear_backward(dZ, caches[-1], L > 1)
     else:
+        dA = binary_cross_entropy_grad(AL, Y)
+        dA *= scale / m
         dA, grads[f"dW{L}"], grads[f"db{L}"] = layer_backward(
-            binary_cross_entropy_grad(AL, Y), caches[-1], activations[-1], L > 1
+            dA, caches[-1], activations[-1], L > 1, overwrite_dA=True
         )
     for l in range(L - 1, 0, -1):
         if masks is not None:
@@ -109,7 +118,9 @@ def train_step(
     """
     AL, caches = forward(X, params, activations)
     J = cost(caches, Y, activations) if compute_cost else None
-    update(params, backward(AL, Y, caches, activations), learning_rate)
+    steps = backward(AL, Y, caches, activations, scale=learning_rate)  # learning_rate * dW, ...
+    for name, value in params.items():
+        value -= steps["d" + name]  # = update(params, grads, learning_rate), with no temporaries
     return J
 
 
