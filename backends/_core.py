@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from backends.host_memory import keep_freed_host_memory
+
 log = logging.getLogger("dlcore.backends")
 
 BACKEND_NAMES = ("auto", "numpy", "cupy", "array_api_strict")
@@ -275,6 +277,8 @@ def _split_name(name: str) -> tuple[str, str | None]:
 
 @cache
 def _make_backend(name: str, device: str | None) -> Backend:
+    if name in ("numpy", "array_api_strict"):
+        keep_freed_host_memory()  # the CPU's memory pool (backends/host_memory.py)
     if name == "numpy":
         import array_api_compat.numpy as xp
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from backends._core import available_backends, get_backend
+from backends.host_memory import host_pool_status
 
 LIBRARIES = ("dlcore", "numpy", "array-api-compat", "array-api-strict", "cupy", "matplotlib", "tqdm")
 
@@ -63,6 +64,11 @@ def gpu_info() -> list[dict[str, Any]]:
     return devices
 
 
+def _cpu_pool() -> str:
+    get_backend("numpy")  # creating a CPU backend starts the host memory pool (backends/host_memory.py)
+    return host_pool_status()
+
+
 def describe() -> dict[str, Any]:
     """Everything ``dlcore info`` prints, as a dict."""
     return {
@@ -70,4 +76,5 @@ def describe() -> dict[str, Any]:
         "gpus": gpu_info(),
         "versions": library_versions(),
         "blas": numpy_blas(),
+        "host_memory_pool": _cpu_pool(),
     }

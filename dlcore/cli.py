@@ -481,6 +481,7 @@ def info(args: argparse.Namespace) -> int:
     if missing:
         print("not installed: " + ", ".join(missing))
     print(f"NumPy BLAS: {d['blas']}")
+    print(f"host memory pool: {d['host_memory_pool']}")
     return 0
 
 
