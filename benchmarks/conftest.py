@@ -12,11 +12,12 @@ import pytest
 
 from backends import cupy_status, get_backend
 from benchmarks import workloads
-from benchmarks.timing import timed
+from benchmarks.timing import SETTLE_S, library, settle_down, timed
 
 BENCH_BACKENDS = ["numpy", "cupy"]  # array_api_strict is the correctness referee, not a speed contestant
 _CASES: dict[tuple, list[workloads.Case]] = {}
 _CHECKED: set[tuple] = set()
+_LAST_LIBRARY: list[str] = [""]  # whose threads ran last (see benchmarks/timing.py: SETTLE_S)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -81,6 +82,10 @@ def run_case(benchmark, bench_backend, dtype, quick):
             **case.info,
         )
         fn = timed(case.contestants[role], bench_backend)
+        switched = _LAST_LIBRARY[0] not in ("", library(role))
+        if switched and not benchmark.disabled and not bench_backend.is_gpu:
+            settle_down(SETTLE_S)  # let the other library's worker threads stop spinning
+        _LAST_LIBRARY[0] = library(role)
         fn()  # warm-up, and an estimate of how many calls one round needs
         benchmark.pedantic(fn, rounds=case.rounds, iterations=1, warmup_rounds=1 if role != "loop" else 0)
 

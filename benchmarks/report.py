@@ -4,8 +4,9 @@
 
 Columns: backend, device, dtype, benchmark, size, loop median, vectorized median, speedup
 (loop / vectorized at equal size), loop and vectorized time per element, step / floor and
-dlcore / PyTorch (training steps). Every case is checked for agreement before it is timed. The raw
-samples (seconds per call) go to ``--json`` (default ``bench.json``); ``--plot`` draws speedup
+dlcore / PyTorch (training steps; PyTorch as its users write it: ``nn.Linear`` + ``torch.optim.SGD``,
+and as raw tensors with a hand-written update). Every case is checked for agreement before it is
+timed. The raw samples (seconds per call) go to ``--json`` (default ``bench.json``); ``--plot`` draws speedup
 against size (needs matplotlib: ``pip install "dlcore[plot]"``).
 """
 
@@ -28,7 +29,7 @@ from benchmarks.timing import median, time_case
 
 HEADER = (
     "| backend | device | dtype | benchmark | size | loop median | vectorized median | speedup "
-    "| loop / element | vectorized / element | step / floor | dlcore / PyTorch |"
+    "| loop / element | vectorized / element | step / floor | dlcore / PyTorch | dlcore / PyTorch tensors |"
 )
 
 
@@ -72,6 +73,7 @@ def rows_for(case: workloads.Case, samples: dict[str, list[float]], backend, dty
                 "vectorized_per_element_s": vec / case.elements,
                 "step_over_floor": None,
                 "dlcore_over_pytorch": None,
+                "dlcore_over_pytorch_tensors": None,
             }
         )
     if not loops:
@@ -88,9 +90,14 @@ def rows_for(case: workloads.Case, samples: dict[str, list[float]], backend, dty
                 "floor_median_s": med.get("floor"),
                 "dlcore_over_pytorch": vec / med["pytorch"] if "pytorch" in med else None,
                 "pytorch_median_s": med.get("pytorch"),
+                "dlcore_over_pytorch_tensors": (
+                    vec / med["pytorch_tensors"] if "pytorch_tensors" in med else None
+                ),
+                "pytorch_tensors_median_s": med.get("pytorch_tensors"),
                 # ratios within each interleaved round: steadier than the ratio of medians on a busy machine
                 "step_over_floor_paired": _paired(samples, "vectorized", "floor"),
                 "dlcore_over_pytorch_paired": _paired(samples, "vectorized", "pytorch"),
+                "dlcore_over_pytorch_tensors_paired": _paired(samples, "vectorized", "pytorch_tensors"),
             }
         )
     return rows
@@ -110,7 +117,8 @@ def markdown(rows: list[dict]) -> str:
             f"| {_seconds(r['loop_median_s'])} | {_seconds(r['vectorized_median_s'])} "
             f"| {_ratio(r['speedup'])} "
             f"| {_seconds(r['loop_per_element_s'])} | {_seconds(r['vectorized_per_element_s'])} "
-            f"| {_ratio(r['step_over_floor'])} | {_ratio(r['dlcore_over_pytorch'])} |"
+            f"| {_ratio(r['step_over_floor'])} | {_ratio(r['dlcore_over_pytorch'])} "
+            f"| {_ratio(r['dlcore_over_pytorch_tensors'])} |"
         )
     return "\n".join(lines)
 

@@ -1,12 +1,20 @@
 """Timing that is fair on CPU and GPU: warm up first, synchronize the device around every timed
 region, and interleave the contestants of a case round by round so that they share the machine's
-noise (ratios measured in the same rounds are steadier than the medians themselves)."""
+noise (ratios measured in the same rounds are steadier than the medians themselves).
+
+Contestants from different libraries (NumPy/OpenBLAS against PyTorch) are kept apart by a pause.
+After a call, a library's worker threads keep spinning on their cores for a while: OpenBLAS for up
+to ~0.1 s (its ``THREAD_TIMEOUT``), OpenMP for a shorter spin-wait. On a 2-core machine the
+other library's threads then have to share the cores with them. Measured here, PyTorch's deep-net
+step took 10 ms right after an OpenBLAS call and 5 ms after a pause, and dlcore's took 5.4 ms right
+after PyTorch against 3.5 ms alone. So each round runs one library's contestants, waits
+:data:`SETTLE_S`, then runs the other's."""
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from backends import Backend
@@ -24,14 +32,42 @@ def timed(fn: Callable[[], Any], backend: Backend) -> Callable[[], Any]:
     return run
 
 
+SETTLE_S = 0.25  # pause between contestants of different libraries (their threads stop spinning)
+
+
+def settle_down(seconds: float) -> None:
+    """Wait ``seconds`` busily: the other library's threads stop spinning meanwhile, and this core stays
+    awake (after a ``time.sleep`` of 0.25 s the planar step often ran 1.5x slower on this VM)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def library(role: str) -> str:
+    """Which library's threads a contestant runs on: ``"torch"`` for the PyTorch peers, else ``"dlcore"``."""
+    return "torch" if role.startswith("pytorch") else "dlcore"
+
+
+def by_library(roles: Iterable[str]) -> list[list[str]]:
+    """The roles grouped by :func:`library`, in first-seen order."""
+    groups: dict[str, list[str]] = {}
+    for role in roles:
+        groups.setdefault(library(role), []).append(role)
+    return list(groups.values())
+
+
 def time_case(case: Case, backend: Backend, rounds: int | None = None) -> dict[str, list[float]]:
     """Seconds per call of every contestant, ``rounds`` samples each, interleaved.
 
     Each contestant is warmed up once (which also estimates how many calls a round needs to last
-    about 20 ms: fast calls are grouped, slow loops are timed one call per round).
+    about 20 ms: fast calls are grouped, slow loops are timed one call per round). Within a round,
+    each library's contestants run after a :data:`SETTLE_S` pause when there is more than one library,
+    and then each contestant makes one untimed call before its timed calls.
     """
     rounds = rounds or case.rounds
     runs = {name: timed(fn, backend) for name, fn in case.contestants.items()}
+    groups = by_library(runs)
+    settle = SETTLE_S if len(groups) > 1 and not backend.is_gpu else 0.0
     inner = {}
     backend.synchronize()
     for name, run in runs.items():
@@ -40,12 +76,16 @@ def time_case(case: Case, backend: Backend, rounds: int | None = None) -> dict[s
         inner[name] = inner_iterations(time.perf_counter() - start)
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
-        for name, run in runs.items():
-            n = inner[name]
-            start = time.perf_counter()
-            for _ in range(n):
-                run()
-            samples[name].append((time.perf_counter() - start) / n)
+        for group in groups:
+            settle_down(settle)
+            for name in group:
+                run, n = runs[name], inner[name]
+                if settle:
+                    run()  # untimed: wakes the library's sleeping threads and refills the caches
+                start = time.perf_counter()
+                for _ in range(n):
+                    run()
+                samples[name].append((time.perf_counter() - start) / n)
     return samples
 
 

@@ -6,7 +6,8 @@ A :class:`Case` holds zero-argument callables (``contestants``), keyed by role:
 - ``vectorized``: the same computation with the vectorized core (for a training step, the step);
 - ``floor``: only the matrix products the step needs (forward ``W A``, backward ``dZ A^T`` and
   ``W^T dZ``), with the same library;
-- ``pytorch``: the same step in PyTorch eager mode with autograd (when PyTorch is installed).
+- ``pytorch`` / ``pytorch_tensors``: the same step in PyTorch eager mode with autograd, written with
+  ``nn.Linear`` + ``torch.optim.SGD`` / with raw tensors (when PyTorch is installed).
 
 ``case.check()`` raises ``AssertionError`` unless the contestants compute the same result; the suite
 and the report call it before timing anything. Loop sizes are chosen per device so that a loop
@@ -229,31 +230,72 @@ def torch_status() -> tuple[Any, str]:
         return None, "PyTorch is not installed (optional peer: pip install torch)"
 
 
-def torch_step(backend: Backend, X, Y, params, hidden: str, threads: int | None = None):
-    """The same training step in PyTorch eager mode with autograd, or ``None`` when unavailable.
+def torch_steps(backend: Backend, X, Y, params, hidden: str, threads: int | None = None) -> dict[str, Any]:
+    """The same training step in PyTorch eager mode with autograd, two ways (``{}`` when unavailable).
 
-    Returns ``(step, first_cost_and_grads)``; ``step()`` runs forward, BCE-with-logits cost,
-    ``loss.backward()`` and an in-place SGD update.
+    - ``pytorch``: what a PyTorch user writes: ``nn.Sequential`` of ``nn.Linear`` layers (examples in
+      rows, ``X^T``: (m, n_x)), ``nn.BCEWithLogitsLoss``, ``torch.optim.SGD`` with ``zero_grad()``.
+    - ``pytorch_tensors``: the leanest eager code: raw tensors in dlcore's column layout,
+      ``loss.backward()`` and a hand-written ``p -= lr * p.grad`` under ``no_grad``.
+
+    Each value is ``(step, first_cost_and_grads)``: ``step()`` runs forward, cost, backward and update;
+    ``first()`` returns the cost and the gradients (named like dlcore's) without updating.
     """
     torch, _ = torch_status()
     if torch is None:
-        return None
+        return {}
     if backend.is_gpu:
         if not torch.cuda.is_available():
-            return None
+            return {}
         device = f"cuda:{backend.device.id}"
     else:
         device = "cpu"
         if threads:
             torch.set_num_threads(threads)
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
 
     def tensor(a, grad=False):
         return torch.tensor(np.asarray(backend.to_numpy(a)), device=device, requires_grad=grad)
 
+    L = len(params) // 2
+    g = {"relu": torch.relu, "tanh": torch.tanh}[hidden]
+    layer = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[hidden]
+
+    # -- idiomatic: modules, a loss object and an optimizer ----------------------------------------
+    modules: list[Any] = []
+    for l in range(1, L + 1):
+        W = params[f"W{l}"]
+        linear = torch.nn.Linear(W.shape[1], W.shape[0], device=device, dtype=getattr(torch, str(W.dtype)))
+        with torch.no_grad():
+            linear.weight.copy_(tensor(W))
+            linear.bias.copy_(tensor(params[f"b{l}"])[:, 0])
+        modules += [linear] + ([layer()] if l < L else [])
+    model = torch.nn.Sequential(*modules)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    rows_X, rows_Y = tensor(X).T.contiguous(), tensor(Y).T.contiguous()
+
+    def module_step() -> None:
+        optimizer.zero_grad()
+        loss_fn(model(rows_X), rows_Y).backward()
+        optimizer.step()
+        sync()
+
+    def module_first() -> tuple[float, dict[str, np.ndarray]]:
+        optimizer.zero_grad()
+        J = loss_fn(model(rows_X), rows_Y)
+        J.backward()
+        linears = [mod for mod in model if isinstance(mod, torch.nn.Linear)]
+        grads = {}
+        for l, lin in enumerate(linears, start=1):
+            grads[f"dW{l}"] = lin.weight.grad.detach().cpu().numpy().copy()
+            grads[f"db{l}"] = lin.bias.grad.detach().cpu().numpy().copy()[:, None]
+        optimizer.zero_grad()
+        return float(J.detach()), grads
+
+    # -- lean: raw tensors, manual update -----------------------------------------------------------
     tp = {k: tensor(v, grad=True) for k, v in params.items()}
     tX, tY = tensor(X), tensor(Y)
-    L = len(tp) // 2
-    g = {"relu": torch.relu, "tanh": torch.tanh}[hidden]
 
     def loss_and_backward():
         A = tX
@@ -264,23 +306,22 @@ def torch_step(backend: Backend, X, Y, params, hidden: str, threads: int | None 
         J.backward()
         return J
 
-    def step() -> None:
+    def tensor_step() -> None:
         loss_and_backward()
         with torch.no_grad():
             for p in tp.values():
                 p -= LEARNING_RATE * p.grad
                 p.grad = None
-        if device != "cpu":
-            torch.cuda.synchronize()
+        sync()
 
-    def first() -> tuple[float, dict[str, np.ndarray]]:
+    def tensor_first() -> tuple[float, dict[str, np.ndarray]]:
         J = loss_and_backward()
         grads = {f"d{k}": p.grad.detach().cpu().numpy().copy() for k, p in tp.items()}
         for p in tp.values():
             p.grad = None
         return float(J.detach()), grads
 
-    return step, first
+    return {"pytorch": (module_step, module_first), "pytorch_tensors": (tensor_step, tensor_first)}
 
 
 def train_step_cases(backend: Backend, dtype: str, quick: bool, with_torch: bool = True) -> list[Case]:
@@ -293,22 +334,22 @@ def train_step_cases(backend: Backend, dtype: str, quick: bool, with_torch: bool
             "vectorized": lambda X=X, Y=Y, p=params, a=acts: train_step(X, Y, p, a, LEARNING_RATE),
             "floor": floor_products(X, params),
         }
-        peer = torch_step(backend, X, Y, check_params, hidden, threads) if with_torch else None
-        if peer is not None:
-            contestants["pytorch"] = peer[0]
+        peers = torch_steps(backend, X, Y, check_params, hidden, threads) if with_torch else {}
+        contestants.update({role: step for role, (step, _) in peers.items()})
 
-        def check(X=X, Y=Y, p=check_params, a=acts, name=name, peer=peer) -> None:
+        def check(X=X, Y=Y, p=check_params, a=acts, name=name, peers=peers) -> None:
             k = min(8, X.shape[1])  # the loop reference on a few columns: cheap even for the wide net
             _check_gradients(backend, dtype, X[:, :k], Y[:, :k], p, a, f"{name} step")
-            if peer is not None:  # and PyTorch on the whole batch
-                J_torch, grads_torch = peer[1]()
+            if peers:  # and PyTorch on the whole batch
                 J, grads = _vectorized_gradients(X, Y, p, a)
-                _close(J, J_torch, backend, dtype, f"{name} cost vs PyTorch", 1e-3)
+            for role, (_, first) in peers.items():
+                J_torch, grads_torch = first()
+                _close(J, J_torch, backend, dtype, f"{name} cost vs {role}", 1e-3)
                 for key, g in grads.items():
-                    _close(g, grads_torch[key], backend, dtype, f"{name} {key} vs PyTorch", 1e-3)
+                    _close(g, grads_torch[key], backend, dtype, f"{name} {key} vs {role}", 1e-3)
 
         rounds = {"planar": 30, "deep": 15, "wide": 5} if not quick else {"planar": 15, "deep": 7, "wide": 3}
-        info = {"layer_dims": dims, "hidden": hidden, "m": m, "torch_threads": threads if peer else None}
+        info = {"layer_dims": dims, "hidden": hidden, "m": m, "torch_threads": threads if peers else None}
         cases.append(Case("train_step", f"train step {name}", f"{dims} m={m}", m, contestants, check,
                           rounds[name], info))  # fmt: skip
     return cases
