@@ -29,7 +29,7 @@ from benchmarks.timing import median, time_case
 
 HEADER = (
     "| backend | device | dtype | benchmark | size | loop median | vectorized median | speedup "
-    "| loop / element | vectorized / element | step / floor | dlcore / PyTorch | dlcore / PyTorch tensors |"
+    "| loop / element | vectorized / element | step / floor | dlcore / PyTorch | dlcore / other peers |"
 )
 
 
@@ -44,6 +44,10 @@ def _seconds(t: float | None) -> str:
 
 def _ratio(x: float | None) -> str:
     return "—" if x is None else (f"{x:,.0f}x" if x >= 100 else f"{x:.3g}x")
+
+
+def _peers(ratios: dict[str, float]) -> str:
+    return ", ".join(f"{role.removeprefix('pytorch_')} {_ratio(x)}" for role, x in ratios.items()) or "—"
 
 
 def rows_for(case: workloads.Case, samples: dict[str, list[float]], backend, dtype: str) -> list[dict]:
@@ -73,10 +77,11 @@ def rows_for(case: workloads.Case, samples: dict[str, list[float]], backend, dty
                 "vectorized_per_element_s": vec / case.elements,
                 "step_over_floor": None,
                 "dlcore_over_pytorch": None,
-                "dlcore_over_pytorch_tensors": None,
+                "dlcore_over_peers": {},
             }
         )
     if not loops:
+        peers = [role for role in med if role not in ("vectorized", "floor", "pytorch")]
         rows.append(
             {
                 **base,
@@ -90,14 +95,13 @@ def rows_for(case: workloads.Case, samples: dict[str, list[float]], backend, dty
                 "floor_median_s": med.get("floor"),
                 "dlcore_over_pytorch": vec / med["pytorch"] if "pytorch" in med else None,
                 "pytorch_median_s": med.get("pytorch"),
-                "dlcore_over_pytorch_tensors": (
-                    vec / med["pytorch_tensors"] if "pytorch_tensors" in med else None
-                ),
-                "pytorch_tensors_median_s": med.get("pytorch_tensors"),
+                # the other peers (PyTorch with raw tensors, scikit-learn): dlcore / peer and its median
+                "dlcore_over_peers": {role: vec / med[role] for role in peers},
+                "peer_medians_s": {role: med[role] for role in peers},
                 # ratios within each interleaved round: steadier than the ratio of medians on a busy machine
                 "step_over_floor_paired": _paired(samples, "vectorized", "floor"),
                 "dlcore_over_pytorch_paired": _paired(samples, "vectorized", "pytorch"),
-                "dlcore_over_pytorch_tensors_paired": _paired(samples, "vectorized", "pytorch_tensors"),
+                "dlcore_over_peers_paired": {role: _paired(samples, "vectorized", role) for role in peers},
             }
         )
     return rows
@@ -118,7 +122,7 @@ def markdown(rows: list[dict]) -> str:
             f"| {_ratio(r['speedup'])} "
             f"| {_seconds(r['loop_per_element_s'])} | {_seconds(r['vectorized_per_element_s'])} "
             f"| {_ratio(r['step_over_floor'])} | {_ratio(r['dlcore_over_pytorch'])} "
-            f"| {_ratio(r['dlcore_over_pytorch_tensors'])} |"
+            f"| {_peers(r['dlcore_over_peers'])} |"
         )
     return "\n".join(lines)
 
@@ -257,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
                 build = workloads.GROUPS[group]
                 cases = (
                     build(backend, dtype, args.quick, with_torch=not args.no_torch)
-                    if group == "train_step"
+                    if group in ("train_step", "minibatch_epoch")
                     else build(backend, dtype, args.quick)
                 )
                 for case in cases:

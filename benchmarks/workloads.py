@@ -348,7 +348,7 @@ def train_step_cases(backend: Backend, dtype: str, quick: bool, with_torch: bool
                 for key, g in grads.items():
                     _close(g, grads_torch[key], backend, dtype, f"{name} {key} vs {role}", 1e-3)
 
-        rounds = {"planar": 30, "deep": 15, "wide": 5} if not quick else {"planar": 15, "deep": 7, "wide": 3}
+        rounds = {"planar": 30, "deep": 25, "wide": 7} if not quick else {"planar": 15, "deep": 7, "wide": 3}
         info = {"layer_dims": dims, "hidden": hidden, "m": m, "torch_threads": threads if peers else None}
         cases.append(Case("train_step", f"train step {name}", f"{dims} m={m}", m, contestants, check,
                           rounds[name], info))  # fmt: skip
@@ -369,11 +369,19 @@ def _cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def minibatch_epoch_cases(backend: Backend, dtype: str, quick: bool, with_torch: bool = True) -> list[Case]:
+    """One mini-batch epoch of the wide net against MLPClassifier and PyTorch (:mod:`benchmarks.epoch`)."""
+    from benchmarks.epoch import minibatch_cases
+
+    return minibatch_cases(backend, dtype, quick, with_torch)
+
+
 GROUPS: dict[str, Callable[[Backend, str, bool], list[Case]]] = {
     "primitive": primitive_cases,
     "logistic": logistic_cases,
     "network": network_cases,
     "train_step": train_step_cases,
+    "minibatch_epoch": minibatch_epoch_cases,
 }
 
 
