@@ -79,6 +79,8 @@ def _torch_epoch(backend: Backend, X: np.ndarray, Y: np.ndarray, params: dict, b
     if torch is None or (backend.is_gpu and not torch.cuda.is_available()):
         return None
     device = f"cuda:{backend.device.id}" if backend.is_gpu else "cpu"
+    if device == "cpu":
+        torch.set_num_threads(workloads.cpu_threads())
     tp = {
         k: torch.tensor(np.asarray(backend.to_numpy(v)), device=device, requires_grad=True)
         for k, v in params.items()

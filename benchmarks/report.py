@@ -156,6 +156,9 @@ def machine_info() -> dict[str, Any]:
 
 
 def _limit_threads(n: int) -> None:
+    """N threads for every BLAS loaded so far and for PyTorch (called again after each group's setup,
+    which may load more: scikit-learn brings SciPy's own OpenBLAS)."""
+    workloads.THREADS = n
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -264,6 +267,8 @@ def run(args: argparse.Namespace) -> int:
                     if group in ("train_step", "minibatch_epoch")
                     else build(backend, dtype, args.quick)
                 )
+                if args.threads:
+                    _limit_threads(args.threads)
                 for case in cases:
                     with backend.quiet_floating_point():
                         case.check()

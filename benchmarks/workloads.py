@@ -33,6 +33,7 @@ from dlcore.activations import get_activation
 from dlcore.propagation import backward, cost, forward, train_step
 
 LEARNING_RATE = 1e-5  # tiny: repeated steps keep the parameters (and the timings) stable
+THREADS: int | None = None  # set by ``dlcore bench --threads N``; see cpu_threads()
 
 # Training-step networks of the issue: (layer_dims, hidden activation, m).
 NETWORKS: dict[str, tuple[list[int], str, int]] = {
@@ -326,7 +327,7 @@ def torch_steps(backend: Backend, X, Y, params, hidden: str, threads: int | None
 
 def train_step_cases(backend: Backend, dtype: str, quick: bool, with_torch: bool = True) -> list[Case]:
     cases = []
-    threads = _cpu_threads()
+    threads = cpu_threads()
     for name, (dims, hidden, m) in NETWORKS.items():
         _, X, Y, params, acts = _network(backend, dtype, name)
         check_params = {k: backend.xp.asarray(v, copy=True) for k, v in params.items()}
@@ -355,15 +356,11 @@ def train_step_cases(backend: Backend, dtype: str, quick: bool, with_torch: bool
     return cases
 
 
-def _cpu_threads() -> int:
-    try:
-        from threadpoolctl import threadpool_info
-
-        counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-        if counts:
-            return int(max(counts))
-    except ImportError:
-        pass
+def cpu_threads() -> int:
+    """The threads every CPU contestant gets: ``dlcore bench --threads N`` (:data:`THREADS`), else one per
+    core this process may use (what OpenBLAS and PyTorch pick by default)."""
+    if THREADS:
+        return THREADS
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
