@@ -82,13 +82,14 @@ def _close(a: Any, b: Any, backend: Backend, dtype: str, what: str, rtol: float 
 
 
 # -- 1. primitives ----------------------------------------------------------------------------
-def primitive_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
-    xp, sizes, rng = backend.xp, loop_sizes(backend, quick), _rng(1)
-    rounds = 1 if quick else 3
-    n = sizes["dot"]
+SWEEP = {"dot": [10, 100, 1_000, 10_000, 100_000], "exp": [10, 100, 1_000, 10_000], "matvec": [4, 16, 64]}
+
+
+def _dot(backend: Backend, dtype: str, n: int, rounds: int) -> Case:
+    rng, xp = _rng(1), backend.xp
     a = backend.asarray(rng.standard_normal(n), dtype=dtype)
     b = backend.asarray(rng.standard_normal(n), dtype=dtype)
-    dot = Case(
+    return Case(
         "primitive",
         "dot",
         f"n={n}",
@@ -97,9 +98,12 @@ def primitive_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
         lambda: _close(reference.dot_loop(a, b), xp.vecdot(a, b), backend, dtype, "dot", 1e-3),
         rounds,
     )
-    n = sizes["exp"]
+
+
+def _exp(backend: Backend, dtype: str, n: int, rounds: int) -> Case:
+    rng, xp = _rng(2), backend.xp
     v = backend.asarray(rng.standard_normal(n), dtype=dtype)
-    exp = Case(
+    return Case(
         "primitive",
         "exp",
         f"n={n}",
@@ -108,10 +112,13 @@ def primitive_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
         lambda: _close(reference.exp_loop(v), xp.exp(v), backend, dtype, "exp"),
         rounds,
     )
-    k = sizes["matvec"]
+
+
+def _matvec(backend: Backend, dtype: str, k: int, rounds: int) -> Case:
+    rng = _rng(3)
     A = backend.asarray(rng.standard_normal((k, k)), dtype=dtype)
     u = backend.asarray(rng.standard_normal((k, 1)), dtype=dtype)
-    matvec = Case(
+    return Case(
         "primitive",
         "matvec",
         f"{k}x{k}",
@@ -120,7 +127,17 @@ def primitive_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
         lambda: _close(reference.matvec_loop(A, u), A @ u, backend, dtype, "matvec", 1e-4),
         rounds,
     )
-    return [dot, exp, matvec]
+
+
+def primitive_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
+    """The course's primitives at the loop size of this device; without ``quick``, also at the smaller
+    sizes of :data:`SWEEP` (speedup against size: where the per-call overhead of vectorized code shows)."""
+    sizes, rounds = loop_sizes(backend, quick), 1 if quick else 3
+    cases = []
+    for name, build in {"dot": _dot, "exp": _exp, "matvec": _matvec}.items():
+        smaller = [] if quick else [n for n in SWEEP[name] if n < sizes[name]]
+        cases += [build(backend, dtype, n, rounds) for n in [*smaller, sizes[name]]]
+    return cases
 
 
 # -- 2. logistic regression gradient ------------------------------------------------------------
