@@ -77,7 +77,8 @@ def time_case(case: Case, backend: Backend, rounds: int | None = None) -> dict[s
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for group in groups:
-            settle_down(settle)
+            if settle:
+                settle_down(settle)
             for name in group:
                 run, n = runs[name], inner[name]
                 if settle:

@@ -1,0 +1,89 @@
+"""The benchmark report (benchmarks/report.py) and its timing (benchmarks/timing.py): table, JSON,
+ratios, and the separation of libraries' thread pools. Timings themselves are never asserted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backends import get_backend
+from benchmarks import report, timing, workloads
+
+
+def test_quick_report_writes_the_table_and_the_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = report.main(["--quick", "--only", "primitive,logistic", "--dtype", "float32", "--no-torch",
+                        "--json", str(out)])  # fmt: skip
+    assert code == 0
+    text = capsys.readouterr().out
+    assert report.HEADER in text
+    data = json.loads(out.read_text())
+    names = [row["benchmark"] for row in data["rows"]]
+    assert names == ["dot", "exp", "matvec", "logistic gradient (two loops)", "logistic gradient (one loop)"]
+    for row in data["rows"]:
+        assert row["backend"] == "numpy" and row["dtype"] == "float32"
+        assert row["speedup"] == pytest.approx(row["loop_median_s"] / row["vectorized_median_s"])
+        assert row["loop_median_s"] > 0 and row["vectorized_median_s"] > 0
+    assert data["machine"]["command"].startswith("dlcore bench --quick")
+    assert all(raw["samples_s"]["vectorized"] for raw in data["raw"])
+
+
+def test_full_primitives_sweep_sizes_below_the_loop_size():
+    cases = workloads.primitive_cases(get_backend("numpy"), "float32", quick=False)
+    dots = [c.elements for c in cases if c.name == "dot"]
+    assert dots == sorted(dots) and dots[-1] == workloads.loop_sizes(get_backend("numpy"), False)["dot"]
+    assert len(dots) > 3
+    assert workloads.primitive_cases(get_backend("numpy"), "float32", quick=True)[0].elements == 100_000
+
+
+def test_rows_give_floor_pytorch_and_other_peer_ratios():
+    case = workloads.Case("train_step", "train step x", "[2, 1] m=4", 4, {}, lambda: None)
+    samples = {
+        "vectorized": [2.0, 4.0, 6.0],
+        "floor": [1.0, 2.0, 2.0],
+        "pytorch": [4.0, 8.0, 12.0],
+        "pytorch_tensors": [1.0, 1.0, 1.0],
+    }
+    (row,) = report.rows_for(case, samples, get_backend("numpy"), "float32")
+    assert row["step_over_floor"] == pytest.approx(4.0 / 2.0)
+    assert row["step_over_floor_paired"] == pytest.approx(2.0)  # median of 2, 2, 3
+    assert row["dlcore_over_pytorch"] == pytest.approx(0.5)
+    assert row["dlcore_over_peers"] == {"pytorch_tensors": pytest.approx(4.0)}
+    assert "tensors 4x" in report.markdown([row])
+
+
+def test_unknown_group_is_one_line_and_exit_2(capsys):
+    assert report.main(["--only", "nonsense", "--json", "unused.json"]) == 2
+    assert "unknown group(s) nonsense" in capsys.readouterr().err
+
+
+def test_libraries_are_timed_apart_with_a_settle_and_a_warm_call(monkeypatch):
+    calls: list[str] = []
+    settles: list[float] = []
+    monkeypatch.setattr(timing, "settle_down", settles.append)
+    roles = ["vectorized", "floor", "pytorch", "pytorch_tensors"]
+    contestants = {role: (lambda role=role: calls.append(role)) for role in roles}
+    case = workloads.Case("train_step", "t", "s", 1, contestants, lambda: None, rounds=2)
+    monkeypatch.setattr(timing, "inner_iterations", lambda seconds: 1)
+    samples = timing.time_case(case, get_backend("numpy"))
+    assert {role: len(ts) for role, ts in samples.items()} == dict.fromkeys(roles, 2)
+    assert settles == [timing.SETTLE_S] * 4  # before each library's block, every round
+    one_round = ["vectorized"] * 2 + ["floor"] * 2 + ["pytorch"] * 2 + ["pytorch_tensors"] * 2
+    assert calls == roles + one_round * 2  # warm-ups, then each contestant: untimed call + timed call
+
+
+def test_one_library_needs_no_settle(monkeypatch):
+    settles: list[float] = []
+    monkeypatch.setattr(timing, "settle_down", settles.append)
+    case = workloads.Case("primitive", "t", "s", 1, {"loop": lambda: None, "vectorized": lambda: None},
+                          lambda: None, rounds=3)  # fmt: skip
+    timing.time_case(case, get_backend("numpy"))
+    assert settles == []
+
+
+def test_threads_option_is_what_every_peer_gets(monkeypatch):
+    monkeypatch.setattr(workloads, "THREADS", 3)
+    assert workloads.cpu_threads() == 3
+    monkeypatch.setattr(workloads, "THREADS", None)
+    assert workloads.cpu_threads() >= 1
