@@ -186,21 +186,26 @@ def plot(rows: list[dict], path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ValueError('--plot needs matplotlib: pip install "dlcore[plot]"') from None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    series: dict[str, list[tuple[int, float]]] = {}
+    fig, ax = plt.subplots(figsize=(9, 5))
+    series: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
     for r in rows:
         if r["speedup"] is not None:
-            key = f"{r['benchmark']} ({r['backend']}, {r['dtype']})"
+            key = (r["benchmark"], r["backend"], r["dtype"])
             series.setdefault(key, []).append((r["elements"], r["speedup"]))
-    for key, points in sorted(series.items()):
+    names = sorted({name for name, _, _ in series})
+    colors = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(names)}
+    markers = {name: "osD^v<>ph*"[i // 10 % 10] for i, name in enumerate(names)}
+    for (name, backend, dtype), points in sorted(series.items()):
         xs, ys = zip(*sorted(points), strict=True)
-        ax.plot(xs, ys, "o-", label=key)
+        style = "-" if dtype == "float32" else "--"
+        ax.plot(xs, ys, style, marker=markers[name], color=colors[name], label=f"{name} ({backend}, {dtype})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("size (elements, or n_x * m, or examples)")
     ax.set_ylabel("speedup: loop time / vectorized time")
+    ax.set_title("Loop against vectorized, same size (solid: float32, dashed: float64)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
