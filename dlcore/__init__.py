@@ -12,7 +12,16 @@ from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_back
 from dlcore.model import History, Network, TrainingDiverged
 from dlcore.multiclass import confusion_matrix, one_hot, softmax
 from dlcore.optimizers import OPTIMIZERS, Adam, GradientDescent, Momentum, Optimizer, RMSprop, get_optimizer
-from dlcore.propagation import accuracy, backward, cost, forward, predict, predict_proba, update
+from dlcore.propagation import (
+    accuracy,
+    backward,
+    cost,
+    forward,
+    predict,
+    predict_proba,
+    train_step,
+    update,
+)
 
 __version__ = "0.1.0"
 
@@ -48,5 +57,6 @@ __all__ = [
     "predict",
     "predict_proba",
     "softmax",
+    "train_step",
     "update",
 ]

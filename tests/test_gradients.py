@@ -135,3 +135,43 @@ def test_primitive_loops_match_vectorized(backend, dtype, tol, host_rng):
     A = backend.asarray(host_rng.standard_normal((7, 5)), dtype=dtype)
     v = backend.asarray(host_rng.standard_normal((5, 1)), dtype=dtype)
     np.testing.assert_allclose(to_host(backend, reference.matvec_loop(A, v)), to_host(backend, A @ v), **tol)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_backward_scale_multiplies_every_gradient(backend, dtype, tol, arch):
+    """``backward(..., scale=s)`` is s times the gradients (train_step's one-subtraction update)."""
+    X, Y, params, acts = _problem(backend, ARCHITECTURES[arch], "relu", seed=5, dtype=dtype)
+    AL, caches = dlcore.forward(X, params, acts)
+    plain = {k: to_host(backend, v) for k, v in dlcore.backward(AL, Y, caches, acts).items()}
+    scaled = {k: to_host(backend, v) for k, v in dlcore.backward(AL, Y, caches, acts, scale=0.25).items()}
+    for k in plain:
+        np.testing.assert_allclose(scaled[k], 0.25 * plain[k], **tol)
+    assert np.any(plain["dW1"] != 0)
+
+
+def test_train_step_is_forward_cost_backward_update(backend, dtype, tol):
+    X, Y, params, acts = _problem(backend, ARCHITECTURES["deep"], "tanh", seed=9, dtype=dtype)
+    expected = {k: backend.xp.asarray(v, copy=True) for k, v in params.items()}
+    AL, caches = dlcore.forward(X, expected, acts)
+    J_expected = float(dlcore.cost(caches, Y, acts))
+    dlcore.update(expected, dlcore.backward(AL, Y, caches, acts), learning_rate=0.5)
+    J = float(dlcore.train_step(X, Y, params, acts, 0.5))
+    assert J == pytest.approx(J_expected, rel=tol["rtol"])
+    for k in params:
+        np.testing.assert_allclose(to_host(backend, params[k]), to_host(backend, expected[k]), **tol)
+
+
+def test_course_output_gradient_path_matches_finite_differences(backend):
+    """An output activation that is not named "sigmoid" takes the course's dA[L] = -(Y/A - (1-Y)/(1-A))
+    path (then dZ = dA * g'(Z)); it must agree with the fused sigmoid path and with finite differences."""
+    from dlcore.activations import Activation, sigmoid, sigmoid_derivative
+
+    course_sigmoid = Activation("course_sigmoid", sigmoid, sigmoid_derivative)
+    X, Y, params, acts = _problem(backend, ARCHITECTURES["shallow"], "tanh", seed=21)
+    course_acts = [*acts[:-1], course_sigmoid]
+    AL, caches = dlcore.forward(X, params, course_acts)
+    course = {k: to_host(backend, v) for k, v in dlcore.backward(AL, Y, caches, course_acts).items()}
+    fused = {k: to_host(backend, v) for k, v in dlcore.backward(AL, Y, caches, acts).items()}
+    for k in fused:
+        np.testing.assert_allclose(course[k], fused[k], rtol=1e-9, atol=1e-12)
+    assert _relative_error(course, _numeric_gradients(backend, X, Y, params, course_acts)) < 1e-7
