@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cost-every",
         type=_positive_int,
         default=None,
-        help="print and check (NaN/inf) the cost every N iterations",
+        help="print and check (NaN/inf) the cost every N iterations (with mini-batches: every N epochs)",
     )
     train.add_argument("--out", metavar="MODEL.npz", default=None, help="save the trained model here")
     train.add_argument(
@@ -165,8 +165,11 @@ def _tqdm() -> Any:
 class Progress:
     """The ``callback(iteration, cost)`` for :meth:`Network.fit`: prints every ``every`` iterations."""
 
-    def __init__(self, iterations: int, every: int, quiet: bool, fine: bool = False) -> None:
+    def __init__(
+        self, iterations: int, every: int, quiet: bool, fine: bool = False, steps_per_epoch: int | None = None
+    ) -> None:
         self.iterations, self.every, self.quiet, self.last = iterations, every, quiet, 0
+        self.steps_per_epoch = steps_per_epoch  # mini-batch mode: lines name the epoch too
         tqdm = None if quiet else _tqdm()
         self.bar = tqdm(total=iterations, unit="it", file=sys.stderr, leave=False) if tqdm else None
         # for a bar or a cost curve, check the cost ~100 times (each check is one host sync)
@@ -174,6 +177,8 @@ class Progress:
 
     def __call__(self, i: int, J: float) -> None:
         line = f"iteration {i:>6}: cost {J:.6f}"
+        if self.steps_per_epoch:  # the cost of the epoch that ended at update i (the last may be partial)
+            line = f"epoch {math.ceil(i / self.steps_per_epoch):>4}, {line}"
         if self.bar is not None:
             self.bar.update(i - self.last)
             self.bar.set_postfix(cost=f"{J:.4f}", refresh=False)
@@ -280,7 +285,8 @@ def train(args: argparse.Namespace) -> int:
         T = math.ceil(X_train.shape[1] / min(args.batch_size or X_train.shape[1], X_train.shape[1]))
         epochs = args.epochs or math.ceil(args.iterations / T)
         every_epochs = args.cost_every or max(1, epochs // 10)
-        progress = Progress(epochs * T if args.epochs else args.iterations, every_epochs * T, args.quiet)
+        total = epochs * T if args.epochs else args.iterations
+        progress = Progress(total, every_epochs * T, args.quiet, steps_per_epoch=T)
         options = {
             "epochs": args.epochs,
             "iterations": None if args.epochs else args.iterations,
@@ -295,11 +301,19 @@ def train(args: argparse.Namespace) -> int:
         progress = Progress(args.iterations, every, args.quiet, fine=bool(args.plot))
         options = {"iterations": args.iterations, "cost_every": progress.tick}
     start = time.perf_counter()
-    try:
+    history = None
+    try:  # one block from training to the save: a Ctrl-C anywhere in it keeps the parameters
         history = net.fit(X_train, Y_train, args.lr, callback=progress, **options)
+        progress.close()
+        backend.synchronize()
+        _report(net, X_train, Y_train, X_test, Y_test, backend, args.dtype, time.perf_counter() - start)
+        if args.out:
+            _save(net, args.out, _model_info(args, backend, history.costs[-1]))
+            print(f"model saved to {args.out}")
     except KeyboardInterrupt:  # Ctrl-C: keep the work done so far
         progress.close()
-        return _save_interrupted(args, net, progress.last, _model_info(args, backend, None))
+        info = _model_info(args, backend, history.costs[-1] if history else None)
+        return _save_interrupted(args, net, progress.last, info, finished=history is not None)
     except TrainingDiverged as exc:  # the old --out file, if any, is left as it was
         if not args.out:
             raise
@@ -308,9 +322,14 @@ def train(args: argparse.Namespace) -> int:
         ) from None
     finally:
         progress.close()
-    backend.synchronize()
-    seconds = time.perf_counter() - start
+    if args.plot:
+        _plot(args, net, history, backend, X, Y)
+        print(f"picture saved to {args.plot}")
+    return 0
 
+
+def _report(net: Network, X_train, Y_train, X_test, Y_test, backend: Any, dtype: str, seconds: float) -> None:
+    """Train and test accuracy (and the confusion matrix for several classes), backend, wall time."""
     print(f"train accuracy: {_percent(net.accuracy(X_train, Y_train))}")
     if X_test.shape[1]:
         print(f"test accuracy: {_percent(net.accuracy(X_test, Y_test))}")
@@ -318,15 +337,7 @@ def train(args: argparse.Namespace) -> int:
         print("test accuracy: n/a (--test-fraction 0)")
     if net.n_classes is not None and X_test.shape[1]:
         _print_confusion(net, X_test, Y_test, backend)
-    print(f"backend: {backend.name} on {backend.device_name()}, {args.dtype}; wall time {seconds:.2f}s")
-
-    if args.out:
-        _save(net, args.out, _model_info(args, backend, history.costs[-1]))
-        print(f"model saved to {args.out}")
-    if args.plot:
-        _plot(args, net, history, backend, X, Y)
-        print(f"picture saved to {args.plot}")
-    return 0
+    print(f"backend: {backend.name} on {backend.device_name()}, {dtype}; wall time {seconds:.2f}s")
 
 
 def _print_confusion(net: Network, X: Any, Y: Any, backend: Any) -> None:
@@ -375,9 +386,16 @@ def _save(net: Network, path: str, info: dict) -> None:
         raise OSError(f"{exc}; the trained model was saved to {rescue} instead") from None
 
 
-def _save_interrupted(args: argparse.Namespace, net: Network, iteration: int, info: dict) -> int:
-    """Ctrl-C during training: save the current parameters (if finite) to --out; exit code 130."""
-    where = f"interrupted after iteration {iteration} (the last cost check)"
+def _save_interrupted(
+    args: argparse.Namespace, net: Network, iteration: int, info: dict, finished: bool = False
+) -> int:
+    """Ctrl-C during training (or after it, before the save): save the current parameters (if finite)
+    to --out; exit code 130."""
+    where = (
+        "interrupted after training finished"
+        if finished
+        else f"interrupted after iteration {iteration} (the last cost check)"
+    )
     if not args.out:
         print(f"dlcore: {where}; nothing was saved (give --out FILE to keep the parameters)", file=sys.stderr)
         return 130

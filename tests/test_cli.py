@@ -180,6 +180,33 @@ def test_malformed_csv_names_file_line_and_column(capsys, tmp_path):
     assert not (tmp_path / "m.npz").exists()
 
 
+def test_mini_batch_lines_name_the_epoch(capsys):
+    code, out, _ = run(capsys, "train", "--backend", "numpy", "--batch-size", "64", "--epochs", "6",
+                       "--cost-every", "2")  # fmt: skip
+    assert code == 0
+    # 320 training examples, batches of 64: 5 updates per epoch; the cost of epochs 1, 3, 5 and the last
+    lines = re.findall(r"^epoch +(\d+), iteration +(\d+): cost \d\.\d+$", out, re.M)
+    assert lines == [("1", "5"), ("3", "15"), ("5", "25"), ("6", "30")]
+
+
+def test_ctrl_c_during_the_report_keeps_the_trained_model(tmp_path, capsys, monkeypatch):
+    """The model is saved as soon as training ends: a Ctrl-C while the accuracies print loses nothing."""
+
+    def interrupted(self, X, Y):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Network, "accuracy", interrupted)
+    path = tmp_path / "m.npz"
+    code, _, _ = run(capsys, "train", "--backend", "numpy", "--iterations", "120", "--out", str(path))
+    assert code == 130
+    monkeypatch.undo()
+    whole = tmp_path / "whole.npz"  # the same run, not interrupted
+    assert run(capsys, "train", "--backend", "numpy", "--iterations", "120", "--out", str(whole))[0] == 0
+    saved, expected = Network.load(path, backend="numpy"), Network.load(whole, backend="numpy")
+    for k, v in expected.params.items():
+        np.testing.assert_array_equal(saved.params[k], v)
+
+
 # -- save, predict ---------------------------------------------------------------------------------
 @pytest.fixture
 def saved_model(tmp_path, capsys) -> Path:
