@@ -20,6 +20,7 @@ from dlcore.activations import ACTIVATIONS
 from dlcore.data import Normalization, load_dataset, train_test_split
 from dlcore.datasets import DATASETS
 from dlcore.initializers import INITIALIZERS
+from dlcore.minibatch import check_batch_size, num_batches
 from dlcore.model import History, Network, TrainingDiverged
 from dlcore.optimizers import OPTIMIZERS
 
@@ -282,7 +283,8 @@ def train(args: argparse.Namespace) -> int:
 
     general = args.epochs or args.batch_size or args.optimizer != "gd" or args.l2 or args.keep_prob < 1
     if general:  # mini-batches / optimizers / regularization: the cost is checked per epoch
-        T = math.ceil(X_train.shape[1] / min(args.batch_size or X_train.shape[1], X_train.shape[1]))
+        m_train = X_train.shape[1]
+        T = num_batches(m_train, check_batch_size(args.batch_size, m_train))  # as fit() will split it
         epochs = args.epochs or math.ceil(args.iterations / T)
         every_epochs = args.cost_every or max(1, epochs // 10)
         total = epochs * T if args.epochs else args.iterations
