@@ -325,8 +325,8 @@ class Network:
                 if i == iterations:
                     break
                 last_good = prop.copy_params(params)
-            grads = prop.backward(AL, Y, caches, acts)
-            prop.update(params, grads, lr)
+            steps = prop.backward(AL, Y, caches, acts, scale=lr)  # lr * dW, lr * db: no temporaries
+            prop.update(params, steps, learning_rate=1.0)
         return history
 
     # -- inference ------------------------------------------------------------------------------

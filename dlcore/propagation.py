@@ -92,9 +92,14 @@ def backward(
 
 
 def update(params: Params, grads: Params, learning_rate: float) -> Params:
-    """Gradient descent, in place: W[l] -= learning_rate * dW[l], b[l] -= learning_rate * db[l]."""
+    """Gradient descent, in place: W[l] -= learning_rate * dW[l], b[l] -= learning_rate * db[l].
+
+    With ``learning_rate=1`` the arrays are subtracted as they are, with no temporary: pass the
+    steps ``backward(..., scale=learning_rate)`` returns, as :func:`train_step` does.
+    """
     for name, value in params.items():
-        value -= learning_rate * grads["d" + name]
+        grad = grads["d" + name]
+        value -= grad if learning_rate == 1.0 else learning_rate * grad
     return params
 
 
@@ -119,8 +124,7 @@ def train_step(
     AL, caches = forward(X, params, activations)
     J = cost(caches, Y, activations) if compute_cost else None
     steps = backward(AL, Y, caches, activations, scale=learning_rate)  # learning_rate * dW, ...
-    for name, value in params.items():
-        value -= steps["d" + name]  # = update(params, grads, learning_rate), with no temporaries
+    update(params, steps, learning_rate=1.0)  # W -= learning_rate * dW, without a temporary
     return J
 
 
