@@ -20,6 +20,23 @@ def test_shallow_tanh_net_learns_the_planar_flower(backend, dtype):
     assert net.accuracy(X, Y) >= 0.85
 
 
+def test_fit_is_the_course_loop_of_forward_backward_update(backend, dtype, tol):
+    """fit(iterations=k) takes exactly k steps of W -= lr * dW computed by forward/backward/update."""
+    import dlcore
+
+    X, Y = planar(backend, dtype=dtype, m=60)
+    net = Network([2, 5, 3, 1], "relu", init="he", backend=backend, seed=4, dtype=dtype)
+    params = {k: backend.xp.asarray(v, copy=True) for k, v in net.params.items()}
+    initial = {k: to_host(backend, v) for k, v in params.items()}
+    net.fit(X, Y, learning_rate=0.3, iterations=7)
+    for _ in range(7):
+        AL, caches = dlcore.forward(X, params, net.activations)
+        dlcore.update(params, dlcore.backward(AL, Y, caches, net.activations), learning_rate=0.3)
+    for k, v in params.items():
+        np.testing.assert_allclose(to_host(backend, net.params[k]), to_host(backend, v), **tol)
+    assert not np.allclose(to_host(backend, params["W1"]), initial["W1"])  # the steps did something
+
+
 def test_logistic_regression_is_the_zero_hidden_layer_case(backend, host_rng):
     X = host_rng.standard_normal((3, 200))
     Y = (X[0:1] - 2 * X[2:3] > 0).astype(float)  # linearly separable
