@@ -27,7 +27,7 @@ def test_fit_is_the_course_loop_of_forward_backward_update(backend, dtype, tol):
     X, Y = planar(backend, dtype=dtype, m=60)
     net = Network([2, 5, 3, 1], "relu", init="he", backend=backend, seed=4, dtype=dtype)
     params = {k: backend.xp.asarray(v, copy=True) for k, v in net.params.items()}
-    initial = {k: to_host(backend, v) for k, v in params.items()}
+    initial = {k: np.array(to_host(backend, v), copy=True) for k, v in params.items()}
     net.fit(X, Y, learning_rate=0.3, iterations=7)
     for _ in range(7):
         AL, caches = dlcore.forward(X, params, net.activations)
