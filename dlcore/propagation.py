@@ -7,7 +7,7 @@ The functional layer under :class:`dlcore.Network`. Parameters are a dict in the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -31,12 +31,24 @@ def num_layers(params: Params) -> int:
     return len(params) // 2
 
 
-def forward(X: Array, params: Params, activations: Sequence[Activation]) -> tuple[Array, list[LayerCache]]:
-    """X: (n_x, m) -> A[L]: (n[L], m), plus one cache per layer."""
+def forward(
+    X: Array,
+    params: Params,
+    activations: Sequence[Activation],
+    hidden: Callable[[Array], Array] | None = None,
+) -> tuple[Array, list[LayerCache]]:
+    """X: (n_x, m) -> A[L]: (n[L], m), plus one cache per layer.
+
+    ``hidden``: applied to A[1] .. A[L-1] before they enter the next layer (inverted dropout:
+    ``A * D[l]``); each cache keeps the layer's own A = g(Z), which is what g' needs.
+    """
     A, caches = X, []
-    for l in range(1, num_layers(params) + 1):
+    L = num_layers(params)
+    for l in range(1, L + 1):
         A, cache = layer_forward(A, params[f"W{l}"], params[f"b{l}"], activations[l - 1])
         caches.append(cache)
+        if hidden is not None and l < L:
+            A = hidden(A)
     return A, caches
 
 
@@ -140,7 +152,7 @@ def predict(X: Array, params: Params, activations: Sequence[Activation]) -> Arra
     AL = predict_proba(X, params, activations)
     if activations[-1].name == "softmax":
         return class_indices(AL)
-    xp = array_namespace(AL)
+    xp = namespace(AL)
     return xp.astype(AL > 0.5, xp.int64)
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from dlcore._namespace import namespace
 from dlcore.activations import Activation
-from dlcore.layers import LayerCache, layer_forward
+from dlcore.layers import LayerCache
+from dlcore.propagation import forward
 
 Array = Any
 Params = dict[str, Array]
@@ -64,13 +65,12 @@ def forward_with_dropout(
 
     Each cache keeps the layer's own A = g(Z) (for g'), while the next layer's A_prev is A * D.
     """
-    L = len(params) // 2
-    A, caches, masks = X, [], []
-    for l in range(1, L + 1):
-        A, cache = layer_forward(A, params[f"W{l}"], params[f"b{l}"], activations[l - 1])
-        caches.append(cache)
-        if l < L:
-            D = dropout_mask(tuple(A.shape), keep_prob, rng, A.dtype)
-            A = A * D
-            masks.append(D)
-    return A, caches, masks
+    masks: list[Array] = []
+
+    def drop(A: Array) -> Array:
+        D = dropout_mask(tuple(A.shape), keep_prob, rng, A.dtype)
+        masks.append(D)
+        return A * D
+
+    AL, caches = forward(X, params, activations, hidden=drop)
+    return AL, caches, masks
