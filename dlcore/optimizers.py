@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from dlcore._namespace import namespace
+from dlcore.validation import check_learning_rate
 
 Array = Any
 Params = dict[str, Array]
@@ -29,9 +30,7 @@ class Optimizer:
     name = "base"
 
     def __init__(self, learning_rate: float = 0.01, decay_rate: float = 0.0) -> None:
-        lr = float(learning_rate)
-        if not math.isfinite(lr) or lr <= 0:
-            raise ValueError(f"learning_rate must be a finite number > 0; got {learning_rate!r}")
+        lr = check_learning_rate(learning_rate)
         decay = float(decay_rate)
         if not math.isfinite(decay) or decay < 0:
             raise ValueError(f"decay_rate must be a finite number >= 0; got {decay_rate!r}")
@@ -69,6 +68,16 @@ class GradientDescent(Optimizer):
         value -= self.learning_rate * grad
 
 
+def _moving_average(averages: Params, name: str, x: Array, beta: float) -> Array:
+    """averages[name] = beta averages[name] + (1 - beta) x, in place (zeros before the first step)."""
+    if name not in averages:
+        averages[name] = namespace(x).zeros_like(x)
+    avg = averages[name]
+    avg *= beta
+    avg += (1.0 - beta) * x
+    return avg
+
+
 def _check_beta(beta: float, name: str) -> float:
     beta = float(beta)
     if not 0.0 <= beta < 1.0:
@@ -87,11 +96,7 @@ class Momentum(Optimizer):
         self.v: Params = {}
 
     def _update(self, name: str, value: Array, grad: Array) -> None:
-        if name not in self.v:
-            self.v[name] = namespace(value).zeros_like(value)
-        v = self.v[name]
-        v *= self.beta
-        v += (1.0 - self.beta) * grad
+        v = _moving_average(self.v, name, grad, self.beta)
         value -= self.learning_rate * v
 
 
@@ -113,13 +118,8 @@ class RMSprop(Optimizer):
         self.s: Params = {}
 
     def _update(self, name: str, value: Array, grad: Array) -> None:
-        xp = namespace(value)
-        if name not in self.s:
-            self.s[name] = xp.zeros_like(value)
-        s = self.s[name]
-        s *= self.beta2
-        s += (1.0 - self.beta2) * (grad * grad)
-        value -= self.learning_rate * grad / (xp.sqrt(s) + self.epsilon)
+        s = _moving_average(self.s, name, grad * grad, self.beta2)
+        value -= self.learning_rate * grad / (namespace(value).sqrt(s) + self.epsilon)
 
 
 class Adam(Optimizer):
@@ -145,14 +145,8 @@ class Adam(Optimizer):
 
     def _update(self, name: str, value: Array, grad: Array) -> None:
         xp = namespace(value)
-        if name not in self.v:
-            self.v[name] = xp.zeros_like(value)
-            self.s[name] = xp.zeros_like(value)
-        v, s = self.v[name], self.s[name]
-        v *= self.beta1
-        v += (1.0 - self.beta1) * grad
-        s *= self.beta2
-        s += (1.0 - self.beta2) * (grad * grad)
+        v = _moving_average(self.v, name, grad, self.beta1)
+        s = _moving_average(self.s, name, grad * grad, self.beta2)
         v_hat_scale = 1.0 / (1.0 - self.beta1**self.t)  # v^ = v / (1 - beta1^t)
         s_hat_scale = 1.0 / (1.0 - self.beta2**self.t)  # s^ = s / (1 - beta2^t)
         value -= (self.learning_rate * v_hat_scale) * v / (xp.sqrt(s * s_hat_scale) + self.epsilon)
