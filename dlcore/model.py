@@ -245,6 +245,10 @@ class Network:
         lr = check_learning_rate(learning_rate)
         if iterations is not None and epochs is not None:
             raise ValueError("give epochs or iterations, not both (an iteration is one mini-batch update)")
+        if epochs is not None:
+            epochs = check_positive_int(epochs, "epochs")
+        else:
+            iterations = check_positive_int(3000 if iterations is None else iterations, "iterations")
         opt = get_optimizer(optimizer, lr, decay_rate)
         l2 = float(l2)
         if not (math.isfinite(l2) and l2 >= 0):
@@ -253,10 +257,7 @@ class Network:
         plain = isinstance(optimizer, str) and opt.name == "gd" and not opt.decay_rate and not l2
         extras = batch_size is not None or keep_prob < 1.0 or validation_split or validation_data or patience
         if plain and not extras:  # plain full-batch gradient descent: the lean loop, no extra work
-            if epochs is not None:
-                steps = check_positive_int(epochs, "epochs")
-            else:
-                steps = check_positive_int(3000 if iterations is None else iterations, "iterations")
+            steps = epochs or iterations  # one full batch: an epoch is one iteration
             every = check_positive_int(100 if cost_every is None else cost_every, "cost_every")
             with self.backend.quiet_floating_point():
                 return self._gradient_descent(X, Y, lr, steps, every, callback)
@@ -273,11 +274,8 @@ class Network:
             )
         m = X.shape[1]
         bs = check_batch_size(batch_size, m)
-        if epochs is not None:
-            epochs, max_iterations = check_positive_int(epochs, "epochs"), None
-        else:
-            max_iterations = check_positive_int(3000 if iterations is None else iterations, "iterations")
-            epochs = math.ceil(max_iterations / num_batches(m, bs))
+        max_iterations = None if epochs else iterations
+        epochs = epochs or math.ceil(iterations / num_batches(m, bs))
         every = check_positive_int(
             cost_every if cost_every is not None else (1 if bs < m else 100), "cost_every"
         )
