@@ -18,15 +18,13 @@ def planar(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") ->
     xp, rng = backend.xp, backend.rng(seed)
     f64 = backend.dtype("float64")
     a = 4.0
-    Xs, Ys = [], []
+    parts = []
     for j, N in enumerate((m // 2, m - m // 2)):
         t = xp.linspace(j * 3.12, (j + 1) * 3.12, N, dtype=f64, device=backend.device)
         t = t + rng.normal((N,), dtype=f64, scale=0.2)  # theta
         r = a * xp.sin(4 * t) + rng.normal((N,), dtype=f64, scale=0.2)  # radius
-        Xs.append(xp.stack([r * xp.sin(t), r * xp.cos(t)]))
-        Ys.append(xp.full((1, N), float(j), dtype=f64, device=backend.device))
-    X, Y = xp.concat(Xs, axis=1), xp.concat(Ys, axis=1)
-    return xp.astype(X, backend.dtype(dtype)), xp.astype(Y, backend.dtype(dtype))
+        parts.append((r * xp.sin(t), r * xp.cos(t), float(j)))
+    return _finish(backend, parts, dtype)
 
 
 def _finish(backend: Any, parts: list[tuple[Array, Array, float]], dtype: Any) -> tuple[Array, Array]:
