@@ -108,6 +108,15 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, Any], meta: dict[str, An
         f.write(buffer.getbuffer())
 
 
+def check_readable(path: str | os.PathLike, what: str = "file") -> None:
+    """A ValueError naming ``path`` unless it is an existing file (not a directory)."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"no such {what}: {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a {what}")
+
+
 def load_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarray]:
     """Every array in the ``.npz`` at ``path``, read eagerly with ``allow_pickle=False``.
 
@@ -116,10 +125,7 @@ def load_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarra
             entry holding Python objects (which would need pickle). The message names the path.
     """
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"no such {what}: {path}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory, not a {what}")
+    check_readable(path, what)
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a {what} in .npz format (not a zip archive, or truncated)")
     try:

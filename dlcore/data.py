@@ -93,7 +93,7 @@ def read_csv_rows(path: str | Path) -> tuple[list[list[float]], list[str] | None
         ValueError: naming the file, line and column of the first bad cell.
     """
     path = Path(path)
-    _check_readable(path, "CSV file")
+    storage.check_readable(path, "CSV file")
     rows: list[list[float]] = []
     header: list[str] | None = None
     width = None
@@ -226,13 +226,6 @@ def _numeric(A: Any, name: str, path: Any, backend: Any, dtype: Any) -> Array:
 # ----------------------------------------------------------------------------------------------
 # One entry point
 # ----------------------------------------------------------------------------------------------
-def _check_readable(path: Path, what: str) -> None:
-    if not path.exists():
-        raise ValueError(f"no such {what}: {path}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory, not a {what}")
-
-
 def load_dataset(
     spec: str,
     backend: Any,
@@ -252,7 +245,7 @@ def load_dataset(
         if not path.exists():
             raise ValueError(f"unknown dataset {spec!r}; use {choices}")
         raise ValueError(f"cannot read {spec!r}: data files must end in .csv or .npz")
-    _check_readable(path, "data file")
+    storage.check_readable(path, "data file")
     if suffix == ".csv":
         return load_csv(path, backend, dtype, n_features)
     return load_npz(path, backend, dtype)
