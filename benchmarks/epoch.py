@@ -75,12 +75,10 @@ def _sklearn_epoch(X: np.ndarray, Y: np.ndarray, batch_size: int) -> Any:
 
 
 def _torch_epoch(backend: Backend, X: np.ndarray, Y: np.ndarray, params: dict, batch_size: int) -> Any:
-    torch, _ = workloads.torch_status()
-    if torch is None or (backend.is_gpu and not torch.cuda.is_available()):
+    peer = workloads.torch_device(backend)
+    if peer is None:
         return None
-    device = f"cuda:{backend.device.id}" if backend.is_gpu else "cpu"
-    if device == "cpu":
-        torch.set_num_threads(workloads.cpu_threads())
+    torch, device = peer
     tp = {
         k: torch.tensor(np.asarray(backend.to_numpy(v)), device=device, requires_grad=True)
         for k, v in params.items()
@@ -108,9 +106,7 @@ def _torch_epoch(backend: Backend, X: np.ndarray, Y: np.ndarray, params: dict, b
     return epoch
 
 
-def minibatch_cases(
-    backend: Backend, dtype: str, quick: bool, with_torch: bool = True
-) -> list[workloads.Case]:
+def minibatch_cases(backend: Backend, dtype: str, quick: bool) -> list[workloads.Case]:
     m = 512 if quick else 2048
     rng = np.random.default_rng(5)
     Xh = rng.standard_normal((DIMS[0], m)).astype(dtype)
@@ -123,7 +119,7 @@ def minibatch_cases(
         sk = _sklearn_epoch(Xh, Yh, BATCH_SIZE)
         if sk is not None:
             contestants["sklearn"] = sk
-    peer = _torch_epoch(backend, Xh, Yh, net.params, BATCH_SIZE) if with_torch else None
+    peer = _torch_epoch(backend, Xh, Yh, net.params, BATCH_SIZE)
     if peer is not None:
         contestants["pytorch"] = peer
 

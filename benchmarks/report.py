@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from backends import BackendError, cupy_status, get_backend
+from backends.info import numpy_blas
 from benchmarks import workloads
 from benchmarks.timing import median, time_case
 
@@ -140,15 +141,11 @@ def machine_info() -> dict[str, Any]:
         info["cpu"] = f"{models[0]} x {len(models)}" if models else platform.processor()
     except OSError:
         info["cpu"] = platform.processor()
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        info["blas"] = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # older NumPy: no dict mode
-        info["blas"] = "unknown"
+    info["blas"] = numpy_blas()
     torch, why = workloads.torch_status()
     info["torch"] = torch.__version__ if torch else why
     if torch:
-        info["torch_threads"] = torch.get_num_threads()
+        info["torch_threads"] = workloads.cpu_threads()
     cupy = cupy_status()[0]
     if cupy is not None:
         info["cupy"] = cupy.__version__
@@ -156,17 +153,15 @@ def machine_info() -> dict[str, Any]:
 
 
 def _limit_threads(n: int) -> None:
-    """N threads for every BLAS loaded so far and for PyTorch (called again after each group's setup,
-    which may load more: scikit-learn brings SciPy's own OpenBLAS)."""
+    """N threads for every BLAS loaded so far (called again after each group's setup, which may load
+    more: scikit-learn brings SciPy's own OpenBLAS); the PyTorch peers take theirs from
+    :func:`workloads.cpu_threads`."""
     workloads.THREADS = n
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         raise ValueError("--threads needs threadpoolctl for the BLAS: pip install threadpoolctl") from None
     threadpool_limits(n, user_api="blas")
-    torch, _ = workloads.torch_status()
-    if torch is not None:
-        torch.set_num_threads(n)
 
 
 def _backends(choice: str) -> list:
@@ -258,20 +253,18 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(workloads.GROUPS)}")
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
+    workloads.USE_TORCH = not args.no_torch
     if args.threads:
         _limit_threads(args.threads)
     info = machine_info()
     start = time.perf_counter()
     rows, raw = [], []
-    for backend in _backends(args.backend):
+    backends = _backends(args.backend)
+    for backend in backends:
         for dtype in dtypes:
             for group in groups:
                 build = workloads.GROUPS[group]
-                cases = (
-                    build(backend, dtype, args.quick, with_torch=not args.no_torch)
-                    if group in ("train_step", "minibatch_epoch")
-                    else build(backend, dtype, args.quick)
-                )
+                cases = build(backend, dtype, args.quick)
                 if args.threads:
                     _limit_threads(args.threads)
                 for case in cases:
@@ -284,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
                          "elements": case.elements, "info": case.info, "samples_s": samples}
                     )  # fmt: skip
                     print(f"  {backend.name} {dtype} {case.name} {case.size}: done", file=sys.stderr)
-    if "train_step" in groups and any(b.name == "numpy" for b in _backends(args.backend)):
+    if "train_step" in groups and any(b.name == "numpy" for b in backends):
         info["peak_memory_wide"] = {dtype: peak_memory(dtype) for dtype in dtypes}
     info["seconds"] = round(time.perf_counter() - start, 1)
     info["command"] = "dlcore bench " + " ".join(args.argv)

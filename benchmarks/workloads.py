@@ -34,6 +34,7 @@ from dlcore.propagation import backward, cost, forward, train_step
 
 LEARNING_RATE = 1e-5  # tiny: repeated steps keep the parameters (and the timings) stable
 THREADS: int | None = None  # set by ``dlcore bench --threads N``; see cpu_threads()
+USE_TORCH = True  # ``dlcore bench --no-torch`` leaves the PyTorch peers out
 
 # Training-step networks of the issue: (layer_dims, hidden activation, m).
 NETWORKS: dict[str, tuple[list[int], str, int]] = {
@@ -241,14 +242,28 @@ def floor_products(X: Any, params: dict[str, Any]) -> Callable[[], None]:
 
 
 def torch_status() -> tuple[Any, str]:
-    """``(torch, "")`` when PyTorch imports, else ``(None, reason)``; it is never required."""
+    """``(torch, "")`` when PyTorch imports and is wanted, else ``(None, reason)``; never required."""
+    if not USE_TORCH:
+        return None, "PyTorch left out (--no-torch)"
     try:
         return importlib.import_module("torch"), ""
     except ImportError:
         return None, "PyTorch is not installed (optional peer: pip install torch)"
 
 
-def torch_steps(backend: Backend, X, Y, params, hidden: str, threads: int | None = None) -> dict[str, Any]:
+def torch_device(backend: Backend) -> tuple[Any, str] | None:
+    """``(torch, device)`` for a PyTorch peer on the backend's device, with :func:`cpu_threads` threads
+    on CPU; ``None`` without PyTorch (or without CUDA in PyTorch for a GPU backend)."""
+    torch, _ = torch_status()
+    if torch is None:
+        return None
+    if backend.is_gpu:
+        return (torch, f"cuda:{backend.device.id}") if torch.cuda.is_available() else None
+    torch.set_num_threads(cpu_threads())
+    return torch, "cpu"
+
+
+def torch_steps(backend: Backend, X, Y, params, hidden: str) -> dict[str, Any]:
     """The same training step in PyTorch eager mode with autograd, two ways (``{}`` when unavailable).
 
     - ``pytorch``: what a PyTorch user writes: ``nn.Sequential`` of ``nn.Linear`` layers (examples in
@@ -259,17 +274,10 @@ def torch_steps(backend: Backend, X, Y, params, hidden: str, threads: int | None
     Each value is ``(step, first_cost_and_grads)``: ``step()`` runs forward, cost, backward and update;
     ``first()`` returns the cost and the gradients (named like dlcore's) without updating.
     """
-    torch, _ = torch_status()
-    if torch is None:
+    peer = torch_device(backend)
+    if peer is None:
         return {}
-    if backend.is_gpu:
-        if not torch.cuda.is_available():
-            return {}
-        device = f"cuda:{backend.device.id}"
-    else:
-        device = "cpu"
-        if threads:
-            torch.set_num_threads(threads)
+    torch, device = peer
     sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
 
     def tensor(a, grad=False):
@@ -342,9 +350,8 @@ def torch_steps(backend: Backend, X, Y, params, hidden: str, threads: int | None
     return {"pytorch": (module_step, module_first), "pytorch_tensors": (tensor_step, tensor_first)}
 
 
-def train_step_cases(backend: Backend, dtype: str, quick: bool, with_torch: bool = True) -> list[Case]:
+def train_step_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
     cases = []
-    threads = cpu_threads()
     for name, (dims, hidden, m) in NETWORKS.items():
         _, X, Y, params, acts = _network(backend, dtype, name)
         check_params = {k: backend.xp.asarray(v, copy=True) for k, v in params.items()}
@@ -352,7 +359,7 @@ def train_step_cases(backend: Backend, dtype: str, quick: bool, with_torch: bool
             "vectorized": lambda X=X, Y=Y, p=params, a=acts: train_step(X, Y, p, a, LEARNING_RATE),
             "floor": floor_products(X, params),
         }
-        peers = torch_steps(backend, X, Y, check_params, hidden, threads) if with_torch else {}
+        peers = torch_steps(backend, X, Y, check_params, hidden)
         contestants.update({role: step for role, (step, _) in peers.items()})
 
         def check(X=X, Y=Y, p=check_params, a=acts, name=name, peers=peers) -> None:
@@ -367,7 +374,8 @@ def train_step_cases(backend: Backend, dtype: str, quick: bool, with_torch: bool
                     _close(g, grads_torch[key], backend, dtype, f"{name} {key} vs {role}", 1e-3)
 
         rounds = {"planar": 30, "deep": 25, "wide": 7} if not quick else {"planar": 15, "deep": 7, "wide": 3}
-        info = {"layer_dims": dims, "hidden": hidden, "m": m, "torch_threads": threads if peers else None}
+        threads = cpu_threads() if peers else None
+        info = {"layer_dims": dims, "hidden": hidden, "m": m, "torch_threads": threads}
         cases.append(Case("train_step", f"train step {name}", f"{dims} m={m}", m, contestants, check,
                           rounds[name], info))  # fmt: skip
     return cases
@@ -383,11 +391,11 @@ def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def minibatch_epoch_cases(backend: Backend, dtype: str, quick: bool, with_torch: bool = True) -> list[Case]:
+def minibatch_epoch_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
     """One mini-batch epoch of the wide net against MLPClassifier and PyTorch (:mod:`benchmarks.epoch`)."""
     from benchmarks.epoch import minibatch_cases
 
-    return minibatch_cases(backend, dtype, quick, with_torch)
+    return minibatch_cases(backend, dtype, quick)
 
 
 GROUPS: dict[str, Callable[[Backend, str, bool], list[Case]]] = {

@@ -11,7 +11,8 @@ from backends import get_backend
 from benchmarks import report, timing, workloads
 
 
-def test_quick_report_writes_the_table_and_the_json(tmp_path, capsys):
+def test_quick_report_writes_the_table_and_the_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(workloads, "USE_TORCH", True)  # restored afterwards: --no-torch sets it
     out = tmp_path / "bench.json"
     code = report.main(["--quick", "--only", "primitive,logistic", "--dtype", "float32", "--no-torch",
                         "--json", str(out)])  # fmt: skip
@@ -27,6 +28,7 @@ def test_quick_report_writes_the_table_and_the_json(tmp_path, capsys):
         assert row["loop_median_s"] > 0 and row["vectorized_median_s"] > 0
     assert data["machine"]["command"].startswith("dlcore bench --quick")
     assert all(raw["samples_s"]["vectorized"] for raw in data["raw"])
+    assert not workloads.USE_TORCH and workloads.torch_status()[1] == "PyTorch left out (--no-torch)"
 
 
 def test_full_primitives_sweep_sizes_below_the_loop_size():
