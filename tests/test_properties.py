@@ -80,44 +80,32 @@ def test_forward_and_backward_shapes(backend, dims, m, hidden):
         assert grads["d" + k].shape == v.shape
 
 
-def test_training_memory_is_flat_after_warm_up():
-    """1,000 iterations on NumPy: traced memory after the first checks does not grow."""
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"learning_rate": 0.1, "cost_every": 100},  # full batch: a check every 100 iterations
+        # 400 examples in batches of 100: 4 updates per epoch, 250 epochs, a check every 25 epochs
+        # (0, 25, ..., 225 and the last, 249), with Adam, L2 and dropout
+        {"learning_rate": 0.01, "batch_size": 100, "optimizer": "adam", "l2": 0.01, "keep_prob": 0.9,
+         "cost_every": 25},
+    ],
+    ids=["full-batch-gd", "mini-batch-adam-l2-dropout"],
+)  # fmt: skip
+def test_training_memory_is_flat_after_warm_up(options):
+    """1,000 updates on NumPy: traced memory after the first checks does not grow."""
     backend = dlcore.get_backend("numpy")
     X, Y = dlcore.datasets.planar(backend)
     net = dlcore.Network([2, 16, 8, 1], "tanh", init="xavier", backend=backend)
     samples = []
+    record = lambda i, J: samples.append(tracemalloc.get_traced_memory()[0])  # noqa: E731
     tracemalloc.start()
     try:
-        net.fit(
-            X,
-            Y,
-            0.1,
-            1000,
-            cost_every=100,
-            callback=lambda i, J: samples.append(tracemalloc.get_traced_memory()[0]),
-        )
+        net.fit(X, Y, iterations=1000, callback=record, **options)
     finally:
         tracemalloc.stop()
     assert len(samples) == 11
     growth = max(samples[2:]) - samples[2]
-    assert growth < 32 * 1024, f"memory grew by {growth} bytes between iteration 200 and 1000"
-
-
-def test_training_memory_is_flat_with_mini_batches_and_adam():
-    """1,000 mini-batch Adam updates with L2 and dropout on NumPy: traced memory does not grow."""
-    backend = dlcore.get_backend("numpy")
-    X, Y = dlcore.datasets.planar(backend)
-    net = dlcore.Network([2, 16, 8, 1], "tanh", init="xavier", backend=backend)
-    samples = []
-    tracemalloc.start()
-    try:  # 400 examples in batches of 100: 4 updates per epoch, 250 epochs, a check every 25
-        net.fit(X, Y, 0.01, 1000, batch_size=100, optimizer="adam", l2=0.01, keep_prob=0.9, cost_every=25,
-                callback=lambda i, J: samples.append(tracemalloc.get_traced_memory()[0]))  # fmt: skip
-    finally:
-        tracemalloc.stop()
-    assert len(samples) == 11  # epochs 0, 25, ..., 225 and the last, 249
-    growth = max(samples[2:]) - samples[2]
-    assert growth < 32 * 1024, f"memory grew by {growth} bytes between update 200 and 1000"
+    assert growth < 32 * 1024, f"memory grew by {growth} bytes between the third check and update 1000"
 
 
 activation_specs = st.one_of(
