@@ -20,7 +20,7 @@ from dlcore.activations import ACTIVATIONS
 from dlcore.data import Normalization, load_dataset, train_test_split
 from dlcore.datasets import DATASETS
 from dlcore.initializers import INITIALIZERS
-from dlcore.minibatch import check_batch_size, num_batches
+from dlcore.minibatch import check_batch_size, schedule
 from dlcore.model import History, Network, TrainingDiverged
 from dlcore.optimizers import OPTIMIZERS
 
@@ -283,15 +283,15 @@ def train(args: argparse.Namespace) -> int:
 
     general = args.epochs or args.batch_size or args.optimizer != "gd" or args.l2 or args.keep_prob < 1
     if general:  # mini-batches / optimizers / regularization: the cost is checked per epoch
-        m_train = X_train.shape[1]
-        T = num_batches(m_train, check_batch_size(args.batch_size, m_train))  # as fit() will split it
-        epochs = args.epochs or math.ceil(args.iterations / T)
+        m_train, iterations = X_train.shape[1], None if args.epochs else args.iterations
+        T, epochs, max_iterations = schedule(  # the plan fit() will follow, to size the progress bar
+            m_train, check_batch_size(args.batch_size, m_train), iterations, args.epochs
+        )
         every_epochs = args.cost_every or max(1, epochs // 10)
-        total = epochs * T if args.epochs else args.iterations
-        progress = Progress(total, every_epochs * T, args.quiet, steps_per_epoch=T)
+        progress = Progress(max_iterations or epochs * T, every_epochs * T, args.quiet, steps_per_epoch=T)
         options = {
             "epochs": args.epochs,
-            "iterations": None if args.epochs else args.iterations,
+            "iterations": iterations,
             "batch_size": args.batch_size,
             "optimizer": args.optimizer,
             "l2": args.l2,

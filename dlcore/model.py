@@ -19,7 +19,7 @@ from backends import Backend, get_backend
 from dlcore import propagation as prop
 from dlcore.activations import Activation, get_activation
 from dlcore.initializers import check_layer_dims, initialize_parameters
-from dlcore.minibatch import check_batch_size, num_batches, train_validation_split
+from dlcore.minibatch import check_batch_size, schedule, train_validation_split
 from dlcore.multiclass import check_class_labels, class_indices
 from dlcore.optimizers import Optimizer, get_optimizer
 from dlcore.regularization import check_keep_prob
@@ -274,8 +274,7 @@ class Network:
             )
         m = X.shape[1]
         bs = check_batch_size(batch_size, m)
-        max_iterations = None if epochs else iterations
-        epochs = epochs or math.ceil(iterations / num_batches(m, bs))
+        _, epochs, max_iterations = schedule(m, bs, iterations, epochs)
         every = check_positive_int(
             cost_every if cost_every is not None else (1 if bs < m else 100), "cost_every"
         )
