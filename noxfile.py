@@ -32,7 +32,7 @@ def bench(session: nox.Session) -> None:
     Prints the Markdown table and writes bench.json; ``nox -s bench -- --json out.json`` passes options on.
     """
     session.install("-e", ".[dev]")
-    session.run("python", "-m", "benchmarks.report", "--quick", *session.posargs)
+    session.run("python", "-m", "dlcore.benchmarks.report", "--quick", *session.posargs)
 
 
 @nox.session
@@ -46,7 +46,7 @@ def gpu(session: nox.Session) -> None:
     extra = session.posargs[0] if session.posargs else "cuda12"
     session.install("-e", f".[dev,{extra}]")
     probe = (
-        "import sys; from backends import cupy_status; "
+        "import sys; from dlcore.backends import cupy_status; "
         "r = cupy_status()[1]; print(r or 'ok'); sys.exit(bool(r))"
     )
     try:

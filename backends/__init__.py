@@ -4,13 +4,13 @@ The vectorized core in :mod:`dlcore` only ever touches ``backend.xp`` and the fe
 :class:`Backend` object (randomness, host transfer, synchronisation). Everything that depends on
 *which* array library is underneath lives here.
 
->>> from backends import get_backend
+>>> from dlcore.backends import get_backend
 >>> be = get_backend("numpy")
 >>> be.name, be.is_gpu
 ('numpy', False)
 """
 
-from backends._core import (
+from dlcore.backends._core import (
     BACKEND_NAMES,
     Backend,
     BackendError,

@@ -18,8 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-
-from backends.host_memory import keep_freed_host_memory
+from dlcore.backends.host_memory import keep_freed_host_memory
 
 log = logging.getLogger("dlcore.backends")
 

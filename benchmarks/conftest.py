@@ -1,5 +1,5 @@
 """Fixtures for the pytest-benchmark suite: every benchmark backend (numpy; cupy when a GPU answers,
-skipped with the reason otherwise) x float32/float64, and the cases of :mod:`benchmarks.workloads`.
+skipped with the reason otherwise) x float32/float64, and the cases of :mod:`dlcore.benchmarks.workloads`.
 
 ``--bench-quick`` (implied by ``--benchmark-disable``) uses the small loop sizes: with
 ``python -m pytest benchmarks --benchmark-disable`` every contestant runs once, after its case's
@@ -9,10 +9,9 @@ correctness check, as a fast smoke test.
 from __future__ import annotations
 
 import pytest
-
-from backends import cupy_status, get_backend
-from benchmarks import workloads
-from benchmarks.timing import SETTLE_S, library, settle_down, timed
+from dlcore.backends import cupy_status, get_backend
+from dlcore.benchmarks import workloads
+from dlcore.benchmarks.timing import SETTLE_S, library, settle_down, timed
 
 BENCH_BACKENDS = ["numpy", "cupy"]  # array_api_strict is the correctness referee, not a speed contestant
 _CASES: dict[tuple, list[workloads.Case]] = {}

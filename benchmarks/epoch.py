@@ -2,7 +2,7 @@
 MLPClassifier (solver="sgd", same layer sizes, batch size and learning rate, no momentum, no L2) and
 PyTorch (when installed). Target: faster per epoch than MLPClassifier on CPU.
 
-The group ``minibatch_epoch`` of :mod:`benchmarks.workloads`; its check runs one dlcore epoch with
+The group ``minibatch_epoch`` of :mod:`dlcore.benchmarks.workloads`; its check runs one dlcore epoch with
 batch_size = m and compares it with one full-batch :func:`train_step`.
 """
 
@@ -14,9 +14,9 @@ import warnings
 from typing import Any
 
 import numpy as np
+from dlcore.backends import Backend
+from dlcore.benchmarks import workloads
 
-from backends import Backend
-from benchmarks import workloads
 from dlcore import Network
 from dlcore.optimizers import GradientDescent
 from dlcore.propagation import train_step

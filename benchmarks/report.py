@@ -1,6 +1,6 @@
 """``dlcore bench``: run the benchmark cases and print one Markdown table.
 
-    python -m benchmarks.report [--backend numpy|cupy|all] [--quick] [--json FILE] [--plot PNG]
+    python -m dlcore.benchmarks.report [--backend numpy|cupy|all] [--quick] [--json FILE] [--plot PNG]
 
 Columns: backend, device, dtype, benchmark, size, loop median, vectorized median, speedup
 (loop / vectorized at equal size), loop and vectorized time per element, step / floor and
@@ -22,11 +22,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from backends import BackendError, cupy_status, get_backend
-from backends.info import numpy_blas
-from benchmarks import workloads
-from benchmarks.timing import median, time_case
+from dlcore.backends import BackendError, cupy_status, get_backend
+from dlcore.backends.info import numpy_blas
+from dlcore.benchmarks import workloads
+from dlcore.benchmarks.timing import median, time_case
 
 HEADER = (
     "| backend | device | dtype | benchmark | size | loop median | vectorized median | speedup "

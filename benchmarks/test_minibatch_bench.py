@@ -1,5 +1,5 @@
 """One epoch of mini-batch gradient descent on the wide net: dlcore, MLPClassifier, PyTorch
-(the cases are in :mod:`benchmarks.epoch`)."""
+(the cases are in :mod:`dlcore.benchmarks.epoch`)."""
 
 import pytest
 

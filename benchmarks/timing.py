@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from backends import Backend
-from benchmarks.workloads import Case, inner_iterations
+from dlcore.backends import Backend
+from dlcore.benchmarks.workloads import Case, inner_iterations
 
 
 def timed(fn: Callable[[], Any], backend: Backend) -> Callable[[], Any]:

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
+from dlcore.backends import Backend
 
 import dlcore
-from backends import Backend
 from dlcore import reference
 from dlcore.activations import get_activation
 from dlcore.propagation import backward, cost, forward, train_step
@@ -392,8 +392,8 @@ def cpu_threads() -> int:
 
 
 def minibatch_epoch_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
-    """One mini-batch epoch of the wide net against MLPClassifier and PyTorch (:mod:`benchmarks.epoch`)."""
-    from benchmarks.epoch import minibatch_cases
+    """One mini-batch epoch of the wide net against MLPClassifier and PyTorch (see :mod:`.epoch`)."""
+    from dlcore.benchmarks.epoch import minibatch_cases
 
     return minibatch_cases(backend, dtype, quick)
 

@@ -4,8 +4,8 @@ The course's notation throughout: ``X: (n_x, m)``, ``Y: (1, m)``, ``W[l]: (n[l],
 ``b[l]: (n[l], 1)``, ``Z[l], A[l], dZ[l], dA[l]: (n[l], m)``.
 """
 
-from backends import get_backend
 from dlcore.activations import ACTIVATIONS, Activation, get_activation, leaky_relu
+from dlcore.backends import get_backend
 from dlcore.data import flatten_images
 from dlcore.initializers import INITIALIZERS, initialize_parameters
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from backends import BackendError, get_backend
 from dlcore.activations import ACTIVATIONS
+from dlcore.backends import BackendError, get_backend
 from dlcore.data import Normalization, load_dataset, train_test_split
 from dlcore.datasets import DATASETS
 from dlcore.initializers import INITIALIZERS
@@ -227,7 +227,7 @@ def _percent(fraction: float) -> str:
 
 def train(args: argparse.Namespace) -> int:
     if args.plot:
-        from backends.plotting import check_available
+        from dlcore.backends.plotting import check_available
 
         check_available()
     _check_writable(args.out, "--out")
@@ -238,7 +238,7 @@ def train(args: argparse.Namespace) -> int:
     backend = get_backend(args.backend)
     _say_auto(backend)
     if args.dataset == "digits":  # scikit-learn's bundled digits, loaded on the host
-        from backends.sklearn_data import load_digits_columns
+        from dlcore.backends.sklearn_data import load_digits_columns
 
         X, Y = (backend.asarray(a, dtype=args.dtype) for a in load_digits_columns())
     else:
@@ -411,7 +411,7 @@ def _save_interrupted(
 
 
 def _plot(args, net: Network, history: History, backend, X, Y) -> None:
-    from backends.plotting import plot_training
+    from dlcore.backends.plotting import plot_training
 
     def proba(grid: Any) -> Any:  # the network normalizes the raw grid itself
         return backend.to_numpy(net.predict_proba(backend.asarray(grid, dtype=args.dtype)))
@@ -462,7 +462,7 @@ def predict(args: argparse.Namespace) -> int:
         correct = sum(label == int(t) for label, t in zip(labels, truth, strict=True))
         accuracy = f"; accuracy: {_percent(correct / len(proba))}"
     if args.out:
-        from backends.storage import write_text_atomic
+        from dlcore.backends.storage import write_text_atomic
 
         write_text_atomic(args.out, write)
         print(f"wrote {count} to {args.out}{accuracy}")
@@ -477,7 +477,7 @@ def _gib(n: int | None) -> str:
 
 
 def info(args: argparse.Namespace) -> int:
-    from backends.info import describe
+    from dlcore.backends.info import describe
 
     d = describe()
     versions = d["versions"]
@@ -506,15 +506,13 @@ def info(args: argparse.Namespace) -> int:
 
 
 def bench(argv: Sequence[str]) -> int:
-    """``dlcore bench ...`` runs ``benchmarks.report.main(argv)`` from a clone of the repository."""
-    if Path("benchmarks", "report.py").is_file() and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # the console script does not put the working directory on sys.path
+    """``dlcore bench ...`` runs :func:`dlcore.benchmarks.report.main` (installed with dlcore)."""
     try:
-        from benchmarks.report import main as report_main
+        from dlcore.benchmarks.report import main as report_main
     except ImportError as exc:
         print(
-            "dlcore: error: dlcore bench runs from a clone of the repository with the dev extra "
-            f'(cd into it, then python -m pip install -e ".[dev]"); cannot import benchmarks.report ({exc})',
+            f"dlcore: error: cannot import the benchmark report ({exc}); reinstall dlcore "
+            '(python -m pip install --force-reinstall dlcore, or pip install -e ".[dev]" in a clone)',
             file=sys.stderr,
         )
         return 2

@@ -1,7 +1,7 @@
 """User data: CSV and ``.npz`` loading, feature normalization, train/test split, image flattening.
 
 Everything returns the course's column layout, ``X: (n_x, m)`` and ``Y: (1, m)``, on the backend
-asked for. File reading that needs NumPy (``.npz``) lives in :mod:`backends.storage`; CSV is parsed
+asked for. File reading that needs NumPy (``.npz``) lives in :mod:`dlcore.backends.storage`; CSV is parsed
 with Python's ``csv`` module, so a bad cell is reported with its file, line and column.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from backends import storage
+from dlcore.backends import storage
 from dlcore.datasets import DATASETS
 from dlcore.minibatch import split_columns
 

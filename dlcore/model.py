@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends import Backend, get_backend
 from dlcore import propagation as prop
 from dlcore.activations import Activation, get_activation
+from dlcore.backends import Backend, get_backend
 from dlcore.initializers import check_layer_dims, initialize_parameters
 from dlcore.minibatch import check_batch_size, schedule, train_validation_split
 from dlcore.multiclass import check_class_labels, class_indices
@@ -84,7 +84,7 @@ class Network:
         activations: one activation per layer, overriding the two above.
         init: ``"small"``, ``"he"``, ``"xavier"``, ``"glorot"`` or ``"zeros"``.
         backend: a backend name (``"auto"``, ``"numpy"``, ``"cupy"``, ``"array_api_strict"``) or a
-            :class:`backends.Backend`; ``None`` reads ``$DLCORE_BACKEND`` (default ``auto``).
+            :class:`dlcore.backends.Backend`; ``None`` reads ``$DLCORE_BACKEND`` (default ``auto``).
         seed: seeds the initial weights; the same seed gives identical weights on every backend.
         dtype: ``"float64"`` or ``"float32"``.
     """

@@ -1,6 +1,6 @@
 """Saving and loading networks: parameters plus everything needed to rebuild the model.
 
-A model file is an ``.npz`` archive (see :mod:`backends.storage`): one array per parameter
+A model file is an ``.npz`` archive (see :mod:`dlcore.backends.storage`): one array per parameter
 (``W1``, ``b1``, ...) in the network's dtype, and JSON metadata::
 
     {"format": "dlcore-model", "format_version": 1, "dlcore_version": "0.1.0",
@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from backends import get_backend, storage
 from dlcore.activations import get_activation
+from dlcore.backends import get_backend, storage
 from dlcore.data import Normalization
 
 FORMAT = "dlcore-model"

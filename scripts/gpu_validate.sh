@@ -50,7 +50,7 @@ step 2-parity python3 -m pytest -v -p no:cacheprovider tests/test_gpu.py
 step 3-train-cupy python3 -m dlcore train --backend cupy
 step 3-train-auto bash -c 'python3 -m dlcore train --backend auto | tee /dev/stderr | grep -q "backend: cupy"'
 step 3-info python3 -m dlcore info
-step 4-bench python3 -c "import sys; from benchmarks.report import main; sys.exit(main(sys.argv[1:]))" \
+step 4-bench python3 -c "import sys; from dlcore.benchmarks.report import main; sys.exit(main(sys.argv[1:]))" \
     --backend cupy --json "$OUT/bench_gpu.json"
 
 echo "===== summary" | tee -a "$LOG"

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from backends import cupy_status, get_backend
+from dlcore.backends import cupy_status, get_backend
 
 BACKENDS = ["numpy", "array_api_strict", "array_api_strict:device1", "cupy"]
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from backends import get_backend
-from benchmarks import report, timing, workloads
+from dlcore.backends import get_backend
+from dlcore.benchmarks import report, timing, workloads
 
 
 def test_quick_report_writes_the_table_and_the_json(tmp_path, capsys, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import subprocess
 import sys
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dlcore.backends import cupy_status, get_backend
 
-from backends import cupy_status, get_backend
 from dlcore import Network
 from dlcore.cli import main
 from dlcore.data import Normalization, load_dataset, train_test_split
@@ -319,19 +320,18 @@ def test_info(capsys):
 
 def test_bench_delegates_to_the_benchmark_report(capsys, monkeypatch):
     seen = []
-    fake = types.ModuleType("benchmarks.report")
+    fake = types.ModuleType("dlcore.benchmarks.report")
     fake.main = lambda argv: seen.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "benchmarks.report", fake)
+    monkeypatch.setitem(sys.modules, "dlcore.benchmarks.report", fake)
     assert main(["bench", "--quick", "--json", "x.json"]) == 0
     assert seen == [["--quick", "--json", "x.json"]]
 
 
-def test_bench_outside_the_repository_is_one_line(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "benchmarks.report", None)  # import fails
+def test_bench_without_its_module_is_one_line(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "dlcore.benchmarks.report", None)  # import fails
     code = main(["bench", "--quick"])
-    assert_one_line_error(
-        code, capsys.readouterr().err, r'from a clone of the repository .*pip install -e "\.\[dev\]"'
-    )
+    err = capsys.readouterr().err
+    assert_one_line_error(code, err, r"cannot import the benchmark report .*reinstall dlcore")
 
 
 def test_help_and_version(capsys):
@@ -378,3 +378,18 @@ def test_python_dash_m_dlcore_in_a_subprocess(tmp_path):
     done = subprocess.run(bad, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == f"dlcore: error: no such model file: {tmp_path / 'nope.npz'}"
+
+
+def test_one_import_namespace_ignores_folders_named_like_ours(tmp_path):
+    """Everything installs under dlcore: a user's own backends/ and benchmarks/ folders change nothing."""
+    for name in ("backends", "benchmarks"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("raise ImportError('the user folder was imported')\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = "import dlcore, dlcore.backends, dlcore.benchmarks.report; print(dlcore.get_backend('numpy').name)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert (done.returncode, done.stdout.strip()) == (0, "numpy"), done.stderr
+    train = [sys.executable, "-m", "dlcore", "train", "--iterations", "10", "--backend", "numpy", "--quiet"]
+    done = subprocess.run(train, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "train accuracy:" in done.stdout

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dlcore.backends import get_backend
 
-from backends import get_backend
 from dlcore.data import Normalization, flatten_images, load_dataset, train_test_split
 from dlcore.datasets import DATASETS
 from tests.conftest import to_host

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dlcore.backends import cupy_status, get_backend
 
-from backends import cupy_status, get_backend
 from dlcore import Network
 from dlcore.datasets import planar
 

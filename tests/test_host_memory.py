@@ -8,8 +8,7 @@ import sys
 import textwrap
 
 import pytest
-
-from backends import host_memory
+from dlcore.backends import host_memory
 
 glibc_only = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
@@ -24,7 +23,7 @@ FAULTS = textwrap.dedent(
     import numpy as np
     sys.path.insert(0, os.getcwd())
     if sys.argv[1] == "pool":
-        from backends import get_backend
+        from dlcore.backends import get_backend
         get_backend("numpy")
     np._core.multiarray._set_madvise_hugepage(False)  # count 4 KiB pages, not transparent huge pages
     keep = np.ones((1024, 2048), dtype=np.float32)  # something else on the heap, as in training

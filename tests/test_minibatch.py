@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from dlcore.backends import get_backend
 
 import dlcore
-from backends import get_backend
 from dlcore import Network
 from dlcore.activations import get_activation
 from dlcore.datasets import planar

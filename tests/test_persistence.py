@@ -8,8 +8,8 @@ import zipfile
 
 import numpy as np
 import pytest
+from dlcore.backends import get_backend, storage
 
-from backends import get_backend, storage
 from dlcore import Network
 from dlcore.data import Normalization
 from dlcore.datasets import planar

@@ -126,7 +126,8 @@ def test_save_load_round_trip_for_random_architectures(backend, tmp_path_factory
                                                        normalized):  # fmt: skip
     """Any architecture saved on one backend loads bit-exact (weights, activations, dtype) on numpy and
     array_api_strict, and predicts the same."""
-    from backends import get_backend
+    from dlcore.backends import get_backend
+
     from dlcore.data import Normalization
 
     dims[-1] = 1

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dlcore.backends import get_backend, storage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backends import get_backend, storage
 from dlcore import Network, TrainingDiverged
 from dlcore import cli as cli_module
 from dlcore.cli import main
