@@ -1,8 +1,8 @@
-"""Backend shim: hands out an array namespace (``xp``) plus the device-specific helpers.
+"""Backend shim: hands the core an array namespace (``xp``), its ops, and the device-specific helpers.
 
-The vectorized core in :mod:`dlcore` only ever touches ``backend.xp`` and the few helpers on the
-:class:`Backend` object (randomness, host transfer, synchronisation). Everything that depends on
-*which* array library is underneath lives here.
+The vectorized core in :mod:`dlcore` only ever touches ``backend.xp``, ``backend.ops`` and the few
+helpers on the :class:`Backend` object (randomness, host transfer, synchronisation). Everything that
+depends on *which* array library is underneath lives here, one small class per library.
 
 >>> from dlcore.backends import get_backend
 >>> be = get_backend("numpy")
@@ -10,26 +10,30 @@ The vectorized core in :mod:`dlcore` only ever touches ``backend.xp`` and the fe
 ('numpy', False)
 """
 
-from dlcore.backends._core import (
-    BACKEND_NAMES,
-    Backend,
-    BackendError,
-    HostRNG,
+from dlcore.backends.base import Backend, BackendError, HostRNG, to_numpy
+from dlcore.backends.cupy_backend import cupy_status
+from dlcore.backends.registry import (
+    REGISTRY,
     available_backends,
+    backend_names,
     backend_of,
-    cupy_status,
     get_backend,
-    to_numpy,
+    register_backend,
 )
+
+BACKEND_NAMES = backend_names()
 
 __all__ = [
     "BACKEND_NAMES",
+    "REGISTRY",
     "Backend",
     "BackendError",
     "HostRNG",
     "available_backends",
+    "backend_names",
     "backend_of",
     "cupy_status",
     "get_backend",
+    "register_backend",
     "to_numpy",
 ]

@@ -7,8 +7,8 @@ import platform
 from typing import Any
 
 import numpy as np
-from dlcore.backends._core import available_backends, get_backend
 from dlcore.backends.host_memory import host_pool_status
+from dlcore.backends.registry import available_backends, get_backend
 
 LIBRARIES = ("dlcore", "numpy", "array-api-compat", "array-api-strict", "cupy", "matplotlib", "tqdm")
 

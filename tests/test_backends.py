@@ -43,7 +43,7 @@ def test_cupy_without_gpu_is_one_clear_error():
 
 
 def test_cupy_error_explains_missing_install(monkeypatch):
-    import dlcore.backends._core as core
+    import dlcore.backends.cupy_backend as core
 
     core.cupy_status.cache_clear()
     monkeypatch.setattr(core, "_installed_cupy_packages", lambda: [])
@@ -63,7 +63,7 @@ def test_cupy_error_explains_missing_install(monkeypatch):
 
 
 def test_two_cupy_packages_are_reported(monkeypatch):
-    import dlcore.backends._core as core
+    import dlcore.backends.cupy_backend as core
 
     core.cupy_status.cache_clear()
     monkeypatch.setattr(core, "_installed_cupy_packages", lambda: ["cupy-cuda12x", "cupy-cuda13x"])

@@ -1,0 +1,184 @@
+"""The :class:`Backend` base class, host <-> device transfer, and host-side seeded randomness.
+
+A backend carries ``xp`` (an Array-API namespace from ``array-api-compat``, or ``array_api_strict``),
+its device, and ``ops`` (the primitives the core computes with, :class:`dlcore.ops.Ops` or a subclass
+with fused versions), together with what the Array API standard leaves out: random numbers, host <->
+device transfer, synchronisation, the device's name and memory. One small subclass per library
+(:mod:`.numpy_backend`, :mod:`.strict_backend`, :mod:`.cupy_backend`); :mod:`.registry` finds them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dlcore.ops import Ops
+
+DTYPES = ("float32", "float64")
+
+
+class BackendError(ValueError):
+    """A backend was asked for that cannot be used here; the message says why and how to fix it."""
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy any array (NumPy, CuPy, array_api_strict on any device, DLPack producers) to a NumPy array."""
+    if isinstance(x, np.ndarray):
+        return x
+    module = type(x).__module__.split(".")[0]
+    if module == "cupy":
+        return x.get()
+    if module == "array_api_strict":
+        return np.from_dlpack(x)
+    if module == "torch":
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+@dataclass
+class HostRNG:
+    """Seeded random numbers for a backend (the Array API has no random module).
+
+    Every draw happens on the host in float64 with ``numpy.random.Generator(PCG64(seed))`` and is
+    then cast and moved to the backend's device, so equal seeds give equal bits everywhere.
+    """
+
+    backend: Backend
+    seed: int | None = None
+    generator: np.random.Generator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.generator = np.random.default_rng(self.seed)
+
+    def normal(self, shape: tuple[int, ...], dtype: Any = "float64", scale: float = 1.0) -> Any:
+        """Standard normal draws times ``scale``, as a backend array."""
+        return self.backend.asarray(self.generator.standard_normal(shape) * scale, dtype=dtype)
+
+    def uniform(
+        self, shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, dtype: Any = "float64"
+    ) -> Any:
+        """Uniform draws on ``[low, high)``, as a backend array."""
+        return self.backend.asarray(self.generator.uniform(low, high, shape), dtype=dtype)
+
+    def permutation(self, n: int) -> Any:
+        """A random permutation of ``range(n)`` as a backend int64 array (for shuffling columns)."""
+        return self.backend.asarray(self.generator.permutation(n), dtype="int64")
+
+
+class Backend:
+    """One array library on one device. Subclasses set :attr:`name` and override what differs.
+
+    Attributes:
+        name: the registry name (``"numpy"``, ``"cupy"``, ``"array_api_strict"``).
+        xp: the Array-API namespace the core computes with.
+        device: the device arrays are created on (``xp``'s device object).
+        ops: the primitives the core computes with on this backend.
+        is_gpu: whether arrays live on a GPU.
+        note: why this backend was chosen (set when ``auto`` picked it).
+    """
+
+    name: ClassVar[str] = "base"
+    is_gpu: ClassVar[bool] = False
+
+    def __init__(self, xp: ModuleType, device: Any, ops: Ops | None = None, note: str = "") -> None:
+        self.xp = xp
+        self.device = device
+        self.ops = ops if ops is not None else Ops(xp)
+        self.note = note
+
+    # -- the registry's hooks -----------------------------------------------------------------------
+    @classmethod
+    def unavailable(cls) -> str:
+        """``""`` when this backend can run here, else one sentence saying why and how to fix it."""
+        return ""
+
+    @classmethod
+    def create(cls, device: str | None) -> Backend:
+        """The backend on ``device`` (a name from the ``":device"`` suffix, or ``None`` for the default)."""
+        raise NotImplementedError
+
+    def with_note(self, note: str) -> Backend:
+        """A copy of this backend that says why it was chosen (``auto``)."""
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__, note=note)
+        return other
+
+    # -- dtypes -------------------------------------------------------------------------------------
+    def dtype(self, dtype: Any) -> Any:
+        """The namespace's dtype object for ``"float32"``/``"float64"`` (or an xp dtype itself)."""
+        if not isinstance(dtype, str):
+            return dtype
+        if dtype not in DTYPES and dtype not in ("int64", "bool"):
+            raise ValueError(f"unsupported dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+        try:
+            return getattr(self.xp, dtype)
+        except AttributeError:
+            raise ValueError(
+                f"the {self.name} backend has no {dtype}; use one of {', '.join(DTYPES)}"
+            ) from None
+
+    def dtype_name(self, dtype: Any) -> str:
+        """``"float32"``/``"float64"`` for an xp dtype."""
+        for name in (*DTYPES, "int64", "bool"):
+            if getattr(self.xp, name, None) == dtype:
+                return name
+        return str(dtype)
+
+    # -- transfer -----------------------------------------------------------------------------------
+    def owns(self, x: Any) -> bool:
+        """Whether ``x`` is already an array of this backend, on its device (no copy needed)."""
+        return False
+
+    def from_host(self, host: np.ndarray) -> Any:
+        """A NumPy array copied onto this backend's device."""
+        return self.xp.asarray(host, device=self.device)
+
+    def asarray(self, host_array: Any, dtype: Any = None) -> Any:
+        """Move ``host_array`` (NumPy array, nested lists, or another backend's array) onto this backend.
+
+        Arrays already on this backend are cast (if ``dtype`` differs) without a host round trip.
+        """
+        xdtype = None if dtype is None else self.dtype(dtype)
+        if self.owns(host_array):
+            if xdtype is not None and host_array.dtype != xdtype:
+                return self.xp.astype(host_array, xdtype)
+            return host_array
+        host = to_numpy(host_array)
+        if xdtype is not None:
+            host = host.astype(self.dtype_name(xdtype), copy=False)
+        return self.from_host(host)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """Copy a backend array to a NumPy array on the host."""
+        return to_numpy(x)
+
+    def synchronize(self) -> None:
+        """Block until all queued device work is done (a no-op on CPU backends)."""
+
+    def activate(self) -> contextlib.AbstractContextManager:
+        """A context in which new arrays land on this backend's device (entered once per fit/predict)."""
+        return contextlib.nullcontext()
+
+    def quiet_floating_point(self) -> contextlib.AbstractContextManager:
+        """Silence overflow/invalid warnings: training detects non-finite costs itself."""
+        return contextlib.nullcontext()
+
+    def rng(self, seed: int | None = None) -> HostRNG:
+        """A seeded random generator whose draws are identical on every backend."""
+        return HostRNG(self, seed)
+
+    # -- description --------------------------------------------------------------------------------
+    def device_name(self) -> str:
+        """A human-readable device name, e.g. ``"CPU"`` or ``"NVIDIA H100 80GB HBM3 (GPU 0)"``."""
+        return "CPU"
+
+    def memory_info(self) -> dict[str, int] | None:
+        """Device memory in bytes (``free``, ``total``, ``pool_used``); ``None`` on CPU."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, device={self.device_name()!r})"

@@ -1,0 +1,117 @@
+"""Backend lookup: the registry of backend classes, ``get_backend(name)``, ``auto``, ``backend_of(x)``.
+
+Adding a backend is one :class:`~dlcore.backends.base.Backend` subclass plus one :func:`register_backend`
+call (see the README's "Adding a backend").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cache
+from typing import Any
+
+from dlcore.backends.base import Backend, BackendError
+from dlcore.backends.cupy_backend import CupyBackend
+from dlcore.backends.numpy_backend import NumpyBackend
+from dlcore.backends.strict_backend import ArrayApiStrictBackend
+
+log = logging.getLogger("dlcore.backends")
+
+ENV_VAR = "DLCORE_BACKEND"
+REGISTRY: dict[str, type[Backend]] = {}
+#: the order ``auto`` tries the GPU backends in, before falling back to NumPy
+AUTO_PREFERENCE: list[str] = []
+
+
+def register_backend(cls: type[Backend], *, auto: bool = False) -> type[Backend]:
+    """Make ``cls`` available as ``get_backend(cls.name)``; ``auto=True`` lets ``auto`` choose it."""
+    REGISTRY[cls.name] = cls
+    if auto and cls.name not in AUTO_PREFERENCE:
+        AUTO_PREFERENCE.append(cls.name)
+    return cls
+
+
+register_backend(NumpyBackend)
+register_backend(CupyBackend, auto=True)
+register_backend(ArrayApiStrictBackend)
+
+
+def backend_names() -> tuple[str, ...]:
+    """``"auto"`` and every registered name."""
+    return ("auto", *REGISTRY)
+
+
+def available_backends() -> dict[str, str]:
+    """Every backend name mapped to ``""`` if usable here, or to the reason it is not."""
+    return {name: cls.unavailable() for name, cls in REGISTRY.items()}
+
+
+def _split_name(name: str) -> tuple[str, str | None]:
+    base, _, dev = name.partition(":")
+    return base.strip().lower().replace("-", "_"), (dev.strip() or None)
+
+
+@cache
+def _make_backend(name: str, device: str | None) -> Backend:
+    cls = REGISTRY[name]
+    reason = cls.unavailable()
+    if reason:
+        raise BackendError(f"cannot use the {name} backend: {reason}")
+    return cls.create(device)
+
+
+def _auto(device: str | None) -> Backend:
+    reasons = []
+    for name in AUTO_PREFERENCE:
+        reason = REGISTRY[name].unavailable()
+        if not reason:
+            be = _make_backend(name, device)
+            return be.with_note(f"auto: chose {name} on {be.device_name()}")
+        reasons.append(reason.split(";")[0])
+    be = _make_backend("numpy", None)
+    return be.with_note(f"auto: chose numpy on CPU because {'; '.join(reasons) or 'no GPU backend exists'}")
+
+
+def get_backend(name: str | Backend | None = None, device: str | None = None) -> Backend:
+    """Return the backend called ``name``.
+
+    Args:
+        name: ``"auto"`` (a GPU backend when one answers, else NumPy), ``"numpy"``, ``"cupy"`` or
+            ``"array_api_strict"``; an optional ``":device"`` suffix picks the device (``"cupy:1"``,
+            ``"array_api_strict:device1"``). ``None`` reads the ``DLCORE_BACKEND`` environment
+            variable, defaulting to ``"auto"``. A Backend is returned as is.
+        device: the device, instead of the suffix.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones).
+        BackendError: the backend cannot work here (the message says why and how to fix it).
+    """
+    if isinstance(name, Backend):
+        return name
+    if name is None:
+        name = os.environ.get(ENV_VAR, "auto") or "auto"
+    base, suffix = _split_name(str(name))
+    device = device or suffix
+    if base not in backend_names():
+        source = f" (from ${ENV_VAR})" if name == os.environ.get(ENV_VAR) else ""
+        raise ValueError(f"unknown backend {name!r}{source}; choose one of: {', '.join(backend_names())}")
+    if base == "auto":
+        be = _auto(device)
+        log.info(be.note)
+        return be
+    return _make_backend(base, device)
+
+
+def backend_of(x: Any) -> Backend:
+    """The backend an array belongs to (NumPy, CuPy or array_api_strict, on its own device)."""
+    module = type(x).__module__.split(".")[0]
+    if module == "numpy":
+        return get_backend("numpy")
+    if module == "cupy":
+        return get_backend("cupy", str(x.device.id))
+    if module == "array_api_strict":
+        return get_backend("array_api_strict", x.device._device)
+    raise ValueError(
+        f"arrays of type {type(x).__name__} are not supported; use numpy, cupy or array_api_strict"
+    )

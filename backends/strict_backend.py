@@ -1,0 +1,45 @@
+"""``array_api_strict``: the Array API standard and nothing else, on its CPU device or its simulated
+second device (``array_api_strict:device1``), which catches arrays created on the wrong device.
+
+It is the core's correctness referee: it runs the default :class:`dlcore.ops.Ops`, never a fused path.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+from dlcore.backends.base import Backend
+from dlcore.backends.host_memory import keep_freed_host_memory
+
+FIX = "array-api-strict is not installed; pip install array-api-strict (it ships in dlcore[dev])"
+
+
+class ArrayApiStrictBackend(Backend):
+    name = "array_api_strict"
+
+    @classmethod
+    def unavailable(cls) -> str:
+        try:
+            importlib.import_module("array_api_strict")
+        except ImportError:
+            return FIX
+        return ""
+
+    @classmethod
+    def create(cls, device: str | None) -> ArrayApiStrictBackend:
+        import array_api_strict as xp
+
+        keep_freed_host_memory()
+        dev = xp.Device(device) if device else xp.Device()
+        return cls(xp, dev)
+
+    def owns(self, x: Any) -> bool:
+        return type(x).__module__.split(".")[0] == "array_api_strict" and x.device == self.device
+
+    def quiet_floating_point(self):
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+    def device_name(self) -> str:
+        return f"CPU (array_api_strict {self.device!r})"

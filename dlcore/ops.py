@@ -1,0 +1,135 @@
+"""The ops seam: every array primitive the training core needs, in plain Array API code.
+
+The core (layers, heads, optimizers, regularization) never computes a hot primitive itself: it asks an
+:class:`Ops` object. This default implementation is plain Array API code and runs on any namespace
+(``array_api_strict`` included); a backend may hand the core a subclass that overrides any method with
+a fused or native version (NumPy ``out=`` buffers, a CuPy ``ElementwiseKernel``, a CUDA graph), the way
+Thinc's ``CupyOps`` extends its ``Ops``. Layers never know the library.
+
+Shapes in the course's notation: ``W: (n[l], n[l-1])``, ``b: (n[l], 1)``, ``A_prev: (n[l-1], m)``,
+``Z, A, dA, dZ: (n[l], m)``. Methods whose docstring says *in place* may overwrite that argument and
+return it; callers hand over arrays they own.
+
+Ops for an array come from :func:`ops_of` (what a backend registered for the array's type, else the
+default); a :class:`~dlcore.backends.Backend` carries its own as ``backend.ops``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from dlcore._namespace import namespace
+
+Array = Any
+
+
+class Ops:
+    """The default primitives, in the Array API standard only. Subclass and override the hot paths."""
+
+    name = "array_api"
+
+    def __init__(self, xp: ModuleType) -> None:
+        self.xp = xp
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({getattr(self.xp, '__name__', self.xp)!s})"
+
+    # -- layers -------------------------------------------------------------------------------------
+    def linear_forward(self, W: Array, A_prev: Array, b: Array) -> Array:
+        """Z = W A_prev + b: (n[l], m); the bias is added in place (no second (n[l], m) array)."""
+        Z = W @ A_prev
+        Z += b
+        return Z
+
+    def activation_forward(self, g: Any, Z: Array) -> Array:
+        """A = g(Z) as a new array (Z stays in the cache for g')."""
+        return g.forward(Z)
+
+    def activation_backward(self, g: Any, dA: Array, Z: Array, A: Array) -> Array:
+        """dZ = dA * g'(Z), in place in dA (backpropagation owns its dA)."""
+        dA *= g.derivative(Z, A)
+        return dA
+
+    def bias_gradient(self, dZ: Array) -> Array:
+        """db = sum(dZ, axis=1): (n[l], 1)."""
+        return self.xp.sum(dZ, axis=1, keepdims=True)
+
+    # -- the output layer ---------------------------------------------------------------------------
+    def output_gradient(self, head: Any, Z: Array, A: Array, Y: Array, scale: float) -> Array:
+        """dZ[L] = scale * dJ/dZ[L] of ``head``'s loss (a new array; fused with g' where it cancels)."""
+        return head.output_gradient(Z, A, Y, scale, self)
+
+    def cost(self, head: Any, Z: Array, A: Array, Y: Array) -> Array:
+        """J, ``head``'s mean loss, as a 0-D array on the device."""
+        return head.cost(Z, A, Y)
+
+    # -- optimizers (every update in place in W and in the optimizer's state) -------------------------
+    def gd_update(self, W: Array, dW: Array, learning_rate: float) -> None:
+        """W -= alpha dW (``learning_rate=1``: dW is already the step, subtracted with no temporary)."""
+        W -= dW if learning_rate == 1.0 else learning_rate * dW
+
+    def moving_average(self, avg: Array, x: Array, beta: float) -> Array:
+        """avg = beta avg + (1 - beta) x, in place."""
+        avg *= beta
+        avg += (1.0 - beta) * x
+        return avg
+
+    def momentum_update(self, W: Array, dW: Array, v: Array, learning_rate: float, beta: float) -> None:
+        """v = beta v + (1 - beta) dW;  W -= alpha v."""
+        W -= learning_rate * self.moving_average(v, dW, beta)
+
+    def rmsprop_update(
+        self, W: Array, dW: Array, s: Array, learning_rate: float, beta2: float, epsilon: float
+    ) -> None:
+        """s = beta2 s + (1 - beta2) dW^2;  W -= alpha dW / (sqrt(s) + eps)."""
+        s = self.moving_average(s, dW * dW, beta2)
+        W -= learning_rate * dW / (self.xp.sqrt(s) + epsilon)
+
+    def adam_update(
+        self,
+        W: Array,
+        dW: Array,
+        v: Array,
+        s: Array,
+        learning_rate: float,
+        beta1: float,
+        beta2: float,
+        epsilon: float,
+        t: int,
+    ) -> None:
+        """v, s as in momentum and RMSprop; W -= alpha v^ / (sqrt(s^) + eps), v^ = v / (1 - beta1^t),
+        s^ = s / (1 - beta2^t) (t counts steps from 1)."""
+        v = self.moving_average(v, dW, beta1)
+        s = self.moving_average(s, dW * dW, beta2)
+        v_hat_scale = 1.0 / (1.0 - beta1**t)
+        s_hat_scale = 1.0 / (1.0 - beta2**t)
+        W -= (learning_rate * v_hat_scale) * v / (self.xp.sqrt(s * s_hat_scale) + epsilon)
+
+    # -- regularization -------------------------------------------------------------------------------
+    def dropout_mask(self, shape: tuple[int, ...], keep_prob: float, rng: Any, dtype: Any) -> Array:
+        """D = (U < keep_prob) / keep_prob, U uniform on [0, 1) from ``rng`` (reproducible host draws)."""
+        U = rng.uniform(shape, dtype=dtype)
+        return self.xp.astype(U < keep_prob, U.dtype) / keep_prob
+
+    # -- whole steps ----------------------------------------------------------------------------------
+    def capture(self, step: Callable[..., Any]) -> Callable[..., Any]:
+        """A step function the device may replay faster (a CUDA graph); the identity here."""
+        return step
+
+
+_BY_TYPE: dict[type, Ops] = {}
+
+
+def register_ops(array_type: type, ops: Ops) -> None:
+    """Make ``ops`` the primitives for arrays of ``array_type`` (backends call this)."""
+    _BY_TYPE[array_type] = ops
+
+
+def ops_of(x: Array) -> Ops:
+    """The ops registered for ``type(x)``, or the default :class:`Ops` of its namespace (memoized)."""
+    ops = _BY_TYPE.get(type(x))
+    if ops is None:
+        ops = _BY_TYPE[type(x)] = Ops(namespace(x))
+    return ops
