@@ -13,8 +13,9 @@ from dlcore.benchmarks import report, timing, workloads
 def test_quick_report_writes_the_table_and_the_json(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(workloads, "USE_TORCH", True)  # restored afterwards: --no-torch sets it
     out = tmp_path / "bench.json"
-    code = report.main(["--quick", "--only", "primitive,logistic", "--dtype", "float32", "--no-torch",
-                        "--json", str(out)])  # fmt: skip
+    # --backend numpy: the rows below are numpy's, also where a GPU answers (the default "all" adds cupy)
+    code = report.main(["--quick", "--backend", "numpy", "--only", "primitive,logistic", "--dtype", "float32",
+                        "--no-torch", "--json", str(out)])  # fmt: skip
     assert code == 0
     text = capsys.readouterr().out
     assert report.HEADER in text
@@ -88,3 +89,12 @@ def test_threads_option_is_what_every_peer_gets(monkeypatch):
     assert workloads.cpu_threads() == 3
     monkeypatch.setattr(workloads, "THREADS", None)
     assert workloads.cpu_threads() >= 1
+
+
+def test_all_backends_is_numpy_then_cupy_when_a_gpu_answers(monkeypatch):
+    monkeypatch.setattr(report, "get_backend", lambda name: name)
+    monkeypatch.setattr(report, "cupy_status", lambda: (object(), ""))
+    assert report._backends("all") == ["numpy", "cupy"]
+    monkeypatch.setattr(report, "cupy_status", lambda: (None, "no GPU here"))
+    assert report._backends("all") == ["numpy"]
+    assert report._backends("numpy") == ["numpy"]
