@@ -10,17 +10,24 @@ import numpy as np
 from dlcore.backends.host_memory import host_pool_status
 from dlcore.backends.registry import available_backends, get_backend
 
+from dlcore._version import __version__
+
 LIBRARIES = ("dlcore", "numpy", "array-api-compat", "array-api-strict", "cupy", "matplotlib", "tqdm")
 
 
 def library_versions() -> dict[str, str | None]:
-    """Installed versions of Python and the libraries dlcore uses (``None`` when not installed)."""
+    """Installed versions of Python and the libraries dlcore uses (``None`` when not installed).
+
+    dlcore's own is always there: the running code's ``dlcore.__version__`` (the one source the package
+    metadata is built from), also when it runs from a source tree without metadata (``PYTHONPATH``).
+    """
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in LIBRARIES:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
+    versions["dlcore"] = __version__
     if versions["cupy"] is None:  # CuPy ships as cupy-cuda12x, cupy-cuda13x, ...
         for dist in importlib.metadata.distributions():
             dist_name = (dist.metadata["Name"] or "").lower()

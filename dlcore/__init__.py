@@ -4,6 +4,7 @@ The course's notation throughout: ``X: (n_x, m)``, ``Y: (1, m)``, ``W[l]: (n[l],
 ``b[l]: (n[l], 1)``, ``Z[l], A[l], dZ[l], dA[l]: (n[l], m)``.
 """
 
+from dlcore._version import __version__ as __version__  # one source, also read by pyproject.toml
 from dlcore.activations import ACTIVATIONS, Activation, get_activation, leaky_relu
 from dlcore.backends import get_backend
 from dlcore.data import flatten_images
@@ -22,8 +23,6 @@ from dlcore.propagation import (
     train_step,
     update,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",

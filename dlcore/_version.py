@@ -1,17 +1,8 @@
-"""The version, single-sourced: the installed package's metadata, else (a source tree on PYTHONPATH) this."""
+"""dlcore's version, in one place.
 
-from __future__ import annotations
+``pyproject.toml`` reads it for the package metadata (``[tool.setuptools.dynamic]``) and
+``dlcore.__version__`` re-exports it, so an installed dlcore and a source tree without metadata
+(``PYTHONPATH``, a copied folder) report the same version.
+"""
 
-import importlib.metadata
-
-FALLBACK = "0.1.0"  # keep equal to pyproject.toml's version
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("dlcore")
-    except importlib.metadata.PackageNotFoundError:
-        return FALLBACK
-
-
-__version__ = _version()
+__version__ = "0.1.0"
