@@ -20,29 +20,24 @@ from dlcore.benchmarks import workloads
 from dlcore import Network
 from dlcore.optimizers import GradientDescent
 from dlcore.propagation import train_step
-from dlcore.training import run_epochs
+from dlcore.training import Plan, train
 
 DIMS, HIDDEN = [784, 1024, 1024, 1], "relu"  # the wide net of the training-step benchmark
 BATCH_SIZE = 128
 
 
 def _epoch(net: Network, X: Any, Y: Any, batch_size: int, rng: Any) -> Any:
-    """One shuffled epoch, exactly what ``Network.fit(epochs=1, batch_size=...)`` runs after its checks."""
-    return run_epochs(
-        net,
+    """One shuffled epoch through the one training loop (:func:`dlcore.training.train`), exactly what
+    ``Network.fit(epochs=1, batch_size=...)`` runs after its checks, the cost recorded once."""
+    return train(
+        net.params,
+        net.activations,
         X,
         Y,
         optimizer=GradientDescent(workloads.LEARNING_RATE),
-        epochs=1,
-        max_iterations=None,
-        batch_size=batch_size,
-        l2=0.0,
-        keep_prob=1.0,
-        validation=None,
-        patience=None,
-        cost_every=1,
-        callback=None,
+        plan=Plan.of(X.shape[1], batch_size, None, 1),
         rng=rng,
+        ops=net.backend.ops,
     )
 
 

@@ -4,28 +4,34 @@ The course's notation throughout: ``X: (n_x, m)``, ``Y: (1, m)``, ``W[l]: (n[l],
 ``b[l]: (n[l], 1)``, ``Z[l], A[l], dZ[l], dA[l]: (n[l], m)``.
 """
 
-from dlcore._version import __version__ as __version__  # one source, also read by pyproject.toml
-from dlcore.activations import ACTIVATIONS, Activation, get_activation, leaky_relu
+from dlcore._version import __version__
+from dlcore.activations import ACTIVATIONS, Activation, get_activation, leaky_relu, softmax
 from dlcore.backends import get_backend
 from dlcore.data import flatten_images
+from dlcore.heads import BinaryCrossEntropy, CategoricalCrossEntropy, Head, MeanSquaredError, head_for
 from dlcore.initializers import INITIALIZERS, initialize_parameters
+from dlcore.labels import one_hot
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
-from dlcore.model import History, Network, TrainingDiverged
-from dlcore.multiclass import confusion_matrix, one_hot, softmax
+from dlcore.metrics import accuracy, confusion_matrix, r2_score
+from dlcore.model import Network
+from dlcore.ops import Ops, ops_of
 from dlcore.optimizers import OPTIMIZERS, Adam, GradientDescent, Momentum, Optimizer, RMSprop, get_optimizer
-from dlcore.propagation import (
-    accuracy,
-    backward,
-    cost,
-    forward,
-    predict,
-    predict_proba,
-    train_step,
-    update,
-)
+from dlcore.propagation import backward, cost, forward, predict, predict_proba, train_step, update
+from dlcore.training import History, Plan, TrainingDiverged, train
 
 __all__ = [
+    "__version__",
     "ACTIVATIONS",
+    "BinaryCrossEntropy",
+    "CategoricalCrossEntropy",
+    "Head",
+    "MeanSquaredError",
+    "Ops",
+    "Plan",
+    "head_for",
+    "ops_of",
+    "r2_score",
+    "train",
     "INITIALIZERS",
     "OPTIMIZERS",
     "Activation",

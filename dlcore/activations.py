@@ -1,4 +1,4 @@
-"""Activation functions g(Z) and their derivatives g'(Z), elementwise on (n[l], m) arrays.
+"""Activation functions g(Z) and their derivatives g'(Z), elementwise on (n[l], m) arrays; softmax.
 
 Each :class:`Activation` has ``forward(Z) -> A`` and ``derivative(Z, A) -> g'(Z)``; the derivative
 is handed the cached ``A = g(Z)`` too, so sigmoid and tanh reuse it instead of recomputing.
@@ -59,6 +59,32 @@ def linear_derivative(Z: Array, A: Array) -> Array:
     return namespace(Z).ones_like(Z)
 
 
+def logsumexp(Z: Array) -> Array:
+    """log sum_c e^Z[c, i] per column, (C, m) -> (1, m), shifted by the column max: no overflow."""
+    xp = namespace(Z)
+    Zmax = xp.max(Z, axis=0, keepdims=True)
+    return Zmax + xp.log(xp.sum(xp.exp(Z - Zmax), axis=0, keepdims=True))
+
+
+def softmax(Z: Array) -> Array:
+    """A[c, i] = e^Z[c, i] / sum_k e^Z[k, i], column-wise, stable for any finite Z. (C, m) -> (C, m)."""
+    xp = namespace(Z)
+    E = xp.exp(Z - xp.max(Z, axis=0, keepdims=True))
+    return E / xp.sum(E, axis=0, keepdims=True)
+
+
+def log_softmax(Z: Array) -> Array:
+    """log softmax(Z) = Z - logsumexp(Z), finite for any finite Z. (C, m) -> (C, m)."""
+    return Z - logsumexp(Z)
+
+
+def softmax_derivative(Z: Array, A: Array) -> Array:
+    raise ValueError(
+        "softmax has no elementwise derivative; use it as the output layer with categorical "
+        "cross-entropy, where dZ = A - Y"
+    )
+
+
 @dataclass(frozen=True)
 class Activation:
     """A named activation: ``forward(Z) -> A`` and ``derivative(Z, A) -> g'(Z)``."""
@@ -100,6 +126,8 @@ ACTIVATIONS: dict[str, Activation] = {
     "leaky_relu": leaky_relu(0.01),
     "linear": Activation("linear", linear, linear_derivative),
 }
+#: the multi-class output layer (with categorical cross-entropy, :mod:`dlcore.heads`); never a hidden one
+SOFTMAX = Activation("softmax", softmax, softmax_derivative)
 
 
 def get_activation(spec: str | Activation) -> Activation:
@@ -107,9 +135,7 @@ def get_activation(spec: str | Activation) -> Activation:
     ``"leaky_relu"`` (slope 0.01) or ``"leaky_relu:0.2"`` (slope 0.2)."""
     if isinstance(spec, Activation):
         return spec
-    if spec == "softmax":  # output layer only, with categorical cross-entropy: see dlcore.multiclass
-        from dlcore.multiclass import SOFTMAX
-
+    if spec == "softmax":  # output layer only, with categorical cross-entropy: see dlcore.heads
         return SOFTMAX
     name, _, arg = str(spec).partition(":")
     if name == "leaky_relu" and arg:

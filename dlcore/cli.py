@@ -18,11 +18,13 @@ from typing import Any
 from dlcore.activations import ACTIVATIONS
 from dlcore.backends import BackendError, get_backend
 from dlcore.data import Normalization, load_dataset, train_test_split
-from dlcore.datasets import DATASETS
+from dlcore.datasets import DATASETS, GENERATED
 from dlcore.initializers import INITIALIZERS
-from dlcore.minibatch import check_batch_size, schedule
-from dlcore.model import History, Network, TrainingDiverged
+from dlcore.metrics import confusion_matrix, rmse
+from dlcore.minibatch import check_batch_size
+from dlcore.model import Network
 from dlcore.optimizers import OPTIMIZERS
+from dlcore.training import History, Plan, TrainingDiverged
 
 BACKEND_HELP = "auto (default, or $DLCORE_BACKEND), numpy, cupy, array_api_strict; optional :device (cupy:1)"
 
@@ -87,12 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         default="planar",
         metavar="NAME|PATH",
-        help=f"built-in {', '.join(DATASETS)} (default planar), digits (scikit-learn's 8x8 digits, "
+        help=f"built-in {', '.join(GENERATED)} (default planar), digits (scikit-learn's 8x8 digits, "
         "10 classes; needs scikit-learn) or a .csv / .npz file",
     )
     train.add_argument("--samples", type=_positive_int, default=400, help="examples in a built-in dataset")
     train.add_argument(
-        "--layers", type=_layers, default=None, help="layer sizes n[0],...,n[L] (default n_x,4,1)"
+        "--layers", type=_layers, default=None, help="layer sizes n[0],...,n[L] (default n_x,4,n_out)"
+    )
+    train.add_argument(
+        "--task",
+        default=None,
+        choices=["binary", "multiclass", "regression"],
+        help="default: from the labels (0/1 binary, integers multiclass, real values regression)",
     )
     train.add_argument(
         "--hidden-activation", default="tanh", choices=[a for a in ACTIVATIONS if a != "linear"]
@@ -178,7 +186,7 @@ class Progress:
 
     def __call__(self, i: int, J: float) -> None:
         line = f"iteration {i:>6}: cost {J:.6f}"
-        if self.steps_per_epoch:  # the cost of the epoch that ended at update i (the last may be partial)
+        if self.steps_per_epoch:  # the cost measured from update i on: epochs done by then
             line = f"epoch {math.ceil(i / self.steps_per_epoch):>4}, {line}"
         if self.bar is not None:
             self.bar.update(i - self.last)
@@ -237,71 +245,53 @@ def train(args: argparse.Namespace) -> int:
 
     backend = get_backend(args.backend)
     _say_auto(backend)
-    if args.dataset == "digits":  # scikit-learn's bundled digits, loaded on the host
-        from dlcore.backends.sklearn_data import load_digits_columns
-
-        X, Y = (backend.asarray(a, dtype=args.dtype) for a in load_digits_columns())
-    else:
-        X, Y = load_dataset(args.dataset, backend, seed=args.seed, dtype=args.dtype, m=args.samples)
+    X, Y = load_dataset(
+        args.dataset, backend, seed=args.seed, dtype=args.dtype, m=args.samples, task=args.task
+    )
     if Y is None:
         raise ValueError(f"{args.dataset} has no labels Y; training needs them")
-    n_x, m = X.shape
-    n_classes = int(backend.xp.max(Y)) + 1 if Y.shape[0] == 1 else Y.shape[0]
-    layers = args.layers or ([n_x, 4, 1] if n_classes <= 2 else [n_x, 64, n_classes])
-    if layers[0] != n_x:
-        raise ValueError(
-            f"--layers starts with {layers[0]} but the data has n_x = {n_x} features; "
-            f"use --layers {n_x},{','.join(map(str, layers[1:]))}"
-        )
-    if n_classes <= 2 and layers[-1] != 1:
-        raise ValueError(f"--layers must end with 1 (one sigmoid output for binary labels); got {layers[-1]}")
-    if n_classes > 2 and layers[-1] != n_classes:
-        raise ValueError(
-            f"--layers must end with {n_classes} (one softmax output per class: the labels are "
-            f"0 .. {n_classes - 1}); got {layers[-1]}"
-        )
-
     X_train, Y_train, X_test, Y_test = train_test_split(X, Y, args.test_fraction, backend, seed=args.seed)
-    norm = None if args.no_normalize else Normalization.fit(X_train, backend)
-    output = "sigmoid" if layers[-1] == 1 else "softmax"
-    net = Network(
-        layers,
+    net = Network.for_data(
+        X,
+        Y,
+        args.layers,
         args.hidden_activation,
-        output,
+        task=args.task,
         init=args.init,
         backend=backend,
         seed=args.seed,
         dtype=args.dtype,
     )
-    net.normalization = norm  # applied by the network to every X it is given, raw data in
+    net.normalization = None if args.no_normalize else Normalization.fit(X_train, backend)
     if not args.quiet:
+        n_x, m = X.shape
         print(
             f"data: {args.dataset}, m = {m} examples ({X_train.shape[1]} train, {X_test.shape[1]} test), "
-            f"n_x = {n_x} features{'' if norm else ', not normalized'}; network {layers}, "
-            f"{args.hidden_activation} hidden units"
+            f"n_x = {n_x} features{'' if net.normalization else ', not normalized'}; network "
+            f"{net.layer_dims}, {args.hidden_activation} hidden units, {net.task}"
         )
 
     general = args.epochs or args.batch_size or args.optimizer != "gd" or args.l2 or args.keep_prob < 1
+    m_train = X_train.shape[1]
+    plan = Plan.of(m_train, check_batch_size(args.batch_size, m_train), args.iterations, args.epochs)
+    T = plan.batches_per_epoch
     if general:  # mini-batches / optimizers / regularization: the cost is checked per epoch
-        m_train, iterations = X_train.shape[1], None if args.epochs else args.iterations
-        T, epochs, max_iterations = schedule(  # the plan fit() will follow, to size the progress bar
-            m_train, check_batch_size(args.batch_size, m_train), iterations, args.epochs
-        )
-        every_epochs = args.cost_every or max(1, epochs // 10)
-        progress = Progress(max_iterations or epochs * T, every_epochs * T, args.quiet, steps_per_epoch=T)
-        options = {
-            "epochs": args.epochs,
-            "iterations": iterations,
-            "batch_size": args.batch_size,
-            "optimizer": args.optimizer,
-            "l2": args.l2,
-            "keep_prob": args.keep_prob,
-            "cost_every": every_epochs,
-        }
+        every_epochs = args.cost_every or max(1, plan.epochs // 10)
+        progress = Progress(plan.total_iterations, every_epochs * T, args.quiet, steps_per_epoch=T)
+        cost_every = every_epochs
     else:
         every = args.cost_every or max(1, args.iterations // 10)
         progress = Progress(args.iterations, every, args.quiet, fine=bool(args.plot))
-        options = {"iterations": args.iterations, "cost_every": progress.tick}
+        cost_every = progress.tick
+    options = {
+        "epochs": args.epochs,
+        "iterations": None if args.epochs else args.iterations,
+        "batch_size": args.batch_size,
+        "optimizer": args.optimizer,
+        "l2": args.l2,
+        "keep_prob": args.keep_prob,
+        "cost_every": cost_every,
+    }
     start = time.perf_counter()
     history = None
     try:  # one block from training to the save: a Ctrl-C anywhere in it keeps the parameters
@@ -331,24 +321,25 @@ def train(args: argparse.Namespace) -> int:
 
 
 def _report(net: Network, X_train, Y_train, X_test, Y_test, backend: Any, dtype: str, seconds: float) -> None:
-    """Train and test accuracy (and the confusion matrix for several classes), backend, wall time."""
-    print(f"train accuracy: {_percent(net.accuracy(X_train, Y_train))}")
-    if X_test.shape[1]:
-        print(f"test accuracy: {_percent(net.accuracy(X_test, Y_test))}")
-    else:
-        print("test accuracy: n/a (--test-fraction 0)")
-    if net.n_classes is not None and X_test.shape[1]:
+    """Train and test accuracy (R^2 and RMSE for regression; the confusion matrix for several classes),
+    backend, wall time."""
+    for name, X, Y in (("train", X_train, Y_train), ("test", X_test, Y_test)):
+        if not X.shape[1]:
+            print(f"{name} {'R^2' if net.task == 'regression' else 'accuracy'}: n/a (--test-fraction 0)")
+        elif net.task == "regression":
+            error = rmse(net.predict_proba(X), backend.asarray(Y))
+            print(f"{name} R^2: {net.score(X, Y):.4f}, RMSE {error:.4g}")
+        else:
+            print(f"{name} accuracy: {_percent(net.score(X, Y))}")
+    if net.task == "multiclass" and X_test.shape[1]:
         _print_confusion(net, X_test, Y_test, backend)
     print(f"backend: {backend.name} on {backend.device_name()}, {dtype}; wall time {seconds:.2f}s")
 
 
 def _print_confusion(net: Network, X: Any, Y: Any, backend: Any) -> None:
     """The test confusion matrix: row = true class, column = predicted class."""
-    from dlcore.multiclass import confusion_matrix
-
-    C = backend.to_numpy(
-        confusion_matrix(backend.xp.astype(Y, backend.xp.int64), net.predict(X), net.n_classes)
-    )
+    labels = backend.xp.astype(Y, backend.xp.int64) if Y.shape[0] == 1 else net.head.predict(Y)
+    C = backend.to_numpy(confusion_matrix(labels, net.predict(X), net.n_classes))
     width = max(3, len(str(int(C.max()))))
     print("test confusion matrix (rows: true class, columns: predicted):")
     print("     " + " ".join(f"{j:>{width}}" for j in range(C.shape[1])))
@@ -436,31 +427,41 @@ def predict(args: argparse.Namespace) -> int:
     backend = get_backend(args.backend)
     net = Network.load(args.model, backend)
     X, Y = load_dataset(
-        args.data, backend, seed=args.seed, dtype=net.dtype_name, n_features=net.layer_dims[0]
+        args.data,
+        backend,
+        seed=args.seed,
+        dtype=net.dtype_name,
+        n_features=net.layer_dims[0],
+        task="binary" if net.task == "binary" else None,
     )
     n_x = net.layer_dims[0]
     if X.shape[0] != n_x:
         hint = f"; X is stored as (m, n_x): store X.T, shape ({n_x}, m)" if X.shape[1] == n_x else ""
         raise ValueError(f"{args.data} has {X.shape[0]} features; the model {args.model} expects {n_x}{hint}")
     _say_auto(backend, sys.stdout if args.out else sys.stderr)  # keep stdout pure CSV
-    P = backend.to_numpy(net.predict_proba(X))  # (1, m), or (C, m) for softmax; the net normalizes X
-    if net.n_classes is None:
-        proba = P.reshape(-1).tolist()
-        labels = [int(p > 0.5) for p in proba]
-    else:  # the probability of the predicted class
-        proba, labels = P.max(axis=0).tolist(), P.argmax(axis=0).tolist()
+    P = backend.to_numpy(net.predict_proba(X))  # (n[L], m); the network normalizes X itself
+    predicted = backend.to_numpy(net.predict(X))  # the head's rule: 0/1, class index, or the values
     truth = None if Y is None else backend.to_numpy(Y).reshape(-1).tolist()
+    if net.task == "regression":
+        header = "index," + ",".join(f"prediction{k if len(P) > 1 else ''}" for k in range(len(P)))
+        rows = [f"{i}," + ",".join(repr(float(v)) for v in P[:, i]) for i in range(P.shape[1])]
+        true = [f",{t!r}" for t in truth] if truth else None
+    else:  # the probability of the predicted class, and the class
+        proba = P[0] if len(P) == 1 else P.max(axis=0)
+        header = "index,probability,label"
+        pairs = zip(proba, predicted[0], strict=True)
+        rows = [f"{i},{float(p)!r},{int(c)}" for i, (p, c) in enumerate(pairs)]
+        true = [f",{int(t)}" for t in truth] if truth else None
 
     def write(f) -> None:
-        f.write("index,probability,label" + (",true_label" if truth else "") + "\n")
-        for i, p in enumerate(proba):
-            row = f"{i},{p!r},{labels[i]}"
-            f.write(row + (f",{int(truth[i])}" if truth else "") + "\n")
+        f.write(header + (",true_label" if true else "") + "\n")
+        for i, row in enumerate(rows):
+            f.write(row + (true[i] if true else "") + "\n")
 
-    count, accuracy = f"{len(proba)} predictions", ""
-    if truth is not None:
-        correct = sum(label == int(t) for label, t in zip(labels, truth, strict=True))
-        accuracy = f"; accuracy: {_percent(correct / len(proba))}"
+    count, accuracy = f"{len(rows)} predictions", ""
+    if Y is not None:
+        metric = net.score(X, Y)  # checks Y like training does
+        accuracy = f"; R^2: {metric:.4f}" if net.task == "regression" else f"; accuracy: {_percent(metric)}"
     if args.out:
         from dlcore.backends.storage import write_text_atomic
 

@@ -139,12 +139,17 @@ def read_csv_rows(path: str | Path) -> tuple[list[list[float]], list[str] | None
 
 
 def load_csv(
-    path: str | Path, backend: Any, dtype: Any = "float64", n_features: int | None = None
+    path: str | Path,
+    backend: Any,
+    dtype: Any = "float64",
+    n_features: int | None = None,
+    task: str | None = None,
 ) -> tuple[Array, Array | None]:
-    """X: (n_x, m) and Y: (1, m) from a CSV with one example per row and the 0/1 label last.
+    """X: (n_x, m) and Y: (1, m) from a CSV with one example per row and the label (or target) last.
 
     With ``n_features`` given (predicting), a file with exactly ``n_features`` columns has no label
-    column and Y is ``None``.
+    column and Y is ``None``. With ``task="binary"`` every label must be 0 or 1 (the first one that is
+    not is named by its row); otherwise the network's head checks the labels.
     """
     rows, _ = read_csv_rows(path)
     width = len(rows[0])
@@ -160,7 +165,7 @@ def load_csv(
                 f"{path} has one column; expected features then the 0/1 label in the last column"
             )
         first_line = None
-        for i, row in enumerate(rows):
+        for i, row in enumerate(rows if task == "binary" else ()):
             if row[-1] not in (0.0, 1.0):
                 first_line = i
                 break
@@ -234,8 +239,10 @@ def load_dataset(
     dtype: Any = "float64",
     m: int = 400,
     n_features: int | None = None,
+    task: str | None = None,
 ) -> tuple[Array, Array | None]:
-    """X: (n_x, m), Y: (1, m) from a built-in name (planar, moons, circles, xor) or a .csv/.npz path."""
+    """X: (n_x, m), Y: (1, m) from a built-in name (:data:`dlcore.datasets.DATASETS`: planar, moons,
+    circles, xor, digits) or a .csv/.npz path. ``task="binary"`` checks CSV labels row by row."""
     if spec in DATASETS:
         return DATASETS[spec](backend, m=m, seed=seed, dtype=dtype)
     path = Path(spec)
@@ -247,7 +254,7 @@ def load_dataset(
         raise ValueError(f"cannot read {spec!r}: data files must end in .csv or .npz")
     storage.check_readable(path, "data file")
     if suffix == ".csv":
-        return load_csv(path, backend, dtype, n_features)
+        return load_csv(path, backend, dtype, n_features, task)
     return load_npz(path, backend, dtype)
 
 

@@ -1,7 +1,9 @@
-"""Built-in generated data sets, deterministic by seed and identical on every backend.
+"""Built-in data sets, one registry (:data:`DATASETS`): generated ones, deterministic by seed and
+bit-identical on every backend, and scikit-learn's digits.
 
-All return ``X: (2, m)`` and ``Y: (1, m)`` on the given backend, in the course's column layout.
-Random draws come from the backend's host RNG; the arithmetic runs in the backend's namespace.
+The generated sets return ``X: (2, m)`` and ``Y: (1, m)`` on the given backend, in the course's column
+layout. Like the seeded initial weights, they are computed on the host (NumPy, through the numpy
+backend's namespace: a GPU's linspace, sin and cos may differ in the last bits) and then moved.
 """
 
 from __future__ import annotations
@@ -10,17 +12,29 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from dlcore.backends import get_backend
+from dlcore.backends.sklearn_data import load_digits_columns
+
 Array = Any
+
+
+def _host(backend: Any, seed: int) -> tuple[Any, Any, Any]:
+    """The host (numpy) backend's namespace and seeded RNG, and the float64 dtype: data is made there."""
+    host = get_backend("numpy")
+    return host.xp, host.rng(seed), host.dtype("float64")
+
+
+def _moved(backend: Any, X: Array, Y: Array, dtype: Any) -> tuple[Array, Array]:
+    return backend.asarray(X, dtype=dtype), backend.asarray(Y, dtype=dtype)
 
 
 def planar(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") -> tuple[Array, Array]:
     """The course's planar "flower": two classes of about m/2 points on the petals of r = 4 sin(4t)."""
-    xp, rng = backend.xp, backend.rng(seed)
-    f64 = backend.dtype("float64")
+    xp, rng, f64 = _host(backend, seed)
     a = 4.0
     parts = []
     for j, N in enumerate((m // 2, m - m // 2)):
-        t = xp.linspace(j * 3.12, (j + 1) * 3.12, N, dtype=f64, device=backend.device)
+        t = xp.linspace(j * 3.12, (j + 1) * 3.12, N, dtype=f64, device="cpu")
         t = t + rng.normal((N,), dtype=f64, scale=0.2)  # theta
         r = a * xp.sin(4 * t) + rng.normal((N,), dtype=f64, scale=0.2)  # radius
         parts.append((r * xp.sin(t), r * xp.cos(t), float(j)))
@@ -28,26 +42,23 @@ def planar(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") ->
 
 
 def _finish(backend: Any, parts: list[tuple[Array, Array, float]], dtype: Any) -> tuple[Array, Array]:
-    """Stack ``(x1, x2, label)`` parts (each x: (N,), float64) into X: (2, m), Y: (1, m) of ``dtype``."""
-    xp = backend.xp
-    f64 = backend.dtype("float64")
+    """Stack host ``(x1, x2, label)`` parts (each x: (N,), float64) into X: (2, m), Y: (1, m) of ``dtype``
+    on ``backend``."""
+    xp, _, f64 = _host(backend, 0)
     X = xp.concat([xp.stack([x1, x2]) for x1, x2, _ in parts], axis=1)
-    Y = xp.concat(
-        [xp.full((1, x1.shape[0]), label, dtype=f64, device=backend.device) for x1, _, label in parts], axis=1
-    )
-    return xp.astype(X, backend.dtype(dtype)), xp.astype(Y, backend.dtype(dtype))
+    Y = xp.concat([xp.full((1, x1.shape[0]), label, dtype=f64) for x1, _, label in parts], axis=1)
+    return _moved(backend, X, Y, dtype)
 
 
 def moons(
     backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64", noise: float = 0.15
 ) -> tuple[Array, Array]:
     """Two interleaved half circles: class 0 on the upper moon, class 1 on the lower one, plus noise."""
-    xp, rng = backend.xp, backend.rng(seed)
-    f64 = backend.dtype("float64")
+    xp, rng, f64 = _host(backend, seed)
     N0 = m // 2
     N1 = m - N0
-    t0 = xp.linspace(0.0, math.pi, N0, dtype=f64, device=backend.device)
-    t1 = xp.linspace(0.0, math.pi, N1, dtype=f64, device=backend.device)
+    t0 = xp.linspace(0.0, math.pi, N0, dtype=f64, device="cpu")
+    t1 = xp.linspace(0.0, math.pi, N1, dtype=f64, device="cpu")
     parts = [
         (
             xp.cos(t0) + rng.normal((N0,), dtype=f64, scale=noise),
@@ -72,8 +83,7 @@ def circles(
     factor: float = 0.5,
 ) -> tuple[Array, Array]:
     """Two concentric rings: class 0 on the unit circle, class 1 on the circle of radius ``factor``."""
-    xp, rng = backend.xp, backend.rng(seed)
-    f64 = backend.dtype("float64")
+    xp, rng, f64 = _host(backend, seed)
     N0 = m // 2
     N1 = m - N0
     parts = []
@@ -87,11 +97,17 @@ def circles(
 
 def xor(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") -> tuple[Array, Array]:
     """Points uniform on [-1, 1]^2, label 1 where x1 and x2 have opposite signs (not linearly separable)."""
-    xp, rng = backend.xp, backend.rng(seed)
-    f64 = backend.dtype("float64")
+    xp, rng, f64 = _host(backend, seed)
     P = rng.uniform((2, m), -1.0, 1.0, dtype=f64)
     Y = xp.reshape(xp.astype((P[0, :] * P[1, :]) < 0, f64), (1, m))
-    return xp.astype(P, backend.dtype(dtype)), xp.astype(Y, backend.dtype(dtype))
+    return _moved(backend, P, Y, dtype)
+
+
+def digits(backend: Any, m: int | None = None, seed: int = 1, dtype: Any = "float64") -> tuple[Array, Array]:
+    """scikit-learn's 1,797 8x8 digits: X: (64, 1797) in [0, 1], Y: (1, 1797) labels 0..9 (10 classes).
+    Needs scikit-learn (``dlcore[sklearn]``); ``m`` and ``seed`` are ignored (the set is fixed)."""
+    X, Y = load_digits_columns()
+    return _moved(backend, X, Y, dtype)
 
 
 DATASETS: dict[str, Callable[..., tuple[Array, Array]]] = {
@@ -99,4 +115,7 @@ DATASETS: dict[str, Callable[..., tuple[Array, Array]]] = {
     "moons": moons,
     "circles": circles,
     "xor": xor,
+    "digits": digits,
 }
+#: the generated sets (no extra package needed; ``--samples`` sizes them)
+GENERATED = ("planar", "moons", "circles", "xor")

@@ -11,15 +11,15 @@ and flows down every layer through the chain rule. ``dW = dZ @ A_prev.T`` below 
 
 The code also avoids work the equations do not need: the bias is added in place, a one-row W turns
 W^T dZ into an outer product (a broadcast multiply, ~15x faster than matmul on CPU), and layer 1
-skips dA[0] = dX.
+skips dA[0] = dX. The primitives come from ``ops`` (:mod:`dlcore.ops`), so a backend may fuse them.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from dlcore._namespace import namespace
 from dlcore.activations import Activation
+from dlcore.ops import Ops, ops_of
 
 Array = Any
 
@@ -33,40 +33,47 @@ class LayerCache(NamedTuple):
     A: Array
 
 
-def layer_forward(A_prev: Array, W: Array, b: Array, g: Activation) -> tuple[Array, LayerCache]:
+def layer_forward(
+    A_prev: Array, W: Array, b: Array, g: Activation, ops: Ops | None = None
+) -> tuple[Array, LayerCache]:
     """Z = W A_prev + b, A = g(Z). Returns A: (n[l], m) and the cache."""
-    Z = W @ A_prev
-    Z += b  # in place: no second (n[l], m) array
-    A = g.forward(Z)
+    ops = ops or ops_of(A_prev)
+    Z = ops.linear_forward(W, A_prev, b)
+    A = ops.activation_forward(g, Z)
     return A, LayerCache(A_prev, W, Z, A)
 
 
 def layer_backward(
-    dA: Array, cache: LayerCache, g: Activation, need_dA_prev: bool = True, overwrite_dA: bool = False
+    dA: Array,
+    cache: LayerCache,
+    g: Activation,
+    need_dA_prev: bool = True,
+    overwrite_dA: bool = False,
+    ops: Ops | None = None,
 ) -> tuple[Array | None, Array, Array]:
     """From dA = dJ/dA: (n[l], m) to (dA_prev, dW, db), with dZ = dA * g'(Z).
 
     ``overwrite_dA=True`` computes dZ in dA's memory (backpropagation owns its dA; callers keep theirs).
     """
-    if overwrite_dA:
-        dA *= g.derivative(cache.Z, cache.A)
-        dZ = dA
-    else:
-        dZ = dA * g.derivative(cache.Z, cache.A)
-    return linear_backward(dZ, cache, need_dA_prev)
+    ops = ops or ops_of(dA)
+    if not overwrite_dA:
+        dA = ops.xp.asarray(dA, copy=True)
+    dZ = ops.activation_backward(g, dA, cache.Z, cache.A)
+    return linear_backward(dZ, cache, need_dA_prev, ops)
 
 
 def linear_backward(
-    dZ: Array, cache: LayerCache, need_dA_prev: bool = True
+    dZ: Array, cache: LayerCache, need_dA_prev: bool = True, ops: Ops | None = None
 ) -> tuple[Array | None, Array, Array]:
     """The linear part Z = W A_prev + b, backwards, from dZ = dJ/dZ (which carries the 1/m).
 
     dW = dZ A_prev^T,  db = sum(dZ, axis=1),  dA_prev = W^T dZ.
     ``dA_prev`` is skipped (None) for the first layer, where nobody needs dX. ``dZ`` is not modified.
     """
+    ops = ops or ops_of(dZ)
     A_prev, W = cache.A_prev, cache.W
     dW = dZ @ A_prev.T
-    db = namespace(dZ).sum(dZ, axis=1, keepdims=True)
+    db = ops.bias_gradient(dZ)
     if not need_dA_prev:
         return None, dW, db
     if W.shape[0] == 1:  # one-row W: W^T dZ is an outer product; broadcasting beats matmul here

@@ -1,8 +1,10 @@
-"""Binary cross-entropy cost J = -1/m sum(Y log A + (1 - Y) log(1 - A)).
+"""Losses J (the mean over the m columns), each computed so that it stays finite where it can.
 
-With a sigmoid output A = sigmoid(Z), the cost is computed from the logits Z as
-``sum(log(1 + e^Z) - Y Z) / m`` (``logaddexp(0, Z)`` is log(1 + e^Z) without overflow), so even
-saturated outputs (|Z| = 1e4) give a finite cost, and its gradient is simply ``dZ = A - Y``.
+- binary cross-entropy  J = -1/m sum(Y log A + (1 - Y) log(1 - A)), A = sigmoid(Z): from the logits as
+  ``sum(log(1 + e^Z) - Y Z) / m`` (``logaddexp(0, Z)`` is log(1 + e^Z) without overflow), so even
+  saturated outputs (|Z| = 1e4) give a finite cost;
+- categorical cross-entropy  J = -1/m sum_i sum_c Y[c, i] log A[c, i], with log A = Z - logsumexp(Z);
+- mean squared error  J = 1/(2m) sum_i ||A[:, i] - Y[:, i]||^2 (the 1/2 makes dJ/dA = (A - Y) / m).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dlcore._namespace import namespace
+from dlcore.activations import log_softmax
 
 Array = Any
 
@@ -32,3 +35,18 @@ def binary_cross_entropy(A: Array, Y: Array, eps: float = 1e-12) -> Array:
 def binary_cross_entropy_grad(A: Array, Y: Array) -> Array:
     """dA[L] = -(Y / A - (1 - Y) / (1 - A)), the course's derivative of the loss w.r.t. A."""
     return -(Y / A - (1.0 - Y) / (1.0 - A))
+
+
+def categorical_cross_entropy_from_logits(Z: Array, Y: Array) -> Array:
+    """J = -1/m sum(Y * log_softmax(Z)) from logits Z: (C, m) and one-hot Y: (C, m). Returns 0-D."""
+    xp = namespace(Z)
+    m = Z.shape[1]
+    return -xp.sum(Y * log_softmax(Z)) / m
+
+
+def mean_squared_error(A: Array, Y: Array) -> Array:
+    """J = 1/(2m) sum((A - Y)^2) for A, Y: (n_y, m). Returns 0-D."""
+    xp = namespace(A)
+    m = A.shape[1]
+    D = A - Y
+    return xp.sum(D * D) / (2.0 * m)

@@ -1,7 +1,8 @@
-"""The public model object: :class:`Network`, an L-layer binary classifier.
+"""The public model object: :class:`Network`, an L-layer network with an output head.
 
-It owns a backend, a parameter dict and a list of activations, and calls the functional layer in
-:mod:`dlcore.propagation` for everything, so both styles share one implementation.
+It owns a backend, a parameter dict, a list of activations and the head the output activation implies
+(binary or categorical cross-entropy, or mean squared error for regression), and calls the functional
+layer (:mod:`dlcore.propagation`) and the one training loop (:mod:`dlcore.training`) for everything.
 
 >>> net = Network([2, 4, 1], hidden_activation="tanh", init="small", backend="numpy", seed=1)
 >>> history = net.fit(X, Y, learning_rate=1.2, iterations=10_000)   # X: (2, m), Y: (1, m)
@@ -11,76 +12,39 @@ It owns a backend, a parameter dict and a list of activations, and calls the fun
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from dlcore import persistence
 from dlcore import propagation as prop
 from dlcore.activations import Activation, get_activation
 from dlcore.backends import Backend, get_backend
+from dlcore.data import Normalization
+from dlcore.heads import head_for
 from dlcore.initializers import check_layer_dims, initialize_parameters
-from dlcore.minibatch import check_batch_size, schedule, train_validation_split
-from dlcore.multiclass import check_class_labels, class_indices
+from dlcore.minibatch import check_batch_size, train_validation_split
 from dlcore.optimizers import Optimizer, get_optimizer
 from dlcore.regularization import check_keep_prob
-from dlcore.training import run_epochs
-from dlcore.validation import (
-    check_features,
-    check_labels,
-    check_learning_rate,
-    check_positive_int,
-)
+from dlcore.training import History, Plan, TrainingDiverged, train
+from dlcore.validation import check_features, check_learning_rate, check_positive_int
 
 Array = Any
+OUTPUTS = {"sigmoid": "binary cross-entropy", "softmax": "several classes", "linear": "regression"}
 
-
-@dataclass
-class History:
-    """Costs recorded during :meth:`Network.fit`: ``costs[i]`` is J before iteration ``iterations[i]``
-    (the last entry is J after the final update)."""
-
-    iterations: list[int] = field(default_factory=list)
-    costs: list[float] = field(default_factory=list)
-    #: with mini-batches / optimizers / validation: the epoch of each record, the validation costs,
-    #: whether early stopping ended training, and the epoch whose parameters were restored
-    epochs: list[int] = field(default_factory=list)
-    val_costs: list[float] = field(default_factory=list)
-    stopped_early: bool = False
-    best_epoch: int | None = None
-
-    def append(self, iteration: int, cost: float) -> None:
-        self.iterations.append(iteration)
-        self.costs.append(cost)
-
-    def __len__(self) -> int:
-        return len(self.costs)
-
-    def __iter__(self):
-        return iter(self.costs)
-
-    def __getitem__(self, i: int) -> float:
-        return self.costs[i]
-
-
-class TrainingDiverged(ArithmeticError):
-    """The cost became NaN or inf; the network was rolled back to its last finite parameters."""
-
-    def __init__(self, message: str, iteration: int, learning_rate: float, history: History):
-        super().__init__(message)
-        self.iteration = iteration
-        self.learning_rate = learning_rate
-        self.history = history
+__all__ = ["History", "Network", "TrainingDiverged"]
 
 
 class Network:
-    """A fully connected binary classifier trained by batch gradient descent.
+    """A fully connected network: a binary or multi-class classifier, or a regressor.
 
     Args:
         layer_dims: ``[n_x, n[1], ..., n[L]]``; ``[n_x, 1]`` is logistic regression.
         hidden_activation: g for layers 1 .. L-1 (``"relu"``, ``"tanh"``, ``"sigmoid"``,
             ``"leaky_relu"``, ``"leaky_relu:0.2"``, ``"linear"``).
-        output_activation: g[L]; ``"sigmoid"`` for binary cross-entropy, ``"softmax"`` for C classes
-            (``layer_dims[-1] = C``, categorical cross-entropy; Y as integer labels (1, m) or one-hot (C, m)).
+        output_activation: g[L], which picks the head: ``"sigmoid"`` for binary cross-entropy,
+            ``"softmax"`` for C classes (``layer_dims[-1] = C``, categorical cross-entropy; Y as integer
+            labels (1, m) or one-hot (C, m)), ``"linear"`` for regression (mean squared error, Y (n[L], m)).
         activations: one activation per layer, overriding the two above.
         init: ``"small"``, ``"he"``, ``"xavier"``, ``"glorot"`` or ``"zeros"``.
         backend: a backend name (``"auto"``, ``"numpy"``, ``"cupy"``, ``"array_api_strict"``) or a
@@ -114,11 +78,12 @@ class Network:
         if len(activations) != L:
             raise ValueError(f"activations needs one entry per layer ({L}); got {len(activations)}")
         self.activations = [get_activation(a) for a in activations]
-        if self.activations[-1].name not in ("sigmoid", "softmax"):
+        if self.activations[-1].name not in OUTPUTS:
             raise ValueError(
-                f"output_activation must be 'sigmoid' for binary cross-entropy (or 'softmax' for "
-                f"several classes); got {self.activations[-1].name!r}"
+                "output_activation must be 'sigmoid' for binary cross-entropy ('softmax' for several "
+                f"classes, 'linear' for regression); got {self.activations[-1].name!r}"
             )
+        self.head = head_for(self.activations[-1])
         if self.activations[-1].name == "softmax" and self.layer_dims[-1] < 2:
             raise ValueError(
                 f"softmax needs at least 2 output units (one per class); got layer_dims[-1] = "
@@ -128,7 +93,46 @@ class Network:
         self.dtype = self.backend.dtype(dtype)
         self.init = init
         self.seed = seed
-        self.params = initialize_parameters(self.layer_dims, init, self.backend, seed, self.dtype)
+        with self.backend.activate():
+            self.params = initialize_parameters(self.layer_dims, init, self.backend, seed, self.dtype)
+
+    @classmethod
+    def for_data(
+        cls,
+        X: Any,
+        Y: Any,
+        layer_dims: Sequence[int] | None = None,
+        hidden_activation: str | Activation = "tanh",
+        *,
+        task: str | None = None,
+        **options: Any,
+    ) -> Network:
+        """A network shaped for X: (n_x, m) and Y: its input size, output head and output size.
+
+        ``task``: ``"binary"`` (Y 0/1, one sigmoid unit), ``"multiclass"`` (integer labels 0 .. C-1 or
+        one-hot (C, m): C softmax units) or ``"regression"`` (real Y (n_y, m): n_y linear units); by
+        default inferred from Y (0/1 -> binary, other non-negative integers -> multiclass, anything else
+        -> regression). ``layer_dims`` default: ``[n_x, 4, n_out]`` (``[n_x, 64, C]`` for multiclass);
+        given, its ends must match the data. ``options`` go to the constructor (``init``, ``backend``,
+        ``seed``, ``dtype``).
+        """
+        backend = get_backend(options.pop("backend", None))
+        X, Y = backend.asarray(X), backend.asarray(Y)
+        task, n_out = infer_task(Y, backend, task)
+        n_x = X.shape[0]
+        dims = list(layer_dims) if layer_dims else [n_x, 64 if task == "multiclass" else 4, n_out]
+        if dims[0] != n_x:
+            fix = ",".join(map(str, [n_x, *dims[1:]]))
+            raise ValueError(f"layers start with {dims[0]} but the data has n_x = {n_x} features; use {fix}")
+        if dims[-1] != n_out:
+            what = {
+                "binary": "one sigmoid output for binary labels",
+                "multiclass": f"one softmax output per class: the labels are 0 .. {n_out - 1}",
+                "regression": f"one linear output per target: Y has {n_out} rows",
+            }[task]
+            raise ValueError(f"layers must end with {n_out} ({what}); got {dims[-1]}")
+        output = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}[task]
+        return cls(dims, hidden_activation, output, backend=backend, **options)
 
     # -- conveniences ---------------------------------------------------------------------------
     @property
@@ -148,18 +152,47 @@ class Network:
         )
 
     # -- files ----------------------------------------------------------------------------------
-    def save(self, path: str, normalization: Any = None, info: dict | None = None) -> None:
+    def save(self, path: str | os.PathLike, normalization: Any = None, info: dict | None = None) -> None:
         """Write parameters and config to ``path`` (``.npz``, atomically); see :mod:`dlcore.persistence`."""
-        from dlcore.persistence import save_network
-
-        save_network(self, path, normalization, info)
+        norm = normalization if normalization is not None else self.normalization
+        config = persistence.model_config(
+            self.layer_dims,
+            [a.spec for a in self.activations],
+            self.dtype_name,
+            None if norm is None else norm.to_dict(),
+            info,
+        )
+        persistence.save_model(path, self.parameters_numpy(), config)
 
     @classmethod
-    def load(cls, path: str, backend: str | Backend | None = None) -> Network:
-        """A network saved with :meth:`save`, rebuilt on ``backend`` (any backend); ValueError if bad file."""
-        from dlcore.persistence import load_network
+    def load(cls, path: str | os.PathLike, backend: str | Backend | None = None) -> Network:
+        """A network saved with :meth:`save`, rebuilt on ``backend`` (any backend); ValueError if bad file.
 
-        return load_network(path, backend)
+        The network carries the saved ``normalization`` (or ``None``) and ``info``.
+        """
+        backend = get_backend(backend)
+        config, arrays = persistence.read_model(path)
+        try:
+            net = cls(
+                config["layer_dims"],
+                activations=[get_activation(a) for a in config["activations"]],
+                init="zeros",
+                backend=backend,
+                seed=None,
+                dtype=config["dtype"],
+            )
+            net.set_parameters(arrays)
+            extra = set(arrays) - set(net.params)
+            if extra:
+                raise ValueError(f"unexpected arrays {sorted(extra)}")
+            norm = config.get("normalization")
+            net.normalization = None if norm is None else Normalization.from_dict(norm)
+            if net.normalization is not None and net.normalization.n_x != net.layer_dims[0]:
+                raise ValueError("the normalization does not match the input layer")
+        except ValueError as exc:
+            raise ValueError(f"{path} is corrupt: {exc}") from None
+        net.info = dict(config.get("info") or {})
+        return net
 
     def parameters_numpy(self) -> dict[str, Any]:
         """A host (NumPy) copy of the parameters, e.g. for saving or inspection."""
@@ -195,12 +228,16 @@ class Network:
         """C for a softmax output, ``None`` for a binary (sigmoid) one."""
         return self.layer_dims[-1] if self.activations[-1].name == "softmax" else None
 
+    @property
+    def task(self) -> str:
+        """``"binary"``, ``"multiclass"`` or ``"regression"``."""
+        return {"sigmoid": "binary", "softmax": "multiclass"}.get(self.head.activation.name, "regression")
+
     def check_XY(self, X: Any, Y: Any) -> tuple[Array, Array]:
-        """X: (n_x, m) and Y: (1, m) 0/1 labels; with softmax, Y one-hot (C, m) from labels or one-hot."""
+        """X: (n_x, m) and the head's targets: Y (1, m) 0/1 labels; softmax: Y one-hot (C, m) from labels
+        or one-hot; regression: Y (n[L], m) real values."""
         X = self.check_X(X)
-        if self.n_classes is not None:
-            return X, check_class_labels(Y, self.n_classes, X.shape[1], self.backend, self.dtype)
-        return X, check_labels(Y, X.shape[1], self.backend, self.dtype)
+        return X, self.head.check_targets(Y, self.layer_dims[-1], X.shape[1], self.backend, self.dtype)
 
     def fit(
         self,
@@ -241,110 +278,117 @@ class Network:
 
         Returns the cost :class:`History`.
         """
-        X, Y = self.check_XY(X, Y)
-        lr = check_learning_rate(learning_rate)
-        if iterations is not None and epochs is not None:
-            raise ValueError("give epochs or iterations, not both (an iteration is one mini-batch update)")
-        if epochs is not None:
-            epochs = check_positive_int(epochs, "epochs")
-        else:
-            iterations = check_positive_int(3000 if iterations is None else iterations, "iterations")
-        opt = get_optimizer(optimizer, lr, decay_rate)
-        l2 = float(l2)
-        if not (math.isfinite(l2) and l2 >= 0):
-            raise ValueError(f"l2 must be a finite number >= 0 (0 = no regularization); got {l2!r}")
-        keep_prob = check_keep_prob(keep_prob)
-        plain = isinstance(optimizer, str) and opt.name == "gd" and not opt.decay_rate and not l2
-        extras = batch_size is not None or keep_prob < 1.0 or validation_split or validation_data or patience
-        if plain and not extras:  # plain full-batch gradient descent: the lean loop, no extra work
-            steps = epochs or iterations  # one full batch: an epoch is one iteration
-            every = check_positive_int(100 if cost_every is None else cost_every, "cost_every")
-            with self.backend.quiet_floating_point():
-                return self._gradient_descent(X, Y, lr, steps, every, callback)
-        rng = self.backend.rng(self.seed if seed is None else seed)
-        validation = None
-        if validation_data is not None:
-            validation = self.check_XY(*validation_data)
-        elif validation_split:
-            X, Y, Xv, Yv = train_validation_split(X, Y, validation_split, rng)
-            validation = (Xv, Yv)
-        if patience is not None and validation is None:
-            raise ValueError(
-                "patience needs validation_split > 0 (e.g. 0.1) or validation_data=(X_val, Y_val)"
+        with self.backend.activate(), self.backend.quiet_floating_point():
+            X, Y = self.check_XY(X, Y)
+            lr = check_learning_rate(learning_rate)
+            if iterations is not None and epochs is not None:
+                raise ValueError(
+                    "give epochs or iterations, not both (an iteration is one mini-batch update)"
+                )
+            if epochs is not None:
+                epochs = check_positive_int(epochs, "epochs")
+            else:
+                iterations = check_positive_int(3000 if iterations is None else iterations, "iterations")
+            opt = get_optimizer(optimizer, lr, decay_rate)
+            l2 = float(l2)
+            if not (math.isfinite(l2) and l2 >= 0):
+                raise ValueError(f"l2 must be a finite number >= 0 (0 = no regularization); got {l2!r}")
+            keep_prob = check_keep_prob(keep_prob)
+            rng = self.backend.rng(self.seed if seed is None else seed)
+            validation = None
+            if validation_data is not None:
+                validation = self.check_XY(*validation_data)
+            elif validation_split:
+                X, Y, Xv, Yv = train_validation_split(X, Y, validation_split, rng)
+                validation = (Xv, Yv)
+            if patience is not None and validation is None:
+                raise ValueError(
+                    "patience needs validation_split > 0 (e.g. 0.1) or validation_data=(X_val, Y_val)"
+                )
+            m = X.shape[1]
+            plan = Plan.of(m, check_batch_size(batch_size, m), iterations, epochs)
+            every = check_positive_int(
+                cost_every if cost_every is not None else (1 if plan.batch_size < m else 100), "cost_every"
             )
-        m = X.shape[1]
-        bs = check_batch_size(batch_size, m)
-        _, epochs, max_iterations = schedule(m, bs, iterations, epochs)
-        every = check_positive_int(
-            cost_every if cost_every is not None else (1 if bs < m else 100), "cost_every"
-        )
-        with self.backend.quiet_floating_point():
-            return run_epochs(
-                self,
+            return train(
+                self.params,
+                self.activations,
                 X,
                 Y,
                 optimizer=opt,
-                epochs=epochs,
-                max_iterations=max_iterations,
-                batch_size=bs,
+                plan=plan,
+                cost_every=every,
                 l2=l2,
                 keep_prob=keep_prob,
                 validation=validation,
                 patience=patience,
-                cost_every=every,
                 callback=callback,
                 rng=rng,
+                head=self.head,
+                ops=self.backend.ops,
             )
-
-    def _gradient_descent(self, X, Y, lr, iterations, cost_every, callback) -> History:
-        acts, params = self.activations, self.params
-        history = History()
-        last_good = None
-        for i in range(iterations + 1):
-            AL, caches = prop.forward(X, params, acts)
-            if i % cost_every == 0 or i == iterations:
-                J = float(prop.cost(caches, Y, acts))
-                if not math.isfinite(J):
-                    if last_good is not None:
-                        self.params = last_good
-                    raise TrainingDiverged(
-                        f"training diverged: the cost became {J} at iteration {i} with "
-                        f"learning_rate={lr:g}; the parameters from iteration "
-                        f"{history.iterations[-1] if history else 0} were kept. "
-                        "Lower the learning rate.",
-                        i,
-                        lr,
-                        history,
-                    )
-                history.append(i, J)
-                if callback is not None:
-                    callback(i, J)
-                if i == iterations:
-                    break
-                last_good = prop.copy_params(params)
-            steps = prop.backward(AL, Y, caches, acts, scale=lr)  # lr * dW, lr * db: no temporaries
-            prop.update(params, steps, learning_rate=1.0)
-        return history
 
     # -- inference ------------------------------------------------------------------------------
     def predict_proba(self, X: Any) -> Array:
-        """P(y = 1 | x) for each column of X: (n_x, m) -> (1, m) on the network's backend; softmax:
-        the class probabilities (C, m), each column summing to 1."""
-        return prop.predict_proba(self.check_X(X), self.params, self.activations)
+        """A[L] for each column of X: (n_x, m) -> (1, m) P(y = 1 | x) on the network's backend; softmax:
+        the class probabilities (C, m), each column summing to 1; regression: the predicted values."""
+        with self.backend.activate():
+            return prop.predict_proba(self.check_X(X), self.params, self.activations)
 
     def predict(self, X: Any) -> Array:
-        """0/1 predictions (1, m), int64: 1 where the probability exceeds 0.5; softmax: class indices."""
-        return prop.predict(self.check_X(X), self.params, self.activations)
+        """The head's predictions (1, m): 0/1 (int64) where the probability exceeds 0.5; softmax: class
+        indices; regression: the values (n[L], m)."""
+        with self.backend.activate():
+            return self.head.predict(prop.predict_proba(self.check_X(X), self.params, self.activations))
 
     def cost(self, X: Any, Y: Any) -> float:
-        """The cross-entropy cost J on (X, Y) (binary, or categorical for softmax)."""
-        X, Y = self.check_XY(X, Y)
-        _, caches = prop.forward(X, self.params, self.activations)
-        return float(prop.cost(caches, Y, self.activations))
+        """The cost J on (X, Y): the head's loss (binary or categorical cross-entropy, or MSE / 2)."""
+        with self.backend.activate(), self.backend.quiet_floating_point():
+            X, Y = self.check_XY(X, Y)
+            _, caches = prop.forward(X, self.params, self.activations, ops=self.backend.ops)
+            return float(prop.cost(caches, Y, self.activations, self.head))
+
+    def score(self, X: Any, Y: Any) -> float:
+        """The head's metric on (X, Y): accuracy in [0, 1] for classifiers, R^2 for regression."""
+        with self.backend.activate():
+            X, Y = self.check_XY(X, Y)
+            return self.head.score(prop.predict_proba(X, self.params, self.activations), Y)
 
     def accuracy(self, X: Any, Y: Any) -> float:
-        """Fraction of examples classified correctly, in [0, 1]."""
-        X, Y = self.check_XY(X, Y)
-        if self.n_classes is not None:  # Y is one-hot (C, m) here: compare class indices
-            Y = class_indices(Y)
-        return prop.accuracy(prop.predict(X, self.params, self.activations), Y)
+        """Fraction of examples classified correctly, in [0, 1] (classifiers only)."""
+        if self.task == "regression":
+            raise ValueError("accuracy is for classifiers; a regression network reports score() (R^2)")
+        return self.score(X, Y)
+
+
+def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]:
+    """``(task, output units)`` for labels or targets Y on ``backend`` (see :meth:`Network.for_data`)."""
+    xp = backend.xp
+    if Y.ndim != 2:
+        raise ValueError(f"Y must be 2-D, (1, m) labels or (n_y, m) targets; got shape {tuple(Y.shape)}")
+    tasks = ("binary", "multiclass", "regression")
+    if task is not None and task not in tasks:
+        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(tasks)}")
+    if task == "regression":
+        return task, Y.shape[0]
+    Yf = xp.astype(Y, backend.dtype("float64"))
+    integral = bool(xp.all(Yf == xp.round(Yf))) and bool(xp.all(Yf >= 0))
+    if Y.shape[0] > 1:  # one-hot columns, or several regression targets
+        hot = integral and bool(xp.all(xp.sum(Yf, axis=0) == 1)) and bool(xp.max(Yf) <= 1)
+        if task is None:
+            task = "multiclass" if hot else "regression"
+        if task != "regression" and not hot:
+            raise ValueError(
+                f"Y of shape {tuple(Y.shape)} is not one-hot; pass integer labels of shape (1, m)"
+            )
+        return task, Y.shape[0]
+    if task is None:
+        task = "regression" if not integral else ("binary" if bool(xp.max(Yf) <= 1) else "multiclass")
+    if task == "binary":
+        return task, 1
+    if not integral:
+        raise ValueError("multiclass labels must be integers 0 .. C-1; use task='regression' for real values")
+    n_classes = int(xp.max(Yf)) + 1
+    if n_classes < 2:
+        raise ValueError("multiclass needs at least two classes in Y")
+    return task, n_classes

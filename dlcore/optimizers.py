@@ -10,6 +10,9 @@ with ``xp.zeros_like`` on the first step, on the parameters' own device. The cou
   ``W -= alpha v^ / (sqrt(s^) + eps)``  (t counts steps from 1: bias correction)
 
 Learning-rate decay per epoch: ``alpha = alpha0 / (1 + decay_rate * epoch)`` (call :meth:`start_epoch`).
+Each update is one call of the backend's ops (:mod:`dlcore.ops`), which may fuse it into one kernel.
+Gradient descent asks backpropagation for gradients already scaled by alpha
+(:attr:`Optimizer.gradient_scale`), so its update is one subtraction with no temporary.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import math
 from typing import Any
 
 from dlcore._namespace import namespace
+from dlcore.ops import Ops, ops_of
 from dlcore.validation import check_learning_rate
 
 Array = Any
@@ -45,14 +49,22 @@ class Optimizer:
             self.learning_rate = self.learning_rate0 / (1.0 + self.decay_rate * epoch)
         return self.learning_rate
 
-    def step(self, params: Params, grads: Params) -> Params:
-        """One update of every parameter, in place."""
+    @property
+    def gradient_scale(self) -> float:
+        """The factor to ask backpropagation for (``backward(scale=...)``) so that :meth:`step` is cheapest:
+        the learning rate for gradient descent (the step is then one subtraction), else 1."""
+        return 1.0
+
+    def step(self, params: Params, grads: Params, ops: Ops | None = None, scale: float = 1.0) -> Params:
+        """One update of every parameter, in place, from the gradients ``grads`` times ``scale``."""
+        ops = ops or ops_of(next(iter(params.values())))
         self.t += 1
         for name, value in params.items():
-            self._update(name, value, grads["d" + name])
+            grad = grads["d" + name]
+            self._update(ops, name, value, grad if scale == 1.0 else grad / scale)
         return params
 
-    def _update(self, name: str, value: Array, grad: Array) -> None:
+    def _update(self, ops: Ops, name: str, value: Array, grad: Array) -> None:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -60,22 +72,29 @@ class Optimizer:
 
 
 class GradientDescent(Optimizer):
-    """W -= alpha dW (exactly :func:`dlcore.update`)."""
+    """W -= alpha dW (exactly :func:`dlcore.update`), from steps alpha dW that backward already scaled."""
 
     name = "gd"
 
-    def _update(self, name: str, value: Array, grad: Array) -> None:
-        value -= self.learning_rate * grad
+    @property
+    def gradient_scale(self) -> float:
+        return self.learning_rate
+
+    def step(self, params: Params, grads: Params, ops: Ops | None = None, scale: float = 1.0) -> Params:
+        """W -= (alpha / scale) (scale dW): with ``scale`` = alpha, one subtraction and no temporary."""
+        ops = ops or ops_of(next(iter(params.values())))
+        self.t += 1
+        lr = self.learning_rate / scale  # exactly 1.0 when scale is the learning rate
+        for name, value in params.items():
+            ops.gd_update(value, grads["d" + name], lr)
+        return params
 
 
-def _moving_average(averages: Params, name: str, x: Array, beta: float) -> Array:
-    """averages[name] = beta averages[name] + (1 - beta) x, in place (zeros before the first step)."""
-    if name not in averages:
-        averages[name] = namespace(x).zeros_like(x)
-    avg = averages[name]
-    avg *= beta
-    avg += (1.0 - beta) * x
-    return avg
+def _state(states: Params, name: str, like: Array) -> Array:
+    """``states[name]``, zeros shaped like the parameter before the first step."""
+    if name not in states:
+        states[name] = namespace(like).zeros_like(like)
+    return states[name]
 
 
 def _check_beta(beta: float, name: str) -> float:
@@ -95,9 +114,8 @@ class Momentum(Optimizer):
         self.beta = _check_beta(beta, "beta")
         self.v: Params = {}
 
-    def _update(self, name: str, value: Array, grad: Array) -> None:
-        v = _moving_average(self.v, name, grad, self.beta)
-        value -= self.learning_rate * v
+    def _update(self, ops: Ops, name: str, value: Array, grad: Array) -> None:
+        ops.momentum_update(value, grad, _state(self.v, name, value), self.learning_rate, self.beta)
 
 
 class RMSprop(Optimizer):
@@ -117,9 +135,9 @@ class RMSprop(Optimizer):
         self.epsilon = float(epsilon)
         self.s: Params = {}
 
-    def _update(self, name: str, value: Array, grad: Array) -> None:
-        s = _moving_average(self.s, name, grad * grad, self.beta2)
-        value -= self.learning_rate * grad / (namespace(value).sqrt(s) + self.epsilon)
+    def _update(self, ops: Ops, name: str, value: Array, grad: Array) -> None:
+        s = _state(self.s, name, value)
+        ops.rmsprop_update(value, grad, s, self.learning_rate, self.beta2, self.epsilon)
 
 
 class Adam(Optimizer):
@@ -143,13 +161,9 @@ class Adam(Optimizer):
         self.v: Params = {}
         self.s: Params = {}
 
-    def _update(self, name: str, value: Array, grad: Array) -> None:
-        xp = namespace(value)
-        v = _moving_average(self.v, name, grad, self.beta1)
-        s = _moving_average(self.s, name, grad * grad, self.beta2)
-        v_hat_scale = 1.0 / (1.0 - self.beta1**self.t)  # v^ = v / (1 - beta1^t)
-        s_hat_scale = 1.0 / (1.0 - self.beta2**self.t)  # s^ = s / (1 - beta2^t)
-        value -= (self.learning_rate * v_hat_scale) * v / (xp.sqrt(s * s_hat_scale) + self.epsilon)
+    def _update(self, ops: Ops, name: str, value: Array, grad: Array) -> None:
+        v, s = _state(self.v, name, value), _state(self.s, name, value)
+        ops.adam_update(value, grad, v, s, self.learning_rate, self.beta1, self.beta2, self.epsilon, self.t)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

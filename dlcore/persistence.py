@@ -1,4 +1,5 @@
-"""Saving and loading networks: parameters plus everything needed to rebuild the model.
+"""Model files: parameters plus the JSON config needed to rebuild the model; :meth:`Network.load`
+builds the network from what :func:`read_model` returns.
 
 A model file is an ``.npz`` archive (see :mod:`dlcore.backends.storage`): one array per parameter
 (``W1``, ``b1``, ...) in the network's dtype, and JSON metadata::
@@ -13,43 +14,39 @@ Parameters are stored as host arrays, so a model trained on one backend (a GPU) 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
-from dlcore.activations import get_activation
-from dlcore.backends import get_backend, storage
-from dlcore.data import Normalization
+from dlcore._version import __version__
+from dlcore.backends import storage
 
 FORMAT = "dlcore-model"
 FORMAT_VERSION = 1
 
 
-def _version() -> str:
-    from dlcore import __version__
-
-    return __version__
-
-
-def network_config(net: Any, normalization: Normalization | None = None, info: dict | None = None) -> dict:
-    """The JSON metadata describing ``net`` (everything but the parameter values)."""
+def model_config(
+    layer_dims: Sequence[int],
+    activations: Sequence[str],
+    dtype: str,
+    normalization: dict | None = None,
+    info: dict | None = None,
+) -> dict:
+    """The JSON metadata describing a network (everything but the parameter values)."""
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "dlcore_version": _version(),
-        "layer_dims": list(net.layer_dims),
-        "activations": [a.spec for a in net.activations],
-        "dtype": net.dtype_name,
-        "normalization": None if normalization is None else normalization.to_dict(),
+        "dlcore_version": __version__,
+        "layer_dims": list(layer_dims),
+        "activations": list(activations),
+        "dtype": dtype,
+        "normalization": normalization,
         "info": dict(info or {}),
     }
 
 
-def save_network(
-    net: Any, path: str | os.PathLike, normalization: Normalization | None = None, info: dict | None = None
-) -> None:
-    """Write ``net`` (parameters and config) to ``path`` atomically; ``info`` is free-form JSON."""
-    if normalization is None:
-        normalization = getattr(net, "normalization", None)
-    storage.save_npz(path, net.parameters_numpy(), network_config(net, normalization, info))
+def save_model(path: str | os.PathLike, arrays: dict[str, Any], config: dict) -> None:
+    """Write host ``arrays`` and ``config`` to ``path`` atomically."""
+    storage.save_npz(path, arrays, config)
 
 
 def _check_config(meta: dict | None, path: Any) -> dict:
@@ -61,7 +58,7 @@ def _check_config(meta: dict | None, path: Any) -> dict:
     if version > FORMAT_VERSION:
         raise ValueError(
             f"{path} was written by dlcore {meta.get('dlcore_version', '?')} in model format {version}; "
-            f"this dlcore ({_version()}) reads up to format {FORMAT_VERSION}: upgrade dlcore"
+            f"this dlcore ({__version__}) reads up to format {FORMAT_VERSION}: upgrade dlcore"
         )
     for key, kind in (("layer_dims", list), ("activations", list), ("dtype", str)):
         if not isinstance(meta.get(key), kind):
@@ -69,41 +66,15 @@ def _check_config(meta: dict | None, path: Any) -> dict:
     return meta
 
 
-def load_network(path: str | os.PathLike, backend: Any = None) -> Any:
-    """Rebuild the network saved at ``path`` on ``backend`` (any backend, whatever it was trained on).
-
-    The returned network carries ``normalization`` (a :class:`Normalization` or ``None``) and ``info``.
+def read_model(path: str | os.PathLike) -> tuple[dict, dict[str, Any]]:
+    """``(config, host arrays)`` of the model file at ``path``.
 
     Raises:
         ValueError: missing, truncated, corrupt, foreign or newer-format file; the message says which.
     """
-    from dlcore.model import Network
-
-    backend = get_backend(backend)
     arrays, meta = storage.load_npz_with_meta(path, "model file")
-    meta = _check_config(meta, path)
-    try:
-        activations = [get_activation(a) for a in meta["activations"]]
-        net = Network(
-            meta["layer_dims"],
-            activations=activations,
-            init="zeros",
-            backend=backend,
-            seed=None,
-            dtype=meta["dtype"],
-        )
-        for name, value in arrays.items():
-            if str(value.dtype) != meta["dtype"]:
-                raise ValueError(f"{name} is stored as {value.dtype}, not {meta['dtype']}")
-        net.set_parameters(arrays)
-        extra = set(arrays) - set(net.params)
-        if extra:
-            raise ValueError(f"unexpected arrays {sorted(extra)}")
-        norm = meta.get("normalization")
-        net.normalization = None if norm is None else Normalization.from_dict(norm)
-        if net.normalization is not None and net.normalization.n_x != net.layer_dims[0]:
-            raise ValueError("the normalization does not match the input layer")
-    except ValueError as exc:
-        raise ValueError(f"{path} is corrupt: {exc}") from None
-    net.info = dict(meta.get("info") or {})
-    return net
+    config = _check_config(meta, path)
+    for name, value in arrays.items():
+        if str(value.dtype) != config["dtype"]:
+            raise ValueError(f"{path} is corrupt: {name} is stored as {value.dtype}, not {config['dtype']}")
+    return config, arrays

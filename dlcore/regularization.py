@@ -17,6 +17,7 @@ from typing import Any
 from dlcore._namespace import namespace
 from dlcore.activations import Activation
 from dlcore.layers import LayerCache
+from dlcore.ops import Ops, ops_of
 from dlcore.propagation import forward
 
 Array = Any
@@ -31,9 +32,10 @@ def l2_cost(params: Params, lambd: float, m: int) -> Array:
     return (lambd / (2.0 * m)) * total
 
 
-def add_l2_gradients(grads: Params, params: Params, lambd: float, m: int) -> Params:
-    """dW[l] += lambd / m * W[l], in place; db untouched."""
-    scale = lambd / m
+def add_l2_gradients(grads: Params, params: Params, lambd: float, m: int, scale: float = 1.0) -> Params:
+    """dW[l] += scale * lambd / m * W[l], in place (``scale``: backward's, when the grads are pre-scaled);
+    db untouched."""
+    scale = scale * lambd / m
     for name, W in params.items():
         if name.startswith("W"):
             grads["d" + name] += scale * W
@@ -51,26 +53,32 @@ def check_keep_prob(keep_prob: Any) -> float:
     return p
 
 
-def dropout_mask(shape: tuple[int, ...], keep_prob: float, rng: Any, dtype: Any) -> Array:
+def dropout_mask(
+    shape: tuple[int, ...], keep_prob: float, rng: Any, dtype: Any, ops: Ops | None = None
+) -> Array:
     """D = (U < keep_prob) / keep_prob with U ~ uniform[0, 1) drawn by the backend's ``rng``."""
-    U = rng.uniform(shape, dtype=dtype)
-    xp = namespace(U)
-    return xp.astype(U < keep_prob, U.dtype) / keep_prob
+    return (ops or rng.backend.ops).dropout_mask(shape, keep_prob, rng, dtype)
 
 
 def forward_with_dropout(
-    X: Array, params: Params, activations: Sequence[Activation], keep_prob: float, rng: Any
+    X: Array,
+    params: Params,
+    activations: Sequence[Activation],
+    keep_prob: float,
+    rng: Any,
+    ops: Ops | None = None,
 ) -> tuple[Array, list[LayerCache], list[Array]]:
     """Forward pass with inverted dropout on A[1] .. A[L-1]. Returns A[L], caches, masks D[1..L-1].
 
     Each cache keeps the layer's own A = g(Z) (for g'), while the next layer's A_prev is A * D.
     """
+    ops = ops or ops_of(X)
     masks: list[Array] = []
 
     def drop(A: Array) -> Array:
-        D = dropout_mask(tuple(A.shape), keep_prob, rng, A.dtype)
+        D = ops.dropout_mask(tuple(A.shape), keep_prob, rng, A.dtype)
         masks.append(D)
         return A * D
 
-    AL, caches = forward(X, params, activations, hidden=drop)
+    AL, caches = forward(X, params, activations, hidden=drop, ops=ops)
     return AL, caches, masks

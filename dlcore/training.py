@@ -1,118 +1,217 @@
-"""The general training loop: mini-batches, any optimizer, L2, dropout, early stopping.
+"""The one training loop: full batch or mini-batches, any optimizer, L2, dropout, early stopping and
+divergence checks. :meth:`dlcore.Network.fit`, the CLI and the benchmarks all call :func:`train`.
 
-:meth:`dlcore.Network.fit` uses it whenever one of those is asked for; plain full-batch gradient
-descent keeps its own lean loop. One epoch:
+One epoch:
 
-    shuffle the columns (backend RNG) -> for each mini-batch X{t}, Y{t}:
-        A[L] = forward(X{t})            (with dropout masks D[l] when keep_prob < 1)
-        grads = backward(A[L], Y{t})    (+ lambd / m_t W[l] when l2 > 0)
-        optimizer.step(params, grads)   (in place)
+    shuffle the columns (backend RNG; not for a single full batch) -> for each mini-batch X{t}, Y{t}:
+        A[L] = forward(X{t})                          (with dropout masks D[l] when keep_prob < 1)
+        grads = backward(A[L], Y{t}, scale=s)         (+ s lambd / m_t W[l] when l2 > 0)
+        optimizer.step(params, grads)                 (in place; s = alpha for gradient descent, whose
+                                                       update is then one subtraction, else 1)
 
-Every ``cost_every`` epochs (and after the last) the epoch's mean mini-batch cost is brought to the
-host (it was summed on the device), checked for NaN/inf, and the validation cost is measured.
-Randomness, all from ``backend.rng(seed)`` in this order: the validation split, then per epoch the
-shuffle followed by that epoch's dropout masks.
+What :class:`History` means, on every path: ``costs[i]`` is the cost measured with the parameters after
+``iterations[i]`` updates, at the start of each recorded epoch (every ``cost_every`` epochs: the
+mean of that epoch's mini-batch costs, summed on the device, which with a full batch is exactly J
+before the step), and last the full-data cost after the final update. Only those records bring a
+number to the host, so a GPU is never stalled by a per-step sync. A record that is not finite
+stops training: the parameters roll back to the last recorded ones whose cost was finite and
+:class:`TrainingDiverged` is raised. Randomness, all from ``rng`` in this order: per epoch the
+shuffle, then that epoch's dropout masks.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from dlcore import propagation as prop
+from dlcore.activations import Activation
 from dlcore.early_stopping import EarlyStopping
-from dlcore.minibatch import mini_batches
+from dlcore.heads import Head, head_for
+from dlcore.minibatch import mini_batches, num_batches
+from dlcore.ops import Ops, ops_of
 from dlcore.optimizers import Optimizer
 from dlcore.regularization import add_l2_gradients, forward_with_dropout, l2_cost
 
 Array = Any
+Params = dict[str, Array]
 
 
-def run_epochs(
-    net: Any,
+@dataclass
+class History:
+    """Costs recorded by :func:`train`: ``costs[i]`` is J with the parameters after ``iterations[i]``
+    updates (the last entry: after the final update); ``epochs[i]`` is the number of epochs done then."""
+
+    iterations: list[int] = field(default_factory=list)
+    costs: list[float] = field(default_factory=list)
+    #: the epoch of each record, the validation cost measured after each recorded epoch, whether early
+    #: stopping ended training, and the epoch whose parameters were restored
+    epochs: list[int] = field(default_factory=list)
+    val_costs: list[float] = field(default_factory=list)
+    stopped_early: bool = False
+    best_epoch: int | None = None
+
+    def append(self, iteration: int, cost: float, epoch: int | None = None) -> None:
+        self.iterations.append(iteration)
+        self.costs.append(cost)
+        self.epochs.append(iteration if epoch is None else epoch)
+
+    def __len__(self) -> int:
+        return len(self.costs)
+
+    def __iter__(self):
+        return iter(self.costs)
+
+    def __getitem__(self, i: int) -> float:
+        return self.costs[i]
+
+
+class TrainingDiverged(ArithmeticError):
+    """The cost became NaN or inf; the network was rolled back to its last finite parameters."""
+
+    def __init__(self, message: str, iteration: int, learning_rate: float, history: History):
+        super().__init__(message)
+        self.iteration = iteration
+        self.learning_rate = learning_rate
+        self.history = history
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long training runs: ``epochs`` passes of ``batches_per_epoch`` updates over m columns,
+    stopping after ``max_iterations`` updates when given (the last epoch may end early)."""
+
+    m: int
+    batch_size: int
+    epochs: int
+    max_iterations: int | None
+
+    @classmethod
+    def of(cls, m: int, batch_size: int | None, iterations: int | None, epochs: int | None) -> Plan:
+        """Given ``epochs``, that many full passes; given ``iterations`` (updates), ceil(iterations / T)
+        epochs, the last stopping after update number ``iterations``. ``batch_size=None``: the full batch."""
+        bs = m if batch_size is None else min(batch_size, m)
+        if epochs is not None:
+            return cls(m, bs, epochs, None)
+        return cls(m, bs, math.ceil(iterations / num_batches(m, bs)), iterations)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return num_batches(self.m, self.batch_size)
+
+    @property
+    def total_iterations(self) -> int:
+        return self.max_iterations or self.epochs * self.batches_per_epoch
+
+
+def _diverged(J: float, epoch: int, iteration: int, kept: int, optimizer: Optimizer, history: History):
+    where = f"iteration {iteration}" if epoch == iteration else f"epoch {epoch} (by iteration {iteration})"
+    return TrainingDiverged(
+        f"training diverged: the cost became {J} at {where} with learning_rate="
+        f"{optimizer.learning_rate:g}; the parameters from iteration {kept} were kept. "
+        "Lower the learning rate.",
+        iteration,
+        optimizer.learning_rate,
+        history,
+    )
+
+
+def train(
+    params: Params,
+    activations: Sequence[Activation],
     X: Array,
     Y: Array,
     *,
     optimizer: Optimizer,
-    epochs: int,
-    max_iterations: int | None,
-    batch_size: int,
-    l2: float,
-    keep_prob: float,
-    validation: tuple[Array, Array] | None,
-    patience: int | None,
-    cost_every: int,
-    callback: Callable[[int, float], None] | None,
-    rng: Any,
-) -> Any:
-    """Train ``net.params`` in place on X: (n_x, m), Y: (n[L], m); returns the History.
+    plan: Plan,
+    cost_every: int = 1,
+    l2: float = 0.0,
+    keep_prob: float = 1.0,
+    validation: tuple[Array, Array] | None = None,
+    patience: int | None = None,
+    callback: Callable[[int, float], None] | None = None,
+    rng: Any = None,
+    head: Head | None = None,
+    ops: Ops | None = None,
+) -> History:
+    """Train ``params`` in place on X: (n_x, m), Y: (n[L], m) (checked already); returns the History.
 
-    Stops after ``epochs`` epochs, after ``max_iterations`` updates when given, or when the validation
-    cost has not improved for ``patience`` checks (the best parameters are then restored).
+    Stops after ``plan``'s epochs or updates, or when the validation cost has not improved for
+    ``patience`` recorded epochs (the best parameters are then restored). ``cost_every`` counts epochs
+    (with a full batch an epoch is one update). ``rng`` shuffles mini-batches and draws dropout masks.
     """
-    from dlcore.model import History, TrainingDiverged  # the model module imports this one
-
-    acts, params = net.activations, net.params
+    ops = ops or ops_of(X)
+    head = head or head_for(activations[-1])
     history = History()
     stopper = EarlyStopping(patience) if patience else None
-    # rollback target: the parameters at the start of the last recorded epoch whose cost was finite
-    iteration, last_good, good_iteration = 0, None, 0
-    for epoch in range(epochs):
+    single = plan.batch_size >= plan.m  # one batch per epoch: its cost is J itself, checked before the step
+    good: list[Any] = [None, 0]  # the last recorded parameters whose cost was finite, and their iteration
+
+    def check(J_device: Any, start: int, epoch: int, candidate: Params | None, at: int) -> None:
+        """Bring J to the host (at update ``at``); roll back and raise if it is not finite, else record it."""
+        J = float(J_device)
+        if not math.isfinite(J):
+            target, kept = (good[0], good[1]) if good[0] is not None else (candidate, start)
+            if target is not None:
+                params.update(target)
+            raise _diverged(J, epoch, at, kept, optimizer, history)
+        history.append(start, J, epoch)
+        if callback is not None:
+            callback(start, J)
+        good[:] = candidate, start
+
+    iteration = 0
+    for epoch in range(plan.epochs):
         optimizer.start_epoch(epoch)
-        record = epoch % cost_every == 0 or epoch == epochs - 1
-        total, seen = 0.0, 0
-        if record:  # the cost of these parameters is part of this epoch's J (all of it with full batches)
-            candidate, candidate_iteration = prop.copy_params(params), iteration
-        for Xb, Yb in mini_batches(X, Y, batch_size, rng):
+        scale = optimizer.gradient_scale
+        record = epoch % cost_every == 0
+        total, seen, start = 0.0, 0, iteration
+        candidate = prop.copy_params(params) if record else None  # the rollback target
+        for Xb, Yb in mini_batches(X, Y, plan.batch_size, rng):
             mb = Xb.shape[1]
             if keep_prob < 1.0:
-                AL, caches, masks = forward_with_dropout(Xb, params, acts, keep_prob, rng)
+                AL, caches, masks = forward_with_dropout(Xb, params, activations, keep_prob, rng, ops)
             else:
-                (AL, caches), masks = prop.forward(Xb, params, acts), None
+                (AL, caches), masks = prop.forward(Xb, params, activations, ops=ops), None
             if record:  # summed on the device; one host transfer per recorded epoch
-                J_b = prop.cost(caches, Yb, acts)
+                J_b = prop.cost(caches, Yb, activations, head)
                 if l2:
                     J_b = J_b + l2_cost(params, l2, mb)
-                total, seen = total + J_b * mb, seen + mb
-            grads = prop.backward(AL, Yb, caches, acts, masks)
+                if single:
+                    check(J_b, start, epoch, candidate, start)
+                else:
+                    total, seen = total + J_b * mb, seen + mb
+            grads = prop.backward(AL, Yb, caches, activations, masks, scale, ops, head)
             if l2:
-                add_l2_gradients(grads, params, l2, mb)
-            optimizer.step(params, grads)
+                add_l2_gradients(grads, params, l2, mb, scale)
+            optimizer.step(params, grads, ops, scale)
             iteration += 1
-            if max_iterations is not None and iteration >= max_iterations:
-                break  # the last epoch always records (epochs = ceil(max_iterations / T))
-        if not record:
-            continue
-        J = float(total) / seen
-        if not math.isfinite(J):
-            if last_good is None:
-                last_good, good_iteration = candidate, candidate_iteration
-            net.params = last_good
-            raise TrainingDiverged(
-                f"training diverged: the cost became {J} in epoch {epoch} (iteration {iteration}) with "
-                f"{optimizer!r}; the parameters from iteration {good_iteration} were kept. "
-                "Lower the learning rate.",
-                iteration,
-                optimizer.learning_rate,
-                history,
-            )
-        history.append(iteration, J)
-        history.epochs.append(epoch)
-        if callback is not None:
-            callback(iteration, J)
-        last_good, good_iteration = candidate, candidate_iteration
-        if validation is not None:
+            if plan.max_iterations is not None and iteration >= plan.max_iterations:
+                break
+        del AL, caches, masks, grads
+        if record and not single:
+            check(total / seen, start, epoch, candidate, iteration)
+        if record and validation is not None:
             Xv, Yv = validation
-            _, val_caches = prop.forward(Xv, params, acts)
-            J_val = float(prop.cost(val_caches, Yv, acts))
+            _, val_caches = prop.forward(Xv, params, activations, ops=ops)
+            J_val = float(prop.cost(val_caches, Yv, activations, head))
             history.val_costs.append(J_val)
             if stopper is not None and stopper.check(J_val, params):
                 history.stopped_early = True
                 break
-        if max_iterations is not None and iteration >= max_iterations:
+        if plan.max_iterations is not None and iteration >= plan.max_iterations:
             break
-    if stopper is not None and stopper.best_params is not None:
-        net.params = stopper.best_params
+    if stopper is not None and stopper.best_params is not None:  # restored: no "after the last update"
+        params.update(stopper.best_params)
         history.best_epoch = history.epochs[stopper.best_index]
+        return history
+    # the cost after the last update, on all of X (without dropout)
+    _, caches = prop.forward(X, params, activations, ops=ops)
+    J_final = prop.cost(caches, Y, activations, head)
+    if l2:
+        J_final = J_final + l2_cost(params, l2, plan.m)
+    del caches
+    check(J_final, iteration, epoch + 1, None, iteration)
     return history

@@ -102,3 +102,19 @@ def check_positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
     return value
+
+
+def check_targets(Y: Any, n_y: int, m: int, backend: Any, dtype: Any) -> Array:
+    """Regression targets as a finite (n_y, m) array of ``dtype`` on ``backend``, or a ValueError."""
+    Y = _convert(Y, backend, "Y")
+    shape = tuple(Y.shape)
+    if shape != (n_y, m):
+        hint = ": pass Y.T" if shape == (m, n_y) else ""
+        if Y.ndim == 1 and n_y == 1:
+            hint = ": use Y.reshape(1, -1)"
+        raise ValueError(
+            f"Y must have shape (n_y, m) = ({n_y}, {m}) to match the output layer and X; got {shape}{hint}"
+        )
+    Y = backend.asarray(Y, dtype=dtype)
+    _check_finite(Y, backend, "Y")
+    return Y

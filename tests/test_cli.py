@@ -151,9 +151,9 @@ def test_plot_without_matplotlib_says_how_to_get_it_before_training(capsys, tmp_
         (["--layers", "2,x,1"], r"comma-separated integers"),
         (
             ["--layers", "3,4,1"],
-            r"--layers starts with 3 but the data has n_x = 2 features; use --layers 2,4,1",
+            r"layers start with 3 but the data has n_x = 2 features; use 2,4,1",
         ),
-        (["--layers", "2,4,2"], r"--layers must end with 1"),
+        (["--layers", "2,4,2"], r"layers must end with 1 \(one sigmoid output for binary labels\)"),
         (["--test-fraction", "1"], r"wants a number in \[0, 1\)"),
         (["--hidden-activation", "swish"], r"invalid choice: 'swish'"),
         (["--backend", "jax"], r"unknown backend 'jax'"),
@@ -185,9 +185,10 @@ def test_mini_batch_lines_name_the_epoch(capsys):
     code, out, _ = run(capsys, "train", "--backend", "numpy", "--batch-size", "64", "--epochs", "6",
                        "--cost-every", "2")  # fmt: skip
     assert code == 0
-    # 320 training examples, batches of 64: 5 updates per epoch; the cost of epochs 1, 3, 5 and the last
+    # 320 training examples, batches of 64: 5 updates per epoch; the costs measured from the start of
+    # epochs 0, 2, 4 (after 0, 10, 20 updates), then the cost after the last update (6 epochs, 30 updates)
     lines = re.findall(r"^epoch +(\d+), iteration +(\d+): cost \d\.\d+$", out, re.M)
-    assert lines == [("1", "5"), ("3", "15"), ("5", "25"), ("6", "30")]
+    assert lines == [("0", "0"), ("2", "10"), ("4", "20"), ("6", "30")]
 
 
 def test_ctrl_c_during_the_report_keeps_the_trained_model(tmp_path, capsys, monkeypatch):
@@ -196,7 +197,7 @@ def test_ctrl_c_during_the_report_keeps_the_trained_model(tmp_path, capsys, monk
     def interrupted(self, X, Y):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Network, "accuracy", interrupted)
+    monkeypatch.setattr(Network, "score", interrupted)  # the report's accuracies
     path = tmp_path / "m.npz"
     code, _, _ = run(capsys, "train", "--backend", "numpy", "--iterations", "120", "--out", str(path))
     assert code == 130

@@ -134,7 +134,7 @@ def test_batch_size_m_equals_full_batch_training_exactly(backend, dtype):
     mini = Network([2, 5, 1], "tanh", init="xavier", backend=backend, seed=2, dtype=dtype)
     full.fit(X, Y, learning_rate=0.5, iterations=40)
     history = mini.fit(X, Y, learning_rate=0.5, epochs=40, batch_size=60, optimizer="gd")
-    assert history.iterations[-1] == 40 and history.epochs[-1] == 39
+    assert history.iterations[-1] == 40 and history.epochs[-1] == 40  # the cost after update 40
     for k, v in full.parameters_numpy().items():
         np.testing.assert_array_equal(mini.parameters_numpy()[k], v)
 
@@ -145,7 +145,7 @@ def test_one_epoch_of_mini_batches_against_a_hand_loop(backend):
     net = Network([2, 4, 1], "tanh", init="xavier", backend=backend, seed=5)
     params = {k: backend.xp.asarray(v, copy=True) for k, v in net.params.items()}
     history = net.fit(X, Y, learning_rate=0.3, epochs=1, batch_size=16, seed=9)
-    assert history.iterations == [4]
+    assert history.iterations == [0, 4]  # the epoch's mean cost from update 0, then J after update 4
     idx = to_host(backend, get_backend("numpy").rng(9).permutation(50))
     Xh, Yh = to_host(backend, X)[:, idx], to_host(backend, Y)[:, idx]
     acts = net.activations
@@ -162,7 +162,7 @@ def test_iterations_count_updates_and_may_end_mid_epoch(backend):
     X, Y = planar(backend, m=40)
     net = Network([2, 3, 1], "tanh", backend=backend)
     history = net.fit(X, Y, learning_rate=0.1, iterations=10, batch_size=16)  # 3 batches per epoch
-    assert history.iterations[-1] == 10 and history.epochs[-1] == 3
+    assert history.iterations[-1] == 10 and history.epochs[-1] == 4  # 3 epochs and 1 update of a 4th
     with pytest.raises(ValueError, match="epochs or iterations, not both"):
         net.fit(X, Y, iterations=10, epochs=2)
 

@@ -8,17 +8,10 @@ import pytest
 
 import dlcore
 from dlcore import Network
-from dlcore.activations import get_activation
-from dlcore.multiclass import (
-    SOFTMAX,
-    categorical_cross_entropy_from_logits,
-    check_class_labels,
-    class_indices,
-    confusion_matrix,
-    log_softmax,
-    one_hot,
-    softmax,
-)
+from dlcore.activations import SOFTMAX, get_activation, log_softmax, softmax
+from dlcore.labels import check_class_labels, class_indices, one_hot
+from dlcore.losses import categorical_cross_entropy_from_logits
+from dlcore.metrics import confusion_matrix
 from dlcore.regularization import add_l2_gradients, l2_cost
 from tests.conftest import numeric_gradients, to_host
 
@@ -235,4 +228,4 @@ def test_cli_refuses_an_output_layer_that_does_not_match_the_classes(capsys):
     from dlcore.cli import main
 
     assert main(["train", "--dataset", "digits", "--layers", "64,8,1", "--backend", "numpy"]) == 2
-    assert "--layers must end with 10" in capsys.readouterr().err
+    assert "layers must end with 10 (one softmax output per class" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from dlcore.backends import get_backend, storage
 from dlcore import Network
 from dlcore.data import Normalization
 from dlcore.datasets import planar
-from dlcore.persistence import FORMAT_VERSION, load_network
+from dlcore.persistence import FORMAT_VERSION
 from tests.conftest import to_host
 
 TARGETS = ["numpy", "array_api_strict", "array_api_strict:device1"]
@@ -72,7 +72,7 @@ def test_saving_is_atomic(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["m.npz"]  # no temporary file left behind
     monkeypatch.undo()
     net.save(path)
-    assert load_network(path).layer_dims == net.layer_dims
+    assert Network.load(path).layer_dims == net.layer_dims
     assert os.listdir(tmp_path) == ["m.npz"]
 
 

@@ -191,6 +191,7 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+BINARY = ["--task", "binary"]
 # (name, files to create {name: maker(path)}, extra argv, pattern); the data file is always "d.*"
 TRAIN_CASES = [
     (
@@ -230,12 +231,18 @@ TRAIN_CASES = [
         [],
         r"Y in .*d\.npz must have shape \(1, m\) = \(1, 50\); got \(50, 1\)",
     ),
-    ("label 0.5 npz", {"d.npz": lambda p: write_npz(p, X=X_OK, Y=Y_OK * 0.5)}, [], r"binary labels 0 or 1"),
-    ("label -1 npz", {"d.npz": lambda p: write_npz(p, X=X_OK, Y=Y_OK - 1)}, [], r"binary labels 0 or 1"),
+    # without --task, real-valued labels mean regression (tested in test_cli.py); --task binary refuses them
+    (
+        "label 0.5 npz",
+        {"d.npz": lambda p: write_npz(p, X=X_OK, Y=Y_OK * 0.5)},
+        BINARY,
+        r"binary labels 0 or 1",
+    ),
+    ("label -1 npz", {"d.npz": lambda p: write_npz(p, X=X_OK, Y=Y_OK - 1)}, BINARY, r"binary labels 0 or 1"),
     (
         "label 0.5 csv",
         {"d.csv": lambda p: write_text(p, "a,b,y\n1,2,0\n3,4,0.5\n")},
-        [],
+        BINARY,
         r"d\.csv: data row 2, column 3 \(the label\) is 0\.5; labels must be 0 or 1",
     ),
     (
