@@ -386,6 +386,8 @@ def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]
         task = "regression" if not integral else ("binary" if bool(xp.max(Yf) <= 1) else "multiclass")
     if task == "binary":
         return task, 1
+    if task == "regression":
+        return task, 1
     if not integral:
         raise ValueError("multiclass labels must be integers 0 .. C-1; use task='regression' for real values")
     n_classes = int(xp.max(Yf)) + 1

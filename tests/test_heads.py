@@ -1,0 +1,165 @@
+"""Output heads (regression with identity + MSE especially), task inference, one meaning of History on
+every path of the one training loop, and no import circles in dlcore/."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore import Network
+from dlcore.cli import main
+from dlcore.heads import HEADS, MeanSquaredError, head_for
+from dlcore.model import infer_task
+from tests.conftest import numeric_gradients, to_host
+
+
+def _regression_data(backend, dtype, rng, m=200, n_y=1):
+    Xh = rng.uniform(-2, 2, size=(2, m))
+    Yh = np.vstack([np.sin(Xh[0]) + 0.5 * Xh[1] ** 2 + k for k in range(n_y)])  # (n_y, m)
+    return Xh, Yh, backend.asarray(Xh, dtype=dtype), backend.asarray(Yh, dtype=dtype)
+
+
+def test_mse_cost_and_gradient_against_closed_form_and_finite_differences(backend, host_rng):
+    _, Yh, X, Y = _regression_data(backend, "float64", host_rng, m=12, n_y=2)
+    net = Network([2, 5, 2], "tanh", "linear", init="xavier", backend=backend, seed=3)
+    assert isinstance(net.head, MeanSquaredError) and net.task == "regression"
+    AL = to_host(backend, net.predict_proba(X))
+    assert net.cost(X, Y) == pytest.approx(np.sum((AL - Yh) ** 2) / (2 * 12), rel=1e-12)
+    AL_d, caches = dlcore.forward(X, net.params, net.activations)
+    grads = {k: to_host(backend, v) for k, v in dlcore.backward(AL_d, Y, caches, net.activations).items()}
+
+    def cost_of(host_params):
+        params = {k: backend.asarray(v) for k, v in host_params.items()}
+        _, c = dlcore.forward(X, params, net.activations)
+        return float(dlcore.cost(c, Y, net.activations))
+
+    numeric = numeric_gradients(cost_of, backend, net.params)
+    for k, g in numeric.items():
+        np.testing.assert_allclose(grads[k], g, rtol=1e-6, atol=1e-9)
+
+
+def test_regression_network_fits_and_reports_r2(backend, dtype, host_rng):
+    Xh, Yh, X, Y = _regression_data(backend, dtype, host_rng)
+    net = Network.for_data(X, Y, [2, 16, 1], "tanh", init="xavier", backend=backend, seed=0, dtype=dtype)
+    assert net.task == "regression" and net.activations[-1].name == "linear"
+    before = net.score(X, Y)
+    history = net.fit(X, Y, learning_rate=0.05, epochs=200, batch_size=50, optimizer="adam")
+    r2 = net.score(X, Y)
+    A = to_host(backend, net.predict(X))  # regression predictions are the values themselves
+    expected = 1 - np.sum((Yh - A) ** 2) / np.sum((Yh - Yh.mean()) ** 2)
+    assert r2 == pytest.approx(expected, rel=1e-3 if dtype == "float32" else 1e-9)
+    assert r2 > 0.9 > before and history.costs[-1] < 0.2 * history.costs[0]
+    with pytest.raises(ValueError, match="accuracy is for classifiers"):
+        net.accuracy(X, Y)
+
+
+@pytest.mark.parametrize(
+    ("Y", "task", "n_out"),
+    [
+        ([[0, 1, 1, 0]], "binary", 1),
+        ([[0, 2, 1, 2]], "multiclass", 3),
+        ([[0.5, 1.5, -2.0, 0.0]], "regression", 1),
+        ([[-1, 1, 1, -1]], "regression", 1),  # negative values are no class labels
+        ([[1, 0, 0, 0], [0, 1, 1, 1]], "multiclass", 2),  # one-hot columns
+        ([[1.0, 2.0, 3.0, 4.0], [0.1, 0.2, 0.3, 0.4]], "regression", 2),
+    ],
+)
+def test_task_is_inferred_from_the_labels(Y, task, n_out):
+    assert infer_task(np.asarray(Y, dtype=float), dlcore.get_backend("numpy")) == (task, n_out)
+
+
+def test_for_data_checks_layer_sizes_against_the_data():
+    X, Y = np.ones((3, 4)), np.asarray([[0, 2, 1, 2]])
+    assert Network.for_data(X, Y, backend="numpy").layer_dims == [3, 64, 3]
+    with pytest.raises(ValueError, match=r"layers start with 2 but the data has n_x = 3 features; use 3,8,3"):
+        Network.for_data(X, Y, [2, 8, 3], backend="numpy")
+    with pytest.raises(ValueError, match=r"layers must end with 3 \(one softmax output per class"):
+        Network.for_data(X, Y, [3, 8, 1], backend="numpy")
+    with pytest.raises(ValueError, match="unknown task 'ranking'"):
+        Network.for_data(X, Y, task="ranking", backend="numpy")
+
+
+def test_regression_from_the_cli_reports_r2_and_predicts_values(tmp_path, capsys, host_rng):
+    Xh = host_rng.uniform(-2, 2, size=(300, 2))
+    y = np.sin(Xh[:, 0]) + Xh[:, 1]
+    data = tmp_path / "r.csv"
+    data.write_text(
+        "a,b,y\n" + "".join(f"{a},{b},{t}\n" for (a, b), t in zip(Xh.tolist(), y.tolist(), strict=True))
+    )
+    model = tmp_path / "r.npz"
+    argv = ["train", "--dataset", str(data), "--backend", "numpy", "--layers", "2,16,1", "--optimizer",
+            "adam", "--lr", "0.02", "--epochs", "200", "--batch-size", "32", "--out", str(model)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "regression" in out and "accuracy" not in out
+    r2 = float(re.search(r"^test R\^2: (-?\d\.\d+), RMSE", out, re.M).group(1))
+    assert r2 > 0.9
+    assert main(["predict", "--model", str(model), "--data", str(data)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0] == "index,prediction,true_label" and len(lines) == 301
+    predicted = np.array([float(line.split(",")[1]) for line in lines[1:]])
+    assert 1 - np.sum((y - predicted) ** 2) / np.sum((y - y.mean()) ** 2) > 0.9
+    assert "R^2: 0.9" in captured.err
+
+
+def test_heads_are_found_by_the_output_activation():
+    for name, head in HEADS.items():
+        assert head_for(dlcore.get_activation(name)) is head
+    assert head_for(dlcore.get_activation("tanh")).name == "probability"
+
+
+# -- one loop, one History ------------------------------------------------------------------------
+def test_history_means_the_same_on_the_full_batch_and_the_general_path(backend):
+    """Plain gradient descent and the same run through mini-batch machinery (batch = m, L2 = 0, an
+    Optimizer object) record the same iterations and costs, and the callback sees exactly those."""
+    X, Y = dlcore.datasets.planar(backend, m=80)
+    plain = Network([2, 4, 1], "tanh", backend=backend, seed=2)
+    seen = []
+    h1 = plain.fit(
+        X, Y, learning_rate=0.5, iterations=10, cost_every=5, callback=lambda i, J: seen.append((i, J))
+    )
+    general = Network([2, 4, 1], "tanh", backend=backend, seed=2)
+    h2 = general.fit(X, Y, learning_rate=0.5, iterations=10, cost_every=5, batch_size=80,
+                     optimizer=dlcore.GradientDescent(0.5))  # fmt: skip
+    assert h1.iterations == h2.iterations == [0, 5, 10]
+    assert h1.costs == h2.costs and seen == list(zip(h1.iterations, h1.costs, strict=True))
+    assert h1.costs[-1] == pytest.approx(general.cost(X, Y), rel=1e-12)  # J after the last update
+
+
+# -- module structure -------------------------------------------------------------------------------
+def _imports_of(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):  # function-level imports count too
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+def test_no_import_circles_in_the_core():
+    root = Path(dlcore.__file__).parent
+    modules = {f"dlcore.{p.stem}": p for p in root.glob("*.py") if p.stem != "__init__"}
+    graph = {name: {m for m in _imports_of(path) if m in modules} for name, path in modules.items()}
+    state: dict[str, int] = {}
+
+    def visit(node, stack):
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                raise AssertionError(f"import circle: {' -> '.join([*stack, node, nxt])}")
+            if not state.get(nxt):
+                visit(nxt, [*stack, node])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if not state.get(name):
+            visit(name, [])
+    assert len(graph) > 15 and graph["dlcore.model"] >= {"dlcore.training", "dlcore.persistence"}
