@@ -10,7 +10,7 @@ depends on *which* array library is underneath lives here, one small class per l
 ('numpy', False)
 """
 
-from dlcore.backends.base import Backend, BackendError, HostRNG, to_numpy
+from dlcore.backends.base import RNG, Backend, BackendError, HostRNG, to_numpy
 from dlcore.backends.cupy_backend import cupy_status
 from dlcore.backends.registry import (
     REGISTRY,
@@ -29,6 +29,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "HostRNG",
+    "RNG",
     "available_backends",
     "backend_names",
     "backend_of",

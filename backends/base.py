@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -37,6 +37,18 @@ def to_numpy(x: Any) -> np.ndarray:
     if module == "torch":
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+class RNG(Protocol):
+    """What ``backend.rng(seed)`` returns: seeded draws as arrays of the backend (see :class:`HostRNG`)."""
+
+    def normal(self, shape: tuple[int, ...], dtype: Any = "float64", scale: float = 1.0) -> Any: ...
+
+    def uniform(
+        self, shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, dtype: Any = "float64"
+    ) -> Any: ...
+
+    def permutation(self, n: int) -> Any: ...
 
 
 @dataclass
@@ -167,8 +179,15 @@ class Backend:
         """Silence overflow/invalid warnings: training detects non-finite costs itself."""
         return contextlib.nullcontext()
 
-    def rng(self, seed: int | None = None) -> HostRNG:
-        """A seeded random generator whose draws are identical on every backend."""
+    def rng(self, seed: int | None = None, *, on_device: bool = False) -> RNG:
+        """A seeded random generator.
+
+        By default (:class:`HostRNG`) the draws are made on the host and moved, so they are bit-identical
+        on every backend. ``on_device=True`` asks for draws made on the device itself (faster on a GPU:
+        no host draw and no copy per dropout mask or epoch permutation); they are reproducible for a
+        seed on one backend and device, but **not bit-identical across backends**. Backends without a
+        device generator (the CPU ones, where the host is the device) return the host generator.
+        """
         return HostRNG(self, seed)
 
     # -- description --------------------------------------------------------------------------------

@@ -5,19 +5,39 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.metadata
+import os
+import re
 from functools import cache
 from types import ModuleType
 from typing import Any
 
 import numpy as np
-from dlcore.backends.base import Backend, BackendError
+from dlcore.backends.base import Backend, BackendError, HostRNG
 
 from dlcore.ops import Ops, register_ops
 
-CUPY_FIX = (
-    'install the CuPy wheel that matches your CUDA driver: pip install "dlcore[cuda12]" '
-    '(CUDA 12.x) or pip install "dlcore[cuda13]" (CUDA 13.x), or use --backend numpy'
+NUMPY_FALLBACK = "or use --backend numpy"
+#: which wheel: the CUDA major of the driver (the "CUDA Version" nvidia-smi prints), each with CuPy's ``ctk``
+#: extra (cuBLAS, cuRAND, NVRTC, ... as pip packages: CuPy 14 wheels do not bundle them)
+CHOOSE_WHEEL = (
+    'pip install "dlcore[cuda13]" if nvidia-smi shows "CUDA Version: 13.x" or newer, '
+    '"dlcore[cuda12]" if it shows 12.x (each brings CuPy and the CUDA libraries it loads)'
 )
+CUPY_FIX = f"{CHOOSE_WHEEL}, {NUMPY_FALLBACK}"
+
+#: the CUDA libraries CuPy loads at run time, by the name in their file (libcublas.so.13, ...)
+CUDA_LIBRARIES = {
+    "cublas": "cuBLAS",
+    "cublaslt": "cuBLASLt",
+    "nvrtc": "NVRTC",
+    "curand": "cuRAND",
+    "cusolver": "cuSOLVER",
+    "cusparse": "cuSPARSE",
+    "cufft": "cuFFT",
+    "nvjitlink": "nvJitLink",
+    "cudart": "the CUDA runtime",
+}
+_LIBRARY_FILE = re.compile(r"lib(" + "|".join(CUDA_LIBRARIES) + r")\.so(?:\.\d+)*", re.IGNORECASE)
 
 
 def _installed_cupy_packages() -> list[str]:
@@ -29,41 +49,137 @@ def _installed_cupy_packages() -> list[str]:
     return sorted(names)
 
 
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _cuda(version: int) -> str:
+    """CUDA's integer version (13020) as text ("13.2")."""
+    return f"{version // 1000}.{version % 1000 // 10}"
+
+
+def _package_major(packages: list[str]) -> int | None:
+    """The CUDA major a CuPy wheel is built for, from its name (cupy-cuda13x -> 13)."""
+    for name in packages:
+        match = re.fullmatch(r"cupy-cuda(\d+)x?", name)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def missing_library(exc: BaseException) -> str:
+    """``"libcublas.so.13 (cuBLAS)"`` when ``exc`` says a CUDA library could not be loaded, else ``""``.
+
+    CuPy raises ``ImportError: libcublas.so.13: cannot open shared object file`` for cuBLAS and cuRAND,
+    and cuda-pathfinder's ``DynamicLibNotFoundError: Failure finding "libnvrtc.so.13 ..."`` for NVRTC.
+    """
+    match = _LIBRARY_FILE.search(str(exc))
+    if not match:
+        return ""
+    return f"{match.group(0)} ({CUDA_LIBRARIES[match.group(1).lower()]})"
+
+
+def libraries_fix(major: int | None) -> str:
+    """How to install the CUDA libraries CuPy loads (its ``ctk`` extra)."""
+    major = major or 13
+    return (
+        f'install them with CuPy\'s ctk extra: pip install "dlcore[cuda{major}]" (it pulls '
+        f"cupy-cuda{major}x[ctk]), or install the CUDA Toolkit {major}, {NUMPY_FALLBACK}"
+    )
+
+
 @cache
 def cupy_status() -> tuple[ModuleType | None, str]:
-    """``(cupy, "")`` when CuPy works with a CUDA device here, else ``(None, reason-and-fix)``."""
+    """``(cupy, "")`` when CuPy works with a CUDA device here, else ``(None, reason-and-fix)``.
+
+    The reason is one line, ``why; fix``: two CuPy wheels, CuPy missing or broken, no NVIDIA driver, a
+    driver older than the wheel's CUDA, no GPU visible, or CUDA libraries missing; each has its own fix.
+    """
     packages = _installed_cupy_packages()
     if len(packages) > 1:
         return None, (
-            f"several CuPy packages are installed at once ({', '.join(packages)}); "
-            f"uninstall all but the one matching your CUDA driver (pip uninstall {packages[0]})"
+            f"several CuPy packages are installed at once ({', '.join(packages)}) and overwrite each "
+            f"other's files; uninstall them all (pip uninstall -y {' '.join(packages)}), "
+            f"then {CHOOSE_WHEEL}, {NUMPY_FALLBACK}"
         )
+    major = _package_major(packages)
     try:
         cupy = importlib.import_module("cupy")
-    except ImportError as exc:
+    except Exception as exc:  # ImportError, or a RuntimeError from a broken install
         if not packages:
             return None, f"CuPy is not installed; {CUPY_FIX}"
-        return None, f"CuPy ({packages[0]}) is installed but fails to import ({exc}); {CUPY_FIX}"
+        library = missing_library(exc)
+        if library:
+            return None, f"CuPy ({packages[0]}) cannot load {library}; {libraries_fix(major)}"
+        return None, (
+            f"CuPy ({packages[0]}) is installed but fails to import ({_one_line(exc)}); reinstall it: "
+            f"pip install --force-reinstall {packages[0]}, {NUMPY_FALLBACK}"
+        )
+    runtime = cupy.cuda.runtime
     try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CUDARuntimeError: no driver, driver too old, ...
-        text = str(exc)
-        if "InsufficientDriver" in text or "driver version is insufficient" in text:
-            why = "the NVIDIA driver is too old for this CuPy's CUDA version"
-        elif "NoDevice" in text or "no CUDA-capable device" in text:
-            why = "no CUDA GPU was found"
+        driver = int(runtime.driverGetVersion())  # 0: no driver (no libcuda) at all
+    except Exception:
+        driver = -1  # unknown: getDeviceCount below says more
+    if driver == 0:
+        return None, (
+            "CuPy is installed but no NVIDIA driver was found (CUDA driver version 0); install the "
+            "NVIDIA driver for your GPU until nvidia-smi lists it (reinstalling CuPy will not help), "
+            f"{NUMPY_FALLBACK}"
+        )
+    try:
+        built = int(runtime.runtimeGetVersion())  # the CUDA version this CuPy wheel is built for
+    except Exception:
+        built = (major or 0) * 1000
+    major = major or (built // 1000 or None)
+    wheel = f"{packages[0]}, " if packages else ""
+    if driver > 0 and built and driver // 1000 < built // 1000:
+        switch = ""
+        if driver // 1000 >= 12:
+            switch = (
+                f", or switch to the wheel for CUDA {driver // 1000}: "
+                f"pip uninstall -y {packages[0] if packages else 'cupy'} && "
+                f'pip install "dlcore[cuda{driver // 1000}]"'
+            )
+        return None, (
+            f"CuPy is installed but the NVIDIA driver (CUDA {_cuda(driver)}) is older than this CuPy's "
+            f"CUDA {_cuda(built)} ({wheel}CUDA {built // 1000} needs a newer driver); update the NVIDIA "
+            f"driver{switch}, {NUMPY_FALLBACK}"
+        )
+    try:
+        count = int(runtime.getDeviceCount())
+    except Exception as exc:  # CUDARuntimeError
+        text = _one_line(exc)
+        if "NoDevice" in text or "no CUDA-capable device" in text:
+            count = 0
+        elif "InsufficientDriver" in text or "driver version is insufficient" in text:
+            return None, (
+                f"CuPy is installed but the NVIDIA driver is too old for this CuPy's CUDA "
+                f"{_cuda(built) if built else '?'} ({text}); update the NVIDIA driver, {NUMPY_FALLBACK}"
+            )
         else:
-            why = f"the CUDA runtime failed to start ({text})"
-        return None, f"CuPy is installed but {why}; {CUPY_FIX}"
+            return None, (
+                f"CuPy is installed but the CUDA runtime failed to start ({text}); check that nvidia-smi "
+                f"works, {NUMPY_FALLBACK}"
+            )
     if count < 1:
-        return None, f"CuPy is installed but no CUDA GPU was found; {CUPY_FIX}"
-    try:  # touches cuBLAS/NVRTC, which is where missing CUDA libraries show up
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        hidden = "" if visible is None else f' (CUDA_VISIBLE_DEVICES="{visible}")'
+        return None, (
+            f"CuPy and the NVIDIA driver are installed but no GPU is visible{hidden}; check that nvidia-smi "
+            f"lists one and that CUDA_VISIBLE_DEVICES does not hide it, {NUMPY_FALLBACK}"
+        )
+    try:  # an elementwise kernel (compiled by NVRTC) and a matrix product (cuBLAS)
         a = cupy.ones((2, 2), dtype=cupy.float32)
-        float((a @ a).sum())
+        b = a + a
+        float((b @ b).sum())
     except Exception as exc:
-        return (
-            None,
-            f"CuPy found a GPU but could not run on it ({type(exc).__name__}: {exc}); {CUPY_FIX}",
+        library = missing_library(exc)
+        if library:
+            return None, f"CuPy found a GPU but cannot load {library}; {libraries_fix(major)}"
+        return None, (
+            f"CuPy found a GPU but could not run on it ({type(exc).__name__}: {_one_line(exc)}); check "
+            f"nvidia-smi, or reinstall CuPy: {CHOOSE_WHEEL}, {NUMPY_FALLBACK}"
         )
     return cupy, ""
 
@@ -72,6 +188,48 @@ class CupyOps(Ops):
     """The GPU's primitives: the default Array API code for now; fused kernels override hot paths here."""
 
     name = "cupy"
+
+
+class CupyDeviceRNG:
+    """Seeded random draws made on the GPU by cuRAND (``cupy.random.RandomState``): no host draw, no copy.
+
+    The interface of :class:`~dlcore.backends.base.HostRNG`. Equal seeds give equal draws on the same GPU
+    with the same CuPy, but not the bits of the host draws (``backend.rng(seed)``) or of other backends.
+    """
+
+    def __init__(self, backend: CupyBackend, seed: int | None = None) -> None:
+        self.backend = backend
+        self.seed = seed
+        try:
+            with backend.activate():  # cuRAND's generator lives on the backend's GPU
+                self.state = backend.lib.random.RandomState(seed)
+        except Exception as exc:
+            library = missing_library(exc)
+            if not library:
+                raise
+            raise BackendError(f"device random draws need {library}; {libraries_fix(None)}") from exc
+
+    def normal(self, shape: tuple[int, ...], dtype: Any = "float64", scale: float = 1.0) -> Any:
+        """Standard normal draws times ``scale``, on the GPU."""
+        with self.backend.activate():
+            z = self.state.standard_normal(shape, dtype=self.backend.dtype(dtype))
+            if scale != 1.0:
+                z *= scale
+            return z
+
+    def uniform(
+        self, shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, dtype: Any = "float64"
+    ) -> Any:
+        """Uniform draws on ``[low, high)``, on the GPU."""
+        with self.backend.activate():
+            return self.state.uniform(low, high, shape, dtype=self.backend.dtype(dtype))
+
+    def permutation(self, n: int) -> Any:
+        """A random permutation of ``range(n)`` as an int64 array on the GPU."""
+        with self.backend.activate():
+            p = self.state.permutation(int(n))  # an int: a permuted range (argsort of cuRAND draws)
+            int64 = self.backend.dtype("int64")
+            return p if p.dtype == int64 else self.backend.xp.astype(p, int64)
 
 
 class CupyBackend(Backend):
@@ -118,6 +276,12 @@ class CupyBackend(Backend):
 
     def activate(self) -> contextlib.AbstractContextManager:
         return self.lib.cuda.Device(self.device.id)
+
+    def rng(self, seed: int | None = None, *, on_device: bool = False) -> HostRNG | CupyDeviceRNG:
+        """Host draws moved to the GPU (bit-identical to every backend; the default), or with
+        ``on_device=True`` draws made on the GPU by cuRAND (faster: no host draw, no copy; not the same
+        bits as the host draws)."""
+        return CupyDeviceRNG(self, seed) if on_device else HostRNG(self, seed)
 
     def device_name(self) -> str:
         props = self.lib.cuda.runtime.getDeviceProperties(self.device.id)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dlcore.backends import cupy_status, get_backend
+from dlcore.backends import get_backend
 
 from dlcore import Network
 from dlcore.datasets import planar
+from tests.conftest import cupy_skip_reason
 
-pytestmark = pytest.mark.skipif(
-    cupy_status()[0] is None, reason=f"needs a CUDA GPU with CuPy: {cupy_status()[1]}"
-)
+SKIP = cupy_skip_reason()  # "" with DLCORE_REQUIRE_CUPY=1: then a missing GPU fails these tests
+pytestmark = pytest.mark.skipif(bool(SKIP), reason=SKIP)
 PARITY = {"float64": {"rtol": 1e-9, "atol": 1e-12}, "float32": {"rtol": 2e-3, "atol": 1e-5}}
 
 
