@@ -143,10 +143,14 @@ HEADS: dict[str, Head] = {
 }
 
 
-@cache
 def head_for(activation: Activation) -> Head:
     """The head an output activation implies: sigmoid, softmax, linear, or the course's general path."""
     head = HEADS.get(activation.name)
-    if head is not None and head.activation == activation:
-        return head
+    if head is not None and (head.activation is activation or head.activation == activation):
+        return head  # the identity test first: the hot path asks this twice per step
+    return _general_head(activation)
+
+
+@cache
+def _general_head(activation: Activation) -> Head:
     return ProbabilityCrossEntropy(activation)

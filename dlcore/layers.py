@@ -37,9 +37,7 @@ def layer_forward(
     A_prev: Array, W: Array, b: Array, g: Activation, ops: Ops | None = None
 ) -> tuple[Array, LayerCache]:
     """Z = W A_prev + b, A = g(Z). Returns A: (n[l], m) and the cache."""
-    ops = ops or ops_of(A_prev)
-    Z = ops.linear_forward(W, A_prev, b)
-    A = ops.activation_forward(g, Z)
+    Z, A = (ops or ops_of(A_prev)).layer_forward(W, A_prev, b, g)
     return A, LayerCache(A_prev, W, Z, A)
 
 

@@ -43,6 +43,12 @@ class Ops:
         Z += b
         return Z
 
+    def layer_forward(self, W: Array, A_prev: Array, b: Array, g: Any) -> tuple[Array, Array]:
+        """(Z, A): Z = W A_prev + b, A = g(Z), the place to fuse the bias with the activation."""
+        Z = W @ A_prev
+        Z += b
+        return Z, g.forward(Z)
+
     def activation_forward(self, g: Any, Z: Array) -> Array:
         """A = g(Z) as a new array (Z stays in the cache for g')."""
         return g.forward(Z)

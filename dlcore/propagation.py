@@ -130,9 +130,10 @@ def train_step(
     *before* the update) or ``None`` when ``compute_cost`` is false.
     """
     ops = ops or ops_of(X)
+    head = head_for(activations[-1])
     AL, caches = forward(X, params, activations, ops=ops)
-    J = cost(caches, Y, activations) if compute_cost else None
-    steps = backward(AL, Y, caches, activations, scale=learning_rate, ops=ops)  # learning_rate * dW, ...
+    J = cost(caches, Y, activations, head) if compute_cost else None
+    steps = backward(AL, Y, caches, activations, None, learning_rate, ops, head)  # learning_rate * dW, ...
     update(params, steps, 1.0, ops)  # W -= learning_rate * dW, without a temporary
     return J
 

@@ -43,6 +43,10 @@ def test_layer_primitives_match_the_default(backend, dtype, tol, g, host_rng):
     _close(backend, Z, ref.linear_forward(W, A_prev, b), tol)
     A = ops.activation_forward(g, Z)
     _close(backend, A, ref.activation_forward(g, Z), tol)
+    for mine, theirs in zip(
+        ops.layer_forward(W, A_prev, b, g), ref.layer_forward(W, A_prev, b, g), strict=True
+    ):
+        _close(backend, mine, theirs, tol)
     dA = _rand(backend, host_rng, (5, 7), dtype)
     mine, theirs = backend.xp.asarray(dA, copy=True), backend.xp.asarray(dA, copy=True)
     _close(backend, ops.activation_backward(g, mine, Z, A), ref.activation_backward(g, theirs, Z, A), tol)
@@ -124,7 +128,7 @@ class CountingOps(Ops):
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({}, {"linear_forward", "activation_forward", "activation_backward", "output_gradient", "gd_update"}),
+        ({}, {"layer_forward", "activation_backward", "bias_gradient", "output_gradient", "gd_update"}),
         ({"optimizer": "adam", "batch_size": 16, "keep_prob": 0.8}, {"adam_update", "dropout_mask"}),
         ({"optimizer": "momentum"}, {"momentum_update"}),
         ({"optimizer": "rmsprop"}, {"rmsprop_update"}),
