@@ -1,0 +1,25 @@
+"""The CUDA extras bring CuPy with the CUDA libraries it loads, and the advice names the extra to choose."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from dlcore.backends import cupy_backend
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cuda_extras_take_cupys_ctk_extra():
+    text = (ROOT / "pyproject.toml").read_text()
+    for major in (12, 13):  # "ctk" is the extra's name in cupy-cuda12x / cupy-cuda13x 14.2.0's METADATA
+        assert re.search(rf'^cuda{major} = \["cupy-cuda{major}x\[ctk\]>=14"\]$', text, re.M)
+
+
+def test_the_install_advice_says_which_extra_to_choose():
+    advice = cupy_backend.CHOOSE_WHEEL
+    assert 'pip install "dlcore[cuda13]" if nvidia-smi shows "CUDA Version: 13.x" or newer' in advice
+    assert '"dlcore[cuda12]" if it shows 12.x' in advice
+    readme = (ROOT / "README.md").read_text()
+    assert '`13.x` or newer: `pip install "dlcore[cuda13]"`; `12.x`: `pip install "dlcore[cuda12]"`' in readme
+    assert "`cupy-cuda13x[ctk]`" in readme
