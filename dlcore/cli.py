@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-prob", type=_keep_prob, default=1.0, help="dropout keep probability (default 1: no dropout)"
     )
     train.add_argument("--seed", type=_seed, default=1, help="seeds the data, the split and the weights")
+    train.add_argument(
+        "--device-rng",
+        action="store_true",
+        help="draw shuffles and dropout masks on the GPU (faster; not bit-identical to the CPU's)",
+    )
     train.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     train.add_argument(
         "--test-fraction", type=_fraction, default=0.2, help="held out for testing (default 0.2)"
@@ -291,6 +296,7 @@ def train(args: argparse.Namespace) -> int:
         "l2": args.l2,
         "keep_prob": args.keep_prob,
         "cost_every": cost_every,
+        "device_rng": args.device_rng,
     }
     start = time.perf_counter()
     history = None

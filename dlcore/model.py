@@ -258,6 +258,7 @@ class Network:
         seed: int | None = None,
         cost_every: int | None = None,
         callback: Callable[[int, float], None] | None = None,
+        device_rng: bool = False,
     ) -> History:
         """Train on X: (n_x, m), Y: (1, m) (softmax: integer labels (1, m) or one-hot (C, m)).
 
@@ -274,7 +275,9 @@ class Network:
         is used; default 100, or 1 with mini-batches) and after the last, so a GPU is never stalled by
         a per-iteration sync. At each of those checks a non-finite cost stops training: the parameters
         are rolled back to the last finite ones and :class:`TrainingDiverged` is raised.
-        ``callback(iteration, cost)`` runs at each check.
+        ``callback(iteration, cost)`` runs at each check. ``device_rng=True`` draws the shuffles and
+        dropout masks on the device (faster on a GPU; reproducible there, but not bit-identical to the
+        host draws every backend shares by default; the same as the default on CPU backends).
 
         Returns the cost :class:`History`.
         """
@@ -294,7 +297,7 @@ class Network:
             if not (math.isfinite(l2) and l2 >= 0):
                 raise ValueError(f"l2 must be a finite number >= 0 (0 = no regularization); got {l2!r}")
             keep_prob = check_keep_prob(keep_prob)
-            rng = self.backend.rng(self.seed if seed is None else seed)
+            rng = self.backend.rng(self.seed if seed is None else seed, on_device=device_rng)
             validation = None
             if validation_data is not None:
                 validation = self.check_XY(*validation_data)

@@ -163,3 +163,26 @@ def test_no_import_circles_in_the_core():
         if not state.get(name):
             visit(name, [])
     assert len(graph) > 15 and graph["dlcore.model"] >= {"dlcore.training", "dlcore.persistence"}
+
+
+def test_device_rng_reaches_the_backend_and_is_the_host_rng_on_cpu():
+    """fit(device_rng=True) asks the backend for on-device draws; CPU backends answer with the host RNG
+    (so the run is bit-identical), a GPU backend with its own generator."""
+    base = dlcore.get_backend("numpy")
+    asked = []
+
+    class Recording(type(base)):
+        def rng(self, seed=None, *, on_device=False):
+            asked.append(on_device)
+            return super().rng(seed, on_device=on_device)
+
+    backend = Recording(base.xp, base.device, base.ops)
+    X, Y = dlcore.datasets.planar(base, m=64)
+    runs = []
+    for device_rng in (False, True):
+        net = Network([2, 4, 1], "tanh", backend=backend, seed=1)
+        net.fit(X, Y, learning_rate=0.1, epochs=3, batch_size=16, keep_prob=0.8, device_rng=device_rng)
+        runs.append(net.parameters_numpy())
+    assert asked[-2:] == [False, True]
+    for k, v in runs[0].items():
+        np.testing.assert_array_equal(runs[1][k], v)
