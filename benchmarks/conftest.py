@@ -9,11 +9,13 @@ correctness check, as a fast smoke test.
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from dlcore.backends import cupy_status, get_backend
 from dlcore.benchmarks import workloads
-from dlcore.benchmarks.timing import SETTLE_S, library, settle_down, timed
+from dlcore.benchmarks.timing import SETTLE_S, batched, library, settle_down, timed, timing_method
+from dlcore.benchmarks.workloads import inner_iterations
 
 BENCH_BACKENDS = ["numpy", "cupy"]  # array_api_strict is the correctness referee, not a speed contestant
 _CASES: dict[tuple, list[workloads.Case]] = {}
@@ -84,12 +86,19 @@ def run_case(benchmark, bench_backend, dtype, quick):
             elements=case.elements,
             **case.info,
         )
+        benchmark.extra_info["timing"] = timing_method(bench_backend)
         fn = timed(case.contestants[role], bench_backend)
         switched = _LAST_LIBRARY[0] not in ("", library(role))
         if switched and not benchmark.disabled and not bench_backend.is_gpu:
             settle_down(SETTLE_S)  # let the other library's worker threads stop spinning
         _LAST_LIBRARY[0] = library(role)
+        start = time.perf_counter()
         fn()  # warm-up, and an estimate of how many calls one round needs
-        benchmark.pedantic(fn, rounds=case.rounds, iterations=1, warmup_rounds=1 if role != "loop" else 0)
+        n = 1
+        if bench_backend.is_gpu and not benchmark.disabled:  # N queued calls, then one synchronize
+            n = inner_iterations(time.perf_counter() - start)
+            fn = batched(case.contestants[role], bench_backend, n)
+        benchmark.extra_info["calls_per_round"] = n
+        benchmark.pedantic(fn, rounds=case.rounds, iterations=n, warmup_rounds=1 if role != "loop" else 0)
 
     return run

@@ -25,7 +25,7 @@ import numpy as np
 from dlcore.backends import BackendError, cupy_status, get_backend
 from dlcore.backends.info import numpy_blas
 from dlcore.benchmarks import workloads
-from dlcore.benchmarks.timing import median, time_case
+from dlcore.benchmarks.timing import median, time_case, timing_method
 
 HEADER = (
     "| backend | device | dtype | benchmark | size | loop median | vectorized median | speedup "
@@ -259,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     rows, raw = [], []
     backends = _backends(args.backend)
+    info["timing"] = {backend.name: timing_method(backend) for backend in backends}
     for backend in backends:
         for dtype in dtypes:
             for group in groups:
@@ -281,6 +282,8 @@ def run(args: argparse.Namespace) -> int:
     info["seconds"] = round(time.perf_counter() - start, 1)
     info["command"] = "dlcore bench " + " ".join(args.argv)
     print(f"dlcore bench: {info['cpu']}, numpy {info['numpy']} ({info['blas']}), torch {info['torch']}")
+    for name, method in info["timing"].items():
+        print(f"timing ({name}): {method}")
     print(markdown(rows))
     with open(args.json, "w") as f:
         json.dump({"machine": info, "rows": rows, "raw": raw}, f, indent=1)

@@ -1,6 +1,8 @@
-"""Timing that is fair on CPU and GPU: warm up first, synchronize the device around every timed
-region, and interleave the contestants of a case round by round so that they share the machine's
-noise (ratios measured in the same rounds are steadier than the medians themselves).
+"""Timing that is fair on CPU and GPU: warm up first, time N calls of a contestant and then
+synchronize the device once (the way ``fit`` queues its steps: a synchronize per call would add a
+round trip to every step and overstate it), and interleave the contestants of a case round by round
+so that they share the machine's noise (ratios measured in the same rounds are steadier than the
+medians themselves). :func:`timing_method` names the method; the report prints it.
 
 Contestants from different libraries (NumPy/OpenBLAS against PyTorch) are kept apart by a pause.
 After a call, a library's worker threads keep spinning on their cores for a while: OpenBLAS for up
@@ -22,7 +24,7 @@ from dlcore.benchmarks.workloads import Case, inner_iterations
 
 
 def timed(fn: Callable[[], Any], backend: Backend) -> Callable[[], Any]:
-    """``fn`` followed by a device synchronize, so that the time covers the work, not its launch."""
+    """``fn`` followed by a device synchronize: one call's whole time (warm-ups and one-call rounds)."""
 
     def run() -> Any:
         out = fn()
@@ -30,6 +32,31 @@ def timed(fn: Callable[[], Any], backend: Backend) -> Callable[[], Any]:
         return out
 
     return run
+
+
+def batched(fn: Callable[[], Any], backend: Backend, n: int) -> Callable[[], Any]:
+    """``fn`` with a device synchronize after every ``n``-th call only: for pytest-benchmark rounds of
+    ``iterations=n`` calls, which then time N queued calls and one synchronize."""
+    calls = [0]
+
+    def run() -> Any:
+        out = fn()
+        calls[0] += 1
+        if calls[0] % n == 0:
+            backend.synchronize()
+        return out
+
+    return run
+
+
+def timing_method(backend: Backend) -> str:
+    """How a sample is timed on ``backend`` (the report prints it and stores it in the JSON)."""
+    if backend.is_gpu:
+        return (
+            "host clock around N calls then one device synchronize per sample "
+            "(no synchronize between calls; N >= 1 so a sample lasts ~20 ms)"
+        )
+    return "host clock around N calls per sample (CPU: a call returns when its work is done)"
 
 
 SETTLE_S = 0.25  # pause between contestants of different libraries (their threads stop spinning)
@@ -62,17 +89,18 @@ def time_case(case: Case, backend: Backend, rounds: int | None = None) -> dict[s
     Each contestant is warmed up once (which also estimates how many calls a round needs to last
     about 20 ms: fast calls are grouped, slow loops are timed one call per round). Within a round,
     each library's contestants run after a :data:`SETTLE_S` pause when there is more than one library,
-    and then each contestant makes one untimed call before its timed calls.
+    and then each contestant makes one untimed call before its timed calls. A sample is N calls
+    followed by one device synchronize, divided by N (see :func:`timing_method`).
     """
     rounds = rounds or case.rounds
-    runs = {name: timed(fn, backend) for name, fn in case.contestants.items()}
+    runs = case.contestants
     groups = by_library(runs)
     settle = SETTLE_S if len(groups) > 1 and not backend.is_gpu else 0.0
     inner = {}
     backend.synchronize()
     for name, run in runs.items():
         start = time.perf_counter()
-        run()  # warm-up (and compilation / cuBLAS handle creation on a GPU)
+        timed(run, backend)()  # warm-up (and compilation / cuBLAS handle creation on a GPU)
         inner[name] = inner_iterations(time.perf_counter() - start)
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
@@ -82,10 +110,11 @@ def time_case(case: Case, backend: Backend, rounds: int | None = None) -> dict[s
             for name in group:
                 run, n = runs[name], inner[name]
                 if settle:
-                    run()  # untimed: wakes the library's sleeping threads and refills the caches
-                start = time.perf_counter()
+                    timed(run, backend)()  # untimed: wakes the library's sleeping threads, refills caches
+                start = time.perf_counter()  # the queue is empty: every earlier call was synchronized
                 for _ in range(n):
                     run()
+                backend.synchronize()  # once: N calls queued as fit queues its steps
                 samples[name].append((time.perf_counter() - start) / n)
     return samples
 

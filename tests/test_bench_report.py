@@ -27,6 +27,8 @@ def test_quick_report_writes_the_table_and_the_json(tmp_path, capsys, monkeypatc
         assert row["speedup"] == pytest.approx(row["loop_median_s"] / row["vectorized_median_s"])
         assert row["loop_median_s"] > 0 and row["vectorized_median_s"] > 0
     assert data["machine"]["command"].startswith("dlcore bench --quick")
+    assert data["machine"]["timing"] == {"numpy": timing.timing_method(get_backend("numpy"))}
+    assert f"timing (numpy): {timing.timing_method(get_backend('numpy'))}" in text
     assert all(raw["samples_s"]["vectorized"] for raw in data["raw"])
     assert not workloads.USE_TORCH and workloads.torch_status()[1] == "PyTorch left out (--no-torch)"
 
@@ -98,3 +100,39 @@ def test_all_backends_is_numpy_then_cupy_when_a_gpu_answers(monkeypatch):
     monkeypatch.setattr(report, "cupy_status", lambda: (None, "no GPU here"))
     assert report._backends("all") == ["numpy"]
     assert report._backends("numpy") == ["numpy"]
+
+
+class CountingGPU:
+    """A GPU backend that records each contestant call and each synchronize, in order."""
+
+    is_gpu = True
+    name = "fake_gpu"
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def synchronize(self) -> None:
+        self.events.append("sync")
+
+
+def test_gpu_samples_are_n_calls_then_one_synchronize(monkeypatch):
+    gpu = CountingGPU()
+    monkeypatch.setattr(timing, "inner_iterations", lambda seconds: 4)
+    contestants = {"loop": lambda: gpu.events.append("loop"), "vectorized": lambda: gpu.events.append("vec")}
+    case = workloads.Case("primitive", "t", "s", 1, contestants, lambda: None, rounds=3)
+    samples = timing.time_case(case, gpu)
+    assert {role: len(ts) for role, ts in samples.items()} == {"loop": 3, "vectorized": 3}
+    warm_ups = ["sync", "loop", "sync", "vec", "sync"]  # the queue drained, then one synced call each
+    one_round = ["loop"] * 4 + ["sync"] + ["vec"] * 4 + ["sync"]
+    assert gpu.events == warm_ups + one_round * 3
+    assert gpu.events.count("sync") == 3 + 2 * 3  # not one per call (27 calls)
+    assert "one device synchronize per sample" in timing.timing_method(gpu)
+    assert "no synchronize between calls" in timing.timing_method(gpu)
+
+
+def test_pytest_benchmark_rounds_synchronize_after_their_last_call():
+    gpu = CountingGPU()
+    run = timing.batched(lambda: gpu.events.append("call"), gpu, 3)
+    for _ in range(6):  # two rounds of iterations=3
+        run()
+    assert gpu.events == (["call"] * 3 + ["sync"]) * 2
