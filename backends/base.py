@@ -108,6 +108,14 @@ class Backend:
         """``""`` when this backend can run here, else one sentence saying why and how to fix it."""
         return ""
 
+    #: the device ``auto`` asks for when it chooses this backend (a GPU backend's GPU)
+    auto_device: ClassVar[str | None] = None
+
+    @classmethod
+    def gpu_unavailable(cls) -> str:
+        """For ``auto``: ``""`` when this backend offers a GPU here, else why not (default: unavailable)."""
+        return cls.unavailable()
+
     @classmethod
     def create(cls, device: str | None) -> Backend:
         """The backend on ``device`` (a name from the ``":device"`` suffix, or ``None`` for the default)."""

@@ -15,6 +15,7 @@ from dlcore.backends.base import Backend, BackendError
 from dlcore.backends.cupy_backend import CupyBackend
 from dlcore.backends.numpy_backend import NumpyBackend
 from dlcore.backends.strict_backend import ArrayApiStrictBackend
+from dlcore.backends.torch_backend import TorchBackend
 
 log = logging.getLogger("dlcore.backends")
 
@@ -35,6 +36,14 @@ def register_backend(cls: type[Backend], *, auto: bool = False) -> type[Backend]
 register_backend(NumpyBackend)
 register_backend(CupyBackend, auto=True)
 register_backend(ArrayApiStrictBackend)
+register_backend(TorchBackend, auto=True)  # after CuPy: auto prefers CuPy, then PyTorch CUDA, then NumPy
+
+#: array libraries whose arrays cannot be updated in place: the core's W -= dW would silently do nothing
+IMMUTABLE = {
+    "jax": "JAX arrays are immutable",
+    "jaxlib": "JAX arrays are immutable",
+    "dask": "Dask arrays are lazy and immutable (an in-place update is silently lost)",
+}
 
 
 def backend_names() -> tuple[str, ...]:
@@ -64,9 +73,10 @@ def _make_backend(name: str, device: str | None) -> Backend:
 def _auto(device: str | None) -> Backend:
     reasons = []
     for name in AUTO_PREFERENCE:
-        reason = REGISTRY[name].unavailable()
+        cls = REGISTRY[name]
+        reason = cls.gpu_unavailable()
         if not reason:
-            be = _make_backend(name, device)
+            be = _make_backend(name, device or cls.auto_device)
             return be.with_note(f"auto: chose {name} on {be.device_name()}")
         reasons.append(reason.split(";")[0])
     be = _make_backend("numpy", None)
@@ -93,6 +103,11 @@ def get_backend(name: str | Backend | None = None, device: str | None = None) ->
         name = os.environ.get(ENV_VAR, "auto") or "auto"
     base, suffix = _split_name(str(name))
     device = device or suffix
+    if base in IMMUTABLE:
+        raise ValueError(
+            f"the {base} backend cannot work: {IMMUTABLE[base]}, and dlcore trains by updating the "
+            "parameters in place; use numpy, torch or cupy (convert with numpy.asarray) instead"
+        )
     if base not in backend_names():
         source = f" (from ${ENV_VAR})" if name == os.environ.get(ENV_VAR) else ""
         raise ValueError(f"unknown backend {name!r}{source}; choose one of: {', '.join(backend_names())}")
@@ -112,6 +127,10 @@ def backend_of(x: Any) -> Backend:
         return get_backend("cupy", str(x.device.id))
     if module == "array_api_strict":
         return get_backend("array_api_strict", x.device._device)
+    if module == "torch":
+        return get_backend("torch", str(x.device))
+    if module in IMMUTABLE:
+        get_backend(module)  # raises, naming why
     raise ValueError(
-        f"arrays of type {type(x).__name__} are not supported; use numpy, cupy or array_api_strict"
+        f"arrays of type {type(x).__name__} are not supported; use numpy, torch, cupy or array_api_strict"
     )

@@ -1,7 +1,8 @@
 """Shared fixtures: every backend-agnostic test runs on every available backend and dtype.
 
 Backends: numpy; array_api_strict on its default CPU device and on its simulated second device
-``device1`` (catches arrays created on the wrong device without a GPU); cupy when a GPU answers,
+``device1`` (catches arrays created on the wrong device without a GPU); torch on the CPU when PyTorch
+is installed (the dev extra installs it); cupy when a GPU answers,
 skipped otherwise with the first clause of the reason (``dlcore info`` prints it whole, with the fix).
 ``DLCORE_REQUIRE_CUPY=1`` (scripts/gpu_validate.sh on a machine with a GPU) turns those skips into
 failures: there, cupy not answering is the bug.
@@ -13,9 +14,9 @@ import os
 
 import numpy as np
 import pytest
-from dlcore.backends import cupy_status, get_backend
+from dlcore.backends import available_backends, cupy_status, get_backend
 
-BACKENDS = ["numpy", "array_api_strict", "array_api_strict:device1", "cupy"]
+BACKENDS = ["numpy", "array_api_strict", "array_api_strict:device1", "torch", "cupy"]
 
 
 def cupy_skip_reason() -> str:
@@ -30,6 +31,8 @@ def _backend_param(name: str):
     marks = []
     if name == "cupy" and cupy_skip_reason():
         marks.append(pytest.mark.skip(reason=cupy_skip_reason()))
+    if name == "torch" and available_backends()["torch"]:
+        marks.append(pytest.mark.skip(reason="torch backend unavailable: PyTorch is not installed"))
     return pytest.param(name, marks=marks, id=name)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dlcore.backends import BackendError, available_backends, cupy_status, get_backend
+from dlcore.backends import BackendError, available_backends, backend_of, cupy_status, get_backend
 
 from tests.conftest import to_host
 
@@ -117,3 +117,32 @@ def test_dtype_lookup_refuses_unknown_names(backend):
     assert backend.dtype("float32") == backend.xp.float32
     with pytest.raises(ValueError, match="unsupported dtype 'float16'"):
         backend.dtype("float16")
+
+
+@pytest.mark.parametrize(
+    ("name", "why"), [("jax", "JAX arrays are immutable"), ("dask", "Dask arrays are lazy")]
+)
+def test_immutable_namespaces_are_refused_with_the_reason(name, why):
+    """The core updates parameters in place (W -= dW): on JAX that is an error, on Dask a silent no-op."""
+    with pytest.raises(ValueError, match=rf"the {name} backend cannot work: {why}.*use numpy, torch or cupy"):
+        get_backend(name)
+    fake = type("Array", (), {"__module__": f"{name}.core"})()
+    with pytest.raises(ValueError, match=why):
+        backend_of(fake)
+    library = pytest.importorskip(f"{name}.numpy" if name == "jax" else "dask.array")
+    with pytest.raises(ValueError, match=why):
+        backend_of(library.ones((2, 2)))
+
+
+def test_torch_backend_names_and_auto(monkeypatch):
+    torch = pytest.importorskip("torch")
+    be = get_backend("torch:cpu")
+    assert get_backend("torch").device == be.device and be.name == "torch" and not be.is_gpu
+    x = be.asarray(np.arange(6.0).reshape(2, 3), dtype="float32")
+    assert isinstance(x, torch.Tensor) and be.asarray(x) is x and backend_of(x).device == be.device
+    with pytest.raises(ValueError, match="a torch device is cpu, cuda or cuda:N"):
+        get_backend("torch:tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendError, match="no CUDA GPU here; use torch:cpu"):
+            get_backend("torch:cuda")
+        assert "PyTorch has no CUDA GPU here" in get_backend("auto").note or get_backend("auto").is_gpu

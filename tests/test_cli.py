@@ -12,13 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dlcore.backends import cupy_status, get_backend
+from dlcore.backends import available_backends, cupy_status, get_backend
 
 from dlcore import Network
 from dlcore.cli import main
 from dlcore.data import Normalization, load_dataset, train_test_split
 
-CLI_BACKENDS = ["numpy", "array_api_strict", "array_api_strict:device1"]
+CLI_BACKENDS = [
+    "numpy",
+    "array_api_strict",
+    "array_api_strict:device1",
+    pytest.param("torch", marks=pytest.mark.skipif(bool(available_backends()["torch"]), reason="no PyTorch")),
+]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -156,7 +161,7 @@ def test_plot_without_matplotlib_says_how_to_get_it_before_training(capsys, tmp_
         (["--layers", "2,4,2"], r"layers must end with 1 \(one sigmoid output for binary labels\)"),
         (["--test-fraction", "1"], r"wants a number in \[0, 1\)"),
         (["--hidden-activation", "swish"], r"invalid choice: 'swish'"),
-        (["--backend", "jax"], r"unknown backend 'jax'"),
+        (["--backend", "mxnet"], r"unknown backend 'mxnet'"),
         (["--dataset", "spiral"], r"unknown dataset 'spiral'"),
         (["--dataset", "/no/such/file.csv"], r"no such data file: /no/such/file\.csv"),
         (["--out", "/no/such/dir/m.npz"], r"the directory /no/such/dir does not exist"),

@@ -127,7 +127,7 @@ def test_divergence_stops_and_keeps_the_last_finite_parameters(backend):
         ({"layer_dims": [2, 0, 1]}, "positive integers"),
         ({"layer_dims": [2, 4, 1], "hidden_activation": "swish"}, "unknown activation 'swish'"),
         ({"layer_dims": [2, 4, 1], "init": "ones"}, "unknown initializer 'ones'.*he"),
-        ({"layer_dims": [2, 4, 1], "backend": "jax"}, "unknown backend 'jax'"),
+        ({"layer_dims": [2, 4, 1], "backend": "mxnet"}, "unknown backend 'mxnet'"),
         ({"layer_dims": [2, 4, 1], "dtype": "float16"}, "unsupported dtype 'float16'"),
         ({"layer_dims": [2, 4, 1], "output_activation": "relu"}, "output_activation must be 'sigmoid'"),
         ({"layer_dims": [2, 4, 1], "activations": ["relu"]}, "one entry per layer"),

@@ -31,7 +31,8 @@ def _rand(backend, rng, shape, dtype, scale=1.0):
 
 def test_every_backend_hands_out_ops(backend):
     assert isinstance(backend.ops, Ops) and backend.ops.xp is backend.xp
-    assert ops_of(backend.asarray(np.ones((2, 2)))) is backend.ops or backend.name == "array_api_strict"
+    ops = ops_of(backend.asarray(np.ones((2, 2))))  # what the functional API uses for these arrays
+    assert ops is backend.ops or (backend.name == "array_api_strict" and type(ops) is Ops)
 
 
 @pytest.mark.parametrize("g", ACTS, ids=lambda g: g.spec)

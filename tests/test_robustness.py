@@ -87,7 +87,7 @@ CONSTRUCTOR_CASES = [
     ("unknown activation", {"hidden_activation": "swish"}, r"unknown activation 'swish'; choose one of"),
     ("bad leaky slope", {"hidden_activation": "leaky_relu:abc"}, r"bad activation 'leaky_relu:abc'"),
     ("unknown initializer", {"init": "ones"}, r"unknown initializer 'ones'"),
-    ("unknown backend", {"backend": "jax"}, r"unknown backend 'jax'; choose one of"),
+    ("unknown backend", {"backend": "mxnet"}, r"unknown backend 'mxnet'; choose one of"),
     ("dtype float16", {"dtype": "float16"}, r"unsupported dtype 'float16'; use one of float32, float64"),
     ("dtype int32", {"dtype": "int32"}, r"unsupported dtype 'int32'"),
 ]
@@ -292,7 +292,7 @@ TRAIN_CASES = [
     ("layer size < 0", {}, ["--layers", "2,-4,1"], r"--layers wants at least two positive sizes"),
     ("unknown activation", {}, ["--hidden-activation", "swish"], r"invalid choice: 'swish'"),
     ("unknown initializer", {}, ["--init", "ones"], r"argument --init: invalid choice: 'ones'"),
-    ("unknown backend", {}, ["--backend", "jax"], r"unknown backend 'jax'"),
+    ("unknown backend", {}, ["--backend", "mxnet"], r"unknown backend 'mxnet'"),
     ("lr 0", {}, ["--lr", "0"], r"argument --lr: wants a finite number > 0; got '0'"),
     ("lr < 0", {}, ["--lr", "-1"], r"argument --lr: wants a finite number > 0"),
     ("lr NaN", {}, ["--lr", "nan"], r"argument --lr: wants a finite number > 0; got 'nan'"),

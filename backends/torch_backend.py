@@ -1,0 +1,148 @@
+"""PyTorch tensors on the CPU or a CUDA GPU (``torch``, ``torch:cpu``, ``torch:cuda``, ``torch:cuda:1``),
+through ``array_api_compat.torch``: the same core, on the most used array library.
+
+Seeded draws are made on the host (NumPy) and moved, as on every backend, so a seed gives the same
+initial weights bit for bit. PyTorch is an optional extra: ``pip install "dlcore[torch]"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from dlcore.backends.base import Backend, BackendError, HostRNG
+
+from dlcore.ops import Ops, register_ops
+
+FIX = 'pip install "dlcore[torch]" (PyTorch), or use --backend numpy'
+
+
+def _torch() -> ModuleType | None:
+    try:
+        return importlib.import_module("torch")
+    except ImportError:
+        return None
+
+
+class TorchOps(Ops):
+    """PyTorch's primitives: the default Array API code (``capture`` through CUDA graphs belongs here)."""
+
+    name = "torch"
+
+
+@cache
+def _ops(torch: ModuleType, xp: ModuleType) -> TorchOps:
+    """One ops object for every torch device, registered for ``torch.Tensor`` (the functional API)."""
+    ops = TorchOps(xp)
+    register_ops(torch.Tensor, ops)
+    return ops
+
+
+class TorchDeviceRNG:
+    """Seeded draws made by a ``torch.Generator`` on the backend's device (not the host draws' bits)."""
+
+    def __init__(self, backend: TorchBackend, seed: int | None = None) -> None:
+        torch = backend.lib
+        self.backend = backend
+        self.generator = torch.Generator(device=backend.device)
+        if seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(seed)
+
+    def normal(self, shape: tuple[int, ...], dtype: Any = "float64", scale: float = 1.0) -> Any:
+        z = self.backend.lib.randn(
+            shape, generator=self.generator, dtype=self.backend.dtype(dtype), device=self.backend.device
+        )
+        return z * scale if scale != 1.0 else z
+
+    def uniform(
+        self, shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, dtype: Any = "float64"
+    ) -> Any:
+        u = self.backend.lib.rand(
+            shape, generator=self.generator, dtype=self.backend.dtype(dtype), device=self.backend.device
+        )
+        return u * (high - low) + low if (low, high) != (0.0, 1.0) else u
+
+    def permutation(self, n: int) -> Any:
+        return self.backend.lib.randperm(n, generator=self.generator, device=self.backend.device)
+
+
+class TorchBackend(Backend):
+    """``torch`` through ``array_api_compat.torch``; ``torch:cuda:N`` for a GPU."""
+
+    name = "torch"
+    #: what ``auto`` asks for: PyTorch only when it has a CUDA GPU (never its CPU build over NumPy)
+    auto_device = "cuda"
+
+    def __init__(self, xp: ModuleType, device: Any, lib: ModuleType, ops: Ops | None = None) -> None:
+        super().__init__(xp, device, ops)
+        self.lib = lib
+        self.is_gpu = device.type == "cuda"
+
+    @classmethod
+    def unavailable(cls) -> str:
+        return "" if _torch() is not None else f"PyTorch is not installed; {FIX}"
+
+    @classmethod
+    def gpu_unavailable(cls) -> str:
+        torch = _torch()
+        if torch is None:
+            return f"PyTorch is not installed; {FIX}"
+        if not torch.cuda.is_available():
+            return "PyTorch has no CUDA GPU here"
+        return ""
+
+    @classmethod
+    def create(cls, device: str | None) -> TorchBackend:
+        torch = _torch()
+        import array_api_compat.torch as xp
+
+        name = device or "cpu"
+        try:
+            dev = torch.device(name)
+        except RuntimeError:
+            raise ValueError(f"a torch device is cpu, cuda or cuda:N; got {name!r}") from None
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                raise BackendError(
+                    f"cannot use torch:{name}: this PyTorch has no CUDA GPU here; use torch:cpu"
+                )
+            count = torch.cuda.device_count()
+            dev = torch.device("cuda", dev.index if dev.index is not None else 0)
+            if dev.index >= count:
+                raise BackendError(f"GPU {dev.index} does not exist; this machine has {count}")
+        elif dev.type != "cpu":
+            raise ValueError(f"a torch device is cpu, cuda or cuda:N; got {name!r}")
+        return cls(xp, dev, torch, _ops(torch, xp))
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(x, self.lib.Tensor) and x.device == self.device
+
+    def from_host(self, host: np.ndarray) -> Any:
+        return self.lib.asarray(host, device=self.device)
+
+    def synchronize(self) -> None:
+        if self.is_gpu:
+            self.lib.cuda.synchronize(self.device)
+
+    def activate(self) -> contextlib.AbstractContextManager:
+        return self.lib.cuda.device(self.device) if self.is_gpu else contextlib.nullcontext()
+
+    def rng(self, seed: int | None = None, *, on_device: bool = False) -> Any:
+        return TorchDeviceRNG(self, seed) if on_device else HostRNG(self, seed)
+
+    def device_name(self) -> str:
+        if self.is_gpu:
+            return f"{self.lib.cuda.get_device_name(self.device)} (GPU {self.device.index}, torch)"
+        return "CPU (torch)"
+
+    def memory_info(self) -> dict[str, int] | None:
+        if not self.is_gpu:
+            return None
+        free, total = self.lib.cuda.mem_get_info(self.device)
+        return {"free": free, "total": total, "pool_used": self.lib.cuda.memory_allocated(self.device)}
