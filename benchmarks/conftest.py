@@ -17,7 +17,7 @@ from dlcore.benchmarks import workloads
 from dlcore.benchmarks.timing import SETTLE_S, batched, library, settle_down, timed, timing_method
 from dlcore.benchmarks.workloads import inner_iterations
 
-BENCH_BACKENDS = ["numpy", "cupy"]  # array_api_strict is the correctness referee, not a speed contestant
+BENCH_BACKENDS = ["numpy", "torch", "cupy"]  # array_api_strict is the correctness referee, not a contestant
 _CASES: dict[tuple, list[workloads.Case]] = {}
 _CHECKED: set[tuple] = set()
 _LAST_LIBRARY: list[str] = [""]  # whose threads ran last (see benchmarks/timing.py: SETTLE_S)
@@ -33,6 +33,8 @@ def _backend_param(name: str):
     if name == "cupy" and reason and os.environ.get("DLCORE_REQUIRE_CUPY") != "1":
         # one short clause (dlcore info prints the whole reason and its fix); DLCORE_REQUIRE_CUPY=1 fails
         marks.append(pytest.mark.skip(reason="cupy backend unavailable: " + reason.split(";")[0]))
+    if name == "torch" and workloads.torch_status()[0] is None:
+        marks.append(pytest.mark.skip(reason="torch backend unavailable: PyTorch is not installed"))
     return pytest.param(name, marks=marks, id=name)
 
 

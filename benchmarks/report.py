@@ -1,6 +1,6 @@
 """``dlcore bench``: run the benchmark cases and print one Markdown table.
 
-    python -m dlcore.benchmarks.report [--backend numpy|cupy|all] [--quick] [--json FILE] [--plot PNG]
+    python -m dlcore.benchmarks.report [--backend numpy|torch|cupy|all] [--quick] [--json FILE] [--plot PNG]
 
 Columns: backend, device, dtype, benchmark, size, loop median, vectorized median, speedup
 (loop / vectorized at equal size), loop and vectorized time per element, step / floor and
@@ -164,8 +164,9 @@ def _limit_threads(n: int) -> None:
 
 
 def _backends(choice: str) -> list:
-    if choice == "all":
-        names = ["numpy"] + (["cupy"] if cupy_status()[0] is not None else [])
+    if choice == "all":  # torch joins as a backend too (the same core on tensors) unless --no-torch
+        torch = ["torch"] if workloads.torch_status()[0] is not None else []
+        names = ["numpy", *torch] + (["cupy"] if cupy_status()[0] is not None else [])
     else:
         names = [choice]
     return [get_backend(n) for n in names]
@@ -206,7 +207,7 @@ def plot(rows: list[dict], path: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlcore bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="all", help="numpy, cupy or all available (default)")
+    parser.add_argument("--backend", default="all", help="numpy, torch, cupy or all available (default)")
     parser.add_argument("--dtype", default="both", choices=["float32", "float64", "both"])
     parser.add_argument("--quick", action="store_true", help="small loop sizes, fewer rounds (< 2 min)")
     parser.add_argument(

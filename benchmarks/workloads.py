@@ -61,7 +61,7 @@ class Case:
 # -- sizes ------------------------------------------------------------------------------------
 def loop_sizes(backend: Backend, quick: bool) -> dict[str, Any]:
     """Sizes at which the loop contestants finish in seconds on this device."""
-    if backend.is_gpu:  # a kernel launch (and often a sync) per element
+    if backend.is_gpu or backend.name == "torch":  # a kernel launch (or a tensor op) per element
         full = {"dot": 10_000, "exp": 5_000, "matvec": 40, "logistic": (100, 50), "network_m": 100}
         small = {"dot": 2_000, "exp": 1_000, "matvec": 20, "logistic": (30, 30), "network_m": 20}
     else:
@@ -257,6 +257,10 @@ def torch_device(backend: Backend) -> tuple[Any, str] | None:
     torch, _ = torch_status()
     if torch is None:
         return None
+    if backend.name == "torch":  # the torch backend's own device
+        if not backend.is_gpu:
+            torch.set_num_threads(cpu_threads())
+        return torch, str(backend.device)
     if backend.is_gpu:
         return (torch, f"cuda:{backend.device.id}") if torch.cuda.is_available() else None
     torch.set_num_threads(cpu_threads())
@@ -291,7 +295,8 @@ def torch_steps(backend: Backend, X, Y, params, hidden: str) -> dict[str, Any]:
     modules: list[Any] = []
     for l in range(1, L + 1):
         W = params[f"W{l}"]
-        linear = torch.nn.Linear(W.shape[1], W.shape[0], device=device, dtype=getattr(torch, str(W.dtype)))
+        dtype = getattr(torch, backend.dtype_name(W.dtype))
+        linear = torch.nn.Linear(W.shape[1], W.shape[0], device=device, dtype=dtype)
         with torch.no_grad():
             linear.weight.copy_(tensor(W))
             linear.bias.copy_(tensor(params[f"b{l}"])[:, 0])
