@@ -1,12 +1,49 @@
 #!/usr/bin/env bash
-# Download the pure-Python wheels the GPU machine lacks (it has CuPy, PyTorch, pytest, hypothesis and
-# pytest-benchmark, but not array-api-compat or array-api-strict) into .whl/, for the device tool's
-# `carry`. Run here, in the repo root, before scripts/gpu_validate.sh is sent to the GPU machine.
+# Fill .whl/ (git-ignored) with the wheels an offline GPU machine needs. Run here, with network, in the
+# repository root; .whl/ then travels with the tree (the device tool's carry=[".whl"]).
+#
+#   bash scripts/fetch_gpu_wheels.sh
+#       For scripts/gpu_validate.sh on the lent GPU machine (Python 3.12, x86_64; CuPy 14 for CUDA 13,
+#       PyTorch, pytest, pytest-benchmark, hypothesis already there): what it lacks, for cp312 manylinux
+#       x86_64. array-api-compat and array-api-strict (missing there), setuptools>=77 (builds dlcore
+#       there: an editable install, because the tests run from the tree), and hypothesis with
+#       sortedcontainers (only used if the installed hypothesis is older than the test extra asks).
+#       About 1.2 MB.
+#
+#   bash scripts/fetch_gpu_wheels.sh --nox cuda13   (or cuda12)
+#       Everything `nox -s gpu -- --wheels .whl` installs into its fresh virtualenv, for THIS machine's
+#       Python and platform: the test extra, CuPy with its ctk extra and the nvidia-* wheels it pulls
+#       (over 1 GB), and setuptools. Run it on a machine like the GPU one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+if exclude=$(git rev-parse --git-path info/exclude 2>/dev/null); then
+    mkdir -p "$(dirname "$exclude")"
+    grep -qx '/.whl/' "$exclude" 2>/dev/null || echo '/.whl/' >> "$exclude"
+fi
 rm -rf .whl && mkdir -p .whl
-python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-    --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
-    "array-api-compat==1.16.0" "array-api-strict==2.6.1"
+PIP=(python3 -m pip download --quiet --dest .whl --only-binary=:all:)
+
+if [ "${1:-}" = "--nox" ]; then
+    extra=${2:-cuda13}
+    case $extra in cuda12|cuda13) ;; *) echo "usage: $0 [--nox cuda12|cuda13]" >&2; exit 2 ;; esac
+    # the project's own requirements (read from pyproject.toml: dlcore itself is built from the tree there)
+    mapfile -t reqs < <(python3 - "$extra" <<'PY'
+import re, sys
+text = open("pyproject.toml").read()
+def block(name):
+    m = re.search(rf"^{name} = \[(.*?)\]", text, re.M | re.S)
+    return re.findall(r'"([^"]+)"', m.group(1))
+for req in block("dependencies") + block("test") + block(sys.argv[1]):
+    print(req)
+print("setuptools>=77")
+PY
+    )
+    "${PIP[@]}" "${reqs[@]}"
+else
+    "${PIP[@]}" --no-deps --python-version 3.12 --implementation cp --abi cp312 \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        "array-api-compat==1.16.0" "array-api-strict==2.6.1" "setuptools==84.2.1" \
+        "hypothesis==6.170.15" "sortedcontainers==2.4.0"
+fi
 ls -l .whl
+du -sh .whl
