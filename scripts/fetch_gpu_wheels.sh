@@ -31,7 +31,7 @@ if [ "${1:-}" = "--nox" ]; then
 import re, sys
 text = open("pyproject.toml").read()
 def block(name):
-    m = re.search(rf"^{name} = \[(.*?)\]", text, re.M | re.S)
+    m = re.search(rf"^{name} = \[(.*?)\]\s*$", text, re.M | re.S)  # to the ] that ends a line
     return re.findall(r'"([^"]+)"', m.group(1))
 for req in block("dependencies") + block("test") + block(sys.argv[1]):
     print(req)

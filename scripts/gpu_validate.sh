@@ -93,7 +93,7 @@ be = get_backend("cupy")
 print("cupy: ok on", be.device_name(), "| memory", be.memory_info())'
 }
 do_tests() {  # the whole suite; with a GPU every cupy case runs (float32 and float64), none may skip
-    DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -rfEs tests
+    DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -rfEs --tb=short tests
 }
 do_parity() {
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -v -p no:cacheprovider tests/test_gpu.py
