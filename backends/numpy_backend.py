@@ -15,16 +15,17 @@ Array = Any
 
 
 class NumpyOps(Ops):
-    """NumPy's own versions of the hot primitives: in-place ufuncs, no (n, m) temporaries."""
+    """NumPy's own versions of the hot primitives: in-place ufuncs, fewer (n, m) temporaries.
+
+    Measured and left to the default: ReLU' as ``np.multiply(dA, Z > 0, out=dA)`` (the boolean operand
+    is cast inside the ufunc loop: 1.3x slower than ``dA *= (Z > 0).astype(dtype)`` on 1024 x 2048).
+    """
 
     name = "numpy"
 
-    def activation_backward(self, g: Any, dA: Array, Z: Array, A: Array) -> Array:
-        """ReLU: dZ = dA * (Z > 0) as one in-place multiply by the boolean mask (no float copy of it)."""
-        if g.name == "relu":
-            return np.multiply(dA, Z > 0, out=dA)
-        dA *= g.derivative(Z, A)  # the default, inline: no second call on the hot path
-        return dA
+    def bias_gradient(self, dZ: Array) -> Array:
+        """db = sum(dZ, axis=1) by the ufunc itself: np.sum's Python wrappers cost ~1 us a call."""
+        return np.add.reduce(dZ, axis=1, keepdims=True)
 
     def adam_update(self, W, dW, v, s, learning_rate, beta1, beta2, epsilon, t) -> None:
         """The default's arithmetic in the same order (the same bits), two temporaries instead of six."""

@@ -93,13 +93,16 @@ def test_threads_option_is_what_every_peer_gets(monkeypatch):
     assert workloads.cpu_threads() >= 1
 
 
-def test_all_backends_is_numpy_then_cupy_when_a_gpu_answers(monkeypatch):
+def test_all_backends_is_numpy_then_torch_then_cupy_when_each_answers(monkeypatch):
     monkeypatch.setattr(report, "get_backend", lambda name: name)
+    monkeypatch.setattr(workloads, "torch_status", lambda: (None, "no PyTorch"))
     monkeypatch.setattr(report, "cupy_status", lambda: (object(), ""))
     assert report._backends("all") == ["numpy", "cupy"]
     monkeypatch.setattr(report, "cupy_status", lambda: (None, "no GPU here"))
     assert report._backends("all") == ["numpy"]
     assert report._backends("numpy") == ["numpy"]
+    monkeypatch.setattr(workloads, "torch_status", lambda: (object(), ""))
+    assert report._backends("all") == ["numpy", "torch"]
 
 
 class CountingGPU:

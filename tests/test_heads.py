@@ -186,3 +186,18 @@ def test_device_rng_reaches_the_backend_and_is_the_host_rng_on_cpu():
     assert asked[-2:] == [False, True]
     for k, v in runs[0].items():
         np.testing.assert_array_equal(runs[1][k], v)
+
+
+def test_binary_cross_entropy_from_logits_keeps_relative_accuracy_when_confident(backend, dtype):
+    """y = 1, z > 0 (and y = 0, z < 0): the loss log(1 + e^-|z|) is tiny; logaddexp(0, z) - z cancels to 0
+    in float32 at z = 15, the max/log1p form keeps it to a few ulps."""
+    from dlcore.losses import binary_cross_entropy_from_logits
+
+    for z, y in ((15.0, 1.0), (-15.0, 0.0), (30.0, 1.0), (-30.0, 0.0), (0.5, 1.0), (-3.0, 1.0)):
+        want = np.log1p(np.exp(-abs(z))) + max(z, 0.0) - y * z  # float64 on the host
+        J = float(
+            binary_cross_entropy_from_logits(
+                backend.asarray([[z]], dtype=dtype), backend.asarray([[y]], dtype=dtype)
+            )
+        )
+        assert J == pytest.approx(want, rel=1e-6 if dtype == "float32" else 1e-14), (z, y)
