@@ -1,17 +1,23 @@
-"""Time the training step (dlcore.train_step) of the benchmark's three nets in this process's dlcore.
+"""Before/after: the training step of another checkout against this one, interleaved in one process.
 
-Used to compare two checkouts in one run, alternating processes (see BENCHMARKS.md):
-    PYTHONPATH=/path/to/old python benchmarks/compare_steps.py   # the old tree's dlcore
-    python benchmarks/compare_steps.py                           # the installed one
-Prints one JSON object: {"planar float64": median seconds per step, ...}.
+    python benchmarks/compare_steps.py /path/to/old/checkout [--rounds 21]
+
+Separate processes are too noisy on a small VM (the deep net's step varied by 30% from one process to
+the next), so the old checkout's ``dlcore/`` (and its ``backends/``) is copied into a temporary folder
+as the package ``dlcore_before``, both are imported, and their ``train_step`` calls alternate round by
+round on the same inputs. Prints a Markdown table: medians and the median of the paired ratios.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -24,31 +30,77 @@ NETS = {
 }
 
 
-def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
-    out = {}
+def import_before(checkout: Path, where: Path):
+    """The checkout's dlcore as ``dlcore_before`` (its backends/ as ``dlcore_before.backends``)."""
+    target = where / "dlcore_before"
+    shutil.copytree(checkout / "dlcore", target)
+    if (checkout / "backends").is_dir():
+        shutil.copytree(checkout / "backends", target / "backends", dirs_exist_ok=True)
+    for path in target.rglob("*.py"):
+        text = re.sub(r"\b(from|import) dlcore\b", r"\1 dlcore_before", path.read_text())
+        text = re.sub(r"\b(from|import) backends\b", r"\1 dlcore_before.backends", text)
+        path.write_text(text)
+    sys.path.insert(0, str(where))
+    import dlcore_before
+
+    return dlcore_before
+
+
+def compare(before, rounds: int) -> list[tuple[str, float, float, float]]:
+    rows = []
     for name, (dims, hidden, m) in NETS.items():
         for dtype in ("float32", "float64"):
             rng = np.random.default_rng(3)
             X = rng.standard_normal((dims[0], m)).astype(dtype)
             Y = (rng.random((1, m)) > 0.5).astype(dtype)
-            net = dlcore.Network(dims, hidden, init="he", backend="numpy", seed=3, dtype=dtype)
+            steps = {}
+            for label, lib in (("before", before), ("after", dlcore)):
+                net = lib.Network(dims, hidden, init="he", backend="numpy", seed=3, dtype=dtype)
 
-            def step(X=X, Y=Y, net=net) -> None:
-                dlcore.train_step(X, Y, net.params, net.activations, 1e-5)
+                def step(lib=lib, net=net, X=X, Y=Y) -> None:
+                    lib.train_step(X, Y, net.params, net.activations, 1e-5)
 
+                step()
+                steps[label] = step
             start = time.perf_counter()
-            step()
-            n = max(1, int(0.05 / max(time.perf_counter() - start, 1e-7)))
-            samples = []
-            for _ in range(rounds):
-                start = time.perf_counter()
-                for _ in range(n):
-                    step()
-                samples.append((time.perf_counter() - start) / n)
-            out[f"{name} {dtype}"] = statistics.median(samples)
-    print(json.dumps(out))
+            steps["after"]()
+            n = max(1, int(0.03 / (time.perf_counter() - start)))
+            samples: dict[str, list[float]] = {label: [] for label in steps}
+            for r in range(rounds):
+                for label in list(steps) if r % 2 == 0 else list(steps)[::-1]:
+                    steps[label]()  # untimed: the other's buffers out of the caches
+                    start = time.perf_counter()
+                    for _ in range(n):
+                        steps[label]()
+                    samples[label].append((time.perf_counter() - start) / n)
+            paired = statistics.median(
+                a / b for a, b in zip(samples["after"], samples["before"], strict=True)
+            )
+            rows.append(
+                (
+                    f"{name} {dtype}",
+                    statistics.median(samples["before"]),
+                    statistics.median(samples["after"]),
+                    paired,
+                )
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkout", type=Path, help="the other checkout (a git worktree of the old main)")
+    parser.add_argument("--rounds", type=int, default=21)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as where:
+        before = import_before(args.checkout, Path(where))
+        rows = compare(before, args.rounds)
+    print("| step | before (µs) | after (µs) | after / before (paired median) |")
+    print("|---|---:|---:|---:|")
+    for name, b, a, paired in rows:
+        print(f"| {name} | {b * 1e6:,.1f} | {a * 1e6:,.1f} | {paired:.3f} |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
