@@ -201,3 +201,40 @@ def test_binary_cross_entropy_from_logits_keeps_relative_accuracy_when_confident
             )
         )
         assert J == pytest.approx(want, rel=1e-6 if dtype == "float32" else 1e-14), (z, y)
+
+
+def test_the_network_works_inside_its_backends_device_context():
+    """cupy:1 must allocate on GPU 1: every Network entry point enters backend.activate() once."""
+    base = dlcore.get_backend("numpy")
+    depth, entered = [0], []
+
+    class Recording(type(base)):
+        def activate(self):
+            from contextlib import contextmanager
+
+            @contextmanager
+            def context():
+                entered.append(depth[0])
+                depth[0] += 1
+                try:
+                    yield
+                finally:
+                    depth[0] -= 1
+
+            return context()
+
+        def asarray(self, x, dtype=None):
+            assert depth[0] > 0 or not entered, "an array was made outside the device context"
+            return super().asarray(x, dtype)
+
+    backend = Recording(base.xp, base.device, base.ops)
+    X, Y = dlcore.datasets.planar(base, m=32)
+    net = Network([2, 3, 1], "tanh", backend=backend, seed=1)
+    calls = {"fit": lambda: net.fit(X, Y, iterations=3), "predict": lambda: net.predict(X),
+             "predict_proba": lambda: net.predict_proba(X), "cost": lambda: net.cost(X, Y),
+             "score": lambda: net.score(X, Y), "accuracy": lambda: net.accuracy(X, Y)}  # fmt: skip
+    for name, call in calls.items():
+        before = len(entered)
+        call()
+        assert len(entered) > before and entered[before] == 0, name  # entered, from the outside
+    assert entered[0] == 0  # the constructor's initial weights too
