@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import array_api_compat.numpy as xp
@@ -15,17 +16,107 @@ Array = Any
 
 
 class NumpyOps(Ops):
-    """NumPy's own versions of the hot primitives: in-place ufuncs, fewer (n, m) temporaries.
+    """NumPy's own versions of the hot primitives: ``out=`` buffers, in-place ufuncs, no wrappers.
+
+    Inside a step made by :meth:`capture`, every (n, m) array the step needs (Z, A, dZ, dA, dW, the
+    cost's terms) comes from a workspace allocated on the first call and reused by the next ones, as a
+    hand-written NumPy step would preallocate them: no allocation, and the buffers stay warm in the
+    caches. Outside a captured step every result is a fresh array. The arithmetic is the default's, in
+    the same order: the same bits (tests/test_ops.py).
 
     Measured and left to the default: ReLU' as ``np.multiply(dA, Z > 0, out=dA)`` (the boolean operand
-    is cast inside the ufunc loop: 1.3x slower than ``dA *= (Z > 0).astype(dtype)`` on 1024 x 2048).
+    is cast inside the ufunc loop: 1.3x slower than multiplying by a float copy of the mask).
     """
 
     name = "numpy"
 
+    def __init__(self, xp: Any) -> None:
+        super().__init__(xp)
+        self._workspace: list[np.ndarray] | None = None  # the running captured step's buffers
+        self._next = 0
+
+    # -- the workspace ------------------------------------------------------------------------------
+    def capture(self, step: Callable[..., Any]) -> Callable[..., Any]:
+        """``step`` with its own workspace: the i-th buffer it asks for is the i-th of the last call
+        (reallocated when the shape changes, e.g. the last, partial mini-batch)."""
+        buffers: list[np.ndarray] = []
+
+        def captured(*args: Any, **kwargs: Any) -> Any:
+            if self._workspace is not None:  # nested: the outer step's workspace serves
+                return step(*args, **kwargs)
+            self._workspace, self._next = buffers, 0
+            try:
+                return step(*args, **kwargs)
+            finally:
+                self._workspace = None
+
+        return captured
+
+    def _empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        workspace = self._workspace
+        if workspace is None:
+            return np.empty(shape, dtype)
+        i = self._next
+        self._next = i + 1
+        if i < len(workspace):
+            buffer = workspace[i]
+            if buffer.shape == shape and buffer.dtype == dtype:
+                return buffer
+            workspace[i] = buffer = np.empty(shape, dtype)
+            return buffer
+        buffer = np.empty(shape, dtype)
+        workspace.append(buffer)
+        return buffer
+
+    # -- layers -------------------------------------------------------------------------------------
+    def layer_forward(self, W: Array, A_prev: Array, b: Array, g: Any) -> tuple[Array, Array]:
+        shape, dtype = (W.shape[0], A_prev.shape[1]), np.result_type(W, A_prev)
+        Z = np.matmul(W, A_prev, out=self._empty(shape, dtype))
+        Z += b
+        if g.name == "tanh":
+            return Z, np.tanh(Z, out=self._empty(shape, dtype))
+        if g.name == "relu":
+            return Z, np.maximum(Z, 0.0, out=self._empty(shape, dtype))
+        if g.name == "sigmoid":  # (1 + tanh(z / 2)) / 2, as activations.sigmoid computes it
+            A = np.multiply(Z, 0.5, out=self._empty(shape, dtype))
+            np.tanh(A, out=A)
+            A *= 0.5
+            A += 0.5
+            return Z, A
+        return Z, g.forward(Z)
+
+    def activation_backward(self, g: Any, dA: Array, Z: Array, A: Array) -> Array:
+        if g.name == "tanh":  # g' = 1 - A^2
+            d = np.multiply(A, A, out=self._empty(A.shape, A.dtype))
+            np.subtract(1.0, d, out=d)
+        elif g.name == "relu":  # g' = (Z > 0), as a float mask
+            d = np.greater(Z, 0.0, out=self._empty(Z.shape, Z.dtype))
+        else:
+            d = g.derivative(Z, A)
+        dA *= d
+        return dA
+
     def bias_gradient(self, dZ: Array) -> Array:
         """db = sum(dZ, axis=1) by the ufunc itself: np.sum's Python wrappers cost ~1 us a call."""
-        return np.add.reduce(dZ, axis=1, keepdims=True)
+        return np.add.reduce(dZ, axis=1, keepdims=True, out=self._empty((dZ.shape[0], 1), dZ.dtype))
+
+    def linear_backward(self, dZ: Array, A_prev: Array, W: Array, need_dA_prev: bool):
+        dW = np.matmul(dZ, A_prev.T, out=self._empty(W.shape, dZ.dtype))
+        db = self.bias_gradient(dZ)
+        if not need_dA_prev:
+            return None, dW, db
+        dA = self._empty(A_prev.shape, dZ.dtype)
+        if W.shape[0] == 1:  # the outer product as a broadcast multiply
+            return np.multiply(W.T, dZ, out=dA), dW, db
+        return np.matmul(W.T, dZ, out=dA), dW, db
+
+    # -- the output layer ---------------------------------------------------------------------------
+    def output_gradient(self, head: Any, Z: Array, A: Array, Y: Array, scale: float) -> Array:
+        if head.name not in ("binary", "softmax", "regression"):
+            return super().output_gradient(head, Z, A, Y, scale)
+        dZ = np.subtract(A, Y, out=self._empty(A.shape, A.dtype))  # (A - Y) scale / m
+        dZ *= scale / A.shape[1]
+        return dZ
 
     def adam_update(self, W, dW, v, s, learning_rate, beta1, beta2, epsilon, t) -> None:
         """The default's arithmetic in the same order (the same bits), two temporaries instead of six."""

@@ -3,7 +3,7 @@
 import pytest
 
 
-@pytest.mark.parametrize("role", ["vectorized", "floor", "pytorch", "pytorch_tensors"])
+@pytest.mark.parametrize("role", ["vectorized", "handwritten", "floor", "pytorch", "pytorch_tensors"])
 @pytest.mark.parametrize("net", ["planar", "deep", "wide"])
 def test_train_step(run_case, net, role):
     run_case("train_step", f"train step {net}", role)

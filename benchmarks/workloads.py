@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 from dlcore.backends import Backend
+from dlcore.benchmarks.handwritten import handwritten_step
 
 import dlcore
 from dlcore import reference
@@ -355,34 +356,81 @@ def torch_steps(backend: Backend, X, Y, params, hidden: str) -> dict[str, Any]:
     return {"pytorch": (module_step, module_first), "pytorch_tensors": (tensor_step, tensor_first)}
 
 
+def _step_case(
+    backend: Backend, dtype: str, group: str, name: str, dims: list[int], hidden: str, m: int, rounds: int
+) -> Case:
+    """One training-step case: dlcore's step, its matrix-product floor, the PyTorch peers and, on NumPy,
+    the hand-written step with preallocated buffers (:mod:`.handwritten`); checked against each other."""
+    rng = _rng(3)
+    X = backend.asarray(rng.standard_normal((dims[0], m)), dtype=dtype)
+    Y = backend.asarray((rng.random((1, m)) > 0.5).astype("float64"), dtype=dtype)
+    acts = [get_activation(hidden)] * (len(dims) - 2) + [get_activation("sigmoid")]
+    params = dlcore.initialize_parameters(dims, "he" if hidden == "relu" else "xavier", backend, 3, dtype)
+    check_params = {k: backend.xp.asarray(v, copy=True) for k, v in params.items()}
+    contestants: dict[str, Callable[[], Any]] = {
+        "vectorized": lambda: train_step(X, Y, params, acts, LEARNING_RATE),
+        "floor": floor_products(X, params),
+    }
+    hand_params = {k: backend.xp.asarray(v, copy=True) for k, v in params.items()}
+    hand = handwritten_step(X, Y, hand_params, hidden, LEARNING_RATE)
+    if hand is not None:
+        contestants["handwritten"] = hand.step
+    peers = torch_steps(backend, X, Y, check_params, hidden)
+    contestants.update({role: step for role, (step, _) in peers.items()})
+
+    # float32 peers: a ReLU unit whose Z rounds to the other side of 0 flips its gradient column; with
+    # thousands of hidden units that happens (h = 2048: 1e-2), so the widest layers get a looser bound
+    peer_rtol = 1e-3 if dtype == "float64" or max(dims[1:-1]) <= 1024 else 3e-2
+
+    def check() -> None:
+        k = min(8, X.shape[1])  # the loop reference on a few columns: cheap even for the wide net
+        _check_gradients(backend, dtype, X[:, :k], Y[:, :k], check_params, acts, f"{name} step")
+        J, grads = _vectorized_gradients(X, Y, check_params, acts)
+        for role, (_, first) in peers.items():  # PyTorch on the whole batch
+            J_torch, grads_torch = first()
+            _close(J, J_torch, backend, dtype, f"{name} cost vs {role}", 1e-3)
+            for key, g in grads.items():
+                _close(g, grads_torch[key], backend, dtype, f"{name} {key} vs {role}", peer_rtol)
+        if hand is not None:  # one step each from the same parameters: the same parameters after it
+            mine = {k: backend.xp.asarray(v, copy=True) for k, v in check_params.items()}
+            theirs = {k: backend.xp.asarray(v, copy=True) for k, v in check_params.items()}
+            J_mine = train_step(X, Y, mine, acts, 0.1)
+            J_hand = handwritten_step(X, Y, theirs, hidden, 0.1).step()
+            _close(J_mine, J_hand, backend, dtype, f"{name} cost vs hand-written")
+            for key, v in mine.items():
+                _close(v, theirs[key], backend, dtype, f"{name} {key} vs hand-written")
+
+    threads = cpu_threads() if peers else None
+    info = {"layer_dims": dims, "hidden": hidden, "m": m, "torch_threads": threads}
+    return Case(group, f"{'train step' if group == 'train_step' else 'scaling'} {name}", f"{dims} m={m}", m,
+                contestants, check, rounds, info)  # fmt: skip
+
+
 def train_step_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
-    cases = []
-    for name, (dims, hidden, m) in NETWORKS.items():
-        _, X, Y, params, acts = _network(backend, dtype, name)
-        check_params = {k: backend.xp.asarray(v, copy=True) for k, v in params.items()}
-        contestants: dict[str, Callable[[], Any]] = {
-            "vectorized": lambda X=X, Y=Y, p=params, a=acts: train_step(X, Y, p, a, LEARNING_RATE),
-            "floor": floor_products(X, params),
-        }
-        peers = torch_steps(backend, X, Y, check_params, hidden)
-        contestants.update({role: step for role, (step, _) in peers.items()})
+    rounds = {"planar": 30, "deep": 25, "wide": 7} if not quick else {"planar": 15, "deep": 7, "wide": 3}
+    return [
+        _step_case(backend, dtype, "train_step", name, dims, hidden, m, rounds[name])
+        for name, (dims, hidden, m) in NETWORKS.items()
+    ]
 
-        def check(X=X, Y=Y, p=check_params, a=acts, name=name, peers=peers) -> None:
-            k = min(8, X.shape[1])  # the loop reference on a few columns: cheap even for the wide net
-            _check_gradients(backend, dtype, X[:, :k], Y[:, :k], p, a, f"{name} step")
-            if peers:  # and PyTorch on the whole batch
-                J, grads = _vectorized_gradients(X, Y, p, a)
-            for role, (_, first) in peers.items():
-                J_torch, grads_torch = first()
-                _close(J, J_torch, backend, dtype, f"{name} cost vs {role}", 1e-3)
-                for key, g in grads.items():
-                    _close(g, grads_torch[key], backend, dtype, f"{name} {key} vs {role}", 1e-3)
 
-        rounds = {"planar": 30, "deep": 25, "wide": 7} if not quick else {"planar": 15, "deep": 7, "wide": 3}
-        threads = cpu_threads() if peers else None
-        info = {"layer_dims": dims, "hidden": hidden, "m": m, "torch_threads": threads}
-        cases.append(Case("train_step", f"train step {name}", f"{dims} m={m}", m, contestants, check,
-                          rounds[name], info))  # fmt: skip
+#: the scaling series: the planar net as the batch grows, and [784, h, h, 1] as the layers widen
+SCALING_PLANAR_M = (400, 4_000, 40_000, 400_000)
+SCALING_HIDDEN = (64, 256, 1024, 2048)
+
+
+def scaling_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
+    """The training step along the scaling series (quick: the two smaller points of each)."""
+    planar_m = SCALING_PLANAR_M[:2] if quick else SCALING_PLANAR_M
+    hidden = SCALING_HIDDEN[:2] if quick else SCALING_HIDDEN
+    cases = [
+        _step_case(backend, dtype, "scaling", f"planar m={m}", [2, 4, 1], "tanh", m, 3 if quick else 15)
+        for m in planar_m
+    ]
+    cases += [
+        _step_case(backend, dtype, "scaling", f"h={h}", [784, h, h, 1], "relu", 2048, 3 if quick else 7)
+        for h in hidden
+    ]
     return cases
 
 
@@ -408,6 +456,7 @@ GROUPS: dict[str, Callable[[Backend, str, bool], list[Case]]] = {
     "logistic": logistic_cases,
     "network": network_cases,
     "train_step": train_step_cases,
+    "scaling": scaling_cases,
     "minibatch_epoch": minibatch_epoch_cases,
 }
 

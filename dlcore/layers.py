@@ -68,12 +68,4 @@ def linear_backward(
     dW = dZ A_prev^T,  db = sum(dZ, axis=1),  dA_prev = W^T dZ.
     ``dA_prev`` is skipped (None) for the first layer, where nobody needs dX. ``dZ`` is not modified.
     """
-    ops = ops or ops_of(dZ)
-    A_prev, W = cache.A_prev, cache.W
-    dW = dZ @ A_prev.T
-    db = ops.bias_gradient(dZ)
-    if not need_dA_prev:
-        return None, dW, db
-    if W.shape[0] == 1:  # one-row W: W^T dZ is an outer product; broadcasting beats matmul here
-        return W.T * dZ, dW, db
-    return W.T @ dZ, dW, db
+    return (ops or ops_of(dZ)).linear_backward(dZ, cache.A_prev, cache.W, need_dA_prev)

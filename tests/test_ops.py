@@ -142,3 +142,31 @@ def test_the_network_computes_through_its_backends_ops(options, expected):
     net = dlcore.Network([2, 5, 1], "tanh", backend=backend, seed=1)
     net.fit(X, Y, learning_rate=0.1, iterations=4, **options)
     assert expected <= set(backend.ops.calls), backend.ops.calls
+
+
+def test_a_captured_step_computes_the_same_and_reuses_its_buffers(backend, dtype, host_rng):
+    """ops.capture(step): the same numbers as the plain step on every call; NumPy serves the step's arrays
+    from a workspace, so the second call makes no new (n, m) array."""
+    ops = backend.ops
+    dims = [3, 6, 5, 1]
+    X = _rand(backend, host_rng, (3, 40), dtype)
+    Y = backend.asarray((host_rng.random((1, 40)) > 0.5), dtype=dtype)
+    acts = [get_activation("tanh"), get_activation("relu"), ACTIVATIONS["sigmoid"]]
+    start = dlcore.initialize_parameters(dims, "xavier", backend, 5, dtype)
+    copy = lambda p: {k: backend.xp.asarray(v, copy=True) for k, v in p.items()}  # noqa: E731
+    seen = []
+
+    def step(params):
+        AL, caches = dlcore.forward(X, params, acts, ops=ops)
+        grads = dlcore.backward(AL, Y, caches, acts, scale=0.1, ops=ops)
+        seen.append({id(c.Z) for c in caches} | {id(g) for g in grads.values()})
+        dlcore.update(params, grads, 1.0, ops)
+        return float(dlcore.cost(caches, Y, acts))
+
+    plain, captured, run = copy(start), copy(start), ops.capture(step)
+    for _ in range(3):
+        assert run(captured) == step(plain)
+    for k, v in plain.items():
+        np.testing.assert_array_equal(to_host(backend, captured[k]), to_host(backend, v))
+    if backend.name == "numpy":  # calls 1, 3, 5 were captured: the same buffers each time
+        assert seen[0] == seen[2] == seen[4] and not seen[0] & seen[1]
