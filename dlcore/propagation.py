@@ -22,12 +22,68 @@ from dlcore.ops import Ops, ops_of
 Array = Any
 Params = dict[str, Array]
 
-__all__ = ["accuracy", "backward", "cost", "forward", "predict", "predict_proba", "train_step", "update"]
+__all__ = [
+    "accuracy",
+    "backward",
+    "check_network_shapes",
+    "check_target_shape",
+    "cost",
+    "forward",
+    "predict",
+    "predict_proba",
+    "train_step",
+    "update",
+]
 
 
 def num_layers(params: Params) -> int:
     """L, the number of layers with parameters."""
     return len(params) // 2
+
+
+def _shape(x: Array) -> tuple[int, ...]:
+    return tuple(x.shape)
+
+
+def check_network_shapes(X: Array, params: Params, activations: Sequence[Activation]) -> None:
+    """A ValueError unless X: (n_x, m) and the parameters chain as W[l]: (n[l], n[l-1]), b[l]: (n[l], 1)
+    with one activation per layer. Shapes only (O(L) tuple comparisons, no device work, no sync)."""
+    if getattr(X, "ndim", None) != 2:
+        raise ValueError(f"X must be 2-D with shape (n_x, m), one example per column; got shape {_shape(X)}")
+    L = num_layers(params)
+    if L < 1 or len(params) != 2 * L:
+        raise ValueError(f"params must hold W1, b1, ..., WL, bL; got {sorted(params)}")
+    if len(activations) != L:
+        raise ValueError(f"activations needs one entry per layer ({L}); got {len(activations)}")
+    n_prev = X.shape[0]
+    for l in range(1, L + 1):
+        if f"W{l}" not in params or f"b{l}" not in params:
+            raise ValueError(f"params lack W{l} or b{l}; got {sorted(params)}")
+        W, b = params[f"W{l}"], params[f"b{l}"]
+        if W.ndim != 2 or W.shape[1] != n_prev:
+            raise ValueError(
+                f"W{l} must have shape (n[{l}], {n_prev}) to follow "
+                f"{'X' if l == 1 else f'layer {l - 1}'}; got {_shape(W)}"
+            )
+        if _shape(b) != (W.shape[0], 1):
+            hint = f": use b{l}.reshape(-1, 1)" if b.ndim == 1 else ""
+            raise ValueError(f"b{l} must have shape ({W.shape[0]}, 1), a column; got {_shape(b)}{hint}")
+        n_prev = W.shape[0]
+
+
+def check_target_shape(Y: Array, AL: Array, activations: Sequence[Activation]) -> None:
+    """A ValueError unless Y has the output's shape (n[L], m). Shapes only."""
+    if _shape(Y) == _shape(AL):
+        return
+    n, m = AL.shape
+    hint = ""
+    if activations and activations[-1].name == "softmax" and _shape(Y) == (1, m):
+        hint = f": integer labels must be one-hot for the functional API, dlcore.one_hot(Y, {n})"
+    elif getattr(Y, "ndim", None) == 1:
+        hint = ": use Y.reshape(1, -1)"
+    elif _shape(Y) == (m, n):
+        hint = ": pass Y.T"
+    raise ValueError(f"Y must have the output's shape (n[L], m) = ({n}, {m}); got {_shape(Y)}{hint}")
 
 
 def forward(
@@ -41,7 +97,20 @@ def forward(
 
     ``hidden``: applied to A[1] .. A[L-1] before they enter the next layer (inverted dropout:
     ``A * D[l]``); each cache keeps the layer's own A = g(Z), which is what g' needs.
+    A ValueError when the shapes do not chain (:func:`check_network_shapes`; shapes only, never values).
     """
+    check_network_shapes(X, params, activations)
+    return _forward(X, params, activations, hidden, ops)
+
+
+def _forward(
+    X: Array,
+    params: Params,
+    activations: Sequence[Activation],
+    hidden: Callable[[Array], Array] | None = None,
+    ops: Ops | None = None,
+) -> tuple[Array, list[LayerCache]]:
+    """:func:`forward` without the shape checks: the training loop's path (it checks once, up front)."""
     ops = ops or ops_of(X)
     A, caches = X, []
     L = num_layers(params)
@@ -57,7 +126,18 @@ def cost(
     caches: Sequence[LayerCache], Y: Array, activations: Sequence[Activation], head: Head | None = None
 ) -> Array:
     """J of the forward pass that made ``caches`` (a 0-D array on the device), with the loss of ``head``
-    (default: the one g[L] implies; binary cross-entropy from Z[L] for a sigmoid output)."""
+    (default: the one g[L] implies; binary cross-entropy from Z[L] for a sigmoid output).
+    A ValueError unless Y has A[L]'s shape (n[L], m) (softmax: one-hot (C, m), not labels (1, m))."""
+    if not caches:
+        raise ValueError("cost needs the caches of a forward pass; got none")
+    check_target_shape(Y, caches[-1].A, activations)
+    return _cost(caches, Y, activations, head)
+
+
+def _cost(
+    caches: Sequence[LayerCache], Y: Array, activations: Sequence[Activation], head: Head | None = None
+) -> Array:
+    """:func:`cost` without the shape check (the training loop's path)."""
     last = caches[-1]
     return (head or head_for(activations[-1])).cost(last.Z, last.A, Y)
 
@@ -82,7 +162,25 @@ def backward(
     ``masks``: the inverted-dropout masks D[1] .. D[L-1] the forward pass used; dA[l] = dA[l] * D[l].
     ``scale``: returns ``scale`` times the gradients at no extra cost (the chain rule is linear);
     :func:`train_step` passes the learning rate, so that the update is one subtraction per parameter.
+    A ValueError unless Y has A[L]'s shape and there is one cache and one activation per layer.
     """
+    if not caches or len(caches) != len(activations):
+        raise ValueError(f"backward needs one cache per activation; got {len(caches)} and {len(activations)}")
+    check_target_shape(Y, AL, activations)
+    return _backward(AL, Y, caches, activations, masks, scale, ops, head)
+
+
+def _backward(
+    AL: Array,
+    Y: Array,
+    caches: Sequence[LayerCache],
+    activations: Sequence[Activation],
+    masks: Sequence[Array] | None = None,
+    scale: float = 1.0,
+    ops: Ops | None = None,
+    head: Head | None = None,
+) -> Params:
+    """:func:`backward` without the shape checks (the training loop's path)."""
     ops = ops or ops_of(AL)
     L = len(caches)
     last = caches[-1]
@@ -129,11 +227,13 @@ def train_step(
     X: (n_x, m), Y: (n[L], m). Returns J (a 0-D array on the device, computed from the parameters
     *before* the update) or ``None`` when ``compute_cost`` is false.
     """
+    check_network_shapes(X, params, activations)  # shapes only: a few tuple comparisons per call
     ops = ops or ops_of(X)
     head = head_for(activations[-1])
-    AL, caches = forward(X, params, activations, ops=ops)
-    J = cost(caches, Y, activations, head) if compute_cost else None
-    steps = backward(AL, Y, caches, activations, None, learning_rate, ops, head)  # learning_rate * dW, ...
+    AL, caches = _forward(X, params, activations, ops=ops)
+    check_target_shape(Y, AL, activations)
+    J = _cost(caches, Y, activations, head) if compute_cost else None
+    steps = _backward(AL, Y, caches, activations, None, learning_rate, ops, head)  # learning_rate * dW, ...
     update(params, steps, 1.0, ops)  # W -= learning_rate * dW, without a temporary
     return J
 

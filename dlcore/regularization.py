@@ -18,7 +18,7 @@ from dlcore._namespace import namespace
 from dlcore.activations import Activation
 from dlcore.layers import LayerCache
 from dlcore.ops import Ops, ops_of
-from dlcore.propagation import forward
+from dlcore.propagation import _forward
 
 Array = Any
 Params = dict[str, Array]
@@ -80,5 +80,5 @@ def forward_with_dropout(
         masks.append(D)
         return A * D
 
-    AL, caches = forward(X, params, activations, hidden=drop, ops=ops)
+    AL, caches = _forward(X, params, activations, hidden=drop, ops=ops)
     return AL, caches, masks

@@ -13,10 +13,10 @@ What :class:`History` means, on every path: ``costs[i]`` is the cost measured wi
 ``iterations[i]`` updates, at the start of each recorded epoch (every ``cost_every`` epochs: the
 mean of that epoch's mini-batch costs, summed on the device, which with a full batch is exactly J
 before the step), and last the full-data cost after the final update. Only those records bring a
-number to the host, so a GPU is never stalled by a per-step sync. A record that is not finite
-stops training: the parameters roll back to the last recorded ones whose cost was finite and
-:class:`TrainingDiverged` is raised. Randomness, all from ``rng`` in this order: per epoch the
-shuffle, then that epoch's dropout masks.
+number to the host, so a GPU is never stalled by a per-step sync. A record that is not finite, or
+above ``divergence_factor`` (default 1000) times the first record, stops training: the parameters
+roll back to the last recorded ones that passed and :class:`TrainingDiverged` is raised.
+Randomness, all from ``rng`` in this order: per epoch the shuffle, then that epoch's dropout masks.
 """
 
 from __future__ import annotations
@@ -68,14 +68,36 @@ class History:
         return self.costs[i]
 
 
-class TrainingDiverged(ArithmeticError):
-    """The cost became NaN or inf; the network was rolled back to its last finite parameters."""
+#: the default ``divergence_factor``: a recorded cost above this many times the first recorded one
+#: counts as divergence (0.69 -> 690 for a binary classifier); 0 turns the check off
+DIVERGENCE_FACTOR = 1000.0
 
-    def __init__(self, message: str, iteration: int, learning_rate: float, history: History):
+
+class TrainingDiverged(ArithmeticError):
+    """The cost became NaN or inf, or rose above ``divergence_factor`` times its first recorded value;
+    the network was rolled back to the last parameters whose recorded cost was fine."""
+
+    def __init__(
+        self, message: str, iteration: int, learning_rate: float, history: History, cost: float = math.nan
+    ):
         super().__init__(message)
         self.iteration = iteration
         self.learning_rate = learning_rate
         self.history = history
+        self.cost = cost
+
+
+def check_divergence_factor(factor: Any) -> float:
+    """``factor`` as a float: 0 (the check is off) or a finite number > 1; else a ValueError."""
+    try:
+        value = float(factor)
+    except (TypeError, ValueError):
+        raise ValueError(f"divergence_factor must be a number (0 = off); got {factor!r}") from None
+    if not (value == 0 or (math.isfinite(value) and value > 1)):
+        raise ValueError(
+            f"divergence_factor must be 0 (off) or a finite number > 1, e.g. 1000; got {factor!r}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -106,15 +128,24 @@ class Plan:
         return self.max_iterations or self.epochs * self.batches_per_epoch
 
 
-def _diverged(J: float, epoch: int, iteration: int, kept: int, optimizer: Optimizer, history: History):
+def format_cost(J: float) -> str:
+    """A cost for people: 6 decimals as usual, 6 significant digits once huge (2.6e+11, not 200 digits)."""
+    return f"{J:.6f}" if math.isfinite(J) and abs(J) < 1e6 else f"{J:.6g}"
+
+
+def _diverged(
+    J: float, epoch: int, iteration: int, kept: int, optimizer: Optimizer, history: History, why: str = ""
+):
     where = f"iteration {iteration}" if epoch == iteration else f"epoch {epoch} (by iteration {iteration})"
+    lr = optimizer.learning_rate
     return TrainingDiverged(
-        f"training diverged: the cost became {J} at {where} with learning_rate="
-        f"{optimizer.learning_rate:g}; the parameters from iteration {kept} were kept. "
-        "Lower the learning rate.",
+        f"training diverged: the cost became {format_cost(J)}{why} at {where} with learning_rate="
+        f"{lr:g}; the parameters from iteration {kept} were kept. "
+        f"Lower the learning rate (e.g. {lr / 10:g}).",
         iteration,
-        optimizer.learning_rate,
+        lr,
         history,
+        J,
     )
 
 
@@ -135,13 +166,22 @@ def train(
     rng: Any = None,
     head: Head | None = None,
     ops: Ops | None = None,
+    divergence_factor: float = DIVERGENCE_FACTOR,
 ) -> History:
     """Train ``params`` in place on X: (n_x, m), Y: (n[L], m) (checked already); returns the History.
 
     Stops after ``plan``'s epochs or updates, or when the validation cost has not improved for
     ``patience`` recorded epochs (the best parameters are then restored). ``cost_every`` counts epochs
     (with a full batch an epoch is one update). ``rng`` shuffles mini-batches and draws dropout masks.
+    A recorded cost that is NaN or inf, or above ``divergence_factor`` times the first recorded cost
+    (0: no such check), rolls the parameters back and raises :class:`TrainingDiverged`.
+    The shapes are checked once here (ValueError), not per step.
     """
+    prop.check_network_shapes(X, params, activations)
+    n_out = params[f"W{prop.num_layers(params)}"].shape[0]
+    if tuple(Y.shape) != (n_out, X.shape[1]):
+        raise ValueError(f"Y must have shape (n[L], m) = ({n_out}, {X.shape[1]}); got {tuple(Y.shape)}")
+    factor = check_divergence_factor(divergence_factor)
     ops = ops or ops_of(X)
     head = head or head_for(activations[-1])
     history = History()
@@ -152,11 +192,14 @@ def train(
     def check(J_device: Any, start: int, epoch: int, candidate: Params | None, at: int) -> None:
         """Bring J to the host (at update ``at``); roll back and raise if it is not finite, else record it."""
         J = float(J_device)
-        if not math.isfinite(J):
+        first = history.costs[0] if history.costs else J
+        runaway = factor and first > 0 and J > factor * first
+        if not math.isfinite(J) or runaway:
             target, kept = (good[0], good[1]) if good[0] is not None else (candidate, start)
             if target is not None:
                 params.update(target)
-            raise _diverged(J, epoch, at, kept, optimizer, history)
+            why = f", more than {factor:g} times its first value {first:.6g}," if runaway else ""
+            raise _diverged(J, epoch, at, kept, optimizer, history, why)
         history.append(start, J, epoch)
         if callback is not None:
             callback(start, J)
@@ -174,16 +217,16 @@ def train(
             if keep_prob < 1.0:
                 AL, caches, masks = forward_with_dropout(Xb, params, activations, keep_prob, rng, ops)
             else:
-                (AL, caches), masks = prop.forward(Xb, params, activations, ops=ops), None
+                (AL, caches), masks = prop._forward(Xb, params, activations, ops=ops), None
             if record:  # summed on the device; one host transfer per recorded epoch
-                J_b = prop.cost(caches, Yb, activations, head)
+                J_b = prop._cost(caches, Yb, activations, head)
                 if l2:
                     J_b = J_b + l2_cost(params, l2, mb)
                 if single:
                     check(J_b, start, epoch, candidate, start)
                 else:
                     total, seen = total + J_b * mb, seen + mb
-            grads = prop.backward(AL, Yb, caches, activations, masks, scale, ops, head)
+            grads = prop._backward(AL, Yb, caches, activations, masks, scale, ops, head)
             if l2:
                 add_l2_gradients(grads, params, l2, mb, scale)
             optimizer.step(params, grads, ops, scale)
@@ -195,8 +238,8 @@ def train(
             check(total / seen, start, epoch, candidate, iteration)
         if record and validation is not None:
             Xv, Yv = validation
-            _, val_caches = prop.forward(Xv, params, activations, ops=ops)
-            J_val = float(prop.cost(val_caches, Yv, activations, head))
+            _, val_caches = prop._forward(Xv, params, activations, ops=ops)
+            J_val = float(prop._cost(val_caches, Yv, activations, head))
             history.val_costs.append(J_val)
             if stopper is not None and stopper.check(J_val, params):
                 history.stopped_early = True
@@ -208,8 +251,8 @@ def train(
         history.best_epoch = history.epochs[stopper.best_index]
         return history
     # the cost after the last update, on all of X (without dropout)
-    _, caches = prop.forward(X, params, activations, ops=ops)
-    J_final = prop.cost(caches, Y, activations, head)
+    _, caches = prop._forward(X, params, activations, ops=ops)
+    J_final = prop._cost(caches, Y, activations, head)
     if l2:
         J_final = J_final + l2_cost(params, l2, plan.m)
     del caches
