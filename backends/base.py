@@ -10,6 +10,7 @@ device transfer, synchronisation, the device's name and memory. One small subcla
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, ClassVar, Protocol
@@ -23,6 +24,21 @@ DTYPES = ("float32", "float64")
 
 class BackendError(ValueError):
     """A backend was asked for that cannot be used here; the message says why and how to fix it."""
+
+
+def available_host_memory() -> int | None:
+    """The host's available memory in bytes (Linux ``MemAvailable``, else free pages); ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -206,6 +222,17 @@ class Backend:
     def memory_info(self) -> dict[str, int] | None:
         """Device memory in bytes (``free``, ``total``, ``pool_used``); ``None`` on CPU."""
         return None
+
+    def available_memory(self) -> int | None:
+        """Bytes that new arrays on this backend can still take: the device's free memory, or on the CPU
+        the host's available memory; ``None`` when unknown (then no estimate is refused)."""
+        try:
+            info = self.memory_info()
+        except Exception:  # a device that cannot say: do not guess
+            info = None
+        if info and info.get("free") is not None:
+            return int(info["free"])
+        return available_host_memory()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, device={self.device_name()!r})"

@@ -2,8 +2,16 @@
 
 Model files are plain ``.npz`` archives: one array per parameter plus a ``__meta__`` entry holding
 UTF-8 JSON as a uint8 array. They are read with ``allow_pickle=False``, so loading a file can never
-run code. Every write goes to a temporary file in the target's directory, is flushed and fsynced,
-then renamed over the target with ``os.replace``: an interrupted save leaves the old file intact.
+run code. Before any array is read, every member's ``.npy`` header is checked against the size the
+archive declares for it, and the total against the memory available (a small file that inflates to
+gigabytes is refused in one sentence); a model's metadata is bounded and read first, so its shapes are
+checked against the arrays actually present before anything is allocated.
+
+Every write goes to a temporary file ``.NAME.<pid>.<random>.tmp`` in the target's directory, locked
+while it is written, flushed and fsynced, then renamed over the target with ``os.replace``: an
+interrupted save leaves the old file intact, and the next save of the same target removes temporaries
+left by killed saves (unlocked, and from a dead process or older than a minute). A new file gets the
+mode the umask gives (0644 under umask 022), an overwritten one keeps its mode.
 """
 
 from __future__ import annotations
@@ -12,16 +20,39 @@ import contextlib
 import errno
 import io
 import json
+import math
 import os
+import stat
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: stale temporaries are recognised by their dead writer's pid only
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 
 META_KEY = "__meta__"
+#: a temporary file this old (seconds) whose writer holds no lock is stale even if its pid is alive again
+STALE_AFTER = 60.0
+#: metadata allowance: this much, plus META_BYTES_PER_DIM per array dimension in the archive (normalization)
+META_BASE_BYTES = 1 << 20
+META_BYTES_PER_DIM = 64
+#: an archive may inflate to at most available memory / this (room for the float copies made on loading)
+MEMORY_HEADROOM = 3
+
+
+def available_host_memory() -> int | None:
+    """The host's available memory in bytes, or ``None`` when unknown (see :mod:`.base`)."""
+    from dlcore.backends.base import available_host_memory as available
+
+    return available()
 
 
 def _write_error(path: Path, exc: OSError) -> OSError:
@@ -38,11 +69,94 @@ def _write_error(path: Path, exc: OSError) -> OSError:
     return error
 
 
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no other way to read it: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def _target_mode(path: Path) -> int:
+    """The mode the written file gets: the overwritten file's own, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _lock(fd: int) -> bool:
+    """Take an exclusive, non-blocking lock on ``fd``; False if another writer holds it."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove ``.NAME.*.tmp`` files next to ``path`` that a killed save left behind; returns them.
+
+    A temporary is stale when no process holds its lock and its writer (the pid in its name) is dead,
+    or it is older than :data:`STALE_AFTER` seconds. One that a live save is writing is never touched.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    removed = []
+    try:
+        candidates = list(directory.glob(f".{glob_escape(path.name)}.*.tmp"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        try:
+            fd = os.open(tmp, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or not _lock(fd):
+                continue  # a live writer holds it
+            pid_text = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
+            dead = not (pid_text.isdigit() and _pid_alive(int(pid_text)))
+            old = time.time() - os.fstat(fd).st_mtime > STALE_AFTER
+            if dead or old:
+                os.unlink(tmp)
+                removed.append(tmp)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters matched literally."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path``; on success fsync it and rename it onto ``path``.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
+    Stale temporaries of earlier, killed saves of ``path`` are removed first. The new file keeps the mode
+    of the one it replaces, or gets the umask's (not mkstemp's 0600).
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
@@ -50,16 +164,20 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
         raise ValueError(f"cannot write {path}: the directory {directory} does not exist; create it first")
     if path.is_dir():
         raise ValueError(f"cannot write {path}: it is a directory; give a file name")
+    remove_stale_temporaries(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise _write_error(path, exc) from None
     try:
+        _lock(fd)  # held until the file is closed: a concurrent save's cleanup leaves it alone
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, _target_mode(path))
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)  # still locked: a cleanup can never take the file being renamed
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -92,6 +210,8 @@ def decode_json(array: np.ndarray, path: Any) -> dict[str, Any]:
         meta = json.loads(array.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is corrupt: its metadata is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path} is corrupt: its metadata JSON is nested too deeply") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{path} is not a dlcore model file: its metadata is not a JSON object")
     return meta
@@ -117,20 +237,87 @@ def check_readable(path: str | os.PathLike, what: str = "file") -> None:
         raise ValueError(f"{path} is a directory, not a {what}")
 
 
-def load_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarray]:
-    """Every array in the ``.npz`` at ``path``, read eagerly with ``allow_pickle=False``.
+@dataclass(frozen=True)
+class Member:
+    """One array of an ``.npz`` as its header declares it, read without reading its data."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    nbytes: int  # the uncompressed size the archive declares
+
+    @property
+    def data_bytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def _read_header(f: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    return tuple(int(n) for n in shape), dtype
+
+
+def inspect_npz(path: str | os.PathLike, what: str = "file") -> dict[str, Member]:
+    """Every member of the ``.npz`` at ``path`` as its ``.npy`` header declares it, reading only headers.
 
     Raises:
-        ValueError: missing file, not an ``.npz`` archive, truncated or corrupt (CRC) archive, or an
-            entry holding Python objects (which would need pickle). The message names the path.
+        ValueError: not a zip archive, a member that is not a ``.npy`` array, a header whose shape and
+            dtype do not match the size the archive declares, Python objects (pickle), or a total size
+            larger than the memory available (a small file that inflates to gigabytes).
     """
     path = Path(path)
     check_readable(path, what)
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a {what} in .npz format (not a zip archive, or truncated)")
+    members: dict[str, Member] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                with archive.open(info) as f:
+                    shape, dtype = _read_header(f)
+                    header = f.tell()
+                if dtype.hasobject:
+                    raise ValueError(f"{path} holds Python objects, which dlcore never unpickles")
+                member = Member(name, shape, dtype, info.file_size)
+                if header + member.data_bytes != info.file_size:
+                    raise ValueError(
+                        f"{path} is corrupt: its array {name!r} declares shape {shape} of {dtype} "
+                        f"({member.data_bytes} bytes) but the archive holds {info.file_size - header} bytes"
+                    )
+                members[name] = member
+    except ValueError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ValueError(f"{path} is corrupt or truncated ({exc})") from None
+    except Exception as exc:  # zipfile/zlib/struct/header parsing of damaged bytes: any failure means corrupt
+        raise ValueError(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+    total = sum(m.nbytes for m in members.values())
+    available = available_host_memory()
+    if available is not None and total * MEMORY_HEADROOM > available:
+        raise ValueError(
+            f"{path} inflates to {_gib(total)} of arrays ({path.stat().st_size} bytes on disk); with the "
+            f"copies made while loading that is more than the {_gib(available)} of memory available: "
+            "refused (use a smaller file, or a machine with more memory)"
+        )
+    return members
+
+
+def _read_members(path: Path, names: list[str]) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
+            return {name: archive[name] for name in names}
+    except MemoryError:
+        raise ValueError(f"{path} is too large to load into the memory available") from None
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise ValueError(f"{path} holds Python objects, which dlcore never unpickles") from None
@@ -139,10 +326,49 @@ def load_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarra
         raise ValueError(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
 
 
+def load_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarray]:
+    """Every array in the ``.npz`` at ``path``, read eagerly with ``allow_pickle=False``, after
+    :func:`inspect_npz` has checked every header and the total size.
+
+    Raises:
+        ValueError: missing file, not an ``.npz`` archive, truncated or corrupt (CRC) archive, an
+            entry holding Python objects (which would need pickle), or more than memory can hold.
+            The message names the path.
+    """
+    path = Path(path)
+    members = inspect_npz(path, what)
+    return _read_members(path, list(members))
+
+
 def load_npz_with_meta(
-    path: str | os.PathLike, what: str = "file"
+    path: str | os.PathLike,
+    what: str = "file",
+    check: Callable[[dict | None, dict[str, Member]], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict | None]:
-    """``(arrays, meta)`` from an ``.npz`` written by :func:`save_npz`; ``meta`` is None when absent."""
-    arrays = load_npz(path, what)
-    raw = arrays.pop(META_KEY, None)
-    return arrays, (None if raw is None else decode_json(raw, path))
+    """``(arrays, meta)`` from an ``.npz`` written by :func:`save_npz`; ``meta`` is None when absent.
+
+    The metadata is read first, refused beyond :data:`META_BASE_BYTES` plus :data:`META_BYTES_PER_DIM`
+    per array dimension, and handed with the declared members to ``check(meta, members)``, which may
+    refuse the file (ValueError) before any array is read.
+    """
+    path = Path(path)
+    members = inspect_npz(path, what)
+    meta = None
+    if META_KEY in members:
+        arrays = [m for m in members.values() if m.name != META_KEY]
+        limit = META_BASE_BYTES + META_BYTES_PER_DIM * sum(sum(m.shape) for m in arrays)
+        if members[META_KEY].nbytes > limit:
+            raise ValueError(
+                f"{path} is corrupt: its metadata inflates to {_gib(members[META_KEY].nbytes)}, far more "
+                f"than a model of these arrays needs (at most {_gib(limit)})"
+            )
+        meta = decode_json(_read_members(path, [META_KEY])[META_KEY], path)
+    if check is not None:
+        check(meta, {k: v for k, v in members.items() if k != META_KEY})
+    names = [k for k in members if k != META_KEY]
+    return _read_members(path, names), meta
+
+
+def all_finite(array: np.ndarray) -> bool:
+    """True when a host array holds no NaN or inf."""
+    return bool(np.isfinite(array).all())

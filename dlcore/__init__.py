@@ -4,6 +4,7 @@ The course's notation throughout: ``X: (n_x, m)``, ``Y: (1, m)``, ``W[l]: (n[l],
 ``b[l]: (n[l], 1)``, ``Z[l], A[l], dZ[l], dA[l]: (n[l], m)``.
 """
 
+from dlcore import _cli_guard  # noqa: F401  (first: a quiet Ctrl-C while the CLI imports)
 from dlcore._version import __version__
 from dlcore.activations import ACTIVATIONS, Activation, get_activation, leaky_relu, softmax
 from dlcore.backends import get_backend

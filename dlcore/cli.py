@@ -6,11 +6,14 @@ Every failure a user can cause ends with one line on stderr and exit code 2, nev
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,28 @@ from dlcore.metrics import confusion_matrix, rmse
 from dlcore.minibatch import check_batch_size
 from dlcore.model import Network
 from dlcore.optimizers import OPTIMIZERS
-from dlcore.training import History, Plan, TrainingDiverged
+from dlcore.training import DIVERGENCE_FACTOR, History, Plan, TrainingDiverged, format_cost
 
 BACKEND_HELP = "auto (default, or $DLCORE_BACKEND), numpy, cupy, array_api_strict; optional :device (cupy:1)"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``docker stop``, batch schedulers), handled like Ctrl-C; exit code 143."""
+
+
+#: exit codes of an interrupted run: 128 + the signal number
+EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 130, 143, 141
+
+
+def _stopped(exc: BaseException) -> tuple[str, int]:
+    """("interrupted" or "terminated (SIGTERM)", exit code) for a KeyboardInterrupt or :class:`Terminated`."""
+    if isinstance(exc, Terminated):
+        return "terminated (SIGTERM)", EXIT_TERMINATED
+    return "interrupted", EXIT_INTERRUPTED
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,6 +95,9 @@ _seed = _checked(int, lambda v: v >= 0, "an integer >= 0")
 _learning_rate = _checked(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 _fraction = _checked(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1), e.g. 0.2")
 _non_negative = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+_divergence_factor = _checked(
+    float, lambda v: v == 0 or (math.isfinite(v) and v > 1), "0 (off) or a finite number > 1, e.g. 1000"
+)
 _keep_prob = _checked(float, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1], e.g. 0.8 (1 = no dropout)")
 
 
@@ -138,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="print and check (NaN/inf) the cost every N iterations (with mini-batches: every N epochs)",
     )
+    train.add_argument(
+        "--divergence-factor",
+        type=_divergence_factor,
+        default=DIVERGENCE_FACTOR,
+        metavar="F",
+        help="stop as diverged when the cost rises above F times its first value "
+        f"(default {DIVERGENCE_FACTOR:g}; 0 = off)",
+    )
     train.add_argument("--out", metavar="MODEL.npz", default=None, help="save the trained model here")
     train.add_argument(
         "--plot", metavar="FILE.png", default=None, help="draw the cost curve and decision boundary"
@@ -190,7 +223,7 @@ class Progress:
         self.tick = math.gcd(every, max(1, iterations // 100)) if (self.bar or fine) else every
 
     def __call__(self, i: int, J: float) -> None:
-        line = f"iteration {i:>6}: cost {J:.6f}"
+        line = f"iteration {i:>6}: cost {format_cost(J)}"
         if self.steps_per_epoch:  # the cost measured from update i on: epochs done by then
             line = f"epoch {math.ceil(i / self.steps_per_epoch):>4}, {line}"
         if self.bar is not None:
@@ -297,6 +330,7 @@ def train(args: argparse.Namespace) -> int:
         "keep_prob": args.keep_prob,
         "cost_every": cost_every,
         "device_rng": args.device_rng,
+        "divergence_factor": args.divergence_factor,
     }
     start = time.perf_counter()
     history = None
@@ -308,10 +342,10 @@ def train(args: argparse.Namespace) -> int:
         if args.out:
             _save(net, args.out, _model_info(args, backend, history.costs[-1]))
             print(f"model saved to {args.out}")
-    except KeyboardInterrupt:  # Ctrl-C: keep the work done so far
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep the work done so far
         progress.close()
         info = _model_info(args, backend, history.costs[-1] if history else None)
-        return _save_interrupted(args, net, progress.last, info, finished=history is not None)
+        return _save_interrupted(args, net, progress.last, info, finished=history is not None, stop=exc)
     except TrainingDiverged as exc:  # the old --out file, if any, is left as it was
         if not args.out:
             raise
@@ -386,25 +420,31 @@ def _save(net: Network, path: str, info: dict) -> None:
 
 
 def _save_interrupted(
-    args: argparse.Namespace, net: Network, iteration: int, info: dict, finished: bool = False
+    args: argparse.Namespace,
+    net: Network,
+    iteration: int,
+    info: dict,
+    finished: bool = False,
+    stop: BaseException | None = None,
 ) -> int:
-    """Ctrl-C during training (or after it, before the save): save the current parameters (if finite)
-    to --out; exit code 130."""
+    """Ctrl-C or SIGTERM during training (or after it, before the save): save the current parameters (if
+    finite) to --out; exit code 130 (Ctrl-C) or 143 (SIGTERM)."""
+    what, code = _stopped(stop or KeyboardInterrupt())
     where = (
-        "interrupted after training finished"
+        f"{what} after training finished"
         if finished
-        else f"interrupted after iteration {iteration} (the last cost check)"
+        else f"{what} after iteration {iteration} (the last cost check)"
     )
     if not args.out:
         print(f"dlcore: {where}; nothing was saved (give --out FILE to keep the parameters)", file=sys.stderr)
-        return 130
+        return code
     xp = net.xp
     if not all(bool(xp.all(xp.isfinite(v))) for v in net.params.values()):
         print(f"dlcore: {where}; the parameters are not finite: nothing saved to {args.out}", file=sys.stderr)
-        return 130
+        return code
     _save(net, args.out, info)
     print(f"dlcore: {where}; the current parameters were saved to {args.out}", file=sys.stderr)
-    return 130
+    return code
 
 
 def _plot(args, net: Network, history: History, backend, X, Y) -> None:
@@ -475,6 +515,7 @@ def predict(args: argparse.Namespace) -> int:
         print(f"wrote {count} to {args.out}{accuracy}")
     else:
         write(sys.stdout)
+        sys.stdout.flush()  # a reader that went away (| head) shows here, inside main's handler
         print(count + accuracy, file=sys.stderr)
     return 0
 
@@ -529,22 +570,62 @@ def bench(argv: Sequence[str]) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"train": train, "predict": predict, "info": info}
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"dlcore: warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _signals() -> Any:
+    """SIGTERM raises :class:`Terminated` (handled like Ctrl-C) and SIGINT raises KeyboardInterrupt while
+    the command runs; the previous handlers come back afterwards. Only in the main thread."""
+    try:
+        previous = {
+            signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated),
+            signal.SIGINT: signal.getsignal(signal.SIGINT),
+        }
+    except ValueError:  # not the main thread: leave the handlers alone
+        yield
+        return
+    if previous[signal.SIGINT] is not signal.SIG_IGN:  # also replaces the import-time quiet handler
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null after the reader went away, so the exit flush does not complain."""
+    with contextlib.suppress(Exception):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    """Run the command line; returns the exit code (0 ok, 2 bad input, 130 interrupted, 143 terminated by
+    SIGTERM, 141 when the reader of stdout went away, as for ``dlcore predict ... | head``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["bench"]:
-            return bench(argv[1:])
-        args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        with _signals(), warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            if argv[:1] == ["bench"]:
+                return bench(argv[1:])
+            args = build_parser().parse_args(argv)
+            return COMMANDS[args.command](args)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except BrokenPipeError:  # stdout closed by its reader: end quietly, as Unix tools do
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except (BackendError, ValueError, TrainingDiverged, OSError) as exc:
         print(f"dlcore: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("dlcore: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what, code = _stopped(exc)
+        print(f"dlcore: {what}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

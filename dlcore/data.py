@@ -1,13 +1,12 @@
 """User data: CSV and ``.npz`` loading, feature normalization, train/test split, image flattening.
 
 Everything returns the course's column layout, ``X: (n_x, m)`` and ``Y: (1, m)``, on the backend
-asked for. File reading that needs NumPy (``.npz``) lives in :mod:`dlcore.backends.storage`; CSV is parsed
-with Python's ``csv`` module, so a bad cell is reported with its file, line and column.
+asked for. File reading that needs NumPy lives in :mod:`dlcore.backends`: ``.npz`` in ``storage``, CSV in
+``csv_reader`` (NumPy's C parser, and a cell-by-cell pass that reports a bad cell's file, line and column).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from dlcore.backends import storage
+from dlcore.backends import csv_reader, storage
 from dlcore.datasets import DATASETS
 from dlcore.minibatch import split_columns
 
@@ -38,11 +37,32 @@ class Normalization:
 
     @classmethod
     def fit(cls, X: Array, backend: Any) -> Normalization:
-        """Mean and standard deviation of each row of X: (n_x, m)."""
+        """Mean and standard deviation of each row of X: (n_x, m), computed in float64 whatever X's dtype
+        (float32 squares of values near 1e20 would overflow to an infinite std).
+
+        Raises:
+            ValueError: when the statistics are not finite, or the standardized X cannot be represented
+                in X's dtype; before any training.
+        """
         xp = backend.xp
-        mean = backend.to_numpy(xp.mean(X, axis=1)).tolist()
-        std = backend.to_numpy(xp.std(X, axis=1)).tolist()
-        return cls(tuple(float(v) for v in mean), tuple(float(s) if s > 1e-12 else 1.0 for s in std))
+        X64 = xp.astype(X, backend.dtype("float64"))
+        mean = [float(v) for v in backend.to_numpy(xp.mean(X64, axis=1)).tolist()]
+        std = [float(v) for v in backend.to_numpy(xp.std(X64, axis=1)).tolist()]
+        for i, (mu, sigma) in enumerate(zip(mean, std, strict=True)):
+            if not (math.isfinite(mu) and math.isfinite(sigma)):
+                raise ValueError(
+                    f"feature {i + 1} is too large to standardize (mean {mu:.6g}, std {sigma:.6g}); "
+                    "rescale it first"
+                )
+        norm = cls(tuple(mean), tuple(s if s > 1e-12 else 1.0 for s in std))
+        scaled = norm.apply(X, backend)
+        if not bool(xp.all(xp.isfinite(scaled))):
+            dtype = backend.dtype_name(X.dtype)
+            raise ValueError(
+                f"the standardized features cannot be represented in {dtype} (a value overflows to inf); "
+                "use float64 (--dtype float64) or rescale the features"
+            )
+        return norm
 
     @property
     def n_x(self) -> int:
@@ -69,20 +89,14 @@ class Normalization:
             raise ValueError(f"bad normalization record ({exc!r})") from None
         if len(mean) != len(std) or not all(math.isfinite(s) and s > 0 for s in std):
             raise ValueError("bad normalization record: mean and std must be equal-length, std > 0")
+        if not all(math.isfinite(v) for v in mean):
+            raise ValueError("bad normalization record: the mean must be finite")
         return cls(tuple(mean), tuple(std))
 
 
 # ----------------------------------------------------------------------------------------------
 # CSV
 # ----------------------------------------------------------------------------------------------
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def read_csv_rows(path: str | Path) -> tuple[list[list[float]], list[str] | None]:
     """The numeric rows of a comma-separated file and its header (``None`` if it has none).
 
@@ -92,50 +106,8 @@ def read_csv_rows(path: str | Path) -> tuple[list[list[float]], list[str] | None
     Raises:
         ValueError: naming the file, line and column of the first bad cell.
     """
-    path = Path(path)
-    storage.check_readable(path, "CSV file")
-    rows: list[list[float]] = []
-    header: list[str] | None = None
-    width = None
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            for cells in reader:
-                line = reader.line_num
-                cells = [c.strip() for c in cells]
-                if not any(cells):
-                    continue
-                if width is None and header is None and not any(_is_number(c) for c in cells):
-                    header, width = cells, len(cells)
-                    continue
-                if width is None:
-                    width = len(cells)
-                elif len(cells) != width:
-                    raise ValueError(
-                        f"{path}, line {line}: expected {width} columns like the rows above, got {len(cells)}"
-                    )
-                row = []
-                for col, cell in enumerate(cells, start=1):
-                    try:
-                        value = float(cell)
-                    except ValueError:
-                        raise ValueError(
-                            f"{path}, line {line}, column {col}: {cell!r} is not a number "
-                            "(every cell but an optional first-line header must be numeric)"
-                        ) from None
-                    if not math.isfinite(value):
-                        raise ValueError(
-                            f"{path}, line {line}, column {col}: {cell!r} is not finite; clean or impute it"
-                        )
-                    row.append(value)
-                rows.append(row)
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not a UTF-8 text CSV file ({exc.reason} at byte {exc.start})") from None
-    except csv.Error as exc:
-        raise ValueError(f"{path}: malformed CSV ({exc})") from None
-    if not rows:
-        raise ValueError(f"{path} holds no data rows; expected one example per row, the 0/1 label last")
-    return rows, header
+    data, header = csv_reader.read_csv(path)
+    return data.tolist(), header
 
 
 def load_csv(
@@ -151,8 +123,8 @@ def load_csv(
     column and Y is ``None``. With ``task="binary"`` every label must be 0 or 1 (the first one that is
     not is named by its row); otherwise the network's head checks the labels.
     """
-    rows, _ = read_csv_rows(path)
-    width = len(rows[0])
+    data, _ = csv_reader.read_csv(path)  # (m, width) float64 on the host, parsed by NumPy's C reader
+    m, width = data.shape
     has_labels = n_features is None or width != n_features
     if n_features is not None and width not in (n_features, n_features + 1):
         raise ValueError(
@@ -164,19 +136,22 @@ def load_csv(
             raise ValueError(
                 f"{path} has one column; expected features then the 0/1 label in the last column"
             )
-        first_line = None
-        for i, row in enumerate(rows if task == "binary" else ()):
-            if row[-1] not in (0.0, 1.0):
-                first_line = i
-                break
-        if first_line is not None:
+        bad = csv_reader.first_outside(data[:, -1], (0.0, 1.0)) if task == "binary" else None
+        if bad is not None and n_features is not None:  # predicting: maybe one feature column too many
             raise ValueError(
-                f"{path}: data row {first_line + 1}, column {width} (the label) is {rows[first_line][-1]:g}; "
+                f"{path} has {width} columns: the model expects {n_features} features, so the last column "
+                f"would be the 0/1 label, but data row {bad + 1} has {data[bad, -1]:g} there; give "
+                f"{n_features} feature columns (then optionally the 0/1 label), not {width}"
+            )
+        if bad is not None:
+            raise ValueError(
+                f"{path}: data row {bad + 1}, column {width} (the label) is {data[bad, -1]:g}; "
                 "labels must be 0 or 1"
             )
-    features = [row[:-1] for row in rows] if has_labels else rows
-    X = backend.asarray(features, dtype=dtype).T  # rows are examples: (m, n_x) -> (n_x, m)
-    Y = backend.asarray([[row[-1] for row in rows]], dtype=dtype) if has_labels else None
+    csv_reader.check_range(data, backend.dtype_name(backend.dtype(dtype)), path)
+    features = data[:, :-1] if has_labels else data
+    X = backend.asarray(features.T, dtype=dtype)  # rows are examples: (m, n_x) -> (n_x, m)
+    Y = backend.asarray(data[:, -1:].T, dtype=dtype) if has_labels else None
     return X, Y
 
 
@@ -193,6 +168,7 @@ def load_npz(path: str | Path, backend: Any, dtype: Any = "float64") -> tuple[Ar
     if "X" not in arrays:
         raise ValueError(f"{path} has no array named 'X' (found: {', '.join(sorted(arrays)) or 'none'})")
     X = arrays["X"]
+    _check_kind(X, "X", path)
     if X.ndim == 4:
         X = flatten_images(X, backend, dtype)
     elif X.ndim != 2:
@@ -215,8 +191,22 @@ def load_npz(path: str | Path, backend: Any, dtype: Any = "float64") -> tuple[Ar
     return X, _numeric(Y, "Y", path, backend, dtype)
 
 
+def _check_kind(A: Any, name: str, path: Any) -> None:
+    kind = getattr(getattr(A, "dtype", None), "kind", "")
+    if kind not in ("f", "i", "u", "b"):
+        raise ValueError(
+            f"{name} in {path} must hold numbers (real: not complex, text or dates); it holds {A.dtype}"
+        )
+
+
 def _numeric(A: Any, name: str, path: Any, backend: Any, dtype: Any) -> Array:
-    """A host array from a data file as finite numbers of ``dtype`` on ``backend``, or a ValueError."""
+    """A host array from a data file as finite numbers of ``dtype`` on ``backend``, or a ValueError.
+
+    Only real numbers (float, integer, boolean) are accepted, as by the Python API: complex, strings,
+    dates and other kinds are refused, not converted; values beyond ``dtype``'s range are refused too."""
+    _check_kind(A, name, path)
+    if A.dtype.kind == "f":
+        csv_reader.check_range(A, backend.dtype_name(backend.dtype(dtype)), f"{name} in {path}")
     try:
         A = backend.asarray(A, dtype=dtype)
     except (TypeError, ValueError):

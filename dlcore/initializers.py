@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dlcore.validation import check_seed
+
 Params = dict[str, Any]
 
 SCALES: dict[str, Callable[[int, int], float]] = {
@@ -46,7 +48,7 @@ def initialize_parameters(
     dims = check_layer_dims(layer_dims)
     if init not in INITIALIZERS:
         raise ValueError(f"unknown initializer {init!r}; choose one of: {', '.join(INITIALIZERS)}")
-    xp, rng = backend.xp, backend.rng(seed)
+    xp, rng = backend.xp, backend.rng(check_seed(seed))
     dtype = backend.dtype(dtype)
     params: Params = {}
     for l in range(1, len(dims)):

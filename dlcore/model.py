@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,11 +24,12 @@ from dlcore.backends import Backend, get_backend
 from dlcore.data import Normalization
 from dlcore.heads import head_for
 from dlcore.initializers import check_layer_dims, initialize_parameters
+from dlcore.memory import STATE_SLOTS, check_network_fits, check_training_fits
 from dlcore.minibatch import check_batch_size, train_validation_split
 from dlcore.optimizers import Optimizer, get_optimizer
 from dlcore.regularization import check_keep_prob
-from dlcore.training import History, Plan, TrainingDiverged, train
-from dlcore.validation import check_features, check_learning_rate, check_positive_int
+from dlcore.training import DIVERGENCE_FACTOR, History, Plan, TrainingDiverged, check_divergence_factor, train
+from dlcore.validation import check_features, check_learning_rate, check_positive_int, check_seed
 
 Array = Any
 OUTPUTS = {"sigmoid": "binary cross-entropy", "softmax": "several classes", "linear": "regression"}
@@ -92,7 +94,8 @@ class Network:
         self.backend = get_backend(backend)
         self.dtype = self.backend.dtype(dtype)
         self.init = init
-        self.seed = seed
+        self.seed = check_seed(seed)
+        check_network_fits(self.layer_dims, self.itemsize, self.backend)
         with self.backend.activate():
             self.params = initialize_parameters(self.layer_dims, init, self.backend, seed, self.dtype)
 
@@ -143,6 +146,11 @@ class Network:
     @property
     def dtype_name(self) -> str:
         return self.backend.dtype_name(self.dtype)
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per parameter entry (4 for float32, 8 for float64)."""
+        return 4 if self.dtype_name == "float32" else 8
 
     def __repr__(self) -> str:
         acts = ", ".join(a.spec for a in self.activations)
@@ -259,6 +267,7 @@ class Network:
         cost_every: int | None = None,
         callback: Callable[[int, float], None] | None = None,
         device_rng: bool = False,
+        divergence_factor: float = DIVERGENCE_FACTOR,
     ) -> History:
         """Train on X: (n_x, m), Y: (1, m) (softmax: integer labels (1, m) or one-hot (C, m)).
 
@@ -273,8 +282,10 @@ class Network:
 
         The cost is brought to the host only every ``cost_every`` iterations (epochs when any option
         is used; default 100, or 1 with mini-batches) and after the last, so a GPU is never stalled by
-        a per-iteration sync. At each of those checks a non-finite cost stops training: the parameters
-        are rolled back to the last finite ones and :class:`TrainingDiverged` is raised.
+        a per-iteration sync. At each of those checks a cost that is NaN or inf, or above
+        ``divergence_factor`` (default 1000; 0 = off) times the first recorded cost, stops training: the
+        parameters are rolled back to the last ones that passed and :class:`TrainingDiverged` is raised.
+        Labels of a single class train, with a one-line ``UserWarning``.
         ``callback(iteration, cost)`` runs at each check. ``device_rng=True`` draws the shuffles and
         dropout masks on the device (faster on a GPU; reproducible there, but not bit-identical to the
         host draws every backend shares by default; the same as the default on CPU backends).
@@ -297,7 +308,9 @@ class Network:
             if not (math.isfinite(l2) and l2 >= 0):
                 raise ValueError(f"l2 must be a finite number >= 0 (0 = no regularization); got {l2!r}")
             keep_prob = check_keep_prob(keep_prob)
-            rng = self.backend.rng(self.seed if seed is None else seed, on_device=device_rng)
+            factor = check_divergence_factor(divergence_factor)
+            seed = self.seed if seed is None else check_seed(seed)
+            rng = self.backend.rng(seed, on_device=device_rng)
             validation = None
             if validation_data is not None:
                 validation = self.check_XY(*validation_data)
@@ -310,6 +323,9 @@ class Network:
                 )
             m = X.shape[1]
             plan = Plan.of(m, check_batch_size(batch_size, m), iterations, epochs)
+            slots = STATE_SLOTS.get(getattr(opt, "name", "adam"), 2)
+            check_training_fits(self.layer_dims, m, plan.batch_size, self.itemsize, slots, self.backend)
+            self._warn_single_class(Y)
             every = check_positive_int(
                 cost_every if cost_every is not None else (1 if plan.batch_size < m else 100), "cost_every"
             )
@@ -329,7 +345,31 @@ class Network:
                 rng=rng,
                 head=self.head,
                 ops=self.backend.ops,
+                divergence_factor=factor,
             )
+
+    def _warn_single_class(self, Y: Array) -> None:
+        """One-line UserWarning when classification labels hold a single class (training then reaches a
+        meaningless 100%)."""
+        if self.task == "regression":
+            return
+        xp = self.xp
+        if Y.shape[0] == 1:
+            lo, hi = float(xp.min(Y)), float(xp.max(Y))
+            if lo != hi:
+                return
+            only = f"label {lo:g}"
+        else:
+            present = xp.max(Y, axis=1) > 0
+            if int(xp.sum(xp.astype(present, xp.int64))) != 1:
+                return
+            only = f"class {int(xp.argmax(xp.astype(present, xp.int64)))}"
+        warnings.warn(
+            f"only one class ({only}) is present in the training labels: the network will learn to "
+            "predict it always, and its accuracy says nothing; check the labels",
+            UserWarning,
+            stacklevel=3,
+        )
 
     # -- inference ------------------------------------------------------------------------------
     def predict_proba(self, X: Any) -> Array:

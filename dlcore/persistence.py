@@ -66,15 +66,62 @@ def _check_config(meta: dict | None, path: Any) -> dict:
     return meta
 
 
+def _check_shapes(config: dict, members: dict[str, Any], path: Any) -> None:
+    """Every shape the metadata declares against the arrays actually in the file (their headers only),
+    before anything is allocated: a 2 KB file claiming layers of 100,000 units is refused here."""
+    dims = config["layer_dims"]
+    if len(dims) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in dims):
+        raise ValueError(f"{path} is corrupt: layer_dims {dims!r} are not at least two positive integers")
+    L = len(dims) - 1
+    if len(config["activations"]) != L:
+        raise ValueError(f"{path} is corrupt: {len(config['activations'])} activations for {L} layers")
+    expected = {}
+    for l in range(1, L + 1):
+        expected[f"W{l}"] = (dims[l], dims[l - 1])
+        expected[f"b{l}"] = (dims[l], 1)
+    for name, shape in expected.items():
+        if name not in members:
+            raise ValueError(f"{path} is corrupt: layer_dims {dims} need an array {name}, which is missing")
+        if tuple(members[name].shape) != shape:
+            raise ValueError(
+                f"{path} is corrupt: {name} must have shape {shape} for layer_dims {dims}; "
+                f"the file holds {tuple(members[name].shape)}"
+            )
+        if str(members[name].dtype) != config["dtype"]:
+            raise ValueError(
+                f"{path} is corrupt: {name} is stored as {members[name].dtype}, not {config['dtype']}"
+            )
+    extra = set(members) - set(expected)
+    if extra:
+        raise ValueError(f"{path} is corrupt: unexpected arrays {sorted(extra)}")
+    norm = config.get("normalization")
+    if isinstance(norm, dict):
+        for key in ("mean", "std"):
+            if not isinstance(norm.get(key), list) or len(norm[key]) != dims[0]:
+                raise ValueError(
+                    f"{path} is corrupt: the normalization does not match the input layer "
+                    f"({key} needs {dims[0]} entries)"
+                )
+
+
 def read_model(path: str | os.PathLike) -> tuple[dict, dict[str, Any]]:
     """``(config, host arrays)`` of the model file at ``path``.
 
+    The metadata is read first (bounded in size) and every declared shape is checked against the arrays'
+    headers before any array is read; arrays holding NaN or inf are refused.
+
     Raises:
-        ValueError: missing, truncated, corrupt, foreign or newer-format file; the message says which.
+        ValueError: missing, truncated, corrupt, foreign or newer-format file, shapes that do not match the
+            metadata, or non-finite weights; the message says which.
     """
-    arrays, meta = storage.load_npz_with_meta(path, "model file")
-    config = _check_config(meta, path)
+    checked: dict = {}
+
+    def check(meta: dict | None, members: dict[str, Any]) -> None:
+        checked.update(_check_config(meta, path))
+        _check_shapes(checked, members, path)
+
+    arrays, _ = storage.load_npz_with_meta(path, "model file", check)
     for name, value in arrays.items():
-        if str(value.dtype) != config["dtype"]:
-            raise ValueError(f"{path} is corrupt: {name} is stored as {value.dtype}, not {config['dtype']}")
-    return config, arrays
+        if not storage.all_finite(value):
+            raise ValueError(f"{path} is corrupt: {name} holds NaN or inf weights")
+    return checked, arrays

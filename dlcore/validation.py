@@ -7,6 +7,7 @@ another backend (a NumPy X for a CuPy network, say) are copied onto the network'
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 Array = Any
@@ -118,3 +119,12 @@ def check_targets(Y: Any, n_y: int, m: int, backend: Any, dtype: Any) -> Array:
     Y = backend.asarray(Y, dtype=dtype)
     _check_finite(Y, backend, "Y")
     return Y
+
+
+def check_seed(seed: Any) -> int | None:
+    """``seed`` as accepted by the random generators: ``None`` (fresh entropy) or an integer >= 0."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not hasattr(seed, "__index__") or operator.index(seed) < 0:
+        raise ValueError(f"seed must be None or an integer >= 0 (e.g. seed=1); got {seed!r}")
+    return operator.index(seed)

@@ -1,0 +1,180 @@
+"""CSV parsing on the host: NumPy's C parser (``np.loadtxt``) for files that are well formed, and a
+cell-by-cell pass with Python's ``csv`` module only to name the file, line and column of the first bad
+cell when the fast parse fails. A file is held as one float64 array (8 bytes per value), not as Python
+lists of floats (~115 bytes per value).
+
+The layout (:mod:`dlcore.data`): one example per row, an optional first line of column names (a line
+with no number in it), commas between cells. A file whose first data line has no comma but semicolons
+or tabs is refused with the delimiter it uses.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from dlcore.backends import storage
+
+DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _open(path: Path) -> IO[str]:
+    return open(path, newline="", encoding="utf-8-sig")
+
+
+def _decode_error(path: Path, exc: UnicodeDecodeError) -> ValueError:
+    return ValueError(f"{path} is not a UTF-8 text CSV file ({exc.reason} at byte {exc.start})")
+
+
+def _check_delimiter(path: Path, line_number: int, line: str) -> None:
+    if "," in line:
+        return
+    seen = [d for d in DELIMITERS if d in line]
+    if seen:
+        d = seen[0]
+        sample = line.strip()
+        sample = sample if len(sample) <= 40 else sample[:37] + "..."
+        raise ValueError(
+            f"{path}, line {line_number}: the cells are separated by {DELIMITERS[d]} ({sample!r}), not "
+            f"commas; dlcore reads comma-separated files: save it as CSV with commas (and '.' decimals)"
+        )
+
+
+def read_csv_rows(path: str | Path) -> tuple[list[list[float]], list[str] | None]:
+    """The numeric rows of a comma-separated file and its header (``None`` if it has none), parsed cell
+    by cell: the slow path that names the file, line and column of the first bad cell.
+
+    Raises:
+        ValueError: naming the file, line and column of the first bad cell.
+    """
+    path = Path(path)
+    storage.check_readable(path, "CSV file")
+    rows: list[list[float]] = []
+    header: list[str] | None = None
+    width = None
+    try:
+        with _open(path) as f:
+            reader = csv.reader(f)
+            for cells in reader:
+                line = reader.line_num
+                cells = [c.strip() for c in cells]
+                if not any(cells):
+                    continue
+                if width is None and len(cells) == 1:
+                    _check_delimiter(path, line, cells[0])
+                if width is None and header is None and not any(_is_number(c) for c in cells):
+                    header, width = cells, len(cells)
+                    continue
+                if width is None:
+                    width = len(cells)
+                elif len(cells) != width:
+                    raise ValueError(
+                        f"{path}, line {line}: expected {width} columns like the rows above, got {len(cells)}"
+                    )
+                row = []
+                for col, cell in enumerate(cells, start=1):
+                    try:
+                        value = float(cell)
+                    except ValueError:
+                        if col == 1 and len(cells) == 1:
+                            _check_delimiter(path, line, cell)
+                        raise ValueError(
+                            f"{path}, line {line}, column {col}: {cell!r} is not a number "
+                            "(every cell but an optional first-line header must be numeric)"
+                        ) from None
+                    if not math.isfinite(value):
+                        raise ValueError(
+                            f"{path}, line {line}, column {col}: {cell!r} is not finite; clean or impute it"
+                        )
+                    row.append(value)
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, exc) from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: malformed CSV ({exc})") from None
+    if not rows:
+        raise ValueError(f"{path} holds no data rows; expected one example per row, the 0/1 label last")
+    return rows, header
+
+
+def _fast(path: Path) -> tuple[np.ndarray, list[str] | None] | None:
+    """The whole file through ``np.loadtxt``; ``None`` whenever anything is unusual (then the slow path
+    parses it, or names the bad cell)."""
+    try:
+        with _open(path) as f:
+            header = None
+            while True:
+                start = f.tell()
+                line = f.readline()
+                if not line:
+                    return None
+                if line.strip():
+                    break
+            cells = next(csv.reader([line]))
+            if not any(_is_number(c.strip()) for c in cells):
+                header = [c.strip() for c in cells]
+            else:
+                if len(cells) == 1:
+                    return None  # one column, or another delimiter: the slow path says which
+                f.seek(start)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "input contained no data": handled below
+                data = np.loadtxt(f, delimiter=",", dtype=np.float64, comments=None, ndmin=2, quotechar='"')
+    except (ValueError, csv.Error, UnicodeDecodeError, OSError):
+        return None
+    if data.size == 0 or not np.isfinite(data).all():
+        return None
+    if header is not None and len(header) != data.shape[1]:
+        return None
+    return data, header
+
+
+def read_csv(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
+    """``(data, header)``: the file's numbers as one float64 array (m rows, one per example) and its
+    column names (``None`` without a header line).
+
+    Raises:
+        ValueError: the file, line and column of the first bad cell; rows of different lengths; a file
+            separated by semicolons or tabs (named); no data; not UTF-8.
+    """
+    path = Path(path)
+    storage.check_readable(path, "CSV file")
+    fast = _fast(path)
+    if fast is not None:
+        return fast
+    rows, header = read_csv_rows(path)  # raises with the precise place, or parses what loadtxt would not
+    return np.asarray(rows, dtype=np.float64), header
+
+
+def first_outside(column: np.ndarray, allowed: tuple[float, ...]) -> int | None:
+    """The index of the first value of ``column`` not in ``allowed``, or ``None``."""
+    bad = ~np.isin(column, allowed)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def check_range(data: np.ndarray, dtype: str, path: object) -> None:
+    """A ValueError when a value of the float64 ``data`` cannot be represented in ``dtype`` (overflows to
+    inf in float32), naming one such value and the dtype that holds it."""
+    limit = float(np.finfo(np.dtype(dtype)).max)
+    with np.errstate(invalid="ignore"):
+        beyond = np.isfinite(data) & (np.abs(data) > limit)  # NaN and inf are refused as such elsewhere
+    if not beyond.any():
+        return
+    index = np.unravel_index(int(np.argmax(beyond)), data.shape)
+    where = f"data row {index[0] + 1}, column {index[1] + 1}" if data.ndim == 2 else f"entry {index}"
+    raise ValueError(
+        f"{path}: {where} is {data[index]:.6g}, beyond {dtype}'s range (+-{limit:.3g}); "
+        "use --dtype float64 (dtype='float64'), or rescale the feature"
+    )
