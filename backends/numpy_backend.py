@@ -77,11 +77,14 @@ class NumpyOps(Ops):
             return Z, np.tanh(Z, out=self._empty(shape, dtype))
         if g.name == "relu":
             return Z, np.maximum(Z, 0.0, out=self._empty(shape, dtype))
-        if g.name == "sigmoid":  # (1 + tanh(z / 2)) / 2, as activations.sigmoid computes it
-            A = np.multiply(Z, 0.5, out=self._empty(shape, dtype))
-            np.tanh(A, out=A)
-            A *= 0.5
-            A += 0.5
+        if g.name == "sigmoid":  # activations.sigmoid: where(Z >= 0, 1, E) / (1 + E), E = exp(-|Z|)
+            E = np.abs(Z, out=self._empty(shape, dtype))
+            np.negative(E, out=E)
+            np.exp(E, out=E)
+            A = np.greater_equal(Z, 0.0, out=self._empty(shape, dtype))
+            np.maximum(A, E, out=A)  # 1 where Z >= 0 (E <= 1 there), else E (> 0): the where, mask-free
+            E += 1.0
+            A /= E
             return Z, A
         return Z, g.forward(Z)
 
@@ -117,6 +120,22 @@ class NumpyOps(Ops):
         dZ = np.subtract(A, Y, out=self._empty(A.shape, A.dtype))  # (A - Y) scale / m
         dZ *= scale / A.shape[1]
         return dZ
+
+    def cost(self, head: Any, Z: Array, A: Array, Y: Array) -> Array:
+        """Binary cross-entropy from the logits in workspace buffers: max(Z, 0) - Y Z + log1p(e^-|Z|), the
+        default's value (the same bits for 0/1 labels); logits that are not all finite take the default's
+        path, which gives the limits (no 0 * inf)."""
+        if head.name != "binary" or not np.isfinite(Z).all():
+            return super().cost(head, Z, A, Y)
+        loss = np.maximum(Z, 0.0, out=self._empty(Z.shape, Z.dtype))
+        t = np.multiply(Y, Z, out=self._empty(Z.shape, Z.dtype))
+        loss -= t
+        np.abs(Z, out=t)
+        np.negative(t, out=t)
+        np.exp(t, out=t)
+        np.log1p(t, out=t)
+        loss += t
+        return np.add.reduce(loss, axis=None) / Z.shape[1]
 
     def adam_update(self, W, dW, v, s, learning_rate, beta1, beta2, epsilon, t) -> None:
         """The default's arithmetic in the same order (the same bits), two temporaries instead of six."""

@@ -135,11 +135,15 @@ def cost(
 
 
 def _cost(
-    caches: Sequence[LayerCache], Y: Array, activations: Sequence[Activation], head: Head | None = None
+    caches: Sequence[LayerCache],
+    Y: Array,
+    activations: Sequence[Activation],
+    head: Head | None = None,
+    ops: Ops | None = None,
 ) -> Array:
-    """:func:`cost` without the shape check (the training loop's path)."""
+    """:func:`cost` without the shape check (the training loop's path); computed by the ops."""
     last = caches[-1]
-    return (head or head_for(activations[-1])).cost(last.Z, last.A, Y)
+    return (ops or ops_of(last.Z)).cost(head or head_for(activations[-1]), last.Z, last.A, Y)
 
 
 def backward(
@@ -229,13 +233,23 @@ def train_step(
     """
     check_network_shapes(X, params, activations)  # shapes only: a few tuple comparisons per call
     ops = ops or ops_of(X)
+    step = _CAPTURED.get(ops)
+    if step is None:  # once per ops object: a backend may reuse the step's buffers call after call
+        step = _CAPTURED[ops] = ops.capture(_train_step)
+    return step(X, Y, params, activations, learning_rate, compute_cost, ops)
+
+
+def _train_step(X, Y, params, activations, learning_rate, compute_cost, ops) -> Array | None:
     head = head_for(activations[-1])
     AL, caches = _forward(X, params, activations, ops=ops)
     check_target_shape(Y, AL, activations)
-    J = _cost(caches, Y, activations, head) if compute_cost else None
+    J = _cost(caches, Y, activations, head, ops) if compute_cost else None
     steps = _backward(AL, Y, caches, activations, None, learning_rate, ops, head)  # learning_rate * dW, ...
     update(params, steps, 1.0, ops)  # W -= learning_rate * dW, without a temporary
     return J
+
+
+_CAPTURED: dict[Ops, Any] = {}  # train_step as each ops object captured it (its buffers live there)
 
 
 def predict_proba(X: Array, params: Params, activations: Sequence[Activation]) -> Array:

@@ -219,7 +219,7 @@ def train(
             else:
                 (AL, caches), masks = prop._forward(Xb, params, activations, ops=ops), None
             if record:  # summed on the device; one host transfer per recorded epoch
-                J_b = prop._cost(caches, Yb, activations, head)
+                J_b = prop._cost(caches, Yb, activations, head, ops)
                 if l2:
                     J_b = J_b + l2_cost(params, l2, mb)
                 if single:
@@ -239,7 +239,7 @@ def train(
         if record and validation is not None:
             Xv, Yv = validation
             _, val_caches = prop._forward(Xv, params, activations, ops=ops)
-            J_val = float(prop._cost(val_caches, Yv, activations, head))
+            J_val = float(prop._cost(val_caches, Yv, activations, head, ops))
             history.val_costs.append(J_val)
             if stopper is not None and stopper.check(J_val, params):
                 history.stopped_early = True
@@ -252,7 +252,7 @@ def train(
         return history
     # the cost after the last update, on all of X (without dropout)
     _, caches = prop._forward(X, params, activations, ops=ops)
-    J_final = prop._cost(caches, Y, activations, head)
+    J_final = prop._cost(caches, Y, activations, head, ops)
     if l2:
         J_final = J_final + l2_cost(params, l2, plan.m)
     del caches

@@ -129,16 +129,8 @@ def test_the_training_loop_checks_shapes_once_not_per_step(monkeypatch):
     assert len(calls) == 1
 
 
-def test_the_ops_layer_forward_sigmoid_is_accurate_too(request, backend):
+def test_the_ops_layer_forward_sigmoid_is_accurate_too(backend):
     """What a Network computes: its backend's ops.layer_forward, which may fuse its own sigmoid."""
-    if backend.name == "numpy":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="NumpyOps.layer_forward (backends/numpy_backend.py, owned by the performance work) "
-                "still fuses (1 + tanh(z/2)) / 2: float32 z = -10 is 2e-4 off; drop this marker with its fix",
-            )
-        )
     z = np.linspace(-85.0, 85.0, 341).astype("float32")
     W = backend.asarray([[1.0]], dtype="float32")
     b = backend.asarray([[0.0]], dtype="float32")
