@@ -294,6 +294,14 @@ def run(args: argparse.Namespace) -> int:
             f"\nwide net {dtype}, one step (MiB): peak allocated {mib['step_peak_extra']} beyond the "
             f"parameters ({mib['params']}); gradients {mib['grads']}, cached Z and A {mib['cache_Z_A']}"
         )
+    peaks = [r for r in raw if r["info"].get("peak_bytes")]
+    if peaks:
+        print("\nmemory per step (peak allocated above the resident arrays, tracemalloc):")
+    for r in peaks:
+        kib = {role: f"{b / 1024:,.0f} KiB" for role, b in r["info"]["peak_bytes"].items()}
+        print(
+            f"  {r['benchmark']} {r['dtype']}: dlcore {kib['vectorized']}, hand-written {kib['handwritten']}"
+        )
     print(f"\nraw results: {args.json} ({info['seconds']} s)")
     if args.plot:
         plot(rows, args.plot)

@@ -402,8 +402,26 @@ def _step_case(
 
     threads = cpu_threads() if peers else None
     info = {"layer_dims": dims, "hidden": hidden, "m": m, "torch_threads": threads}
+    if group == "scaling" and hand is not None:  # memory per step next to time (NumPy: tracemalloc sees it)
+        info["peak_bytes"] = {
+            role: step_peak_bytes(contestants[role]) for role in ("vectorized", "handwritten")
+        }
     return Case(group, f"{'train step' if group == 'train_step' else 'scaling'} {name}", f"{dims} m={m}", m,
                 contestants, check, rounds, info)  # fmt: skip
+
+
+def step_peak_bytes(step: Callable[[], Any]) -> int:
+    """Peak bytes allocated during one call of ``step`` (after a warm-up call), above what was held before."""
+    import tracemalloc
+
+    step()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        step()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
 
 
 def train_step_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
