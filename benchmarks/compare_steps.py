@@ -28,6 +28,11 @@ NETS = {
     "deep": ([12288, 20, 7, 5, 1], "relu", 209),
     "wide": ([784, 1024, 1024, 1], "relu", 2048),
 }
+#: --scaling: the scaling series of ``dlcore bench --only scaling``
+SCALING = {
+    **{f"planar m={m}": ([2, 4, 1], "tanh", m) for m in (400, 4_000, 40_000, 400_000)},
+    **{f"h={h}": ([784, h, h, 1], "relu", 2048) for h in (64, 256, 1024, 2048)},
+}
 
 
 def import_before(checkout: Path, where: Path):
@@ -46,9 +51,9 @@ def import_before(checkout: Path, where: Path):
     return dlcore_before
 
 
-def compare(before, rounds: int) -> list[tuple[str, float, float, float]]:
+def compare(before, rounds: int, nets: dict = NETS) -> list[tuple[str, float, float, float]]:
     rows = []
-    for name, (dims, hidden, m) in NETS.items():
+    for name, (dims, hidden, m) in nets.items():
         for dtype in ("float32", "float64"):
             rng = np.random.default_rng(3)
             X = rng.standard_normal((dims[0], m)).astype(dtype)
@@ -91,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkout", type=Path, help="the other checkout (a git worktree of the old main)")
     parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--scaling", action="store_true", help="the scaling series instead of the three nets")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as where:
         before = import_before(args.checkout, Path(where))
-        rows = compare(before, args.rounds)
+        rows = compare(before, args.rounds, SCALING if args.scaling else NETS)
     print("| step | before (µs) | after (µs) | after / before (paired median) |")
     print("|---|---:|---:|---:|")
     for name, b, a, paired in rows:

@@ -205,6 +205,28 @@ def train(
             callback(start, J)
         good[:] = candidate, start
 
+    def forward_and_cost(Xb: Array, Yb: Array, record: bool) -> tuple[Any, Any, Any, Any]:
+        """A[L], the caches, the dropout masks and (when recording) the batch's cost J_b."""
+        if keep_prob < 1.0:
+            AL, caches, masks = forward_with_dropout(Xb, params, activations, keep_prob, rng, ops)
+        else:
+            (AL, caches), masks = prop._forward(Xb, params, activations, ops=ops), None
+        J_b = None
+        if record:
+            J_b = prop._cost(caches, Yb, activations, head, ops)
+            if l2:
+                J_b = J_b + l2_cost(params, l2, Xb.shape[1])
+        return AL, caches, masks, J_b
+
+    def backward_and_update(AL: Array, Yb: Array, caches: Any, masks: Any, scale: float) -> None:
+        grads = prop._backward(AL, Yb, caches, activations, masks, scale, ops, head)
+        if l2:
+            add_l2_gradients(grads, params, l2, Yb.shape[1], scale)
+        optimizer.step(params, grads, ops, scale)
+
+    # captured (ops.capture): a backend may reuse each half's buffers from one batch to the next; the
+    # caches of one forward live until the next forward, so the check (and the callback) runs between
+    forward_and_cost, backward_and_update = ops.capture(forward_and_cost), ops.capture(backward_and_update)
     iteration = 0
     for epoch in range(plan.epochs):
         optimizer.start_epoch(epoch)
@@ -214,26 +236,17 @@ def train(
         candidate = prop.copy_params(params) if record else None  # the rollback target
         for Xb, Yb in mini_batches(X, Y, plan.batch_size, rng):
             mb = Xb.shape[1]
-            if keep_prob < 1.0:
-                AL, caches, masks = forward_with_dropout(Xb, params, activations, keep_prob, rng, ops)
-            else:
-                (AL, caches), masks = prop._forward(Xb, params, activations, ops=ops), None
+            AL, caches, masks, J_b = forward_and_cost(Xb, Yb, record)
             if record:  # summed on the device; one host transfer per recorded epoch
-                J_b = prop._cost(caches, Yb, activations, head, ops)
-                if l2:
-                    J_b = J_b + l2_cost(params, l2, mb)
                 if single:
                     check(J_b, start, epoch, candidate, start)
                 else:
                     total, seen = total + J_b * mb, seen + mb
-            grads = prop._backward(AL, Yb, caches, activations, masks, scale, ops, head)
-            if l2:
-                add_l2_gradients(grads, params, l2, mb, scale)
-            optimizer.step(params, grads, ops, scale)
+            backward_and_update(AL, Yb, caches, masks, scale)
             iteration += 1
             if plan.max_iterations is not None and iteration >= plan.max_iterations:
                 break
-        del AL, caches, masks, grads
+        del AL, caches, masks
         if record and not single:
             check(total / seen, start, epoch, candidate, iteration)
         if record and validation is not None:
