@@ -12,7 +12,7 @@ from dlcore.backends.registry import available_backends, get_backend
 
 from dlcore._version import __version__
 
-LIBRARIES = ("dlcore", "numpy", "array-api-compat", "array-api-strict", "cupy", "matplotlib", "tqdm")
+LIBRARIES = ("dlcore", "numpy", "array-api-compat", "array-api-strict", "cupy", "torch", "matplotlib", "tqdm")
 
 
 def library_versions() -> dict[str, str | None]:
