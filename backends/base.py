@@ -215,6 +215,16 @@ class Backend:
         return HostRNG(self, seed)
 
     # -- description --------------------------------------------------------------------------------
+    def spec(self) -> str:
+        """The name ``get_backend`` rebuilds this backend from (``"numpy"``, ``"cupy:1"``,
+        ``"torch:cuda:0"``): what a pickled :class:`~dlcore.model.Network` stores instead of the backend."""
+        device = self.device_spec()
+        return self.name if device is None else f"{self.name}:{device}"
+
+    def device_spec(self) -> str | None:
+        """The ``":device"`` suffix :meth:`spec` adds (``None``: the default device)."""
+        return None if self.device in (None, "cpu") else str(self.device)
+
     def device_name(self) -> str:
         """A human-readable device name, e.g. ``"CPU"`` or ``"NVIDIA H100 80GB HBM3 (GPU 0)"``."""
         return "CPU"

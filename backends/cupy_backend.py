@@ -16,7 +16,7 @@ from dlcore.backends.base import Backend, BackendError, HostRNG
 
 from dlcore.ops import Ops, register_ops
 
-NUMPY_FALLBACK = "or use --backend numpy"
+NUMPY_FALLBACK = "or use the numpy backend"
 #: which wheel: the CUDA major of the driver (the "CUDA Version" nvidia-smi prints), each with CuPy's ``ctk``
 #: extra (cuBLAS, cuRAND, NVRTC, ... as pip packages: CuPy 14 wheels do not bundle them)
 CHOOSE_WHEEL = (
@@ -282,6 +282,9 @@ class CupyBackend(Backend):
         ``on_device=True`` draws made on the GPU by cuRAND (faster: no host draw, no copy; not the same
         bits as the host draws)."""
         return CupyDeviceRNG(self, seed) if on_device else HostRNG(self, seed)
+
+    def device_spec(self) -> str | None:
+        return str(self.device.id)
 
     def device_name(self) -> str:
         props = self.lib.cuda.runtime.getDeviceProperties(self.device.id)

@@ -41,5 +41,8 @@ class ArrayApiStrictBackend(Backend):
     def quiet_floating_point(self):
         return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
+    def device_spec(self) -> str | None:
+        return self.device._device  # array_api_strict.Device("device1") -> "device1"
+
     def device_name(self) -> str:
         return f"CPU (array_api_strict {self.device!r})"

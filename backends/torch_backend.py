@@ -18,7 +18,7 @@ from dlcore.backends.base import Backend, BackendError, HostRNG
 
 from dlcore.ops import Ops, register_ops
 
-FIX = 'pip install "dlcore[torch]" (PyTorch), or use --backend numpy'
+FIX = 'pip install "dlcore[torch]" (PyTorch), or use the numpy backend'
 
 
 def _torch() -> ModuleType | None:
@@ -135,6 +135,9 @@ class TorchBackend(Backend):
 
     def rng(self, seed: int | None = None, *, on_device: bool = False) -> Any:
         return TorchDeviceRNG(self, seed) if on_device else HostRNG(self, seed)
+
+    def device_spec(self) -> str | None:
+        return str(self.device)  # "cpu", "cuda:0"
 
     def device_name(self) -> str:
         if self.is_gpu:

@@ -7,7 +7,7 @@ The course's notation throughout: ``X: (n_x, m)``, ``Y: (1, m)``, ``W[l]: (n[l],
 from dlcore import _cli_guard  # noqa: F401  (first: a quiet Ctrl-C while the CLI imports)
 from dlcore._version import __version__
 from dlcore.activations import ACTIVATIONS, Activation, get_activation, leaky_relu, softmax
-from dlcore.backends import get_backend
+from dlcore.backends import BackendError, get_backend
 from dlcore.data import flatten_images
 from dlcore.heads import BinaryCrossEntropy, CategoricalCrossEntropy, Head, MeanSquaredError, head_for
 from dlcore.initializers import INITIALIZERS, initialize_parameters
@@ -23,6 +23,7 @@ from dlcore.training import History, Plan, TrainingDiverged, train
 __all__ = [
     "__version__",
     "ACTIVATIONS",
+    "BackendError",
     "BinaryCrossEntropy",
     "CategoricalCrossEntropy",
     "Head",

@@ -159,6 +159,27 @@ class Network:
             f"dtype={self.dtype_name!r})"
         )
 
+    # -- pickle and copy ------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """The backend by name (:meth:`Backend.spec`, rebuilt by :meth:`__setstate__`), the parameters
+        as host (NumPy) arrays: a pickle or a deep copy holds no module and no device memory."""
+        state = dict(self.__dict__)
+        state["backend"] = self.backend.spec()
+        state["dtype"] = self.dtype_name
+        state["params"] = self.parameters_numpy()
+        state.pop("head", None)  # follows from the output activation
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        backend = get_backend(state.pop("backend"))
+        dtype = backend.dtype(state.pop("dtype"))
+        params = state.pop("params")
+        self.__dict__.update(state, backend=backend, dtype=dtype)
+        self.head = head_for(self.activations[-1])
+        with backend.activate():
+            self.params = {k: backend.asarray(v, dtype=dtype) for k, v in params.items()}
+
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, normalization: Any = None, info: dict | None = None) -> None:
         """Write parameters and config to ``path`` (``.npz``, atomically); see :mod:`dlcore.persistence`."""
@@ -268,6 +289,8 @@ class Network:
         callback: Callable[[int, float], None] | None = None,
         device_rng: bool = False,
         divergence_factor: float = DIVERGENCE_FACTOR,
+        verbose: bool = False,
+        progress: Callable[[int], None] | None = None,
     ) -> History:
         """Train on X: (n_x, m), Y: (1, m) (softmax: integer labels (1, m) or one-hot (C, m)).
 
@@ -289,6 +312,9 @@ class Network:
         ``callback(iteration, cost)`` runs at each check. ``device_rng=True`` draws the shuffles and
         dropout masks on the device (faster on a GPU; reproducible there, but not bit-identical to the
         host draws every backend shares by default; the same as the default on CPU backends).
+        ``verbose=True`` shows progress as the CLI does (a tqdm bar per mini-batch with rate and ETA on a
+        terminal, plain lines every few seconds otherwise, and the cost every ``cost_every``);
+        ``progress(iteration)`` runs after every update (a count: it adds no host sync).
 
         Returns the cost :class:`History`.
         """
@@ -346,6 +372,8 @@ class Network:
                 head=self.head,
                 ops=self.backend.ops,
                 divergence_factor=factor,
+                progress=progress,
+                verbose=verbose,
             )
 
     def _warn_single_class(self, Y: Array) -> None:

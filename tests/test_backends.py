@@ -38,7 +38,7 @@ def test_cupy_without_gpu_is_one_clear_error():
     message = str(info.value)
     assert message.startswith("cannot use the cupy backend: ")
     why, fix = message.split("; ", 1)  # why it cannot run here; how to fix that
-    assert fix.endswith("or use --backend numpy")
+    assert fix.endswith("or use the numpy backend")
     assert "\n" not in message
     assert available_backends()["cupy"] == cupy_status()[1] != ""
 

@@ -95,7 +95,7 @@ def test_auto_says_which_backend_it_chose(capsys):
 @pytest.mark.skipif(not cupy_status()[1], reason="a GPU answers here")
 def test_cupy_without_a_gpu_is_one_sentence_and_exit_2(capsys):
     code, out, err = run(capsys, "train", "--backend", "cupy", "--iterations", "5")
-    assert_one_line_error(code, err, r"dlcore: error: cannot use the cupy backend: .*--backend numpy")
+    assert_one_line_error(code, err, r"dlcore: error: cannot use the cupy backend: .*numpy backend")
     assert "accuracy" not in out
 
 

@@ -270,7 +270,7 @@ def test_every_reason_is_one_line_with_its_own_why_and_the_numpy_fallback(monkey
     ]
     assert all(reasons) and len({why(r) for r in reasons}) == len(reasons)
     for reason in reasons:
-        assert "\n" not in reason and reason.endswith("or use --backend numpy")
+        assert "\n" not in reason and reason.endswith("or use the numpy backend")
         assert len(why(reason)) < 160, why(reason)  # the skip reason of the cupy tests
 
 

@@ -1,0 +1,66 @@
+"""A Network pickles and deep-copies on every backend (the backend by name, parameters on the host), and
+the public exceptions say nothing about command-line flags."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+from dlcore.backends import available_backends, get_backend
+
+import dlcore
+from dlcore import BackendError, Network
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3, 40))
+    Y = (X[0:1] + X[1:2] > 0).astype(np.int64)
+    return X, Y
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_trained_network_survives_pickle_and_deepcopy(backend, dtype):
+    X, Y = _data()
+    net = Network([3, 5, 1], "tanh", backend=backend, dtype=dtype, seed=3)
+    net.fit(X, Y, learning_rate=0.5, iterations=20)
+    before = backend.to_numpy(net.predict_proba(X))
+    for other in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert other.backend.spec() == backend.spec() and other.dtype_name == dtype
+        assert other.task == net.task and other.layer_dims == net.layer_dims
+        np.testing.assert_array_equal(backend.to_numpy(other.predict_proba(X)), before)
+        assert all(other.params[k] is not net.params[k] for k in net.params)
+        other.fit(X, Y, learning_rate=0.5, iterations=5)  # trains on its own parameters
+        np.testing.assert_array_equal(backend.to_numpy(net.predict_proba(X)), before)
+
+
+def test_the_pickle_holds_the_backend_by_name_and_host_arrays(backend):
+    net = Network([2, 3, 1], backend=backend)
+    state = net.__getstate__()
+    assert state["backend"] == backend.spec() and get_backend(state["backend"]).spec() == backend.spec()
+    assert all(type(v) is np.ndarray for v in state["params"].values())
+
+
+def test_softmax_regression_and_normalization_survive_pickle():
+    X, _ = _data()
+    Y = np.arange(40).reshape(1, -1) % 3
+    net = Network.for_data(X, Y, [3, 4, 3], backend="numpy")
+    net.normalization = dlcore.data.Normalization((0.0, 1.0, 2.0), (1.0, 2.0, 3.0))
+    other = pickle.loads(pickle.dumps(net))
+    assert other.n_classes == 3 and other.normalization == net.normalization
+    np.testing.assert_array_equal(other.predict(X), net.predict(X))
+    reg = Network.for_data(X, X[:1] * 0.5, task="regression", backend="numpy")
+    assert pickle.loads(pickle.dumps(reg)).task == "regression"
+
+
+def test_backend_error_is_public_and_speaks_python():
+    assert dlcore.BackendError is BackendError and issubclass(BackendError, ValueError)
+    unusable = [name for name, why in available_backends().items() if why]
+    for name in unusable:
+        with pytest.raises(BackendError) as info:
+            get_backend(name)
+        assert "--" not in str(info.value).replace("--force-reinstall", ""), str(info.value)
+    for why in available_backends().values():
+        assert "--backend" not in why
