@@ -22,6 +22,8 @@ Randomness, all from ``rng`` in this order: per epoch the shuffle, then that epo
 from __future__ import annotations
 
 import math
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,6 +169,8 @@ def train(
     head: Head | None = None,
     ops: Ops | None = None,
     divergence_factor: float = DIVERGENCE_FACTOR,
+    progress: Callable[[int], None] | None = None,
+    verbose: bool = False,
 ) -> History:
     """Train ``params`` in place on X: (n_x, m), Y: (n[L], m) (checked already); returns the History.
 
@@ -176,7 +180,36 @@ def train(
     A recorded cost that is NaN or inf, or above ``divergence_factor`` times the first recorded cost
     (0: no such check), rolls the parameters back and raises :class:`TrainingDiverged`.
     The shapes are checked once here (ValueError), not per step.
+
+    ``progress(iteration)`` runs after every update with the number of updates done: it is handed a
+    count, never a cost, so it adds no host sync. ``verbose=True`` reports to the console with
+    :class:`ConsoleProgress` (a tqdm bar on a terminal, plain lines every few seconds otherwise).
     """
+    if verbose:
+        reporter = ConsoleProgress(plan.total_iterations, cost_every * plan.batches_per_epoch)
+        callback, progress = _chain(callback, reporter), _chain(progress, reporter.update)
+        try:
+            return train(
+                params,
+                activations,
+                X,
+                Y,
+                optimizer=optimizer,
+                plan=plan,
+                cost_every=cost_every,
+                l2=l2,
+                keep_prob=keep_prob,
+                validation=validation,
+                patience=patience,
+                callback=callback,
+                rng=rng,
+                head=head,
+                ops=ops,
+                divergence_factor=divergence_factor,
+                progress=progress,
+            )
+        finally:
+            reporter.close()
     prop.check_network_shapes(X, params, activations)
     n_out = params[f"W{prop.num_layers(params)}"].shape[0]
     if tuple(Y.shape) != (n_out, X.shape[1]):
@@ -244,6 +277,8 @@ def train(
                     total, seen = total + J_b * mb, seen + mb
             backward_and_update(AL, Yb, caches, masks, scale)
             iteration += 1
+            if progress is not None:  # a count, not a cost: no host sync
+                progress(iteration)
             if plan.max_iterations is not None and iteration >= plan.max_iterations:
                 break
         del AL, caches, masks
@@ -271,3 +306,106 @@ def train(
     del caches
     check(J_final, iteration, epoch + 1, None, iteration)
     return history
+
+
+def _chain(first: Callable | None, second: Callable) -> Callable:
+    """Call ``first`` (if any) then ``second`` with the same arguments."""
+    if first is None:
+        return second
+
+    def both(*args: Any) -> None:
+        first(*args)
+        second(*args)
+
+    return both
+
+
+def _tqdm(file: Any) -> Any:
+    """tqdm's class when ``file`` is a terminal and tqdm (the ``progress`` extra) is installed, else None."""
+    isatty = getattr(file, "isatty", None)
+    if not (isatty and isatty()):
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class ConsoleProgress:
+    """Feedback while :func:`train` runs: pass it as ``callback`` (the recorded costs) and its
+    :meth:`update` as ``progress`` (every update, counted: no host sync).
+
+    On a terminal with tqdm installed: a bar that advances per mini-batch with rate and ETA, and a cost
+    line every ``every`` updates. Otherwise (a pipe, a log file): plain lines, a cost line every
+    ``every`` updates and, when none came for ``interval`` seconds, a line with the rate and the ETA.
+    ``quiet`` prints nothing. ``steps_per_epoch`` (mini-batches) names the epoch in the cost lines.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        every: int | None = None,
+        *,
+        quiet: bool = False,
+        steps_per_epoch: int | None = None,
+        interval: float = 3.0,
+        file: Any = None,
+        out: Any = None,
+    ) -> None:
+        self.total, self.quiet, self.interval = total, quiet, interval
+        self.every = every or max(1, total // 10)
+        self.steps_per_epoch = steps_per_epoch if steps_per_epoch and steps_per_epoch > 1 else None
+        self.file = file or sys.stderr  # bar and rate lines
+        self.out = out or sys.stdout  # cost lines
+        self.last = 0  # the last update whose cost was recorded
+        self.done = 0  # updates done
+        self.start = self.printed = time.monotonic()
+        tqdm = None if quiet else _tqdm(self.file)
+        self.bar = (
+            tqdm(total=total, unit="it", file=self.file, leave=False, mininterval=0.2) if tqdm else None
+        )
+
+    def update(self, iteration: int) -> None:
+        """After update number ``iteration``: advance the bar, or print a rate line when due."""
+        if self.bar is not None:
+            self.bar.update(iteration - self.done)
+        self.done = iteration
+        if self.bar is None and not self.quiet and iteration < self.total:
+            now = time.monotonic()
+            if now - self.printed >= self.interval:
+                self.printed = now
+                rate = iteration / max(now - self.start, 1e-9)
+                eta = (self.total - iteration) / rate if rate > 0 else 0.0
+                print(
+                    f"iteration {iteration}/{self.total} ({100 * iteration / self.total:.0f}%), "
+                    f"{rate:,.0f} it/s, ETA {_duration(eta)}",
+                    file=self.out,
+                    flush=True,
+                )
+
+    def __call__(self, i: int, J: float) -> None:
+        """A recorded cost J after ``i`` updates: a cost line every ``every`` updates and at the end."""
+        self.last = i
+        if self.bar is not None:
+            self.bar.set_postfix(cost=f"{J:.4f}", refresh=False)
+        if self.quiet or not (i % self.every == 0 or i >= self.total):
+            return
+        line = f"iteration {i:>6}: cost {format_cost(J)}"
+        if self.steps_per_epoch:  # the cost measured from update i on: epochs done by then
+            line = f"epoch {math.ceil(i / self.steps_per_epoch):>4}, {line}"
+        if self.bar is not None:
+            self.bar.write(line, file=self.out)
+        else:
+            print(line, file=self.out, flush=True)
+            self.printed = time.monotonic()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
