@@ -18,10 +18,22 @@ class PlotUnavailable(ValueError):
     """matplotlib is not installed; the message says how to get it."""
 
 
-def check_available() -> None:
-    """Raise :class:`PlotUnavailable` (before any training) when matplotlib cannot be imported."""
+def check_available(path: Any = None) -> None:
+    """Before any training: raise :class:`PlotUnavailable` when matplotlib cannot be imported, and a
+    ValueError when ``path``'s suffix names no image format matplotlib writes."""
     if importlib.util.find_spec("matplotlib") is None:
         raise PlotUnavailable(f"--plot: {PLOT_FIX}")
+    if path is None:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = str(path).rsplit(".", 1)[-1].lower() if "." in str(path).rsplit("/", 1)[-1] else ""
+    if suffix not in formats:
+        raise ValueError(
+            f"--plot {path}: {'.' + suffix if suffix else 'no file extension'} is not an image format; "
+            f"use one of {', '.join('.' + f for f in sorted(formats))} (e.g. .png)"
+        )
 
 
 def plot_training(

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dlcore.activations import ACTIVATIONS
+from dlcore.activations import ACTIVATIONS, get_activation
 from dlcore.backends import BackendError, get_backend
 from dlcore.data import Normalization, load_dataset, train_test_split
 from dlcore.datasets import DATASETS, GENERATED
@@ -27,8 +27,11 @@ from dlcore.metrics import confusion_matrix, rmse
 from dlcore.minibatch import check_batch_size
 from dlcore.model import Network
 from dlcore.optimizers import OPTIMIZERS
-from dlcore.training import DIVERGENCE_FACTOR, History, Plan, TrainingDiverged, format_cost
+from dlcore.persistence import NotAModelFile
+from dlcore.training import DIVERGENCE_FACTOR, ConsoleProgress, History, Plan, TrainingDiverged
 
+#: --iterations when neither --iterations nor --epochs is given
+DEFAULT_ITERATIONS = 10_000
 BACKEND_HELP = "auto (default, or $DLCORE_BACKEND), numpy, cupy, array_api_strict; optional :device (cupy:1)"
 
 
@@ -51,8 +54,28 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated
 
 
+class _Help(argparse.HelpFormatter):
+    """Help that shows every option's default (unless it is None/False or the text already says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default not in (None, False, argparse.SUPPRESS)
+            and "default" not in text
+            and "%(default)" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (plus the --help hint) and exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -98,13 +121,34 @@ _non_negative = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a finite
 _divergence_factor = _checked(
     float, lambda v: v == 0 or (math.isfinite(v) and v > 1), "0 (off) or a finite number > 1, e.g. 1000"
 )
+HIDDEN_ACTIVATIONS = [a for a in ACTIVATIONS if a not in ("linear", "softmax")]
+
+
+def _hidden_activation(text: str) -> str:
+    """A hidden activation spec as in model files: relu, tanh, sigmoid, leaky_relu or leaky_relu:0.2."""
+    try:
+        name = get_activation(text).name
+    except (ValueError, KeyError, TypeError):
+        name = None
+    if name is None or name not in HIDDEN_ACTIVATIONS:
+        raise argparse.ArgumentTypeError(
+            f"wants one of {', '.join(HIDDEN_ACTIVATIONS)} (leaky_relu:SLOPE, e.g. leaky_relu:0.2); "
+            f"got {text!r}"
+        )
+    return text
+
+
 _keep_prob = _checked(float, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1], e.g. 0.8 (1 = no dropout)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from dlcore import __version__
 
-    parser = _Parser(prog="dlcore", description="Train and use L-layer binary classifiers on NumPy or CuPy.")
+    parser = _Parser(
+        prog="dlcore",
+        description="Train and use L-layer networks (binary and multi-class classifiers, regressors) on "
+        "NumPy, PyTorch, CuPy or array-api-strict.",
+    )
     parser.add_argument("--version", action="version", version=f"dlcore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict,info,bench}")
 
@@ -114,10 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         default="planar",
         metavar="NAME|PATH",
-        help=f"built-in {', '.join(GENERATED)} (default planar), digits (scikit-learn's 8x8 digits, "
+        help=f"built-in {', '.join(GENERATED)} (default: planar), digits (scikit-learn's 8x8 digits, "
         "10 classes; needs scikit-learn) or a .csv / .npz file",
     )
-    train.add_argument("--samples", type=_positive_int, default=400, help="examples in a built-in dataset")
+    train.add_argument(
+        "--samples", type=_positive_int, default=400, help="examples in a generated built-in dataset"
+    )
     train.add_argument(
         "--layers", type=_layers, default=None, help="layer sizes n[0],...,n[L] (default n_x,4,n_out)"
     )
@@ -128,21 +174,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: from the labels (0/1 binary, integers multiclass, real values regression)",
     )
     train.add_argument(
-        "--hidden-activation", default="tanh", choices=[a for a in ACTIVATIONS if a != "linear"]
+        "--hidden-activation",
+        type=_hidden_activation,
+        default="tanh",
+        metavar="{" + ",".join(HIDDEN_ACTIVATIONS) + "}",
+        help="g of the hidden layers; leaky_relu:SLOPE sets the slope (leaky_relu:0.2)",
     )
-    train.add_argument("--init", default="small", choices=INITIALIZERS)
-    train.add_argument("--lr", type=_learning_rate, default=1.2, help="learning rate (default 1.2)")
+    train.add_argument("--init", default="small", choices=INITIALIZERS, help="initial weights")
+    train.add_argument("--lr", type=_learning_rate, default=1.2, help="learning rate alpha")
     train.add_argument(
-        "--iterations", type=_positive_int, default=10_000, help="gradient steps (default 10000)"
+        "--iterations",
+        type=_positive_int,
+        default=None,
+        help=f"gradient steps (default: {DEFAULT_ITERATIONS} unless --epochs is given)",
     )
     train.add_argument(
         "--epochs", type=_positive_int, default=None, help="passes over the data (instead of --iterations)"
     )
     train.add_argument(
+        "--decay-rate",
+        type=_non_negative,
+        default=0.0,
+        help="learning-rate decay: alpha = alpha0 / (1 + decay_rate * epoch)",
+    )
+    train.add_argument(
+        "--validation-split",
+        type=_fraction,
+        default=0.0,
+        help="fraction of the training split held out to watch the validation cost (0 = none)",
+    )
+    train.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=None,
+        help="early stopping: stop when the validation cost has not improved for this many cost checks "
+        "and keep the best parameters (needs --validation-split)",
+    )
+    train.add_argument(
         "--batch-size", type=_positive_int, default=None, help="mini-batch size (default: the full batch)"
     )
-    train.add_argument("--optimizer", default="gd", choices=list(OPTIMIZERS), help="(default gd)")
-    train.add_argument("--l2", type=_non_negative, default=0.0, help="L2 regularization lambda (default 0)")
+    train.add_argument("--optimizer", default="gd", choices=list(OPTIMIZERS), help="update rule")
+    train.add_argument("--l2", type=_non_negative, default=0.0, help="L2 regularization lambda")
     train.add_argument(
         "--keep-prob", type=_keep_prob, default=1.0, help="dropout keep probability (default 1: no dropout)"
     )
@@ -152,16 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="draw shuffles and dropout masks on the GPU (faster; not bit-identical to the CPU's)",
     )
-    train.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    train.add_argument(
-        "--test-fraction", type=_fraction, default=0.2, help="held out for testing (default 0.2)"
-    )
+    train.add_argument("--dtype", default="float64", choices=["float32", "float64"], help="float precision")
+    train.add_argument("--test-fraction", type=_fraction, default=0.2, help="held out for testing")
     train.add_argument("--no-normalize", action="store_true", help="do not standardize the features")
     train.add_argument(
         "--cost-every",
         type=_positive_int,
         default=None,
-        help="print and check (NaN/inf) the cost every N iterations (with mini-batches: every N epochs)",
+        help="print and check (NaN/inf) the cost every N iterations (with mini-batches: every N epochs; "
+        "default: about 10 times in a run)",
     )
     train.add_argument(
         "--divergence-factor",
@@ -173,21 +244,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", metavar="MODEL.npz", default=None, help="save the trained model here")
     train.add_argument(
-        "--plot", metavar="FILE.png", default=None, help="draw the cost curve and decision boundary"
+        "--plot",
+        metavar="FILE.png",
+        default=None,
+        help="draw the cost curve and, for 2-D data, the decision regions (.png, .pdf, .svg, ...)",
     )
-    train.add_argument("--quiet", action="store_true", help="no progress, only the final report")
+    train.add_argument(
+        "--quiet", action="store_true", help="print only errors and the final report (no progress)"
+    )
 
     predict = sub.add_parser("predict", help="write predictions (CSV) of a saved model for new data")
     predict.add_argument("--model", required=True, metavar="MODEL.npz", help="a model saved by train --out")
     predict.add_argument(
         "--data",
         required=True,
-        metavar="PATH",
-        help="a .csv (features, label optional) or .npz (X, Y optional)",
+        metavar="NAME|PATH",
+        help=f"a .csv (features, label optional), .npz (X, Y optional) or a built-in dataset "
+        f"({', '.join(DATASETS)})",
     )
     predict.add_argument("--backend", default=None, help=BACKEND_HELP)
     predict.add_argument("--out", metavar="FILE.csv", default=None, help="write here instead of stdout")
-    predict.add_argument("--seed", type=_seed, default=1, help="seed of a built-in --data set")
+    predict.add_argument("--seed", type=_seed, default=1, help="seed of a generated built-in --data set")
 
     sub.add_parser("info", help="backends available here (and why not), GPU, library versions, BLAS")
     sub.add_parser(
@@ -199,45 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------------------------
 # Progress: a tqdm bar on a terminal, plain lines otherwise
 # ----------------------------------------------------------------------------------------------
-def _tqdm() -> Any:
-    if not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm
-
-
-class Progress:
-    """The ``callback(iteration, cost)`` for :meth:`Network.fit`: prints every ``every`` iterations."""
+class Progress(ConsoleProgress):
+    """The CLI's feedback: :class:`dlcore.training.ConsoleProgress` (cost lines on stdout; the bar, on a
+    terminal, on stderr). ``Progress(total, every, quiet)`` as before."""
 
     def __init__(
-        self, iterations: int, every: int, quiet: bool, fine: bool = False, steps_per_epoch: int | None = None
+        self, iterations: int, every: int, quiet: bool, steps_per_epoch: int | None = None, **kwargs: Any
     ) -> None:
-        self.iterations, self.every, self.quiet, self.last = iterations, every, quiet, 0
-        self.steps_per_epoch = steps_per_epoch  # mini-batch mode: lines name the epoch too
-        tqdm = None if quiet else _tqdm()
-        self.bar = tqdm(total=iterations, unit="it", file=sys.stderr, leave=False) if tqdm else None
-        # for a bar or a cost curve, check the cost ~100 times (each check is one host sync)
-        self.tick = math.gcd(every, max(1, iterations // 100)) if (self.bar or fine) else every
-
-    def __call__(self, i: int, J: float) -> None:
-        line = f"iteration {i:>6}: cost {format_cost(J)}"
-        if self.steps_per_epoch:  # the cost measured from update i on: epochs done by then
-            line = f"epoch {math.ceil(i / self.steps_per_epoch):>4}, {line}"
-        if self.bar is not None:
-            self.bar.update(i - self.last)
-            self.bar.set_postfix(cost=f"{J:.4f}", refresh=False)
-            if i % self.every == 0 or i == self.iterations:
-                self.bar.write(line, file=sys.stdout)
-        elif not self.quiet:
-            print(line, flush=True)
-        self.last = i
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        super().__init__(iterations, every, quiet=quiet, steps_per_epoch=steps_per_epoch, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -272,17 +318,27 @@ def _percent(fraction: float) -> str:
 
 
 def train(args: argparse.Namespace) -> int:
+    if args.epochs is not None and args.iterations is not None:
+        raise ValueError(
+            "give --epochs or --iterations, not both (an iteration is one mini-batch update, an epoch one "
+            "pass over the data)"
+        )
+    if args.patience is not None and not args.validation_split:
+        raise ValueError("--patience needs --validation-split (e.g. --validation-split 0.1)")
+    if args.epochs is None and args.iterations is None:
+        args.iterations = DEFAULT_ITERATIONS
     if args.plot:
         from dlcore.backends.plotting import check_available
 
-        check_available()
+        check_available(args.plot)
     _check_writable(args.out, "--out")
     _check_writable(args.plot, "--plot")
     if args.out and args.dataset not in DATASETS and _same_file(args.out, args.dataset):
         raise ValueError(f"--out {args.out} is the dataset itself; choose another file name")
 
     backend = get_backend(args.backend)
-    _say_auto(backend)
+    if not args.quiet:
+        _say_auto(backend)
     X, Y = load_dataset(
         args.dataset, backend, seed=args.seed, dtype=args.dtype, m=args.samples, task=args.task
     )
@@ -309,8 +365,20 @@ def train(args: argparse.Namespace) -> int:
             f"{net.layer_dims}, {args.hidden_activation} hidden units, {net.task}"
         )
 
-    general = args.epochs or args.batch_size or args.optimizer != "gd" or args.l2 or args.keep_prob < 1
+    general = (
+        args.epochs
+        or args.batch_size
+        or args.optimizer != "gd"
+        or args.l2
+        or args.keep_prob < 1
+        or args.decay_rate
+        or args.validation_split
+    )
     m_train = X_train.shape[1]
+    if args.validation_split:  # Network.fit holds out ceil(fraction * m) of the training split
+        m_train -= math.ceil(m_train * args.validation_split)
+        if m_train < 1:
+            raise ValueError(f"--validation-split {args.validation_split} leaves no training examples")
     plan = Plan.of(m_train, check_batch_size(args.batch_size, m_train), args.iterations, args.epochs)
     T = plan.batches_per_epoch
     if general:  # mini-batches / optimizers / regularization: the cost is checked per epoch
@@ -319,8 +387,9 @@ def train(args: argparse.Namespace) -> int:
         cost_every = every_epochs
     else:
         every = args.cost_every or max(1, args.iterations // 10)
-        progress = Progress(args.iterations, every, args.quiet, fine=bool(args.plot))
-        cost_every = progress.tick
+        progress = Progress(args.iterations, every, args.quiet)
+        # a picture's cost curve wants ~100 points (each one host sync); the printed lines stay every `every`
+        cost_every = math.gcd(every, max(1, args.iterations // 100)) if args.plot else every
     options = {
         "epochs": args.epochs,
         "iterations": None if args.epochs else args.iterations,
@@ -331,20 +400,24 @@ def train(args: argparse.Namespace) -> int:
         "cost_every": cost_every,
         "device_rng": args.device_rng,
         "divergence_factor": args.divergence_factor,
+        "decay_rate": args.decay_rate,
+        "validation_split": args.validation_split,
+        "patience": args.patience,
+        "seed": args.seed,
     }
     start = time.perf_counter()
     history = None
     try:  # one block from training to the save: a Ctrl-C anywhere in it keeps the parameters
-        history = net.fit(X_train, Y_train, args.lr, callback=progress, **options)
+        history = net.fit(X_train, Y_train, args.lr, callback=progress, progress=progress.update, **options)
         progress.close()
         backend.synchronize()
         _report(net, X_train, Y_train, X_test, Y_test, backend, args.dtype, time.perf_counter() - start)
         if args.out:
-            _save(net, args.out, _model_info(args, backend, history.costs[-1]))
+            _save(net, args.out, _model_info(args, backend, history.costs[-1], progress.done, history))
             print(f"model saved to {args.out}")
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep the work done so far
         progress.close()
-        info = _model_info(args, backend, history.costs[-1] if history else None)
+        info = _model_info(args, backend, history.costs[-1] if history else None, progress.done, history)
         return _save_interrupted(args, net, progress.last, info, finished=history is not None, stop=exc)
     except TrainingDiverged as exc:  # the old --out file, if any, is left as it was
         if not args.out:
@@ -387,13 +460,20 @@ def _print_confusion(net: Network, X: Any, Y: Any, backend: Any) -> None:
         print(f"{i:>4} " + " ".join(f"{int(v):>{width}}" for v in row))
 
 
-def _model_info(args: argparse.Namespace, backend: Any, final_cost: float | None) -> dict:
-    """The training settings stored in a model file's metadata."""
+def _model_info(
+    args: argparse.Namespace, backend: Any, final_cost: float | None, updates: int, history: Any = None
+) -> dict:
+    """The training settings stored in a model file's metadata: ``iterations`` is the number of updates
+    made, ``epochs`` the number asked for with --epochs (else null)."""
     return {
         "dataset": args.dataset,
         "learning_rate": args.lr,
-        "iterations": args.iterations,
+        "iterations": updates,
         "epochs": args.epochs,
+        "decay_rate": args.decay_rate,
+        "validation_split": args.validation_split,
+        "patience": args.patience,
+        "stopped_early": bool(history.stopped_early) if history is not None else False,
         "batch_size": args.batch_size,
         "optimizer": args.optimizer,
         "l2": args.l2,
@@ -471,7 +551,10 @@ def predict(args: argparse.Namespace) -> int:
             if _same_file(args.out, other):
                 raise ValueError(f"--out {args.out} is the same file as {flag}; choose another file name")
     backend = get_backend(args.backend)
-    net = Network.load(args.model, backend)
+    try:
+        net = Network.load(args.model, backend)
+    except NotAModelFile as exc:
+        raise ValueError(f"{exc}; save one with dlcore train --out MODEL.npz") from None
     X, Y = load_dataset(
         args.data,
         backend,
@@ -612,7 +695,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _one_line_warning
             if argv[:1] == ["bench"]:
                 return bench(argv[1:])
-            args = build_parser().parse_args(argv)
+            parser = build_parser()
+            if not argv:  # bare `dlcore`: the help, not an error
+                parser.print_help()
+                return 0
+            args = parser.parse_args(argv)
             return COMMANDS[args.command](args)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)

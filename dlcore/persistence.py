@@ -49,9 +49,13 @@ def save_model(path: str | os.PathLike, arrays: dict[str, Any], config: dict) ->
     storage.save_npz(path, arrays, config)
 
 
+class NotAModelFile(ValueError):
+    """The file holds no dlcore model metadata (another ``.npz``, or not an archive of ours)."""
+
+
 def _check_config(meta: dict | None, path: Any) -> dict:
     if meta is None or meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a dlcore model file (no dlcore metadata); save one with --out")
+        raise NotAModelFile(f"{path} is not a dlcore model file (no dlcore metadata)")
     version = meta.get("format_version")
     if not isinstance(version, int) or version < 1:
         raise ValueError(f"{path} is corrupt: format_version {version!r} is not a positive integer")

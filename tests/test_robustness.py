@@ -290,7 +290,7 @@ TRAIN_CASES = [
     ("not a data file", {"d.npz": lambda p: write_text(p, "hello")}, [], r"not a data file in \.npz format"),
     ("layer size 0", {}, ["--layers", "2,0,1"], r"--layers wants at least two positive sizes"),
     ("layer size < 0", {}, ["--layers", "2,-4,1"], r"--layers wants at least two positive sizes"),
-    ("unknown activation", {}, ["--hidden-activation", "swish"], r"invalid choice: 'swish'"),
+    ("unknown activation", {}, ["--hidden-activation", "swish"], r"wants one of .*; got 'swish'"),
     ("unknown initializer", {}, ["--init", "ones"], r"argument --init: invalid choice: 'ones'"),
     ("unknown backend", {}, ["--backend", "mxnet"], r"unknown backend 'mxnet'"),
     ("lr 0", {}, ["--lr", "0"], r"argument --lr: wants a finite number > 0; got '0'"),

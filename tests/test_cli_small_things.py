@@ -1,0 +1,136 @@
+"""Issue 15, "The small things a careful user trips on", through dlcore.cli.main."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from dlcore import Network
+from dlcore.cli import main
+
+BASE = ["train", "--backend", "numpy", "--samples", "120"]
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_epochs_with_iterations_is_refused(capsys, tmp_path):
+    code, _, err = run(capsys, *BASE, "--epochs", "2", "--iterations", "5", "--out", tmp_path / "m.npz")
+    assert code == 2 and "give --epochs or --iterations, not both" in err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_the_metadata_records_the_updates_made(capsys, tmp_path):
+    model = tmp_path / "m.npz"
+    assert run(capsys, *BASE, "--epochs", "3", "--batch-size", "32", "--out", model, "--quiet")[0] == 0
+    info = Network.load(model).info
+    assert info["epochs"] == 3 and info["iterations"] == 3 * 3  # 96 train examples, 3 batches per epoch
+    assert run(capsys, *BASE, "--iterations", "7", "--out", model, "--quiet")[0] == 0
+    assert Network.load(model).info["iterations"] == 7 and Network.load(model).info["epochs"] is None
+
+
+@pytest.mark.parametrize("backend", ["numpy:gpu", "array_api_strict:gpu"])
+def test_unknown_devices_are_refused(capsys, backend):
+    code, _, err = run(capsys, "train", "--backend", backend, "--iterations", "2", "--quiet")
+    assert code == 2 and "gpu" in err and len(err.strip().splitlines()) == 1
+
+
+def test_torch_unknown_device_is_refused(capsys):
+    pytest.importorskip("torch")
+    code, _, err = run(capsys, "train", "--backend", "torch:gpu", "--iterations", "2", "--quiet")
+    assert code == 2 and "torch device is cpu, cuda or cuda:N" in err
+
+
+def test_help_shows_defaults_and_the_description(capsys):
+    assert main(["train", "--help"]) == 0
+    out = re.sub(r"\s+", " ", capsys.readouterr().out)
+    for text in (
+        "(default: tanh)",
+        "(default: small)",
+        "(default: 1.2)",
+        "10000 unless --epochs",
+        "(default: gd)",
+        "(default: float64)",
+        "(default: 0.2)",
+        "(default: 1)",
+        "(default: 400)",
+        "--validation-split",
+        "--patience",
+        "--decay-rate",
+    ):
+        assert text in out, text
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "usage: dlcore" in out and "binary classifiers" not in out and "multi-class" in out
+
+
+def test_bare_dlcore_prints_the_help_in_a_subprocess():
+    proc = subprocess.run([sys.executable, "-m", "dlcore"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "usage: dlcore" in proc.stdout and not proc.stderr
+
+
+def test_leaky_relu_with_a_slope_is_accepted(capsys, tmp_path):
+    model = tmp_path / "m.npz"
+    argv = [*BASE, "--hidden-activation", "leaky_relu:0.2", "--iterations", "20", "--out", model, "--quiet"]
+    assert run(capsys, *argv)[0] == 0
+    assert Network.load(model).activations[0].spec == "leaky_relu:0.2"
+
+
+def test_validation_split_patience_and_decay(capsys, tmp_path):
+    model = tmp_path / "m.npz"
+    argv = [*BASE, "--epochs", "200", "--batch-size", "16", "--optimizer", "adam", "--lr", "0.05"]
+    argv += ["--validation-split", "0.25", "--patience", "2", "--decay-rate", "0.1", "--out", model]
+    code, out, _ = run(capsys, *argv, "--quiet")
+    assert code == 0 and "test accuracy" in out
+    info = Network.load(model).info
+    assert info["validation_split"] == 0.25 and info["patience"] == 2 and info["decay_rate"] == 0.1
+    assert info["stopped_early"] and info["iterations"] < 200 * 6
+    code, _, err = run(capsys, *BASE, "--patience", "3")
+    assert code == 2 and "--patience needs --validation-split" in err
+
+
+def test_predict_accepts_a_built_in_dataset(capsys, tmp_path):
+    model = tmp_path / "m.npz"
+    assert run(capsys, *BASE, "--iterations", "20", "--out", model, "--quiet")[0] == 0
+    code, out, err = run(capsys, "predict", "--model", model, "--data", "planar", "--backend", "numpy")
+    assert code == 0 and out.startswith("index,probability,label,true_label") and "accuracy" in err
+
+
+def test_a_bad_plot_extension_is_refused_before_training(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    code, out, err = run(capsys, *BASE, "--iterations", "20", "--plot", tmp_path / "p.xyz")
+    assert code == 2 and ".xyz is not an image format" in err and "accuracy" not in out
+
+
+def test_quiet_prints_only_the_final_report(capsys):
+    code, out, err = run(capsys, "train", "--backend", "auto", "--iterations", "50", "--quiet")
+    assert code == 0 and not err
+    assert [line.split(":")[0] for line in out.splitlines()] == ["train accuracy", "test accuracy", "backend"]
+
+
+def test_not_a_model_file_names_the_cli_fix_only_in_the_cli(capsys, tmp_path):
+    import numpy as np
+
+    bad = tmp_path / "m.npz"
+    np.savez(bad, W1=np.ones((2, 2)))
+    code, _, err = run(capsys, "predict", "--model", bad, "--data", "planar")
+    assert code == 2 and "save one with dlcore train --out" in err
+    with pytest.raises(ValueError, match="not a dlcore model file") as info:
+        Network.load(bad)
+    assert "--" not in str(info.value)
+
+
+def test_plain_progress_lines_do_not_depend_on_plot(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    argv = [*BASE, "--iterations", "1000"]
+    _, without, _ = run(capsys, *argv)
+    _, with_plot, _ = run(capsys, *argv, "--plot", tmp_path / "p.png")
+    cost_lines = [line for line in without.splitlines() if line.startswith("iteration")]
+    assert len(cost_lines) == 11
+    assert [line for line in with_plot.splitlines() if line.startswith("iteration")] == cost_lines
