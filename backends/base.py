@@ -221,6 +221,13 @@ class Backend:
         device = self.device_spec()
         return self.name if device is None else f"{self.name}:{device}"
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickled and deep-copied by name: the copy is ``get_backend(self.spec())`` (the same cached
+        backend in this process, rebuilt in another)."""
+        from dlcore.backends.registry import get_backend
+
+        return get_backend, (self.spec(),)
+
     def device_spec(self) -> str | None:
         """The ``":device"`` suffix :meth:`spec` adds (``None``: the default device)."""
         return None if self.device in (None, "cpu") else str(self.device)

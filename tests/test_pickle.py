@@ -64,3 +64,8 @@ def test_backend_error_is_public_and_speaks_python():
         assert "--" not in str(info.value).replace("--force-reinstall", ""), str(info.value)
     for why in available_backends().values():
         assert "--backend" not in why
+
+
+def test_a_backend_pickles_and_copies_by_name(backend):
+    assert pickle.loads(pickle.dumps(backend)).spec() == backend.spec()
+    assert copy.deepcopy(backend) is get_backend(backend.spec())

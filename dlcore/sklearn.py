@@ -1,0 +1,285 @@
+"""scikit-learn estimators around :class:`dlcore.Network`: :class:`DLClassifier` and :class:`DLRegressor`.
+
+They take data as scikit-learn users pass it, ``X: (m, n)`` and ``y: (m,)`` (class labels of any type,
+strings too; regression targets ``(m,)`` or ``(m, k)``), and hand the core its column layout
+(``X: (n, m)``) inside. Every training option of :meth:`Network.fit` is a constructor parameter, so
+``get_params``/``set_params``, ``clone``, ``Pipeline`` and ``GridSearchCV`` work as usual; a fitted
+estimator pickles (its network keeps the backend by name and the parameters on the host).
+
+>>> from dlcore.sklearn import DLClassifier
+>>> clf = DLClassifier(hidden_layer_sizes=(16,), random_state=0).fit(X_train, y_train)
+>>> clf.predict_proba(X_test)        # (m, C), columns in the order of clf.classes_
+
+scikit-learn is an optional extra (``pip install "dlcore[sklearn]"``): ``import dlcore`` never needs it,
+only ``import dlcore.sklearn`` does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted
+    from sklearn.utils.validation import validate_data as _validate_data  # scikit-learn >= 1.6
+except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
+    from dlcore.backends.sklearn_data import SKLEARN_FIX
+
+    raise ImportError(f"dlcore.sklearn needs scikit-learn, which is not installed; {SKLEARN_FIX}") from exc
+
+from dlcore.backends import sklearn_data as host
+from dlcore.model import Network
+from dlcore.training import DIVERGENCE_FACTOR
+
+__all__ = ["DLClassifier", "DLRegressor"]
+
+#: the training options handed to :meth:`Network.fit` unchanged, by the same names
+FIT_OPTIONS = (
+    "learning_rate",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "decay_rate",
+    "l2",
+    "keep_prob",
+    "validation_split",
+    "patience",
+    "cost_every",
+    "callback",
+    "device_rng",
+    "divergence_factor",
+    "verbose",
+    "progress",
+)
+
+
+class _DLEstimator(BaseEstimator):
+    """What both estimators share: the constructor, validation, the network and the training call."""
+
+    _task: str = ""
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Sequence[int] = (64,),
+        hidden_activation: str = "relu",
+        *,
+        init: str = "he",
+        backend: Any = None,
+        dtype: str = "float64",
+        random_state: Any = None,
+        learning_rate: float = 0.01,
+        iterations: int | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        optimizer: Any = "adam",
+        decay_rate: float = 0.0,
+        l2: float = 0.0,
+        keep_prob: float = 1.0,
+        validation_split: float = 0.0,
+        patience: int | None = None,
+        cost_every: int | None = None,
+        callback: Callable[[int, float], None] | None = None,
+        device_rng: bool = False,
+        divergence_factor: float = DIVERGENCE_FACTOR,
+        verbose: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.hidden_activation = hidden_activation
+        self.init = init
+        self.backend = backend
+        self.dtype = dtype
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.iterations = iterations
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.decay_rate = decay_rate
+        self.l2 = l2
+        self.keep_prob = keep_prob
+        self.validation_split = validation_split
+        self.patience = patience
+        self.cost_every = cost_every
+        self.callback = callback
+        self.device_rng = device_rng
+        self.divergence_factor = divergence_factor
+        self.verbose = verbose
+        self.progress = progress
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _seed(self) -> int | None:
+        """An int seed for the network from ``random_state`` (None, an int or a RandomState)."""
+        if self.random_state is None:
+            return None
+        if isinstance(self.random_state, int) and not isinstance(self.random_state, bool):
+            return self.random_state
+        return int(check_random_state(self.random_state).randint(2**31 - 1))
+
+    def _layer_dims(self, n_x: int, n_out: int) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+        return [n_x, *sizes, n_out]
+
+    def _new_network(self, n_x: int, n_out: int, output: str) -> Network:
+        return Network(
+            self._layer_dims(n_x, n_out),
+            self.hidden_activation,
+            output,
+            init=self.init,
+            backend=self.backend,
+            seed=self._seed(),
+            dtype=self.dtype,
+        )
+
+    def _check_X(self, X: Any, *, reset: bool) -> Any:
+        X = _validate_data(self, X, reset=reset, dtype=("float64", "float32"))
+        return host.rows_to_columns(X, self.dtype)
+
+    def _train(self, X: Any, Y: Any, *, one_epoch: bool = False) -> None:
+        options = {name: getattr(self, name) for name in FIT_OPTIONS}
+        if one_epoch:  # partial_fit: one pass over the data it is given
+            options["epochs"] = 1
+            iterations = None
+            options["validation_split"], options["patience"] = 0.0, None
+            if self.random_state is not None:  # a new shuffle each call, still reproducible
+                options["seed"] = (self._seed() or 0) + self.n_iter_
+        else:
+            iterations = self.iterations
+            if iterations is None and self.epochs is None:
+                iterations = 1000
+        with warnings.catch_warnings():
+            if one_epoch:  # a stream's batch may well hold one class: classes_ came from classes=
+                warnings.filterwarnings("ignore", "only one class", UserWarning)
+            history = self.network_.fit(X, Y, iterations=iterations, **options)
+        curve = [float(c) for c in history.costs]
+        updates = history.iterations[-1] if history.iterations else 0
+        if one_epoch:
+            self.loss_curve_ = [*getattr(self, "loss_curve_", []), *curve]
+            self.n_iter_ += updates
+        else:
+            self.loss_curve_, self.n_iter_ = curve, updates
+        self.history_ = history
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+class DLClassifier(ClassifierMixin, _DLEstimator):
+    """A dlcore network as a scikit-learn classifier: sigmoid output for two classes, softmax for more.
+
+    Args:
+        hidden_layer_sizes: units of each hidden layer (``(64,)``; ``()`` is logistic regression).
+        hidden_activation, init, dtype: as for :class:`dlcore.Network`.
+        backend: a backend name (``"numpy"``, ``"torch"``, ``"cupy:1"``, ...) or ``None`` for
+            ``$DLCORE_BACKEND`` / ``auto``.
+        random_state: ``None`` (a different initialization each fit), an int or a ``RandomState``;
+            seeds the weights, the shuffles and dropout.
+        iterations, epochs: how long to train (updates, or passes over the data; not both); neither:
+            1000 iterations.
+        learning_rate, batch_size, optimizer, decay_rate, l2, keep_prob, validation_split, patience,
+            cost_every, callback, device_rng, divergence_factor, verbose, progress: the options of
+            :meth:`Network.fit`
+            (defaults as there, except ``optimizer="adam"`` and ``learning_rate=0.01``).
+
+    Attributes (after fit): ``classes_``, ``n_features_in_`` (and ``feature_names_in_``),
+    ``network_`` (the :class:`dlcore.Network`), ``loss_curve_`` (the recorded costs), ``n_iter_``
+    (updates made), ``history_`` (the :class:`dlcore.History` of the last fit).
+    """
+
+    def fit(self, X: Any, y: Any) -> DLClassifier:
+        """Train a new network on ``X: (m, n)`` and labels ``y: (m,)``."""
+        X, y = _validate_data(self, X, y, dtype=("float64", "float32"))
+        check_classification_targets(y)
+        self.classes_, Y = host.encode_labels(y)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"a classifier needs at least 2 classes in y; got only one class ({self.classes_[0]!r})"
+            )
+        self._start(X.shape[1])
+        self._train(host.rows_to_columns(X, self.dtype), Y)
+        return self
+
+    def _start(self, n_x: int) -> None:
+        C = len(self.classes_)
+        self.network_ = self._new_network(n_x, 1 if C == 2 else C, "sigmoid" if C == 2 else "softmax")
+        self.n_iter_, self.loss_curve_ = 0, []
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> DLClassifier:
+        """One epoch over ``(X, y)`` (mini-batches of ``batch_size``), continuing from the current
+        parameters. The first call needs ``classes`` (every label y will ever hold) unless ``y`` already
+        holds them all. The optimizer's state (Adam's moments) starts afresh at each call."""
+        first = not hasattr(self, "network_")
+        X, y = _validate_data(self, X, y, reset=first, dtype=("float64", "float32"))
+        check_classification_targets(y)
+        if first:
+            self.classes_, _ = host.encode_labels(y if classes is None else classes)
+            if len(self.classes_) < 2:
+                raise ValueError("the first partial_fit needs classes=... with at least 2 classes")
+            self._start(X.shape[1])
+        elif classes is not None and list(host.encode_labels(classes)[0]) != list(self.classes_):
+            raise ValueError(f"classes changed: fitted with {self.classes_.tolist()}")
+        self._train(host.rows_to_columns(X, self.dtype), host.label_indices(y, self.classes_), one_epoch=True)
+        return self
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities ``(m, C)``, columns in the order of :attr:`classes_`, rows summing to 1."""
+        check_is_fitted(self)
+        return host.probabilities_to_rows(self.network_.predict_proba(self._check_X(X, reset=False)))
+
+    def predict(self, X: Any) -> Any:
+        """The most probable class of each row, as labels from :attr:`classes_`."""
+        check_is_fitted(self)
+        return host.most_probable(self.classes_, self.predict_proba(X))
+
+
+class DLRegressor(RegressorMixin, _DLEstimator):
+    """A dlcore network as a scikit-learn regressor (linear output, mean squared error).
+
+    ``y`` is ``(m,)`` or ``(m, k)`` (k targets); ``predict`` returns the same shape. The parameters are
+    those of :class:`DLClassifier`. Scale the targets (e.g. ``TransformedTargetRegressor`` with a
+    ``StandardScaler``) when they are far from unit size.
+    """
+
+    def fit(self, X: Any, y: Any) -> DLRegressor:
+        """Train a new network on ``X: (m, n)`` and targets ``y: (m,)`` or ``(m, k)``."""
+        X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=("float64", "float32"))
+        self._start(X.shape[1], y)
+        self._train(host.rows_to_columns(X, self.dtype), host.targets_to_columns(y, self.dtype))
+        return self
+
+    def _start(self, n_x: int, y: Any) -> None:
+        self._one_target = y.ndim == 1
+        self.network_ = self._new_network(n_x, 1 if y.ndim == 1 else y.shape[1], "linear")
+        self.n_iter_, self.loss_curve_ = 0, []
+
+    def partial_fit(self, X: Any, y: Any) -> DLRegressor:
+        """One epoch over ``(X, y)``, continuing from the current parameters (see
+        :meth:`DLClassifier.partial_fit`)."""
+        first = not hasattr(self, "network_")
+        X, y = _validate_data(
+            self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=("float64", "float32")
+        )
+        if first:
+            self._start(X.shape[1], y)
+        self._train(
+            host.rows_to_columns(X, self.dtype), host.targets_to_columns(y, self.dtype), one_epoch=True
+        )
+        return self
+
+    def predict(self, X: Any) -> Any:
+        """Predicted targets, ``(m,)`` (or ``(m, k)`` when fitted on k targets)."""
+        check_is_fitted(self)
+        out = self.network_.predict_proba(self._check_X(X, reset=False))
+        return host.columns_to_rows(out, squeeze=self._one_target)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

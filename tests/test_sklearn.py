@@ -1,0 +1,189 @@
+"""dlcore.sklearn: DLClassifier and DLRegressor through scikit-learn's own checks and the ways users
+reach for them (string labels, Pipeline + StandardScaler, GridSearchCV, clone, pickle, partial_fit).
+
+scikit-learn's ``parametrize_with_checks`` runs every check of the installed version. Checks that skip
+themselves, and why (none is skipped by us, and none is expected to fail):
+
+- ``check_array_api_input``: runs only when ``SCIPY_ARRAY_API=1`` is set before SciPy is imported; dlcore
+  chooses its array library with ``backend=`` instead (tested below on every backend).
+- ``check_classifier_data_not_an_array`` / ``check_regressor_data_not_an_array``: need pandas, which is
+  not a dependency of dlcore; they run where pandas is installed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_iris, make_regression  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from dlcore import Network  # noqa: E402
+from dlcore.sklearn import FIT_OPTIONS, DLClassifier, DLRegressor  # noqa: E402
+
+CHECKED = [
+    DLClassifier(random_state=0, backend="numpy", iterations=300),
+    DLRegressor(random_state=0, backend="numpy", iterations=300),
+]
+
+
+@parametrize_with_checks(CHECKED)
+def test_scikit_learn_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return X, np.array(["setosa", "versicolor", "virginica"])[y]
+
+
+def test_string_labels_probabilities_and_the_fitted_attributes(iris):
+    X, y = iris
+    clf = DLClassifier(hidden_layer_sizes=(16,), random_state=0, backend="numpy").fit(X, y)
+    assert clf.classes_.tolist() == ["setosa", "versicolor", "virginica"]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (150, 3) and np.allclose(proba.sum(axis=1), 1.0)
+    assert clf.predict(X).dtype == y.dtype and clf.score(X, y) > 0.95
+    assert list(clf.predict(X[:3])) == list(clf.classes_[proba[:3].argmax(axis=1)])
+    assert clf.n_iter_ == 1000 and clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert clf.network_.task == "multiclass" and clf.network_.layer_dims == [4, 16, 3]
+    assert clf.n_features_in_ == 4
+
+
+def test_two_classes_use_a_sigmoid_and_give_two_columns(iris):
+    X, y = iris
+    yes = np.where(y == "setosa", "yes", "no")
+    clf = DLClassifier(random_state=0, backend="numpy").fit(X, yes)
+    assert clf.network_.task == "binary" and clf.classes_.tolist() == ["no", "yes"]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (150, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert clf.score(X, yes) == 1.0
+
+
+def test_regressor_one_and_several_targets():
+    X, y = make_regression(200, 5, n_targets=2, noise=0.5, random_state=0)
+    y = y / np.abs(y).max()
+    reg = DLRegressor(random_state=0, backend="numpy").fit(X, y)
+    assert reg.predict(X).shape == (200, 2) and reg.score(X, y) > 0.95
+    one = DLRegressor(random_state=0, backend="numpy").fit(X, y[:, 0])
+    assert one.predict(X).shape == (200,) and one.score(X, y[:, 0]) > 0.95
+    assert one.network_.task == "regression"
+
+
+def test_pipeline_with_standard_scaler_and_grid_search(iris):
+    X, y = iris
+    pipe = make_pipeline(StandardScaler(), DLClassifier(random_state=0, backend="numpy", iterations=200))
+    search = GridSearchCV(
+        pipe,
+        {"dlclassifier__hidden_layer_sizes": [(4,), (16,)], "dlclassifier__learning_rate": [0.01, 0.05]},
+        cv=3,
+    )
+    search.fit(X, y)
+    assert search.best_score_ > 0.85 and set(search.best_params_) == {
+        "dlclassifier__hidden_layer_sizes",
+        "dlclassifier__learning_rate",
+    }
+    assert search.predict(X[:5]).tolist() == search.best_estimator_.predict(X[:5]).tolist()
+
+
+def test_clone_and_pickle(iris):
+    X, y = iris
+    clf = DLClassifier(
+        hidden_layer_sizes=(8, 8), optimizer="momentum", l2=0.01, random_state=3, backend="numpy"
+    )
+    fresh = clone(clf)
+    assert fresh.get_params() == clf.get_params() and not hasattr(fresh, "network_")
+    clf.fit(X, y)
+    back = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    assert back.loss_curve_ == clf.loss_curve_ and back.n_iter_ == clf.n_iter_
+    clf.set_params(l2=0.0, hidden_layer_sizes=(4,))
+    assert clf.get_params()["hidden_layer_sizes"] == (4,) and clf.fit(X, y).network_.layer_dims == [4, 4, 3]
+
+
+def test_every_training_option_of_network_fit_is_a_constructor_parameter():
+    fit = set(inspect.signature(Network.fit).parameters) - {"self", "X", "Y"}
+    # seed is random_state (scikit-learn's name); validation_data would put data into parameters
+    params = set(DLClassifier().get_params()) | {"seed", "validation_data"}
+    assert fit <= params, fit - params
+    assert set(FIT_OPTIONS) | {"iterations", "seed", "validation_data"} == fit
+    assert DLRegressor().get_params() == DLClassifier().get_params()
+
+
+def test_training_options_reach_the_network(iris):
+    X, y = iris
+    seen, updates = [], []
+    clf = DLClassifier(
+        random_state=0,
+        backend="numpy",
+        epochs=3,
+        batch_size=32,
+        cost_every=1,
+        callback=lambda i, c: seen.append(i),
+        progress=updates.append,
+    ).fit(X, y)
+    assert clf.n_iter_ == 3 * 5 and seen[-1] == 15 and len(updates) == 15
+    with pytest.raises(ValueError, match="not both"):
+        DLClassifier(iterations=5, epochs=2, backend="numpy").fit(X, y)
+    early = DLClassifier(random_state=0, backend="numpy", epochs=50, validation_split=0.2, patience=2)
+    assert len(early.fit(X, y).history_.val_costs) > 0  # the split and early stopping ran
+
+
+def test_partial_fit_continues_one_epoch_at_a_time(iris):
+    X, y = iris
+    clf = DLClassifier(random_state=0, backend="numpy", batch_size=50)
+    with pytest.raises(ValueError, match="classes"):
+        clone(clf).partial_fit(X[y == "setosa"], y[y == "setosa"])
+    clf.partial_fit(X[:10], y[:10], classes=["setosa", "versicolor", "virginica"])
+    assert clf.classes_.tolist() == ["setosa", "versicolor", "virginica"] and clf.n_iter_ == 1
+    losses = []
+    for _ in range(30):
+        clf.partial_fit(X, y)
+        losses.append(clf.loss_curve_[-1])
+    assert clf.n_iter_ == 1 + 30 * 3 and losses[-1] < losses[0] and clf.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X[:2], ["setosa", "tulip"])
+    reg = DLRegressor(random_state=0, backend="numpy")
+    Xr, yr = make_regression(100, 3, random_state=0)
+    for _ in range(3):
+        reg.partial_fit(Xr, yr / 100)
+    assert reg.n_iter_ == 3 and reg.predict(Xr).shape == (100,)
+
+
+def test_every_backend_gives_the_same_classifier(backend, iris):
+    X, y = iris
+    kw = {"hidden_layer_sizes": (8,), "random_state": 0, "iterations": 100}
+    ref = DLClassifier(backend="numpy", **kw).fit(X, y)
+    clf = DLClassifier(backend=backend.spec(), **kw).fit(X, y)
+    assert clf.network_.backend.spec() == backend.spec()
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), rtol=1e-6, atol=1e-8)
+    assert type(clf.predict_proba(X)) is np.ndarray
+    back = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+
+
+def test_import_dlcore_does_not_import_scikit_learn():
+    code = "import sys, dlcore; assert 'sklearn' not in sys.modules, 'sklearn imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_without_scikit_learn_dlcore_sklearn_says_how_to_get_it():
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "import dlcore\n"
+        "try:\n    import dlcore.sklearn\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert "needs scikit-learn" in out and 'pip install "dlcore[sklearn]"' in out
