@@ -14,7 +14,7 @@ import csv
 import math
 import warnings
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 from dlcore.backends import storage
@@ -52,9 +52,10 @@ def _check_delimiter(path: Path, line_number: int, line: str) -> None:
         )
 
 
-def read_csv_rows(path: str | Path) -> tuple[list[list[float]], list[str] | None]:
+def read_csv_rows(path: str | Path, text_last: bool = False) -> tuple[list[list[Any]], list[str] | None]:
     """The numeric rows of a comma-separated file and its header (``None`` if it has none), parsed cell
-    by cell: the slow path that names the file, line and column of the first bad cell.
+    by cell: the slow path that names the file, line and column of the first bad cell. With
+    ``text_last`` a last cell that is not a number (a class name) is kept as its text.
 
     Raises:
         ValueError: naming the file, line and column of the first bad cell.
@@ -88,6 +89,9 @@ def read_csv_rows(path: str | Path) -> tuple[list[list[float]], list[str] | None
                     try:
                         value = float(cell)
                     except ValueError:
+                        if text_last and col == len(cells) > 1 and cell:
+                            row.append(cell)
+                            continue
                         if col == 1 and len(cells) == 1:
                             _check_delimiter(path, line, cell)
                         raise ValueError(
@@ -156,6 +160,56 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
         return fast
     rows, header = read_csv_rows(path)  # raises with the precise place, or parses what loadtxt would not
     return np.asarray(rows, dtype=np.float64), header
+
+
+def read_labeled_csv(
+    path: str | Path, classes: list[str] | None = None
+) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
+    """``(data, header, classes)`` for a CSV whose last column holds numeric labels or class names.
+
+    Numeric labels: as :func:`read_csv`, ``classes`` is ``None``. Class names (any text, e.g. ``cat``;
+    as soon as one label is not a number, every label is a name): ``classes`` lists the distinct names
+    sorted (or the ``classes`` given, a model's: then an unknown name is a ValueError), and the last
+    column of ``data`` holds each row's index into it.
+    """
+    path = Path(path)
+    storage.check_readable(path, "CSV file")
+    fast = _fast(path)
+    if fast is not None:
+        return fast[0], fast[1], None
+    try:
+        rows, header = read_csv_rows(path)
+    except ValueError:
+        rows, header = read_csv_rows(path, text_last=True)  # raises for a bad feature cell, as before
+        if any(isinstance(row[-1], str) for row in rows):
+            return _encode_names(rows, header, classes, path)
+        raise
+    return np.asarray(rows, dtype=np.float64), header, None
+
+
+def _encode_names(
+    rows: list[list[Any]], header: list[str] | None, classes: list[str] | None, path: object
+) -> tuple[np.ndarray, Any, list[str]]:
+    def name(v: Any) -> str:
+        return v if isinstance(v, str) else f"{v:g}"
+
+    names = [name(row[-1]) for row in rows]
+    classes = list(classes) if classes else sorted(set(names))
+    codes = encode_labels(names, classes, path)
+    data = np.asarray([row[:-1] for row in rows], dtype=np.float64)
+    return np.concatenate([data, codes[:, None]], axis=1), header, classes
+
+
+def encode_labels(names: list[str], classes: list[str], path: object) -> np.ndarray:
+    """The indices of ``names`` in a model's ``classes``; a ValueError names the first unknown one."""
+    index = {c: i for i, c in enumerate(classes)}
+    for row, n in enumerate(names, start=1):
+        if n not in index:
+            raise ValueError(
+                f"{path}: data row {row} has the label {n!r}, which is not one of the model's classes "
+                f"({', '.join(classes)})"
+            )
+    return np.asarray([index[n] for n in names], dtype=np.float64)
 
 
 def first_outside(column: np.ndarray, allowed: tuple[float, ...]) -> int | None:

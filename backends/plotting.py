@@ -44,15 +44,21 @@ def plot_training(
     Y: Any = None,
     predict_proba: Callable[[np.ndarray], np.ndarray] | None = None,
     title: str = "",
+    loss: str = "binary cross-entropy",
+    task: str = "binary",
+    classes: Sequence[str] | None = None,
 ) -> None:
-    """Save a PNG: the cost J against the iteration and, for 2-D data, the decision boundary.
+    """Save a picture: the cost J against the iteration and, for 2-D data, the decision regions.
 
     Args:
         path: the image file (its suffix picks the format; ``.png`` usual).
         iterations, costs: the cost curve (``History.iterations`` / ``History.costs``).
-        X: host array (2, m) of raw inputs and Y: (1, m) labels, for the boundary panel.
-        predict_proba: maps a host (2, k) grid to P(y=1) of shape (1, k) (normalization included).
-        title: a figure title.
+        X: host array (2, m) of raw inputs and Y: (1, m) labels (class indices; or one-hot (C, m)),
+            for the second panel.
+        predict_proba: maps a host (2, k) grid to the network's output: P(y=1) (1, k) for a binary
+            classifier, the class probabilities (C, k), or the predicted values (regression).
+        title: a figure title; loss: the head's loss, named on the y-axis; task: ``"binary"``,
+            ``"multiclass"`` or ``"regression"``; classes: the class names for the legend.
     """
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -68,38 +74,66 @@ def plot_training(
     ax = axes[0]
     ax.plot(iterations, costs, color="tab:blue")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("cost J (binary cross-entropy)")
+    ax.set_ylabel(f"cost J ({loss})")
     ax.set_title("learning curve")
     ax.grid(True, alpha=0.3)
 
     if boundary:
-        X = np.asarray(X, dtype=float)
-        labels = np.asarray(Y).reshape(-1) if Y is not None else np.zeros(X.shape[1])
-        pad_x, pad_y = (np.ptp(X, axis=1) * 0.08) + 1e-9
-        x1 = np.linspace(X[0].min() - pad_x, X[0].max() + pad_x, 300)
-        x2 = np.linspace(X[1].min() - pad_y, X[1].max() + pad_y, 300)
-        G1, G2 = np.meshgrid(x1, x2)
-        grid = np.stack([G1.ravel(), G2.ravel()])  # (2, k), one point per column
-        P = np.asarray(predict_proba(grid), dtype=float).reshape(G1.shape)
-        ax = axes[1]
-        ax.contourf(G1, G2, P, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.35)
-        ax.contour(G1, G2, P, levels=[0.5], colors="k", linewidths=1.2)
-        for label, color, marker in ((0, "tab:red", "o"), (1, "tab:blue", "s")):
-            sel = labels == label
+        _regions(axes[1], np.asarray(X, dtype=float), Y, predict_proba, task, classes)
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+
+
+def _regions(ax: Any, X: np.ndarray, Y: Any, predict_proba: Callable, task: str, classes: Any) -> None:
+    """The second panel: the decision regions (per class), or the predicted value for regression."""
+    pad_x, pad_y = (np.ptp(X, axis=1) * 0.08) + 1e-9
+    x1 = np.linspace(X[0].min() - pad_x, X[0].max() + pad_x, 300)
+    x2 = np.linspace(X[1].min() - pad_y, X[1].max() + pad_y, 300)
+    G1, G2 = np.meshgrid(x1, x2)
+    grid = np.stack([G1.ravel(), G2.ravel()])  # (2, k), one point per column
+    P = np.asarray(predict_proba(grid), dtype=float)
+    P = P.reshape(-1, G1.size)
+    Y = None if Y is None else np.asarray(Y)
+    if Y is not None and Y.ndim == 2 and Y.shape[0] > 1 and task != "regression":
+        Y = np.argmax(Y, axis=0)  # one-hot -> class indices
+    values = np.zeros(X.shape[1]) if Y is None else Y.reshape(-1) if Y.ndim == 1 else Y[0]
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    if task == "regression":
+        cs = ax.contourf(G1, G2, P[0].reshape(G1.shape), levels=15, cmap="viridis", alpha=0.6)
+        ax.scatter(X[0], X[1], s=12, c=values, cmap="viridis", edgecolors="k", linewidths=0.3)
+        ax.figure.colorbar(cs, ax=ax, label="prediction")
+        ax.set_title("predicted value")
+        return
+    n = 2 if P.shape[0] == 1 else P.shape[0]
+    names = list(classes) if classes else [str(k) for k in range(n)]
+    colors = [f"C{k % 10}" for k in range(n)]
+    markers = "os^vD<>ph*"
+    if P.shape[0] == 1:  # binary: P(y = 1), the 0.5 contour
+        Pg = P[0].reshape(G1.shape)
+        ax.contourf(G1, G2, Pg, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.35)
+        ax.contour(G1, G2, Pg, levels=[0.5], colors="k", linewidths=1.2)
+        colors = ["tab:red", "tab:blue"]
+        ax.set_title("decision boundary (P = 0.5)")
+    else:  # several classes: the region where each class is the most probable
+        from matplotlib.colors import ListedColormap
+
+        regions = np.argmax(P, axis=0).reshape(G1.shape)
+        ax.contourf(G1, G2, regions, levels=np.arange(n + 1) - 0.5, cmap=ListedColormap(colors), alpha=0.3)
+        ax.contour(G1, G2, regions, levels=np.arange(n) + 0.5, colors="k", linewidths=0.8)
+        ax.set_title("decision regions (most probable class)")
+    for k in range(n):
+        sel = values == k
+        if sel.any():
             ax.scatter(
                 X[0, sel],
                 X[1, sel],
                 s=12,
-                c=color,
-                marker=marker,
+                c=colors[k],
+                marker=markers[k % len(markers)],
                 edgecolors="k",
                 linewidths=0.3,
-                label=f"y = {label}",
+                label=f"y = {names[k]}",
             )
-        ax.set_xlabel("$x_1$")
-        ax.set_ylabel("$x_2$")
-        ax.set_title("decision boundary (P = 0.5)")
-        ax.legend(loc="upper right", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.savefig(path, dpi=110)
+    ax.legend(loc="upper right", fontsize=8)

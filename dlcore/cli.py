@@ -339,8 +339,14 @@ def train(args: argparse.Namespace) -> int:
     backend = get_backend(args.backend)
     if not args.quiet:
         _say_auto(backend)
-    X, Y = load_dataset(
-        args.dataset, backend, seed=args.seed, dtype=args.dtype, m=args.samples, task=args.task
+    X, Y, classes = load_dataset(
+        args.dataset,
+        backend,
+        seed=args.seed,
+        dtype=args.dtype,
+        m=args.samples,
+        task=args.task,
+        with_classes=True,
     )
     if Y is None:
         raise ValueError(f"{args.dataset} has no labels Y; training needs them")
@@ -357,12 +363,14 @@ def train(args: argparse.Namespace) -> int:
         dtype=args.dtype,
     )
     net.normalization = None if args.no_normalize else Normalization.fit(X_train, backend)
+    args.classes = classes  # class names (text labels), saved in the model and written by predict
     if not args.quiet:
         n_x, m = X.shape
         print(
             f"data: {args.dataset}, m = {m} examples ({X_train.shape[1]} train, {X_test.shape[1]} test), "
             f"n_x = {n_x} features{'' if net.normalization else ', not normalized'}; network "
             f"{net.layer_dims}, {args.hidden_activation} hidden units, {net.task}"
+            + (f"; classes {', '.join(classes)}" if classes else "")
         )
 
     general = (
@@ -411,7 +419,8 @@ def train(args: argparse.Namespace) -> int:
         history = net.fit(X_train, Y_train, args.lr, callback=progress, progress=progress.update, **options)
         progress.close()
         backend.synchronize()
-        _report(net, X_train, Y_train, X_test, Y_test, backend, args.dtype, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        _report(net, X_train, Y_train, X_test, Y_test, backend, args.dtype, seconds, classes)
         if args.out:
             _save(net, args.out, _model_info(args, backend, history.costs[-1], progress.done, history))
             print(f"model saved to {args.out}")
@@ -433,7 +442,9 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(net: Network, X_train, Y_train, X_test, Y_test, backend: Any, dtype: str, seconds: float) -> None:
+def _report(
+    net: Network, X_train, Y_train, X_test, Y_test, backend: Any, dtype: str, seconds: float, classes=None
+) -> None:
     """Train and test accuracy (R^2 and RMSE for regression; the confusion matrix for several classes),
     backend, wall time."""
     for name, X, Y in (("train", X_train, Y_train), ("test", X_test, Y_test)):
@@ -445,12 +456,12 @@ def _report(net: Network, X_train, Y_train, X_test, Y_test, backend: Any, dtype:
         else:
             print(f"{name} accuracy: {_percent(net.score(X, Y))}")
     if net.task == "multiclass" and X_test.shape[1]:
-        _print_confusion(net, X_test, Y_test, backend)
+        _print_confusion(net, X_test, Y_test, backend, classes)
     print(f"backend: {backend.name} on {backend.device_name()}, {dtype}; wall time {seconds:.2f}s")
 
 
-def _print_confusion(net: Network, X: Any, Y: Any, backend: Any) -> None:
-    """The test confusion matrix: row = true class, column = predicted class."""
+def _print_confusion(net: Network, X: Any, Y: Any, backend: Any, classes: Any = None) -> None:
+    """The test confusion matrix: row = true class, column = predicted class (with the class names)."""
     labels = backend.xp.astype(Y, backend.xp.int64) if Y.shape[0] == 1 else net.head.predict(Y)
     C = backend.to_numpy(confusion_matrix(labels, net.predict(X), net.n_classes))
     width = max(3, len(str(int(C.max()))))
@@ -458,6 +469,8 @@ def _print_confusion(net: Network, X: Any, Y: Any, backend: Any) -> None:
     print("     " + " ".join(f"{j:>{width}}" for j in range(C.shape[1])))
     for i, row in enumerate(C):
         print(f"{i:>4} " + " ".join(f"{int(v):>{width}}" for v in row))
+    if classes:
+        print("classes: " + ", ".join(f"{i} = {name}" for i, name in enumerate(classes)))
 
 
 def _model_info(
@@ -474,6 +487,7 @@ def _model_info(
         "validation_split": args.validation_split,
         "patience": args.patience,
         "stopped_early": bool(history.stopped_early) if history is not None else False,
+        **({"classes": list(args.classes)} if getattr(args, "classes", None) else {}),
         "batch_size": args.batch_size,
         "optimizer": args.optimizer,
         "l2": args.l2,
@@ -527,12 +541,20 @@ def _save_interrupted(
     return code
 
 
+LOSS_NAMES = {
+    "binary": "binary cross-entropy",
+    "multiclass": "categorical cross-entropy",
+    "regression": "mean squared error / 2",
+}
+
+
 def _plot(args, net: Network, history: History, backend, X, Y) -> None:
     from dlcore.backends.plotting import plot_training
 
     def proba(grid: Any) -> Any:  # the network normalizes the raw grid itself
         return backend.to_numpy(net.predict_proba(backend.asarray(grid, dtype=args.dtype)))
 
+    batch = f"batch {args.batch_size}" if args.batch_size else "full batch"
     plot_training(
         args.plot,
         history.iterations,
@@ -540,7 +562,11 @@ def _plot(args, net: Network, history: History, backend, X, Y) -> None:
         backend.to_numpy(X),
         backend.to_numpy(Y),
         proba,
-        title=f"{args.dataset}: layers {net.layer_dims}, {args.hidden_activation}, lr {args.lr:g}",
+        title=f"{args.dataset}: layers {net.layer_dims}, {args.hidden_activation}, {args.optimizer}, "
+        f"lr {args.lr:g}, {batch}",
+        loss=LOSS_NAMES.get(net.task, "cost"),
+        task=net.task,
+        classes=getattr(args, "classes", None),
     )
 
 
@@ -555,13 +581,16 @@ def predict(args: argparse.Namespace) -> int:
         net = Network.load(args.model, backend)
     except NotAModelFile as exc:
         raise ValueError(f"{exc}; save one with dlcore train --out MODEL.npz") from None
-    X, Y = load_dataset(
+    names = (net.info or {}).get("classes")  # class names, when the labels were text
+    X, Y, _ = load_dataset(
         args.data,
         backend,
         seed=args.seed,
         dtype=net.dtype_name,
         n_features=net.layer_dims[0],
         task="binary" if net.task == "binary" else None,
+        classes=names,
+        with_classes=True,
     )
     n_x = net.layer_dims[0]
     if X.shape[0] != n_x:
@@ -575,12 +604,23 @@ def predict(args: argparse.Namespace) -> int:
         header = "index," + ",".join(f"prediction{k if len(P) > 1 else ''}" for k in range(len(P)))
         rows = [f"{i}," + ",".join(repr(float(v)) for v in P[:, i]) for i in range(P.shape[1])]
         true = [f",{t!r}" for t in truth] if truth else None
-    else:  # the probability of the predicted class, and the class
-        proba = P[0] if len(P) == 1 else P.max(axis=0)
-        header = "index,probability,label"
-        pairs = zip(proba, predicted[0], strict=True)
-        rows = [f"{i},{float(p)!r},{int(c)}" for i, (p, c) in enumerate(pairs)]
-        true = [f",{int(t)}" for t in truth] if truth else None
+    else:  # binary: P(y = 1) and the label; several classes: every class's probability and the class
+
+        def label(k: Any) -> str:
+            return _csv_cell(names[int(k)]) if names else str(int(k))
+
+        if len(P) == 1:
+            header = "index,probability,label"
+        else:
+            columns = names or [str(k) for k in range(len(P))]
+            header = "index," + ",".join(_csv_cell(f"probability_{c}") for c in columns) + ",label"
+        rows = [
+            f"{i}," + ",".join(repr(float(p)) for p in P[:, i]) + f",{label(c)}"
+            for i, c in enumerate(predicted[0])
+        ]
+        if truth and Y is not None and Y.shape[0] > 1:  # one-hot truth (an .npz): the class indices
+            truth = backend.to_numpy(net.head.predict(Y)).reshape(-1).tolist()
+        true = [f",{label(t)}" for t in truth] if truth else None
 
     def write(f) -> None:
         f.write(header + (",true_label" if true else "") + "\n")
@@ -601,6 +641,13 @@ def predict(args: argparse.Namespace) -> int:
         sys.stdout.flush()  # a reader that went away (| head) shows here, inside main's handler
         print(count + accuracy, file=sys.stderr)
     return 0
+
+
+def _csv_cell(text: str) -> str:
+    """``text`` as one CSV cell (quoted when it holds a comma, a quote or a line break)."""
+    if any(ch in text for ch in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _gib(n: int | None) -> str:

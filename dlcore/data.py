@@ -116,14 +116,21 @@ def load_csv(
     dtype: Any = "float64",
     n_features: int | None = None,
     task: str | None = None,
-) -> tuple[Array, Array | None]:
+    classes: list[str] | None = None,
+    with_classes: bool = False,
+) -> Any:
     """X: (n_x, m) and Y: (1, m) from a CSV with one example per row and the label (or target) last.
+
+    The label may be a number or a class name (text): names become the indices 0 .. C-1 of their
+    sorted list (or of ``classes``, a model's names); ``with_classes=True`` returns
+    ``(X, Y, class names or None)``.
 
     With ``n_features`` given (predicting), a file with exactly ``n_features`` columns has no label
     column and Y is ``None``. With ``task="binary"`` every label must be 0 or 1 (the first one that is
     not is named by its row); otherwise the network's head checks the labels.
     """
-    data, _ = csv_reader.read_csv(path)  # (m, width) float64 on the host, parsed by NumPy's C reader
+    # (m, width) float64 on the host, parsed by NumPy's C reader when it can
+    data, _, names = csv_reader.read_labeled_csv(path, classes)
     m, width = data.shape
     has_labels = n_features is None or width != n_features
     if n_features is not None and width not in (n_features, n_features + 1):
@@ -152,7 +159,9 @@ def load_csv(
     features = data[:, :-1] if has_labels else data
     X = backend.asarray(features.T, dtype=dtype)  # rows are examples: (m, n_x) -> (n_x, m)
     Y = backend.asarray(data[:, -1:].T, dtype=dtype) if has_labels else None
-    return X, Y
+    if names is not None and task == "regression":
+        raise ValueError(f"{path}: the last column holds class names ({', '.join(names[:5])}), not values")
+    return (X, Y, names if has_labels else None) if with_classes else (X, Y)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -230,11 +239,17 @@ def load_dataset(
     m: int = 400,
     n_features: int | None = None,
     task: str | None = None,
-) -> tuple[Array, Array | None]:
+    classes: list[str] | None = None,
+    with_classes: bool = False,
+) -> Any:
     """X: (n_x, m), Y: (1, m) from a built-in name (:data:`dlcore.datasets.DATASETS`: planar, moons,
-    circles, xor, digits) or a .csv/.npz path. ``task="binary"`` checks CSV labels row by row."""
+    circles, xor, digits) or a .csv/.npz path. ``task="binary"`` checks CSV labels row by row.
+
+    ``with_classes=True`` returns ``(X, Y, class names)``: a CSV's text labels (see :func:`load_csv`;
+    ``classes``, a model's names, fixes their order), else ``None``."""
     if spec in DATASETS:
-        return DATASETS[spec](backend, m=m, seed=seed, dtype=dtype)
+        X, Y = DATASETS[spec](backend, m=m, seed=seed, dtype=dtype)
+        return (X, Y, None) if with_classes else (X, Y)
     path = Path(spec)
     suffix = path.suffix.lower()
     choices = f"{', '.join(DATASETS)} or a path to a .csv or .npz file"
@@ -244,8 +259,9 @@ def load_dataset(
         raise ValueError(f"cannot read {spec!r}: data files must end in .csv or .npz")
     storage.check_readable(path, "data file")
     if suffix == ".csv":
-        return load_csv(path, backend, dtype, n_features, task)
-    return load_npz(path, backend, dtype)
+        return load_csv(path, backend, dtype, n_features, task, classes, with_classes)
+    X, Y = load_npz(path, backend, dtype)
+    return (X, Y, None) if with_classes else (X, Y)
 
 
 def train_test_split(

@@ -8,6 +8,11 @@ A model file is an ``.npz`` archive (see :mod:`dlcore.backends.storage`): one ar
      "layer_dims": [2, 4, 1], "activations": ["tanh", "sigmoid"], "dtype": "float64",
      "normalization": {"mean": [...], "std": [...]} or null, "info": {...}}
 
+``info`` is free-form (the training settings), except ``info["classes"]``: when present, the class
+names the labels stood for (``["cat", "dog", "emu"]``: class index k is ``classes[k]``), one per
+softmax unit, or two for a sigmoid output. Files without it (all files before it existed) have
+integer classes; the format version stays 1.
+
 Parameters are stored as host arrays, so a model trained on one backend (a GPU) loads on any other.
 """
 
@@ -98,6 +103,18 @@ def _check_shapes(config: dict, members: dict[str, Any], path: Any) -> None:
     extra = set(members) - set(expected)
     if extra:
         raise ValueError(f"{path} is corrupt: unexpected arrays {sorted(extra)}")
+    classes = (config.get("info") or {}).get("classes") if isinstance(config.get("info"), dict) else None
+    if classes is not None:
+        expected_classes = 2 if config["activations"][-1] == "sigmoid" else dims[-1]
+        if (
+            not isinstance(classes, list)
+            or not all(isinstance(c, str) for c in classes)
+            or len(set(classes)) != len(classes)
+            or len(classes) != expected_classes
+        ):
+            raise ValueError(
+                f"{path} is corrupt: info.classes must be {expected_classes} distinct names; got {classes!r}"
+            )
     norm = config.get("normalization")
     if isinstance(norm, dict):
         for key in ("mean", "std"):

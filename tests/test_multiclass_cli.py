@@ -1,0 +1,124 @@
+"""Issue 15, "Multi-class and regression, end to end", through dlcore.cli.main."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from dlcore import Network
+from dlcore.cli import main
+
+NAMES = ["cat", "dog", "emu"]
+
+
+def _blobs(tmp_path, labels="names", header=True, m=150):
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [4, 0], [0, 4]])
+    k = np.arange(m) % 3
+    X = rng.normal(size=(m, 2)) * 0.6 + centres[k]
+    path = tmp_path / f"three_{labels}.csv"
+    with open(path, "w") as f:
+        if header:
+            f.write("x1,x2,animal\n")
+        for x, c in zip(X, k, strict=True):
+            f.write(f"{x[0]},{x[1]},{NAMES[c] if labels == 'names' else c}\n")
+    return path
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+TRAIN = ["train", "--backend", "numpy", "--epochs", "30", "--batch-size", "32", "--optimizer", "adam"]
+TRAIN += ["--lr", "0.01", "--quiet"]
+
+
+@pytest.mark.parametrize("labels", ["names", "integers"])
+def test_a_three_class_csv_trains_saves_and_predicts(capsys, tmp_path, labels):
+    data, model = _blobs(tmp_path, labels), tmp_path / "m.npz"
+    code, out, err = run(capsys, *TRAIN, "--dataset", data, "--out", model)
+    assert code == 0, err
+    assert "test confusion matrix" in out and float(out.split("test accuracy: ")[1].split("%")[0]) > 90
+    net = Network.load(model)
+    assert net.task == "multiclass" and net.layer_dims[-1] == 3
+    assert net.info.get("classes") == (NAMES if labels == "names" else None)
+    code, out, err = run(capsys, "predict", "--model", model, "--data", data, "--backend", "numpy")
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out)))
+    columns = NAMES if labels == "names" else ["0", "1", "2"]
+    assert rows[0] == ["index", *[f"probability_{c}" for c in columns], "label", "true_label"]
+    probabilities = np.array([[float(v) for v in row[1:4]] for row in rows[1:]])
+    assert np.allclose(probabilities.sum(axis=1), 1)
+    predicted = [row[4] for row in rows[1:]]
+    assert set(predicted) <= set(columns) and [row[5] for row in rows[1:4]] == columns
+    assert columns[0] in predicted and float(err.split("accuracy: ")[1].split("%")[0]) > 90
+
+
+def test_predict_refuses_an_unknown_class_name(capsys, tmp_path):
+    data, model = _blobs(tmp_path), tmp_path / "m.npz"
+    assert run(capsys, *TRAIN, "--dataset", data, "--out", model)[0] == 0
+    other = tmp_path / "other.csv"
+    other.write_text("x1,x2,animal\n0.1,0.2,cat\n1.0,2.0,yak\n")
+    code, _, err = run(capsys, "predict", "--model", model, "--data", other)
+    assert code == 2 and "'yak', which is not one of the model's classes (cat, dog, emu)" in err
+
+
+def test_two_class_names_make_a_binary_model_that_predicts_names(capsys, tmp_path):
+    data, model = tmp_path / "two.csv", tmp_path / "m.npz"
+    rng = np.random.default_rng(1)
+    lines = [f"{x},{-x},{'yes' if x > 0 else 'no'}" for x in rng.normal(size=80)]
+    data.write_text("\n".join(lines) + "\n")
+    assert run(capsys, *TRAIN, "--dataset", data, "--out", model)[0] == 0
+    net = Network.load(model)
+    assert net.task == "binary" and net.info["classes"] == ["no", "yes"]
+    code, out, _ = run(capsys, "predict", "--model", model, "--data", data)
+    assert code == 0 and {row.split(",")[2] for row in out.splitlines()[1:]} == {"no", "yes"}
+
+
+def test_class_names_in_a_model_file_are_checked(tmp_path):
+    net = Network([2, 4, 3], output_activation="softmax", backend="numpy")
+    path = tmp_path / "m.npz"
+    net.save(path, info={"classes": ["a", "b"]})  # two names for three units
+    with pytest.raises(ValueError, match="info.classes must be 3 distinct names"):
+        Network.load(path)
+    net.save(path, info={})  # a file without names (as every format-1 file before): integer classes
+    assert Network.load(path).info == {}
+
+
+def test_plot_draws_per_class_regions_with_the_heads_loss(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from dlcore.backends import plotting
+
+    seen = {}
+    real = plotting.plot_training
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plotting, "plot_training", spy)
+    data, picture = _blobs(tmp_path), tmp_path / "p.png"
+    code, out, err = run(capsys, *TRAIN, "--dataset", data, "--plot", picture)
+    assert code == 0, err
+    assert picture.stat().st_size > 10_000
+    assert seen["loss"] == "categorical cross-entropy" and seen["classes"] == NAMES
+    assert "adam" in seen["title"] and "batch 32" in seen["title"]
+
+
+def test_regression_reports_r2_and_rmse_and_predicts_values(capsys, tmp_path):
+    data, model = tmp_path / "r.csv", tmp_path / "m.npz"
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 2))
+    data.write_text("\n".join(f"{a},{b},{2 * a - b + 0.5}" for a, b in X) + "\n")
+    argv = ["train", "--backend", "numpy", "--dataset", data, "--task", "regression", "--hidden-activation"]
+    code, out, _ = run(
+        capsys, *argv, "relu", "--lr", "0.05", "--iterations", "2000", "--out", model, "--quiet"
+    )
+    assert code == 0 and "test R^2: 0.9" in out and "RMSE" in out
+    code, out, _ = run(capsys, "predict", "--model", model, "--data", data)
+    assert code == 0 and out.splitlines()[0] == "index,prediction,true_label"
