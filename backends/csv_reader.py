@@ -230,5 +230,5 @@ def check_range(data: np.ndarray, dtype: str, path: object) -> None:
     where = f"data row {index[0] + 1}, column {index[1] + 1}" if data.ndim == 2 else f"entry {index}"
     raise ValueError(
         f"{path}: {where} is {data[index]:.6g}, beyond {dtype}'s range (+-{limit:.3g}); "
-        "use --dtype float64 (dtype='float64'), or rescale the feature"
+        "use dtype='float64', or rescale the feature"
     )

@@ -22,7 +22,7 @@ def check_available(path: Any = None) -> None:
     """Before any training: raise :class:`PlotUnavailable` when matplotlib cannot be imported, and a
     ValueError when ``path``'s suffix names no image format matplotlib writes."""
     if importlib.util.find_spec("matplotlib") is None:
-        raise PlotUnavailable(f"--plot: {PLOT_FIX}")
+        raise PlotUnavailable(PLOT_FIX)
     if path is None:
         return
     from matplotlib.backend_bases import FigureCanvasBase
@@ -31,7 +31,7 @@ def check_available(path: Any = None) -> None:
     suffix = str(path).rsplit(".", 1)[-1].lower() if "." in str(path).rsplit("/", 1)[-1] else ""
     if suffix not in formats:
         raise ValueError(
-            f"--plot {path}: {'.' + suffix if suffix else 'no file extension'} is not an image format; "
+            f"{path}: {'.' + suffix if suffix else 'no file extension'} is not an image format; "
             f"use one of {', '.join('.' + f for f in sorted(formats))} (e.g. .png)"
         )
 
@@ -64,7 +64,7 @@ def plot_training(
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise PlotUnavailable(f"--plot: {PLOT_FIX}") from None
+        raise PlotUnavailable(PLOT_FIX) from None
 
     boundary = X is not None and predict_proba is not None and np.shape(X)[0] == 2
     fig = Figure(figsize=(11, 4.5) if boundary else (6, 4.5), layout="constrained")

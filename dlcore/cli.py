@@ -330,7 +330,10 @@ def train(args: argparse.Namespace) -> int:
     if args.plot:
         from dlcore.backends.plotting import check_available
 
-        check_available(args.plot)
+        try:
+            check_available(args.plot)
+        except ValueError as exc:
+            raise type(exc)(f"--plot: {exc}") from None
     _check_writable(args.out, "--out")
     _check_writable(args.plot, "--plot")
     if args.out and args.dataset not in DATASETS and _same_file(args.out, args.dataset):
@@ -733,6 +736,16 @@ def _quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
+#: the library's Python wording -> the command line's (the library's messages name no CLI flag)
+CLI_WORDS = {"dtype='float64'": "--dtype float64"}
+
+
+def _cli_words(message: str) -> str:
+    for python, flag in CLI_WORDS.items():
+        message = message.replace(python, flag)
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 bad input, 130 interrupted, 143 terminated by
     SIGTERM, 141 when the reader of stdout went away, as for ``dlcore predict ... | head``)."""
@@ -754,7 +767,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_stdout()
         return EXIT_BROKEN_PIPE
     except (BackendError, ValueError, TrainingDiverged, OSError) as exc:
-        print(f"dlcore: error: {exc}", file=sys.stderr)
+        print(f"dlcore: error: {_cli_words(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         what, code = _stopped(exc)

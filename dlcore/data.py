@@ -60,7 +60,7 @@ class Normalization:
             dtype = backend.dtype_name(X.dtype)
             raise ValueError(
                 f"the standardized features cannot be represented in {dtype} (a value overflows to inf); "
-                "use float64 (--dtype float64) or rescale the features"
+                "use float64 (dtype='float64') or rescale the features"
             )
         return norm
 

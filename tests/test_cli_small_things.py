@@ -134,3 +134,18 @@ def test_plain_progress_lines_do_not_depend_on_plot(capsys, tmp_path):
     cost_lines = [line for line in without.splitlines() if line.startswith("iteration")]
     assert len(cost_lines) == 11
     assert [line for line in with_plot.splitlines() if line.startswith("iteration")] == cost_lines
+
+
+def test_python_messages_name_no_cli_flags(tmp_path):
+    pytest.importorskip("matplotlib")
+    from dlcore.backends.plotting import check_available
+
+    from dlcore.data import load_csv
+
+    with pytest.raises(ValueError, match="not an image format") as plot:
+        check_available(tmp_path / "p.xyz")
+    data = tmp_path / "d.csv"
+    data.write_text("1,1e39,0\n2,3,1\n")
+    with pytest.raises(ValueError, match=r"dtype='float64'") as dtype:
+        load_csv(data, __import__("dlcore").get_backend("numpy"), "float32")
+    assert "--" not in str(plot.value) + str(dtype.value)

@@ -68,3 +68,17 @@ def test_quiet_prints_nothing(capsys):
     progress.update(5)
     progress(5, 0.5)
     assert capsys.readouterr() == ("", "")
+
+
+def test_the_cli_prints_rate_lines_per_batch_in_a_pipe(capsys, monkeypatch):
+    from dlcore.cli import main
+
+    ticks = iter(float(t) for t in range(100_000))
+    monkeypatch.setattr(training_module.time, "monotonic", lambda: next(ticks))  # 1 s per call
+    argv = ["train", "--backend", "numpy", "--samples", "400", "--epochs", "1", "--batch-size", "8"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rate_lines = [line for line in out.splitlines() if "it/s" in line]
+    assert len(rate_lines) >= 10 and rate_lines[0].startswith("iteration ") and "/40 (" in rate_lines[0]
+    assert main([*argv, "--quiet"]) == 0
+    assert "it/s" not in capsys.readouterr().out
