@@ -32,7 +32,12 @@ class ArrayApiStrictBackend(Backend):
         import array_api_strict as xp
 
         keep_freed_host_memory()
-        dev = xp.Device(device) if device else xp.Device()
+        try:
+            dev = xp.Device(device) if device else xp.Device()
+        except ValueError:  # e.g. array_api_strict:gpu
+            raise ValueError(
+                f"array_api_strict has the devices CPU_DEVICE, device1 and device2; got {device!r}"
+            ) from None
         return cls(xp, dev)
 
     def owns(self, x: Any) -> bool:
