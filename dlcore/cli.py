@@ -32,7 +32,10 @@ from dlcore.training import DIVERGENCE_FACTOR, ConsoleProgress, History, Plan, T
 
 #: --iterations when neither --iterations nor --epochs is given
 DEFAULT_ITERATIONS = 10_000
-BACKEND_HELP = "auto (default, or $DLCORE_BACKEND), numpy, cupy, array_api_strict; optional :device (cupy:1)"
+BACKEND_HELP = (
+    "auto (default, or $DLCORE_BACKEND), numpy, torch, cupy, array_api_strict; optional :device "
+    "(cupy:1, torch:cuda:0)"
+)
 
 
 class Terminated(KeyboardInterrupt):
@@ -62,7 +65,9 @@ class _Help(argparse.HelpFormatter):
         default = action.default
         if (
             action.option_strings
-            and default not in (None, False, argparse.SUPPRESS)
+            and default is not None
+            and default is not False
+            and default is not argparse.SUPPRESS
             and "default" not in text
             and "%(default)" not in text
         ):
@@ -165,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--samples", type=_positive_int, default=400, help="examples in a generated built-in dataset"
     )
     train.add_argument(
-        "--layers", type=_layers, default=None, help="layer sizes n[0],...,n[L] (default n_x,4,n_out)"
+        "--layers",
+        type=_layers,
+        default=None,
+        help="layer sizes n[0],...,n[L] (default: n_x,4,n_out; n_x,64,C for C classes)",
     )
     train.add_argument(
         "--task",

@@ -63,6 +63,8 @@ def test_help_shows_defaults_and_the_description(capsys):
         "(default: 0.2)",
         "(default: 1)",
         "(default: 400)",
+        "lambda (default: 0.0)",
+        "n_x,64,C for C classes",
         "--validation-split",
         "--patience",
         "--decay-rate",
