@@ -186,7 +186,9 @@ def train(
     :class:`ConsoleProgress` (a tqdm bar on a terminal, plain lines every few seconds otherwise).
     """
     if verbose:
-        reporter = ConsoleProgress(plan.total_iterations, cost_every * plan.batches_per_epoch)
+        step = cost_every * plan.batches_per_epoch  # updates between two recorded costs
+        every = step * max(1, plan.total_iterations // (10 * step))  # about 10 cost lines
+        reporter = ConsoleProgress(plan.total_iterations, every, steps_per_epoch=plan.batches_per_epoch)
         callback, progress = _chain(callback, reporter), _chain(progress, reporter.update)
         try:
             return train(

@@ -34,6 +34,12 @@ def test_fit_verbose_prints_costs_in_a_pipe(capsys):
     Network([2, 4, 1], backend="numpy").fit(X, Y, 0.1, iterations=50, cost_every=10, verbose=True)
     out = capsys.readouterr().out
     assert "iteration     10: cost" in out and "iteration     50: cost" in out
+    Network([2, 4, 1], backend="numpy").fit(X, Y, 0.1, iterations=3000, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 11 and lines[1].startswith("iteration    300: cost")  # about ten cost lines
+    Network([2, 4, 1], backend="numpy").fit(X, Y, 0.1, epochs=20, batch_size=50, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert 10 <= len(lines) <= 21 and lines[1].startswith("epoch    2, iteration      8: cost")
 
 
 def test_plain_lines_come_at_a_steady_cadence_with_rate_and_eta(monkeypatch):
