@@ -17,6 +17,7 @@ from array_api_compat import array_namespace
 from dlcore.backends import csv_reader, storage
 from dlcore.datasets import DATASETS
 from dlcore.minibatch import split_columns
+from dlcore.validation import count_non_finite
 
 Array = Any
 
@@ -220,8 +221,7 @@ def _numeric(A: Any, name: str, path: Any, backend: Any, dtype: Any) -> Array:
         A = backend.asarray(A, dtype=dtype)
     except (TypeError, ValueError):
         raise ValueError(f"{name} in {path} must hold numbers; it holds {A.dtype}") from None
-    xp = backend.xp
-    bad = int(xp.sum(xp.astype(~xp.isfinite(A), xp.int64)))
+    bad = count_non_finite(A, backend.xp)
     if bad:
         raise ValueError(f"{name} in {path} contains NaN or inf ({bad} entries); clean or impute them first")
     return A

@@ -238,3 +238,22 @@ def test_the_network_works_inside_its_backends_device_context():
         call()
         assert len(entered) > before and entered[before] == 0, name  # entered, from the outside
     assert entered[0] == 0  # the constructor's initial weights too
+
+
+def test_checking_x_for_nan_costs_one_boolean_pass_not_an_int64_copy():
+    """fit/predict check X for NaN/inf: a bool mask (1 byte an entry), never an int64 copy (8 bytes)."""
+    import tracemalloc
+
+    X = np.random.default_rng(0).standard_normal((2000, 500))  # 8 MB of float64
+    net = Network([2000, 3, 1], "relu", backend="numpy", seed=0)
+    net.check_X(X)  # warm-up
+    tracemalloc.start()
+    try:
+        net.check_X(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < X.nbytes / 4, f"checking X allocated {peak} bytes for an X of {X.nbytes}"
+    X[3, 7] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN or inf \(1 entries\)"):
+        net.check_X(X)
