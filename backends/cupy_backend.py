@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from dlcore.backends.base import Backend, BackendError, HostRNG
+from dlcore.backends.cupy_kernels import CupyOps
 
 from dlcore.ops import Ops, register_ops
 
@@ -184,12 +185,6 @@ def cupy_status() -> tuple[ModuleType | None, str]:
     return cupy, ""
 
 
-class CupyOps(Ops):
-    """The GPU's primitives: the default Array API code for now; fused kernels override hot paths here."""
-
-    name = "cupy"
-
-
 class CupyDeviceRNG:
     """Seeded random draws made on the GPU by cuRAND (``cupy.random.RandomState``): no host draw, no copy.
 
@@ -260,7 +255,7 @@ class CupyBackend(Backend):
         count = cupy.cuda.runtime.getDeviceCount()
         if not 0 <= gpu < count:
             raise BackendError(f"GPU {gpu} does not exist; this machine has {count}")
-        ops = CupyOps(xp)
+        ops = CupyOps(xp, cupy)
         register_ops(cupy.ndarray, ops)
         return cls(xp, cupy.cuda.Device(gpu), cupy, ops)
 

@@ -98,6 +98,10 @@ do_tests() {  # the whole suite; with a GPU every cupy case runs (float32 and fl
 do_parity() {
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -v -p no:cacheprovider tests/test_gpu.py
 }
+do_fused() {  # CupyOps' opt-in fused kernels against the default ops, and gradients, on the GPU
+    DLCORE_CUPY_FUSED=1 DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -W "error:dlcore:RuntimeWarning" \
+        tests/test_ops.py tests/test_gradients.py tests/test_gpu.py -k cupy
+}
 do_cli_train() {  # the CLI's default job on the GPU; saves the model for predict
     "$VPY" -m dlcore train --backend "$BK" --out "$WORK/model.npz" | tee "$WORK/train.txt"
     grep -q "^backend: $BK" "$WORK/train.txt"
@@ -142,7 +146,7 @@ do_bench_pytest() {  # the pytest-benchmark suite (a dry run on numpy only runs 
     [ "$BK" = numpy ] && mode=(--benchmark-disable)
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider benchmarks -k "$BK" "${mode[@]}"
 }
-export -f do_probe do_tests do_parity do_cli_train do_cli_device_rng do_cli_auto do_info do_predict do_bench_quick \
+export -f do_probe do_tests do_parity do_fused do_cli_train do_cli_device_rng do_cli_auto do_info do_predict do_bench_quick \
     do_bench_full do_bench_pytest
 
 declare -A RESULT
@@ -176,6 +180,7 @@ if [ "$PART" = 1 ]; then
     step probe           gpu 60  do_probe
     step tests           any 240 do_tests
     step parity          gpu 120 do_parity
+    step fused-kernels   gpu 90  do_fused
     step cli-cupy        gpu 60  do_cli_train
     step cli-device-rng  gpu 60  do_cli_device_rng
     step cli-auto        any 60  do_cli_auto

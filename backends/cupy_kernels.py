@@ -1,0 +1,113 @@
+"""Fused CuPy kernels for the hot elementwise paths (``ElementwiseKernel``: one launch instead of two to
+six), behind :class:`CupyOps`. **Opt-in** (``DLCORE_CUPY_FUSED=1``) until a GPU run has checked them
+against the default ops (tests/test_ops.py compares every ops object with the default; the GPU
+validation runs it with the variable set). A kernel that fails to compile or launch turns the fused
+path off for the process, with one warning, and the default Array API code serves.
+
+Each kernel keeps the default's arithmetic (the same operations in the same order), so results agree
+to the last bits up to the compiler's contraction of ``a * b + c`` into a fused multiply-add.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+from dlcore.ops import Ops
+
+ENV_VAR = "DLCORE_CUPY_FUSED"
+
+#: name -> (in_params, out_params, operation)
+KERNELS: dict[str, tuple[str, str, str]] = {
+    # layer forward after Z = W A_prev (cuBLAS): the bias and the activation in one pass
+    "bias_tanh": ("T b", "T Z, T A", "Z = Z + b; A = tanh(Z)"),
+    "bias_relu": ("T b", "T Z, T A", "Z = Z + b; A = Z > (T)0 ? Z : (T)0"),
+    "bias_sigmoid": (
+        "T b",
+        "T Z, T A",
+        "Z = Z + b; T E = exp(-fabs(Z)); A = (Z >= (T)0 ? (T)1 : E) / ((T)1 + E)",
+    ),
+    # activation backward, in place in dA
+    "tanh_backward": ("T A", "T dA", "dA = dA * ((T)1 - A * A)"),
+    "relu_backward": ("T Z", "T dA", "dA = dA * (T)(Z > (T)0)"),
+    # dZ[L] = (A[L] - Y) scale / m, for the three matched heads
+    "output_gradient": ("T A, T Y, T s", "T dZ", "dZ = (A - Y) * s"),
+    # optimizer updates, in place in W and the state
+    "gd_update": ("T dW, T lr", "T W", "W = W - lr * dW"),
+    "adam_update": (
+        "T g, T b1, T b2, T lr_t, T c2, T eps",
+        "T W, T v, T s",
+        "v = v * b1; v = v + ((T)1 - b1) * g; s = s * b2; s = s + ((T)1 - b2) * (g * g); "
+        "W = W - lr_t * v / (sqrt(s * c2) + eps)",
+    ),
+}
+
+
+class CupyOps(Ops):
+    """The GPU's primitives: the default Array API code, and with ``fused`` (``DLCORE_CUPY_FUSED=1``)
+    fused ``ElementwiseKernel``s for layer forward, activation backward, the output gradient and the
+    gradient-descent and Adam updates."""
+
+    name = "cupy"
+
+    def __init__(self, xp: Any, lib: Any = None, fused: bool | None = None) -> None:
+        super().__init__(xp)
+        self.lib = lib
+        self.fused = (os.environ.get(ENV_VAR) == "1") if fused is None else fused
+        self._kernels: dict[str, Any] = {}
+
+    def _run(self, name: str, *args: Any) -> bool:
+        """Launch kernel ``name``; False (and the fused path off, one warning) if it cannot run."""
+        if not self.fused or self.lib is None:
+            return False
+        try:
+            kernel = self._kernels.get(name)
+            if kernel is None:
+                kernel = self._kernels[name] = self.lib.ElementwiseKernel(*KERNELS[name], f"dlcore_{name}")
+            kernel(*args)
+        except Exception as exc:  # CompileException, a driver error: the default ops serve from now on
+            self.fused = False
+            warnings.warn(
+                f"dlcore: the fused CuPy kernel {name} failed ({type(exc).__name__}: {exc}); "
+                "using the default ops",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
+        return True
+
+    def layer_forward(self, W: Any, A_prev: Any, b: Any, g: Any) -> tuple[Any, Any]:
+        if self.fused and g.name in ("tanh", "relu", "sigmoid"):
+            Z = W @ A_prev
+            A = self.xp.empty_like(Z)
+            if self._run(f"bias_{g.name}", b, Z, A):
+                return Z, A
+            Z += b  # the kernel failed before writing (it is all or nothing per launch)
+            return Z, g.forward(Z)
+        return super().layer_forward(W, A_prev, b, g)
+
+    def activation_backward(self, g: Any, dA: Any, Z: Any, A: Any) -> Any:
+        if g.name == "tanh" and self._run("tanh_backward", A, dA):
+            return dA
+        if g.name == "relu" and self._run("relu_backward", Z, dA):
+            return dA
+        return super().activation_backward(g, dA, Z, A)
+
+    def output_gradient(self, head: Any, Z: Any, A: Any, Y: Any, scale: float) -> Any:
+        if self.fused and head.name in ("binary", "softmax", "regression"):
+            dZ = self.xp.empty_like(A)
+            if self._run("output_gradient", A, Y, A.dtype.type(scale / A.shape[1]), dZ):
+                return dZ
+        return super().output_gradient(head, Z, A, Y, scale)
+
+    def gd_update(self, W: Any, dW: Any, learning_rate: float) -> None:
+        if not self._run("gd_update", dW, W.dtype.type(learning_rate), W):
+            super().gd_update(W, dW, learning_rate)
+
+    def adam_update(self, W, dW, v, s, learning_rate, beta1, beta2, epsilon, t) -> None:
+        T = W.dtype.type
+        lr_t = learning_rate * (1.0 / (1.0 - beta1**t))
+        c2 = 1.0 / (1.0 - beta2**t)
+        if not self._run("adam_update", dW, T(beta1), T(beta2), T(lr_t), T(c2), T(epsilon), W, v, s):
+            super().adam_update(W, dW, v, s, learning_rate, beta1, beta2, epsilon, t)
