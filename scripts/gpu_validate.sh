@@ -111,7 +111,7 @@ do_cli_device_rng() {  # mini-batch Adam with dropout, shuffles and masks drawn 
         --init he --optimizer adam --lr 0.01 --epochs 30 --batch-size 64 --keep-prob 0.9 --device-rng --quiet
 }
 do_cli_auto() {  # auto must choose the GPU where there is one, and say why it chose numpy elsewhere
-    "$VPY" -m dlcore train --backend auto --iterations 2000 --quiet 2>&1 | tee "$WORK/auto.txt"
+    "$VPY" -m dlcore train --backend auto --iterations 2000 2>&1 | tee "$WORK/auto.txt"  # not --quiet: it hides the auto: line
     if [ "$GPU" = 1 ]; then grep -q "^backend: cupy" "$WORK/auto.txt"
     else grep -q "auto: chose numpy on CPU because" "$WORK/auto.txt"; fi
 }
