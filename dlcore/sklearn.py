@@ -33,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
 
 from dlcore.backends import sklearn_data as host
 from dlcore.model import Network
+from dlcore.optimizers import get_optimizer
 from dlcore.training import DIVERGENCE_FACTOR
 
 __all__ = ["DLClassifier", "DLRegressor"]
@@ -144,6 +145,9 @@ class _DLEstimator(BaseEstimator):
         options = {name: getattr(self, name) for name in FIT_OPTIONS}
         if one_epoch:  # partial_fit: one pass over the data it is given
             options["epochs"] = 1
+            if getattr(self, "optimizer_", None) is None:  # one optimizer for the whole stream: its
+                self.optimizer_ = get_optimizer(self.optimizer, self.learning_rate, self.decay_rate)
+            options["optimizer"] = self.optimizer_  # state (Adam's moments, its step count) carries on
             iterations = None
             options["validation_split"], options["patience"] = 0.0, None
             if self.random_state is not None:  # a new shuffle each call, still reproducible
@@ -210,11 +214,13 @@ class DLClassifier(ClassifierMixin, _DLEstimator):
         C = len(self.classes_)
         self.network_ = self._new_network(n_x, 1 if C == 2 else C, "sigmoid" if C == 2 else "softmax")
         self.n_iter_, self.loss_curve_ = 0, []
+        self.optimizer_ = None  # partial_fit's, made on its first call
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> DLClassifier:
         """One epoch over ``(X, y)`` (mini-batches of ``batch_size``), continuing from the current
         parameters. The first call needs ``classes`` (every label y will ever hold) unless ``y`` already
-        holds them all. The optimizer's state (Adam's moments) starts afresh at each call."""
+        holds them all. The optimizer (:attr:`optimizer_`) and its state (Adam's moments and step count)
+        carry on from one call to the next, as scikit-learn's MLP does."""
         first = not hasattr(self, "network_")
         X, y = _validate_data(self, X, y, reset=first, dtype=("float64", "float32"))
         check_classification_targets(y)
@@ -258,6 +264,7 @@ class DLRegressor(RegressorMixin, _DLEstimator):
         self._one_target = y.ndim == 1
         self.network_ = self._new_network(n_x, 1 if y.ndim == 1 else y.shape[1], "linear")
         self.n_iter_, self.loss_curve_ = 0, []
+        self.optimizer_ = None  # partial_fit's, made on its first call
 
     def partial_fit(self, X: Any, y: Any) -> DLRegressor:
         """One epoch over ``(X, y)``, continuing from the current parameters (see

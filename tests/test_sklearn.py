@@ -187,3 +187,23 @@ def test_without_scikit_learn_dlcore_sklearn_says_how_to_get_it():
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert "needs scikit-learn" in out and 'pip install "dlcore[sklearn]"' in out
+
+
+def test_partial_fit_carries_the_optimizer_state_across_calls():
+    """Like scikit-learn's MLP: the second partial_fit continues Adam's moments and step count (one
+    optimizer for the stream), which changes the result against restarting Adam at each call."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((48, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    runs = []
+    for restart in (False, True):
+        est = DLClassifier(hidden_layer_sizes=(5,), batch_size=16, learning_rate=0.05, random_state=0)
+        est.partial_fit(X, y, classes=[0, 1])
+        first = est.optimizer_
+        if restart:
+            est.optimizer_ = None  # what partial_fit did before: a fresh Adam each call
+        est.partial_fit(X, y)
+        if not restart:
+            assert est.optimizer_ is first and first.name == "adam" and first.t == est.n_iter_ == 6
+        runs.append(est.network_.parameters_numpy())
+    assert any(not np.allclose(runs[0][k], runs[1][k]) for k in runs[0])
