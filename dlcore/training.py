@@ -21,6 +21,7 @@ Randomness, all from ``rng`` in this order: per epoch the shuffle, then that epo
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -185,129 +186,114 @@ def train(
     count, never a cost, so it adds no host sync. ``verbose=True`` reports to the console with
     :class:`ConsoleProgress` (a tqdm bar on a terminal, plain lines every few seconds otherwise).
     """
+    reporter = None
     if verbose:
         step = cost_every * plan.batches_per_epoch  # updates between two recorded costs
         every = step * max(1, plan.total_iterations // (10 * step))  # about 10 cost lines
         reporter = ConsoleProgress(plan.total_iterations, every, steps_per_epoch=plan.batches_per_epoch)
         callback, progress = _chain(callback, reporter), _chain(progress, reporter.update)
-        try:
-            return train(
-                params,
-                activations,
-                X,
-                Y,
-                optimizer=optimizer,
-                plan=plan,
-                cost_every=cost_every,
-                l2=l2,
-                keep_prob=keep_prob,
-                validation=validation,
-                patience=patience,
-                callback=callback,
-                rng=rng,
-                head=head,
-                ops=ops,
-                divergence_factor=divergence_factor,
-                progress=progress,
-            )
-        finally:
-            reporter.close()
-    prop.check_network_shapes(X, params, activations)
-    n_out = params[f"W{prop.num_layers(params)}"].shape[0]
-    if tuple(Y.shape) != (n_out, X.shape[1]):
-        raise ValueError(f"Y must have shape (n[L], m) = ({n_out}, {X.shape[1]}); got {tuple(Y.shape)}")
-    factor = check_divergence_factor(divergence_factor)
-    ops = ops or ops_of(X)
-    head = head or head_for(activations[-1])
-    history = History()
-    stopper = EarlyStopping(patience) if patience else None
-    single = plan.batch_size >= plan.m  # one batch per epoch: its cost is J itself, checked before the step
-    good: list[Any] = [None, 0]  # the last recorded parameters whose cost was finite, and their iteration
+    with contextlib.closing(reporter) if reporter is not None else contextlib.nullcontext():
+        prop.check_network_shapes(X, params, activations)
+        n_out = params[f"W{prop.num_layers(params)}"].shape[0]
+        if tuple(Y.shape) != (n_out, X.shape[1]):
+            raise ValueError(f"Y must have shape (n[L], m) = ({n_out}, {X.shape[1]}); got {tuple(Y.shape)}")
+        factor = check_divergence_factor(divergence_factor)
+        ops = ops or ops_of(X)
+        head = head or head_for(activations[-1])
+        history = History()
+        stopper = EarlyStopping(patience) if patience else None
+        single = (
+            plan.batch_size >= plan.m
+        )  # one batch per epoch: its cost is J itself, checked before the step
+        good: list[Any] = [None, 0]  # the last recorded parameters whose cost was finite, and their iteration
 
-    def check(J_device: Any, start: int, epoch: int, candidate: Params | None, at: int) -> None:
-        """Bring J to the host (at update ``at``); roll back and raise if it is not finite, else record it."""
-        J = float(J_device)
-        first = history.costs[0] if history.costs else J
-        runaway = factor and first > 0 and J > factor * first
-        if not math.isfinite(J) or runaway:
-            target, kept = (good[0], good[1]) if good[0] is not None else (candidate, start)
-            if target is not None:
-                params.update(target)
-            why = f", more than {factor:g} times its first value {first:.6g}," if runaway else ""
-            raise _diverged(J, epoch, at, kept, optimizer, history, why)
-        history.append(start, J, epoch)
-        if callback is not None:
-            callback(start, J)
-        good[:] = candidate, start
+        def check(J_device: Any, start: int, epoch: int, candidate: Params | None, at: int) -> None:
+            """Bring J to the host (at update ``at``); roll back and raise if not finite, else record it."""
+            J = float(J_device)
+            first = history.costs[0] if history.costs else J
+            runaway = factor and first > 0 and J > factor * first
+            if not math.isfinite(J) or runaway:
+                target, kept = (good[0], good[1]) if good[0] is not None else (candidate, start)
+                if target is not None:
+                    params.update(target)
+                why = f", more than {factor:g} times its first value {first:.6g}," if runaway else ""
+                raise _diverged(J, epoch, at, kept, optimizer, history, why)
+            history.append(start, J, epoch)
+            if callback is not None:
+                callback(start, J)
+            good[:] = candidate, start
 
-    def forward_and_cost(Xb: Array, Yb: Array, record: bool) -> tuple[Any, Any, Any, Any]:
-        """A[L], the caches, the dropout masks and (when recording) the batch's cost J_b."""
-        if keep_prob < 1.0:
-            AL, caches, masks = forward_with_dropout(Xb, params, activations, keep_prob, rng, ops)
-        else:
-            (AL, caches), masks = prop._forward(Xb, params, activations, ops=ops), None
-        J_b = None
-        if record:
-            J_b = prop._cost(caches, Yb, activations, head, ops)
+        def forward_and_cost(Xb: Array, Yb: Array, record: bool) -> tuple[Any, Any, Any, Any]:
+            """A[L], the caches, the dropout masks and (when recording) the batch's cost J_b."""
+            if keep_prob < 1.0:
+                AL, caches, masks = forward_with_dropout(Xb, params, activations, keep_prob, rng, ops)
+            else:
+                (AL, caches), masks = prop._forward(Xb, params, activations, ops=ops), None
+            J_b = None
+            if record:
+                J_b = prop._cost(caches, Yb, activations, head, ops)
+                if l2:
+                    J_b = J_b + l2_cost(params, l2, Xb.shape[1])
+            return AL, caches, masks, J_b
+
+        def backward_and_update(AL: Array, Yb: Array, caches: Any, masks: Any, scale: float) -> None:
+            grads = prop._backward(AL, Yb, caches, activations, masks, scale, ops, head)
             if l2:
-                J_b = J_b + l2_cost(params, l2, Xb.shape[1])
-        return AL, caches, masks, J_b
+                add_l2_gradients(grads, params, l2, Yb.shape[1], scale)
+            optimizer.step(params, grads, ops, scale)
 
-    def backward_and_update(AL: Array, Yb: Array, caches: Any, masks: Any, scale: float) -> None:
-        grads = prop._backward(AL, Yb, caches, activations, masks, scale, ops, head)
-        if l2:
-            add_l2_gradients(grads, params, l2, Yb.shape[1], scale)
-        optimizer.step(params, grads, ops, scale)
-
-    # captured (ops.capture): a backend may reuse each half's buffers from one batch to the next; the
-    # caches of one forward live until the next forward, so the check (and the callback) runs between
-    forward_and_cost, backward_and_update = ops.capture(forward_and_cost), ops.capture(backward_and_update)
-    iteration = 0
-    for epoch in range(plan.epochs):
-        optimizer.start_epoch(epoch)
-        scale = optimizer.gradient_scale
-        record = epoch % cost_every == 0
-        total, seen, start = 0.0, 0, iteration
-        candidate = prop.copy_params(params) if record else None  # the rollback target
-        for Xb, Yb in mini_batches(X, Y, plan.batch_size, rng):
-            mb = Xb.shape[1]
-            AL, caches, masks, J_b = forward_and_cost(Xb, Yb, record)
-            if record:  # summed on the device; one host transfer per recorded epoch
-                if single:
-                    check(J_b, start, epoch, candidate, start)
-                else:
-                    total, seen = total + J_b * mb, seen + mb
-            backward_and_update(AL, Yb, caches, masks, scale)
-            iteration += 1
-            if progress is not None:  # a count, not a cost: no host sync
-                progress(iteration)
+        # captured (ops.capture): a backend may reuse each half's buffers from one batch to the next; the
+        # caches of one forward live until the next forward, so the check (and the callback) runs between
+        forward_and_cost, backward_and_update = (
+            ops.capture(forward_and_cost),
+            ops.capture(backward_and_update),
+        )
+        iteration = 0
+        for epoch in range(plan.epochs):
+            optimizer.start_epoch(epoch)
+            scale = optimizer.gradient_scale
+            record = epoch % cost_every == 0
+            total, seen, start = 0.0, 0, iteration
+            candidate = prop.copy_params(params) if record else None  # the rollback target
+            for Xb, Yb in mini_batches(X, Y, plan.batch_size, rng):
+                mb = Xb.shape[1]
+                AL, caches, masks, J_b = forward_and_cost(Xb, Yb, record)
+                if record:  # summed on the device; one host transfer per recorded epoch
+                    if single:
+                        check(J_b, start, epoch, candidate, start)
+                    else:
+                        total, seen = total + J_b * mb, seen + mb
+                backward_and_update(AL, Yb, caches, masks, scale)
+                iteration += 1
+                if progress is not None:  # a count, not a cost: no host sync
+                    progress(iteration)
+                if plan.max_iterations is not None and iteration >= plan.max_iterations:
+                    break
+            del AL, caches, masks
+            if record and not single:
+                check(total / seen, start, epoch, candidate, iteration)
+            if record and validation is not None:
+                Xv, Yv = validation
+                _, val_caches = prop._forward(Xv, params, activations, ops=ops)
+                J_val = float(prop._cost(val_caches, Yv, activations, head, ops))
+                history.val_costs.append(J_val)
+                if stopper is not None and stopper.check(J_val, params):
+                    history.stopped_early = True
+                    break
             if plan.max_iterations is not None and iteration >= plan.max_iterations:
                 break
-        del AL, caches, masks
-        if record and not single:
-            check(total / seen, start, epoch, candidate, iteration)
-        if record and validation is not None:
-            Xv, Yv = validation
-            _, val_caches = prop._forward(Xv, params, activations, ops=ops)
-            J_val = float(prop._cost(val_caches, Yv, activations, head, ops))
-            history.val_costs.append(J_val)
-            if stopper is not None and stopper.check(J_val, params):
-                history.stopped_early = True
-                break
-        if plan.max_iterations is not None and iteration >= plan.max_iterations:
-            break
-    if stopper is not None and stopper.best_params is not None:  # restored: no "after the last update"
-        params.update(stopper.best_params)
-        history.best_epoch = history.epochs[stopper.best_index]
+        if stopper is not None and stopper.best_params is not None:  # restored: no "after the last update"
+            params.update(stopper.best_params)
+            history.best_epoch = history.epochs[stopper.best_index]
+            return history
+        # the cost after the last update, on all of X (without dropout)
+        _, caches = prop._forward(X, params, activations, ops=ops)
+        J_final = prop._cost(caches, Y, activations, head, ops)
+        if l2:
+            J_final = J_final + l2_cost(params, l2, plan.m)
+        del caches
+        check(J_final, iteration, epoch + 1, None, iteration)
         return history
-    # the cost after the last update, on all of X (without dropout)
-    _, caches = prop._forward(X, params, activations, ops=ops)
-    J_final = prop._cost(caches, Y, activations, head, ops)
-    if l2:
-        J_final = J_final + l2_cost(params, l2, plan.m)
-    del caches
-    check(J_final, iteration, epoch + 1, None, iteration)
-    return history
 
 
 def _chain(first: Callable | None, second: Callable) -> Callable:
