@@ -95,7 +95,7 @@ class CupyOps(Ops):
         return super().activation_backward(g, dA, Z, A)
 
     def output_gradient(self, head: Any, Z: Any, A: Any, Y: Any, scale: float) -> Any:
-        if self.fused and head.name in ("binary", "softmax", "regression"):
+        if self.fused and head.residual_gradient:
             dZ = self.xp.empty_like(A)
             if self._run("output_gradient", A, Y, A.dtype.type(scale / A.shape[1]), dZ):
                 return dZ

@@ -123,7 +123,7 @@ class NumpyOps(Ops):
 
     # -- the output layer ---------------------------------------------------------------------------
     def output_gradient(self, head: Any, Z: Array, A: Array, Y: Array, scale: float) -> Array:
-        if head.name not in ("binary", "softmax", "regression"):
+        if not head.residual_gradient:
             return super().output_gradient(head, Z, A, Y, scale)
         dZ = np.subtract(A, Y, out=self._empty(A.shape, A.dtype))  # (A - Y) scale / m
         dZ *= scale / A.shape[1]

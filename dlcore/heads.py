@@ -40,6 +40,8 @@ class Head:
 
     name = "head"
     metric = "accuracy"  # what :meth:`score` returns
+    #: dZ[L] = scale (A[L] - Y) / m (the loss and activation derivatives cancel): a backend may fuse it
+    residual_gradient = True
     task = "classification"
     activation: Activation
 
@@ -122,6 +124,7 @@ class ProbabilityCrossEntropy(Head):
     """Any other output activation g with binary cross-entropy on its probabilities (the course's path)."""
 
     name = "probability"
+    residual_gradient = False  # dA[L] from the loss, then g'(Z[L])
 
     def __init__(self, activation: Activation) -> None:
         self.activation = activation

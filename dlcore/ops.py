@@ -37,21 +37,11 @@ class Ops:
         return f"{type(self).__name__}({getattr(self.xp, '__name__', self.xp)!s})"
 
     # -- layers -------------------------------------------------------------------------------------
-    def linear_forward(self, W: Array, A_prev: Array, b: Array) -> Array:
-        """Z = W A_prev + b: (n[l], m); the bias is added in place (no second (n[l], m) array)."""
-        Z = W @ A_prev
-        Z += b
-        return Z
-
     def layer_forward(self, W: Array, A_prev: Array, b: Array, g: Any) -> tuple[Array, Array]:
         """(Z, A): Z = W A_prev + b, A = g(Z), the place to fuse the bias with the activation."""
         Z = W @ A_prev
         Z += b
         return Z, g.forward(Z)
-
-    def activation_forward(self, g: Any, Z: Array) -> Array:
-        """A = g(Z) as a new array (Z stays in the cache for g')."""
-        return g.forward(Z)
 
     def activation_backward(self, g: Any, dA: Array, Z: Array, A: Array) -> Array:
         """dZ = dA * g'(Z), in place in dA (backpropagation owns its dA)."""
