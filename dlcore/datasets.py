@@ -18,7 +18,7 @@ from dlcore.backends.sklearn_data import load_digits_columns
 Array = Any
 
 
-def _host(backend: Any, seed: int) -> tuple[Any, Any, Any]:
+def _host(seed: int) -> tuple[Any, Any, Any]:
     """The host (numpy) backend's namespace and seeded RNG, and the float64 dtype: data is made there."""
     host = get_backend("numpy")
     return host.xp, host.rng(seed), host.dtype("float64")
@@ -30,7 +30,7 @@ def _moved(backend: Any, X: Array, Y: Array, dtype: Any) -> tuple[Array, Array]:
 
 def planar(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") -> tuple[Array, Array]:
     """The course's planar "flower": two classes of about m/2 points on the petals of r = 4 sin(4t)."""
-    xp, rng, f64 = _host(backend, seed)
+    xp, rng, f64 = _host(seed)
     a = 4.0
     parts = []
     for j, N in enumerate((m // 2, m - m // 2)):
@@ -44,7 +44,7 @@ def planar(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") ->
 def _finish(backend: Any, parts: list[tuple[Array, Array, float]], dtype: Any) -> tuple[Array, Array]:
     """Stack host ``(x1, x2, label)`` parts (each x: (N,), float64) into X: (2, m), Y: (1, m) of ``dtype``
     on ``backend``."""
-    xp, _, f64 = _host(backend, 0)
+    xp, _, f64 = _host(0)
     X = xp.concat([xp.stack([x1, x2]) for x1, x2, _ in parts], axis=1)
     Y = xp.concat([xp.full((1, x1.shape[0]), label, dtype=f64) for x1, _, label in parts], axis=1)
     return _moved(backend, X, Y, dtype)
@@ -54,7 +54,7 @@ def moons(
     backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64", noise: float = 0.15
 ) -> tuple[Array, Array]:
     """Two interleaved half circles: class 0 on the upper moon, class 1 on the lower one, plus noise."""
-    xp, rng, f64 = _host(backend, seed)
+    xp, rng, f64 = _host(seed)
     N0 = m // 2
     N1 = m - N0
     t0 = xp.linspace(0.0, math.pi, N0, dtype=f64, device="cpu")
@@ -83,7 +83,7 @@ def circles(
     factor: float = 0.5,
 ) -> tuple[Array, Array]:
     """Two concentric rings: class 0 on the unit circle, class 1 on the circle of radius ``factor``."""
-    xp, rng, f64 = _host(backend, seed)
+    xp, rng, f64 = _host(seed)
     N0 = m // 2
     N1 = m - N0
     parts = []
@@ -97,7 +97,7 @@ def circles(
 
 def xor(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") -> tuple[Array, Array]:
     """Points uniform on [-1, 1]^2, label 1 where x1 and x2 have opposite signs (not linearly separable)."""
-    xp, rng, f64 = _host(backend, seed)
+    xp, rng, f64 = _host(seed)
     P = rng.uniform((2, m), -1.0, 1.0, dtype=f64)
     Y = xp.reshape(xp.astype((P[0, :] * P[1, :]) < 0, f64), (1, m))
     return _moved(backend, P, Y, dtype)
