@@ -11,6 +11,7 @@ layer (:mod:`dlcore.propagation`) and the one training loop (:mod:`dlcore.traini
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -21,7 +22,9 @@ from dlcore import persistence
 from dlcore import propagation as prop
 from dlcore.activations import Activation, get_activation
 from dlcore.backends import Backend, get_backend
+from dlcore.backends.comm import as_communicator
 from dlcore.data import Normalization
+from dlcore.distributed import DataParallel
 from dlcore.heads import head_for
 from dlcore.initializers import check_layer_dims, initialize_parameters
 from dlcore.memory import STATE_SLOTS, check_network_fits, check_training_fits
@@ -291,6 +294,7 @@ class Network:
         divergence_factor: float = DIVERGENCE_FACTOR,
         verbose: bool = False,
         progress: Callable[[int], None] | None = None,
+        comm: Any = None,
     ) -> History:
         """Train on X: (n_x, m), Y: (1, m) (softmax: integer labels (1, m) or one-hot (C, m)).
 
@@ -315,6 +319,11 @@ class Network:
         ``verbose=True`` shows progress as the CLI does (a tqdm bar per mini-batch with rate and ETA on a
         terminal, plain lines every few seconds otherwise, and the cost every ``cost_every``);
         ``progress(iteration)`` runs after every update (a count: it adds no host sync).
+        ``comm`` (a communicator from :func:`dlcore.backends.comm.get_communicator`, an mpi4py
+        communicator, or a :class:`~dlcore.distributed.DataParallel`): data-parallel training, this
+        process being one rank (start N of them with ``mpiexec -n N``); every rank passes the same X and
+        Y, rank 0's parameters and seed are used, each rank computes on its share of every batch and the
+        gradients are summed over the ranks (:mod:`dlcore.distributed`); only rank 0 is ``verbose``.
 
         Returns the cost :class:`History`.
         """
@@ -336,6 +345,13 @@ class Network:
             keep_prob = check_keep_prob(keep_prob)
             factor = check_divergence_factor(divergence_factor)
             seed = self.seed if seed is None else check_seed(seed)
+            parallel = None
+            if comm is not None:  # every rank: the same data, rank 0's seed and parameters
+                parallel = comm if isinstance(comm, DataParallel) else DataParallel(as_communicator(comm))
+                parallel.check_same_data(X=X, Y=Y)
+                seed = parallel.agree_seed(seed)
+                parallel.broadcast_params(self.params)
+                verbose = verbose and parallel.rank == 0
             rng = self.backend.rng(seed, on_device=device_rng)
             validation = None
             if validation_data is not None:
@@ -355,26 +371,28 @@ class Network:
             every = check_positive_int(
                 cost_every if cost_every is not None else (1 if plan.batch_size < m else 100), "cost_every"
             )
-            return train(
-                self.params,
-                self.activations,
-                X,
-                Y,
-                optimizer=opt,
-                plan=plan,
-                cost_every=every,
-                l2=l2,
-                keep_prob=keep_prob,
-                validation=validation,
-                patience=patience,
-                callback=callback,
-                rng=rng,
-                head=self.head,
-                ops=self.backend.ops,
-                divergence_factor=factor,
-                progress=progress,
-                verbose=verbose,
-            )
+            with parallel.interrupts() if parallel is not None else contextlib.nullcontext():
+                return train(
+                    self.params,
+                    self.activations,
+                    X,
+                    Y,
+                    optimizer=opt,
+                    plan=plan,
+                    cost_every=every,
+                    l2=l2,
+                    keep_prob=keep_prob,
+                    validation=validation,
+                    patience=patience,
+                    callback=callback,
+                    rng=rng,
+                    head=self.head,
+                    ops=self.backend.ops,
+                    divergence_factor=factor,
+                    progress=progress,
+                    verbose=verbose,
+                    parallel=parallel,
+                )
 
     def _warn_single_class(self, Y: Array) -> None:
         """One-line UserWarning when classification labels hold a single class (training then reaches a

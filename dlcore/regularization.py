@@ -67,16 +67,23 @@ def forward_with_dropout(
     keep_prob: float,
     rng: Any,
     ops: Ops | None = None,
+    columns: tuple[int, int, int] | None = None,
 ) -> tuple[Array, list[LayerCache], list[Array]]:
     """Forward pass with inverted dropout on A[1] .. A[L-1]. Returns A[L], caches, masks D[1..L-1].
 
     Each cache keeps the layer's own A = g(Z) (for g'), while the next layer's A_prev is A * D.
+    ``columns=(mb, lo, hi)``: X holds columns lo..hi of a batch of mb (data-parallel training); each
+    mask is drawn for all mb columns and sliced, so the ranks together use one process's masks.
     """
     ops = ops or ops_of(X)
     masks: list[Array] = []
 
     def drop(A: Array) -> Array:
-        D = ops.dropout_mask(tuple(A.shape), keep_prob, rng, A.dtype)
+        if columns is None:
+            D = ops.dropout_mask(tuple(A.shape), keep_prob, rng, A.dtype)
+        else:
+            mb, lo, hi = columns
+            D = ops.dropout_mask((A.shape[0], mb), keep_prob, rng, A.dtype)[:, lo:hi]
         masks.append(D)
         return A * D
 

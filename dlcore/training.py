@@ -31,6 +31,7 @@ from typing import Any
 
 from dlcore import propagation as prop
 from dlcore.activations import Activation
+from dlcore.distributed import DataParallel
 from dlcore.early_stopping import EarlyStopping
 from dlcore.heads import Head, head_for
 from dlcore.minibatch import mini_batches, num_batches
@@ -172,6 +173,7 @@ def train(
     divergence_factor: float = DIVERGENCE_FACTOR,
     progress: Callable[[int], None] | None = None,
     verbose: bool = False,
+    parallel: DataParallel | None = None,
 ) -> History:
     """Train ``params`` in place on X: (n_x, m), Y: (n[L], m) (checked already); returns the History.
 
@@ -185,6 +187,11 @@ def train(
     ``progress(iteration)`` runs after every update with the number of updates done: it is handed a
     count, never a cost, so it adds no host sync. ``verbose=True`` reports to the console with
     :class:`ConsoleProgress` (a tqdm bar on a terminal, plain lines every few seconds otherwise).
+
+    ``parallel`` (a :class:`~dlcore.distributed.DataParallel`): this process is one rank of
+    data-parallel training; X and Y are the whole data (the same on every rank), each rank computes on
+    its columns of each batch and the gradients and costs are summed over the ranks (see
+    :mod:`dlcore.distributed`). The parameters must already be equal on every rank.
     """
     reporter = None
     if verbose:
@@ -223,16 +230,21 @@ def train(
                 callback(start, J)
             good[:] = candidate, start
 
-        def forward_and_cost(Xb: Array, Yb: Array, record: bool) -> tuple[Any, Any, Any, Any]:
-            """A[L], the caches, the dropout masks and (when recording) the batch's cost J_b."""
+        def forward_and_cost(
+            Xb: Array, Yb: Array, record: bool, columns: tuple[int, int, int] | None = None
+        ) -> tuple[Any, Any, Any, Any]:
+            """A[L], the caches, the dropout masks and (when recording) the batch's cost J_b
+            (data-parallel: this rank's columns ``columns``, its cost without L2)."""
             if keep_prob < 1.0:
-                AL, caches, masks = forward_with_dropout(Xb, params, activations, keep_prob, rng, ops)
+                AL, caches, masks = forward_with_dropout(
+                    Xb, params, activations, keep_prob, rng, ops, columns
+                )
             else:
                 (AL, caches), masks = prop._forward(Xb, params, activations, ops=ops), None
             J_b = None
             if record:
                 J_b = prop._cost(caches, Yb, activations, head, ops)
-                if l2:
+                if l2 and parallel is None:
                     J_b = J_b + l2_cost(params, l2, Xb.shape[1])
             return AL, caches, masks, J_b
 
@@ -248,51 +260,111 @@ def train(
             ops.capture(forward_and_cost),
             ops.capture(backward_and_update),
         )
-        iteration = 0
-        for epoch in range(plan.epochs):
-            optimizer.start_epoch(epoch)
-            scale = optimizer.gradient_scale
-            record = epoch % cost_every == 0
-            total, seen, start = 0.0, 0, iteration
-            candidate = prop.copy_params(params) if record else None  # the rollback target
-            for Xb, Yb in mini_batches(X, Y, plan.batch_size, rng):
-                mb = Xb.shape[1]
-                AL, caches, masks, J_b = forward_and_cost(Xb, Yb, record)
-                if record:  # summed on the device; one host transfer per recorded epoch
-                    if single:
-                        check(J_b, start, epoch, candidate, start)
+
+        def full_cost(Xa: Array, Ya: Array) -> Array:
+            """J of the current parameters on all of (Xa, Ya), without dropout or L2 (0-D, on the device);
+            data-parallel: each rank's columns, weighted by their share and summed over the ranks."""
+            w = 1.0
+            if parallel is not None:
+                Xa, Ya, w = parallel.local(Xa, Ya)
+                if Xa.shape[1] == 0:
+                    return parallel.sum(
+                        ops.xp.zeros((), dtype=params["W1"].dtype, device=params["W1"].device)
+                    )
+            _, caches = prop._forward(Xa, params, activations, ops=ops)
+            J = prop._cost(caches, Ya, activations, head, ops)
+            return J if parallel is None else parallel.sum(J * w)
+
+        local_backward = ops.capture(prop._backward)
+
+        def parallel_step(Xb: Array, Yb: Array, record: bool, scale: float, check_first: tuple | None) -> Any:
+            """One data-parallel update (see :mod:`dlcore.distributed`): this rank's columns forward and
+            backward, one allreduce, then the same update on every rank. Returns the global batch cost
+            (with L2) when recording, after ``check(J, *check_first)`` when given (the single-batch check)."""
+            mb = Xb.shape[1]
+            lo, hi = parallel.columns(mb)
+            w = (hi - lo) / mb
+            J_r = None
+            if hi > lo:
+                Xl, Yl = (Xb, Yb) if (lo, hi) == (0, mb) else (Xb[:, lo:hi], Yb[:, lo:hi])
+                AL, caches, masks, J_r = forward_and_cost(Xl, Yl, record, (mb, lo, hi))
+                grads = local_backward(AL, Yl, caches, activations, masks, scale * w, ops, head)
+                del AL, caches, masks
+            else:  # an empty slice (a last batch narrower than the ranks): nothing to add, same draws
+                if keep_prob < 1.0:
+                    for l in range(1, len(activations)):
+                        ops.dropout_mask((params[f"W{l}"].shape[0], mb), keep_prob, rng, params["W1"].dtype)
+                grads = parallel.zero_gradients(params)
+                if record:
+                    J_r = ops.xp.zeros((), dtype=params["W1"].dtype, device=params["W1"].device)
+            grads, J = parallel.allreduce_gradients(grads, None if J_r is None else J_r * w)
+            if parallel.stop_requested(read=record):  # agreed: every rank stops after the same update
+                raise parallel.stop_error()
+            if J is not None and l2:
+                J = J + l2_cost(params, l2, mb)
+            if check_first is not None:
+                check(J, *check_first)
+            if l2:
+                add_l2_gradients(grads, params, l2, mb, scale)
+            optimizer.step(params, grads, ops, scale)
+            return J
+
+        iteration, epoch = 0, 0
+        try:
+            for epoch in range(plan.epochs):
+                optimizer.start_epoch(epoch)
+                scale = optimizer.gradient_scale
+                record = epoch % cost_every == 0
+                total, seen, start = 0.0, 0, iteration
+                candidate = prop.copy_params(params) if record else None  # the rollback target
+                for Xb, Yb in mini_batches(X, Y, plan.batch_size, rng):
+                    mb = Xb.shape[1]
+                    if parallel is not None:
+                        first = (start, epoch, candidate, start) if record and single else None
+                        J_b = parallel_step(Xb, Yb, record, scale, first)
+                        if record and not single:
+                            total, seen = total + J_b * mb, seen + mb
                     else:
-                        total, seen = total + J_b * mb, seen + mb
-                backward_and_update(AL, Yb, caches, masks, scale)
-                iteration += 1
-                if progress is not None:  # a count, not a cost: no host sync
-                    progress(iteration)
+                        AL, caches, masks, J_b = forward_and_cost(Xb, Yb, record)
+                        if record:  # summed on the device; one host transfer per recorded epoch
+                            if single:
+                                check(J_b, start, epoch, candidate, start)
+                            else:
+                                total, seen = total + J_b * mb, seen + mb
+                        backward_and_update(AL, Yb, caches, masks, scale)
+                        del AL, caches, masks
+                    iteration += 1
+                    if progress is not None:  # a count, not a cost: no host sync
+                        progress(iteration)
+                    if plan.max_iterations is not None and iteration >= plan.max_iterations:
+                        break
+                if record and not single:
+                    check(total / seen, start, epoch, candidate, iteration)
+                if record and validation is not None:
+                    J_val = float(full_cost(*validation))
+                    history.val_costs.append(J_val)
+                    if stopper is not None and stopper.check(J_val, params):
+                        history.stopped_early = True
+                        break
                 if plan.max_iterations is not None and iteration >= plan.max_iterations:
                     break
-            del AL, caches, masks
-            if record and not single:
-                check(total / seen, start, epoch, candidate, iteration)
-            if record and validation is not None:
-                Xv, Yv = validation
-                _, val_caches = prop._forward(Xv, params, activations, ops=ops)
-                J_val = float(prop._cost(val_caches, Yv, activations, head, ops))
-                history.val_costs.append(J_val)
-                if stopper is not None and stopper.check(J_val, params):
-                    history.stopped_early = True
-                    break
-            if plan.max_iterations is not None and iteration >= plan.max_iterations:
-                break
-        if stopper is not None and stopper.best_params is not None:  # restored: no "after the last update"
-            params.update(stopper.best_params)
-            history.best_epoch = history.epochs[stopper.best_index]
-            return history
-        # the cost after the last update, on all of X (without dropout)
-        _, caches = prop._forward(X, params, activations, ops=ops)
-        J_final = prop._cost(caches, Y, activations, head, ops)
-        if l2:
-            J_final = J_final + l2_cost(params, l2, plan.m)
-        del caches
-        check(J_final, iteration, epoch + 1, None, iteration)
+            if (
+                stopper is not None and stopper.best_params is not None
+            ):  # restored: no "after the last update"
+                params.update(stopper.best_params)
+                history.best_epoch = history.epochs[stopper.best_index]
+                return history
+            # the cost after the last update, on all of X (without dropout)
+            J_final = full_cost(X, Y)
+            if l2:
+                J_final = J_final + l2_cost(params, l2, plan.m)
+            check(J_final, iteration, epoch + 1, None, iteration)
+        except (TrainingDiverged, KeyboardInterrupt):  # the same on every rank: no one is left waiting
+            raise
+        except BaseException as exc:
+            if parallel is not None:
+                parallel.abort_on_error(exc)
+            raise
         return history
 
 

@@ -1,0 +1,168 @@
+"""Data-parallel training, the core's side: one model trained by N processes (ranks), as Horovod,
+ChainerMN and PyTorch's DDP do it. Every rank holds the same data and the same parameters; of each
+(global) batch it computes the gradient of its own contiguous slice of columns; the gradients are summed
+over the ranks; every rank applies the same update, so the parameters stay identical everywhere.
+
+    global batch X{t}: (n_x, mb)  ->  rank r's columns [lo_r, hi_r),  m_r = hi_r - lo_r
+    local backward with scale  s m_r / mb     (so rank r's dW[l] = s / mb  sum over its columns)
+    one allreduce of the flat buffer  [dW1, db1, ..., dWL, dbL,  (m_r / mb) J_r,  stop flags]
+      -> s times the global batch's mean gradient, and its cost J, on every rank
+    L2 (lambd / mb W[l], lambd / (2 mb) sum ||W||^2) is added once, after the sum
+
+Mini-batches: every rank draws the same epoch permutation (same seed) and takes its slice of each
+global batch, as DDP's DistributedSampler does; dropout masks are drawn for the whole global batch and
+sliced, so the ranks together see the masks one process would. Costs, validation costs and so every
+decision (divergence, early stopping) are the same on every rank; Ctrl-C and SIGTERM become a flag
+that travels with the gradients, so all ranks stop after the same update. The communicator (MPI, NCCL)
+is handed in: see :mod:`dlcore.backends.comm`; this module imports no library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+from dlcore._namespace import namespace
+
+Array = Any
+Params = dict[str, Array]
+
+
+def shard(m: int, size: int, rank: int) -> tuple[int, int]:
+    """``(lo, hi)``: rank ``rank``'s contiguous slice of m columns split over ``size`` ranks, the sizes
+    differing by at most one (the first ``m mod size`` ranks take one more)."""
+    base, extra = divmod(m, size)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (rank < extra)
+
+
+class DataParallel:
+    """One rank's part in data-parallel training over ``comm`` (a :mod:`dlcore.backends.comm`
+    communicator). ``terminate_error``: the exception raised on every rank when any rank got SIGTERM
+    (the CLI passes its own; Ctrl-C raises KeyboardInterrupt)."""
+
+    def __init__(self, comm: Any, terminate_error: type[BaseException] = KeyboardInterrupt) -> None:
+        self.comm = comm
+        self.rank, self.size = comm.rank, comm.size
+        self.terminate_error = terminate_error
+        self.requests = [0, 0]  # SIGINT and SIGTERM seen by this rank
+        self.flags: Array | None = None  # the last allreduced [SIGINT count, SIGTERM count]
+
+    def __repr__(self) -> str:
+        return f"<DataParallel rank {self.rank} of {self.size} over {self.comm!r}>"
+
+    # -- the data -------------------------------------------------------------------------------------
+    def columns(self, m: int) -> tuple[int, int]:
+        """This rank's ``(lo, hi)`` of a batch of m columns."""
+        return shard(m, self.size, self.rank)
+
+    def local(self, X: Array, Y: Array) -> tuple[Array, Array, float]:
+        """This rank's columns of a global batch (views), and its weight m_r / mb."""
+        m = X.shape[1]
+        lo, hi = self.columns(m)
+        if (lo, hi) == (0, m):
+            return X, Y, 1.0
+        return X[:, lo:hi], Y[:, lo:hi], (hi - lo) / m
+
+    def check_same_data(self, **arrays: Array) -> None:
+        """Raise ValueError on every rank when any rank holds different ``arrays`` than rank 0 (checked
+        by digest, before anything is trained)."""
+        digests = {name: self.comm.fingerprint(x) for name, x in arrays.items()}
+        everyone = self.comm.allgather(digests)
+        differ = [r for r, d in enumerate(everyone) if d != everyone[0]]
+        if differ:
+            names = sorted({k for r in differ for k in everyone[r] if everyone[r][k] != everyone[0].get(k)})
+            ranks = ", ".join(map(str, differ))
+            raise ValueError(
+                f"rank(s) {ranks} hold different training data ({', '.join(names)}) than rank 0; "
+                "give every rank the same data (the same file, seed and options)"
+            )
+
+    def agree_seed(self, seed: int | None) -> int:
+        """Rank 0's seed on every rank (drawn there when ``None``), so all ranks shuffle alike."""
+        if seed is None:
+            seed = random.SystemRandom().randrange(2**31)
+        return self.comm.allgather(seed)[0]
+
+    def broadcast_params(self, params: Params) -> None:
+        """Rank 0's parameters on every rank, in place in the dict."""
+        for name in params:
+            params[name] = self.comm.broadcast(params[name], 0)
+
+    # -- the step -------------------------------------------------------------------------------------
+    def allreduce_gradients(self, grads: Params, J: Array | None) -> tuple[Params, Array | None]:
+        """Sum the gradients (and this rank's weighted cost ``J``) over the ranks with one allreduce of a
+        flat buffer; returns the summed gradients (views of it) and the summed cost. The stop flags ride
+        along (see :meth:`stop_requested`)."""
+        first = next(iter(grads.values()))
+        xp = namespace(first)
+        dtype, device = first.dtype, first.device
+        parts = [xp.reshape(g, (-1,)) for g in grads.values()]
+        scalar = (
+            xp.zeros((1,), dtype=dtype, device=device) if J is None else xp.reshape(xp.astype(J, dtype), (1,))
+        )
+        flags = xp.asarray([float(self.requests[0]), float(self.requests[1])], dtype=dtype, device=device)
+        flat = self.comm.allreduce(xp.concat([*parts, scalar, flags]))
+        summed, start = {}, 0
+        for name, g in grads.items():
+            stop = start + parts[len(summed)].shape[0]
+            summed[name] = xp.reshape(flat[start:stop], g.shape)
+            start = stop
+        self.flags = flat[start + 1 :]
+        return summed, (None if J is None else flat[start])
+
+    def sum(self, value: Array) -> Array:
+        """A 0-D array summed over the ranks (a cost weighted by the rank's share)."""
+        xp = namespace(value)
+        return self.comm.allreduce(xp.reshape(value, (1,)))[0]
+
+    def zero_gradients(self, params: Params) -> Params:
+        """The gradients of a rank whose slice of a batch is empty."""
+        xp = namespace(next(iter(params.values())))
+        return {"d" + name: xp.zeros_like(p) for name, p in reversed(params.items())}
+
+    # -- stopping together ----------------------------------------------------------------------------
+    def stop_requested(self, read: bool = True) -> bool:
+        """Whether any rank asked to stop (Ctrl-C, SIGTERM), as of the last allreduce; the same answer on
+        every rank. With device collectives (NCCL) reading it is a host sync: the loop asks only when it
+        syncs anyway (``read=False`` answers False without looking)."""
+        if self.flags is None or not (read or not self.comm.device_buffers):
+            return False
+        return bool(self.flags[0] + self.flags[1] > 0)
+
+    def stop_error(self) -> BaseException:
+        """The exception every rank raises once a stop was agreed."""
+        terminated = bool(self.flags is not None and self.flags[1] > 0)
+        message = "terminated (SIGTERM) on some rank" if terminated else "interrupted (Ctrl-C)"
+        return (self.terminate_error if terminated else KeyboardInterrupt)(message)
+
+    @contextlib.contextmanager
+    def interrupts(self) -> Iterator[None]:
+        """While training, Ctrl-C and SIGTERM are counted (and sent to the other ranks with the next
+        gradients) instead of raising where they land; a second Ctrl-C on a rank raises at once."""
+
+        def request(signum: int, frame: Any) -> None:
+            index = 1 if signum == signal.SIGTERM else 0
+            if self.requests[index] and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.requests[index] += 1
+
+        try:
+            previous = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread: the handlers stay as they are
+            yield
+            return
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    def abort_on_error(self, exc: BaseException) -> None:
+        """After an exception that is not collective (not divergence, not an agreed stop) on this rank:
+        with other ranks waiting in a collective, print it and stop the whole job."""
+        if self.size > 1:
+            self.comm.abort(f"{type(exc).__name__}: {exc}")
