@@ -20,6 +20,8 @@ import numpy as np
 from dlcore.ops import Ops
 
 DTYPES = ("float32", "float64")
+#: the compute dtypes of mixed precision (dlcore.precision): a backend lists those it supports
+LOW_PRECISION_DTYPES = ("bfloat16", "float16")
 
 
 class BackendError(ValueError):
@@ -163,6 +165,32 @@ class Backend:
             if getattr(self.xp, name, None) == dtype:
                 return name
         return str(dtype)
+
+    #: the low-precision compute dtypes this backend supports for mixed precision, best first
+    low_precision: ClassVar[tuple[str, ...]] = ()
+
+    def low_precision_dtypes(self) -> tuple[str, ...]:
+        """The compute dtypes mixed precision may use here, best first (``()``: none)."""
+        return self.low_precision
+
+    def low_precision_dtype(self, name: str) -> Any:
+        """xp's dtype for the compute dtype ``name`` (``"bfloat16"``, ``"float16"``); a :class:`BackendError`
+        saying which backend or dtype to use instead when this backend cannot compute in it."""
+        if name not in LOW_PRECISION_DTYPES:
+            raise ValueError(
+                f"a low-precision dtype is one of {', '.join(LOW_PRECISION_DTYPES)}; got {name!r}"
+            )
+        supported = self.low_precision_dtypes()
+        if name not in supported:
+            instead = f"compute_dtype={supported[0]!r} or " if supported else ""
+            raise BackendError(
+                f"the {self.name} backend cannot compute in {name}; use {instead}the torch backend "
+                "(bfloat16, float16)" + ("" if supported or self.name == "numpy" else " or numpy (float16)")
+            )
+        return self._low_precision_dtype(name)
+
+    def _low_precision_dtype(self, name: str) -> Any:
+        return getattr(self.xp, name)
 
     # -- transfer -----------------------------------------------------------------------------------
     def owns(self, x: Any) -> bool:

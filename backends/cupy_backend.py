@@ -227,6 +227,16 @@ class CupyDeviceRNG:
             return p if p.dtype == int64 else self.backend.xp.astype(p, int64)
 
 
+def _bfloat16(cupy: ModuleType) -> Any:
+    """ml_dtypes' bfloat16 as a NumPy dtype when this CuPy (>= 14) computes in it, else None."""
+    try:
+        major = int(cupy.__version__.split(".")[0])
+        ml_dtypes = importlib.import_module("ml_dtypes")
+    except (ImportError, ValueError, AttributeError):
+        return None
+    return np.dtype(ml_dtypes.bfloat16) if major >= 14 else None
+
+
 class CupyBackend(Backend):
     """``cupy`` through ``array_api_compat.cupy``, on one GPU (``cupy:1`` for the second)."""
 
@@ -261,6 +271,14 @@ class CupyBackend(Backend):
 
     def owns(self, x: Any) -> bool:
         return isinstance(x, self.lib.ndarray) and x.device.id == self.device.id
+
+    def low_precision_dtypes(self) -> tuple[str, ...]:
+        """float16, and bfloat16 where CuPy >= 14 finds ml_dtypes (CuPy's bfloat16 is ml_dtypes', marked
+        experimental: cupy/cupy#9494, #9630); float16 first until a GPU run has checked bfloat16 here."""
+        return ("float16", "bfloat16") if _bfloat16(self.lib) is not None else ("float16",)
+
+    def _low_precision_dtype(self, name: str) -> Any:
+        return _bfloat16(self.lib) if name == "bfloat16" else getattr(self.xp, name)
 
     def from_host(self, host: np.ndarray) -> Any:
         with self.lib.cuda.Device(self.device.id):

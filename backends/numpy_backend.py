@@ -166,6 +166,7 @@ class NumpyBackend(Backend):
     """``numpy`` through ``array_api_compat.numpy``, on the CPU."""
 
     name = "numpy"
+    low_precision = ("float16",)  # mixed precision's compute dtypes (NumPy has no bfloat16)
 
     @classmethod
     def create(cls, device: str | None) -> NumpyBackend:

@@ -18,6 +18,7 @@ FIX = "array-api-strict is not installed; pip install array-api-strict (it ships
 
 class ArrayApiStrictBackend(Backend):
     name = "array_api_strict"
+    low_precision = ()  # the standard has no float16 or bfloat16: no mixed precision
 
     @classmethod
     def unavailable(cls) -> str:

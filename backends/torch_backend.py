@@ -78,6 +78,7 @@ class TorchBackend(Backend):
     name = "torch"
     #: what ``auto`` asks for: PyTorch only when it has a CUDA GPU (never its CPU build over NumPy)
     auto_device = "cuda"
+    low_precision = ("bfloat16", "float16")  # mixed precision's compute dtypes
 
     def __init__(self, xp: ModuleType, device: Any, lib: ModuleType, ops: Ops | None = None) -> None:
         super().__init__(xp, device, ops)

@@ -1,0 +1,335 @@
+"""Mixed precision: compute in bfloat16 or float16, keep float32 master weights.
+
+:class:`MixedPrecision` wraps an optimizer. The training loop (:func:`dlcore.training.train`, unchanged)
+is handed low-precision copies of the parameters, the input cast once to the low dtype, and ops that
+compute the cost and dZ[L] in the master dtype (A[L] and Z[L] cast up, so the divergence check sees a
+float32 cost). Each step casts the gradients up, divides them by the loss scale, updates the masters with
+the wrapped optimizer and casts the masters down again::
+
+    W32 (masters) --astype--> W16 --forward/backward (low)--> dW16 --astype, / S--> dW32 --optimizer--> W32
+
+Loss scaling (float16: its range ends at 65504 and its normals at 6e-5, so small gradients flush to zero
+without it; bfloat16 has float32's range and needs none):
+
+- ``loss_scale=<number>``: static; S joins the optimizer's :attr:`gradient_scale` (a host float that
+  backward already multiplies dZ[L] by), so L2's gradient is scaled too and nothing changes on the device.
+- ``loss_scale="dynamic"`` (float16's default): S is a 0-D device array multiplied into dZ[L]. A step whose
+  gradients are not all finite is skipped (masters and optimizer state keep their values through
+  ``xp.where``) and S halves; after ``growth_interval`` good steps in a row S doubles. Every decision is
+  made on the device: **no host sync per step** (:attr:`loss_scale` and :attr:`skipped_steps` are device
+  arrays; reading one is a sync, done by the caller after training). Costs of the skip: a copy of the
+  masters and of the optimizer's state per step (not for gradient descent, whose skipped step is a
+  subtraction of zeros), and an optimizer's step count ``t`` (Adam's bias correction) counts skipped
+  steps too. Dynamic scaling with L2 is refused (the loop adds L2's gradient outside dZ[L], unscaled).
+
+Which low dtypes a backend computes in: ``backend.low_precision_dtypes()`` (numpy: float16; torch:
+bfloat16, float16; cupy: float16, and bfloat16 with CuPy >= 14 and ml_dtypes; array_api_strict: none).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from dlcore.activations import Activation
+from dlcore.ops import Ops, ops_of
+from dlcore.optimizers import GradientDescent, Optimizer
+from dlcore.training import History, train
+
+Array = Any
+Params = dict[str, Array]
+
+#: the compute dtypes mixed precision knows
+LOW_DTYPES = ("bfloat16", "float16")
+
+
+class MixedPrecision(Optimizer):
+    """``optimizer`` on float32 masters while the loop computes in ``compute_dtype``.
+
+    Args:
+        optimizer: the optimizer that updates the masters (any :class:`~dlcore.optimizers.Optimizer`).
+        compute_dtype: ``"bfloat16"``, ``"float16"``, or ``None``: the backend's first low dtype
+            (bfloat16 on torch, float16 on numpy).
+        loss_scale: ``"auto"`` (dynamic for float16, none for bfloat16), ``"dynamic"``, a number > 0
+            (static), or ``None``/``1`` (none).
+        init_scale, growth_interval, growth_factor, backoff_factor: dynamic scaling (PyTorch's
+            ``GradScaler`` defaults): start at 2^16, double after 2000 good steps, halve on a bad one.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        compute_dtype: str | None = None,
+        loss_scale: str | float | None = "auto",
+        *,
+        init_scale: float = 2.0**16,
+        growth_interval: int = 2000,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        max_scale: float = 2.0**24,
+    ) -> None:
+        if compute_dtype is not None and compute_dtype not in LOW_DTYPES:
+            raise ValueError(f"compute_dtype must be one of {', '.join(LOW_DTYPES)}; got {compute_dtype!r}")
+        if isinstance(loss_scale, str):
+            if loss_scale not in ("auto", "dynamic"):
+                raise ValueError(
+                    f"loss_scale must be 'auto', 'dynamic', a number > 0 or None; got {loss_scale!r}"
+                )
+        elif loss_scale is not None and not (math.isfinite(float(loss_scale)) and float(loss_scale) > 0):
+            raise ValueError(
+                f"loss_scale must be 'auto', 'dynamic', a number > 0 or None; got {loss_scale!r}"
+            )
+        if int(growth_interval) < 1 or not growth_factor > 1 or not 0 < backoff_factor < 1:
+            raise ValueError(
+                "dynamic loss scaling needs growth_interval >= 1, growth_factor > 1, 0 < backoff_factor < 1"
+            )
+        self.optimizer = optimizer
+        self.compute_dtype = compute_dtype
+        self.loss_scale_option = loss_scale
+        self.init_scale, self.max_scale = float(init_scale), float(max_scale)
+        self.growth_interval = int(growth_interval)
+        self.growth_factor, self.backoff_factor = float(growth_factor), float(backoff_factor)
+        self.t = 0
+        self.masters: Params = {}
+        self._low: Params = {}  # the low-precision arrays last handed to the loop, by name
+        self.xp: Any = None
+        self.low_dtype: Any = None
+        self.master_dtype: Any = None
+        self.dynamic = False
+        self.static_scale = 1.0
+        self.loss_scale: Array | None = None  # dynamic: S, 0-D on the device
+        self.skipped_steps: Array | None = None  # dynamic: steps skipped so far, 0-D int64 on the device
+        self._good: Array | None = None
+
+    @classmethod
+    def of(cls, spec: str | MixedPrecision, optimizer: Optimizer) -> MixedPrecision:
+        """From a name: ``"mixed"`` (the backend's first low dtype), ``"bfloat16"`` or ``"float16"``."""
+        if isinstance(spec, MixedPrecision):
+            return spec
+        if spec == "mixed":
+            return cls(optimizer)
+        if spec in LOW_DTYPES:
+            return cls(optimizer, spec)
+        raise ValueError(f"precision must be 'mixed', 'bfloat16' or 'float16'; got {spec!r}")
+
+    # -- the wrapped optimizer's face -----------------------------------------------------------------
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.optimizer.name
+
+    @property
+    def learning_rate(self) -> float:  # type: ignore[override]
+        return self.optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.optimizer.learning_rate = value
+
+    @property
+    def learning_rate0(self) -> float:  # type: ignore[override]
+        return self.optimizer.learning_rate0
+
+    @property
+    def decay_rate(self) -> float:  # type: ignore[override]
+        return self.optimizer.decay_rate
+
+    def start_epoch(self, epoch: int) -> float:
+        return self.optimizer.start_epoch(epoch)
+
+    @property
+    def gradient_scale(self) -> float:
+        """The wrapped optimizer's, times a static loss scale (backward multiplies dZ[L] by it)."""
+        return self.optimizer.gradient_scale * self.static_scale
+
+    # -- setup ----------------------------------------------------------------------------------------
+    def prepare(self, params: Params, backend: Any) -> Params:
+        """Take ``params`` (float32, or float64) as the masters; return their low-precision copies.
+
+        A :class:`~dlcore.backends.BackendError` (one sentence, naming the fix) when ``backend`` cannot
+        compute in the requested dtype."""
+        supported = tuple(backend.low_precision_dtypes())
+        name = self.compute_dtype or (supported[0] if supported else "float16")
+        self.low_dtype = backend.low_precision_dtype(name)  # raises when unsupported
+        self.compute_dtype = name
+        self.xp = backend.xp
+        self.masters = dict(params)
+        first = next(iter(params.values()))
+        self.master_dtype = first.dtype
+        option = self.loss_scale_option
+        self.dynamic = option == "dynamic" or (option == "auto" and name == "float16")
+        self.static_scale = float(option) if not isinstance(option, str) and option is not None else 1.0
+        if self.dynamic:
+            xp, device = self.xp, first.device
+            self.loss_scale = xp.full((), self.init_scale, dtype=self.master_dtype, device=device)
+            self._good = xp.zeros((), dtype=xp.int64, device=device)
+            self.skipped_steps = xp.zeros((), dtype=xp.int64, device=device)
+        return self._cast_down(dict(params))
+
+    def cast(self, X: Array) -> Array:
+        """An input X: (n_x, m) in the compute dtype (once per fit, not per step)."""
+        return self.xp.astype(X, self.low_dtype)
+
+    def wrap_ops(self, ops: Ops) -> PrecisionOps:
+        """``ops`` computing the cost and dZ[L] in the master dtype (and dZ[L] times a dynamic S)."""
+        return PrecisionOps(ops, self)
+
+    def master_params(self, params: Params) -> Params:
+        """The masters after training on ``params`` (the loop's low-precision dict). A parameter that the
+        loop replaced (a rollback after divergence, early stopping's restore) is taken from the loop's
+        value, cast up: that is the parameter the loop chose."""
+        xp = self.xp
+        for name, value in params.items():
+            if value is not self._low.get(name):
+                self.masters[name] = xp.astype(value, self.master_dtype)
+        return dict(self.masters)
+
+    def _cast_down(self, params: Params) -> Params:
+        for name, master in self.masters.items():
+            params[name] = self._low[name] = self.xp.astype(master, self.low_dtype)
+        return params
+
+    # -- one step -------------------------------------------------------------------------------------
+    def unscale(self, grads: Params) -> Params:
+        """The gradients cast up to the master dtype and divided by the loss scale (new arrays)."""
+        xp, dtype = self.xp, self.master_dtype
+        inv = 1.0 / self.loss_scale if self.dynamic else None
+        out = {}
+        for name, g in grads.items():
+            up = xp.astype(g, dtype)
+            if inv is not None:
+                up *= inv
+            elif self.static_scale != 1.0:
+                up /= self.static_scale
+            out[name] = up
+        return out
+
+    def all_finite(self, grads: Params) -> Array:
+        """A 0-D bool on the device: whether every gradient is finite (no host sync)."""
+        xp = self.xp
+        finite = None
+        for g in grads.values():
+            f = xp.all(xp.isfinite(g))
+            finite = f if finite is None else xp.logical_and(finite, f)
+        return finite
+
+    def step(self, params: Params, grads: Params, ops: Ops | None = None, scale: float = 1.0) -> Params:
+        """Update the masters from the low-precision ``grads`` (times ``scale``, as backward made them)
+        and cast them down into ``params`` (the loop's dict: its arrays are replaced, not written)."""
+        xp = self.xp
+        self.t += 1
+        up = self.unscale(grads)
+        inner_scale = scale / self.static_scale
+        if not self.dynamic:
+            self.optimizer.step(
+                self.masters, up, ops or ops_of(next(iter(self.masters.values()))), inner_scale
+            )
+            return self._cast_down(params)
+        finite = self.all_finite(up)
+        zero = xp.zeros((), dtype=self.master_dtype, device=self.loss_scale.device)
+        ops = ops or ops_of(next(iter(self.masters.values())))
+        if type(self.optimizer) is GradientDescent:  # W - 0 is W: a skipped step needs no copy
+            up = {name: xp.where(finite, g, zero) for name, g in up.items()}
+            self.optimizer.step(self.masters, up, ops, inner_scale)
+        else:
+            states = [d for d in vars(self.optimizer).values() if isinstance(d, dict)]
+            saved = [(self.masters, dict(self.masters))] + [(d, dict(d)) for d in states]
+            saved = [(d, {k: xp.asarray(v, copy=True) for k, v in old.items()}) for d, old in saved]
+            self.optimizer.step(self.masters, up, ops, inner_scale)
+            for d, old in saved:
+                for k, new in d.items():
+                    d[k] = xp.where(finite, new, old[k] if k in old else zero)
+        self._update_scale(finite)
+        return self._cast_down(params)
+
+    def _update_scale(self, finite: Array) -> None:
+        """S: halved after a bad step, doubled (up to ``max_scale``) after ``growth_interval`` good ones."""
+        xp = self.xp
+        izero = xp.zeros_like(self._good)
+        good = xp.where(finite, self._good + 1, izero)
+        grow = good >= self.growth_interval
+        S = self.loss_scale
+        grown = xp.where(grow, xp.minimum(S * self.growth_factor, xp.full_like(S, self.max_scale)), S)
+        self.loss_scale = xp.where(finite, grown, S * self.backoff_factor)
+        self._good = xp.where(grow, izero, good)
+        self.skipped_steps = self.skipped_steps + xp.astype(xp.logical_not(finite), xp.int64)
+
+    def __repr__(self) -> str:
+        return (
+            f"MixedPrecision({self.optimizer!r}, compute_dtype={self.compute_dtype!r}, "
+            f"loss_scale={self.loss_scale_option!r})"
+        )
+
+
+class PrecisionOps:
+    """The backend's ops with the output layer in the master dtype: ``cost`` and ``output_gradient`` cast
+    Z[L], A[L] (n[L], m) up first; dZ[L] comes back in the compute dtype, times a dynamic loss scale.
+    Every other primitive (and ``capture``) is the wrapped ops' own."""
+
+    def __init__(self, ops: Ops, policy: MixedPrecision) -> None:
+        self.inner = ops
+        self.policy = policy
+        self.xp = ops.xp
+        self.name = f"{ops.name}+{policy.compute_dtype}"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _up(self, x: Array) -> Array:
+        dtype = self.policy.master_dtype
+        return x if x.dtype == dtype else self.xp.astype(x, dtype)
+
+    def cost(self, head: Any, Z: Array, A: Array, Y: Array) -> Array:
+        """J in the master dtype (0-D)."""
+        return self.inner.cost(head, self._up(Z), self._up(A), self._up(Y))
+
+    def output_gradient(self, head: Any, Z: Array, A: Array, Y: Array, scale: float) -> Array:
+        """dZ[L] = scale S dJ/dZ[L], computed in the master dtype, returned in the compute dtype."""
+        dZ = self.inner.output_gradient(head, self._up(Z), self._up(A), self._up(Y), scale)
+        if self.policy.dynamic:
+            dZ = dZ * self.policy.loss_scale
+        return self.xp.astype(dZ, self.policy.low_dtype)
+
+    def __repr__(self) -> str:
+        return f"PrecisionOps({self.inner!r}, {self.policy.compute_dtype})"
+
+
+def train_mixed(
+    params: Params,
+    activations: Sequence[Activation],
+    X: Array,
+    Y: Array,
+    *,
+    precision: MixedPrecision,
+    backend: Any,
+    ops: Ops | None = None,
+    validation: tuple[Array, Array] | None = None,
+    l2: float = 0.0,
+    **kwargs: Any,
+) -> History:
+    """:func:`~dlcore.training.train` in mixed precision: ``precision`` wraps the optimizer (pass no
+    ``optimizer=``); X: (n_x, m) and Y: (n[L], m) in the master dtype. ``params`` (the masters) are
+    updated in place at the end, also when training diverges (then with the rolled-back parameters)."""
+    low = precision.prepare(params, backend)
+    if l2 and precision.dynamic:  # L2's gradient is added outside dZ[L]: it would be divided by S
+        raise ValueError(
+            "l2 with dynamic loss scaling is not supported: use compute_dtype='bfloat16', a static "
+            "loss_scale (e.g. 1024), or l2=0"
+        )
+    if validation is not None:
+        validation = (precision.cast(validation[0]), validation[1])
+    try:
+        with backend.quiet_floating_point():  # an overflowing float16 step is expected: it is skipped
+            return train(
+                low,
+                activations,
+                precision.cast(X),
+                Y,
+                optimizer=precision,
+                ops=precision.wrap_ops(ops or backend.ops),
+                validation=validation,
+                l2=l2,
+                **kwargs,
+            )
+    finally:
+        params.update(precision.master_params(low))

@@ -1,0 +1,326 @@
+"""Mixed precision (dlcore.precision): float32 masters, low-precision compute, dynamic loss scaling.
+
+Runs on every backend that computes in a low dtype (numpy: float16; torch: bfloat16 and float16; cupy:
+float16, bfloat16 with ml_dtypes) and skips the others with one short reason. Inputs are fresh random
+numbers (never zeros).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from dlcore.backends import BackendError, get_backend
+
+import dlcore
+from dlcore import datasets
+from dlcore import propagation as prop
+from dlcore.activations import get_activation
+from dlcore.heads import head_for
+from dlcore.optimizers import Adam, GradientDescent
+from dlcore.precision import MixedPrecision, train_mixed
+from dlcore.training import Plan, TrainingDiverged, train
+from tests.conftest import BACKENDS, _backend_param, numeric_gradients, to_host
+
+LOW = ["bfloat16", "float16"]
+#: unit roundoff (half the machine epsilon) of each compute dtype
+UNIT = {"bfloat16": 2.0**-9, "float16": 2.0**-11}
+
+
+def _combos():
+    for name in BACKENDS:
+        if name == "array_api_strict:device1":
+            continue  # the same answer as array_api_strict
+        base = _backend_param(name)
+        for dtype in LOW:
+            yield pytest.param((name, dtype), marks=base.marks, id=f"{name}-{dtype}")
+
+
+@pytest.fixture(params=list(_combos()))
+def mixed(request):
+    """(backend, compute dtype) for every pair the backend supports; the others skip with the reason."""
+    name, dtype = request.param
+    backend = get_backend(name)
+    if dtype not in backend.low_precision_dtypes():
+        have = ", ".join(backend.low_precision_dtypes()) or "no low dtype"
+        pytest.skip(f"{backend.name} computes in {have}, not {dtype}")
+    return backend, dtype
+
+
+def _planar(backend, dims=(2, 8, 1), seed=3):
+    X, Y = datasets.planar(backend, m=400, seed=seed, dtype="float32")
+    acts = [get_activation("tanh")] * (len(dims) - 2) + [get_activation("sigmoid")]
+    params = dlcore.initialize_parameters(list(dims), "xavier", backend, seed, "float32")
+    return X, Y, params, acts
+
+
+def _copy(backend, params):
+    return {k: backend.xp.asarray(v, copy=True) for k, v in params.items()}
+
+
+def _host(backend, params):
+    return {k: to_host(backend, v).astype(np.float64) for k, v in params.items()}
+
+
+# -- the backend seam -------------------------------------------------------------------------------
+def test_each_backend_says_which_low_dtypes_it_computes_in():
+    assert get_backend("numpy").low_precision_dtypes() == ("float16",)
+    assert get_backend("array_api_strict").low_precision_dtypes() == ()
+    torch = _backend_param("torch")
+    if not torch.marks:
+        assert get_backend("torch").low_precision_dtypes() == ("bfloat16", "float16")
+
+
+def test_an_unsupported_dtype_is_one_sentence_that_names_the_fix():
+    with pytest.raises(
+        BackendError,
+        match=r"^the numpy backend cannot compute in bfloat16; use "
+        r"compute_dtype='float16' or the torch backend \(bfloat16, float16\)$",
+    ):
+        get_backend("numpy").low_precision_dtype("bfloat16")
+    with pytest.raises(
+        BackendError,
+        match=r"^the array_api_strict backend cannot compute in float16; "
+        r"use the torch backend \(bfloat16, float16\) or numpy \(float16\)$",
+    ):
+        MixedPrecision(GradientDescent(0.1), "float16").prepare(
+            _planar(get_backend("array_api_strict"))[2], get_backend("array_api_strict")
+        )
+    with pytest.raises(ValueError, match="compute_dtype must be one of bfloat16, float16"):
+        MixedPrecision(GradientDescent(0.1), "float8")
+
+
+# -- training ---------------------------------------------------------------------------------------
+def test_masters_stay_float32_while_the_loop_computes_low(mixed):
+    backend, dtype = mixed
+    X, Y, params, acts = _planar(backend)
+    mp = MixedPrecision(Adam(0.01), dtype)
+    seen = []
+    history = train_mixed(
+        params,
+        acts,
+        X,
+        Y,
+        precision=mp,
+        backend=backend,
+        plan=Plan.of(400, None, 20, None),
+        cost_every=5,
+        callback=lambda i, J: seen.append(J),
+    )
+    f32, low = backend.dtype("float32"), backend.low_precision_dtype(dtype)
+    assert all(v.dtype == f32 for v in params.values())
+    assert all(v.dtype == f32 for v in mp.masters.values())
+    assert all(v.dtype == low for v in mp._low.values())
+    assert len(history) == 5 and all(math.isfinite(J) for J in history)
+    # the cost is computed from A[L], Z[L] cast up: the loop's check sees a float32 number
+    ops = mp.wrap_ops(backend.ops)
+    _, caches = prop._forward(mp.cast(X), mp._low, acts, ops=ops)
+    assert caches[-1].A.dtype == low
+    assert prop._cost(caches, Y, acts, head_for(acts[-1]), ops).dtype == f32
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_a_mixed_fit_ends_close_to_the_float32_fit(mixed, optimizer):
+    """Tolerance: the final costs within 0.01 + 4 u J and the predictions on >= 98% of the points the
+    same, u the compute dtype's unit roundoff. The masters accumulate every update in float32, so the
+    low dtype only perturbs each step's gradient by O(u) relative (the forward's rounding), and the two
+    runs of 600 steps stay on the same path; measured: |dJ| ~ 3e-4 (bfloat16) and 5e-5 (float16)."""
+    backend, dtype = mixed
+    X, Y, p32, acts = _planar(backend)
+    pm = _copy(backend, p32)
+    plan = Plan.of(400, None, 600, None)
+    make = (lambda: GradientDescent(1.2)) if optimizer == "gd" else (lambda: Adam(0.01))
+    h32 = train(p32, acts, X, Y, optimizer=make(), plan=plan, cost_every=100, ops=backend.ops)
+    hm = train_mixed(
+        pm, acts, X, Y, precision=MixedPrecision(make(), dtype), backend=backend, plan=plan, cost_every=100
+    )
+    J32, Jm = h32.costs[-1], hm.costs[-1]
+    assert abs(Jm - J32) <= 0.01 + 4 * UNIT[dtype] * J32, (J32, Jm)
+    assert J32 < 0.5 * h32.costs[0]  # it learned something to compare
+    agree = np.mean(
+        to_host(backend, prop.predict(X, p32, acts)) == to_host(backend, prop.predict(X, pm, acts))
+    )
+    assert agree >= 0.98
+
+
+def test_gradients_in_the_low_dtype_agree_with_float64_finite_differences(mixed):
+    """The mixed step's unscaled gradients against central differences in float64 at the same point
+    (the parameters and X rounded to the compute dtype, then cast up). Tolerance: relative error in norm
+    below 16 u (bfloat16 ~3e-2, float16 ~8e-3): each layer's forward and backward round to u once per
+    operation, over 3 layers and sums of 16 terms."""
+    backend, dtype = mixed
+    rng = np.random.default_rng(20261122)
+    dims, m = [5, 6, 4, 1], 16
+    acts = [get_activation("tanh"), get_activation("tanh"), get_activation("sigmoid")]
+    X = backend.asarray(rng.standard_normal((dims[0], m)), dtype="float32")
+    Y = backend.asarray((rng.random((1, m)) > 0.5).astype(float), dtype="float32")
+    params = dlcore.initialize_parameters(dims, "xavier", backend, 7, "float32")
+    for l in range(1, len(dims)):
+        params[f"b{l}"] = backend.asarray(rng.standard_normal((dims[l], 1)) * 0.5, dtype="float32")
+    mp = MixedPrecision(GradientDescent(1.0), dtype, loss_scale="dynamic", init_scale=1024.0)
+    low = mp.prepare(params, backend)
+    ops = mp.wrap_ops(backend.ops)
+    Xl = mp.cast(X)
+    AL, caches = prop._forward(Xl, low, acts, ops=ops)
+    grads = mp.unscale(prop._backward(AL, Y, caches, acts, None, 1.0, ops, head_for(acts[-1])))
+
+    host = get_backend("numpy")
+    X64 = host.asarray(to_host(backend, mp.xp.astype(Xl, backend.dtype("float32"))), dtype="float64")
+    Y64 = host.asarray(to_host(backend, Y), dtype="float64")
+
+    def cost_of(hp):
+        _, c = dlcore.forward(X64, {k: host.asarray(v, dtype="float64") for k, v in hp.items()}, acts)
+        return float(dlcore.cost(c, Y64, acts))
+
+    at = {k: mp.xp.astype(v, backend.dtype("float32")) for k, v in low.items()}  # the rounded point
+    fd = numeric_gradients(cost_of, backend, at, eps=1e-6)
+    for name, g in fd.items():
+        mine = to_host(backend, grads[name]).astype(np.float64)
+        err = np.linalg.norm(mine - g) / max(np.linalg.norm(g), 1e-12)
+        assert err < 16 * UNIT[dtype], (name, err)
+
+
+# -- dynamic loss scaling -----------------------------------------------------------------------------
+def _random_grads(backend, params, low, rng, scale=1.0):
+    return {
+        "d" + k: backend.xp.astype(
+            backend.asarray(rng.standard_normal(tuple(v.shape)) * scale, dtype="float32"), low
+        )
+        for k, v in params.items()
+    }
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_loss_scaling_skips_an_overflowing_step_and_halves_the_scale(mixed, optimizer):
+    backend, dtype = mixed
+    rng = np.random.default_rng(11)
+    _, _, params, _ = _planar(backend, dims=(3, 5, 1))
+    inner = GradientDescent(0.1) if optimizer == "gd" else Adam(0.01)
+    mp = MixedPrecision(inner, dtype, loss_scale="dynamic", init_scale=1024.0, growth_interval=3)
+    low = mp.prepare(params, backend)
+    lowdt = mp.low_dtype
+    ops = mp.wrap_ops(backend.ops)
+    # a good step first, so that Adam has state to keep
+    mp.step(low, _random_grads(backend, params, lowdt, rng, 1024.0), ops, inner.gradient_scale)
+    before = _host(backend, mp.masters)
+    state = {k: np.array(to_host(backend, v)) for k, v in getattr(inner, "v", {}).items()}
+    grads = _random_grads(backend, params, lowdt, rng, 1024.0)
+    bad = to_host(backend, mp.xp.astype(grads["dW1"], backend.dtype("float32")))
+    bad[0, 0] = np.inf  # an overflow in one entry of one gradient
+    with backend.quiet_floating_point():
+        grads["dW1"] = mp.xp.astype(backend.asarray(bad, dtype="float32"), lowdt)
+    with backend.quiet_floating_point():  # the cast of inf warns on NumPy
+        mp.step(low, grads, ops, inner.gradient_scale)
+    after = _host(backend, mp.masters)
+    assert all(np.array_equal(before[k], after[k]) for k in before)  # skipped: masters unchanged
+    assert all(np.array_equal(state[k], to_host(backend, inner.v[k])) for k in state)
+    assert float(mp.loss_scale) == 512.0 and int(mp.skipped_steps) == 1
+    f32 = backend.dtype("float32")
+    for k, v in low.items():  # the loop's parameters are the masters cast down
+        recast = mp.xp.astype(mp.xp.astype(mp.masters[k], lowdt), f32)
+        assert np.array_equal(to_host(backend, mp.xp.astype(v, f32)), to_host(backend, recast))
+    for _ in range(3):  # three good steps: the scale doubles back, the masters move
+        mp.step(low, _random_grads(backend, params, lowdt, rng, 512.0), ops, inner.gradient_scale)
+    assert float(mp.loss_scale) == 1024.0 and int(mp.skipped_steps) == 1
+    assert not np.array_equal(_host(backend, mp.masters)["W1"], after["W1"])
+
+
+def test_training_recovers_from_a_loss_scale_that_overflows(mixed):
+    """Starting at S = 2^40 every float16 gradient overflows until S has halved enough: those steps
+    are skipped, then training goes on to the float32 result."""
+    backend, dtype = mixed
+    if dtype == "bfloat16":
+        pytest.skip("bfloat16 has float32's range: no loss scale overflows it")
+    X, Y, p32, acts = _planar(backend)
+    pm = _copy(backend, p32)
+    plan = Plan.of(400, None, 400, None)
+    h32 = train(p32, acts, X, Y, optimizer=Adam(0.01), plan=plan, cost_every=100, ops=backend.ops)
+    mp = MixedPrecision(Adam(0.01), dtype, loss_scale="dynamic", init_scale=2.0**40)
+    hm = train_mixed(pm, acts, X, Y, precision=mp, backend=backend, plan=plan, cost_every=100)
+    skipped = int(mp.skipped_steps)
+    assert 5 <= skipped <= 120, skipped
+    assert abs(hm.costs[-1] - h32.costs[-1]) < 0.05, (h32.costs, hm.costs)
+
+
+def test_a_step_makes_no_host_sync(mixed, monkeypatch):
+    """Dynamic loss scaling decides on the device: a step (good or overflowing) converts nothing to a
+    host number. Counted on torch tensors (NumPy's conversions cannot be intercepted)."""
+    backend, dtype = mixed
+    if backend.name != "torch":
+        pytest.skip("host syncs are intercepted on torch tensors only")
+    torch = backend.lib
+    rng = np.random.default_rng(5)
+    _, _, params, _ = _planar(backend, dims=(3, 5, 1))
+    mp = MixedPrecision(Adam(0.01), dtype, loss_scale="dynamic", init_scale=1024.0, growth_interval=2)
+    low = mp.prepare(params, backend)
+    ops = mp.wrap_ops(backend.ops)
+    batches = [_random_grads(backend, params, mp.low_dtype, rng, 1024.0) for _ in range(3)]
+    batches[1]["db1"] = batches[1]["db1"] * float("inf")
+    syncs = []
+    for method in ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy", "cpu"):
+        original = getattr(torch.Tensor, method)
+        monkeypatch.setattr(
+            torch.Tensor,
+            method,
+            lambda self, *a, _m=method, _o=original, **k: (syncs.append(_m), _o(self, *a, **k))[1],
+        )
+    for grads in batches:
+        mp.step(low, grads, ops, 1.0)
+    monkeypatch.undo()
+    assert syncs == []
+    assert int(mp.skipped_steps) == 1
+
+
+def test_l2_with_dynamic_loss_scaling_is_refused():
+    backend = get_backend("numpy")
+    X, Y, params, acts = _planar(backend)
+    with pytest.raises(ValueError, match="l2 with dynamic loss scaling is not supported: use"):
+        train_mixed(
+            params,
+            acts,
+            X,
+            Y,
+            precision=MixedPrecision(GradientDescent(0.1), "float16"),
+            backend=backend,
+            plan=Plan.of(400, None, 2, None),
+            l2=0.1,
+        )
+
+
+def test_static_loss_scale_trains_with_l2(mixed):
+    backend, dtype = mixed
+    X, Y, p32, acts = _planar(backend)
+    pm = _copy(backend, p32)
+    plan = Plan.of(400, None, 200, None)
+    h32 = train(
+        p32, acts, X, Y, optimizer=GradientDescent(0.5), plan=plan, cost_every=50, l2=0.5, ops=backend.ops
+    )
+    mp = MixedPrecision(GradientDescent(0.5), dtype, loss_scale=256.0)
+    hm = train_mixed(pm, acts, X, Y, precision=mp, backend=backend, plan=plan, cost_every=50, l2=0.5)
+    assert abs(hm.costs[-1] - h32.costs[-1]) <= 0.01, (h32.costs, hm.costs)
+
+
+def test_divergence_rolls_the_masters_back_too(mixed):
+    """After TrainingDiverged the loop rolled its low-precision parameters back; the masters follow them
+    (cast up: every value is exactly representable in the compute dtype) instead of the diverged ones."""
+    backend, dtype = mixed
+    X, Y, params, acts = _planar(backend)
+    mp = MixedPrecision(GradientDescent(1e4), dtype)
+    with pytest.raises(TrainingDiverged):
+        train_mixed(
+            params,
+            acts,
+            X,
+            Y,
+            precision=mp,
+            backend=backend,
+            plan=Plan.of(400, None, 50, None),
+            cost_every=1,
+            divergence_factor=2.0,
+        )
+    f32 = backend.dtype("float32")
+    for v in params.values():
+        assert v.dtype == f32 and np.all(np.isfinite(to_host(backend, v)))
+        round_trip = mp.xp.astype(mp.xp.astype(v, mp.low_dtype), f32)
+        assert np.array_equal(to_host(backend, v), to_host(backend, round_trip))
