@@ -272,6 +272,30 @@ def test_a_step_makes_no_host_sync(mixed, monkeypatch):
     assert int(mp.skipped_steps) == 1
 
 
+def test_a_mixed_run_syncs_only_at_the_cost_checks(mixed, monkeypatch):
+    """A whole train_mixed run on torch converts a device value to the host only at the loop's cost
+    checks: ceil(N / k) + 1 ``float`` calls (tests/test_host_sync.py counts the same for float32)."""
+    backend, dtype = mixed
+    if backend.name != "torch":
+        pytest.skip("host syncs are intercepted on torch tensors only")
+    torch = backend.lib
+    X, Y, params, acts = _planar(backend)
+    syncs = []
+    for method in ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy", "cpu"):
+        original = getattr(torch.Tensor, method)
+        monkeypatch.setattr(
+            torch.Tensor,
+            method,
+            lambda self, *a, _m=method, _o=original, **k: (syncs.append(_m), _o(self, *a, **k))[1],
+        )
+    mp = MixedPrecision(Adam(0.01), dtype, loss_scale="dynamic", init_scale=2.0**20, growth_interval=3)
+    history = train_mixed(
+        params, acts, X, Y, precision=mp, backend=backend, plan=Plan.of(400, None, 10, None), cost_every=3
+    )
+    monkeypatch.undo()
+    assert len(history) == 5 and syncs == ["__float__"] * 5
+
+
 def test_l2_with_dynamic_loss_scaling_is_refused():
     backend = get_backend("numpy")
     X, Y, params, acts = _planar(backend)
