@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
+from operator import attrgetter, is_
+from types import SimpleNamespace
 from typing import Any
 
 import array_api_compat.numpy as xp
@@ -21,6 +24,178 @@ Array = Any
 #: stay in the caches either way
 SMALL = 4096
 
+#: a replayable step is recorded only while every array it is handed has at most this many elements: the
+#: recording keeps those arrays alive, and above this size the Python it saves (~15-25 us) is < 1% of a step
+REPLAY_MAX_ELEMENTS = 1 << 20
+
+#: the NumPy functions the primitives call, by name. They call them through ``self._np``: this namespace
+#: (direct calls, no cost over ``np.tanh``) or, while a replayable step is recorded, a :class:`_Recorder`
+#: with the same names, which also appends each call to the step's tape
+_NUMPY = SimpleNamespace(
+    matmul=np.matmul,
+    add=np.add,
+    subtract=np.subtract,
+    multiply=np.multiply,
+    divide=np.divide,
+    negative=np.negative,
+    abs=np.abs,
+    exp=np.exp,
+    log1p=np.log1p,
+    tanh=np.tanh,
+    maximum=np.maximum,
+    greater=np.greater,
+    greater_equal=np.greater_equal,
+    add_reduce=np.add.reduce,
+    call=lambda f, *args: f(*args),
+)
+
+
+class _Recorder:
+    """``_NUMPY``'s names, recording: every call runs at once and is appended to ``tape`` as a
+    ``partial`` over the same arguments, so that replaying the tape repeats the step's NumPy calls and
+    nothing else. A call with no ``out=`` would hand the replay a stale array, so it spoils the recording
+    (``ok = False``), as does any primitive that computes outside these names (:meth:`NumpyOps._untaped`)."""
+
+    def __init__(self) -> None:
+        self.tape: list[Callable[[], Any]] = []
+        self.results: list[tuple[Any, list[Any]]] = []  # (value, cell): ``call``'s results, for the return
+        self.ok = True
+        for name, f in vars(_NUMPY).items():
+            if name != "call":
+                setattr(self, name, self._wrap(f))
+
+    def _wrap(self, f: Any) -> Callable[..., Any]:
+        tape = self.tape
+        nin = getattr(f, "nin", None)  # a ufunc
+        positional_out = nin is not None and f not in (np.maximum, np.minimum)  # faster to replay than out=
+
+        def record(*args: Any, **kwargs: Any) -> Any:
+            result = f(*args, **kwargs)
+            if positional_out and len(args) == nin and set(kwargs) == {"out"}:
+                args, kwargs = (*args, kwargs["out"]), {}
+            if nin is not None:
+                args = _typed_scalars(args, nin)
+            if not ((nin is not None and len(args) > nin) or "out" in kwargs):
+                self.ok = False
+            tape.append(partial(f, *args, **kwargs) if kwargs else partial(f, *args))
+            return result
+
+        return record
+
+    def call(self, f: Callable[..., Any], *args: Any) -> Any:
+        """``f(*args)``, a Python function over arrays the step owns (a cost's last reduction): replayed as
+        it is, its latest result kept in a cell (the step may return it)."""
+        cell = [None]
+
+        def run() -> None:
+            cell[0] = f(*args)
+
+        run()
+        self.tape.append(run)
+        self.results.append((cell[0], cell))
+        return cell[0]
+
+
+_ARRAY = object()  # where an array sits in a signature
+_META = attrgetter("shape", "dtype")
+
+
+def _typed_scalars(args: tuple[Any, ...], nin: int) -> tuple[Any, ...]:
+    """A ufunc's Python-number inputs as 0-D arrays of its floating array inputs' one dtype: the value NumPy
+    computes with anyway (a Python scalar is cast to the array's dtype, NEP 50), without the promotion
+    logic per call (float32, (1, 400): 1.06 us a call with 1.0, 0.45 us with a float32 0-D array)."""
+    inputs = args[:nin]
+    if not any(type(a) is float or type(a) is int for a in inputs):
+        return args
+    dtypes = {a.dtype for a in inputs if type(a) is np.ndarray}
+    if len(dtypes) != 1:
+        return args
+    dtype = dtypes.pop()
+    if dtype.kind != "f":
+        return args
+    typed = tuple(np.asarray(a, dtype) if type(a) is float or type(a) is int else a for a in inputs)
+    return typed + args[nin:]
+
+
+def _signature(args: tuple[Any, ...] | list[Any]) -> tuple[list[Any], list[np.ndarray]]:
+    """What a replay must find again in a captured step's arguments, and the arrays among them: each array
+    by identity, shape and dtype (a replay reads the very arrays it was recorded with), dicts by their keys
+    then values, lists and tuples by length then items, anything else by value (``==``)."""
+    sig: list[Any] = []
+    arrays: list[np.ndarray] = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            sig.append(_ARRAY)
+            arrays.append(a)
+        elif t is dict or t is list or t is tuple:
+            sig.append(tuple(a) if t is dict else len(a))
+            for v in a.values() if t is dict else a:
+                tv = type(v)
+                if tv is np.ndarray:
+                    sig.append(_ARRAY)
+                    arrays.append(v)
+                elif tv is dict or tv is list or tv is tuple:
+                    inner, inner_arrays = _signature((v,))
+                    sig.append(tuple(inner))
+                    arrays += inner_arrays
+                else:
+                    sig.append(v)
+        else:
+            sig.append(a)
+    sig += map(id, arrays)  # the ids and metadata of all arrays at once, in C
+    sig += map(_META, arrays)
+    return sig, arrays
+
+
+class _Tape:
+    """One recorded call of a replayable step: its signature, its NumPy calls, where its result comes from.
+
+    :meth:`same` is the fast test of a new call's arguments (~1 us where the full signature takes ~2.5 us
+    on the planar step): the same objects at the top level, the same values (by identity) in its dicts and
+    lists, and the recorded arrays still of their shapes and dtypes. A call it does not recognise is
+    compared by its full signature (equal scalars that are other objects, e.g. a learning rate computed
+    again)."""
+
+    __slots__ = ("args", "calls", "containers", "arrays", "metas", "result", "signature")
+
+    def __init__(
+        self,
+        args: tuple[Any, ...],
+        signature: list[Any],
+        arrays: list[np.ndarray],
+        calls: list[Callable[[], Any]],
+        result: list[Any] | None,
+    ) -> None:
+        self.args = args  # held: the arrays it reads stay alive, so their ids mean them
+        self.signature = signature
+        self.arrays = arrays
+        self.metas = list(map(_META, arrays))
+        self.containers = [
+            (i, tuple(a), list(map(id, a.values()))) if type(a) is dict else (i, None, list(map(id, a)))
+            for i, a in enumerate(args)
+            if type(a) in (dict, list, tuple)
+        ]
+        self.calls = calls
+        self.result = result  # None, or the cell of the ``call`` whose value the step returned
+
+    def same(self, args: tuple[Any, ...]) -> bool:
+        if len(args) != len(self.args) or not all(map(is_, args, self.args)):
+            return False
+        for i, keys, ids in self.containers:
+            a = args[i]
+            if keys is None:
+                if list(map(id, a)) != ids:
+                    return False
+            elif tuple(a) != keys or list(map(id, a.values())) != ids:
+                return False
+        return list(map(_META, self.arrays)) == self.metas
+
+    def replay(self) -> Any:
+        for call in self.calls:
+            call()
+        return None if self.result is None else self.result[0]
+
 
 class NumpyOps(Ops):
     """NumPy's own versions of the hot primitives: ``out=`` buffers, in-place ufuncs, no wrappers.
@@ -31,33 +206,104 @@ class NumpyOps(Ops):
     caches. Outside a captured step every result is a fresh array. The arithmetic is the default's, in
     the same order: the same bits (tests/test_ops.py).
 
+    A step captured with ``replay=True`` is also *recorded*: the primitives name every NumPy call they
+    make through ``self._np``, and a second call of the step with the same arguments (the same arrays,
+    shapes, dtypes and scalars) replays those calls from a flat list, without the Python that chose them
+    (the layer loop, the dict of parameters, the caches, the shape checks): NumPy's counterpart of a CUDA
+    graph. Only the primitives in :attr:`TAPED` can be recorded; any other one, and any fallback to the
+    default inside them, makes the step's recording unusable (it then runs as before).
+
     Measured and left to the default: ReLU' as ``np.multiply(dA, Z > 0, out=dA)`` (the boolean operand
     is cast inside the ufunc loop: 1.3x slower than multiplying by a float copy of the mask).
     """
 
     name = "numpy"
+    #: the primitives that name all their NumPy calls through ``self._np`` (or call :meth:`_untaped`);
+    #: every other public method of :class:`Ops` spoils a recording (wrapped below the class)
+    TAPED = frozenset(
+        {
+            "layer_forward",
+            "activation_backward",
+            "bias_gradient",
+            "linear_backward",
+            "output_gradient",
+            "cost",
+            "gd_update",
+        }
+    )
 
     def __init__(self, xp: Any) -> None:
         super().__init__(xp)
         self._workspace: list[np.ndarray] | None = None  # the running captured step's buffers
         self._next = 0
+        self._np: Any = _NUMPY  # a _Recorder while a replayable step is recorded
+        #: (Z, exp(-|Z|)) of the output sigmoid in the running captured step: the binary cost reuses it
+        self._exp_neg_abs: tuple[np.ndarray, np.ndarray] | None = None
 
-    # -- the workspace ------------------------------------------------------------------------------
-    def capture(self, step: Callable[..., Any]) -> Callable[..., Any]:
+    # -- the workspace and the replay ---------------------------------------------------------------
+    def capture(self, step: Callable[..., Any], replay: bool = False) -> Callable[..., Any]:
         """``step`` with its own workspace: the i-th buffer it asks for is the i-th of the last call
-        (reallocated when the shape changes, e.g. the last, partial mini-batch)."""
-        buffers: list[np.ndarray] = []
+        (reallocated when the shape changes, e.g. the last, partial mini-batch).
 
-        def captured(*args: Any, **kwargs: Any) -> Any:
-            if self._workspace is not None:  # nested: the outer step's workspace serves
-                return step(*args, **kwargs)
+        ``replay=True`` (the caller vouches that ``step`` computes every array through the ops object it
+        is handed as an argument, and returns ``None`` or what a primitive computed): when a call finds the
+        same arguments as the call before, that call is recorded, and every later call with those
+        arguments replays the recording. A step not handed this very ops object (a wrapper's) is never
+        recorded."""
+        buffers: list[np.ndarray] = []
+        state: list[Any] = [None, None, None]  # the tape, the previous call's signature, a refused one
+
+        def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             self._workspace, self._next = buffers, 0
             try:
                 return step(*args, **kwargs)
             finally:
-                self._workspace = None
+                self._workspace, self._exp_neg_abs = None, None
 
-        return captured
+        def captured(*args: Any, **kwargs: Any) -> Any:
+            if self._workspace is not None:  # nested: the outer step's workspace serves
+                return step(*args, **kwargs)
+            return run(args, kwargs)
+
+        if not replay:
+            return captured
+
+        def replayed(*args: Any) -> Any:
+            if self._workspace is not None:
+                return step(*args)
+            tape = state[0]
+            if tape is not None and tape.same(args):
+                return tape.replay()
+            signature, arrays = _signature(args)
+            if tape is not None and signature == tape.signature:
+                return tape.replay()
+            if (
+                signature != state[1]
+                or signature == state[2]
+                or not any(a is self for a in args)
+                or any(a.size > REPLAY_MAX_ELEMENTS for a in arrays)
+            ):
+                state[1] = signature
+                return run(args, {})
+            state[1] = None  # the second call with these arguments: recorded (once)
+            recorder = self._np = _Recorder()
+            try:
+                result = run(args, {})
+            finally:
+                self._np = _NUMPY
+            cell = next((cell for value, cell in recorder.results if value is result), None)
+            if recorder.ok and (result is None or cell is not None):
+                state[0] = _Tape(args, signature, arrays, recorder.tape, cell)
+            else:  # not replayable: not recorded again while the arguments stay these
+                state[1] = state[2] = signature
+            return result
+
+        return replayed
+
+    def _untaped(self) -> None:
+        """Called where a primitive computes outside ``self._np``: a step recording now is not replayable."""
+        if self._np is not _NUMPY:
+            self._np.ok = False
 
     def _empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         workspace = self._workspace
@@ -77,56 +323,70 @@ class NumpyOps(Ops):
 
     # -- layers -------------------------------------------------------------------------------------
     def layer_forward(self, W: Array, A_prev: Array, b: Array, g: Any) -> tuple[Array, Array]:
+        n = self._np
         dtype = A_prev.dtype if W.dtype == A_prev.dtype else np.result_type(W, A_prev)
         shape = (W.shape[0], A_prev.shape[1])
-        Z = np.matmul(W, A_prev, out=self._empty(shape, dtype))
-        Z += b
+        Z = n.matmul(W, A_prev, out=self._empty(shape, dtype))
+        n.add(Z, b, out=Z)
         if g.name == "tanh":
-            return Z, np.tanh(Z, out=self._empty(shape, dtype))
+            return Z, n.tanh(Z, out=self._empty(shape, dtype))
         if g.name == "relu":
-            return Z, np.maximum(Z, 0.0, out=self._empty(shape, dtype))
+            return Z, n.maximum(Z, 0.0, out=self._empty(shape, dtype))
         if g.name == "sigmoid":  # activations.sigmoid: where(Z >= 0, 1, E) / (1 + E), E = exp(-|Z|)
-            E = np.abs(Z, out=self._empty(shape, dtype))
-            np.negative(E, out=E)
-            np.exp(E, out=E)
-            A = np.greater_equal(Z, 0.0, out=self._empty(shape, dtype))
-            np.maximum(A, E, out=A)  # 1 where Z >= 0 (E <= 1 there), else E (> 0): the where, mask-free
-            E += 1.0
-            A /= E
+            E = n.abs(Z, out=self._empty(shape, dtype))
+            n.negative(E, out=E)
+            n.exp(E, out=E)
+            A = n.greater_equal(Z, 0.0, out=self._empty(shape, dtype))
+            n.maximum(A, E, out=A)  # 1 where Z >= 0 (E <= 1 there), else E (> 0): the where, mask-free
+            if self._workspace is None:
+                n.add(E, 1.0, out=E)
+                return Z, n.divide(A, E, out=A)
+            # in a captured step E is kept for the binary cost, log1p(E) (three passes fewer)
+            n.divide(A, n.add(E, 1.0, out=self._empty(shape, dtype)), out=A)
+            self._exp_neg_abs = (Z, E)
             return Z, A
+        self._untaped()
         return Z, g.forward(Z)
 
     def activation_backward(self, g: Any, dA: Array, Z: Array, A: Array) -> Array:
+        n = self._np
         if g.name == "tanh":  # g' = 1 - A^2
-            d = np.multiply(A, A, out=self._empty(A.shape, A.dtype))
-            np.subtract(1.0, d, out=d)
+            d = n.multiply(A, A, out=self._empty(A.shape, A.dtype))
+            n.subtract(1.0, d, out=d)
         elif g.name == "relu":  # g' = (Z > 0), as a float mask
-            d = np.greater(Z, 0.0, out=self._empty(Z.shape, Z.dtype))
+            d = n.greater(Z, 0.0, out=self._empty(Z.shape, Z.dtype))
+        elif g.name == "sigmoid":  # g' = A (1 - A)
+            d = n.subtract(1.0, A, out=self._empty(A.shape, A.dtype))
+            n.multiply(A, d, out=d)
         else:
+            self._untaped()
             d = g.derivative(Z, A)
-        dA *= d
+        n.multiply(dA, d, out=dA)
         return dA
 
     def bias_gradient(self, dZ: Array) -> Array:
         """db = sum(dZ, axis=1) by the ufunc itself: np.sum's Python wrappers cost ~1 us a call."""
-        return np.add.reduce(dZ, axis=1, keepdims=True, out=self._empty((dZ.shape[0], 1), dZ.dtype))
+        return self._np.add_reduce(dZ, axis=1, keepdims=True, out=self._empty((dZ.shape[0], 1), dZ.dtype))
 
     def linear_backward(self, dZ: Array, A_prev: Array, W: Array, need_dA_prev: bool):
-        dW = np.matmul(dZ, A_prev.T, out=self._empty(W.shape, dZ.dtype))
+        n = self._np
+        dW = n.matmul(dZ, A_prev.T, out=self._empty(W.shape, dZ.dtype))
         db = self.bias_gradient(dZ)
         if not need_dA_prev:
             return None, dW, db
         dA = self._empty(A_prev.shape, dZ.dtype)
         if W.shape[0] == 1:  # the outer product as a broadcast multiply
-            return np.multiply(W.T, dZ, out=dA), dW, db
-        return np.matmul(W.T, dZ, out=dA), dW, db
+            return n.multiply(W.T, dZ, out=dA), dW, db
+        return n.matmul(W.T, dZ, out=dA), dW, db
 
     # -- the output layer ---------------------------------------------------------------------------
     def output_gradient(self, head: Any, Z: Array, A: Array, Y: Array, scale: float) -> Array:
         if not head.residual_gradient:
+            self._untaped()
             return super().output_gradient(head, Z, A, Y, scale)
-        dZ = np.subtract(A, Y, out=self._empty(A.shape, A.dtype))  # (A - Y) scale / m
-        dZ *= scale / A.shape[1]
+        n = self._np
+        dZ = n.subtract(A, Y, out=self._empty(A.shape, A.dtype))  # (A - Y) scale / m
+        n.multiply(dZ, scale / A.shape[1], out=dZ)
         return dZ
 
     def cost(self, head: Any, Z: Array, A: Array, Y: Array) -> Array:
@@ -134,17 +394,34 @@ class NumpyOps(Ops):
         default's value (the same bits for 0/1 labels). Infinite logits make 0 * inf here: a cost that is
         not finite is computed again by the default, which gives the limits."""
         if head.name != "binary":
+            self._untaped()
             return super().cost(head, Z, A, Y)
-        loss = np.maximum(Z, 0.0, out=self._empty(Z.shape, Z.dtype))
-        t = np.multiply(Y, Z, out=self._empty(Z.shape, Z.dtype))
-        loss -= t
-        np.abs(Z, out=t)
-        np.negative(t, out=t)
-        np.exp(t, out=t)
-        np.log1p(t, out=t)
-        loss += t
+        n = self._np
+        loss = n.maximum(Z, 0.0, out=self._empty(Z.shape, Z.dtype))
+        t = n.multiply(Y, Z, out=self._empty(Z.shape, Z.dtype))
+        n.subtract(loss, t, out=loss)
+        shared = self._exp_neg_abs
+        if shared is not None and shared[0] is Z:  # this captured step's sigmoid computed exp(-|Z|)
+            n.log1p(shared[1], out=t)
+        else:
+            n.abs(Z, out=t)
+            n.negative(t, out=t)
+            n.exp(t, out=t)
+            n.log1p(t, out=t)
+        n.add(loss, t, out=loss)
+        return n.call(self._mean_loss, loss, head, Z, A, Y)
+
+    def _mean_loss(self, loss: Array, head: Any, Z: Array, A: Array, Y: Array) -> Any:
         J = np.add.reduce(loss, axis=None) / Z.shape[1]
-        return J if math.isfinite(J) else super().cost(head, Z, A, Y)
+        return J if math.isfinite(J) else Ops.cost(self, head, Z, A, Y)
+
+    # -- optimizers ---------------------------------------------------------------------------------
+    def gd_update(self, W: Array, dW: Array, learning_rate: float) -> None:
+        """W -= alpha dW (``learning_rate=1``: no temporary), as the default."""
+        n = self._np
+        if learning_rate != 1.0:
+            dW = n.multiply(learning_rate, dW, out=self._empty(dW.shape, dW.dtype))
+        n.subtract(W, dW, out=W)
 
     def adam_update(self, W, dW, v, s, learning_rate, beta1, beta2, epsilon, t) -> None:
         """The default's arithmetic in the same order (the same bits), two temporaries instead of six."""
@@ -160,6 +437,20 @@ class NumpyOps(Ops):
         step = (learning_rate * (1.0 / (1.0 - beta1**t))) * v
         step /= tmp
         W -= step
+
+
+def _spoils_a_recording(method: Callable[..., Any]) -> Callable[..., Any]:
+    def untaped(self: NumpyOps, *args: Any, **kwargs: Any) -> Any:
+        self._untaped()
+        return method(self, *args, **kwargs)
+
+    untaped.__name__, untaped.__doc__ = method.__name__, method.__doc__
+    return untaped
+
+
+for _name, _method in list(vars(Ops).items()):  # every primitive NumpyOps does not record (adam_update, ...)
+    if callable(_method) and not _name.startswith("_") and _name not in NumpyOps.TAPED | {"capture"}:
+        setattr(NumpyOps, _name, _spoils_a_recording(getattr(NumpyOps, _name)))
 
 
 class NumpyBackend(Backend):

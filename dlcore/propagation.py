@@ -231,15 +231,18 @@ def train_step(
     X: (n_x, m), Y: (n[L], m). Returns J (a 0-D array on the device, computed from the parameters
     *before* the update) or ``None`` when ``compute_cost`` is false.
     """
-    check_network_shapes(X, params, activations)  # shapes only: a few tuple comparisons per call
     ops = ops or ops_of(X)
     step = _CAPTURED.get(ops)
-    if step is None:  # once per ops object: a backend may reuse the step's buffers call after call
-        step = _CAPTURED[ops] = ops.capture(_train_step)
+    if step is None:  # once per ops object: a backend may reuse the step's buffers, or replay the step
+        step = _CAPTURED[ops] = ops.capture(_train_step, replay=True)
     return step(X, Y, params, activations, learning_rate, compute_cost, ops)
 
 
 def _train_step(X, Y, params, activations, learning_rate, compute_cost, ops) -> Array | None:
+    """Captured with ``replay=True``: every array is computed by ``ops`` (nothing here but shapes and
+    calls), so that a backend may record the step's primitives once and replay them while the arguments
+    stay the same (NumpyOps); the shape checks then run once per recording, not once per call."""
+    check_network_shapes(X, params, activations)  # shapes only: a few tuple comparisons per call
     head = head_for(activations[-1])
     AL, caches = _forward(X, params, activations, ops=ops)
     check_target_shape(Y, AL, activations)

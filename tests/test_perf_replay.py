@@ -1,0 +1,248 @@
+"""The replayed training step (NumpyOps.capture(step, replay=True)): the same bits as the default ops on
+every call, replayed only while the arguments are the same, never for what it cannot record."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from dlcore.backends import get_backend
+from dlcore.backends.numpy_backend import OPS, NumpyOps, _Recorder
+
+import dlcore
+from dlcore import propagation
+from dlcore.activations import ACTIVATIONS, get_activation
+from dlcore.ops import Ops
+
+NP = get_backend("numpy")
+DEFAULT = Ops(NP.xp)  # the plain Array API ops on NumPy arrays: the oracle
+
+
+class Spy(NumpyOps):
+    """NumpyOps that count the primitives the core asks for: a replayed step asks for none."""
+
+    def __init__(self, xp):
+        super().__init__(xp)
+        self.calls = 0
+
+    def layer_forward(self, *args):
+        self.calls += 1
+        return super().layer_forward(*args)
+
+
+def _net(dims, hidden, out, m, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    head_act = ACTIVATIONS[out] if out in ACTIVATIONS else get_activation(out)
+    if out == "softmax":
+        Y = np.eye(dims[-1], dtype=dtype)[:, rng.integers(0, dims[-1], m)]
+    elif out == "linear":
+        Y = rng.standard_normal((dims[-1], m)).astype(dtype)
+    else:
+        Y = (rng.random((dims[-1], m)) > 0.5).astype(dtype)
+    acts = [get_activation(hidden)] * (len(dims) - 2) + [head_act]
+    params = dlcore.initialize_parameters(dims, "xavier", NP, seed + 1, dtype)
+    return X, Y, acts, params
+
+
+def _copy(params):
+    return {k: v.copy() for k, v in params.items()}
+
+
+def _same(got, want):
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k, strict=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m", [50, 3000])  # (n, m) below and above NumpyOps.SMALL: malloc and workspace
+@pytest.mark.parametrize(
+    ("dims", "hidden", "out"),
+    [
+        ([2, 4, 1], "tanh", "sigmoid"),
+        ([3, 6, 5, 1], "relu", "sigmoid"),
+        ([3, 5, 2], "sigmoid", "sigmoid"),
+        ([3, 5, 1], "leaky_relu:0.1", "sigmoid"),  # not recorded: leaky ReLU computes outside the tape
+        ([3, 5, 2], "tanh", "linear"),  # not recorded: mean squared error is the default's
+        ([3, 5, 3], "relu", "softmax"),  # not recorded either
+        ([3, 5, 1], "tanh", "tanh"),  # the course's general head: not recorded
+    ],
+)
+def test_the_replayed_step_is_the_default_ops_step_bit_for_bit(dims, hidden, out, m, dtype):
+    X, Y, acts, params = _net(dims, hidden, out, m, dtype)
+    spy = Spy(NP.xp)
+    mine, oracle = _copy(params), _copy(params)
+    for i in range(6):
+        J = dlcore.train_step(X, Y, mine, acts, 0.05, ops=spy)
+        J_want = dlcore.train_step(X, Y, oracle, acts, 0.05, ops=DEFAULT)
+        assert np.asarray(J).tobytes() == np.asarray(J_want).tobytes(), i
+        _same(mine, oracle)
+    recorded = hidden in ("tanh", "relu", "sigmoid") and out == "sigmoid"
+    # calls 1 and 2 run the primitives (the second one records), calls 3-6 replay when it could record
+    assert spy.calls == (2 if recorded else 6) * (len(dims) - 1)
+
+
+def test_a_replay_follows_its_arguments():
+    """A new learning rate, compute_cost, parameter array, X or activation is a new step: recorded again;
+    the same arrays with new contents are replayed (the replay reads them)."""
+    X, Y, acts, params = _net([2, 4, 1], "tanh", "sigmoid", 300, "float64")
+    spy = Spy(NP.xp)
+    mine, oracle = _copy(params), _copy(params)
+
+    def both(X=X, Y=Y, lr=0.1, cost=True, acts=acts):
+        before = spy.calls
+        J = dlcore.train_step(X, Y, mine, acts, lr, compute_cost=cost, ops=spy)
+        J_want = dlcore.train_step(X, Y, oracle, acts, lr, compute_cost=cost, ops=DEFAULT)
+        assert (J is None) == (J_want is None) and (J is None or float(J) == float(J_want))
+        _same(mine, oracle)
+        return spy.calls > before  # ran the primitives (False: replayed)
+
+    assert [both() for _ in range(4)] == [True, True, False, False]
+    assert [both(lr=0.2) for _ in range(3)] == [True, True, False]  # learning-rate decay
+    assert [both(lr=0.2, cost=False) for _ in range(3)] == [True, True, False]
+    X[:] = np.random.default_rng(1).standard_normal(X.shape)  # new contents, same array: replayed
+    assert both(lr=0.2, cost=False) is False
+    mine["W1"], oracle["W1"] = mine["W1"].copy(), oracle["W1"].copy()  # a new array in the same dict
+    assert [both(lr=0.2, cost=False) for _ in range(3)] == [True, True, False]
+    X2 = X.copy()
+    assert [both(X=X2) for _ in range(3)] == [True, True, False]
+    relu = [get_activation("relu"), acts[1]]
+    assert [both(X=X2, acts=relu) for _ in range(3)] == [True, True, False]
+    alternating = [both(X=x) for x in (X, X2, X, X2)]  # never twice in a row: never recorded
+    assert alternating == [True, True, True, True]
+
+
+def test_shapes_are_checked_on_every_call_after_a_replay():
+    X, Y, acts, params = _net([2, 4, 1], "tanh", "sigmoid", 300, "float64")
+    for _ in range(4):
+        dlcore.train_step(X, Y, params, acts, 0.1)
+    with pytest.raises(ValueError, match="Y must have"):
+        dlcore.train_step(X, Y[:, :-1], params, acts, 0.1)
+    with pytest.raises(ValueError, match="b1 must have shape"):
+        dlcore.train_step(X, Y, {**params, "b1": params["b1"].ravel()}, acts, 0.1)
+    params["W2"].shape = (4, 1)  # reshaped in place: the same array, another shape
+    with pytest.raises(ValueError, match="W2 must have shape"):
+        dlcore.train_step(X, Y, params, acts, 0.1)
+
+
+def test_a_step_not_handed_these_ops_is_never_recorded():
+    """A wrapper that delegates capture to NumpyOps (as mixed precision's PrecisionOps does) computes
+    outside the tape: the step it captures must not be replayed."""
+
+    class Wrapper:
+        def __init__(self, inner):
+            self.inner, self.xp, self.name = inner, inner.xp, "wrapped"
+            self.costs = 0
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def cost(self, head, Z, A, Y):  # its own computation, outside NumpyOps
+            self.costs += 1
+            return self.inner.cost(head, Z, A, Y) * 2.0
+
+    X, Y, acts, params = _net([2, 4, 1], "tanh", "sigmoid", 300, "float64")
+    wrapper = Wrapper(Spy(NP.xp))
+    for _ in range(5):
+        dlcore.train_step(X, Y, params, acts, 0.1, ops=wrapper)
+    assert wrapper.costs == 5 and wrapper.inner.calls == 10
+
+
+def test_a_step_using_an_unrecorded_primitive_is_never_replayed():
+    """Every public Ops method NumpyOps does not record (Adam, dropout, ...) spoils a recording."""
+    ops = Spy(NP.xp)
+    rng = np.random.default_rng(0)
+    W, dW = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    v, s = np.zeros_like(W), np.zeros_like(W)
+    W_want, v_want, s_want = W.copy(), v.copy(), s.copy()
+
+    def step(W, dW, v, s, ops):
+        ops.layer_forward(W, dW.T, v[:, :1], ACTIVATIONS["tanh"])
+        ops.adam_update(W, dW, v, s, 0.1, 0.9, 0.999, 1e-8, 1)
+
+    run = ops.capture(step, replay=True)
+    for _ in range(4):
+        run(W, dW, v, s, ops)
+        DEFAULT.adam_update(W_want, dW, v_want, s_want, 0.1, 0.9, 0.999, 1e-8, 1)
+    np.testing.assert_array_equal(W, W_want)
+    assert ops.calls == 4  # every call ran the step
+    for name, method in vars(Ops).items():
+        if callable(method) and not name.startswith("_") and name not in NumpyOps.TAPED | {"capture"}:
+            assert "spoils_a_recording" in getattr(NumpyOps, name).__qualname__, name
+
+
+def test_the_recorder_refuses_a_call_without_out():
+    recorder = _Recorder()
+    a = np.ones((2, 3))
+    recorder.add(a, 1.0, out=a)
+    assert recorder.ok and len(recorder.tape) == 1
+    recorder.add(a, 1.0)  # a fresh array each call: a replay would hand back the first one
+    assert not recorder.ok
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning", "ignore:overflow:RuntimeWarning")
+def test_the_recorder_types_python_scalars_without_changing_a_bit():
+    """Recorded Python numbers become 0-D arrays of the operands' dtype: the same bits as NumPy's own
+    promotion of the Python scalar (NEP 50), also where the scalar does not fit the dtype exactly."""
+    rng = np.random.default_rng(3)
+    for dtype in ("float16", "float32", "float64"):
+        x = (rng.standard_normal((3, 50)) * 100).astype(dtype)
+        for f in (np.add, np.subtract, np.multiply, np.divide, np.maximum, np.greater):
+            for c in (0.0, 1.0, 0.1, 1e-5 / 7, 3, -2.5e-8):
+                for args in ((x, c), (c, x)):
+                    recorder = _Recorder()
+                    want = f(*args)
+                    got = np.empty_like(want)
+                    getattr(recorder, f.__name__)(*args, out=got)
+                    np.testing.assert_array_equal(got, want, strict=True)
+                    got[:] = 0
+                    recorder.tape[0]()  # the replay, with the typed scalar
+                    assert got.tobytes() == want.tobytes(), (dtype, f, c)
+
+
+def test_a_replayed_step_allocates_nothing_large():
+    """A replayed step reuses every buffer of its recording (tracemalloc's peak above the baseline)."""
+    X, Y, acts, params = _net([2, 4, 1], "tanh", "sigmoid", 20_000, "float64")
+    for _ in range(3):
+        dlcore.train_step(X, Y, params, acts, 0.1)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        dlcore.train_step(X, Y, params, acts, 0.1)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    # the (1, m) and (4, m) float64 arrays are 160 and 640 KB; NumPy's own casting buffer (the sigmoid's
+    # Z >= 0 written into a float array) is ~9 KB
+    assert peak < 16 * 1024
+
+
+def test_replay_is_opt_in_and_the_default_capture_is_the_identity():
+    def step(x):
+        return x
+
+    assert DEFAULT.capture(step, replay=True) is step
+    strict = get_backend("array_api_strict")
+    assert strict.ops.capture(step, replay=True) is step
+    assert propagation._CAPTURED.get(OPS) is None or callable(propagation._CAPTURED[OPS])
+
+
+def test_the_replayed_step_matches_finite_differences():
+    """The gradient the replayed step applies (W_before - W_after) / lr is the cost's central difference."""
+    X, Y, acts, params = _net([2, 3, 1], "tanh", "sigmoid", 40, "float64", seed=5)
+    lr = 1e-3
+    for _ in range(3):  # recorded; the next is replayed
+        dlcore.train_step(X, Y, params, acts, 0.0)
+    before = _copy(params)
+    dlcore.train_step(X, Y, params, acts, lr)
+    for name, value in before.items():
+        applied = (value - params[name]) / lr
+        numeric = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            for sign in (1, -1):
+                p = _copy(before)
+                p[name][idx] += sign * 1e-6
+                AL, caches = dlcore.forward(X, p, acts, ops=DEFAULT)
+                numeric[idx] += sign * float(dlcore.cost(caches, Y, acts)) / 2e-6
+        np.testing.assert_allclose(applied, numeric, rtol=1e-5, atol=1e-8, err_msg=name)
