@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from collections.abc import Callable
 from functools import partial
 from operator import attrgetter, is_
@@ -27,6 +29,72 @@ SMALL = 4096
 #: a replayable step is recorded only while every array it is handed has at most this many elements: the
 #: recording keeps those arrays alive, and above this size the Python it saves (~15-25 us) is < 1% of a step
 REPLAY_MAX_ELEMENTS = 1 << 20
+
+#: the fused ReLU kernels (numba) serve layers of at least this many elements; below, NumPy's calls cost
+#: about as much as the kernel's and there is nothing to compile
+FUSED_MIN_ELEMENTS = 1 << 15
+
+
+# -- fused kernels (the optional ``numba`` extra) ---------------------------------------------------
+# Plain Python over 2-D arrays, compiled by numba when it is installed (``DLCORE_NUMBA=0`` turns them
+# off). Each does exactly NumPy's arithmetic per element (the same IEEE operations, in the same order, no
+# fast-math), in one pass over memory instead of two or three: the same bits (tests/test_perf_kernels.py
+# runs this very source uncompiled against NumPy, and compiled where numba is present).
+def _bias_relu(Z, b, A, zero):  # Z += b; A = maximum(Z, 0) (NaN stays NaN, -0.0 gives +0.0)
+    n, m = Z.shape
+    for i in range(n):
+        bi = b[i, 0]
+        for j in range(m):
+            z = Z[i, j] + bi
+            Z[i, j] = z
+            A[i, j] = z if z > zero else (z if z != z else zero)
+
+
+def _relu_backward(dA, Z, zero):  # dA *= (Z > 0) as a float mask: dA * 1 = dA, else dA * 0
+    n, m = Z.shape
+    for i in range(n):
+        for j in range(m):
+            if not Z[i, j] > zero:
+                dA[i, j] = dA[i, j] * zero
+
+
+_KERNELS: list[Any] = []  # [] not tried yet, [None] unavailable, [namespace] compiled on first call
+
+
+def fused_kernels() -> Any:
+    """The compiled kernels (``.bias_relu``, ``.relu_backward``), or ``None`` without numba or with
+    ``DLCORE_NUMBA=0``. Asked for on the first ReLU layer of ``FUSED_MIN_ELEMENTS``: numba is imported and
+    both kernels compiled for float32 and float64 then (a few seconds the first time, then from numba's
+    cache on disk); a kernel that does not compile turns them off with one warning."""
+    if not _KERNELS:
+        kernels = None
+        if os.environ.get("DLCORE_NUMBA", "1") != "0":
+            try:
+                import numba
+            except ImportError:
+                pass
+            else:
+                try:
+                    jit = numba.njit(cache=True, nogil=True)
+                    kernels = SimpleNamespace(bias_relu=jit(_bias_relu), relu_backward=jit(_relu_backward))
+                    for dtype in (np.float32, np.float64):
+                        x = np.ones((2, 2), dtype)
+                        kernels.bias_relu(x, x[:, :1].copy(), np.empty_like(x), dtype(0))
+                        kernels.relu_backward(x, x, dtype(0))
+                except Exception as error:  # noqa: BLE001 - any compile failure: NumPy's path instead
+                    warnings.warn(f"dlcore: numba's fused ReLU kernels are off ({error})", stacklevel=2)
+                    kernels = None
+        _KERNELS.append(kernels)
+    return _KERNELS[0]
+
+
+def _fusable(*arrays: np.ndarray) -> bool:
+    """C-contiguous 2-D float32 or float64 arrays of one dtype: what the kernels are compiled for."""
+    dtype = arrays[0].dtype
+    return (dtype == np.float32 or dtype == np.float64) and all(
+        a.ndim == 2 and a.dtype == dtype and a.flags.c_contiguous for a in arrays
+    )
+
 
 #: the NumPy functions the primitives call, by name. They call them through ``self._np``: this namespace
 #: (direct calls, no cost over ``np.tanh``) or, while a replayable step is recorded, a :class:`_Recorder`
@@ -327,6 +395,12 @@ class NumpyOps(Ops):
         dtype = A_prev.dtype if W.dtype == A_prev.dtype else np.result_type(W, A_prev)
         shape = (W.shape[0], A_prev.shape[1])
         Z = n.matmul(W, A_prev, out=self._empty(shape, dtype))
+        if g.name == "relu" and Z.size >= FUSED_MIN_ELEMENTS and b.shape == (shape[0], 1) and _fusable(Z, b):
+            kernels = fused_kernels()
+            if kernels is not None:
+                A = self._empty(shape, dtype)
+                n.call(kernels.bias_relu, Z, b, A, dtype.type(0))  # one pass instead of two
+                return Z, A
         n.add(Z, b, out=Z)
         if g.name == "tanh":
             return Z, n.tanh(Z, out=self._empty(shape, dtype))
@@ -354,6 +428,10 @@ class NumpyOps(Ops):
             d = n.multiply(A, A, out=self._empty(A.shape, A.dtype))
             n.subtract(1.0, d, out=d)
         elif g.name == "relu":  # g' = (Z > 0), as a float mask
+            kernels = fused_kernels() if Z.size >= FUSED_MIN_ELEMENTS and _fusable(dA, Z) else None
+            if kernels is not None:
+                n.call(kernels.relu_backward, dA, Z, dA.dtype.type(0))  # no mask, one pass
+                return dA
             d = n.greater(Z, 0.0, out=self._empty(Z.shape, Z.dtype))
         elif g.name == "sigmoid":  # g' = A (1 - A)
             d = n.subtract(1.0, A, out=self._empty(A.shape, A.dtype))
