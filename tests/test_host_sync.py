@@ -235,3 +235,15 @@ def test_fit_syncs_at_the_input_checks_and_the_cost_checks_only(strict, counter,
     loop = math.ceil(iterations / cost_every) + 1
     assert counter.syncs == FIT_INPUT_CHECKS + Counter({COST_CHECK: loop}), counter.lines
     assert counter.total() == 5 + loop
+
+
+# -- launches per step (benchmarks/launches.py), the CPU proxy for GPU kernel launches ------------------
+def test_the_launch_counter_counts_what_the_fused_kernels_replace():
+    launches = pytest.importorskip("dlcore.benchmarks.launches")
+    default, fused = launches.count_step("planar", "gd"), launches.count_step("planar", "gd", fused=True)
+    adam = launches.count_step("planar", "adam", fused=True)
+    assert default["gemm"] == fused["gemm"] == 4  # 2 forward, 2 dW (layer 1 needs no dA[0])
+    # bias + activation x 2, tanh', the output gradient, one update per parameter (4)
+    assert fused["fused_kernels"] == adam["fused_kernels"] == 8
+    assert fused["launches"] == adam["launches"] < default["launches"]
+    assert launches.check_fused_matches_unfused("planar", "adam") < 1e-4
