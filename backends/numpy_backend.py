@@ -58,14 +58,23 @@ def _relu_backward(dA, Z, zero):  # dA *= (Z > 0) as a float mask: dA * 1 = dA, 
                 dA[i, j] = dA[i, j] * zero
 
 
+def _tanh_backward(dA, A, one):  # dA *= 1 - A * A
+    n, m = A.shape
+    for i in range(n):
+        for j in range(m):
+            a = A[i, j]
+            dA[i, j] = dA[i, j] * (one - a * a)
+
+
 _KERNELS: list[Any] = []  # [] not tried yet, [None] unavailable, [namespace] compiled on first call
 
 
 def fused_kernels() -> Any:
-    """The compiled kernels (``.bias_relu``, ``.relu_backward``), or ``None`` without numba or with
-    ``DLCORE_NUMBA=0``. Asked for on the first ReLU layer of ``FUSED_MIN_ELEMENTS``: numba is imported and
-    both kernels compiled for float32 and float64 then (a few seconds the first time, then from numba's
-    cache on disk); a kernel that does not compile turns them off with one warning."""
+    """The compiled kernels (``.bias_relu``, ``.relu_backward``, ``.tanh_backward``), or ``None``
+    without numba or with ``DLCORE_NUMBA=0``. Asked for on the first layer of ``FUSED_MIN_ELEMENTS`` that
+    one serves: numba is imported and every kernel compiled for float32 and float64 then (seconds the
+    first time, then from numba's cache on disk); a kernel that does not compile turns them all off with
+    one warning."""
     if not _KERNELS:
         kernels = None
         if os.environ.get("DLCORE_NUMBA", "1") != "0":
@@ -76,11 +85,16 @@ def fused_kernels() -> Any:
             else:
                 try:
                     jit = numba.njit(cache=True, nogil=True)
-                    kernels = SimpleNamespace(bias_relu=jit(_bias_relu), relu_backward=jit(_relu_backward))
+                    kernels = SimpleNamespace(
+                        bias_relu=jit(_bias_relu),
+                        relu_backward=jit(_relu_backward),
+                        tanh_backward=jit(_tanh_backward),
+                    )
                     for dtype in (np.float32, np.float64):
                         x = np.ones((2, 2), dtype)
                         kernels.bias_relu(x, x[:, :1].copy(), np.empty_like(x), dtype(0))
                         kernels.relu_backward(x, x, dtype(0))
+                        kernels.tanh_backward(x, x, dtype(1))
                 except Exception as error:  # noqa: BLE001 - any compile failure: NumPy's path instead
                     warnings.warn(f"dlcore: numba's fused ReLU kernels are off ({error})", stacklevel=2)
                     kernels = None
@@ -425,6 +439,10 @@ class NumpyOps(Ops):
     def activation_backward(self, g: Any, dA: Array, Z: Array, A: Array) -> Array:
         n = self._np
         if g.name == "tanh":  # g' = 1 - A^2
+            kernels = fused_kernels() if A.size >= FUSED_MIN_ELEMENTS and _fusable(dA, A) else None
+            if kernels is not None:
+                n.call(kernels.tanh_backward, dA, A, dA.dtype.type(1))  # one pass instead of three
+                return dA
             d = n.multiply(A, A, out=self._empty(A.shape, A.dtype))
             n.subtract(1.0, d, out=d)
         elif g.name == "relu":  # g' = (Z > 0), as a float mask

@@ -1,6 +1,7 @@
 """Before/after: the training step of another checkout against this one, interleaved in one process.
 
-    python benchmarks/compare_steps.py /path/to/old/checkout [--rounds 21]
+    python benchmarks/compare_steps.py /path/to/old/checkout [--rounds 21] [--scaling]
+    python benchmarks/compare_steps.py --numba [--scaling]    # numba's fused kernels off, then on
 
 Separate processes are too noisy on a small VM (the deep net's step varied by 30% from one process to
 the next), so the old checkout's ``dlcore/`` (and its ``backends/``) is copied into a temporary folder
@@ -67,40 +68,77 @@ def compare(before, rounds: int, nets: dict = NETS) -> list[tuple[str, float, fl
 
                 step()
                 steps[label] = step
-            start = time.perf_counter()
-            steps["after"]()
-            n = max(1, int(0.03 / (time.perf_counter() - start)))
-            samples: dict[str, list[float]] = {label: [] for label in steps}
-            for r in range(rounds):
-                for label in list(steps) if r % 2 == 0 else list(steps)[::-1]:
-                    steps[label]()  # untimed: the other's buffers out of the caches
-                    start = time.perf_counter()
-                    for _ in range(n):
-                        steps[label]()
-                    samples[label].append((time.perf_counter() - start) / n)
-            paired = statistics.median(
-                a / b for a, b in zip(samples["after"], samples["before"], strict=True)
-            )
-            rows.append(
-                (
-                    f"{name} {dtype}",
-                    statistics.median(samples["before"]),
-                    statistics.median(samples["after"]),
-                    paired,
-                )
-            )
+            rows.append((f"{name} {dtype}", *_interleave(steps, rounds)))
     return rows
+
+
+def compare_kernels(rounds: int, nets: dict) -> list[tuple[str, float, float, float]]:
+    """This checkout's step without ("before") and with ("after") numba's fused kernels, interleaved: each
+    side has its own NumpyOps (its own workspace and recording) and sets the kernels before each call."""
+    from dlcore.backends import numpy_backend as nb
+
+    kernels = nb.fused_kernels()
+    if kernels is None:
+        raise SystemExit("numba's fused kernels are off here (pip install numba; leave DLCORE_NUMBA unset)")
+    rows = []
+    for name, (dims, hidden, m) in nets.items():
+        for dtype in ("float32", "float64"):
+            rng = np.random.default_rng(3)
+            X = rng.standard_normal((dims[0], m)).astype(dtype)
+            Y = (rng.random((1, m)) > 0.5).astype(dtype)
+            steps = {}
+            for label, active in (("before", None), ("after", kernels)):
+                net = dlcore.Network(dims, hidden, init="he", backend="numpy", seed=3, dtype=dtype)
+                ops = nb.NumpyOps(nb.xp)
+
+                def step(net=net, ops=ops, active=active, X=X, Y=Y) -> None:
+                    nb._KERNELS[:] = [active]
+                    dlcore.train_step(X, Y, net.params, net.activations, 1e-5, ops=ops)
+
+                step()
+                steps[label] = step
+            rows.append((f"{name} {dtype}", *_interleave(steps, rounds)))
+    nb._KERNELS[:] = [kernels]
+    return rows
+
+
+def _interleave(steps: dict, rounds: int) -> tuple[float, float, float]:
+    """Median seconds of ``before`` and ``after``, and the median of their per-round ratios."""
+    start = time.perf_counter()
+    steps["after"]()
+    n = max(1, int(0.03 / (time.perf_counter() - start)))
+    samples: dict[str, list[float]] = {label: [] for label in steps}
+    for r in range(rounds):
+        for label in list(steps) if r % 2 == 0 else list(steps)[::-1]:
+            steps[label]()  # untimed: the other's buffers out of the caches
+            start = time.perf_counter()
+            for _ in range(n):
+                steps[label]()
+            samples[label].append((time.perf_counter() - start) / n)
+    paired = statistics.median(a / b for a, b in zip(samples["after"], samples["before"], strict=True))
+    return statistics.median(samples["before"]), statistics.median(samples["after"]), paired
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkout", type=Path, help="the other checkout (a git worktree of the old main)")
+    parser.add_argument(
+        "checkout", type=Path, nargs="?", help="the other checkout (a git worktree of the old main)"
+    )
+    parser.add_argument(
+        "--numba", action="store_true", help="this checkout without, then with, numba's fused kernels"
+    )
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--scaling", action="store_true", help="the scaling series instead of the three nets")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as where:
-        before = import_before(args.checkout, Path(where))
-        rows = compare(before, args.rounds, SCALING if args.scaling else NETS)
+    nets = SCALING if args.scaling else NETS
+    if args.numba:
+        rows = compare_kernels(args.rounds, nets)
+    elif args.checkout is None:
+        parser.error("give the other checkout, or --numba")
+    else:
+        with tempfile.TemporaryDirectory() as where:
+            before = import_before(args.checkout, Path(where))
+            rows = compare(before, args.rounds, nets)
     print("| step | before (µs) | after (µs) | after / before (paired median) |")
     print("|---|---:|---:|---:|")
     for name, b, a, paired in rows:

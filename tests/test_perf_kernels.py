@@ -17,7 +17,9 @@ from dlcore.activations import get_activation
 from dlcore.ops import Ops
 
 NP = get_backend("numpy")
-PYTHON_KERNELS = types.SimpleNamespace(bias_relu=nb._bias_relu, relu_backward=nb._relu_backward)
+PYTHON_KERNELS = types.SimpleNamespace(
+    bias_relu=nb._bias_relu, relu_backward=nb._relu_backward, tanh_backward=nb._tanh_backward
+)
 
 
 def _awkward(shape, dtype, rng):
@@ -43,6 +45,10 @@ def _check(kernels, dtype, shape=(7, 13)):
         dA = dA0.copy()
         kernels.relu_backward(dA, Z0, np.dtype(dtype).type(0))
         assert dA.tobytes() == (dA0 * (Z0 > 0).astype(dtype)).tobytes()
+        A = np.tanh(Z0)
+        dA = dA0.copy()
+        kernels.tanh_backward(dA, A, np.dtype(dtype).type(1))
+        assert dA.tobytes() == (dA0 * (1.0 - A * A)).tobytes()
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -70,6 +76,7 @@ def test_a_network_with_the_kernels_trains_exactly_as_the_default_ops(dtype, hid
     spy = types.SimpleNamespace(
         bias_relu=lambda *a: calls.append("f") or nb._bias_relu(*a),
         relu_backward=lambda *a: calls.append("b") or nb._relu_backward(*a),
+        tanh_backward=lambda *a: calls.append("t") or nb._tanh_backward(*a),
     )
     monkeypatch.setattr(nb, "_KERNELS", [spy])
     rng = np.random.default_rng(2)
@@ -87,12 +94,15 @@ def test_a_network_with_the_kernels_trains_exactly_as_the_default_ops(dtype, hid
             assert mine[k].tobytes() == oracle[k].tobytes(), k
     # 2 ReLU layers x 5 steps, forward (Z + b, max) and backward (dA[l] * g'(Z[l]))
     assert calls.count("f") == calls.count("b") == (10 if hidden == "relu" else 0)
+    assert calls.count("t") == (10 if hidden == "tanh" else 0)  # tanh's forward stays NumPy's (its bits)
 
 
 def test_small_or_odd_arrays_stay_with_numpy(monkeypatch):
     called = []
     spy = types.SimpleNamespace(
-        bias_relu=lambda *a: called.append(a), relu_backward=lambda *a: called.append(a)
+        bias_relu=lambda *a: called.append(a),
+        relu_backward=lambda *a: called.append(a),
+        tanh_backward=lambda *a: called.append(a),
     )
     monkeypatch.setattr(nb, "_KERNELS", [spy])
     ops = nb.NumpyOps(NP.xp)
