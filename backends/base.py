@@ -182,7 +182,7 @@ class Backend:
             )
         supported = self.low_precision_dtypes()
         if name not in supported:
-            instead = f"compute_dtype={supported[0]!r} or " if supported else ""
+            instead = f"{supported[0]} or " if supported else ""
             raise BackendError(
                 f"the {self.name} backend cannot compute in {name}; use {instead}the torch backend "
                 "(bfloat16, float16)" + ("" if supported or self.name == "numpy" else " or numpy (float16)")

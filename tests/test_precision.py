@@ -76,7 +76,7 @@ def test_an_unsupported_dtype_is_one_sentence_that_names_the_fix():
     with pytest.raises(
         BackendError,
         match=r"^the numpy backend cannot compute in bfloat16; use "
-        r"compute_dtype='float16' or the torch backend \(bfloat16, float16\)$",
+        r"float16 or the torch backend \(bfloat16, float16\)$",
     ):
         get_backend("numpy").low_precision_dtype("bfloat16")
     with pytest.raises(
