@@ -348,3 +348,56 @@ def test_divergence_rolls_the_masters_back_too(mixed):
         assert v.dtype == f32 and np.all(np.isfinite(to_host(backend, v)))
         round_trip = mp.xp.astype(mp.xp.astype(v, mp.low_dtype), f32)
         assert np.array_equal(to_host(backend, v), to_host(backend, round_trip))
+
+
+# -- the wiring: Network.fit(precision=) and the CLI (active once they exist) -------------------------
+def _fit_has_precision() -> bool:
+    import inspect
+
+    return "precision" in inspect.signature(dlcore.Network.fit).parameters
+
+
+@pytest.mark.skipif(not _fit_has_precision(), reason="Network.fit has no precision= yet")
+def test_fit_with_precision_keeps_float32_masters(mixed):
+    backend, dtype = mixed
+    X, Y = datasets.planar(backend, m=400, seed=3, dtype="float32")
+    net = dlcore.Network([2, 8, 1], "tanh", backend=backend, dtype="float32", seed=3)
+    history = net.fit(X, Y, 1.2, iterations=300, cost_every=100, precision=dtype)
+    assert all(v.dtype == backend.dtype("float32") for v in net.params.values())
+    assert history.costs[-1] < 0.5 * history.costs[0]
+    with pytest.raises(
+        ValueError, match="keeps float32 master weights: create the network with dtype='float32'"
+    ):
+        dlcore.Network([2, 8, 1], backend=backend, seed=3).fit(X, Y, iterations=2, precision=dtype)
+
+
+@pytest.mark.skipif(not _fit_has_precision(), reason="Network.fit has no precision= yet")
+def test_the_cli_trains_in_mixed_precision(capsys):
+    from dlcore.cli import main
+
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "planar",
+            "--iterations",
+            "200",
+            "--quiet",
+            "--precision",
+            "mixed",
+            "--backend",
+            "numpy",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "float32 masters, float16 compute" in out
+    assert (
+        main(
+            ["train", "--dataset", "planar", "--iterations", "2", "--dtype", "bfloat16", "--backend", "numpy"]
+        )
+        == 2
+    )
+    assert (
+        "the numpy backend cannot compute in bfloat16; use float16 or the torch backend"
+        in capsys.readouterr().err
+    )
