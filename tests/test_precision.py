@@ -350,6 +350,33 @@ def test_divergence_rolls_the_masters_back_too(mixed):
         assert np.array_equal(to_host(backend, v), to_host(backend, round_trip))
 
 
+def test_early_stopping_restores_the_masters_too(mixed):
+    """Early stopping restores the loop's best low-precision parameters; the masters become those, cast
+    up, not the last step's. The validation labels are flipped, so its cost rises from the start."""
+    backend, dtype = mixed
+    X, Y, params, acts = _planar(backend)
+    flipped = 1.0 - Y
+    mp = MixedPrecision(GradientDescent(1.2), dtype)
+    history = train_mixed(
+        params,
+        acts,
+        X,
+        Y,
+        precision=mp,
+        backend=backend,
+        plan=Plan.of(400, None, None, 50),
+        validation=(X, flipped),
+        patience=2,
+    )
+    assert history.stopped_early and history.best_epoch is not None
+    f32 = backend.dtype("float32")
+    for name, v in params.items():
+        round_trip = mp.xp.astype(mp.xp.astype(v, mp.low_dtype), f32)
+        assert np.array_equal(to_host(backend, v), to_host(backend, round_trip)), name
+        last = mp.xp.astype(mp._low[name], f32)  # the last step's parameters: not the ones kept
+        assert name.startswith("b") or not np.array_equal(to_host(backend, v), to_host(backend, last))
+
+
 # -- the wiring: Network.fit(precision=) and the CLI (active once they exist) -------------------------
 def _fit_has_precision() -> bool:
     import inspect
