@@ -49,6 +49,20 @@ def launcher_size(environ: Any = None) -> int | None:
     return None
 
 
+def launcher_rank(environ: Any = None) -> int | None:
+    """This process's rank as an MPI launcher numbered it (PMI_RANK, OMPI_COMM_WORLD_RANK, ...), read
+    without loading MPI; ``None`` when not started by one."""
+    environ = os.environ if environ is None else environ
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "SLURM_PROCID"):
+        value = environ.get(name)
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                continue
+    return None
+
+
 def load_mpi() -> Any:
     """mpi4py's ``MPI`` module, or a :class:`BackendError` saying what is missing and how to fix it."""
     try:
@@ -59,7 +73,8 @@ def load_mpi() -> Any:
         mpi4py.rc.threads = False  # the training loop calls MPI from one thread
         from mpi4py import MPI
     except (ImportError, RuntimeError, OSError) as exc:  # e.g. libmpi.so.12: cannot open shared object
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        lines = str(exc).splitlines() or [type(exc).__name__]
+        reason = "; ".join(line.strip() for line in lines[:2])  # "cannot load MPI library; libmpi.so: ..."
         raise BackendError(
             f"mpi4py is installed but cannot load an MPI library ({reason}): pip install mpich, "
             f"or {INSTALL_MPI}"
@@ -111,7 +126,7 @@ class Communicator:
 
     def abort(self, message: str, code: int = 1) -> NoReturn:
         """Print ``message`` (naming this rank) and stop every rank with exit ``code``."""
-        print(f"dlcore: error: {message}", file=sys.stderr, flush=True)
+        print(f"dlcore: error: {message}", file=sys.__stderr__, flush=True)
         raise SystemExit(code)
 
     def __repr__(self) -> str:
@@ -160,7 +175,7 @@ class MPIComm(Communicator):
     def abort(self, message: str, code: int = 1) -> NoReturn:
         print(
             f"dlcore: error on rank {self.rank} of {self.size}: {message}; stopping every rank",
-            file=sys.stderr,
+            file=sys.__stderr__,  # a silenced rank's own failure still reaches the terminal
             flush=True,
         )
         self.comm.Abort(code)

@@ -20,8 +20,10 @@ from typing import Any
 
 from dlcore.activations import ACTIVATIONS, get_activation
 from dlcore.backends import BackendError, get_backend
+from dlcore.backends.comm import get_communicator, launcher_rank, launcher_size
 from dlcore.data import Normalization, load_dataset, train_test_split
 from dlcore.datasets import DATASETS, GENERATED
+from dlcore.distributed import DataParallel
 from dlcore.initializers import INITIALIZERS
 from dlcore.metrics import confusion_matrix, rmse
 from dlcore.minibatch import check_batch_size
@@ -260,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--quiet", action="store_true", help="print only errors and the final report (no progress)"
     )
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training as one rank of an MPI job: mpiexec -n 4 dlcore train --distributed ... "
+        "(every rank reads the same data; NCCL between GPUs with --backend cupy; needs dlcore[mpi])",
+    )
 
     predict = sub.add_parser("predict", help="write predictions (CSV) of a saved model for new data")
     predict.add_argument("--model", required=True, metavar="MODEL.npz", help="a model saved by train --out")
@@ -325,29 +333,9 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.1f}%"
 
 
-def train(args: argparse.Namespace) -> int:
-    if args.epochs is not None and args.iterations is not None:
-        raise ValueError(
-            "give --epochs or --iterations, not both (an iteration is one mini-batch update, an epoch one "
-            "pass over the data)"
-        )
-    if args.patience is not None and not args.validation_split:
-        raise ValueError("--patience needs --validation-split (e.g. --validation-split 0.1)")
-    if args.epochs is None and args.iterations is None:
-        args.iterations = DEFAULT_ITERATIONS
-    if args.plot:
-        from dlcore.backends.plotting import check_available
-
-        try:
-            check_available(args.plot)
-        except ValueError as exc:
-            raise type(exc)(f"--plot: {exc}") from None
-    _check_writable(args.out, "--out")
-    _check_writable(args.plot, "--plot")
-    if args.out and args.dataset not in DATASETS and _same_file(args.out, args.dataset):
-        raise ValueError(f"--out {args.out} is the dataset itself; choose another file name")
-
-    backend = get_backend(args.backend)
+def _setup(args: argparse.Namespace, backend: Any, parallel: Any) -> tuple:
+    """Load the data, split it and build the network: this rank's own work, no collective in it (a
+    rank that fails here must not leave the others waiting)."""
     if not args.quiet:
         _say_auto(backend)
     X, Y, classes = load_dataset(
@@ -373,8 +361,96 @@ def train(args: argparse.Namespace) -> int:
         seed=args.seed,
         dtype=args.dtype,
     )
-    net.normalization = None if args.no_normalize else Normalization.fit(X_train, backend)
     args.classes = classes  # class names (text labels), saved in the model and written by predict
+    return net, X, Y, X_train, Y_train, X_test, Y_test, classes
+
+
+def _data_parallel(args: argparse.Namespace, backend: Any) -> DataParallel | None:
+    """``--distributed``: this process's rank of the MPI job (NCCL between CuPy GPUs), with every rank
+    but 0 silent; without it, a warning when an MPI launcher started several copies of this command."""
+    size = launcher_size()
+    if not args.distributed:
+        if size is not None and size > 1 and launcher_rank() == 0:
+            warnings.warn(
+                f"started by an MPI launcher as {size} processes without --distributed: {size} independent "
+                "copies are training the same model; add --distributed to train one model together",
+                UserWarning,
+                stacklevel=2,
+            )
+        return None
+    if size is None:
+        raise ValueError(
+            "--distributed needs an MPI launcher to start the ranks: mpiexec -n 2 dlcore train "
+            "--distributed ... (pip install 'dlcore[mpi]' brings MPICH's mpiexec)"
+        )
+    parallel = DataParallel(get_communicator("auto", backend), terminate_error=Terminated)
+    if parallel.rank != 0:  # only rank 0 prints, draws and saves
+        _silence_rank()
+        args.out = args.plot = None
+    elif not args.quiet:
+        print(f"distributed: {parallel.size} ranks over {parallel.comm.name.upper()}")
+    return parallel
+
+
+def _setup_barrier(parallel: DataParallel, setup: Any) -> None:
+    """Every rank reports whether its set-up worked; when one failed, all raise its message (rank 0
+    prints it), so no rank waits for the failed one in a collective."""
+    errors = parallel.comm.allgather(str(setup) if isinstance(setup, BaseException) else None)
+    failed = [(rank, message) for rank, message in enumerate(errors) if message is not None]
+    if failed:
+        rank, message = failed[0]
+        raise ValueError(message if rank == 0 else f"on rank {rank}: {message}")
+
+
+def _silence_rank() -> None:
+    """A rank other than 0: its output goes nowhere (rank 0 speaks for the job; a rank's own failure
+    still reaches stderr through :meth:`DataParallel.abort_on_error`)."""
+    global _SILENT
+    _SILENT = True
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for the rest of the process)
+    warnings.simplefilter("ignore")
+
+
+#: set on data-parallel ranks other than 0: their errors (the same as rank 0's) are not printed again
+_SILENT = False
+
+
+def train(args: argparse.Namespace) -> int:
+    if args.epochs is not None and args.iterations is not None:
+        raise ValueError(
+            "give --epochs or --iterations, not both (an iteration is one mini-batch update, an epoch one "
+            "pass over the data)"
+        )
+    if args.patience is not None and not args.validation_split:
+        raise ValueError("--patience needs --validation-split (e.g. --validation-split 0.1)")
+    if args.epochs is None and args.iterations is None:
+        args.iterations = DEFAULT_ITERATIONS
+    if args.plot:
+        from dlcore.backends.plotting import check_available
+
+        try:
+            check_available(args.plot)
+        except ValueError as exc:
+            raise type(exc)(f"--plot: {exc}") from None
+    _check_writable(args.out, "--out")
+    _check_writable(args.plot, "--plot")
+    if args.out and args.dataset not in DATASETS and _same_file(args.out, args.dataset):
+        raise ValueError(f"--out {args.out} is the dataset itself; choose another file name")
+
+    backend = get_backend(args.backend)
+    parallel = _data_parallel(args, backend)
+    try:  # data-parallel: a rank whose set-up fails tells the others at the barrier below
+        setup = _setup(args, backend, parallel)
+    except (BackendError, ValueError, OSError) as exc:
+        if parallel is None:
+            raise
+        setup = exc
+    if parallel is not None:
+        _setup_barrier(parallel, setup)
+    net, X, Y, X_train, Y_train, X_test, Y_test, classes = setup
+    if parallel is not None:  # collective from here on: first make sure every rank holds the same data
+        parallel.check_same_data(X=X_train, Y=Y_train)
+    net.normalization = None if args.no_normalize else Normalization.fit(X_train, backend, parallel)
     if not args.quiet:
         n_x, m = X.shape
         print(
@@ -427,11 +503,13 @@ def train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     history = None
     try:  # one block from training to the save: a Ctrl-C anywhere in it keeps the parameters
-        history = net.fit(X_train, Y_train, args.lr, callback=progress, progress=progress.update, **options)
+        history = net.fit(
+            X_train, Y_train, args.lr, callback=progress, progress=progress.update, comm=parallel, **options
+        )
         progress.close()
         backend.synchronize()
         seconds = time.perf_counter() - start
-        _report(net, X_train, Y_train, X_test, Y_test, backend, args.dtype, seconds, classes)
+        _report(net, X_train, Y_train, X_test, Y_test, backend, args.dtype, seconds, classes, parallel)
         if args.out:
             _save(net, args.out, _model_info(args, backend, history.costs[-1], progress.done, history))
             print(f"model saved to {args.out}")
@@ -454,16 +532,33 @@ def train(args: argparse.Namespace) -> int:
 
 
 def _report(
-    net: Network, X_train, Y_train, X_test, Y_test, backend: Any, dtype: str, seconds: float, classes=None
+    net: Network,
+    X_train,
+    Y_train,
+    X_test,
+    Y_test,
+    backend: Any,
+    dtype: str,
+    seconds: float,
+    classes=None,
+    parallel: DataParallel | None = None,
 ) -> None:
     """Train and test accuracy (R^2 and RMSE for regression; the confusion matrix for several classes),
-    backend, wall time."""
+    backend, wall time. Data-parallel: each rank scores its columns and the accuracies are summed
+    weighted by the ranks' shares (R^2 and RMSE, not sums over examples, are computed on all of X)."""
     for name, X, Y in (("train", X_train, Y_train), ("test", X_test, Y_test)):
         if not X.shape[1]:
             print(f"{name} {'R^2' if net.task == 'regression' else 'accuracy'}: n/a (--test-fraction 0)")
         elif net.task == "regression":
             error = rmse(net.predict_proba(X), backend.asarray(Y))
             print(f"{name} R^2: {net.score(X, Y):.4f}, RMSE {error:.4g}")
+        elif parallel is not None:
+            Xr, Yr, share = parallel.local(X, Y)
+            mine = net.score(Xr, Yr) * share if Xr.shape[1] else 0.0
+            total = parallel.sum(
+                backend.xp.asarray(mine, dtype=backend.dtype("float64"), device=backend.device)
+            )
+            print(f"{name} accuracy: {_percent(float(total))}")
         else:
             print(f"{name} accuracy: {_percent(net.score(X, Y))}")
     if net.task == "multiclass" and X_test.shape[1]:
@@ -775,7 +870,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_stdout()
         return EXIT_BROKEN_PIPE
     except (BackendError, ValueError, TrainingDiverged, OSError) as exc:
-        print(f"dlcore: error: {_cli_words(str(exc))}", file=sys.stderr)
+        if not _SILENT:  # a data-parallel rank > 0: rank 0 prints the same error
+            print(f"dlcore: error: {_cli_words(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         what, code = _stopped(exc)

@@ -37,9 +37,13 @@ class Normalization:
     std: tuple[float, ...]
 
     @classmethod
-    def fit(cls, X: Array, backend: Any) -> Normalization:
+    def fit(cls, X: Array, backend: Any, parallel: Any = None) -> Normalization:
         """Mean and standard deviation of each row of X: (n_x, m), computed in float64 whatever X's dtype
         (float32 squares of values near 1e20 would overflow to an infinite std).
+
+        ``parallel`` (a :class:`~dlcore.distributed.DataParallel`; every rank holds the same X): each
+        rank sums its own columns and the sums are allreduced, first of x (the global mean), then of
+        (x - mean)^2: the global statistics, computed as one process would (two passes).
 
         Raises:
             ValueError: when the statistics are not finite, or the standardized X cannot be represented
@@ -47,8 +51,16 @@ class Normalization:
         """
         xp = backend.xp
         X64 = xp.astype(X, backend.dtype("float64"))
-        mean = [float(v) for v in backend.to_numpy(xp.mean(X64, axis=1)).tolist()]
-        std = [float(v) for v in backend.to_numpy(xp.std(X64, axis=1)).tolist()]
+        if parallel is None:
+            mu, sigma = xp.mean(X64, axis=1), xp.std(X64, axis=1)
+        else:
+            m = X.shape[1]
+            lo, hi = parallel.columns(m)
+            mine = X64[:, lo:hi]
+            mu = parallel.comm.allreduce(xp.sum(mine, axis=1)) / m
+            sigma = xp.sqrt(parallel.comm.allreduce(xp.sum((mine - mu[:, None]) ** 2, axis=1)) / m)
+        mean = [float(v) for v in backend.to_numpy(mu).tolist()]
+        std = [float(v) for v in backend.to_numpy(sigma).tolist()]
         for i, (mu, sigma) in enumerate(zip(mean, std, strict=True)):
             if not (math.isfinite(mu) and math.isfinite(sigma)):
                 raise ValueError(

@@ -97,19 +97,20 @@ class DataParallel:
         """Sum the gradients (and this rank's weighted cost ``J``) over the ranks with one allreduce of a
         flat buffer; returns the summed gradients (views of it) and the summed cost. The stop flags ride
         along (see :meth:`stop_requested`)."""
-        first = next(iter(grads.values()))
+        names = sorted(grads)  # the same layout on every rank, however each built its dict
+        first = grads[names[0]]
         xp = namespace(first)
         dtype, device = first.dtype, first.device
-        parts = [xp.reshape(g, (-1,)) for g in grads.values()]
+        parts = [xp.reshape(grads[name], (-1,)) for name in names]
         scalar = (
             xp.zeros((1,), dtype=dtype, device=device) if J is None else xp.reshape(xp.astype(J, dtype), (1,))
         )
         flags = xp.asarray([float(self.requests[0]), float(self.requests[1])], dtype=dtype, device=device)
         flat = self.comm.allreduce(xp.concat([*parts, scalar, flags]))
         summed, start = {}, 0
-        for name, g in grads.items():
-            stop = start + parts[len(summed)].shape[0]
-            summed[name] = xp.reshape(flat[start:stop], g.shape)
+        for name, part in zip(names, parts, strict=True):
+            stop = start + part.shape[0]
+            summed[name] = xp.reshape(flat[start:stop], grads[name].shape)
             start = stop
         self.flags = flat[start + 1 :]
         return summed, (None if J is None else flat[start])
@@ -122,7 +123,7 @@ class DataParallel:
     def zero_gradients(self, params: Params) -> Params:
         """The gradients of a rank whose slice of a batch is empty."""
         xp = namespace(next(iter(params.values())))
-        return {"d" + name: xp.zeros_like(p) for name, p in reversed(params.items())}
+        return {"d" + name: xp.zeros_like(p) for name, p in params.items()}
 
     # -- stopping together ----------------------------------------------------------------------------
     def stop_requested(self, read: bool = True) -> bool:

@@ -1,0 +1,301 @@
+"""Data-parallel training (dlcore.distributed, dlcore.backends.comm): N ranks train one model.
+
+The oracle is one process: ``Network.fit`` without a communicator on the same data. Through the
+single-process communicator the data-parallel path must give the same bits on every backend; under
+``mpiexec -n N`` (the ``mpi`` extra: mpi4py + MPICH's wheel) every rank's parameters must be bitwise
+equal to the others' and within a relative 1e-9 of one process's (N = 1: bitwise). The multi-rank
+tests start real MPI jobs (tests/distributed_worker.py, the CLI) and fail rather than hang (timeouts).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dlcore.backends import BackendError, available_backends
+from dlcore.backends.comm import SingleProcess, launcher_rank, launcher_size, load_mpi
+
+from dlcore import Network
+from dlcore.distributed import DataParallel, shard
+
+sys.path.insert(0, str(Path(__file__).parent))
+from distributed_worker import SCENARIOS, data, network  # noqa: E402
+
+WORKER = Path(__file__).parent / "distributed_worker.py"
+MPIEXEC = shutil.which("mpiexec") or shutil.which("mpiexec", path=str(Path(sys.executable).parent))
+DLCORE = shutil.which("dlcore", path=str(Path(sys.executable).parent)) or shutil.which("dlcore")
+
+
+def _mpi_reason() -> str:
+    try:
+        load_mpi()
+    except BackendError as exc:
+        return "MPI unavailable: " + str(exc).split(":")[0]
+    return "" if MPIEXEC else "MPI unavailable: no mpiexec on PATH"
+
+
+needs_mpi = pytest.mark.skipif(bool(_mpi_reason()), reason=_mpi_reason() or "-")
+
+
+def _env(n: int) -> dict[str, str]:
+    """The environment of an MPI job: MPICH polls less when the ranks outnumber the cores (else 3 ranks
+    on 2 cores spin against each other: 14 s instead of 1.5 s for the 2,000-step test)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    for name in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
+        env.pop(name, None)
+    if n > (os.cpu_count() or 1) - 1:
+        env.update(
+            MPIR_CVAR_CH4_PROGRESS_THROTTLE="1", MPIR_CVAR_CH4_PROGRESS_THROTTLE_NO_PROGRESS_COUNT="10"
+        )
+    return env
+
+
+def run_ranks(
+    n: int, *args: str, env: dict | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """``mpiexec -n n python tests/distributed_worker.py args...``; a hang fails the test (timeout)."""
+    return subprocess.run(
+        [MPIEXEC, "-n", str(n), sys.executable, str(WORKER), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**_env(n), **(env or {})},
+    )
+
+
+def reference(scenario: str, backend: str = "numpy") -> tuple[dict, list]:
+    """One process's parameters and costs for a scenario (the oracle)."""
+    net = network(scenario, backend)
+    X, Y = data(backend)
+    history = net.fit(X, Y, **SCENARIOS[scenario][3])
+    return {k: net.backend.to_numpy(v) for k, v in net.params.items()}, list(history.costs)
+
+
+def relative(a: dict, b: dict) -> float:
+    return max(float(np.max(np.abs(a[k] - b[k])) / np.max(np.abs(b[k]))) for k in b)
+
+
+def ranks_output(out: Path, n: int) -> list[dict]:
+    return [dict(np.load(out / f"rank{r}.npz")) for r in range(n)]
+
+
+# -- no MPI needed -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("m", [1, 2, 3, 7, 400, 401])
+@pytest.mark.parametrize("size", [1, 2, 3, 4])
+def test_shards_partition_the_columns_evenly(m, size):
+    slices = [shard(m, size, r) for r in range(size)]
+    columns = [c for lo, hi in slices for c in range(lo, hi)]
+    assert columns == list(range(m))  # contiguous, in rank order, every column once
+    widths = [hi - lo for lo, hi in slices]
+    assert max(widths) - min(widths) <= 1
+
+
+@pytest.mark.parametrize("scenario", ["full", "minibatch", "validation"])
+def test_the_data_parallel_path_on_one_rank_is_bitwise_one_process(backend, scenario):
+    name = backend.spec()
+    if scenario == "full":  # 2,000 steps on four backends: 300 are enough to compare bits
+        SCENARIOS["short"] = (*SCENARIOS["full"][:3], {**SCENARIOS["full"][3], "iterations": 300})
+        scenario = "short"
+    ref_params, ref_costs = reference(scenario, name)
+    net = network(scenario, name)
+    X, Y = data(name)
+    history = net.fit(X, Y, comm=SingleProcess(), **SCENARIOS[scenario][3])
+    got = {k: net.backend.to_numpy(v) for k, v in net.params.items()}
+    assert all(np.array_equal(got[k], ref_params[k]) for k in ref_params)
+    assert list(history.costs) == ref_costs
+
+
+def test_check_same_data_names_the_ranks_that_differ():
+    class TwoRanks(SingleProcess):
+        size = 2
+
+        def allgather(self, obj):
+            return [obj, {k: v + "x" for k, v in obj.items()}]
+
+    X = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(ValueError, match=r"rank\(s\) 1 hold different training data \(X\) than rank 0"):
+        DataParallel(TwoRanks()).check_same_data(X=X)
+    DataParallel(SingleProcess()).check_same_data(X=X)  # one rank agrees with itself
+
+
+def test_mpi4py_without_an_mpi_library_says_how_to_fix_it(monkeypatch):
+    def missing(name):  # what mpi4py 4.1 raises when no libmpi.so is found (measured with mpich removed)
+        raise RuntimeError(
+            "cannot load MPI library\n/venv/lib/libmpi.so: cannot open shared object file: No such file"
+        )
+
+    fake = types.ModuleType("mpi4py")
+    fake.rc, fake.__getattr__ = types.SimpleNamespace(threads=True), missing
+    monkeypatch.setitem(sys.modules, "mpi4py", fake)
+    with pytest.raises(BackendError) as raised:
+        load_mpi()
+    assert str(raised.value).startswith(
+        "mpi4py is installed but cannot load an MPI library (cannot load MPI library; /venv/lib/libmpi.so: "
+        "cannot open shared object file: No such file): pip install mpich, or pip install 'dlcore[mpi]'"
+    )
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(BackendError, match=r"needs mpi4py and an MPI library: pip install 'dlcore\[mpi\]'"):
+        load_mpi()
+
+
+def test_launcher_variables():
+    assert launcher_size({}) is None and launcher_rank({}) is None
+    assert launcher_size({"PMI_SIZE": "4", "PMI_RANK": "2"}) == 4
+    assert launcher_rank({"PMI_SIZE": "4", "PMI_RANK": "2"}) == 2
+    assert launcher_size({"OMPI_COMM_WORLD_SIZE": "3"}) == 3
+
+
+def test_cli_distributed_without_a_launcher_is_refused(monkeypatch, capsys):
+    from dlcore.cli import main
+
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["train", "--distributed", "--iterations", "5", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--distributed needs an MPI launcher" in err and "mpiexec -n 2" in err
+
+
+def test_cli_started_by_a_launcher_without_distributed_warns(monkeypatch, capsys):
+    from dlcore.cli import main
+
+    monkeypatch.setenv("PMI_SIZE", "3")
+    monkeypatch.setenv("PMI_RANK", "0")
+    assert main(["train", "--iterations", "5", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "3 independent copies are training the same model; add --distributed" in err
+
+
+# -- real MPI jobs -----------------------------------------------------------------------------------
+@needs_mpi
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_full_batch_on_n_ranks_is_one_process(tmp_path, n):
+    result = run_ranks(n, "full", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    ranks = ranks_output(tmp_path, n)
+    ref, ref_costs = reference("full")
+    for r in ranks[1:]:  # every rank holds the very same parameters
+        assert all(np.array_equal(r[k], ranks[0][k]) for k in ref)
+    if n == 1:
+        assert all(np.array_equal(ranks[0][k], ref[k]) for k in ref)
+        assert list(ranks[0]["costs"]) == ref_costs
+    else:
+        assert relative(ranks[0], ref) < 1e-9
+        np.testing.assert_allclose(ranks[0]["costs"], ref_costs, rtol=1e-9)
+
+
+@needs_mpi
+@pytest.mark.parametrize(("scenario", "n"), [("minibatch", 2), ("minibatch", 3), ("validation", 3)])
+def test_mini_batches_adam_l2_dropout_and_early_stopping_on_n_ranks(tmp_path, scenario, n):
+    result = run_ranks(n, scenario, str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    ranks = ranks_output(tmp_path, n)
+    ref, ref_costs = reference(scenario)
+    for r in ranks[1:]:
+        assert all(np.array_equal(r[k], ranks[0][k]) for k in ref)
+    assert relative(ranks[0], ref) < 1e-9
+    np.testing.assert_allclose(ranks[0]["costs"], ref_costs, rtol=1e-9)  # the same epochs were recorded
+
+
+@needs_mpi
+@pytest.mark.parametrize("name", ["array_api_strict", "array_api_strict:device1", "torch"])
+def test_other_backends_on_two_ranks(tmp_path, name):
+    reason = available_backends()[name.split(":")[0]]
+    if reason:
+        pytest.skip(f"{name} backend unavailable: {reason.split(';')[0]}")
+    result = run_ranks(2, "minibatch", str(tmp_path), name)
+    assert result.returncode == 0, result.stderr
+    ranks = ranks_output(tmp_path, 2)
+    ref, _ = reference("minibatch", name)
+    assert all(np.array_equal(ranks[1][k], ranks[0][k]) for k in ref)
+    assert relative(ranks[0], ref) < 1e-9
+
+
+@needs_mpi
+def test_ranks_with_different_data_fail_with_one_clear_error(tmp_path):
+    result = run_ranks(2, "full", str(tmp_path), env={"DLCORE_TEST_DIFFERENT_DATA": "1"}, timeout=60)
+    assert result.returncode != 0
+    assert "rank(s) 1 hold different training data (X) than rank 0" in result.stderr
+
+
+@needs_mpi
+def test_a_failing_rank_stops_the_job_with_its_message(tmp_path):
+    result = run_ranks(2, "full", str(tmp_path), env={"DLCORE_TEST_FAIL_RANK": "1"}, timeout=60)
+    assert result.returncode != 0  # not a hang: rank 0 was waiting in an allreduce
+    assert "error on rank 1 of 2: RuntimeError: rank 1 broke at iteration 200; stopping every rank" in (
+        result.stderr
+    )
+
+
+@needs_mpi
+def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_update(tmp_path):
+    result = run_ranks(2, "full", str(tmp_path), env={"DLCORE_TEST_INTERRUPT_RANK": "1"}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    ranks = ranks_output(tmp_path, 2)
+    assert [str(r["stopped"]) for r in ranks] == ["interrupted", "interrupted"]
+    assert all(np.array_equal(ranks[1][k], ranks[0][k]) for k in ("W1", "b1", "W2", "b2"))
+
+
+@needs_mpi
+def test_cli_distributed_trains_saves_once_and_matches_one_process(tmp_path):
+    args = ["train", "--iterations", "300", "--dtype", "float64"]
+    single = subprocess.run(
+        [DLCORE, *args, "--out", str(tmp_path / "one.npz")], capture_output=True, text=True, env=_env(1)
+    )
+    assert single.returncode == 0, single.stderr
+    job = subprocess.run(
+        [MPIEXEC, "-n", "2", DLCORE, *args, "--distributed", "--out", str(tmp_path / "two.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(2),
+    )
+    assert job.returncode == 0, job.stderr
+    assert job.stdout.count("model saved to") == 1 and job.stdout.count("train accuracy") == 1
+    assert "distributed: 2 ranks over MPI" in job.stdout
+    accuracy = [line for line in single.stdout.splitlines() if "accuracy" in line]
+    assert accuracy == [line for line in job.stdout.splitlines() if "accuracy" in line]
+    one, two = Network.load(tmp_path / "one.npz"), Network.load(tmp_path / "two.npz")
+    np.testing.assert_allclose(two.normalization.mean, one.normalization.mean, rtol=1e-12)
+    np.testing.assert_allclose(two.normalization.std, one.normalization.std, rtol=1e-12)
+    assert relative({k: np.asarray(v) for k, v in two.params.items()}, one.params) < 1e-9
+
+
+@needs_mpi
+def test_cli_a_rank_whose_set_up_fails_stops_every_rank(tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("x1,x2,y\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(40)))
+    common = ["train", "--iterations", "20", "--distributed", "--quiet"]
+    job = subprocess.run(  # MPMD: rank 0 reads good.csv, rank 1 a file that is not there
+        [MPIEXEC, "-n", "1", DLCORE, *common, "--dataset", str(good), ":"]
+        + ["-n", "1", DLCORE, *common, "--dataset", str(tmp_path / "no.csv")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(2),
+    )
+    assert job.returncode == 2
+    errors = [line for line in job.stderr.splitlines() if line.startswith("dlcore: error")]
+    assert len(errors) == 1 and "on rank 1:" in errors[0] and "no.csv" in errors[0]
+
+
+def test_the_flat_gradient_buffer_has_one_layout_whatever_the_dict_order():
+    class Recording(SingleProcess):
+        def allreduce(self, x):
+            self.sent = np.array(x)
+            return x
+
+    grads = {"dW2": np.full((1, 3), 2.0), "db2": np.full((1, 1), 3.0), "dW1": np.arange(6.0).reshape(3, 2)}
+    buffers = []
+    for order in (list(grads), sorted(grads), list(reversed(grads))):
+        comm = Recording()
+        summed, J = DataParallel(comm).allreduce_gradients({k: grads[k] for k in order}, np.float64(0.5))
+        buffers.append(comm.sent)
+        assert all(np.array_equal(summed[k], grads[k]) for k in grads) and float(J) == 0.5
+    assert all(np.array_equal(b, buffers[0]) for b in buffers)
+    assert buffers[0].shape == (6 + 3 + 1 + 1 + 2,)  # the gradients, the cost, two stop flags
