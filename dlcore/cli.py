@@ -365,9 +365,10 @@ def _setup(args: argparse.Namespace, backend: Any, parallel: Any) -> tuple:
     return net, X, Y, X_train, Y_train, X_test, Y_test, classes
 
 
-def _data_parallel(args: argparse.Namespace, backend: Any) -> DataParallel | None:
-    """``--distributed``: this process's rank of the MPI job (NCCL between CuPy GPUs), with every rank
-    but 0 silent; without it, a warning when an MPI launcher started several copies of this command."""
+def _data_parallel(args: argparse.Namespace, backend: Any) -> tuple[DataParallel | None, Any]:
+    """``--distributed``: this process's rank of the MPI job (NCCL between CuPy GPUs, each rank on the
+    GPU numbered by its rank on its machine), with every rank but 0 silent, and the backend to train on;
+    without it, a warning when an MPI launcher started several copies of this command."""
     size = launcher_size()
     if not args.distributed:
         if size is not None and size > 1 and launcher_rank() == 0:
@@ -377,19 +378,22 @@ def _data_parallel(args: argparse.Namespace, backend: Any) -> DataParallel | Non
                 UserWarning,
                 stacklevel=2,
             )
-        return None
+        return None, backend
     if size is None:
         raise ValueError(
             "--distributed needs an MPI launcher to start the ranks: mpiexec -n 2 dlcore train "
             "--distributed ... (pip install 'dlcore[mpi]' brings MPICH's mpiexec)"
         )
     parallel = DataParallel(get_communicator("auto", backend), terminate_error=Terminated)
+    local = getattr(parallel.comm, "local_rank", None)
+    if local is not None and backend.device_spec() in (None, "0"):  # NCCL: one GPU per rank
+        backend = get_backend(f"{backend.name}:{local}")
     if parallel.rank != 0:  # only rank 0 prints, draws and saves
         _silence_rank()
         args.out = args.plot = None
     elif not args.quiet:
         print(f"distributed: {parallel.size} ranks over {parallel.comm.name.upper()}")
-    return parallel
+    return parallel, backend
 
 
 def _setup_barrier(parallel: DataParallel, setup: Any) -> None:
@@ -438,7 +442,7 @@ def train(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out} is the dataset itself; choose another file name")
 
     backend = get_backend(args.backend)
-    parallel = _data_parallel(args, backend)
+    parallel, backend = _data_parallel(args, backend)
     try:  # data-parallel: a rank whose set-up fails tells the others at the barrier below
         setup = _setup(args, backend, parallel)
     except (BackendError, ValueError, OSError) as exc:

@@ -102,6 +102,24 @@ do_fused() {  # CupyOps' opt-in fused kernels against the default ops, and gradi
     DLCORE_CUPY_FUSED=1 DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -W "error:dlcore:RuntimeWarning" \
         tests/test_ops.py tests/test_gradients.py tests/test_gpu.py -k cupy
 }
+do_nccl() {  # a one-rank NCCL run (MPI singleton: no mpiexec needed) gives the bits of a plain cupy fit
+    "$VPY" - <<'PY'
+import numpy as np
+from dlcore import Network
+from dlcore.backends import get_backend
+from dlcore.backends.comm import NCCLComm
+from dlcore.datasets import planar
+be = get_backend("cupy")
+X, Y = planar(be, m=400, dtype="float64")
+nets = [Network([2, 4, 1], hidden_activation="tanh", backend=be, dtype="float64", seed=3) for _ in range(2)]
+options = dict(epochs=5, batch_size=64, optimizer="adam", learning_rate=0.01, keep_prob=0.8, l2=0.05)
+plain = nets[0].fit(X, Y, **options)
+nccl = nets[1].fit(X, Y, comm=NCCLComm(), **options)
+same = all(np.array_equal(be.to_numpy(nets[0].params[k]), be.to_numpy(nets[1].params[k])) for k in nets[0].params)
+print(f"nccl: one rank, mini-batch Adam + L2 + dropout: parameters bitwise equal: {same}; costs equal: {plain.costs == nccl.costs}")
+assert same and plain.costs == nccl.costs
+PY
+}
 do_cli_train() {  # the CLI's default job on the GPU; saves the model for predict
     "$VPY" -m dlcore train --backend "$BK" --out "$WORK/model.npz" | tee "$WORK/train.txt"
     grep -q "^backend: $BK" "$WORK/train.txt"
@@ -146,7 +164,7 @@ do_bench_pytest() {  # the pytest-benchmark suite (a dry run on numpy only runs 
     [ "$BK" = numpy ] && mode=(--benchmark-disable)
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider benchmarks -k "$BK" "${mode[@]}"
 }
-export -f do_probe do_tests do_parity do_fused do_cli_train do_cli_device_rng do_cli_auto do_info do_predict do_bench_quick \
+export -f do_probe do_tests do_parity do_fused do_nccl do_cli_train do_cli_device_rng do_cli_auto do_info do_predict do_bench_quick \
     do_bench_full do_bench_pytest
 
 declare -A RESULT
@@ -181,6 +199,7 @@ if [ "$PART" = 1 ]; then
     step tests           any 240 do_tests
     step parity          gpu 120 do_parity
     step fused-kernels   gpu 90  do_fused
+    step nccl            gpu 60  do_nccl
     step cli-cupy        gpu 60  do_cli_train
     step cli-device-rng  gpu 60  do_cli_device_rng
     step cli-auto        any 60  do_cli_auto

@@ -299,3 +299,100 @@ def test_the_flat_gradient_buffer_has_one_layout_whatever_the_dict_order():
         assert all(np.array_equal(summed[k], grads[k]) for k in grads) and float(J) == 0.5
     assert all(np.array_equal(b, buffers[0]) for b in buffers)
     assert buffers[0].shape == (6 + 3 + 1 + 1 + 2,)  # the gradients, the cost, two stop flags
+
+
+class _FakeMPIComm:
+    """Rank ``rank`` of ``size``, ``local`` ranks on this machine (what NCCLComm asks MPI)."""
+
+    def __init__(self, rank, size, local):
+        self.rank, self.size, self.local = rank, size, local
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return self.size
+
+    def Split_type(self, kind):
+        return types.SimpleNamespace(
+            Get_rank=lambda: self.rank % self.local, Get_size=lambda: self.local, Free=lambda: None
+        )
+
+    def bcast(self, obj, root=0):
+        return b"unique-id-of-rank-0"
+
+
+def _fake_cupy(monkeypatch, gpus, calls):
+    """Just enough of cupy (NumPy arrays stand in for device arrays) to check NCCLComm's wiring."""
+    nccl = types.SimpleNamespace(
+        NCCL_FLOAT16=6, NCCL_FLOAT32=7, NCCL_FLOAT64=8, NCCL_SUM=0, get_unique_id=lambda: b"id"
+    )
+
+    class Communicator:
+        def __init__(self, size, uid, rank):
+            calls.append(("init", size, uid, rank))
+
+        def allReduce(self, send, recv, count, dtype, op, stream):
+            calls.append(("allReduce", count, dtype, op, stream))
+
+        def broadcast(self, send, recv, count, dtype, root, stream):
+            calls.append(("broadcast", count, dtype, root, stream))
+
+    nccl.NcclCommunicator = Communicator
+    cuda = types.SimpleNamespace(
+        nccl=nccl,
+        runtime=types.SimpleNamespace(getDeviceCount=lambda: gpus),
+        Device=lambda i: types.SimpleNamespace(id=i, use=lambda: calls.append(("device", i))),
+        get_current_stream=lambda: types.SimpleNamespace(ptr=1234),
+    )
+
+    class Array(np.ndarray):
+        @property
+        def data(self):
+            return types.SimpleNamespace(ptr=self.ctypes.data)
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = cuda
+    fake.ascontiguousarray = lambda x: np.ascontiguousarray(x).view(Array)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setitem(sys.modules, "cupy.cuda", cuda)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", nccl)
+
+
+def test_nccl_comm_one_gpu_per_rank_and_its_calls(monkeypatch):
+    from dlcore.backends import comm as comm_module
+
+    calls = []
+    _fake_cupy(monkeypatch, gpus=4, calls=calls)
+    fake_mpi = types.SimpleNamespace(COMM_WORLD=_FakeMPIComm(rank=5, size=8, local=4), COMM_TYPE_SHARED=1)
+    monkeypatch.setattr(comm_module, "load_mpi", lambda: fake_mpi)
+    comm = comm_module.NCCLComm()
+    assert (comm.rank, comm.size, comm.local_rank) == (5, 8, 1)
+    assert ("device", 1) in calls and ("init", 8, b"unique-id-of-rank-0", 5) in calls
+    comm.allreduce(np.ones((3, 2), np.float32))
+    comm.broadcast(np.ones(5, np.float64), root=0)
+    assert calls[-2:] == [("allReduce", 6, 7, 0, 1234), ("broadcast", 5, 8, 0, 1234)]
+    with pytest.raises(BackendError, match="NCCL allreduce of int64 arrays is not supported"):
+        comm.allreduce(np.ones(3, np.int64))
+
+
+def test_nccl_refuses_more_ranks_than_gpus_on_a_machine(monkeypatch):
+    from dlcore.backends import comm as comm_module
+
+    _fake_cupy(monkeypatch, gpus=2, calls=[])
+    fake_mpi = types.SimpleNamespace(COMM_WORLD=_FakeMPIComm(rank=0, size=3, local=3), COMM_TYPE_SHARED=1)
+    monkeypatch.setattr(comm_module, "load_mpi", lambda: fake_mpi)
+    with pytest.raises(BackendError, match=r"3 ranks on this machine but 2 GPU\(s\).*mpiexec -n 2"):
+        comm_module.NCCLComm()
+
+
+def test_an_agreed_stop_raises_sigterms_error_when_any_rank_got_sigterm():
+    class Terminated(KeyboardInterrupt):
+        pass
+
+    parallel = DataParallel(SingleProcess(), terminate_error=Terminated)
+    assert not parallel.stop_requested()  # nothing allreduced yet
+    parallel.flags = np.array([2.0, 0.0])  # two ranks pressed Ctrl-C
+    assert parallel.stop_requested() and type(parallel.stop_error()) is KeyboardInterrupt
+    parallel.flags = np.array([0.0, 1.0])  # one rank got SIGTERM
+    assert parallel.stop_requested() and isinstance(parallel.stop_error(), Terminated)
