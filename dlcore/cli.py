@@ -384,7 +384,13 @@ def _data_parallel(args: argparse.Namespace, backend: Any) -> tuple[DataParallel
             "--distributed needs an MPI launcher to start the ranks: mpiexec -n 2 dlcore train "
             "--distributed ... (pip install 'dlcore[mpi]' brings MPICH's mpiexec)"
         )
-    parallel = DataParallel(get_communicator("auto", backend), terminate_error=Terminated)
+    try:
+        comm = get_communicator("auto", backend)
+    except BackendError:  # e.g. no MPI library: the same on every rank, so rank 0 alone says it
+        if launcher_rank() not in (None, 0):
+            _silence_rank()
+        raise
+    parallel = DataParallel(comm, terminate_error=Terminated)
     local = getattr(parallel.comm, "local_rank", None)
     if local is not None and backend.device_spec() in (None, "0"):  # NCCL: one GPU per rank
         backend = get_backend(f"{backend.name}:{local}")
