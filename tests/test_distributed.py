@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import types
@@ -56,16 +57,27 @@ def _env(n: int) -> dict[str, str]:
     return env
 
 
+def run(cmd: list[str], env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run an MPI job in its own process group; on a timeout kill the whole group (mpiexec, its proxies
+    and every rank: killing mpiexec alone leaves ranks spinning in a collective) and fail."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"the MPI job hung for {timeout} s: {' '.join(cmd)}\n{err}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def run_ranks(
     n: int, *args: str, env: dict | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess:
     """``mpiexec -n n python tests/distributed_worker.py args...``; a hang fails the test (timeout)."""
-    return subprocess.run(
-        [MPIEXEC, "-n", str(n), sys.executable, str(WORKER), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**_env(n), **(env or {})},
+    return run(
+        [MPIEXEC, "-n", str(n), sys.executable, str(WORKER), *args], {**_env(n), **(env or {})}, timeout
     )
 
 
@@ -244,16 +256,10 @@ def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_update(tmp_path):
 @needs_mpi
 def test_cli_distributed_trains_saves_once_and_matches_one_process(tmp_path):
     args = ["train", "--iterations", "300", "--dtype", "float64"]
-    single = subprocess.run(
-        [DLCORE, *args, "--out", str(tmp_path / "one.npz")], capture_output=True, text=True, env=_env(1)
-    )
+    single = run([DLCORE, *args, "--out", str(tmp_path / "one.npz")], _env(1))
     assert single.returncode == 0, single.stderr
-    job = subprocess.run(
-        [MPIEXEC, "-n", "2", DLCORE, *args, "--distributed", "--out", str(tmp_path / "two.npz")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_env(2),
+    job = run(
+        [MPIEXEC, "-n", "2", DLCORE, *args, "--distributed", "--out", str(tmp_path / "two.npz")], _env(2)
     )
     assert job.returncode == 0, job.stderr
     assert job.stdout.count("model saved to") == 1 and job.stdout.count("train accuracy") == 1
@@ -271,13 +277,11 @@ def test_cli_a_rank_whose_set_up_fails_stops_every_rank(tmp_path):
     good = tmp_path / "good.csv"
     good.write_text("x1,x2,y\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(40)))
     common = ["train", "--iterations", "20", "--distributed", "--quiet"]
-    job = subprocess.run(  # MPMD: rank 0 reads good.csv, rank 1 a file that is not there
+    job = run(  # MPMD: rank 0 reads good.csv, rank 1 a file that is not there
         [MPIEXEC, "-n", "1", DLCORE, *common, "--dataset", str(good), ":"]
         + ["-n", "1", DLCORE, *common, "--dataset", str(tmp_path / "no.csv")],
-        capture_output=True,
-        text=True,
+        _env(2),
         timeout=60,
-        env=_env(2),
     )
     assert job.returncode == 2
     errors = [line for line in job.stderr.splitlines() if line.startswith("dlcore: error")]
