@@ -28,6 +28,7 @@ from dlcore.backends.base import BackendError, to_numpy
 #: (MPICH/Hydra and Intel MPI: PMI_SIZE; Open MPI: OMPI_COMM_WORLD_SIZE; MVAPICH: MV2_COMM_WORLD_SIZE;
 #: Slurm's srun: SLURM_STEP_NUM_TASKS)
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
+LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "SLURM_PROCID")
 
 INSTALL_MPI = (
     "pip install 'dlcore[mpi]' (mpi4py with MPICH's wheel), or build mpi4py against your cluster's MPI "
@@ -35,32 +36,27 @@ INSTALL_MPI = (
 )
 
 
+def _launcher_number(names: tuple[str, ...], environ: Any) -> int | None:
+    """The first of ``names`` set to an integer in ``environ`` (default ``os.environ``), else None."""
+    environ = os.environ if environ is None else environ
+    for name in names:
+        try:
+            return int(environ[name])
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
 def launcher_size(environ: Any = None) -> int | None:
     """The number of processes an MPI launcher (mpiexec, mpirun, srun) started, read from the
     environment without loading MPI; ``None`` when this process was not started by one."""
-    environ = os.environ if environ is None else environ
-    for name in LAUNCHER_SIZE_VARIABLES:
-        value = environ.get(name)
-        if value is not None:
-            try:
-                return int(value)
-            except ValueError:
-                continue
-    return None
+    return _launcher_number(LAUNCHER_SIZE_VARIABLES, environ)
 
 
 def launcher_rank(environ: Any = None) -> int | None:
-    """This process's rank as an MPI launcher numbered it (PMI_RANK, OMPI_COMM_WORLD_RANK, ...), read
-    without loading MPI; ``None`` when not started by one."""
-    environ = os.environ if environ is None else environ
-    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "SLURM_PROCID"):
-        value = environ.get(name)
-        if value is not None:
-            try:
-                return int(value)
-            except ValueError:
-                continue
-    return None
+    """This process's rank as an MPI launcher numbered it, read without loading MPI; ``None`` when not
+    started by one."""
+    return _launcher_number(LAUNCHER_RANK_VARIABLES, environ)
 
 
 def load_mpi() -> Any:
