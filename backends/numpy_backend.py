@@ -26,9 +26,10 @@ Array = Any
 #: stay in the caches either way
 SMALL = 4096
 
-#: a replayable step is recorded only while every array it is handed has at most this many elements: the
-#: recording keeps those arrays alive, and above this size the Python it saves (~15-25 us) is < 1% of a step
-REPLAY_MAX_ELEMENTS = 1 << 20
+#: a replayable step is recorded only while every array it is handed has at most this many elements (the
+#: deep net's X, 12288 x 209, is 2.6M): the recording keeps those arrays alive (as the workspace keeps the
+#: step's own), and above this size the Python it saves (~15-50 us a step) is well below 1% of a step
+REPLAY_MAX_ELEMENTS = 1 << 22
 
 #: the fused ReLU kernels (numba) serve layers of at least this many elements; below, NumPy's calls cost
 #: about as much as the kernel's and there is nothing to compile

@@ -402,6 +402,10 @@ def _step_case(
 
     threads = cpu_threads() if peers else None
     info = {"layer_dims": dims, "hidden": hidden, "m": m, "torch_threads": threads}
+    if backend.name == "numpy":  # the optional numba extra's fused kernels (NumpyOps), on or off
+        from dlcore.backends.numpy_backend import fused_kernels
+
+        info["numba_kernels"] = fused_kernels() is not None
     if group == "scaling" and hand is not None:  # memory per step next to time (NumPy: tracemalloc sees it)
         info["peak_bytes"] = {
             role: step_peak_bytes(contestants[role]) for role in ("vectorized", "handwritten")
