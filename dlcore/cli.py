@@ -234,7 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="draw shuffles and dropout masks on the GPU (faster; not bit-identical to the CPU's)",
     )
-    train.add_argument("--dtype", default="float64", choices=["float32", "float64"], help="float precision")
+    train.add_argument(
+        "--dtype",
+        default=None,
+        choices=["float32", "float64", "bfloat16", "float16"],
+        help="float precision (default: float64); bfloat16/float16 mean --precision with that dtype",
+    )
+    train.add_argument(
+        "--precision",
+        choices=["mixed", "bfloat16", "float16"],
+        default=None,
+        help="compute in a low dtype with float32 master weights (mixed: bfloat16 on torch, float16 on "
+        "numpy and cupy; float16 scales the loss dynamically)",
+    )
     train.add_argument("--test-fraction", type=_fraction, default=0.2, help="held out for testing")
     train.add_argument("--no-normalize", action="store_true", help="do not standardize the features")
     train.add_argument(
@@ -435,6 +447,13 @@ def train(args: argparse.Namespace) -> int:
         raise ValueError("--patience needs --validation-split (e.g. --validation-split 0.1)")
     if args.epochs is None and args.iterations is None:
         args.iterations = DEFAULT_ITERATIONS
+    if args.dtype in ("bfloat16", "float16"):  # --dtype bfloat16 is --precision bfloat16
+        if args.precision not in (None, args.dtype):
+            raise ValueError(f"--dtype {args.dtype} and --precision {args.precision} disagree; give one")
+        args.precision, args.dtype = args.dtype, None
+    if args.precision and args.dtype not in (None, "float32"):
+        raise ValueError(f"--precision keeps float32 master weights; drop --dtype {args.dtype}")
+    args.dtype = args.dtype or ("float32" if args.precision else "float64")
     if args.plot:
         from dlcore.backends.plotting import check_available
 
@@ -448,6 +467,8 @@ def train(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out} is the dataset itself; choose another file name")
 
     backend = get_backend(args.backend)
+    if args.precision == "mixed" and backend.low_precision_dtypes():  # the dtype "mixed" means here
+        args.precision = backend.low_precision_dtypes()[0]
     parallel, backend = _data_parallel(args, backend)
     try:  # data-parallel: a rank whose set-up fails tells the others at the barrier below
         setup = _setup(args, backend, parallel)
@@ -509,6 +530,7 @@ def train(args: argparse.Namespace) -> int:
         "validation_split": args.validation_split,
         "patience": args.patience,
         "seed": args.seed,
+        "precision": args.precision,
     }
     start = time.perf_counter()
     history = None
@@ -519,7 +541,8 @@ def train(args: argparse.Namespace) -> int:
         progress.close()
         backend.synchronize()
         seconds = time.perf_counter() - start
-        _report(net, X_train, Y_train, X_test, Y_test, backend, args.dtype, seconds, classes, parallel)
+        dtype = f"{args.dtype} masters, {args.precision} compute" if args.precision else args.dtype
+        _report(net, X_train, Y_train, X_test, Y_test, backend, dtype, seconds, classes, parallel)
         if args.out:
             _save(net, args.out, _model_info(args, backend, history.costs[-1], progress.done, history))
             print(f"model saved to {args.out}")

@@ -30,6 +30,7 @@ from dlcore.initializers import check_layer_dims, initialize_parameters
 from dlcore.memory import STATE_SLOTS, check_network_fits, check_training_fits
 from dlcore.minibatch import check_batch_size, train_validation_split
 from dlcore.optimizers import Optimizer, get_optimizer
+from dlcore.precision import MixedPrecision, train_mixed
 from dlcore.regularization import check_keep_prob
 from dlcore.training import DIVERGENCE_FACTOR, History, Plan, TrainingDiverged, check_divergence_factor, train
 from dlcore.validation import check_features, check_learning_rate, check_positive_int, check_seed
@@ -295,6 +296,7 @@ class Network:
         verbose: bool = False,
         progress: Callable[[int], None] | None = None,
         comm: Any = None,
+        precision: str | MixedPrecision | None = None,
     ) -> History:
         """Train on X: (n_x, m), Y: (1, m) (softmax: integer labels (1, m) or one-hot (C, m)).
 
@@ -324,6 +326,11 @@ class Network:
         process being one rank (start N of them with ``mpiexec -n N``); every rank passes the same X and
         Y, rank 0's parameters and seed are used, each rank computes on its share of every batch and the
         gradients are summed over the ranks (:mod:`dlcore.distributed`); only rank 0 is ``verbose``.
+        ``precision`` (``"mixed"``: the backend's first low dtype, bfloat16 on torch and float16 on numpy;
+        ``"bfloat16"``, ``"float16"``, or a :class:`~dlcore.precision.MixedPrecision`): compute in that
+        dtype with float32 master weights (a ``dtype="float32"`` network), the cost in float32; float16
+        scales the loss dynamically on the device (no host sync). A backend without that dtype raises a
+        :class:`~dlcore.backends.BackendError` naming the fix.
 
         Returns the cost :class:`History`.
         """
@@ -339,6 +346,12 @@ class Network:
             else:
                 iterations = check_positive_int(3000 if iterations is None else iterations, "iterations")
             opt = get_optimizer(optimizer, lr, decay_rate)
+            mixed = None if precision is None else MixedPrecision.of(precision, opt)
+            if mixed is not None and self.dtype_name != "float32":
+                raise ValueError(
+                    f"precision={precision!r} keeps float32 master weights: create the network with "
+                    "dtype='float32'"
+                )
             l2 = float(l2)
             if not (math.isfinite(l2) and l2 >= 0):
                 raise ValueError(f"l2 must be a finite number >= 0 (0 = no regularization); got {l2!r}")
@@ -371,13 +384,16 @@ class Network:
             every = check_positive_int(
                 cost_every if cost_every is not None else (1 if plan.batch_size < m else 100), "cost_every"
             )
+            run, how = train, {"optimizer": opt}
+            if mixed is not None:  # the loop computes in the low dtype; self.params stay the masters
+                run, how = train_mixed, {"precision": mixed, "backend": self.backend}
             with parallel.interrupts() if parallel is not None else contextlib.nullcontext():
-                return train(
+                return run(
                     self.params,
                     self.activations,
                     X,
                     Y,
-                    optimizer=opt,
+                    **how,
                     plan=plan,
                     cost_every=every,
                     l2=l2,
