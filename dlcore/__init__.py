@@ -9,6 +9,7 @@ from dlcore._version import __version__
 from dlcore.activations import ACTIVATIONS, Activation, get_activation, leaky_relu, softmax
 from dlcore.backends import BackendError, get_backend
 from dlcore.data import flatten_images
+from dlcore.distributed import DataParallel
 from dlcore.heads import BinaryCrossEntropy, CategoricalCrossEntropy, Head, MeanSquaredError, head_for
 from dlcore.initializers import INITIALIZERS, initialize_parameters
 from dlcore.labels import one_hot
@@ -17,6 +18,7 @@ from dlcore.metrics import accuracy, confusion_matrix, r2_score
 from dlcore.model import Network
 from dlcore.ops import Ops, ops_of
 from dlcore.optimizers import OPTIMIZERS, Adam, GradientDescent, Momentum, Optimizer, RMSprop, get_optimizer
+from dlcore.precision import MixedPrecision
 from dlcore.propagation import backward, cost, forward, predict, predict_proba, train_step, update
 from dlcore.training import History, Plan, TrainingDiverged, train
 
@@ -26,8 +28,10 @@ __all__ = [
     "BackendError",
     "BinaryCrossEntropy",
     "CategoricalCrossEntropy",
+    "DataParallel",
     "Head",
     "MeanSquaredError",
+    "MixedPrecision",
     "Ops",
     "Plan",
     "head_for",
