@@ -48,6 +48,13 @@ SCENARIOS = {
             "patience": 3,
         },
     ),
+    # mixed precision: float16 compute with dynamic loss scaling, float32 masters, mini-batch Adam
+    "mixed": (
+        [2, 8, 1],
+        "tanh",
+        "float32",
+        {"learning_rate": 0.01, "epochs": 3, "batch_size": 64, "optimizer": "adam", "precision": "float16"},
+    ),
 }
 
 

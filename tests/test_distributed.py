@@ -215,6 +215,18 @@ def test_mini_batches_adam_l2_dropout_and_early_stopping_on_n_ranks(tmp_path, sc
 
 
 @needs_mpi
+def test_mixed_precision_on_two_ranks(tmp_path):
+    result = run_ranks(2, "mixed", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    ranks = ranks_output(tmp_path, 2)
+    ref, _ = reference("mixed")
+    assert all(ranks[0][k].dtype == np.float32 for k in ref)  # the masters
+    assert all(np.array_equal(ranks[1][k], ranks[0][k]) for k in ref)
+    # float16 gradients summed in another order than one process sums them: float16's tolerance
+    assert relative(ranks[0], ref) < 1e-2
+
+
+@needs_mpi
 @pytest.mark.parametrize("name", ["array_api_strict", "array_api_strict:device1", "torch"])
 def test_other_backends_on_two_ranks(tmp_path, name):
     reason = available_backends()[name.split(":")[0]]
