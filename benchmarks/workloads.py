@@ -415,9 +415,12 @@ def _step_case(
 
 
 def step_peak_bytes(step: Callable[[], Any]) -> int:
-    """Peak bytes allocated during one call of ``step`` (after a warm-up call), above what was held before."""
+    """Peak bytes allocated during one call of ``step`` in its steady state, above what was held before:
+    after two warm-up calls (NumpyOps records a replayable step on its second call with the same
+    arguments, once: ~50-150 KiB of Python objects that every later call reuses)."""
     import tracemalloc
 
+    step()
     step()
     tracemalloc.start()
     try:
