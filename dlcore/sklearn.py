@@ -55,6 +55,7 @@ FIT_OPTIONS = (
     "divergence_factor",
     "verbose",
     "progress",
+    "precision",
 )
 
 
@@ -88,6 +89,7 @@ class _DLEstimator(BaseEstimator):
         divergence_factor: float = DIVERGENCE_FACTOR,
         verbose: bool = False,
         progress: Callable[[int], None] | None = None,
+        precision: Any = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.hidden_activation = hidden_activation
@@ -111,6 +113,7 @@ class _DLEstimator(BaseEstimator):
         self.divergence_factor = divergence_factor
         self.verbose = verbose
         self.progress = progress
+        self.precision = precision
 
     # -- pieces ---------------------------------------------------------------------------------
     def _seed(self) -> int | None:
@@ -188,8 +191,8 @@ class DLClassifier(ClassifierMixin, _DLEstimator):
         iterations, epochs: how long to train (updates, or passes over the data; not both); neither:
             1000 iterations.
         learning_rate, batch_size, optimizer, decay_rate, l2, keep_prob, validation_split, patience,
-            cost_every, callback, device_rng, divergence_factor, verbose, progress: the options of
-            :meth:`Network.fit`
+            cost_every, callback, device_rng, divergence_factor, verbose, progress, precision: the
+            options of :meth:`Network.fit` (``precision`` needs ``dtype="float32"``: the master weights)
             (defaults as there, except ``optimizer="adam"`` and ``learning_rate=0.01``).
 
     Attributes (after fit): ``classes_``, ``n_features_in_`` (and ``feature_names_in_``),

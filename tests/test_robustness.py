@@ -301,7 +301,7 @@ TRAIN_CASES = [
     ("iterations < 0", {}, ["--iterations", "-3"], r"argument --iterations: wants an integer >= 1"),
     ("epochs 0", {}, ["--epochs", "0"], r"argument --epochs: wants an integer >= 1"),
     ("cost-every 0", {}, ["--cost-every", "0"], r"argument --cost-every: wants an integer >= 1"),
-    ("dtype float16", {}, ["--dtype", "float16"], r"argument --dtype: invalid choice: 'float16'"),
+    ("dtype float8", {}, ["--dtype", "float8"], r"argument --dtype: invalid choice: 'float8'"),
 ]
 
 
