@@ -1,0 +1,91 @@
+"""Each change of issue 16's second round toggled alone, in one process: the planar step at every m.
+
+    python benchmarks/replay_ablation.py [400,4000,40000,400000] [rounds]
+
+Contestants, interleaved round by round (paired medians): everything; without the typed 0-D scalars of
+the recording; without the cost's reuse of the sigmoid's exp(-|Z|); without the replay (the captured
+step with its workspace, as before the round); the hand-written step. Prints one line per point.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import numpy as np
+from dlcore.backends import get_backend
+from dlcore.backends import numpy_backend as nb
+from dlcore.benchmarks.handwritten import HandWrittenStep
+
+import dlcore
+from dlcore import propagation
+from dlcore.activations import get_activation
+
+
+class NoSharedExp(nb.NumpyOps):
+    """NumpyOps whose binary cost computes exp(-|Z|) again."""
+
+    def cost(self, *args):
+        self._exp_neg_abs = None
+        return super().cost(*args)
+
+
+def contestants(X, Y, acts, start, backend) -> dict:
+    typed = nb._typed_scalars
+
+    def recorded(ops, typed_scalars=True):
+        params = {k: v.copy() for k, v in start.items()}
+        nb._typed_scalars = typed if typed_scalars else (lambda args, nin: args)
+        try:
+            for _ in range(3):  # the second call records
+                propagation.train_step(X, Y, params, acts, 1e-5, ops=ops)
+        finally:
+            nb._typed_scalars = typed
+        return lambda: propagation.train_step(X, Y, params, acts, 1e-5, ops=ops)
+
+    ops = nb.NumpyOps(backend.xp)
+    plain = ops.capture(propagation._train_step)  # the workspace, not replayed
+    params = {k: v.copy() for k, v in start.items()}
+    return {
+        "all": recorded(nb.NumpyOps(backend.xp)),
+        "no typed scalars": recorded(nb.NumpyOps(backend.xp), typed_scalars=False),
+        "no shared exp": recorded(NoSharedExp(backend.xp)),
+        "no replay": lambda: plain(X, Y, params, acts, 1e-5, True, ops),
+        "hand": HandWrittenStep(X, Y, {k: v.copy() for k, v in start.items()}, "tanh", 1e-5).step,
+    }
+
+
+def main(argv: list[str]) -> int:
+    ms = [int(x) for x in argv[0].split(",")] if argv else [400, 4_000, 40_000, 400_000]
+    rounds = int(argv[1]) if len(argv) > 1 else 11
+    backend = get_backend("numpy")
+    med = statistics.median
+    for dtype in ("float32", "float64"):
+        for m in ms:
+            rng = np.random.default_rng(3)
+            X = rng.standard_normal((2, m)).astype(dtype)
+            Y = (rng.random((1, m)) > 0.5).astype(dtype)
+            acts = [get_activation("tanh"), get_activation("sigmoid")]
+            start = dlcore.initialize_parameters([2, 4, 1], "xavier", backend, 3, dtype)
+            steps = contestants(X, Y, acts, start, backend)
+            samples: dict[str, list[float]] = {k: [] for k in steps}
+            n = max(1, int(20_000 / (m / 40 + 50)))
+            for _ in range(rounds):
+                for k, step in steps.items():
+                    step()
+                    begin = time.perf_counter()
+                    for _ in range(n):
+                        step()
+                    samples[k].append((time.perf_counter() - begin) / n)
+            parts = []
+            for k, v in samples.items():
+                vs_all = med(a / b for a, b in zip(v, samples["all"], strict=True))
+                vs_hand = med(a / b for a, b in zip(v, samples["hand"], strict=True))
+                parts.append(f"{k} {med(v) * 1e6:,.1f} µs ({vs_all:.3f}x all, {vs_hand:.3f}x hand)")
+            print(f"{dtype} m={m}: " + ", ".join(parts), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
