@@ -207,6 +207,16 @@ def _typed_scalars(args: tuple[Any, ...], nin: int) -> tuple[Any, ...]:
     return typed + args[nin:]
 
 
+def _same_signature(a: list[Any] | None, b: list[Any] | None) -> bool:
+    """``a == b``, and False where an item's ``==`` cannot say (another library's array, say)."""
+    if a is None or b is None:
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - an item whose truth is ambiguous: not the same
+        return False
+
+
 def _signature(args: tuple[Any, ...] | list[Any]) -> tuple[list[Any], list[np.ndarray]]:
     """What a replay must find again in a captured step's arguments, and the arrays among them: each array
     by identity, shape and dtype (a replay reads the very arrays it was recorded with), dicts by their keys
@@ -215,14 +225,14 @@ def _signature(args: tuple[Any, ...] | list[Any]) -> tuple[list[Any], list[np.nd
     arrays: list[np.ndarray] = []
     for a in args:
         t = type(a)
-        if t is np.ndarray:
+        if t is np.ndarray or isinstance(a, np.ndarray):  # subclasses (memmap) by identity too
             sig.append(_ARRAY)
             arrays.append(a)
         elif t is dict or t is list or t is tuple:
             sig.append(tuple(a) if t is dict else len(a))
             for v in a.values() if t is dict else a:
                 tv = type(v)
-                if tv is np.ndarray:
+                if tv is np.ndarray or isinstance(v, np.ndarray):
                     sig.append(_ARRAY)
                     arrays.append(v)
                 elif tv is dict or tv is list or tv is tuple:
@@ -365,11 +375,11 @@ class NumpyOps(Ops):
             if tape is not None and tape.same(args):
                 return tape.replay()
             signature, arrays = _signature(args)
-            if tape is not None and signature == tape.signature:
+            if tape is not None and _same_signature(signature, tape.signature):
                 return tape.replay()
             if (
-                signature != state[1]
-                or signature == state[2]
+                not _same_signature(signature, state[1])
+                or _same_signature(signature, state[2])
                 or not any(a is self for a in args)
                 or any(a.size > REPLAY_MAX_ELEMENTS for a in arrays)
             ):

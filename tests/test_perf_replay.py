@@ -246,3 +246,49 @@ def test_the_replayed_step_matches_finite_differences():
                 AL, caches = dlcore.forward(X, p, acts, ops=DEFAULT)
                 numeric[idx] += sign * float(dlcore.cost(caches, Y, acts)) / 2e-6
         np.testing.assert_allclose(applied, numeric, rtol=1e-5, atol=1e-8, err_msg=name)
+
+
+class Sub(np.ndarray):
+    """An ndarray subclass (as np.memmap is): compared by ``==`` it gives arrays, not one bool."""
+
+
+def test_array_subclasses_are_arrays_to_the_replay():
+    """A new (1, 1) parameter of a subclass with the same value is another array: recorded again, never
+    replayed onto the old one (whose ``==`` would say True)."""
+    X, Y, acts, params = _net([2, 4, 1], "tanh", "sigmoid", 300, "float64")
+    spy = Spy(NP.xp)
+    mine = {k: v.copy().view(Sub) for k, v in params.items()}
+    oracle = _copy(params)
+
+    def both():
+        before = spy.calls
+        J = dlcore.train_step(X, Y, mine, acts, 0.1, ops=spy)
+        J_want = dlcore.train_step(X, Y, oracle, acts, 0.1, ops=DEFAULT)
+        assert float(J) == float(J_want)
+        for k in oracle:
+            np.testing.assert_array_equal(np.asarray(mine[k]), oracle[k], err_msg=k)
+        return spy.calls > before
+
+    assert [both() for _ in range(4)] == [True, True, False, False]
+    mine["b2"] = mine["b2"].copy().view(Sub)  # equal value, another object
+    assert [both() for _ in range(3)] == [True, True, False]
+
+
+def test_an_argument_whose_equality_is_ambiguous_never_replays():
+    ops = Spy(NP.xp)
+    W, A, b = np.ones((3, 2)), np.ones((2, 5)), np.ones((3, 1))
+    tanh = ACTIVATIONS["tanh"]
+
+    class Ambiguous:
+        def __eq__(self, other):
+            raise ValueError("the truth value of an array with more than one element is ambiguous")
+
+        __hash__ = object.__hash__
+
+    def step(W, A, b, odd, ops):
+        ops.layer_forward(W, A, b, tanh)
+
+    run = ops.capture(step, replay=True)
+    for _ in range(4):
+        run(W, A, b, Ambiguous(), ops)  # a new object each call: compared by ==, which raises
+    assert ops.calls == 4
