@@ -346,7 +346,8 @@ class NumpyOps(Ops):
         (reallocated when the shape changes, e.g. the last, partial mini-batch).
 
         ``replay=True`` (the caller vouches that ``step`` computes every array through the ops object it
-        is handed as an argument, and returns ``None`` or what a primitive computed): when a call finds the
+        is handed as an argument, has no Python side effects, and returns ``None`` or what a primitive
+        computed; :meth:`dlcore.ops.Ops.capture`): when a call finds the
         same arguments as the call before, that call is recorded, and every later call with those
         arguments replays the recording. A step not handed this very ops object (a wrapper's) is never
         recorded."""

@@ -125,10 +125,11 @@ class Ops:
         """``step`` as a function the backend may run faster when called again and again: a CUDA graph,
         or buffers reused from one call to the next. Arrays made inside one call may be reused by the next,
         so ``step`` must return nothing but what it computes fresh (a cost). ``replay=True``: the caller
-        vouches that ``step`` computes every array through the ops object it is handed as an argument, and
-        that its control flow depends on the arguments' shapes and scalars only, never on array values, so
-        that a backend may record one call and replay it while the arguments stay the same arrays (NumpyOps).
-        The identity here."""
+        vouches that ``step`` computes every array through the ops object it is handed as an argument, that
+        its control flow depends on the arguments' shapes and scalars only, never on array values, and that
+        it has no effect but on those arrays (no Python state: an optimizer's step counter, a progress
+        hook), so that a backend may record one call and replay only its array work while the arguments
+        stay the same arrays (NumpyOps). The identity here."""
         return step
 
 
