@@ -97,7 +97,7 @@ def fused_kernels() -> Any:
                         kernels.relu_backward(x, x, dtype(0))
                         kernels.tanh_backward(x, x, dtype(1))
                 except Exception as error:  # noqa: BLE001 - any compile failure: NumPy's path instead
-                    warnings.warn(f"dlcore: numba's fused ReLU kernels are off ({error})", stacklevel=2)
+                    warnings.warn(f"dlcore: numba's fused kernels are off ({error})", stacklevel=2)
                     kernels = None
         _KERNELS.append(kernels)
     return _KERNELS[0]
@@ -392,7 +392,9 @@ class NumpyOps(Ops):
                 result = run(args, {})
             finally:
                 self._np = _NUMPY
-            cell = next((cell for value, cell in recorder.results if value is result), None)
+            cell = None
+            if result is not None:  # the value the step returns must be one a recorded call computed
+                cell = next((cell for value, cell in recorder.results if value is result), None)
             if recorder.ok and (result is None or cell is not None):
                 state[0] = _Tape(args, signature, arrays, recorder.tape, cell)
             else:  # not replayable: not recorded again while the arguments stay these
