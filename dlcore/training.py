@@ -36,7 +36,7 @@ from dlcore.early_stopping import EarlyStopping
 from dlcore.heads import Head, head_for
 from dlcore.minibatch import mini_batches, num_batches
 from dlcore.ops import Ops, ops_of
-from dlcore.optimizers import Optimizer
+from dlcore.optimizers import GradientDescent, Optimizer
 from dlcore.regularization import add_l2_gradients, forward_with_dropout, l2_cost
 
 Array = Any
@@ -261,6 +261,26 @@ def train(
             ops.capture(backward_and_update),
         )
 
+        def whole_step(Xb: Array, Yb: Array, params: Params, scale: float, ops: Ops) -> None:
+            """Forward, backward and W -= scale dW in one call: the full-batch gradient-descent step between
+            two cost checks, captured with ``replay=True`` (a backend may record it once and replay its
+            array work while the arguments stay the same: NumpyOps), as :func:`prop.train_step` is."""
+            AL, caches = prop._forward(Xb, params, activations, ops=ops)
+            prop.update(params, prop._backward(AL, Yb, caches, activations, None, scale, ops, head), 1.0, ops)
+
+        # the plain full-batch course loop (no dropout, L2, decay or ranks): the steps between two cost
+        # checks run as one replayable call each; a recorded step keeps the two halves, with the check
+        # (and the callback) between them, before its update
+        plain = (
+            single
+            and keep_prob == 1.0
+            and not l2
+            and parallel is None
+            and type(optimizer) is GradientDescent
+            and not optimizer.decay_rate
+        )
+        whole = ops.capture(whole_step, replay=True) if plain else None
+
         def full_cost(Xa: Array, Ya: Array) -> Array:
             """J of the current parameters on all of (Xa, Ya), without dropout or L2 (0-D, on the device);
             data-parallel: each rank's columns, weighted by their share and summed over the ranks."""
@@ -324,6 +344,9 @@ def train(
                         J_b = parallel_step(Xb, Yb, record, scale, first)
                         if record and not single:
                             total, seen = total + J_b * mb, seen + mb
+                    elif whole is not None and not record:
+                        whole(Xb, Yb, params, scale, ops)
+                        optimizer.t += 1  # a replayed step runs no Python: the count is kept here
                     else:
                         AL, caches, masks, J_b = forward_and_cost(Xb, Yb, record)
                         if record:  # summed on the device; one host transfer per recorded epoch

@@ -292,3 +292,26 @@ def test_an_argument_whose_equality_is_ambiguous_never_replays():
     for _ in range(4):
         run(W, A, b, Ambiguous(), ops)  # a new object each call: compared by ==, which raises
     assert ops.calls == 4
+
+
+class _NotPlainGD(dlcore.GradientDescent):
+    """Gradient descent that the loop does not recognise as plain: every step runs as two halves."""
+
+
+@pytest.mark.parametrize("cost_every", [1, 7, 100])
+@pytest.mark.parametrize(("dims", "hidden"), [([2, 4, 1], "tanh"), ([2, 8, 5, 1], "relu")])
+def test_fit_replays_the_steps_between_cost_checks_with_the_same_bits(backend, cost_every, dims, hidden):
+    """The loop's plain full-batch path (one replayable step between cost checks) against the two
+    halves of every step: the same parameters, costs and step count, on every backend."""
+    from dlcore.datasets import planar
+
+    X, Y = planar(backend, m=400, dtype="float64")
+    nets = [dlcore.Network(dims, hidden, backend=backend, seed=3) for _ in range(2)]
+    plain, halves = dlcore.GradientDescent(0.5), _NotPlainGD(0.5)
+    costs = [
+        net.fit(X, Y, optimizer=opt, iterations=250, cost_every=cost_every).costs
+        for net, opt in zip(nets, (plain, halves), strict=True)
+    ]
+    assert costs[0] == costs[1] and plain.t == halves.t == 250
+    for name, value in nets[0].params.items():
+        assert np.array_equal(backend.to_numpy(value), backend.to_numpy(nets[1].params[name])), name
