@@ -14,6 +14,8 @@ import os
 import warnings
 from typing import Any
 
+import numpy as np
+
 from dlcore.ops import Ops
 
 ENV_VAR = "DLCORE_CUPY_FUSED"
@@ -42,6 +44,30 @@ KERNELS: dict[str, tuple[str, str, str]] = {
         "W = W - lr_t * v / (sqrt(s * c2) + eps)",
     ),
 }
+
+
+def _sigmoid(Z: Any) -> Any:
+    E = np.exp(-np.abs(Z))
+    return np.where(Z >= 0, 1.0, E) / (1.0 + E)
+
+
+#: what each kernel computes, in NumPy, with its in_params then out_params as positional arguments: the
+#: CPU stand-in for a kernel (the fakes of tests/test_cupy_kernels.py, benchmarks/launches.py)
+NUMPY_FORMULAS: dict[str, Any] = {
+    "bias_tanh": lambda b, Z, A: (np.add(Z, b, out=Z), np.tanh(Z, out=A)),
+    "bias_relu": lambda b, Z, A: (np.add(Z, b, out=Z), np.maximum(Z, 0, out=A)),
+    "bias_sigmoid": lambda b, Z, A: (np.add(Z, b, out=Z), np.copyto(A, _sigmoid(Z))),
+    "tanh_backward": lambda A, dA: np.multiply(dA, 1 - A * A, out=dA),
+    "relu_backward": lambda Z, dA: np.multiply(dA, (Z > 0).astype(dA.dtype), out=dA),
+    "output_gradient": lambda A, Y, s, dZ: np.multiply(A - Y, s, out=dZ),
+    "gd_update": lambda dW, lr, W: np.subtract(W, lr * dW, out=W),
+    "adam_update": lambda g, b1, b2, lr_t, c2, eps, W, v, s: (
+        np.copyto(v, v * b1 + (1 - b1) * g),
+        np.copyto(s, s * b2 + (1 - b2) * (g * g)),
+        np.subtract(W, lr_t * v / (np.sqrt(s * c2) + eps), out=W),
+    ),
+}
+assert set(NUMPY_FORMULAS) == set(KERNELS), "a kernel of KERNELS has no NumPy formula"
 
 
 class CupyOps(Ops):

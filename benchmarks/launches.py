@@ -34,7 +34,7 @@ from typing import Any
 import array_api_strict as xs
 import numpy as np
 from dlcore.backends import get_backend
-from dlcore.backends.cupy_kernels import KERNELS, CupyOps
+from dlcore.backends.cupy_kernels import NUMPY_FORMULAS, CupyOps
 
 from dlcore import propagation as prop
 from dlcore.activations import get_activation
@@ -140,27 +140,7 @@ def counting(counts: Counts) -> Iterator[Counts]:
 
 
 # -- CupyOps on the CPU: a fake CuPy whose kernels count one launch and compute in NumPy --------------
-def _sigmoid(Z: np.ndarray) -> np.ndarray:
-    E = np.exp(-np.abs(Z))
-    return np.where(Z >= 0, 1.0, E) / (1.0 + E)
-
-
-#: each kernel of cupy_kernels.KERNELS in NumPy, positional arguments as its in_params then out_params
-FORMULAS: dict[str, Callable[..., Any]] = {
-    "bias_tanh": lambda b, Z, A: (np.add(Z, b, out=Z), np.tanh(Z, out=A)),
-    "bias_relu": lambda b, Z, A: (np.add(Z, b, out=Z), np.maximum(Z, 0, out=A)),
-    "bias_sigmoid": lambda b, Z, A: (np.add(Z, b, out=Z), np.copyto(A, _sigmoid(Z))),
-    "tanh_backward": lambda A, dA: np.multiply(dA, 1 - A * A, out=dA),
-    "relu_backward": lambda Z, dA: np.multiply(dA, (Z > 0).astype(dA.dtype), out=dA),
-    "output_gradient": lambda A, Y, s, dZ: np.multiply(A - Y, s, out=dZ),
-    "gd_update": lambda dW, lr, W: np.subtract(W, lr * dW, out=W),
-    "adam_update": lambda g, b1, b2, lr_t, c2, eps, W, v, s: (
-        np.copyto(v, v * b1 + (1 - b1) * g),
-        np.copyto(s, s * b2 + (1 - b2) * (g * g)),
-        np.subtract(W, lr_t * v / (np.sqrt(s * c2) + eps), out=W),
-    ),
-}
-assert set(FORMULAS) == set(KERNELS), "a kernel of cupy_kernels.KERNELS has no formula here"
+FORMULAS = NUMPY_FORMULAS  # each kernel of cupy_kernels.KERNELS in NumPy
 
 
 class _FakeCupy:

@@ -13,27 +13,13 @@ import array_api_compat.numpy as xp
 import numpy as np
 import pytest
 from dlcore.backends import cupy_kernels
-from dlcore.backends.cupy_kernels import KERNELS, CupyOps
+from dlcore.backends.cupy_kernels import KERNELS, NUMPY_FORMULAS, CupyOps
 
 from dlcore.activations import ACTIVATIONS
 from dlcore.heads import HEADS
 from dlcore.ops import Ops
 
-# what each kernel computes, in NumPy, with its in_params then out_params as positional arguments
-NUMPY_KERNELS = {
-    "bias_tanh": lambda b, Z, A: (np.add(Z, b, out=Z), np.tanh(Z, out=A)),
-    "bias_relu": lambda b, Z, A: (np.add(Z, b, out=Z), np.maximum(Z, 0, out=A)),
-    "bias_sigmoid": lambda b, Z, A: (np.add(Z, b, out=Z), np.copyto(A, ACTIVATIONS["sigmoid"].forward(Z))),
-    "tanh_backward": lambda A, dA: np.multiply(dA, 1 - A * A, out=dA),
-    "relu_backward": lambda Z, dA: np.multiply(dA, (Z > 0).astype(dA.dtype), out=dA),
-    "output_gradient": lambda A, Y, s, dZ: np.multiply(A - Y, s, out=dZ),
-    "gd_update": lambda dW, lr, W: np.subtract(W, lr * dW, out=W),
-    "adam_update": lambda g, b1, b2, lr_t, c2, eps, W, v, s: (
-        np.copyto(v, v * b1 + (1 - b1) * g),
-        np.copyto(s, s * b2 + (1 - b2) * (g * g)),
-        np.subtract(W, lr_t * v / (np.sqrt(s * c2) + eps), out=W),
-    ),
-}
+NUMPY_KERNELS = NUMPY_FORMULAS  # what each kernel computes, in NumPy
 
 
 def fake_cupy(fail: bool = False):
