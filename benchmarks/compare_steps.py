@@ -52,23 +52,28 @@ def import_before(checkout: Path, where: Path):
     return dlcore_before
 
 
-def compare(before, rounds: int, nets: dict = NETS) -> list[tuple[str, float, float, float]]:
-    rows = []
+def _cases(nets: dict):
+    """``(name, dims, hidden, dtype, X, Y)`` for each net in float32 and float64, on seeded data."""
     for name, (dims, hidden, m) in nets.items():
         for dtype in ("float32", "float64"):
             rng = np.random.default_rng(3)
             X = rng.standard_normal((dims[0], m)).astype(dtype)
-            Y = (rng.random((1, m)) > 0.5).astype(dtype)
-            steps = {}
-            for label, lib in (("before", before), ("after", dlcore)):
-                net = lib.Network(dims, hidden, init="he", backend="numpy", seed=3, dtype=dtype)
+            yield name, dims, hidden, dtype, X, (rng.random((1, m)) > 0.5).astype(dtype)
 
-                def step(lib=lib, net=net, X=X, Y=Y) -> None:
-                    lib.train_step(X, Y, net.params, net.activations, 1e-5)
 
-                step()
-                steps[label] = step
-            rows.append((f"{name} {dtype}", *_interleave(steps, rounds)))
+def compare(before, rounds: int, nets: dict = NETS) -> list[tuple[str, float, float, float]]:
+    rows = []
+    for name, dims, hidden, dtype, X, Y in _cases(nets):
+        steps = {}
+        for label, lib in (("before", before), ("after", dlcore)):
+            net = lib.Network(dims, hidden, init="he", backend="numpy", seed=3, dtype=dtype)
+
+            def step(lib=lib, net=net, X=X, Y=Y) -> None:
+                lib.train_step(X, Y, net.params, net.activations, 1e-5)
+
+            step()
+            steps[label] = step
+        rows.append((f"{name} {dtype}", *_interleave(steps, rounds)))
     return rows
 
 
@@ -81,23 +86,19 @@ def compare_kernels(rounds: int, nets: dict) -> list[tuple[str, float, float, fl
     if kernels is None:
         raise SystemExit("numba's fused kernels are off here (pip install numba; leave DLCORE_NUMBA unset)")
     rows = []
-    for name, (dims, hidden, m) in nets.items():
-        for dtype in ("float32", "float64"):
-            rng = np.random.default_rng(3)
-            X = rng.standard_normal((dims[0], m)).astype(dtype)
-            Y = (rng.random((1, m)) > 0.5).astype(dtype)
-            steps = {}
-            for label, active in (("before", None), ("after", kernels)):
-                net = dlcore.Network(dims, hidden, init="he", backend="numpy", seed=3, dtype=dtype)
-                ops = nb.NumpyOps(nb.xp)
+    for name, dims, hidden, dtype, X, Y in _cases(nets):
+        steps = {}
+        for label, active in (("before", None), ("after", kernels)):
+            net = dlcore.Network(dims, hidden, init="he", backend="numpy", seed=3, dtype=dtype)
+            ops = nb.NumpyOps(nb.xp)
 
-                def step(net=net, ops=ops, active=active, X=X, Y=Y) -> None:
-                    nb._KERNELS[:] = [active]
-                    dlcore.train_step(X, Y, net.params, net.activations, 1e-5, ops=ops)
+            def step(net=net, ops=ops, active=active, X=X, Y=Y) -> None:
+                nb._KERNELS[:] = [active]
+                dlcore.train_step(X, Y, net.params, net.activations, 1e-5, ops=ops)
 
-                step()
-                steps[label] = step
-            rows.append((f"{name} {dtype}", *_interleave(steps, rounds)))
+            step()
+            steps[label] = step
+        rows.append((f"{name} {dtype}", *_interleave(steps, rounds)))
     nb._KERNELS[:] = [kernels]
     return rows
 
