@@ -50,6 +50,7 @@ class DataParallel:
         self.terminate_error = terminate_error
         self.requests = [0, 0]  # SIGINT and SIGTERM seen by this rank
         self.flags: Array | None = None  # the last allreduced [SIGINT count, SIGTERM count]
+        self._tail: tuple[Any, Array] | None = None  # (what it was made from, [0, SIGINT, SIGTERM] array)
 
     def __repr__(self) -> str:
         return f"<DataParallel rank {self.rank} of {self.size} over {self.comm!r}>"
@@ -102,11 +103,10 @@ class DataParallel:
         xp = namespace(first)
         dtype, device = first.dtype, first.device
         parts = [xp.reshape(grads[name], (-1,)) for name in names]
-        scalar = (
-            xp.zeros((1,), dtype=dtype, device=device) if J is None else xp.reshape(xp.astype(J, dtype), (1,))
-        )
-        flags = xp.asarray([float(self.requests[0]), float(self.requests[1])], dtype=dtype, device=device)
-        flat = self.comm.allreduce(xp.concat([*parts, scalar, flags]))
+        tail = self._cost_and_flags(xp, dtype, device)
+        if J is not None:
+            tail = xp.concat([xp.reshape(xp.astype(J, dtype), (1,)), tail[1:]])
+        flat = self.comm.allreduce(xp.concat([*parts, tail]))
         summed, start = {}, 0
         for name, part in zip(names, parts, strict=True):
             stop = start + part.shape[0]
@@ -114,6 +114,15 @@ class DataParallel:
             start = stop
         self.flags = flat[start + 1 :]
         return summed, (None if J is None else flat[start])
+
+    def _cost_and_flags(self, xp: Any, dtype: Any, device: Any) -> Array:
+        """``[0, SIGINT count, SIGTERM count]`` on the device, made again only after a signal (not a
+        host-to-device copy per step: on a GPU one from pageable memory would sync)."""
+        key = (self.requests[0], self.requests[1], dtype, device)
+        if self._tail is None or self._tail[0] != key:
+            values = [0.0, float(self.requests[0]), float(self.requests[1])]
+            self._tail = key, xp.asarray(values, dtype=dtype, device=device)
+        return self._tail[1]
 
     def sum(self, value: Array) -> Array:
         """A 0-D array summed over the ranks (a cost weighted by the rank's share)."""
@@ -130,7 +139,7 @@ class DataParallel:
         """Whether any rank asked to stop (Ctrl-C, SIGTERM), as of the last allreduce; the same answer on
         every rank. With device collectives (NCCL) reading it is a host sync: the loop asks only when it
         syncs anyway (``read=False`` answers False without looking)."""
-        if self.flags is None or not (read or not self.comm.device_buffers):
+        if self.flags is None or (self.comm.device_buffers and not read):
             return False
         return bool(self.flags[0] + self.flags[1] > 0)
 

@@ -288,14 +288,16 @@ def train(
             if parallel is not None:
                 Xa, Ya, w = parallel.local(Xa, Ya)
                 if Xa.shape[1] == 0:
-                    return parallel.sum(
-                        ops.xp.zeros((), dtype=params["W1"].dtype, device=params["W1"].device)
-                    )
+                    return parallel.sum(zero_cost())
             _, caches = prop._forward(Xa, params, activations, ops=ops)
             J = prop._cost(caches, Ya, activations, head, ops)
             return J if parallel is None else parallel.sum(J * w)
 
-        local_backward = ops.capture(prop._backward)
+        def zero_cost() -> Array:
+            """The cost share of a rank whose slice is empty: 0, on the device, in the parameters' dtype."""
+            return ops.xp.zeros((), dtype=params["W1"].dtype, device=params["W1"].device)
+
+        local_backward = ops.capture(prop._backward) if parallel is not None else None
 
         def parallel_step(Xb: Array, Yb: Array, record: bool, scale: float, check_first: tuple | None) -> Any:
             """One data-parallel update (see :mod:`dlcore.distributed`): this rank's columns forward and
@@ -316,7 +318,7 @@ def train(
                         ops.dropout_mask((params[f"W{l}"].shape[0], mb), keep_prob, rng, params["W1"].dtype)
                 grads = parallel.zero_gradients(params)
                 if record:
-                    J_r = ops.xp.zeros((), dtype=params["W1"].dtype, device=params["W1"].device)
+                    J_r = zero_cost()
             grads, J = parallel.allreduce_gradients(grads, None if J_r is None else J_r * w)
             if parallel.stop_requested(read=record):  # agreed: every rank stops after the same update
                 raise parallel.stop_error()

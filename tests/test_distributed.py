@@ -422,3 +422,17 @@ def test_an_agreed_stop_raises_sigterms_error_when_any_rank_got_sigterm():
     assert parallel.stop_requested() and type(parallel.stop_error()) is KeyboardInterrupt
     parallel.flags = np.array([0.0, 1.0])  # one rank got SIGTERM
     assert parallel.stop_requested() and isinstance(parallel.stop_error(), Terminated)
+
+
+def test_the_stop_flags_reach_the_device_once_not_every_step():
+    """[0, SIGINT, SIGTERM] is made again only after a signal: no host-to-device copy per step (on a
+    GPU a copy from pageable host memory would sync the stream)."""
+    parallel = DataParallel(SingleProcess())
+    grads = {"dW1": np.ones((2, 2)), "db1": np.ones((2, 1))}
+    parallel.allreduce_gradients(grads, None)
+    made = parallel._tail[1]
+    _, J = parallel.allreduce_gradients(grads, np.float64(0.25))
+    assert parallel._tail[1] is made and float(J) == 0.25 and not parallel.stop_requested()
+    parallel.requests[0] += 1  # Ctrl-C on this rank
+    parallel.allreduce_gradients(grads, None)
+    assert parallel._tail[1] is not made and parallel.stop_requested()
