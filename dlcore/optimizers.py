@@ -67,6 +67,12 @@ class Optimizer:
     def _update(self, ops: Ops, name: str, value: Array, grad: Array) -> None:
         raise NotImplementedError
 
+    def state(self) -> list[Params]:
+        """The per-parameter state dicts (velocities ``v``, averages ``s``): the instance's dict
+        attributes, so that a subclass's own state is found too (mixed precision restores them after a
+        skipped step)."""
+        return [d for d in vars(self).values() if isinstance(d, dict)]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.learning_rate0!r}, decay_rate={self.decay_rate!r})"
 

@@ -232,11 +232,10 @@ class MixedPrecision(Optimizer):
             up = {name: xp.where(finite, g, zero) for name, g in up.items()}
             self.optimizer.step(self.masters, up, ops, inner_scale)
         else:
-            states = [d for d in vars(self.optimizer).values() if isinstance(d, dict)]
-            saved = [(self.masters, dict(self.masters))] + [(d, dict(d)) for d in states]
-            saved = [(d, {k: xp.asarray(v, copy=True) for k, v in old.items()}) for d, old in saved]
+            states = [self.masters, *self.optimizer.state()]
+            saved = [{k: xp.asarray(v, copy=True) for k, v in d.items()} for d in states]
             self.optimizer.step(self.masters, up, ops, inner_scale)
-            for d, old in saved:
+            for d, old in zip(states, saved, strict=True):
                 for k, new in d.items():
                     d[k] = xp.where(finite, new, old[k] if k in old else zero)
         self._update_scale(finite)
