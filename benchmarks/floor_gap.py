@@ -1,0 +1,214 @@
+"""How close to its matrix-product floor can a training step on this CPU get? The engine against the best
+step one can write on NumPy + numba, with no constraint on the bits.
+
+    python benchmarks/floor_gap.py [--points h=64,h=1024,deep] [--dtype float32,float64] [--rounds 7]
+
+Needs numba (``pip install numba``). Contestants, interleaved round by round on the same inputs, each
+reported as step / floor (the paired median over rounds) next to its median time:
+
+- ``floor``: only the step's matrix products (:func:`dlcore.benchmarks.workloads.floor_products`).
+- ``dlcore``: ``train_step`` on the default path; ``dlcore+numba``: with NumpyOps' fused kernels.
+- ``fused``: the products into preallocated buffers plus, per layer, ONE numba pass for everything
+  elementwise: forward ``A = max(W A_prev + b, 0)`` written once (the ReLU mask is taken from A, so Z is
+  never stored), backward ``dZ = (W^T dZ_next or its outer product) * (A > 0)`` with the outer product of
+  the one-row output layer folded in, NumPy's row sums for db and its ``W -= dW``. Single-threaded passes: the
+  best a step can do without touching the products.
+- ``fused-2threads``: the same passes over rows split between numba's threads (``prange``).
+
+The gap ``fused`` leaves is what memory-bound elementwise passes cost beside two-thread products on
+this machine; ``fused-2threads`` shows why they cannot simply take the second core: OpenBLAS's worker
+thread spin-waits after each product and the passes' second thread competes with it for that core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+from dlcore.benchmarks.workloads import floor_products
+
+import dlcore
+from dlcore.activations import get_activation
+
+POINTS = {
+    **{f"h={h}": ([784, h, h, 1], 2048) for h in (64, 256, 1024, 2048)},
+    "deep": ([12288, 20, 7, 5, 1], 209),
+}
+LR = 1e-4
+
+
+def _passes(numba, parallel: bool):
+    """The fused elementwise passes, compiled for serial rows or rows over numba's threads."""
+    jit = numba.njit(nogil=True, parallel=parallel)
+    rows = numba.prange if parallel else range
+
+    def bias_relu(Z, b, A):  # A = max(Z + b, 0); Z is only read
+        n, m = Z.shape
+        for i in rows(n):
+            bi = b[i, 0]
+            for j in range(m):
+                z = Z[i, j] + bi
+                A[i, j] = z if z > 0 else 0
+
+    def relu_backward(dA, A):  # dA *= (A > 0), in place
+        n, m = A.shape
+        for i in rows(n):
+            for j in range(m):
+                dA[i, j] = dA[i, j] if A[i, j] > 0 else 0
+
+    def outer_relu_backward(w, dz, A, dZ):  # dZ = (w^T dz) * (A > 0): the output layer's outer product
+        n, m = A.shape
+        for i in rows(n):
+            wi = w[0, i]
+            for j in range(m):
+                dZ[i, j] = wi * dz[0, j] if A[i, j] > 0 else 0
+
+    def subtract(W, dW):  # W -= dW
+        w, d = W.reshape(-1), dW.reshape(-1)
+        for k in rows(w.size):
+            w[k] -= d[k]
+
+    # serial: NumPy's own subtract (SIMD) is faster than numba's loop for the update
+    return [jit(f) for f in (bias_relu, relu_backward, outer_relu_backward)] + [
+        jit(subtract) if parallel else lambda W, dW: np.subtract(W, dW, out=W)
+    ]
+
+
+def fused_step(X, Y, params, passes) -> Callable[[], float]:
+    """One gradient-descent step of the ReLU net ``params`` (sigmoid output unit), cost included, with
+    every buffer allocated once; see the module's docstring."""
+    bias_relu, relu_backward, outer_relu_backward, subtract = passes
+    L = len(params) // 2
+    W = [params[f"W{l}"] for l in range(1, L + 1)]
+    b = [params[f"b{l}"] for l in range(1, L + 1)]
+    m, dt = X.shape[1], X.dtype
+    Z = [np.empty((w.shape[0], m), dt) for w in W]
+    A = [X] + [np.empty_like(z) for z in Z[:-1]]
+    dZ = [np.empty_like(z) for z in Z]
+    dW = [np.empty_like(w) for w in W]
+    db = [np.empty_like(v) for v in b]
+    t = np.empty((1, m), dt)
+    loss = np.empty((1, m), dt)
+
+    def step() -> float:
+        for l in range(L - 1):
+            np.matmul(W[l], A[l], out=Z[l])
+            bias_relu(Z[l], b[l], A[l + 1])
+        ZL = Z[-1]
+        np.matmul(W[-1], A[-1], out=ZL)
+        np.add(ZL, b[-1], out=ZL)
+        np.maximum(ZL, 0, out=loss)  # J = mean(max(Z, 0) - Y Z + log1p(exp(-|Z|)))
+        np.multiply(Y, ZL, out=t)
+        np.subtract(loss, t, out=loss)
+        np.abs(ZL, out=t)
+        np.negative(t, out=t)
+        np.exp(t, out=t)
+        np.log1p(t, out=t)
+        np.add(loss, t, out=loss)
+        J = float(np.add.reduce(loss, axis=None)) / m
+        np.negative(ZL, out=t)  # dZ[L] = (sigmoid(Z) - Y) lr / m
+        np.exp(t, out=t)
+        np.add(t, 1.0, out=t)
+        np.divide(1.0, t, out=t)
+        np.subtract(t, Y, out=dZ[-1])
+        np.multiply(dZ[-1], LR / m, out=dZ[-1])
+        for l in range(L - 1, -1, -1):
+            np.matmul(dZ[l], A[l].T, out=dW[l])
+            np.add.reduce(dZ[l], axis=1, keepdims=True, out=db[l])
+            if l > 0:
+                if W[l].shape[0] == 1:
+                    outer_relu_backward(W[l], dZ[l], A[l], dZ[l - 1])
+                else:
+                    np.matmul(W[l].T, dZ[l], out=dZ[l - 1])
+                    relu_backward(dZ[l - 1], A[l])
+            subtract(W[l], dW[l])
+            np.subtract(b[l], db[l], out=b[l])
+        return J
+
+    return step
+
+
+def measure(point: str, dtype: str, rounds: int, numba) -> dict[str, tuple[float, float]]:
+    """{contestant: (median seconds, median of step / floor over rounds)}."""
+    from dlcore.backends import numpy_backend as nb
+
+    dims, m = POINTS[point]
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    Y = (rng.random((1, m)) > 0.5).astype(dtype)
+    acts = [get_activation("relu")] * (len(dims) - 2) + [get_activation("sigmoid")]
+    backend = dlcore.get_backend("numpy")
+
+    def fresh() -> dict:
+        return dlcore.initialize_parameters(dims, "he", backend, 3, dtype)
+
+    kernels = nb.fused_kernels()
+
+    def engine(active) -> Callable[[], None]:
+        params, ops = fresh(), nb.NumpyOps(nb.xp)
+
+        def step() -> None:
+            nb._KERNELS[:] = [active]
+            dlcore.train_step(X, Y, params, acts, LR, ops=ops)
+
+        return step
+
+    steps = {
+        "floor": floor_products(X, fresh()),
+        "dlcore": engine(None),
+        "dlcore+numba": engine(kernels),
+        "fused": fused_step(X, Y, fresh(), _passes(numba, False)),
+        "fused-2threads": fused_step(X, Y, fresh(), _passes(numba, True)),
+    }
+    for step in steps.values():  # compile, record, warm up
+        step()
+        step()
+    start = time.perf_counter()
+    steps["floor"]()
+    n = max(1, int(0.05 / (time.perf_counter() - start)))
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for r in range(rounds):
+        for name in list(steps) if r % 2 == 0 else list(steps)[::-1]:
+            start = time.perf_counter()
+            for _ in range(n):
+                steps[name]()
+            samples[name].append((time.perf_counter() - start) / n)
+    nb._KERNELS[:] = [kernels]
+    floor = samples["floor"]
+    return {
+        name: (statistics.median(s), statistics.median(a / f for a, f in zip(s, floor, strict=True)))
+        for name, s in samples.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", default="h=64,h=256,h=1024,h=2048,deep")
+    parser.add_argument("--dtype", default="float32,float64")
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    try:
+        import numba
+    except ImportError:
+        raise SystemExit("floor_gap needs numba: pip install numba") from None
+    from dlcore.backends.numpy_backend import fused_kernels
+
+    if fused_kernels() is None:
+        raise SystemExit("numba's fused kernels are off here (leave DLCORE_NUMBA unset)")
+    names = ["floor", "dlcore", "dlcore+numba", "fused", "fused-2threads"]
+    print("| point | dtype | " + " | ".join(names) + " |")
+    print("|---|---|" + "---:|" * len(names))
+    for point in args.points.split(","):
+        for dtype in args.dtype.split(","):
+            result = measure(point, dtype, args.rounds, numba)
+            cells = [f"{result[n][0] * 1e3:.2f} ms ({result[n][1]:.3f})" for n in names]
+            print(f"| {point} | {dtype} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
