@@ -343,7 +343,9 @@ class NumpyOps(Ops):
     # -- the workspace and the replay ---------------------------------------------------------------
     def capture(self, step: Callable[..., Any], replay: bool = False) -> Callable[..., Any]:
         """``step`` with its own workspace: the i-th buffer it asks for is the i-th of the last call
-        (reallocated when the shape changes, e.g. the last, partial mini-batch).
+        (reallocated when the shape changes, e.g. the last, partial mini-batch). Called inside another
+        captured step it still uses its own buffers, so a step made of captured parts shares theirs
+        (the training loop's whole step is its two halves: one set of buffers, not two).
 
         ``replay=True`` (the caller vouches that ``step`` computes every array through the ops object it
         is handed as an argument, has no Python side effects, and returns ``None`` or what a primitive
@@ -355,23 +357,22 @@ class NumpyOps(Ops):
         state: list[Any] = [None, None, None]  # the tape, the previous call's signature, a refused one
 
         def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            self._workspace, self._next = buffers, 0
+            outer = self._workspace, self._next, self._exp_neg_abs  # nested in another captured step
+            self._workspace, self._next, self._exp_neg_abs = buffers, 0, None
             try:
                 return step(*args, **kwargs)
             finally:
-                self._workspace, self._exp_neg_abs = None, None
+                self._workspace, self._next, self._exp_neg_abs = outer
 
         def captured(*args: Any, **kwargs: Any) -> Any:
-            if self._workspace is not None:  # nested: the outer step's workspace serves
-                return step(*args, **kwargs)
             return run(args, kwargs)
 
         if not replay:
             return captured
 
         def replayed(*args: Any) -> Any:
-            if self._workspace is not None:
-                return step(*args)
+            if self._workspace is not None:  # nested: the outer step records (its own buffers serve)
+                return run(args, {})
             tape = state[0]
             if tape is not None and tape.same(args):
                 return tape.replay()

@@ -262,11 +262,12 @@ def train(
         )
 
         def whole_step(Xb: Array, Yb: Array, params: Params, scale: float, ops: Ops) -> None:
-            """Forward, backward and W -= scale dW in one call: the full-batch gradient-descent step between
-            two cost checks, captured with ``replay=True`` (a backend may record it once and replay its
-            array work while the arguments stay the same: NumpyOps), as :func:`prop.train_step` is."""
-            AL, caches = prop._forward(Xb, params, activations, ops=ops)
-            prop.update(params, prop._backward(AL, Yb, caches, activations, None, scale, ops, head), 1.0, ops)
+            """The two halves in one call: the full-batch gradient-descent step between two cost checks,
+            captured with ``replay=True`` (a backend may record it once and replay its array work while the
+            arguments stay the same: NumpyOps), as :func:`prop.train_step` is. Made of the captured halves,
+            it computes in their buffers (NumpyOps): a plain fit holds one step's arrays, not two."""
+            AL, caches, masks, _ = forward_and_cost(Xb, Yb, False)
+            backward_and_update(AL, Yb, caches, masks, scale)
 
         # the plain full-batch course loop (no dropout, L2, decay or ranks): the steps between two cost
         # checks run as one replayable call each; a recorded step keeps the two halves, with the check
@@ -347,8 +348,9 @@ def train(
                         if record and not single:
                             total, seen = total + J_b * mb, seen + mb
                     elif whole is not None and not record:
+                        t = optimizer.t
                         whole(Xb, Yb, params, scale, ops)
-                        optimizer.t += 1  # a replayed step runs no Python: the count is kept here
+                        optimizer.t = t + 1  # a replayed step runs no Python (no step count): kept here
                     else:
                         AL, caches, masks, J_b = forward_and_cost(Xb, Yb, record)
                         if record:  # summed on the device; one host transfer per recorded epoch
