@@ -339,3 +339,30 @@ def test_a_plain_fit_holds_one_steps_arrays_not_two():
     activation = 300 * 800 * 8  # one (300, 800) float64 array: a step holds ~8 of them
     assert halves > 5 * activation  # the measure sees the step's buffers
     assert plain < halves + activation, (plain, halves)
+
+
+def test_the_relu_masks_of_layers_of_one_width_share_one_buffer(monkeypatch):
+    """A captured step holds each (n, m) array it needs between calls; the ReLU' masks are temporaries,
+    so three hidden layers of one width hold one mask, not three (NumPy's path, numba's kernels off)."""
+    from dlcore.backends import numpy_backend as nb
+
+    monkeypatch.setattr(nb, "_KERNELS", [None])
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 1000))
+    Y = (rng.random((1, 1000)) > 0.5).astype(float)
+    params = dlcore.initialize_parameters([20, 200, 200, 200, 1], "he", NP, 3, "float64")
+    acts = [get_activation("relu")] * 3 + [get_activation("sigmoid")]
+    ops = NumpyOps(NP.xp)
+    tracemalloc.start()
+    try:
+        dlcore.train_step(X, Y, params, acts, 0.1, ops=ops)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    activation = 200 * 1000 * 8
+    # Z and A of 3 layers, dA of 3 (the output's outer product, W3^T dZ3, W2^T dZ2), one mask: 10
+    assert 10 * activation <= held < 11 * activation, held / activation
+    mine = {k: v.copy() for k, v in params.items()}
+    dlcore.train_step(X, Y, params, acts, 0.1, ops=ops)  # the same bits as the default ops
+    dlcore.train_step(X, Y, mine, acts, 0.1, ops=DEFAULT)
+    assert all(np.array_equal(params[k], mine[k]) for k in params)
