@@ -185,6 +185,12 @@ def cupy_status() -> tuple[ModuleType | None, str]:
     return cupy, ""
 
 
+def _curand_dtype(dtype: Any) -> Any:
+    """The dtype cuRAND draws ``dtype`` in: itself for float32 and float64, else float32 (``cupy.random``
+    raises TypeError for any other dtype, e.g. the float16 of a dropout mask under mixed precision)."""
+    return dtype if np.dtype(dtype).char in ("f", "d") else np.float32
+
+
 class CupyDeviceRNG:
     """Seeded random draws made on the GPU by cuRAND (``cupy.random.RandomState``): no host draw, no copy.
 
@@ -204,20 +210,27 @@ class CupyDeviceRNG:
                 raise
             raise BackendError(f"device random draws need {library}; {libraries_fix(None)}") from exc
 
+    def _cast(self, x: Any, dtype: Any) -> Any:
+        """``x`` (drawn in float32 or float64) in ``dtype``, cast on the GPU when it differs."""
+        return x if x.dtype == dtype else self.backend.xp.astype(x, dtype)
+
     def normal(self, shape: tuple[int, ...], dtype: Any = "float64", scale: float = 1.0) -> Any:
-        """Standard normal draws times ``scale``, on the GPU."""
+        """Standard normal draws times ``scale``, on the GPU (a float16 ``dtype``: drawn in float32, cast)."""
+        dtype = self.backend.dtype(dtype)
         with self.backend.activate():
-            z = self.state.standard_normal(shape, dtype=self.backend.dtype(dtype))
+            z = self.state.standard_normal(shape, dtype=_curand_dtype(dtype))
             if scale != 1.0:
                 z *= scale
-            return z
+            return self._cast(z, dtype)
 
     def uniform(
         self, shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, dtype: Any = "float64"
     ) -> Any:
-        """Uniform draws on ``[low, high)``, on the GPU."""
+        """Uniform draws on ``[low, high)``, on the GPU (a float16 ``dtype``: drawn in float32 and cast, which
+        may round a draw up to ``high``)."""
+        dtype = self.backend.dtype(dtype)
         with self.backend.activate():
-            return self.state.uniform(low, high, shape, dtype=self.backend.dtype(dtype))
+            return self._cast(self.state.uniform(low, high, shape, dtype=_curand_dtype(dtype)), dtype)
 
     def permutation(self, n: int) -> Any:
         """A random permutation of ``range(n)`` as an int64 array on the GPU."""

@@ -137,11 +137,19 @@ class FakeCupy(types.ModuleType):
                 fake.allocations.append((name, fake.current[-1]))
                 return FakeArray(data, Device())
 
+            @staticmethod
+            def _check(dtype):  # CuPy 14's cupy/random/_generator.py: _check_and_get_dtype
+                if np.dtype(dtype).char not in ("f", "d"):
+                    raise TypeError("cupy.random only supports float32 and float64")
+                return dtype
+
             def standard_normal(self, size, dtype=float):
-                return self._out("standard_normal", self.generator.standard_normal(size).astype(dtype))
+                data = self.generator.standard_normal(size).astype(self._check(dtype))
+                return self._out("standard_normal", data)
 
             def uniform(self, low, high, size, dtype=float):
-                return self._out("uniform", self.generator.uniform(low, high, size).astype(dtype))
+                data = self.generator.uniform(low, high, size).astype(self._check(dtype))
+                return self._out("uniform", data)
 
             def permutation(self, n):
                 return self._out("permutation", self.generator.permutation(n))
@@ -158,7 +166,8 @@ def fake_xp(cupy: FakeCupy) -> types.ModuleType:
 
     for name in ("zeros", "ones", "full", "arange", "linspace", "asarray"):
         setattr(xp, name, ignoring_device(getattr(cupy, name)))
-    xp.float32, xp.float64, xp.int64, xp.bool = np.float32, np.float64, np.int64, np.bool_
+    xp.float16, xp.float32, xp.float64 = np.float16, np.float32, np.float64
+    xp.int64, xp.bool = np.int64, np.bool_
     xp.astype = lambda x, dtype: FakeArray(x.data.astype(dtype), x.device)
     return xp
 
@@ -359,3 +368,17 @@ def test_cpu_backends_draw_on_the_host_when_asked_for_device_draws(name):
         np.testing.assert_array_equal(
             be.to_numpy(draw(be.rng(7, on_device=True))), be.to_numpy(draw(be.rng(7)))
         )
+
+
+def test_device_rng_draws_a_low_precision_dtype_in_float32_and_casts(monkeypatch):
+    """cupy.random draws only float32 and float64 (a TypeError otherwise): under mixed precision a float16
+    dropout mask (``--device-rng``) is drawn in float32 on the GPU and cast there, not refused."""
+    fake = FakeCupy()
+    be = cupy_backend(monkeypatch, fake)
+    u = be.rng(5, on_device=True).uniform((4, 5), dtype=np.dtype("float16"))
+    z = be.rng(5, on_device=True).normal((2, 3), dtype=np.dtype("float16"), scale=0.5)
+    assert (u.dtype, z.dtype) == (np.float16, np.float16) and u.shape == (4, 5) and z.shape == (2, 3)
+    assert np.all((np.asarray(u) >= 0.0) & (np.asarray(u) <= 1.0))
+    z32 = be.rng(5, on_device=True).normal((2, 3), dtype="float32", scale=0.5)  # the same draws, cast
+    np.testing.assert_array_equal(np.asarray(z), np.asarray(z32).astype(np.float16))
+    assert "asarray" not in [name for name, _ in fake.allocations]  # drawn on the device: no host copy
