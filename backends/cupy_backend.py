@@ -240,21 +240,16 @@ class CupyDeviceRNG:
             return p if p.dtype == int64 else self.backend.xp.astype(p, int64)
 
 
-def _bfloat16(cupy: ModuleType) -> Any:
-    """ml_dtypes' bfloat16 as a NumPy dtype when this CuPy (>= 14) computes in it, else None."""
-    try:
-        major = int(cupy.__version__.split(".")[0])
-        ml_dtypes = importlib.import_module("ml_dtypes")
-    except (ImportError, ValueError, AttributeError):
-        return None
-    return np.dtype(ml_dtypes.bfloat16) if major >= 14 else None
-
-
 class CupyBackend(Backend):
     """``cupy`` through ``array_api_compat.cupy``, on one GPU (``cupy:1`` for the second)."""
 
     name = "cupy"
     is_gpu = True
+    #: mixed precision's compute dtypes. Not bfloat16: CuPy 14 knows ml_dtypes' bfloat16 ("minimal support",
+    #: its upgrade guide), but cupy.where and cupy.clip have no bfloat16 loop and compute it in float32
+    #: (cupy/_sorting/search.py, _core/_routines_math.pyx in 14.2), so sigmoid's output would leave
+    #: bfloat16; asking for it is one sentence naming float16 and torch (Backend.low_precision_dtype)
+    low_precision = ("float16",)
 
     def __init__(self, xp: ModuleType, device: Any, lib: ModuleType, ops: Ops | None = None) -> None:
         super().__init__(xp, device, ops)
@@ -284,14 +279,6 @@ class CupyBackend(Backend):
 
     def owns(self, x: Any) -> bool:
         return isinstance(x, self.lib.ndarray) and x.device.id == self.device.id
-
-    def low_precision_dtypes(self) -> tuple[str, ...]:
-        """float16, and bfloat16 where CuPy >= 14 finds ml_dtypes (CuPy's bfloat16 is ml_dtypes', marked
-        experimental: cupy/cupy#9494, #9630); float16 first until a GPU run has checked bfloat16 here."""
-        return ("float16", "bfloat16") if _bfloat16(self.lib) is not None else ("float16",)
-
-    def _low_precision_dtype(self, name: str) -> Any:
-        return _bfloat16(self.lib) if name == "bfloat16" else getattr(self.xp, name)
 
     def from_host(self, host: np.ndarray) -> Any:
         with self.lib.cuda.Device(self.device.id):

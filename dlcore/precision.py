@@ -23,7 +23,7 @@ without it; bfloat16 has float32's range and needs none):
   steps too. Dynamic scaling with L2 is refused (the loop adds L2's gradient outside dZ[L], unscaled).
 
 Which low dtypes a backend computes in: ``backend.low_precision_dtypes()`` (numpy: float16; torch:
-bfloat16, float16; cupy: float16, and bfloat16 with CuPy >= 14 and ml_dtypes; array_api_strict: none).
+bfloat16, float16; cupy: float16, its bfloat16 being partial in CuPy 14; array_api_strict: none).
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from dlcore.backends import BackendError, HostRNG, get_backend
 from dlcore.backends import cupy_backend as core
 
 import tests.conftest
+from dlcore.optimizers import GradientDescent
+from dlcore.precision import MixedPrecision
 
 
 class CUDARuntimeError(RuntimeError):
@@ -382,3 +384,25 @@ def test_device_rng_draws_a_low_precision_dtype_in_float32_and_casts(monkeypatch
     z32 = be.rng(5, on_device=True).normal((2, 3), dtype="float32", scale=0.5)  # the same draws, cast
     np.testing.assert_array_equal(np.asarray(z), np.asarray(z32).astype(np.float16))
     assert "asarray" not in [name for name, _ in fake.allocations]  # drawn on the device: no host copy
+
+
+# -- mixed precision --------------------------------------------------------------------------------
+def test_cupy_computes_in_float16_and_refuses_bfloat16_in_one_sentence(monkeypatch):
+    """CuPy 14 knows ml_dtypes' bfloat16, but cupy.where and cupy.clip have no bfloat16 loops (CuPy 14.2's
+    cupy/_sorting/search.py and _routines_math.pyx): they compute it in float32, so sigmoid's A[L] would
+    leave bfloat16. Mixed precision on cupy computes in float16, and a bfloat16 request is one sentence
+    naming the fix, before any array is touched (CLI: exit 2, as on numpy)."""
+    fake = FakeCupy()
+    fake.__version__ = "14.2.0"
+    ml_dtypes = types.ModuleType("ml_dtypes")
+    ml_dtypes.bfloat16 = np.float16  # any dtype: the question is whether cupy offers it
+    monkeypatch.setitem(sys.modules, "ml_dtypes", ml_dtypes)
+    be = cupy_backend(monkeypatch, fake)
+    assert be.low_precision_dtypes() == ("float16",)
+    assert be.low_precision_dtype("float16") == np.float16
+    sentence = r"^the cupy backend cannot compute in bfloat16; use float16 or the torch backend "
+    sentence += r"\(bfloat16, float16\)$"
+    with pytest.raises(BackendError, match=sentence):
+        be.low_precision_dtype("bfloat16")
+    with pytest.raises(BackendError, match=sentence):
+        MixedPrecision(GradientDescent(0.1), "bfloat16").prepare({"W1": object()}, be)
