@@ -189,7 +189,6 @@ class NCCLComm(MPIComm):
     device_buffers = True
 
     def __init__(self, comm: Any = None) -> None:
-        super().__init__(comm)
         try:
             import cupy
             from cupy.cuda import nccl
@@ -198,6 +197,13 @@ class NCCLComm(MPIComm):
                 f"NCCL needs CuPy with NCCL ({exc}); pip install 'dlcore[cuda13]' (or cuda12), "
                 "or train on the CPU with the MPI communicator"
             ) from None
+        if not getattr(nccl, "available", True):  # the import succeeds without libnccl, bindings missing
+            major = cupy.cuda.runtime.runtimeGetVersion() // 1000
+            raise BackendError(
+                f"CuPy cannot load NCCL (libnccl.so.2); pip install nvidia-nccl-cu{major} (the CUDA of this "
+                "CuPy), or train on the CPU with the MPI communicator"
+            )
+        super().__init__(comm)
         local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
         self.local_rank, local_size = local.Get_rank(), local.Get_size()
         local.Free()
@@ -225,8 +231,18 @@ class NCCLComm(MPIComm):
         except (KeyError, TypeError):
             raise BackendError(f"NCCL allreduce of {x.dtype} arrays is not supported here") from None
 
-    def allreduce(self, x: Any) -> Any:
+    def _buffer(self, x: Any) -> Any:
+        """``x`` as a contiguous array on this rank's GPU (the one NCCL was set up on), else one sentence."""
         x = self.cupy.ascontiguousarray(x)
+        if x.device.id != self.device.id:
+            raise BackendError(
+                f"rank {self.rank}'s NCCL runs on GPU {self.device.id} but the array is on GPU "
+                f"{x.device.id}; train on get_backend('cupy:{self.local_rank}') (comm.local_rank)"
+            )
+        return x
+
+    def allreduce(self, x: Any) -> Any:
+        x = self._buffer(x)
         stream = self.cupy.cuda.get_current_stream().ptr
         self.nccl_comm.allReduce(
             x.data.ptr, x.data.ptr, x.size, self._nccl_dtype(x), self.nccl.NCCL_SUM, stream
@@ -234,7 +250,7 @@ class NCCLComm(MPIComm):
         return x
 
     def broadcast(self, x: Any, root: int = 0) -> Any:
-        x = self.cupy.ascontiguousarray(x)
+        x = self._buffer(x)
         stream = self.cupy.cuda.get_current_stream().ptr
         self.nccl_comm.broadcast(x.data.ptr, x.data.ptr, x.size, self._nccl_dtype(x), root, stream)
         return x

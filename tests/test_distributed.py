@@ -348,11 +348,15 @@ class _FakeMPIComm:
         return b"unique-id-of-rank-0"
 
 
-def _fake_cupy(monkeypatch, gpus, calls):
-    """Just enough of cupy (NumPy arrays stand in for device arrays) to check NCCLComm's wiring."""
+def _fake_cupy(monkeypatch, gpus, calls, available=True, array_gpu=1):
+    """Just enough of cupy (NumPy arrays on GPU ``array_gpu`` stand in for device arrays) to check
+    NCCLComm's wiring; ``available=False``: CuPy could not load libnccl (``cupy.cuda.nccl.available``)."""
     nccl = types.SimpleNamespace(
         NCCL_FLOAT16=6, NCCL_FLOAT32=7, NCCL_FLOAT64=8, NCCL_SUM=0, get_unique_id=lambda: b"id"
     )
+    nccl.available = available
+    if not available:  # cupy/cuda/nccl.py: the import of the bindings failed, so they are missing
+        del nccl.NCCL_FLOAT16, nccl.get_unique_id
 
     class Communicator:
         def __init__(self, size, uid, rank):
@@ -367,7 +371,7 @@ def _fake_cupy(monkeypatch, gpus, calls):
     nccl.NcclCommunicator = Communicator
     cuda = types.SimpleNamespace(
         nccl=nccl,
-        runtime=types.SimpleNamespace(getDeviceCount=lambda: gpus),
+        runtime=types.SimpleNamespace(getDeviceCount=lambda: gpus, runtimeGetVersion=lambda: 13020),
         Device=lambda i: types.SimpleNamespace(id=i, use=lambda: calls.append(("device", i))),
         get_current_stream=lambda: types.SimpleNamespace(ptr=1234),
     )
@@ -376,6 +380,10 @@ def _fake_cupy(monkeypatch, gpus, calls):
         @property
         def data(self):
             return types.SimpleNamespace(ptr=self.ctypes.data)
+
+        @property
+        def device(self):
+            return types.SimpleNamespace(id=array_gpu)
 
     fake = types.ModuleType("cupy")
     fake.cuda = cuda
@@ -400,6 +408,25 @@ def test_nccl_comm_one_gpu_per_rank_and_its_calls(monkeypatch):
     assert calls[-2:] == [("allReduce", 6, 7, 0, 1234), ("broadcast", 5, 8, 0, 1234)]
     with pytest.raises(BackendError, match="NCCL allreduce of int64 arrays is not supported"):
         comm.allreduce(np.ones(3, np.int64))
+
+
+def test_nccl_without_libnccl_or_on_another_gpu_is_one_sentence(monkeypatch):
+    """``from cupy.cuda import nccl`` succeeds without libnccl (``nccl.available`` is False, the bindings
+    are missing): say which package brings it, before MPI starts. An array on another GPU than the rank's
+    NCCL device: name the backend to use, before NCCL reads a pointer of the wrong GPU."""
+    from dlcore.backends import comm as comm_module
+
+    fake_mpi = types.SimpleNamespace(COMM_WORLD=_FakeMPIComm(rank=1, size=2, local=2), COMM_TYPE_SHARED=1)
+    monkeypatch.setattr(comm_module, "load_mpi", lambda: fake_mpi)
+    _fake_cupy(monkeypatch, gpus=2, calls=[], available=False)
+    with pytest.raises(BackendError, match=r"CuPy cannot load NCCL.*pip install nvidia-nccl-cu13"):
+        comm_module.NCCLComm()
+    _fake_cupy(monkeypatch, gpus=2, calls=[], array_gpu=0)
+    comm = comm_module.NCCLComm()
+    with pytest.raises(
+        BackendError, match=r"rank 1's NCCL runs on GPU 1 but the array is on GPU 0; .*cupy:1"
+    ):
+        comm.allreduce(np.ones(3, np.float32))
 
 
 def test_nccl_refuses_more_ranks_than_gpus_on_a_machine(monkeypatch):
