@@ -6,9 +6,10 @@
 #       For scripts/gpu_validate.sh on the lent GPU machine (Python 3.12, x86_64; CuPy 14 for CUDA 13,
 #       PyTorch, pytest, pytest-benchmark, hypothesis already there): what it lacks, for cp312 manylinux
 #       x86_64. array-api-compat and array-api-strict (missing there), setuptools>=77 (builds dlcore
-#       there: an editable install, because the tests run from the tree), and hypothesis with
-#       sortedcontainers (only used if the installed hypothesis is older than the test extra asks).
-#       About 1.2 MB.
+#       there: an editable install, because the tests run from the tree), hypothesis with
+#       sortedcontainers (only used if the installed hypothesis is older than the test extra asks), and
+#       MPICH's wheel (installed there only if its mpi4py finds no MPI library: the nccl step's one rank
+#       meets through MPI). About 15 MB.
 #
 #   bash scripts/fetch_gpu_wheels.sh --nox cuda13   (or cuda12)
 #       Everything `nox -s gpu -- --wheels .whl` installs into its fresh virtualenv, for THIS machine's
@@ -43,7 +44,7 @@ else
     "${PIP[@]}" --no-deps --python-version 3.12 --implementation cp --abi cp312 \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         "array-api-compat==1.16.0" "array-api-strict==2.6.1" "setuptools==84.2.1" \
-        "hypothesis==6.170.15" "sortedcontainers==2.4.0"
+        "hypothesis==6.170.15" "sortedcontainers==2.4.0" "mpich==5.0.2"
 fi
 ls -l .whl
 du -sh .whl

@@ -62,8 +62,20 @@ setup() {  # this tree installed (editable) from .whl/ only, where $PY's package
     "${pip[@]}" -e ".[test]" || return 1  # built in isolation, with setuptools>=77 from .whl/
     "$VPY" -c 'import dlcore, dlcore.backends, dlcore.benchmarks; print("installed: dlcore", dlcore.__version__, "from", dlcore.__path__[0])'
 }
+setup_mpi() {  # the nccl step meets its one rank through MPI: an mpi4py wheel that finds no MPI library
+    # gets MPICH's wheel from .whl/ (libmpi.so.12 lands in the venv's lib/, where mpi4py looks); a failure
+    # here fails no step but the nccl one, which then says why
+    if "$VPY" -c 'import mpi4py' 2>/dev/null && ! "$VPY" -c 'from mpi4py import MPI' 2>/dev/null &&
+        compgen -G ".whl/mpich-*.whl" >/dev/null; then
+        echo "mpi4py finds no MPI library: installing MPICH's wheel from .whl/"
+        "$VPY" -m pip install --quiet --no-cache-dir --disable-pip-version-check --no-index --no-deps \
+            .whl/mpich-*.whl || echo "MPICH's wheel did not install"
+    fi
+    "$VPY" -c 'from mpi4py import MPI; print("MPI:", MPI.Get_library_version().splitlines()[0])' 2>&1 | tail -n 1
+}
 log "===== setup: $VPY -m pip install -e .[test] $([ -d .whl ] && echo 'from .whl/ only (offline)')"
 if setup 2>&1 | tee -a "$LOG"; then SETUP=PASS; else SETUP=FAIL; fi
+setup_mpi 2>&1 | tee -a "$LOG"
 
 log "===== pip list"
 "$VPY" -m pip list --disable-pip-version-check 2>&1 | tee -a "$LOG"
@@ -75,8 +87,10 @@ import numpy
 print("python", sys.version.split()[0], "| numpy", numpy.__version__)
 try:
     import torch
+    matmul = torch.backends.cuda.matmul  # fp32_precision since PyTorch 2.9, where allow_tf32 warns
+    tf32 = getattr(matmul, "fp32_precision", None) or matmul.allow_tf32
     print("torch", torch.__version__, "| CUDA", torch.version.cuda, "| GPU", torch.cuda.is_available(),
-          "| TF32 matmul", torch.backends.cuda.matmul.allow_tf32)
+          "| fp32 matmul", tf32)
 except ImportError:
     print("torch: not installed")
 PY
@@ -93,31 +107,35 @@ be = get_backend("cupy")
 print("cupy: ok on", be.device_name(), "| memory", be.memory_info())'
 }
 do_tests() {  # the whole suite; with a GPU every cupy case runs (float32 and float64), none may skip
-    DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -rfEs --tb=short tests
+    DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -rfEs --tb=short --durations=20 tests
 }
 do_parity() {
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -v -p no:cacheprovider tests/test_gpu.py
 }
-do_fused() {  # CupyOps' opt-in fused kernels against the default ops, and gradients, on the GPU
+do_fused() {  # CupyOps' opt-in fused kernels against the default ops, gradients, the CPU/GPU parity and
+    # float16 (mixed precision: the kernels in half arithmetic) on the GPU; "test_gpu": its ids name no cupy
     DLCORE_CUPY_FUSED=1 DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -W "error:dlcore:RuntimeWarning" \
-        tests/test_ops.py tests/test_gradients.py tests/test_gpu.py -k cupy
+        tests/test_ops.py tests/test_gradients.py tests/test_precision.py tests/test_gpu.py -k "cupy or test_gpu"
 }
 do_nccl() {  # a one-rank NCCL run (MPI singleton: no mpiexec needed) gives the bits of a plain cupy fit
-    "$VPY" - <<'PY'
+    NCCL_DEBUG=WARN "$VPY" - <<'PY'
+import os
 import numpy as np
 from dlcore import Network
 from dlcore.backends import get_backend
-from dlcore.backends.comm import NCCLComm
+from dlcore.backends.comm import MPIComm, NCCLComm
 from dlcore.datasets import planar
-be = get_backend("cupy")
+be = get_backend(os.environ["BK"])  # numpy in a dry run: the same job through MPI
+comm = NCCLComm() if be.name == "cupy" else MPIComm()
 X, Y = planar(be, m=400, dtype="float64")
 nets = [Network([2, 4, 1], hidden_activation="tanh", backend=be, dtype="float64", seed=3) for _ in range(2)]
 options = dict(epochs=5, batch_size=64, optimizer="adam", learning_rate=0.01, keep_prob=0.8, l2=0.05)
 plain = nets[0].fit(X, Y, **options)
-nccl = nets[1].fit(X, Y, comm=NCCLComm(), **options)
+other = nets[1].fit(X, Y, comm=comm, **options)
 same = all(np.array_equal(be.to_numpy(nets[0].params[k]), be.to_numpy(nets[1].params[k])) for k in nets[0].params)
-print(f"nccl: one rank, mini-batch Adam + L2 + dropout: parameters bitwise equal: {same}; costs equal: {plain.costs == nccl.costs}")
-assert same and plain.costs == nccl.costs
+print(f"{comm.name}: one rank, mini-batch Adam + L2 + dropout: parameters bitwise equal: {same}; "
+      f"costs equal: {plain.costs == other.costs}")
+assert same and plain.costs == other.costs
 PY
 }
 do_cli_train() {  # the CLI's default job on the GPU; saves the model for predict
@@ -198,7 +216,7 @@ if [ "$PART" = 1 ]; then
     step probe           gpu 60  do_probe
     step tests           any 240 do_tests
     step parity          gpu 120 do_parity
-    step fused-kernels   gpu 90  do_fused
+    step fused-kernels   gpu 120 do_fused
     step nccl            gpu 60  do_nccl
     step cli-cupy        gpu 60  do_cli_train
     step cli-device-rng  gpu 60  do_cli_device_rng
