@@ -3,6 +3,7 @@
 #
 #   bash scripts/gpu_validate.sh 1   # the log's head (nvidia-smi, pip list, cupy.show_config()), then: the
 #                                    # test suite with cupy (float32 and float64), the CPU/GPU parity checks,
+#                                    # the fused kernels (DLCORE_CUPY_FUSED=1, float16 too), one-rank NCCL,
 #                                    # the CLI on --backend cupy (also --device-rng) and auto, dlcore info,
 #                                    # dlcore predict on cupy (and the GPU's model on numpy), quick benchmarks
 #   bash scripts/gpu_validate.sh 2   # the full benchmark report on cupy (PyTorch CUDA as peer) and the
@@ -12,7 +13,8 @@
 # step failed. A GPU is present when nvidia-smi is installed; then CuPy must use it (a cupy test that
 # skips is a failure: DLCORE_REQUIRE_CUPY=1). Without one, the CPU steps still run (a rehearsal) and the
 # GPU steps say SKIPPED (no GPU); GPU_VALIDATE_DRY=1 also runs the GPU steps' commands on numpy, to check
-# them, and they still say SKIPPED. Every step has a time limit, and no step starts after 7.5 minutes.
+# them, and they still say SKIPPED. Every step has a time limit, and no step starts after 7.5 minutes;
+# a step past its limit gets SIGINT (then SIGKILL 10 s later), so pytest still prints what failed so far.
 #
 # Offline set-up: the wheels the machine lacks are in .whl/ (scripts/fetch_gpu_wheels.sh, run where there
 # is network). The script installs this tree, editable and from .whl/ only, into the environment of
@@ -196,13 +198,13 @@ step() {  # step NAME KIND LIMIT_S FUNCTION: KIND "gpu" (SKIPPED without a GPU) 
     if [ "$kind" = gpu ] && [ $GPU = 0 ]; then
         if [ "${GPU_VALIDATE_DRY:-0}" != 1 ]; then RESULT[$name]="SKIPPED (no GPU)"; log "===== $name: SKIPPED (no GPU)"; return; fi
         log "===== $name (dry run on numpy: no GPU): $fn"
-        BK=numpy timeout -k 10 "$limit" bash -c "$fn" 2>&1 | tee -a "$LOG"; rc=${PIPESTATUS[0]}
+        BK=numpy timeout -s INT -k 10 "$limit" bash -c "$fn" 2>&1 | tee -a "$LOG"; rc=${PIPESTATUS[0]}
         if [ $rc = 0 ]; then RESULT[$name]="SKIPPED (no GPU; its dry run on numpy passed)"
         else RESULT[$name]="FAIL (no GPU; its dry run on numpy exited $rc)"; fi
         return
     fi
     log "===== $name: $fn (limit ${limit} s)"
-    timeout -k 10 "$limit" bash -c "$fn" 2>&1 | tee -a "$LOG"; rc=${PIPESTATUS[0]}
+    timeout -s INT -k 10 "$limit" bash -c "$fn" 2>&1 | tee -a "$LOG"; rc=${PIPESTATUS[0]}
     case $rc in
         0) RESULT[$name]=PASS ;;
         124|137) RESULT[$name]="FAIL (stopped after ${limit} s)" ;;
