@@ -24,7 +24,8 @@ ENV_VAR = "DLCORE_CUPY_FUSED"
 KERNELS: dict[str, tuple[str, str, str]] = {
     # layer forward after Z = W A_prev (cuBLAS): the bias and the activation in one pass
     "bias_tanh": ("T b", "T Z, T A", "Z = Z + b; A = tanh(Z)"),
-    "bias_relu": ("T b", "T Z, T A", "Z = Z + b; A = Z > (T)0 ? Z : (T)0"),
+    # ReLU keeps a NaN as the default's maximum(Z, 0) does (the cost sees it; "Z > 0 ? Z : 0" made it 0)
+    "bias_relu": ("T b", "T Z, T A", "Z = Z + b; A = Z <= (T)0 ? (T)0 : Z"),
     "bias_sigmoid": (
         "T b",
         "T Z, T A",

@@ -1,11 +1,14 @@
 """CupyOps' fused kernels, checked on the CPU where no GPU is: off unless DLCORE_CUPY_FUSED=1; each fused
-method hands its kernel the right arrays and scalars (a fake ElementwiseKernel runs a NumPy version of
-each kernel's formula, so a wrong argument order or scalar shows); a kernel that cannot compile turns
-the fused path off with one warning and the default ops give the same numbers. The kernels' CUDA source
-itself runs only on a GPU (tests/test_ops.py compares every ops object with the default there)."""
+method hands its kernel the right arrays and scalars, and each kernel computes what the default ops
+compute, NaN included (a fake ElementwiseKernel interprets the kernel's own operation text element by
+element, as CUDA C on scalars of the type T, so a wrong formula, argument order or scalar shows); a kernel
+that cannot compile turns the fused path off with one warning and the default ops give the same numbers.
+Compiled by NVRTC, the kernels run only on a GPU (tests/test_ops.py compares every ops object with the
+default there)."""
 
 from __future__ import annotations
 
+import re
 import types
 import warnings
 
@@ -19,7 +22,78 @@ from dlcore.activations import ACTIVATIONS
 from dlcore.heads import HEADS
 from dlcore.ops import Ops
 
-NUMPY_KERNELS = NUMPY_FORMULAS  # what each kernel computes, in NumPy
+#: the CUDA functions the kernels call, on NumPy scalars
+C_FUNCTIONS = {"tanh": np.tanh, "exp": np.exp, "fabs": np.fabs, "sqrt": np.sqrt}
+
+
+def _ternaries(expr: str) -> str:
+    """C's ``c ? a : b`` (anywhere, nested in parentheses) as Python's ``(a if c else b)``."""
+    depth, question = 0, -1
+    for i, ch in enumerate(expr):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "?" and depth == 0:
+            question = i
+            break
+    if question >= 0:
+        depth, pending = 0, 0
+        for j in range(question + 1, len(expr)):
+            ch = expr[j]
+            depth += (ch == "(") - (ch == ")")
+            if depth == 0 and ch == "?":
+                pending += 1
+            elif depth == 0 and ch == ":":
+                if not pending:
+                    cond, a, b = (p.strip() for p in (expr[:question], expr[question + 1 : j], expr[j + 1 :]))
+                    return f"({_ternaries(a)} if {_ternaries(cond)} else {_ternaries(b)})"
+                pending -= 1
+        raise ValueError(f"no ':' for the '?' in {expr!r}")
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(expr):  # no top-level '?': convert each parenthesized group
+        if ch == "(":
+            if depth == 0:
+                out.append(expr[start : i + 1])
+                start = i + 1
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                out.append(_ternaries(expr[start:i]))
+                start = i
+    return "".join(out) + expr[start:]
+
+
+def python_statements(operation: str) -> str:
+    """A kernel's operation (CUDA C statements on scalars: ``T E = ...``, ``(T)`` casts, ``?:``) as Python."""
+    lines = []
+    for statement in filter(None, (part.strip() for part in operation.split(";"))):
+        statement = re.sub(r"^T\s+(?=\w+\s*=)", "", statement)  # a declaration: T E = ...
+        statement = re.sub(r"\(T\)(?=\()", "T", statement)  # (T)(x > y) -> T(x > y)
+        statement = re.sub(r"\(T\)([\w.]+)", r"T(\1)", statement)  # (T)0 -> T(0)
+        target, expr = re.fullmatch(r"(\w+)\s*=(?!=)\s*(.*)", statement).groups()
+        lines.append(f"{target} = {_ternaries(expr)}")
+    return "\n".join(lines)
+
+
+def run_source(key: str, *args) -> None:
+    """What ElementwiseKernel(*KERNELS[key]) does with ``args`` (in_params, then out_params), element by
+    element on scalars of T (the outputs' dtype; CuPy's TypeError when an array's dtype is another)."""
+    in_params, out_params, operation = KERNELS[key]
+    names = [p.split()[-1] for p in f"{in_params}, {out_params}".split(",")]
+    outputs = [p.split()[-1] for p in out_params.split(",")]
+    T = args[-1].dtype.type
+    for name, a in zip(names, args, strict=True):
+        if isinstance(a, np.ndarray) and a.dtype != args[-1].dtype:
+            raise TypeError(f"Type is mismatched. {name} {a.dtype} {args[-1].dtype} T")
+    shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+    code = compile(python_statements(operation), f"<kernel {key}>", "exec")
+    with np.errstate(all="ignore"):
+        for index in np.ndindex(shape):
+            scope = {"T": T, **C_FUNCTIONS}
+            scope.update({n: T(np.broadcast_to(a, shape)[index]) for n, a in zip(names, args, strict=True)})
+            exec(code, scope)
+            for name, a in zip(names, args, strict=True):
+                if name in outputs:
+                    a[index] = scope[name]
 
 
 def fake_cupy(fail: bool = False):
@@ -34,7 +108,7 @@ def fake_cupy(fail: bool = False):
         def __call__(self, *args):
             if fail:
                 raise RuntimeError("nvrtc: error: identifier 'fabs' is undefined")
-            NUMPY_KERNELS[self.key](*args)
+            run_source(self.key, *args)
 
     return types.SimpleNamespace(ElementwiseKernel=ElementwiseKernel), made
 
@@ -95,3 +169,45 @@ def test_every_fused_method_computes_what_the_default_ops_compute(fail, host_rng
     else:
         assert failures == [] and fused.fused
         assert set(made) == {f"dlcore_{name}" for name in KERNELS}  # every kernel was used
+
+
+def test_the_interpreter_reads_c_as_c():
+    """The fake's reading of the kernels' C: casts, declarations, nested and parenthesized ternaries."""
+    read = python_statements
+    assert read("Z = Z + b; A = Z > (T)0 ? Z : (T)0") == "Z = Z + b\nA = (Z if Z > T(0) else T(0))"
+    assert read("T E = exp(-fabs(Z)); A = (Z >= (T)0 ? (T)1 : E) / ((T)1 + E)") == (
+        "E = exp(-fabs(Z))\nA = ((T(1) if Z >= T(0) else E)) / (T(1) + E)"
+    )
+    assert read("dA = dA * (T)(Z > (T)0)") == "dA = dA * T(Z > T(0))"
+    assert _ternaries("a ? b ? c : d : e ? f : g") == "((c if b else d) if a else (f if e else g))"
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "sigmoid"])
+def test_the_fused_layer_forward_keeps_nan_as_the_default_does(name, host_rng):
+    """A NaN in W[l] reaches A[l] and so the cost, where the divergence check stops training: a kernel that
+    mapped it to 0 (ReLU written as ``Z > 0 ? Z : 0``) would hide it and train on with NaN weights."""
+    W, A_prev, b = host_rng.standard_normal((3, 4)), host_rng.standard_normal((4, 5)), np.zeros((3, 1))
+    W[1, 2] = np.nan
+    lib, _ = fake_cupy()
+    g = ACTIVATIONS[name]
+    fused, default = CupyOps(xp, lib, fused=True), Ops(xp)
+    mine, theirs = fused.layer_forward(W, A_prev, b, g), default.layer_forward(W, A_prev, b, g)
+    for a, want in zip(mine, theirs, strict=True):  # Z, A
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(want))
+        assert np.isnan(a[1]).all()
+
+
+def test_the_numpy_formulas_compute_what_the_kernel_source_computes(host_rng):
+    """NUMPY_FORMULAS (the kernels' CPU stand-in for benchmarks/launches.py) against the source, NaN too."""
+    scalars = {"s": 0.3, "lr": 0.1, "b1": 0.9, "b2": 0.999, "lr_t": 0.05, "c2": 1.5, "eps": 1e-8}
+    for key, (in_params, out_params, _) in KERNELS.items():
+        names = [p.split()[-1] for p in f"{in_params}, {out_params}".split(",")]
+        args = [np.float64(scalars[n]) if n in scalars else host_rng.standard_normal((3, 4)) for n in names]
+        if key == "adam_update":
+            args[names.index("s")] = host_rng.random((3, 4))  # the second moment (an output here): >= 0
+        next(a for a in args if isinstance(a, np.ndarray))[0, 0] = np.nan  # in the first array input
+        theirs = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        run_source(key, *args)
+        NUMPY_FORMULAS[key](*theirs)
+        for name, mine, want in zip(names, args, theirs, strict=True):
+            np.testing.assert_allclose(mine, want, rtol=1e-12, equal_nan=True, err_msg=f"{key}: {name}")
