@@ -2,10 +2,10 @@
 # The CuPy backend's validation on one NVIDIA GPU (issue 13), in two commands of under 8 minutes each:
 #
 #   bash scripts/gpu_validate.sh 1   # the log's head (nvidia-smi, pip list, cupy.show_config()), then: the
-#                                    # test suite with cupy (float32 and float64), the CPU/GPU parity checks,
-#                                    # the fused kernels (DLCORE_CUPY_FUSED=1, float16 too), one-rank NCCL,
-#                                    # the CLI on --backend cupy (also --device-rng) and auto, dlcore info,
-#                                    # dlcore predict on cupy (and the GPU's model on numpy), quick benchmarks
+#                                    # CPU/GPU parity checks, the fused kernels (DLCORE_CUPY_FUSED=1, float16
+#                                    # too), one-rank NCCL, the CLI on --backend cupy (also --device-rng) and
+#                                    # auto, dlcore info, dlcore predict on cupy (and the GPU's model on
+#                                    # numpy), the test suite with cupy (float32 and float64), quick benchmarks
 #   bash scripts/gpu_validate.sh 2   # the full benchmark report on cupy (PyTorch CUDA as peer) and the
 #                                    # pytest-benchmark suite on cupy
 #
@@ -214,9 +214,9 @@ step() {  # step NAME KIND LIMIT_S FUNCTION: KIND "gpu" (SKIPPED without a GPU) 
     if [ $GPU = 0 ] && [ "$name" = tests ] && [ $rc = 0 ]; then RESULT[$name]+=" (numpy and array_api_strict; the cupy cases SKIPPED: no GPU)"; fi
 }
 
-if [ "$PART" = 1 ]; then
+if [ "$PART" = 1 ]; then  # the short GPU-only checks first: a slow suite (NVRTC compiling every kernel on
+    # a fresh machine) then takes the time of the quick benchmarks, not theirs; part 2 has the full report
     step probe           gpu 60  do_probe
-    step tests           any 240 do_tests
     step parity          gpu 120 do_parity
     step fused-kernels   gpu 120 do_fused
     step nccl            gpu 60  do_nccl
@@ -225,6 +225,7 @@ if [ "$PART" = 1 ]; then
     step cli-auto        any 60  do_cli_auto
     step info            any 60  do_info
     step predict-cupy    gpu 60  do_predict
+    step tests           any 240 do_tests
     step bench-quick     gpu 180 do_bench_quick
 else
     step probe           gpu 60  do_probe
