@@ -3,8 +3,9 @@ step one can write on NumPy + numba, with no constraint on the bits.
 
     python benchmarks/floor_gap.py [--points h=64,h=1024,deep] [--dtype float32,float64] [--rounds 7]
 
-Needs numba (``pip install numba``). Contestants, interleaved round by round on the same inputs, each
-reported as step / floor (the paired median over rounds) next to its median time:
+Needs numba (``pip install numba``). Contestants, timed by the suite's ``time_case``
+(interleaved round by round on the same inputs), each reported as step / floor (the paired median)
+next to its median time:
 
 - ``floor``: only the step's matrix products (:func:`dlcore.benchmarks.workloads.floor_products`).
 - ``dlcore``: ``train_step`` on the default path; ``dlcore+numba``: with NumpyOps' fused kernels.
@@ -13,7 +14,8 @@ reported as step / floor (the paired median over rounds) next to its median time
   never stored), backward ``dZ = (W^T dZ_next or its outer product) * (A > 0)`` with the outer product of
   the one-row output layer folded in, NumPy's row sums for db and its ``W -= dW``. Single-threaded passes: the
   best a step can do without touching the products.
-- ``fused-2threads``: the same passes over rows split between numba's threads (``prange``).
+- ``fused-2threads``: the same passes over rows split between numba's threads (``prange``), timed in
+  rounds of its own between two pauses (its ratio: of the medians).
 
 The gap ``fused`` leaves is what memory-bound elementwise passes cost beside two-thread products on
 this machine; ``fused-2threads`` shows why they cannot simply take the second core: OpenBLAS's worker
@@ -23,13 +25,12 @@ thread spin-waits after each product and the passes' second thread competes with
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 
 import numpy as np
-from dlcore.benchmarks.workloads import floor_products
+from dlcore.benchmarks.timing import SETTLE_S, median, paired, settle_down, time_case
+from dlcore.benchmarks.workloads import Case, floor_products
 
 import dlcore
 from dlcore.activations import get_activation
@@ -162,25 +163,23 @@ def measure(point: str, dtype: str, rounds: int, numba) -> dict[str, tuple[float
         "dlcore": engine(None),
         "dlcore+numba": engine(kernels),
         "fused": fused_step(X, Y, fresh(), _passes(numba, False)),
-        "fused-2threads": fused_step(X, Y, fresh(), _passes(numba, True)),
     }
-    for step in steps.values():  # compile, record, warm up
+    threaded = {"fused-2threads": fused_step(X, Y, fresh(), _passes(numba, True))}
+    for step in (*steps.values(), *threaded.values()):  # compile; record the replayed step (2nd call)
         step()
-        step()
-    start = time.perf_counter()
-    steps["floor"]()
-    n = max(1, int(0.05 / (time.perf_counter() - start)))
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for r in range(rounds):
-        for name in list(steps) if r % 2 == 0 else list(steps)[::-1]:
-            start = time.perf_counter()
-            for _ in range(n):
-                steps[name]()
-            samples[name].append((time.perf_counter() - start) / n)
-    nb._KERNELS[:] = [kernels]
-    floor = samples["floor"]
+    size = f"{dims} m={m}"
+    try:
+        samples = time_case(Case("floor_gap", point, size, m, steps, lambda: None, rounds), backend)
+        # apart, after and before a pause: numba's threads keep spinning after a parallel pass and would
+        # slow whichever contestant ran next (the floor ran at 2x in a shared round-robin)
+        settle_down(SETTLE_S)
+        samples |= time_case(Case("floor_gap", point, size, m, threaded, lambda: None, rounds), backend)
+        settle_down(SETTLE_S)
+    finally:
+        nb._KERNELS[:] = [kernels]
+    floor = median(samples["floor"])
     return {
-        name: (statistics.median(s), statistics.median(a / f for a, f in zip(s, floor, strict=True)))
+        name: (median(s), paired(samples, name, "floor") if name in steps else median(s) / floor)
         for name, s in samples.items()
     }
 

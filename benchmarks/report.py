@@ -25,7 +25,7 @@ import numpy as np
 from dlcore.backends import BackendError, cupy_status, get_backend
 from dlcore.backends.info import numpy_blas
 from dlcore.benchmarks import workloads
-from dlcore.benchmarks.timing import median, time_case, timing_method
+from dlcore.benchmarks.timing import median, paired, time_case, timing_method
 
 HEADER = (
     "| backend | device | dtype | benchmark | size | loop median | vectorized median | speedup "
@@ -99,18 +99,12 @@ def rows_for(case: workloads.Case, samples: dict[str, list[float]], backend, dty
                 "dlcore_over_peers": {role: vec / med[role] for role in peers},
                 "peer_medians_s": {role: med[role] for role in peers},
                 # ratios within each interleaved round: steadier than the ratio of medians on a busy machine
-                "step_over_floor_paired": _paired(samples, "vectorized", "floor"),
-                "dlcore_over_pytorch_paired": _paired(samples, "vectorized", "pytorch"),
-                "dlcore_over_peers_paired": {role: _paired(samples, "vectorized", role) for role in peers},
+                "step_over_floor_paired": paired(samples, "vectorized", "floor"),
+                "dlcore_over_pytorch_paired": paired(samples, "vectorized", "pytorch"),
+                "dlcore_over_peers_paired": {role: paired(samples, "vectorized", role) for role in peers},
             }
         )
     return rows
-
-
-def _paired(samples: dict[str, list[float]], a: str, b: str) -> float | None:
-    if a not in samples or b not in samples:
-        return None
-    return median([x / y for x, y in zip(samples[a], samples[b], strict=True)])
 
 
 def markdown(rows: list[dict]) -> str:

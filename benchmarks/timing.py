@@ -121,3 +121,10 @@ def time_case(case: Case, backend: Backend, rounds: int | None = None) -> dict[s
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
+
+
+def paired(samples: dict[str, list[float]], a: str, b: str) -> float | None:
+    """The median over rounds of a's time / b's time in the same round (None if either is missing)."""
+    if a not in samples or b not in samples:
+        return None
+    return median([x / y for x, y in zip(samples[a], samples[b], strict=True)])
