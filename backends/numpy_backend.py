@@ -103,12 +103,16 @@ def fused_kernels() -> Any:
     return _KERNELS[0]
 
 
-def _fusable(*arrays: np.ndarray) -> bool:
-    """C-contiguous 2-D float32 or float64 arrays of one dtype: what the kernels are compiled for."""
+def _kernels_for(*arrays: np.ndarray) -> Any:
+    """The fused kernels (:func:`fused_kernels`) when they serve these arrays: the first of at least
+    ``FUSED_MIN_ELEMENTS``, all C-contiguous 2-D float32 or float64 of one dtype (what they are compiled
+    for); else ``None``."""
     dtype = arrays[0].dtype
-    return (dtype == np.float32 or dtype == np.float64) and all(
-        a.ndim == 2 and a.dtype == dtype and a.flags.c_contiguous for a in arrays
-    )
+    if arrays[0].size < FUSED_MIN_ELEMENTS or not (dtype == np.float32 or dtype == np.float64):
+        return None
+    if not all(a.ndim == 2 and a.dtype == dtype and a.flags.c_contiguous for a in arrays):
+        return None
+    return fused_kernels()
 
 
 #: the NumPy functions the primitives call, by name. They call them through ``self._np``: this namespace
@@ -150,7 +154,7 @@ class _Recorder:
     def _wrap(self, f: Any) -> Callable[..., Any]:
         tape = self.tape
         nin = getattr(f, "nin", None)  # a ufunc
-        positional_out = nin is not None and f not in (np.maximum, np.minimum)  # faster to replay than out=
+        positional_out = nin is not None and f is not np.maximum  # faster to replay than out=
 
         def record(*args: Any, **kwargs: Any) -> Any:
             result = f(*args, **kwargs)
@@ -357,7 +361,9 @@ class NumpyOps(Ops):
         recorded."""
         buffers: list[np.ndarray] = []
         scratch: dict[tuple[Any, ...], np.ndarray] = {}
-        state: list[Any] = [None, None, None]  # the tape, the previous call's signature, a refused one
+        #: the tape, the previous call's signature, and a refused recording (a _Tape without calls: its
+        #: cheap ``same`` spares a step that cannot be replayed the full signature on every call)
+        state: list[Any] = [None, None, None]
 
         def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             outer = self._workspace, self._next, self._scratch_buffers, self._exp_neg_abs  # when nested
@@ -367,24 +373,23 @@ class NumpyOps(Ops):
             finally:
                 self._workspace, self._next, self._scratch_buffers, self._exp_neg_abs = outer
 
-        def captured(*args: Any, **kwargs: Any) -> Any:
-            return run(args, kwargs)
-
         if not replay:
-            return captured
+            return lambda *args, **kwargs: run(args, kwargs)
 
         def replayed(*args: Any) -> Any:
             if self._workspace is not None:  # nested: the outer step records (its own buffers serve)
                 return run(args, {})
-            tape = state[0]
+            tape, refused = state[0], state[2]
             if tape is not None and tape.same(args):
                 return tape.replay()
+            if refused is not None and refused.same(args):
+                return run(args, {})
             signature, arrays = _signature(args)
             if tape is not None and _same_signature(signature, tape.signature):
                 return tape.replay()
             if (
                 not _same_signature(signature, state[1])
-                or _same_signature(signature, state[2])
+                or (refused is not None and _same_signature(signature, refused.signature))
                 or not any(a is self for a in args)
                 or any(a.size > REPLAY_MAX_ELEMENTS for a in arrays)
             ):
@@ -402,7 +407,7 @@ class NumpyOps(Ops):
             if recorder.ok and (result is None or cell is not None):
                 state[0] = _Tape(args, signature, arrays, recorder.tape, cell)
             else:  # not replayable: not recorded again while the arguments stay these
-                state[1] = state[2] = signature
+                state[1], state[2] = signature, _Tape(args, signature, arrays, [], None)
             return result
 
         return replayed
@@ -446,12 +451,11 @@ class NumpyOps(Ops):
         dtype = A_prev.dtype if W.dtype == A_prev.dtype else np.result_type(W, A_prev)
         shape = (W.shape[0], A_prev.shape[1])
         Z = n.matmul(W, A_prev, out=self._empty(shape, dtype))
-        if g.name == "relu" and Z.size >= FUSED_MIN_ELEMENTS and b.shape == (shape[0], 1) and _fusable(Z, b):
-            kernels = fused_kernels()
-            if kernels is not None:
-                A = self._empty(shape, dtype)
-                n.call(kernels.bias_relu, Z, b, A, dtype.type(0))  # one pass instead of two
-                return Z, A
+        kernels = _kernels_for(Z, b) if g.name == "relu" and b.shape == (shape[0], 1) else None
+        if kernels is not None:
+            A = self._empty(shape, dtype)
+            n.call(kernels.bias_relu, Z, b, A, dtype.type(0))  # one pass instead of two
+            return Z, A
         n.add(Z, b, out=Z)
         if g.name == "tanh":
             return Z, n.tanh(Z, out=self._empty(shape, dtype))
@@ -476,14 +480,14 @@ class NumpyOps(Ops):
     def activation_backward(self, g: Any, dA: Array, Z: Array, A: Array) -> Array:
         n = self._np
         if g.name == "tanh":  # g' = 1 - A^2
-            kernels = fused_kernels() if A.size >= FUSED_MIN_ELEMENTS and _fusable(dA, A) else None
+            kernels = _kernels_for(A, dA)
             if kernels is not None:
                 n.call(kernels.tanh_backward, dA, A, dA.dtype.type(1))  # one pass instead of three
                 return dA
             d = n.multiply(A, A, out=self._scratch(A.shape, A.dtype))
             n.subtract(1.0, d, out=d)
         elif g.name == "relu":  # g' = (Z > 0), as a float mask
-            kernels = fused_kernels() if Z.size >= FUSED_MIN_ELEMENTS and _fusable(dA, Z) else None
+            kernels = _kernels_for(Z, dA)
             if kernels is not None:
                 n.call(kernels.relu_backward, dA, Z, dA.dtype.type(0))  # no mask, one pass
                 return dA
