@@ -50,13 +50,14 @@ class Normalization:
                 in X's dtype; before any training.
         """
         xp = backend.xp
-        X64 = xp.astype(X, backend.dtype("float64"))
+        float64 = backend.dtype("float64")
         if parallel is None:
+            X64 = xp.astype(X, float64)
             mu, sigma = xp.mean(X64, axis=1), xp.std(X64, axis=1)
         else:
             m = X.shape[1]
             lo, hi = parallel.columns(m)
-            mine = X64[:, lo:hi]
+            mine = xp.astype(X[:, lo:hi], float64)  # only this rank's columns: not a float64 copy of all X
             mu = parallel.comm.allreduce(xp.sum(mine, axis=1)) / m
             sigma = xp.sqrt(parallel.comm.allreduce(xp.sum((mine - mu[:, None]) ** 2, axis=1)) / m)
         mean = [float(v) for v in backend.to_numpy(mu).tolist()]
