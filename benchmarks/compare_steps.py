@@ -14,25 +14,22 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from dlcore.benchmarks.timing import median, paired
+from dlcore.benchmarks.workloads import NETWORKS, SCALING_HIDDEN, SCALING_PLANAR_M
 
 import dlcore
 
-NETS = {
-    "planar": ([2, 4, 1], "tanh", 400),
-    "deep": ([12288, 20, 7, 5, 1], "relu", 209),
-    "wide": ([784, 1024, 1024, 1], "relu", 2048),
-}
+NETS = NETWORKS
 #: --scaling: the scaling series of ``dlcore bench --only scaling``
 SCALING = {
-    **{f"planar m={m}": ([2, 4, 1], "tanh", m) for m in (400, 4_000, 40_000, 400_000)},
-    **{f"h={h}": ([784, h, h, 1], "relu", 2048) for h in (64, 256, 1024, 2048)},
+    **{f"planar m={m}": ([2, 4, 1], "tanh", m) for m in SCALING_PLANAR_M},
+    **{f"h={h}": ([784, h, h, 1], "relu", 2048) for h in SCALING_HIDDEN},
 }
 
 
@@ -116,8 +113,7 @@ def _interleave(steps: dict, rounds: int) -> tuple[float, float, float]:
             for _ in range(n):
                 steps[label]()
             samples[label].append((time.perf_counter() - start) / n)
-    paired = statistics.median(a / b for a, b in zip(samples["after"], samples["before"], strict=True))
-    return statistics.median(samples["before"]), statistics.median(samples["after"]), paired
+    return median(samples["before"]), median(samples["after"]), paired(samples, "after", "before")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = compare(before, args.rounds, nets)
     print("| step | before (µs) | after (µs) | after / before (paired median) |")
     print("|---|---:|---:|---:|")
-    for name, b, a, paired in rows:
-        print(f"| {name} | {b * 1e6:,.1f} | {a * 1e6:,.1f} | {paired:.3f} |")
+    for name, b, a, ratio in rows:
+        print(f"| {name} | {b * 1e6:,.1f} | {a * 1e6:,.1f} | {ratio:.3f} |")
     return 0
 
 

@@ -35,20 +35,16 @@ import array_api_strict as xs
 import numpy as np
 from dlcore.backends import get_backend
 from dlcore.backends.cupy_kernels import NUMPY_FORMULAS, CupyOps
+from dlcore.benchmarks.workloads import _network
 
 from dlcore import propagation as prop
-from dlcore.activations import get_activation
 from dlcore.heads import head_for
-from dlcore.initializers import initialize_parameters
 from dlcore.ops import Ops
 from dlcore.optimizers import Adam, GradientDescent, Optimizer
 from dlcore.precision import MixedPrecision
 
-#: (layer_dims, hidden activation, m): the issue's launch-bound nets
-NETS: dict[str, tuple[list[int], str, int]] = {
-    "planar": ([2, 4, 1], "tanh", 400),
-    "deep": ([12288, 20, 7, 5, 1], "relu", 209),
-}
+#: the issue's launch-bound nets (names in workloads.NETWORKS)
+NETS = ("planar", "deep")
 ARRAY = type(xs.asarray([0.0]))
 #: Array operators that run a kernel
 OPERATORS = [
@@ -140,7 +136,6 @@ def counting(counts: Counts) -> Iterator[Counts]:
 
 
 # -- CupyOps on the CPU: a fake CuPy whose kernels count one launch and compute in NumPy --------------
-FORMULAS = NUMPY_FORMULAS  # each kernel of cupy_kernels.KERNELS in NumPy
 
 
 class _FakeCupy:
@@ -148,19 +143,18 @@ class _FakeCupy:
 
     def __init__(self, counts: Counts) -> None:
         self.counts = counts
-        counts_ = counts
 
         class ElementwiseKernel:
             def __init__(self, in_params: str, out_params: str, operation: str, name: str) -> None:
                 self.key = name.removeprefix("dlcore_")
 
             def __call__(self, *args: Any) -> None:
-                counts_.ops["fused"] += 1
-                counts_.paused = True
+                counts.ops["fused"] += 1
+                counts.paused = True
                 try:
-                    FORMULAS[self.key](*(a._array if isinstance(a, ARRAY) else a for a in args))
+                    NUMPY_FORMULAS[self.key](*(a._array if isinstance(a, ARRAY) else a for a in args))
                 finally:
-                    counts_.paused = False
+                    counts.paused = False
 
         self.ElementwiseKernel = ElementwiseKernel
 
@@ -196,12 +190,10 @@ class _LowPrecisionStandIn:
 
 # -- one step -----------------------------------------------------------------------------------------
 def _problem(name: str, backend: Any, dtype: str = "float32") -> tuple[Any, Any, dict, list]:
-    dims, hidden, m = NETS[name]
-    rng = np.random.default_rng(20261122)
-    X = backend.asarray(rng.standard_normal((dims[0], m)), dtype=dtype)
-    Y = backend.asarray((rng.random((1, m)) > 0.5).astype(np.float64), dtype=dtype)
-    acts = [get_activation(hidden)] * (len(dims) - 2) + [get_activation("sigmoid")]
-    return X, Y, initialize_parameters(dims, "he", backend, 1, dtype), acts
+    """X, Y, parameters and activations of the suite's network ``name`` (launch counts do not depend on
+    the values)."""
+    _, X, Y, params, acts = _network(backend, dtype, name)
+    return X, Y, params, acts
 
 
 def _step(X, Y, params, acts, ops: Ops, optimizer: Optimizer, record: bool) -> None:

@@ -2,21 +2,22 @@
 
     python benchmarks/replay_ablation.py [400,4000,40000,400000] [rounds]
 
-Contestants, interleaved round by round (paired medians): everything; without the typed 0-D scalars of
-the recording; without the cost's reuse of the sigmoid's exp(-|Z|); without the replay (the captured
-step with its workspace, as before the round); the hand-written step. Prints one line per point.
+Contestants, timed by the suite's ``time_case`` (interleaved round by round; paired medians):
+everything; without the typed 0-D scalars of the recording; without the cost's reuse of the sigmoid's
+exp(-|Z|); without the replay (the captured step with its workspace, as before the round); the
+hand-written step. Prints one line per point.
 """
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 
 import numpy as np
 from dlcore.backends import get_backend
 from dlcore.backends import numpy_backend as nb
 from dlcore.benchmarks.handwritten import HandWrittenStep
+from dlcore.benchmarks.timing import median, paired, time_case
+from dlcore.benchmarks.workloads import Case
 
 import dlcore
 from dlcore import propagation
@@ -60,7 +61,6 @@ def main(argv: list[str]) -> int:
     ms = [int(x) for x in argv[0].split(",")] if argv else [400, 4_000, 40_000, 400_000]
     rounds = int(argv[1]) if len(argv) > 1 else 11
     backend = get_backend("numpy")
-    med = statistics.median
     for dtype in ("float32", "float64"):
         for m in ms:
             rng = np.random.default_rng(3)
@@ -69,20 +69,13 @@ def main(argv: list[str]) -> int:
             acts = [get_activation("tanh"), get_activation("sigmoid")]
             start = dlcore.initialize_parameters([2, 4, 1], "xavier", backend, 3, dtype)
             steps = contestants(X, Y, acts, start, backend)
-            samples: dict[str, list[float]] = {k: [] for k in steps}
-            n = max(1, int(20_000 / (m / 40 + 50)))
-            for _ in range(rounds):
-                for k, step in steps.items():
-                    step()
-                    begin = time.perf_counter()
-                    for _ in range(n):
-                        step()
-                    samples[k].append((time.perf_counter() - begin) / n)
-            parts = []
-            for k, v in samples.items():
-                vs_all = med(a / b for a, b in zip(v, samples["all"], strict=True))
-                vs_hand = med(a / b for a, b in zip(v, samples["hand"], strict=True))
-                parts.append(f"{k} {med(v) * 1e6:,.1f} µs ({vs_all:.3f}x all, {vs_hand:.3f}x hand)")
+            case = Case("ablation", f"planar m={m}", f"[2, 4, 1] m={m}", m, steps, lambda: None, rounds)
+            samples = time_case(case, backend)
+            parts = [
+                f"{k} {median(v) * 1e6:,.1f} µs ({paired(samples, k, 'all'):.3f}x all, "
+                f"{paired(samples, k, 'hand'):.3f}x hand)"
+                for k, v in samples.items()
+            ]
             print(f"{dtype} m={m}: " + ", ".join(parts), flush=True)
     return 0
 
