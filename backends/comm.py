@@ -110,7 +110,7 @@ class Communicator:
         return x
 
     def broadcast(self, x: Any, root: int = 0) -> Any:
-        """Rank ``root``'s ``x`` on every rank."""
+        """Rank ``root``'s ``x`` on every rank (``x`` may be overwritten; use the result)."""
         return x
 
     def allgather(self, obj: Any) -> list[Any]:
@@ -150,10 +150,15 @@ class MPIComm(Communicator):
 
     @staticmethod
     def _host(x: Any) -> tuple[np.ndarray, bool]:
-        """A writable contiguous host buffer holding x, and whether it is x's own memory."""
-        if isinstance(x, np.ndarray) and x.flags.c_contiguous and x.flags.writeable:
-            return x, True
-        return np.array(to_numpy(x), order="C", copy=True), False
+        """A writable C-contiguous host buffer holding x, and whether it is x itself (a NumPy array).
+
+        One copy at most: to_numpy's array is used as it is when it is writable and C-contiguous (a
+        device array's fresh host copy; for a torch CPU tensor or an array_api_strict array, a view of
+        x's memory, which the collective then overwrites, as it does a NumPy x's)."""
+        host = to_numpy(x)
+        if not (host.flags.c_contiguous and host.flags.writeable):
+            host = np.array(host, order="C", copy=True)
+        return host, host is x
 
     def allreduce(self, x: Any) -> Any:
         host, own = self._host(x)

@@ -463,3 +463,41 @@ def test_the_stop_flags_reach_the_device_once_not_every_step():
     parallel.requests[0] += 1  # Ctrl-C on this rank
     parallel.allreduce_gradients(grads, None)
     assert parallel._tail[1] is not made and parallel.stop_requested()
+
+
+def test_mpi_comm_host_buffer_copies_at_most_once(monkeypatch):
+    """MPIComm's collectives run on a writable C-contiguous host buffer: a NumPy array itself, to_numpy's
+    array as it is when it already is one (a torch CPU tensor's view of its memory: no second copy),
+    else one contiguous copy; the result holds the collective's values in x's library either way."""
+    from dlcore.backends import comm as comm_module
+
+    class Summing:  # Allreduce of two ranks holding the same x: twice x, in place
+        def Get_rank(self):
+            return 0
+
+        def Get_size(self):
+            return 2
+
+        def Allreduce(self, inplace, buf, op):
+            buf *= 2
+
+    monkeypatch.setattr(
+        comm_module, "load_mpi", lambda: types.SimpleNamespace(COMM_WORLD=Summing(), IN_PLACE=0, SUM=0)
+    )
+    comm = comm_module.MPIComm()
+    x = np.arange(6.0).reshape(2, 3)
+    host, own = comm._host(x)
+    assert host is x and own
+    assert comm.allreduce(x) is x and x.tolist() == [[0, 2, 4], [6, 8, 10]]
+    for strange in (np.arange(6.0).reshape(2, 3).T, np.broadcast_to(np.arange(3.0), (2, 3))):
+        host, own = comm._host(strange)  # not C-contiguous, not writable: one contiguous copy
+        assert not own and host.flags.c_contiguous and host.flags.writeable
+        assert not np.shares_memory(host, strange) and np.array_equal(host, strange)
+    torch = pytest.importorskip("torch")
+    t = torch.arange(6.0, dtype=torch.float64).reshape(2, 3)
+    host, own = comm._host(t)
+    assert not own and host.ctypes.data == t.data_ptr()  # the tensor's memory, not a copy of it
+    got = comm.allreduce(torch.arange(6.0, dtype=torch.float64).reshape(2, 3))
+    assert isinstance(got, torch.Tensor) and got.tolist() == [[0, 2, 4], [6, 8, 10]]
+    got = comm.allreduce(torch.arange(6.0, dtype=torch.float64).reshape(2, 3).T)  # a strided view
+    assert isinstance(got, torch.Tensor) and got.tolist() == [[0, 6], [2, 8], [4, 10]]
