@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from dlcore.backends import get_backend
 from dlcore.backends.numpy_backend import OPS, NumpyOps, _Recorder
+from dlcore.benchmarks.workloads import step_peak_bytes
 
 import dlcore
 from dlcore import propagation
@@ -204,15 +205,7 @@ def test_the_recorder_types_python_scalars_without_changing_a_bit():
 def test_a_replayed_step_allocates_nothing_large():
     """A replayed step reuses every buffer of its recording (tracemalloc's peak above the baseline)."""
     X, Y, acts, params = _net([2, 4, 1], "tanh", "sigmoid", 20_000, "float64")
-    for _ in range(3):
-        dlcore.train_step(X, Y, params, acts, 0.1)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        dlcore.train_step(X, Y, params, acts, 0.1)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    peak = step_peak_bytes(lambda: dlcore.train_step(X, Y, params, acts, 0.1))  # after 2 warm-up calls
     # the (1, m) and (4, m) float64 arrays are 160 and 640 KB; NumPy's own casting buffer (the sigmoid's
     # Z >= 0 written into a float array) is ~9 KB
     assert peak < 16 * 1024
