@@ -542,7 +542,7 @@ def train(args: argparse.Namespace) -> int:
         backend.synchronize()
         seconds = time.perf_counter() - start
         dtype = f"{args.dtype} masters, {args.precision} compute" if args.precision else args.dtype
-        _report(net, X_train, Y_train, X_test, Y_test, backend, dtype, seconds, classes, parallel)
+        _report(net, X_train, Y_train, X_test, Y_test, backend, dtype, seconds, classes)
         if args.out:
             _save(net, args.out, _model_info(args, backend, history.costs[-1], progress.done, history))
             print(f"model saved to {args.out}")
@@ -574,24 +574,16 @@ def _report(
     dtype: str,
     seconds: float,
     classes=None,
-    parallel: DataParallel | None = None,
 ) -> None:
     """Train and test accuracy (R^2 and RMSE for regression; the confusion matrix for several classes),
-    backend, wall time. Data-parallel: each rank counts the columns it classifies correctly and the counts
-    are summed over the ranks (R^2 and RMSE, not sums over examples, are computed on all of X)."""
+    backend, wall time. Data-parallel: after fit every rank holds the same parameters and all of X, so
+    each computes the numbers one process would (no collective; only rank 0 prints them)."""
     for name, X, Y in (("train", X_train, Y_train), ("test", X_test, Y_test)):
         if not X.shape[1]:
             print(f"{name} {'R^2' if net.task == 'regression' else 'accuracy'}: n/a (--test-fraction 0)")
         elif net.task == "regression":
             error = rmse(net.predict_proba(X), backend.asarray(Y))
             print(f"{name} R^2: {net.score(X, Y):.4f}, RMSE {error:.4g}")
-        elif parallel is not None:  # each rank counts its correct columns; the counts are summed
-            Xr, Yr, _ = parallel.local(X, Y)
-            mine = round(net.score(Xr, Yr) * Xr.shape[1]) if Xr.shape[1] else 0
-            total = parallel.sum(
-                backend.xp.asarray(mine, dtype=backend.dtype("float64"), device=backend.device)
-            )
-            print(f"{name} accuracy: {_percent(float(total) / X.shape[1])}")
         else:
             print(f"{name} accuracy: {_percent(net.score(X, Y))}")
     if net.task == "multiclass" and X_test.shape[1]:
