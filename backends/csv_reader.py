@@ -177,13 +177,9 @@ def read_labeled_csv(
     fast = _fast(path)
     if fast is not None:
         return fast[0], fast[1], None
-    try:
-        rows, header = read_csv_rows(path)
-    except ValueError:
-        rows, header = read_csv_rows(path, text_last=True)  # raises for a bad feature cell, as before
-        if any(isinstance(row[-1], str) for row in rows):
-            return _encode_names(rows, header, classes, path)
-        raise
+    rows, header = read_csv_rows(path, text_last=True)  # one parse; a bad feature cell raises with its place
+    if any(isinstance(row[-1], str) for row in rows):
+        return _encode_names(rows, header, classes, path)
     return np.asarray(rows, dtype=np.float64), header, None
 
 
