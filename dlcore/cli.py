@@ -345,7 +345,7 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.1f}%"
 
 
-def _setup(args: argparse.Namespace, backend: Any, parallel: Any) -> tuple:
+def _setup(args: argparse.Namespace, backend: Any) -> tuple:
     """Load the data, split it and build the network: this rank's own work, no collective in it (a
     rank that fails here must not leave the others waiting)."""
     if not args.quiet:
@@ -373,8 +373,8 @@ def _setup(args: argparse.Namespace, backend: Any, parallel: Any) -> tuple:
         seed=args.seed,
         dtype=args.dtype,
     )
-    args.classes = classes  # class names (text labels), saved in the model and written by predict
-    return net, X, Y, X_train, Y_train, X_test, Y_test, classes
+    args.classes = classes  # class names (text labels): printed, saved in the model, written by predict
+    return net, X, Y, X_train, Y_train, X_test, Y_test
 
 
 def _data_parallel(args: argparse.Namespace, backend: Any) -> tuple[DataParallel | None, Any]:
@@ -471,14 +471,14 @@ def train(args: argparse.Namespace) -> int:
         args.precision = backend.low_precision_dtypes()[0]
     parallel, backend = _data_parallel(args, backend)
     try:  # data-parallel: a rank whose set-up fails tells the others at the barrier below
-        setup = _setup(args, backend, parallel)
+        setup = _setup(args, backend)
     except (BackendError, ValueError, OSError) as exc:
         if parallel is None:
             raise
         setup = exc
     if parallel is not None:
         _setup_barrier(parallel, setup)
-    net, X, Y, X_train, Y_train, X_test, Y_test, classes = setup
+    net, X, Y, X_train, Y_train, X_test, Y_test = setup
     if parallel is not None:  # collective from here on: first make sure every rank holds the same data
         parallel.check_same_data(X=X_train, Y=Y_train)
     net.normalization = None if args.no_normalize else Normalization.fit(X_train, backend, parallel)
@@ -488,7 +488,7 @@ def train(args: argparse.Namespace) -> int:
             f"data: {args.dataset}, m = {m} examples ({X_train.shape[1]} train, {X_test.shape[1]} test), "
             f"n_x = {n_x} features{'' if net.normalization else ', not normalized'}; network "
             f"{net.layer_dims}, {args.hidden_activation} hidden units, {net.task}"
-            + (f"; classes {', '.join(classes)}" if classes else "")
+            + (f"; classes {', '.join(args.classes)}" if args.classes else "")
         )
 
     general = (
@@ -542,7 +542,7 @@ def train(args: argparse.Namespace) -> int:
         backend.synchronize()
         seconds = time.perf_counter() - start
         dtype = f"{args.dtype} masters, {args.precision} compute" if args.precision else args.dtype
-        _report(net, X_train, Y_train, X_test, Y_test, backend, dtype, seconds, classes)
+        _report(net, X_train, Y_train, X_test, Y_test, backend, dtype, seconds, args.classes)
         if args.out:
             _save(net, args.out, _model_info(args, backend, history.costs[-1], progress.done, history))
             print(f"model saved to {args.out}")
