@@ -95,7 +95,7 @@ def test_a_cost_far_above_its_start_fails_the_cli_and_keeps_the_model(capsys, sa
 
 
 def test_huge_costs_are_printed_readably(capsys):
-    progress = cli_module.Progress(10, 1, quiet=False)
+    progress = cli_module.ConsoleProgress(10, 1, quiet=False)
     progress(5, 2.6e211)
     progress(6, 0.6931471)
     out = capsys.readouterr().out
@@ -137,7 +137,7 @@ def test_terminated_in_process_is_code_143_and_saves(capsys, saved, monkeypatch)
         if i == 100:
             raise cli_module.Terminated
 
-    monkeypatch.setattr(cli_module.Progress, "__call__", terminate)
+    monkeypatch.setattr(cli_module.ConsoleProgress, "__call__", terminate)
     code, _, err = run(capsys, "train", "--backend", "numpy", "--cost-every", "100", "--out", saved)
     assert code == 143 and "terminated (SIGTERM)" in err and Network.load(saved).info["interrupted"]
 
