@@ -26,7 +26,7 @@ from dlcore.datasets import DATASETS, GENERATED
 from dlcore.distributed import DataParallel
 from dlcore.initializers import INITIALIZERS
 from dlcore.metrics import confusion_matrix, rmse
-from dlcore.minibatch import check_batch_size
+from dlcore.minibatch import check_batch_size, validation_count
 from dlcore.model import Network
 from dlcore.optimizers import OPTIMIZERS
 from dlcore.persistence import NotAModelFile
@@ -493,10 +493,11 @@ def train(args: argparse.Namespace) -> int:
         or args.validation_split
     )
     m_train = X_train.shape[1]
-    if args.validation_split:  # Network.fit holds out ceil(fraction * m) of the training split
-        m_train -= math.ceil(m_train * args.validation_split)
-        if m_train < 1:
-            raise ValueError(f"--validation-split {args.validation_split} leaves no training examples")
+    if args.validation_split:  # the columns Network.fit holds out of the training split
+        try:
+            m_train -= validation_count(m_train, args.validation_split)
+        except ValueError as exc:
+            raise ValueError(f"--validation-split: {exc}") from None
     plan = Plan.of(m_train, check_batch_size(args.batch_size, m_train), args.iterations, args.epochs)
     T = plan.batches_per_epoch
     if general:  # mini-batches / optimizers / regularization: the cost is checked per epoch

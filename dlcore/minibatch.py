@@ -73,14 +73,20 @@ def train_validation_split(
     X: Array, Y: Array, fraction: float, rng: Any
 ) -> tuple[Array, Array, Array, Array]:
     """Hold out ceil(fraction m) random columns for validation: returns X_train, Y_train, X_val, Y_val."""
+    m = X.shape[1]
+    return split_columns(X, Y, rng.permutation(m), validation_count(m, fraction))
+
+
+def validation_count(m: int, fraction: float) -> int:
+    """ceil(fraction m): the columns :func:`train_validation_split` holds out of m. Raises ValueError
+    when ``fraction`` is not in (0, 1) or leaves no training example."""
     fraction = float(fraction)
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation_split must be a fraction in (0, 1); got {fraction!r}")
-    m = X.shape[1]
     n_val = math.ceil(fraction * m)
     if n_val >= m:
         raise ValueError(f"validation_split={fraction} leaves no training examples out of m={m}; lower it")
-    return split_columns(X, Y, rng.permutation(m), n_val)
+    return n_val
 
 
 def split_columns(X: Array, Y: Array, perm: Array, n_held: int) -> tuple[Array, Array, Array, Array]:

@@ -26,6 +26,14 @@ def test_epochs_with_iterations_is_refused(capsys, tmp_path):
     assert not (tmp_path / "m.npz").exists()
 
 
+def test_a_validation_split_leaving_no_training_example_is_refused_before_training(capsys, tmp_path):
+    """96 train examples: 0.99 holds out ceil(95.04) = 96 of them (the count Network.fit would use)."""
+    code, out, err = run(capsys, *BASE, "--validation-split", "0.99", "--out", tmp_path / "m.npz")
+    assert code == 2 and "--validation-split: validation_split=0.99 leaves no training examples" in err
+    assert "out of m=96" in err and "accuracy" not in out and not (tmp_path / "m.npz").exists()
+    assert run(capsys, *BASE, "--validation-split", "0.98", "--epochs", "2", "--quiet")[0] == 0  # 95 held
+
+
 def test_the_metadata_records_the_updates_made(capsys, tmp_path):
     model = tmp_path / "m.npz"
     assert run(capsys, *BASE, "--epochs", "3", "--batch-size", "32", "--out", model, "--quiet")[0] == 0
