@@ -22,18 +22,15 @@ import statistics
 import time
 from typing import Any
 
-import numpy as np
 from dlcore.backends import get_backend
+from dlcore.benchmarks.workloads import NETWORKS, _network
 
 import dlcore
 from dlcore import datasets
-from dlcore.activations import get_activation
 from dlcore.data import train_test_split
 from dlcore.optimizers import Adam, GradientDescent
 from dlcore.precision import MixedPrecision, train_mixed
 from dlcore.training import Plan, train
-
-WIDE = ([784, 1024, 1024, 1], "relu", 2048)
 
 
 def _step_times(
@@ -74,11 +71,7 @@ def wide_step(
 ) -> dict[str, float]:
     """Median seconds per step of the wide net [784, 1024, 1024, 1], m = 2048, in float32 and each low
     dtype (``compute``; default: all the backend has), over ``repeat`` interleaved runs of ``steps``."""
-    dims, hidden, m = WIDE
-    rng = np.random.default_rng(20261122)
-    X = backend.asarray(rng.standard_normal((dims[0], m)), dtype="float32")
-    Y = backend.asarray((rng.random((1, m)) > 0.5).astype(np.float64), dtype="float32")
-    acts = [get_activation(hidden)] * (len(dims) - 2) + [get_activation("sigmoid")]
+    dims, X, Y, _, acts = _network(backend, "float32", "wide")  # benchmarks/workloads.py's NETWORKS
     names = (None, *(compute or backend.low_precision_dtypes()))
     times: dict[str, list[float]] = {name or "float32": [] for name in names}
     for _ in range(repeat):  # interleaved: a machine whose speed drifts hits every dtype alike
@@ -95,25 +88,16 @@ def digits_accuracy(backend: Any, epochs: int = 30, seed: int = 1) -> dict[str, 
     out = {}
     for compute in (None, *backend.low_precision_dtypes()):
         net = dlcore.Network([64, 64, 10], "relu", "softmax", backend=backend, dtype="float32", seed=seed)
-        if compute is None:
-            net.fit(
-                Xtr, Ytr, epochs=epochs, batch_size=64, optimizer=Adam(0.005), cost_every=epochs, seed=seed
-            )
-        else:
-            with backend.activate():
-                Xc, Yc = net.check_XY(Xtr, Ytr)
-                train_mixed(
-                    net.params,
-                    net.activations,
-                    Xc,
-                    Yc,
-                    precision=MixedPrecision(Adam(0.005), compute),
-                    backend=backend,
-                    head=net.head,
-                    plan=Plan.of(Xc.shape[1], 64, None, epochs),
-                    cost_every=epochs,
-                    rng=backend.rng(seed),
-                )
+        net.fit(
+            Xtr,
+            Ytr,
+            epochs=epochs,
+            batch_size=64,
+            optimizer=Adam(0.005),
+            cost_every=epochs,
+            seed=seed,
+            precision=compute,
+        )
         out[compute or "float32"] = (net.score(Xtr, Ytr), net.score(Xte, Yte))
     return out
 
@@ -136,10 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"backend: {backend.name} on {backend.device_name()}")
     if args.part in ("all", "wide"):
         times = wide_step(backend, args.steps, args.repeat, args.compute)
+        dims, _, m = NETWORKS["wide"]
         for name, t in times.items():
             print(
-                f"wide [784, 1024, 1024, 1] m=2048 {name:>8}: {t * 1e3:8.1f} ms/step "
-                f"({times['float32'] / t:.2f}x float32)"
+                f"wide {dims} m={m} {name:>8}: {t * 1e3:8.1f} ms/step ({times['float32'] / t:.2f}x float32)"
             )
     if args.part in ("all", "digits"):
         for name, (train_acc, test_acc) in digits_accuracy(backend, args.epochs).items():
