@@ -5,7 +5,7 @@ over the ranks; every rank applies the same update, so the parameters stay ident
 
     global batch X{t}: (n_x, mb)  ->  rank r's columns [lo_r, hi_r),  m_r = hi_r - lo_r
     local backward with scale  s m_r / mb     (so rank r's dW[l] = s / mb  sum over its columns)
-    one allreduce of the flat buffer  [dW1, db1, ..., dWL, dbL,  (m_r / mb) J_r,  stop flags]
+    one allreduce of the flat buffer  [dW1, db1, ..., dWL, dbL,  (m_r / mb) J_r (when recorded),  stop flags]
       -> s times the global batch's mean gradient, and its cost J, on every rank
     L2 (lambd / mb W[l], lambd / (2 mb) sum ||W||^2) is added once, after the sum
 
@@ -50,7 +50,7 @@ class DataParallel:
         self.terminate_error = terminate_error
         self.requests = [0, 0]  # SIGINT and SIGTERM seen by this rank
         self.flags: Array | None = None  # the last allreduced [SIGINT count, SIGTERM count]
-        self._tail: tuple[Any, Array] | None = None  # (what it was made from, [0, SIGINT, SIGTERM] array)
+        self._tail: tuple[Any, Array] | None = None  # (what it was made from, [SIGINT, SIGTERM] array)
 
     def __repr__(self) -> str:
         return f"<DataParallel rank {self.rank} of {self.size} over {self.comm!r}>"
@@ -60,13 +60,13 @@ class DataParallel:
         """This rank's ``(lo, hi)`` of a batch of m columns."""
         return shard(m, self.size, self.rank)
 
-    def local(self, X: Array, Y: Array) -> tuple[Array, Array, float]:
-        """This rank's columns of a global batch (views), and its weight m_r / mb."""
+    def local(self, X: Array, Y: Array) -> tuple[Array, Array, float, tuple[int, int]]:
+        """This rank's columns of a global batch (views), its weight m_r / mb and its ``(lo, hi)``."""
         m = X.shape[1]
         lo, hi = self.columns(m)
         if (lo, hi) == (0, m):
-            return X, Y, 1.0
-        return X[:, lo:hi], Y[:, lo:hi], (hi - lo) / m
+            return X, Y, 1.0, (lo, hi)
+        return X[:, lo:hi], Y[:, lo:hi], (hi - lo) / m, (lo, hi)
 
     def check_same_data(self, **arrays: Array) -> None:
         """Raise ValueError on every rank when any rank holds different ``arrays`` than rank 0 (checked
@@ -96,31 +96,30 @@ class DataParallel:
     # -- the step -------------------------------------------------------------------------------------
     def allreduce_gradients(self, grads: Params, J: Array | None) -> tuple[Params, Array | None]:
         """Sum the gradients (and this rank's weighted cost ``J``) over the ranks with one allreduce of a
-        flat buffer; returns the summed gradients (views of it) and the summed cost. The stop flags ride
-        along (see :meth:`stop_requested`)."""
+        flat buffer (one concatenation); returns the summed gradients (views of it) and the summed cost.
+        The stop flags ride along (see :meth:`stop_requested`). ``J`` is given on every rank or on none
+        (a recorded step), so the layout is the same on every rank."""
         names = sorted(grads)  # the same layout on every rank, however each built its dict
         first = grads[names[0]]
         xp = namespace(first)
         dtype, device = first.dtype, first.device
         parts = [xp.reshape(grads[name], (-1,)) for name in names]
-        tail = self._cost_and_flags(xp, dtype, device)
-        if J is not None:
-            tail = xp.concat([xp.reshape(xp.astype(J, dtype), (1,)), tail[1:]])
-        flat = self.comm.allreduce(xp.concat([*parts, tail]))
+        cost = [] if J is None else [xp.reshape(xp.astype(J, dtype), (1,))]
+        flat = self.comm.allreduce(xp.concat([*parts, *cost, self._stop_flags(xp, dtype, device)]))
         summed, start = {}, 0
         for name, part in zip(names, parts, strict=True):
             stop = start + part.shape[0]
             summed[name] = xp.reshape(flat[start:stop], grads[name].shape)
             start = stop
-        self.flags = flat[start + 1 :]
+        self.flags = flat[start + len(cost) :]
         return summed, (None if J is None else flat[start])
 
-    def _cost_and_flags(self, xp: Any, dtype: Any, device: Any) -> Array:
-        """``[0, SIGINT count, SIGTERM count]`` on the device, made again only after a signal (not a
+    def _stop_flags(self, xp: Any, dtype: Any, device: Any) -> Array:
+        """``[SIGINT count, SIGTERM count]`` on the device, made again only after a signal (not a
         host-to-device copy per step: on a GPU one from pageable memory would sync)."""
         key = (self.requests[0], self.requests[1], dtype, device)
         if self._tail is None or self._tail[0] != key:
-            values = [0.0, float(self.requests[0]), float(self.requests[1])]
+            values = [float(self.requests[0]), float(self.requests[1])]
             self._tail = key, xp.asarray(values, dtype=dtype, device=device)
         return self._tail[1]
 

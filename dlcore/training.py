@@ -248,11 +248,15 @@ def train(
                     J_b = J_b + l2_cost(params, l2, Xb.shape[1])
             return AL, caches, masks, J_b
 
+        def update(grads: Params, m: int, scale: float) -> None:
+            """L2's gradient (of a batch of m columns) added to ``grads``, then the optimizer's step."""
+            if l2:
+                add_l2_gradients(grads, params, l2, m, scale)
+            optimizer.step(params, grads, ops, scale)
+
         def backward_and_update(AL: Array, Yb: Array, caches: Any, masks: Any, scale: float) -> None:
             grads = prop._backward(AL, Yb, caches, activations, masks, scale, ops, head)
-            if l2:
-                add_l2_gradients(grads, params, l2, Yb.shape[1], scale)
-            optimizer.step(params, grads, ops, scale)
+            update(grads, Yb.shape[1], scale)
 
         # captured (ops.capture): a backend may reuse each half's buffers from one batch to the next; the
         # caches of one forward live until the next forward, so the check (and the callback) runs between
@@ -287,7 +291,7 @@ def train(
             data-parallel: each rank's columns, weighted by their share and summed over the ranks."""
             w = 1.0
             if parallel is not None:
-                Xa, Ya, w = parallel.local(Xa, Ya)
+                Xa, Ya, w, _ = parallel.local(Xa, Ya)
                 if Xa.shape[1] == 0:
                     return parallel.sum(zero_cost())
             _, caches = prop._forward(Xa, params, activations, ops=ops)
@@ -305,11 +309,9 @@ def train(
             backward, one allreduce, then the same update on every rank. Returns the global batch cost
             (with L2) when recording, after ``check(J, *check_first)`` when given (the single-batch check)."""
             mb = Xb.shape[1]
-            lo, hi = parallel.columns(mb)
-            w = (hi - lo) / mb
+            Xl, Yl, w, (lo, hi) = parallel.local(Xb, Yb)
             J_r = None
             if hi > lo:
-                Xl, Yl = (Xb, Yb) if (lo, hi) == (0, mb) else (Xb[:, lo:hi], Yb[:, lo:hi])
                 AL, caches, masks, J_r = forward_and_cost(Xl, Yl, record, (mb, lo, hi))
                 grads = local_backward(AL, Yl, caches, activations, masks, scale * w, ops, head)
                 del AL, caches, masks
@@ -327,9 +329,7 @@ def train(
                 J = J + l2_cost(params, l2, mb)
             if check_first is not None:
                 check(J, *check_first)
-            if l2:
-                add_l2_gradients(grads, params, l2, mb, scale)
-            optimizer.step(params, grads, ops, scale)
+            update(grads, mb, scale)
             return J
 
         iteration, epoch = 0, 0

@@ -452,7 +452,7 @@ def test_an_agreed_stop_raises_sigterms_error_when_any_rank_got_sigterm():
 
 
 def test_the_stop_flags_reach_the_device_once_not_every_step():
-    """[0, SIGINT, SIGTERM] is made again only after a signal: no host-to-device copy per step (on a
+    """[SIGINT, SIGTERM] is made again only after a signal: no host-to-device copy per step (on a
     GPU a copy from pageable host memory would sync the stream)."""
     parallel = DataParallel(SingleProcess())
     grads = {"dW1": np.ones((2, 2)), "db1": np.ones((2, 1))}
