@@ -32,6 +32,7 @@ def worker(m: int, steps: int, distributed: bool) -> dict:
     from dlcore.backends.comm import MPIComm, SingleProcess
 
     from dlcore import Network
+    from dlcore.memory import parameter_count
 
     comm = MPIComm() if distributed else SingleProcess()
     spent: list[float] = []
@@ -68,7 +69,7 @@ def worker(m: int, steps: int, distributed: bool) -> dict:
         "size": comm.size,
         "step": statistics.median(step_times),
         "allreduce": statistics.median(per_step) if per_step else 0.0,
-        "bytes": sum(int(np.prod(v.shape)) for v in net.params.values()) * 4,
+        "bytes": parameter_count(net.layer_dims) * net.itemsize,
     }
 
 

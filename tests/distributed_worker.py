@@ -103,8 +103,7 @@ def main(argv: list[str]) -> int:
         costs, stopped = history.costs, "finished"
     except KeyboardInterrupt:
         costs, stopped = [], "interrupted"
-    params = {k: net.backend.to_numpy(v) for k, v in net.params.items()}
-    np.savez(out / f"rank{comm.rank}.npz", costs=np.asarray(costs), stopped=stopped, **params)
+    np.savez(out / f"rank{comm.rank}.npz", costs=np.asarray(costs), stopped=stopped, **net.parameters_numpy())
     return 0
 
 

@@ -86,7 +86,7 @@ def reference(scenario: str, backend: str = "numpy") -> tuple[dict, list]:
     net = network(scenario, backend)
     X, Y = data(backend)
     history = net.fit(X, Y, **SCENARIOS[scenario][3])
-    return {k: net.backend.to_numpy(v) for k, v in net.params.items()}, list(history.costs)
+    return net.parameters_numpy(), list(history.costs)
 
 
 def relative(a: dict, b: dict) -> float:
@@ -118,7 +118,7 @@ def test_the_data_parallel_path_on_one_rank_is_bitwise_one_process(backend, scen
     net = network(scenario, name)
     X, Y = data(name)
     history = net.fit(X, Y, comm=SingleProcess(), **SCENARIOS[scenario][3])
-    got = {k: net.backend.to_numpy(v) for k, v in net.params.items()}
+    got = net.parameters_numpy()
     assert all(np.array_equal(got[k], ref_params[k]) for k in ref_params)
     assert list(history.costs) == ref_costs
 
