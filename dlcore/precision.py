@@ -101,6 +101,11 @@ class MixedPrecision(Optimizer):
         self.loss_scale: Array | None = None  # dynamic: S, 0-D on the device
         self.skipped_steps: Array | None = None  # dynamic: steps skipped so far, 0-D int64 on the device
         self._good: Array | None = None
+        #: dynamic: the step's 0-D constants, made once in prepare (no allocation per step): 0 in the master
+        #: dtype, 0 as int64, and max_scale
+        self._zero: Array | None = None
+        self._izero: Array | None = None
+        self._max: Array | None = None
 
     @classmethod
     def of(cls, spec: str | MixedPrecision, optimizer: Optimizer) -> MixedPrecision:
@@ -164,6 +169,9 @@ class MixedPrecision(Optimizer):
             self.loss_scale = xp.full((), self.init_scale, dtype=self.master_dtype, device=device)
             self._good = xp.zeros((), dtype=xp.int64, device=device)
             self.skipped_steps = xp.zeros((), dtype=xp.int64, device=device)
+            self._zero = xp.zeros((), dtype=self.master_dtype, device=device)
+            self._izero = xp.zeros((), dtype=xp.int64, device=device)
+            self._max = xp.full((), self.max_scale, dtype=self.master_dtype, device=device)
         return self._cast_down(dict(params))
 
     def cast(self, X: Array) -> Array:
@@ -217,17 +225,15 @@ class MixedPrecision(Optimizer):
         """Update the masters from the low-precision ``grads`` (times ``scale``, as backward made them)
         and cast them down into ``params`` (the loop's dict: its arrays are replaced, not written)."""
         xp = self.xp
+        ops = ops or ops_of(next(iter(self.masters.values())))
         self.t += 1
         up = self.unscale(grads)
         inner_scale = scale / self.static_scale
         if not self.dynamic:
-            self.optimizer.step(
-                self.masters, up, ops or ops_of(next(iter(self.masters.values()))), inner_scale
-            )
+            self.optimizer.step(self.masters, up, ops, inner_scale)
             return self._cast_down(params)
         finite = self.all_finite(up)
-        zero = xp.zeros((), dtype=self.master_dtype, device=self.loss_scale.device)
-        ops = ops or ops_of(next(iter(self.masters.values())))
+        zero = self._zero
         if type(self.optimizer) is GradientDescent:  # W - 0 is W: a skipped step needs no copy
             up = {name: xp.where(finite, g, zero) for name, g in up.items()}
             self.optimizer.step(self.masters, up, ops, inner_scale)
@@ -244,11 +250,11 @@ class MixedPrecision(Optimizer):
     def _update_scale(self, finite: Array) -> None:
         """S: halved after a bad step, doubled (up to ``max_scale``) after ``growth_interval`` good ones."""
         xp = self.xp
-        izero = xp.zeros_like(self._good)
+        izero = self._izero
         good = xp.where(finite, self._good + 1, izero)
         grow = good >= self.growth_interval
         S = self.loss_scale
-        grown = xp.where(grow, xp.minimum(S * self.growth_factor, xp.full_like(S, self.max_scale)), S)
+        grown = xp.where(grow, xp.minimum(S * self.growth_factor, self._max), S)
         self.loss_scale = xp.where(finite, grown, S * self.backoff_factor)
         self._good = xp.where(grow, izero, good)
         self.skipped_steps = self.skipped_steps + xp.astype(xp.logical_not(finite), xp.int64)
@@ -286,7 +292,7 @@ class PrecisionOps:
         """dZ[L] = scale S dJ/dZ[L], computed in the master dtype, returned in the compute dtype."""
         dZ = self.inner.output_gradient(head, self._up(Z), self._up(A), self._up(Y), scale)
         if self.policy.dynamic:
-            dZ = dZ * self.policy.loss_scale
+            dZ *= self.policy.loss_scale  # in place: dZ is the inner ops' new array (Ops.output_gradient)
         return self.xp.astype(dZ, self.policy.low_dtype)
 
     def __repr__(self) -> str:
