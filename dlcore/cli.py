@@ -301,11 +301,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: the CLI's feedback is :class:`dlcore.training.ConsoleProgress` itself (cost lines on stdout; the bar,
-#: on a terminal, on stderr); this name stays for tests/test_robustness.py, which patches ``Progress``
-Progress = ConsoleProgress
-
-
 # ----------------------------------------------------------------------------------------------
 # Commands
 # ----------------------------------------------------------------------------------------------

@@ -461,14 +461,14 @@ def test_divergence_rolls_back_on_every_path_of_fit(kwargs, lr):
 # -- Ctrl-C ----------------------------------------------------------------------------------------
 def test_ctrl_c_in_process_saves_the_current_parameters(capsys, tmp_path, saved, monkeypatch):
     """A callback raising KeyboardInterrupt at the check of iteration 200: exactly 200 steps are saved."""
-    real_call = cli_module.Progress.__call__
+    real_call = cli_module.ConsoleProgress.__call__
 
     def interrupt(self, i, J):
         real_call(self, i, J)
         if i == 200:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_module.Progress, "__call__", interrupt)
+    monkeypatch.setattr(cli_module.ConsoleProgress, "__call__", interrupt)
     code, out, err = run(
         capsys, "train", "--backend", "numpy", "--iterations", "100000", "--cost-every", "100", "--out", saved
     )
@@ -497,7 +497,7 @@ def test_ctrl_c_without_out_saves_nothing(capsys, monkeypatch):
     def interrupt(self, i, J):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_module.Progress, "__call__", interrupt)
+    monkeypatch.setattr(cli_module.ConsoleProgress, "__call__", interrupt)
     code, _, err = run(capsys, "train", "--backend", "numpy", "--iterations", "50")
     assert code == 130 and "nothing was saved (give --out FILE" in err and len(err.splitlines()) == 1
 
