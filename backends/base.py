@@ -181,16 +181,28 @@ class Backend:
                 f"a low-precision dtype is one of {', '.join(LOW_PRECISION_DTYPES)}; got {name!r}"
             )
         supported = self.low_precision_dtypes()
-        if name not in supported:
-            instead = f"{supported[0]} or " if supported else ""
+        if name not in supported:  # another dtype here, or another backend (any dtype, when none here)
+            instead = [*supported[:1], *self._mixed_precision_backends(name if supported else None)]
             raise BackendError(
-                f"the {self.name} backend cannot compute in {name}; use {instead}the torch backend "
-                "(bfloat16, float16)" + ("" if supported or self.name == "numpy" else " or numpy (float16)")
+                f"the {self.name} backend cannot compute in {name}; use {' or '.join(instead) or 'float32'}"
             )
-        return self._low_precision_dtype(name)
-
-    def _low_precision_dtype(self, name: str) -> Any:
         return getattr(self.xp, name)
+
+    def _mixed_precision_backends(self, name: str | None) -> list[str]:
+        """The other registered backends whose ``low_precision`` has ``name`` (``None``: any low dtype),
+        most dtypes first, one per set of dtypes (the first registered: numpy, not cupy, for float16
+        alone): e.g. ``["the torch backend (bfloat16, float16)", "numpy (float16)"]``."""
+        from dlcore.backends.registry import REGISTRY  # the registry imports this module
+
+        offers: dict[tuple[str, ...], str] = {}  # a set of dtypes -> the backend named for it
+        for cls in sorted(REGISTRY.values(), key=lambda cls: -len(cls.low_precision)):  # stable sort
+            dtypes = cls.low_precision
+            if cls.name != self.name and dtypes and (name is None or name in dtypes):
+                offers.setdefault(dtypes, cls.name)
+        return [
+            f"the {backend} backend ({', '.join(dtypes)})" if i == 0 else f"{backend} ({', '.join(dtypes)})"
+            for i, (dtypes, backend) in enumerate(offers.items())
+        ]
 
     # -- transfer -----------------------------------------------------------------------------------
     def owns(self, x: Any) -> bool:

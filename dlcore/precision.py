@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dlcore.activations import Activation
+from dlcore.backends.base import LOW_PRECISION_DTYPES
 from dlcore.ops import Ops, ops_of
 from dlcore.optimizers import GradientDescent, Optimizer
 from dlcore.training import History, train
@@ -40,8 +41,8 @@ from dlcore.training import History, train
 Array = Any
 Params = dict[str, Array]
 
-#: the compute dtypes mixed precision knows
-LOW_DTYPES = ("bfloat16", "float16")
+#: the compute dtypes mixed precision knows (the backends' list: each backend says which it supports)
+LOW_DTYPES = LOW_PRECISION_DTYPES
 
 
 class MixedPrecision(Optimizer):
