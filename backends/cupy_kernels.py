@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from dlcore.activations import sigmoid
 from dlcore.ops import Ops
 
 ENV_VAR = "DLCORE_CUPY_FUSED"
@@ -47,17 +48,12 @@ KERNELS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _sigmoid(Z: Any) -> Any:
-    E = np.exp(-np.abs(Z))
-    return np.where(Z >= 0, 1.0, E) / (1.0 + E)
-
-
 #: what each kernel computes, in NumPy, with its in_params then out_params as positional arguments: the
 #: CPU stand-in for a kernel (the fakes of tests/test_cupy_kernels.py, benchmarks/launches.py)
 NUMPY_FORMULAS: dict[str, Any] = {
     "bias_tanh": lambda b, Z, A: (np.add(Z, b, out=Z), np.tanh(Z, out=A)),
     "bias_relu": lambda b, Z, A: (np.add(Z, b, out=Z), np.maximum(Z, 0, out=A)),
-    "bias_sigmoid": lambda b, Z, A: (np.add(Z, b, out=Z), np.copyto(A, _sigmoid(Z))),
+    "bias_sigmoid": lambda b, Z, A: (np.add(Z, b, out=Z), np.copyto(A, sigmoid(Z))),
     "tanh_backward": lambda A, dA: np.multiply(dA, 1 - A * A, out=dA),
     "relu_backward": lambda Z, dA: np.multiply(dA, (Z > 0).astype(dA.dtype), out=dA),
     "output_gradient": lambda A, Y, s, dZ: np.multiply(A - Y, s, out=dZ),
