@@ -245,6 +245,20 @@ def test_training_recovers_from_a_loss_scale_that_overflows(mixed):
     assert abs(hm.costs[-1] - h32.costs[-1]) < 0.05, (h32.costs, hm.costs)
 
 
+def _count_host_syncs(torch, monkeypatch) -> list[str]:
+    """The list that every later conversion of a torch tensor to a host value is appended to (by method
+    name) until ``monkeypatch.undo()``."""
+    syncs = []
+    for method in ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy", "cpu"):
+        original = getattr(torch.Tensor, method)
+        monkeypatch.setattr(
+            torch.Tensor,
+            method,
+            lambda self, *a, _m=method, _o=original, **k: (syncs.append(_m), _o(self, *a, **k))[1],
+        )
+    return syncs
+
+
 def test_a_step_makes_no_host_sync(mixed, monkeypatch):
     """Dynamic loss scaling decides on the device: a step (good or overflowing) converts nothing to a
     host number. Counted on torch tensors (NumPy's conversions cannot be intercepted)."""
@@ -259,14 +273,7 @@ def test_a_step_makes_no_host_sync(mixed, monkeypatch):
     ops = mp.wrap_ops(backend.ops)
     batches = [_random_grads(backend, params, mp.low_dtype, rng, 1024.0) for _ in range(3)]
     batches[1]["db1"] = batches[1]["db1"] * float("inf")
-    syncs = []
-    for method in ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy", "cpu"):
-        original = getattr(torch.Tensor, method)
-        monkeypatch.setattr(
-            torch.Tensor,
-            method,
-            lambda self, *a, _m=method, _o=original, **k: (syncs.append(_m), _o(self, *a, **k))[1],
-        )
+    syncs = _count_host_syncs(torch, monkeypatch)
     for grads in batches:
         mp.step(low, grads, ops, 1.0)
     monkeypatch.undo()
@@ -282,14 +289,7 @@ def test_a_mixed_run_syncs_only_at_the_cost_checks(mixed, monkeypatch):
         pytest.skip("host syncs are intercepted on torch tensors only")
     torch = backend.lib
     X, Y, params, acts = _planar(backend)
-    syncs = []
-    for method in ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy", "cpu"):
-        original = getattr(torch.Tensor, method)
-        monkeypatch.setattr(
-            torch.Tensor,
-            method,
-            lambda self, *a, _m=method, _o=original, **k: (syncs.append(_m), _o(self, *a, **k))[1],
-        )
+    syncs = _count_host_syncs(torch, monkeypatch)
     mp = MixedPrecision(Adam(0.01), dtype, loss_scale="dynamic", init_scale=2.0**20, growth_interval=3)
     history = train_mixed(
         params, acts, X, Y, precision=mp, backend=backend, plan=Plan.of(400, None, 10, None), cost_every=3
@@ -379,14 +379,7 @@ def test_early_stopping_restores_the_masters_too(mixed):
         assert name.startswith("b") or not np.array_equal(to_host(backend, v), to_host(backend, last))
 
 
-# -- the wiring: Network.fit(precision=) and the CLI (active once they exist) -------------------------
-def _fit_has_precision() -> bool:
-    import inspect
-
-    return "precision" in inspect.signature(dlcore.Network.fit).parameters
-
-
-@pytest.mark.skipif(not _fit_has_precision(), reason="Network.fit has no precision= yet")
+# -- the wiring: Network.fit(precision=) and the CLI ----------------------------------------------------
 def test_fit_with_precision_keeps_float32_masters(mixed):
     backend, dtype = mixed
     X, Y = datasets.planar(backend, m=400, seed=3, dtype="float32")
@@ -400,7 +393,6 @@ def test_fit_with_precision_keeps_float32_masters(mixed):
         dlcore.Network([2, 8, 1], backend=backend, seed=3).fit(X, Y, iterations=2, precision=dtype)
 
 
-@pytest.mark.skipif(not _fit_has_precision(), reason="Network.fit has no precision= yet")
 def test_the_cli_trains_in_mixed_precision(capsys):
     from dlcore.cli import main
 
