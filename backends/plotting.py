@@ -6,6 +6,7 @@ Uses matplotlib's object API with the Agg canvas (no pyplot, no global backend s
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ def check_available(path: Any = None) -> None:
     from matplotlib.backend_bases import FigureCanvasBase
 
     formats = FigureCanvasBase.get_supported_filetypes()
-    suffix = str(path).rsplit(".", 1)[-1].lower() if "." in str(path).rsplit("/", 1)[-1] else ""
+    suffix = os.path.splitext(str(path))[1][1:].lower()  # as savefig reads it (a bare ".png": none)
     if suffix not in formats:
         raise ValueError(
             f"{path}: {'.' + suffix if suffix else 'no file extension'} is not an image format; "
