@@ -1,7 +1,7 @@
 """How close to its matrix-product floor can a training step on this CPU get? The engine against the best
 step one can write on NumPy + numba, with no constraint on the bits.
 
-    python benchmarks/floor_gap.py [--points h=64,h=1024,deep] [--dtype float32,float64] [--rounds 7]
+    python benchmarks/floor_gap.py [--points h=64,deep] [--dtype float32,float64] [--rounds 7] [--ablate]
 
 Needs numba (``pip install numba``). Contestants, timed by the suite's ``time_case``
 (interleaved round by round on the same inputs), each reported as step / floor (the paired median)
@@ -16,6 +16,10 @@ next to its median time:
   best a step can do without touching the products.
 - ``fused-2threads``: the same passes over rows split between numba's threads (``prange``), timed in
   rounds of its own between two pauses (its ratio: of the medians).
+- with ``--ablate``, the fused step without each of its two structural wins over the engine, each with
+  its own column (step / floor): ``fused, Z kept`` (the forward pass writes Z and A, as the engine's
+  ``layer_forward`` does) and ``fused, outer apart`` (the output layer's outer product and the ReLU'
+  after it as two passes, as the engine's ``linear_backward`` and ``activation_backward`` do them).
 
 The gap ``fused`` leaves is what memory-bound elementwise passes cost beside two-thread products on
 this machine; ``fused-2threads`` shows why they cannot simply take the second core: OpenBLAS's worker
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import numpy as np
 from dlcore.benchmarks.timing import SETTLE_S, median, paired, settle_down, time_case
@@ -55,6 +60,15 @@ def _passes(numba, parallel: bool):
                 z = Z[i, j] + bi
                 A[i, j] = z if z > 0 else 0
 
+    def bias_relu_keep_z(Z, b, A):  # Z += b; A = max(Z, 0): Z written too, as the engine's forward
+        n, m = Z.shape
+        for i in rows(n):
+            bi = b[i, 0]
+            for j in range(m):
+                z = Z[i, j] + bi
+                Z[i, j] = z
+                A[i, j] = z if z > 0 else 0
+
     def relu_backward(dA, A):  # dA *= (A > 0), in place
         n, m = A.shape
         for i in rows(n):
@@ -73,16 +87,28 @@ def _passes(numba, parallel: bool):
         for k in rows(w.size):
             w[k] -= d[k]
 
+    passes = SimpleNamespace(
+        **{f.__name__: jit(f) for f in (bias_relu, bias_relu_keep_z, relu_backward, outer_relu_backward)}
+    )
     # serial: NumPy's own subtract (SIMD) is faster than numba's loop for the update
-    return [jit(f) for f in (bias_relu, relu_backward, outer_relu_backward)] + [
-        jit(subtract) if parallel else lambda W, dW: np.subtract(W, dW, out=W)
-    ]
+    passes.subtract = jit(subtract) if parallel else lambda W, dW: np.subtract(W, dW, out=W)
+    return passes
 
 
-def fused_step(X, Y, params, passes) -> Callable[[], float]:
+def fused_step(X, Y, params, passes, keep_z: bool = False, outer_apart: bool = False) -> Callable[[], float]:
     """One gradient-descent step of the ReLU net ``params`` (sigmoid output unit), cost included, with
-    every buffer allocated once; see the module's docstring."""
-    bias_relu, relu_backward, outer_relu_backward, subtract = passes
+    every buffer allocated once; see the module's docstring. ``keep_z``: the forward pass writes Z as well
+    as A; ``outer_apart``: the output layer's outer product, then ReLU' in a second pass (the engine's
+    structure, for ``--ablate``)."""
+    relu_backward, subtract = passes.relu_backward, passes.subtract
+    bias_relu = passes.bias_relu_keep_z if keep_z else passes.bias_relu
+    outer_relu_backward = passes.outer_relu_backward
+    if outer_apart:
+
+        def outer_relu_backward(w, dz, A, dZ):
+            np.multiply(w.T, dz, out=dZ)
+            relu_backward(dZ, A)
+
     L = len(params) // 2
     W = [params[f"W{l}"] for l in range(1, L + 1)]
     b = [params[f"b{l}"] for l in range(1, L + 1)]
@@ -133,7 +159,9 @@ def fused_step(X, Y, params, passes) -> Callable[[], float]:
     return step
 
 
-def measure(point: str, dtype: str, rounds: int, numba) -> dict[str, tuple[float, float]]:
+def measure(
+    point: str, dtype: str, rounds: int, numba, ablate: bool = False
+) -> dict[str, tuple[float, float]]:
     """{contestant: (median seconds, median of step / floor over rounds)}."""
     from dlcore.backends import numpy_backend as nb
 
@@ -162,8 +190,11 @@ def measure(point: str, dtype: str, rounds: int, numba) -> dict[str, tuple[float
         "floor": floor_products(X, fresh()),
         "dlcore": engine(None),
         "dlcore+numba": engine(kernels),
-        "fused": fused_step(X, Y, fresh(), _passes(numba, False)),
+        "fused": fused_step(X, Y, fresh(), serial := _passes(numba, False)),
     }
+    if ablate:
+        steps["fused, Z kept"] = fused_step(X, Y, fresh(), serial, keep_z=True)
+        steps["fused, outer apart"] = fused_step(X, Y, fresh(), serial, outer_apart=True)
     threaded = {"fused-2threads": fused_step(X, Y, fresh(), _passes(numba, True))}
     for step in (*steps.values(), *threaded.values()):  # compile; record the replayed step (2nd call)
         step()
@@ -189,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", default="h=64,h=256,h=1024,h=2048,deep")
     parser.add_argument("--dtype", default="float32,float64")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--ablate", action="store_true", help="also the fused step without each of its wins")
     args = parser.parse_args(argv)
     try:
         import numba
@@ -199,11 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     if fused_kernels() is None:
         raise SystemExit("numba's fused kernels are off here (leave DLCORE_NUMBA unset)")
     names = ["floor", "dlcore", "dlcore+numba", "fused", "fused-2threads"]
+    if args.ablate:
+        names[4:4] = ["fused, Z kept", "fused, outer apart"]
     print("| point | dtype | " + " | ".join(names) + " |")
     print("|---|---|" + "---:|" * len(names))
     for point in args.points.split(","):
         for dtype in args.dtype.split(","):
-            result = measure(point, dtype, args.rounds, numba)
+            result = measure(point, dtype, args.rounds, numba, args.ablate)
             cells = [f"{result[n][0] * 1e3:.2f} ms ({result[n][1]:.3f})" for n in names]
             print(f"| {point} | {dtype} | " + " | ".join(cells) + " |", flush=True)
     return 0

@@ -1,5 +1,6 @@
 """floor_gap's hand-fused step is the engine's step: its passes as plain Python (a stand-in for numba, so
-this runs without it), serial and row-parallel, against ``train_step`` in float64."""
+this runs without it), serial and row-parallel, and its ``--ablate`` variants, against ``train_step`` in
+float64."""
 
 import types
 
@@ -13,9 +14,11 @@ from dlcore.activations import get_activation
 PYTHON = types.SimpleNamespace(njit=lambda **options: lambda f: f, prange=range)
 
 
-@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize(
+    "parallel, variant", [(False, {}), (True, {}), (False, {"keep_z": True}), (False, {"outer_apart": True})]
+)
 @pytest.mark.parametrize("dims", [[6, 5, 4, 1], [7, 5, 3, 2, 1]])
-def test_the_fused_step_trains_as_train_step(dims, parallel, monkeypatch):
+def test_the_fused_step_trains_as_train_step(dims, parallel, variant, monkeypatch):
     monkeypatch.setattr(floor_gap, "LR", 0.5)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((dims[0], 30))
@@ -23,7 +26,7 @@ def test_the_fused_step_trains_as_train_step(dims, parallel, monkeypatch):
     params = dlcore.initialize_parameters(dims, "he", dlcore.get_backend("numpy"), 3, "float64")
     mine, oracle = ({k: v.copy() for k, v in params.items()} for _ in range(2))
     acts = [get_activation("relu")] * (len(dims) - 2) + [get_activation("sigmoid")]
-    step = floor_gap.fused_step(X, Y, mine, floor_gap._passes(PYTHON, parallel))
+    step = floor_gap.fused_step(X, Y, mine, floor_gap._passes(PYTHON, parallel), **variant)
     for _ in range(3):
         J = step()
         J_want = float(dlcore.train_step(X, Y, oracle, acts, 0.5))
