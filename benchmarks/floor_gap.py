@@ -1,11 +1,12 @@
 """How close to its matrix-product floor can a training step on this CPU get? The engine against the best
 step one can write on NumPy + numba, with no constraint on the bits.
 
-    python benchmarks/floor_gap.py [--points h=64,deep] [--dtype float32,float64] [--rounds 7] [--ablate]
+    python benchmarks/floor_gap.py [--points h=64,deep] [--dtype float32,float64] [--rounds 9] [--ablate]
 
 Needs numba (``pip install numba``). Contestants, timed by the suite's ``time_case``
-(interleaved round by round on the same inputs), each reported as step / floor (the paired median)
-next to its median time:
+(interleaved round by round on the same inputs), each reported as step / floor (the paired median, then
+its 95% interval: ``timing.median_interval``; decide a target such as "within 1.03x" only where the
+interval lies on one side of it) next to its median time:
 
 - ``floor``: only the step's matrix products (:func:`dlcore.benchmarks.workloads.floor_products`).
 - ``dlcore``: ``train_step`` on the default path; ``dlcore+numba``: with NumpyOps' fused kernels.
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
-from dlcore.benchmarks.timing import SETTLE_S, median, paired, settle_down, time_case
+from dlcore.benchmarks.timing import SETTLE_S, median, paired, paired_interval, settle_down, time_case
 from dlcore.benchmarks.workloads import Case, floor_products
 
 import dlcore
@@ -161,8 +162,9 @@ def fused_step(X, Y, params, passes, keep_z: bool = False, outer_apart: bool = F
 
 def measure(
     point: str, dtype: str, rounds: int, numba, ablate: bool = False
-) -> dict[str, tuple[float, float]]:
-    """{contestant: (median seconds, median of step / floor over rounds)}."""
+) -> dict[str, tuple[float, float, tuple[float, float] | None]]:
+    """{contestant: (median seconds, median of step / floor over rounds, its 95% interval or None)}; the
+    two-thread contestant, timed in rounds of its own: its median over the floor's, no interval."""
     from dlcore.backends import numpy_backend as nb
 
     dims, m = POINTS[point]
@@ -210,16 +212,24 @@ def measure(
         nb._KERNELS[:] = [kernels]
     floor = median(samples["floor"])
     return {
-        name: (median(s), paired(samples, name, "floor") if name in steps else median(s) / floor)
+        name: (median(s), paired(samples, name, "floor"), paired_interval(samples, name, "floor"))
+        if name in steps
+        else (median(s), median(s) / floor, None)
         for name, s in samples.items()
     }
+
+
+def _cell(seconds: float, ratio: float, interval: tuple[float, float] | None) -> str:
+    """``6.53 ms (1.068; 1.041-1.090)``: the median time, then step / floor and its 95% interval."""
+    spread = f"; {interval[0]:.3f}-{interval[1]:.3f}" if interval else ""
+    return f"{seconds * 1e3:.2f} ms ({ratio:.3f}{spread})"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", default="h=64,h=256,h=1024,h=2048,deep")
     parser.add_argument("--dtype", default="float32,float64")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--ablate", action="store_true", help="also the fused step without each of its wins")
     args = parser.parse_args(argv)
     try:
@@ -238,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     for point in args.points.split(","):
         for dtype in args.dtype.split(","):
             result = measure(point, dtype, args.rounds, numba, args.ablate)
-            cells = [f"{result[n][0] * 1e3:.2f} ms ({result[n][1]:.3f})" for n in names]
+            cells = [_cell(*result[n]) for n in names]
             print(f"| {point} | {dtype} | " + " | ".join(cells) + " |", flush=True)
     return 0
 

@@ -14,6 +14,7 @@ after PyTorch against 3.5 ms alone. So each round runs one library's contestants
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -128,3 +129,27 @@ def paired(samples: dict[str, list[float]], a: str, b: str) -> float | None:
     if a not in samples or b not in samples:
         return None
     return median([x / y for x, y in zip(samples[a], samples[b], strict=True)])
+
+
+def median_interval(xs: list[float], level: float = 0.95) -> tuple[float, float] | None:
+    """A distribution-free confidence interval for the median of ``xs``: the k-th smallest and k-th largest
+    value, k the largest with P(Binomial(n, 1/2) < k) <= (1 - level) / 2 (the sign test's interval; at least
+    ``level`` coverage for any continuous distribution). ``None`` when n is too small for ``level``
+    (n < 6 at 95%)."""
+    n = len(xs)
+    tail = (1.0 - level) / 2.0
+    k, below = 0, 0.0  # below: P(Binomial(n, 1/2) < k + 1) as k grows
+    while k < n // 2:
+        below += math.comb(n, k) / 2.0**n
+        if below > tail:
+            break
+        k += 1
+    if k == 0:
+        return None
+    ordered = sorted(xs)
+    return ordered[k - 1], ordered[n - k]
+
+
+def paired_interval(samples: dict[str, list[float]], a: str, b: str, level: float = 0.95):
+    """:func:`median_interval` of the per-round ratios a / b (:func:`paired` is their median)."""
+    return median_interval([x / y for x, y in zip(samples[a], samples[b], strict=True)], level)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from dlcore.backends import get_backend
 from dlcore.benchmarks import report, timing, workloads
@@ -139,3 +140,31 @@ def test_pytest_benchmark_rounds_synchronize_after_their_last_call():
     for _ in range(6):  # two rounds of iterations=3
         run()
     assert gpu.events == (["call"] * 3 + ["sync"]) * 2
+
+
+@pytest.mark.parametrize(("n", "k"), [(6, 1), (9, 2), (15, 4), (20, 6), (25, 8)])
+def test_median_interval_is_the_sign_tests_order_statistics(n, k):
+    # the sign test's 95% ranks, from the binomial sums by hand (n = 9: the 2nd smallest and 2nd largest,
+    # 96.1% coverage); the values shuffled, so the interval comes from the order, not the index
+    xs = [float(v) for v in np.random.default_rng(n).permutation(np.arange(1, n + 1))]
+    assert timing.median_interval(xs) == (k, n + 1 - k)
+    assert timing.median_interval(xs[:5]) is None  # 5 rounds cannot give 95% (2 / 2^5 = 6.25% outside)
+
+
+def test_median_interval_covers_the_median_at_its_level():
+    rng = np.random.default_rng(0)
+    trials = 2000
+    hits = sum(
+        lo <= 1.0 <= hi
+        for lo, hi in (timing.median_interval(list(rng.lognormal(0.0, 0.1, 9))) for _ in range(trials))
+    )
+    assert 0.94 <= hits / trials <= 0.98  # exactly 96.1% for n = 9; a wrong k gives 82% or 99.6%
+
+
+def test_paired_interval_is_the_interval_of_the_per_round_ratios():
+    samples = {
+        "a": [2.0, 4.0, 6.0, 8.0, 10.0, 12.0],
+        "b": [1.0, 2.0, 2.0, 4.0, 5.0, 4.0],
+    }  # ratios 2,2,3,2,2,3
+    assert timing.paired(samples, "a", "b") == 2.0
+    assert timing.paired_interval(samples, "a", "b") == (2.0, 3.0)
