@@ -25,7 +25,7 @@ import numpy as np
 from dlcore.backends import BackendError, cupy_status, get_backend
 from dlcore.backends.info import numpy_blas
 from dlcore.benchmarks import workloads
-from dlcore.benchmarks.timing import median, paired, time_case, timing_method
+from dlcore.benchmarks.timing import median, paired, paired_interval, time_case, timing_method
 
 HEADER = (
     "| backend | device | dtype | benchmark | size | loop median | vectorized median | speedup "
@@ -100,6 +100,10 @@ def rows_for(case: workloads.Case, samples: dict[str, list[float]], backend, dty
                 "peer_medians_s": {role: med[role] for role in peers},
                 # ratios within each interleaved round: steadier than the ratio of medians on a busy machine
                 "step_over_floor_paired": paired(samples, "vectorized", "floor"),
+                # its 95% interval (timing.median_interval): None without a floor or with < 6 rounds
+                "step_over_floor_interval": paired_interval(samples, "vectorized", "floor")
+                if "floor" in samples
+                else None,
                 "dlcore_over_pytorch_paired": paired(samples, "vectorized", "pytorch"),
                 "dlcore_over_peers_paired": {role: paired(samples, "vectorized", role) for role in peers},
             }

@@ -53,6 +53,10 @@ def test_rows_give_floor_pytorch_and_other_peer_ratios():
     (row,) = report.rows_for(case, samples, get_backend("numpy"), "float32")
     assert row["step_over_floor"] == pytest.approx(4.0 / 2.0)
     assert row["step_over_floor_paired"] == pytest.approx(2.0)  # median of 2, 2, 3
+    assert row["step_over_floor_interval"] is None  # 3 rounds: too few for a 95% interval
+    samples = {role: times * 2 for role, times in samples.items()}  # 6 rounds: min and max of the ratios
+    (row,) = report.rows_for(case, samples, get_backend("numpy"), "float32")
+    assert row["step_over_floor_interval"] == pytest.approx((2.0, 3.0))
     assert row["dlcore_over_pytorch"] == pytest.approx(0.5)
     assert row["dlcore_over_peers"] == {"pytorch_tensors": pytest.approx(4.0)}
     assert "tensors 4x" in report.markdown([row])
