@@ -111,7 +111,17 @@ def rows_for(case: workloads.Case, samples: dict[str, list[float]], backend, dty
     return rows
 
 
+def _paired_or_not(r: dict, key: str) -> Any:
+    """The row's per-round (paired) ratio where it has one, else the ratio of the medians."""
+    paired_value = r.get(f"{key}_paired")
+    if isinstance(paired_value, dict):  # the peers: role by role
+        return {role: paired_value.get(role) or x for role, x in r[key].items()}
+    return r[key] if paired_value is None else paired_value
+
+
 def markdown(rows: list[dict]) -> str:
+    """The rows as one Markdown table; its ratios are the medians of the per-round ratios (the
+    contestants share each round's noise), else of the medians (the JSON holds both)."""
     lines = [HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
     for r in rows:
         lines.append(
@@ -119,8 +129,9 @@ def markdown(rows: list[dict]) -> str:
             f"| {_seconds(r['loop_median_s'])} | {_seconds(r['vectorized_median_s'])} "
             f"| {_ratio(r['speedup'])} "
             f"| {_seconds(r['loop_per_element_s'])} | {_seconds(r['vectorized_per_element_s'])} "
-            f"| {_ratio(r['step_over_floor'])} | {_ratio(r['dlcore_over_pytorch'])} "
-            f"| {_peers(r['dlcore_over_peers'])} |"
+            f"| {_ratio(_paired_or_not(r, 'step_over_floor'))} "
+            f"| {_ratio(_paired_or_not(r, 'dlcore_over_pytorch'))} "
+            f"| {_peers(_paired_or_not(r, 'dlcore_over_peers'))} |"
         )
     return "\n".join(lines)
 

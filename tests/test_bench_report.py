@@ -172,3 +172,16 @@ def test_paired_interval_is_the_interval_of_the_per_round_ratios():
     }  # ratios 2,2,3,2,2,3
     assert timing.paired(samples, "a", "b") == 2.0
     assert timing.paired_interval(samples, "a", "b") == (2.0, 3.0)
+
+
+def test_the_table_prints_the_per_round_ratios_where_the_rows_have_them():
+    case = workloads.Case("train_step", "train step x", "[2, 1] m=4", 4, {}, lambda: None)
+    samples = {"vectorized": [1.0, 10.0, 3.0], "floor": [1.0, 5.0, 1.0], "pytorch_tensors": [2.0, 5.0, 1.0]}
+    (row,) = report.rows_for(case, samples, get_backend("numpy"), "float32")  # per round: 1, 2, 3
+    assert row["step_over_floor"] == pytest.approx(3.0) and row["step_over_floor_paired"] == pytest.approx(
+        2.0
+    )
+    cells = report.markdown([row]).splitlines()[-1].split(" | ")
+    assert cells[-3:] == ["2x", "—", "tensors 2x |"]  # not the ratios of the medians, 3x and 1.5x
+    del row["step_over_floor_paired"], row["dlcore_over_peers_paired"]  # an older JSON: the medians'
+    assert report.markdown([row]).endswith("| 3x | — | tensors 1.5x |")
