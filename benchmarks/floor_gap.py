@@ -213,7 +213,7 @@ def measure(
     floor = median(samples["floor"])
     return {
         name: (median(s), paired(samples, name, "floor"), paired_interval(samples, name, "floor"))
-        if name in steps
+        if name in steps and name != "floor"
         else (median(s), median(s) / floor, None)
         for name, s in samples.items()
     }

@@ -34,3 +34,8 @@ def test_the_fused_step_trains_as_train_step(dims, parallel, variant, monkeypatc
         for k in oracle:
             np.testing.assert_allclose(mine[k], oracle[k], rtol=1e-12, atol=1e-15, err_msg=k)
         assert not np.allclose(mine["W1"], params["W1"])  # it trains
+
+
+def test_a_cell_is_the_median_time_then_step_over_floor_and_its_interval():
+    assert floor_gap._cell(0.00653, 1.068, (1.041, 1.09)) == "6.53 ms (1.068; 1.041-1.090)"
+    assert floor_gap._cell(0.0221, 7.3, None) == "22.10 ms (7.300)"  # the floor, the two-thread rounds
