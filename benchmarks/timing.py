@@ -150,6 +150,8 @@ def median_interval(xs: list[float], level: float = 0.95) -> tuple[float, float]
     return ordered[k - 1], ordered[n - k]
 
 
-def paired_interval(samples: dict[str, list[float]], a: str, b: str, level: float = 0.95):
+def paired_interval(
+    samples: dict[str, list[float]], a: str, b: str, level: float = 0.95
+) -> tuple[float, float] | None:
     """:func:`median_interval` of the per-round ratios a / b (:func:`paired` is their median)."""
     return median_interval([x / y for x, y in zip(samples[a], samples[b], strict=True)], level)
