@@ -115,6 +115,7 @@ def test_masters_stay_float32_while_the_loop_computes_low(mixed):
     assert all(v.dtype == f32 for v in mp.masters.values())
     assert all(v.dtype == low for v in mp._low.values())
     assert len(history) == 5 and all(math.isfinite(J) for J in history)
+    assert seen == list(history.costs)[: len(seen)] and len(seen) >= 4  # the callback saw the records
     # the cost is computed from A[L], Z[L] cast up: the loop's check sees a float32 number
     ops = mp.wrap_ops(backend.ops)
     _, caches = prop._forward(mp.cast(X), mp._low, acts, ops=ops)
