@@ -36,14 +36,14 @@ from types import SimpleNamespace
 
 import numpy as np
 from dlcore.benchmarks.timing import SETTLE_S, median, paired, paired_interval, settle_down, time_case
-from dlcore.benchmarks.workloads import Case, floor_products
+from dlcore.benchmarks.workloads import NETWORKS, SCALING_HIDDEN, Case, floor_products
 
 import dlcore
 from dlcore.activations import get_activation
 
 POINTS = {
-    **{f"h={h}": ([784, h, h, 1], 2048) for h in (64, 256, 1024, 2048)},
-    "deep": ([12288, 20, 7, 5, 1], 209),
+    **{f"h={h}": ([784, h, h, 1], 2048) for h in SCALING_HIDDEN},
+    "deep": (NETWORKS["deep"][0], NETWORKS["deep"][2]),
 }
 LR = 1e-4
 
@@ -227,7 +227,7 @@ def _cell(seconds: float, ratio: float, interval: tuple[float, float] | None) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", default="h=64,h=256,h=1024,h=2048,deep")
+    parser.add_argument("--points", default=",".join(POINTS))
     parser.add_argument("--dtype", default="float32,float64")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--ablate", action="store_true", help="also the fused step without each of its wins")

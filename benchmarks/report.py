@@ -101,9 +101,7 @@ def rows_for(case: workloads.Case, samples: dict[str, list[float]], backend, dty
                 # ratios within each interleaved round: steadier than the ratio of medians on a busy machine
                 "step_over_floor_paired": paired(samples, "vectorized", "floor"),
                 # its 95% interval (timing.median_interval): None without a floor or with < 6 rounds
-                "step_over_floor_interval": paired_interval(samples, "vectorized", "floor")
-                if "floor" in samples
-                else None,
+                "step_over_floor_interval": paired_interval(samples, "vectorized", "floor"),
                 "dlcore_over_pytorch_paired": paired(samples, "vectorized", "pytorch"),
                 "dlcore_over_peers_paired": {role: paired(samples, "vectorized", role) for role in peers},
             }

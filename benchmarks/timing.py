@@ -153,5 +153,8 @@ def median_interval(xs: list[float], level: float = 0.95) -> tuple[float, float]
 def paired_interval(
     samples: dict[str, list[float]], a: str, b: str, level: float = 0.95
 ) -> tuple[float, float] | None:
-    """:func:`median_interval` of the per-round ratios a / b (:func:`paired` is their median)."""
+    """:func:`median_interval` of the per-round ratios a / b (:func:`paired` is their median); None if
+    either is missing."""
+    if a not in samples or b not in samples:
+        return None
     return median_interval([x / y for x, y in zip(samples[a], samples[b], strict=True)], level)
