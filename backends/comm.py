@@ -91,9 +91,11 @@ def _like(host: np.ndarray, x: Any) -> Any:
     """``host`` as an array of ``x``'s library, on ``x``'s device."""
     if isinstance(x, np.ndarray):
         return host
-    from array_api_compat import array_namespace, device
+    from array_api_compat import device
 
-    return array_namespace(x).asarray(host, device=device(x))
+    from dlcore._namespace import namespace
+
+    return namespace(x).asarray(host, device=device(x))
 
 
 class Communicator:
