@@ -136,8 +136,9 @@ class DataParallel:
     # -- stopping together ----------------------------------------------------------------------------
     def stop_requested(self, read: bool = True) -> bool:
         """Whether any rank asked to stop (Ctrl-C, SIGTERM), as of the last allreduce; the same answer on
-        every rank. With device collectives (NCCL) reading it is a host sync: the loop asks only when it
-        syncs anyway (``read=False`` answers False without looking)."""
+        every rank. With device collectives (NCCL) reading it is a host sync: the loop reads it at each
+        mini-batch epoch's end and where it syncs anyway, the recorded full-batch steps (``read=False``
+        answers False without looking)."""
         if self.flags is None or (self.comm.device_buffers and not read):
             return False
         return bool(self.flags[0] + self.flags[1] > 0)

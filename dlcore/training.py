@@ -323,7 +323,9 @@ def train(
                 if record:
                     J_r = zero_cost()
             grads, J = parallel.allreduce_gradients(grads, None if J_r is None else J_r * w)
-            if parallel.stop_requested(read=record):  # agreed: every rank stops after the same update
+            # agreed: every rank stops after the same update. Device flags (NCCL) are read here only
+            # when the full-batch check syncs anyway; mini-batch epochs read them once, at their end
+            if parallel.stop_requested(read=check_first is not None):
                 raise parallel.stop_error()
             if J is not None and l2:
                 J = J + l2_cost(params, l2, mb)
@@ -367,6 +369,8 @@ def train(
                         break
                 if record and not single:
                     check(total / seen, start, epoch, candidate, iteration)
+                if parallel is not None and not single and parallel.stop_requested():  # once per epoch
+                    raise parallel.stop_error()
                 if record and validation is not None:
                     J_val = float(full_cost(*validation))
                     history.val_costs.append(J_val)

@@ -465,6 +465,51 @@ def test_the_stop_flags_reach_the_device_once_not_every_step():
     assert parallel._tail[1] is not made and parallel.stop_requested()
 
 
+class _DeviceFlags(DataParallel):
+    """A rank whose collectives run on device buffers (as NCCL's): counts the host reads of the stop
+    flags; Ctrl-C arrives just before update ``ctrl_c_at`` (1-based) is allreduced."""
+
+    def __init__(self, device_buffers: bool, ctrl_c_at: int | None = None) -> None:
+        comm = SingleProcess()
+        comm.device_buffers = device_buffers
+        super().__init__(comm)
+        self.reads, self.updates, self.ctrl_c_at = 0, 0, ctrl_c_at
+
+    def allreduce_gradients(self, grads, J):
+        self.updates += 1
+        if self.updates == self.ctrl_c_at:
+            self.requests[0] += 1
+        return super().allreduce_gradients(grads, J)
+
+    def stop_requested(self, read: bool = True) -> bool:
+        self.reads += self.flags is not None and (read or not self.comm.device_buffers)
+        return super().stop_requested(read)
+
+
+@pytest.mark.parametrize("device_buffers", [False, True])
+def test_device_stop_flags_are_read_once_per_recorded_mini_batch_epoch(device_buffers):
+    """With device collectives a read of the stop flags is a host sync: a recorded mini-batch epoch
+    (cost_every=1) reads them once, at its end, not after each of its 7 updates; host flags are free to
+    read after every update (and at the epoch's end). Ctrl-C before the 2nd update: host flags stop
+    after it, device flags at the epoch's end, every rank after the same update either way. A full
+    batch reads device flags only with its recorded costs (which sync anyway)."""
+    X, Y = data("numpy")
+    fit = {**SCENARIOS["minibatch"][3], "epochs": 3}
+    net = network("minibatch", "numpy")
+    parallel = _DeviceFlags(device_buffers)
+    net.fit(X, Y, comm=parallel, **fit)
+    assert parallel.updates == 21 and parallel.reads == (3 if device_buffers else 21 + 3)
+    net = network("minibatch", "numpy")
+    parallel = _DeviceFlags(device_buffers, ctrl_c_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, Y, comm=parallel, **fit)
+    assert parallel.updates == (7 if device_buffers else 2)
+    net, full = network("full", "numpy"), {**SCENARIOS["full"][3], "iterations": 10, "cost_every": 5}
+    parallel = _DeviceFlags(device_buffers)
+    net.fit(X, Y, comm=parallel, **full)  # full batch: device flags read with the 2 recorded costs
+    assert parallel.updates == 10 and parallel.reads == (2 if device_buffers else 10)
+
+
 def test_mpi_comm_host_buffer_copies_at_most_once(monkeypatch):
     """MPIComm's collectives run on a writable C-contiguous host buffer: a NumPy array itself, to_numpy's
     array as it is when it already is one (a torch CPU tensor's view of its memory: no second copy),
