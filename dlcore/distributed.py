@@ -39,6 +39,11 @@ def shard(m: int, size: int, rank: int) -> tuple[int, int]:
     return lo, lo + base + (rank < extra)
 
 
+def _as(xp: Any, x: Array, dtype: Any) -> Array:
+    """x in ``dtype``: x itself when it already is (no copy)."""
+    return x if x.dtype == dtype else xp.astype(x, dtype)
+
+
 class DataParallel:
     """One rank's part in data-parallel training over ``comm`` (a :mod:`dlcore.backends.comm`
     communicator). ``terminate_error``: the exception raised on every rank when any rank got SIGTERM
@@ -51,6 +56,7 @@ class DataParallel:
         self.requests = [0, 0]  # SIGINT and SIGTERM seen by this rank
         self.flags: Array | None = None  # the last allreduced [SIGINT count, SIGTERM count]
         self._tail: tuple[Any, Array] | None = None  # (what it was made from, [SIGINT, SIGTERM] array)
+        self.reduce_dtype: Any = None  # what the allreduce sums in; None: the gradients' dtype
 
     def __repr__(self) -> str:
         return f"<DataParallel rank {self.rank} of {self.size} over {self.comm!r}>"
@@ -102,8 +108,9 @@ class DataParallel:
         names = sorted(grads)  # the same layout on every rank, however each built its dict
         first = grads[names[0]]
         xp = namespace(first)
-        dtype, device = first.dtype, first.device
-        parts = [xp.reshape(grads[name], (-1,)) for name in names]
+        dtype = first.dtype if self.reduce_dtype is None else self.reduce_dtype
+        device = first.device
+        parts = [xp.reshape(_as(xp, grads[name], dtype), (-1,)) for name in names]
         cost = [] if J is None else [xp.reshape(xp.astype(J, dtype), (1,))]
         flat = self.comm.allreduce(xp.concat([*parts, *cost, self._stop_flags(xp, dtype, device)]))
         summed, start = {}, 0
@@ -113,6 +120,17 @@ class DataParallel:
             start = stop
         self.flags = flat[start + len(cost) :]
         return summed, (None if J is None else flat[start])
+
+    @contextlib.contextmanager
+    def summing_in(self, dtype: Any) -> Iterator[None]:
+        """Within it, gradients and costs are allreduced in ``dtype`` (and returned in it). Mixed precision
+        sums in its master dtype: the recorded cost keeps its digits, the ranks' gradients add up without
+        a low-precision rounding per step, and no bfloat16 reaches a host collective (NumPy has none)."""
+        previous, self.reduce_dtype = self.reduce_dtype, dtype
+        try:
+            yield
+        finally:
+            self.reduce_dtype = previous
 
     def _stop_flags(self, xp: Any, dtype: Any, device: Any) -> Array:
         """``[SIGINT count, SIGTERM count]`` on the device, made again only after a signal (not a

@@ -28,6 +28,7 @@ bfloat16, float16; cupy: float16, its bfloat16 being partial in CuPy 14; array_a
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -324,8 +325,12 @@ def train_mixed(
         )
     if validation is not None:
         validation = (precision.cast(validation[0]), validation[1])
+    parallel = kwargs.get("parallel")
     try:
-        with backend.quiet_floating_point():  # an overflowing float16 step is expected: it is skipped
+        with (
+            backend.quiet_floating_point(),  # an overflowing float16 step is expected: it is skipped
+            parallel.summing_in(precision.master_dtype) if parallel is not None else contextlib.nullcontext(),
+        ):
             return train(
                 low,
                 activations,
