@@ -252,16 +252,21 @@ def _signature(args: tuple[Any, ...] | list[Any]) -> tuple[list[Any], list[np.nd
     return sig, arrays
 
 
+def _items(container: dict | list | tuple) -> Any:
+    return container.values() if type(container) is dict else container
+
+
 class _Tape:
     """One recorded call of a replayable step: its signature, its NumPy calls, where its result comes from.
 
     :meth:`same` is the fast test of a new call's arguments (~1 us where the full signature takes ~2.5 us
     on the planar step): the same objects at the top level, the same values (by identity) in its dicts and
-    lists, and the recorded arrays still of their shapes and dtypes. A call it does not recognise is
+    lists (one level: arguments with nested containers always take the full signature), and the recorded
+    arrays still of their shapes and dtypes. A call it does not recognise is
     compared by its full signature (equal scalars that are other objects, e.g. a learning rate computed
     again)."""
 
-    __slots__ = ("args", "calls", "containers", "arrays", "metas", "result", "signature")
+    __slots__ = ("args", "calls", "containers", "nested", "arrays", "metas", "result", "signature")
 
     def __init__(
         self,
@@ -280,11 +285,15 @@ class _Tape:
             for i, a in enumerate(args)
             if type(a) in (dict, list, tuple)
         ]
+        # a container in a container: same() does not look inside it, the full signature does
+        self.nested = any(
+            type(v) in (dict, list, tuple) for a in args if type(a) in (dict, list, tuple) for v in _items(a)
+        )
         self.calls = calls
         self.result = result  # None, or the cell of the ``call`` whose value the step returned
 
     def same(self, args: tuple[Any, ...]) -> bool:
-        if len(args) != len(self.args) or not all(map(is_, args, self.args)):
+        if self.nested or len(args) != len(self.args) or not all(map(is_, args, self.args)):
             return False
         for i, keys, ids in self.containers:
             a = args[i]

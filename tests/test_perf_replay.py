@@ -289,6 +289,29 @@ def test_an_argument_whose_equality_is_ambiguous_never_replays():
     assert ops.calls == 4
 
 
+def test_a_new_array_inside_a_nested_container_is_recorded_again():
+    """The fast test of a call's arguments compares containers one level deep by identity: an array
+    swapped inside a dict held in a list (the same list and dict objects) is a new step, never a replay
+    reading the old array."""
+    ops = Spy(NP.xp)
+    tanh = ACTIVATIONS["tanh"]
+    nested = [{"W": np.ones((3, 2)), "A": np.ones((2, 5)), "b": np.ones((3, 1))}]
+    out = []
+
+    def step(nested, ops):
+        Z, A = ops.layer_forward(nested[0]["W"], nested[0]["A"], nested[0]["b"], tanh)
+        out[:] = [A.copy()]
+
+    run = ops.capture(step, replay=True)
+    for _ in range(3):
+        run(nested, ops)
+    assert ops.calls == 2  # run, record, replay
+    nested[0]["W"] = np.full((3, 2), 2.0)  # the same shape, in the same dict and list
+    run(nested, ops)
+    assert ops.calls == 3
+    np.testing.assert_array_equal(out[0], np.tanh(np.full((3, 5), 5.0)))
+
+
 class _NotPlainGD(dlcore.GradientDescent):
     """Gradient descent that the loop does not recognise as plain: every step runs as two halves."""
 
