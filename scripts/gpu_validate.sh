@@ -112,8 +112,12 @@ if reason:
 be = get_backend("cupy")
 print("cupy: ok on", be.device_name(), "| memory", be.memory_info())'
 }
-do_tests() {  # the whole suite; with a GPU every cupy case runs (float32 and float64), none may skip
-    DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -rfEs --tb=short --durations=20 tests
+do_tests() {  # the whole suite; with a GPU every cupy case runs (float32 and float64), none may skip. Over
+    # 8 processes where pytest-xdist is installed (the GPU machine's image has it; 16 cores): NVRTC's first
+    # compilations and the MPI jobs made one process tight for the 240 s
+    local workers=()
+    "$VPY" -c "import xdist" 2>/dev/null && workers=(-n 8)
+    DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -rfEs --tb=short --durations=20 "${workers[@]}" tests
 }
 do_parity() {
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -v -p no:cacheprovider tests/test_gpu.py
