@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
+from collections.abc import Callable
 from functools import cache
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 from dlcore.backends.base import Backend, BackendError, HostRNG
+from dlcore.backends.torch_graphs import ENV_VAR as GRAPHS_ENV_VAR
+from dlcore.backends.torch_graphs import CudaGraphs, GraphedStep
 
 from dlcore.ops import Ops, register_ops
 
@@ -29,15 +33,29 @@ def _torch() -> ModuleType | None:
 
 
 class TorchOps(Ops):
-    """PyTorch's primitives: the default Array API code (``capture`` through CUDA graphs belongs here)."""
+    """PyTorch's primitives: the default Array API code, and with ``graphs`` (``DLCORE_TORCH_GRAPHS=1``)
+    a replayable step on CUDA tensors captured and replayed as a CUDA graph (:mod:`.torch_graphs`)."""
 
     name = "torch"
+
+    def __init__(self, xp: Any, lib: ModuleType | None = None, graphs: bool | None = None) -> None:
+        super().__init__(xp)
+        self.lib = lib
+        self.graphs = (os.environ.get(GRAPHS_ENV_VAR) == "1") if graphs is None else graphs
+
+    def capture(self, step: Callable[..., Any], replay: bool = False) -> Callable[..., Any]:
+        engine = self.graph_engine() if replay and self.graphs else None
+        return step if engine is None else GraphedStep(step, self, engine, self.lib.Tensor)
+
+    def graph_engine(self) -> CudaGraphs | None:
+        """The CUDA graph mechanics, None without CUDA (tests hand a CPU stand-in)."""
+        return CudaGraphs(self.lib) if self.lib is not None and self.lib.cuda.is_available() else None
 
 
 @cache
 def _ops(torch: ModuleType, xp: ModuleType) -> TorchOps:
     """One ops object for every torch device, registered for ``torch.Tensor`` (the functional API)."""
-    ops = TorchOps(xp)
+    ops = TorchOps(xp, torch)
     register_ops(torch.Tensor, ops)
     return ops
 

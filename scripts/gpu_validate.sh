@@ -5,7 +5,8 @@
 #                                    # CPU/GPU parity checks, the fused kernels (DLCORE_CUPY_FUSED=1, float16
 #                                    # too), one-rank NCCL, the CLI on --backend cupy (also --device-rng) and
 #                                    # auto, dlcore info, dlcore predict on cupy (and the GPU's model on
-#                                    # numpy), the test suite with cupy (float32 and float64), quick benchmarks
+#                                    # numpy), TorchOps' CUDA graphs (tests and timings), the test suite
+#                                    # with cupy (float32 and float64), quick benchmarks
 #   bash scripts/gpu_validate.sh 2   # the full benchmark report on cupy (PyTorch CUDA as peer) and the
 #                                    # pytest-benchmark suite on cupy (its loops at the quick sizes: the
 #                                    # report has them at full size; so both fit the 8 minutes)
@@ -179,6 +180,11 @@ print(f"predict: {len(gpu)} rows; largest |p_gpu - p_cpu| = {worst:.3g}; labels 
 assert worst < 1e-9 and labels == 0
 PY
 }
+do_torch_graphs() {  # TorchOps' CUDA graphs (opt-in, DLCORE_TORCH_GRAPHS): the eager steps' bits, then
+    # eager against graphs against the products' floor on the three nets (issues 18 and 20)
+    DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -rfEs tests/test_torch_graphs.py &&
+    "$VPY" benchmarks/torch_graphs.py --device "$([ "$BK" = cupy ] && echo cuda || echo cpu)" --rounds 11
+}
 do_bench_quick() {
     "$VPY" -m dlcore bench --quick --backend "$BK" --json "$OUT/bench_gpu_quick.json"
 }
@@ -193,7 +199,7 @@ do_bench_pytest() {  # the pytest-benchmark suite, loops at the quick sizes (ben
     [ "$BK" = numpy ] && mode=(--benchmark-disable)
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider benchmarks -k "$BK" "${mode[@]}"
 }
-export -f do_probe do_tests do_parity do_fused do_nccl do_cli_train do_cli_device_rng do_cli_auto do_info do_predict do_bench_quick \
+export -f do_probe do_tests do_parity do_fused do_nccl do_cli_train do_cli_device_rng do_cli_auto do_info do_predict do_torch_graphs do_bench_quick \
     do_bench_full do_bench_pytest
 
 declare -A RESULT
@@ -234,6 +240,7 @@ if [ "$PART" = 1 ]; then  # the short GPU-only checks first: a slow suite (NVRTC
     step cli-auto        any 60  do_cli_auto
     step info            any 60  do_info
     step predict-cupy    gpu 60  do_predict
+    step torch-graphs    gpu 90  do_torch_graphs
     step tests           any 240 do_tests
     step bench-quick     gpu 180 do_bench_quick
 else

@@ -1,0 +1,157 @@
+"""A replayable step as a CUDA graph: ``TorchOps.capture(step, replay=True)`` on CUDA tensors.
+
+PyTorch's ``torch.cuda.graph`` captures a whole training step, cuBLAS included (CuPy 14 cannot:
+cupy/cupy#6290), and replays it as one launch. The policy is NumpyOps' replay, on the GPU:
+
+    call 1 with new arguments    eager (its signature remembered)
+    call 2 with the same ones    eager on a side stream (the warm-up PyTorch asks for before a capture)
+    call 3                       captured (recording runs nothing), then replayed once: this call's work
+    calls 4, 5, ...              one graph replay each, while the arguments stay the same
+
+"The same arguments": the same tensors (by identity; their shapes, dtypes and devices too), and the
+same other values by ``==`` (a Python learning rate is baked into the graph: a new one is a new
+signature). Only steps whose tensors are all on one CUDA device, handed this very ops object, are
+captured. A step that cannot be (a host sync inside it, an operation capture forbids) runs eagerly for
+those arguments from then on. Mini-batches are new tensors every step: they run eagerly, as on NumpyOps.
+The step's return value (a cost) lives in the graph's memory, which the next replay overwrites: it is
+returned as a copy.
+
+Opt-in (``DLCORE_TORCH_GRAPHS=1`` or ``TorchOps(graphs=True)``) until a GPU run has checked it: written
+and tested here through a CPU stand-in for the graph mechanics (tests/test_torch_graphs.py), the CUDA
+tests skip without a GPU.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+ENV_VAR = "DLCORE_TORCH_GRAPHS"
+
+
+class CudaGraphs:
+    """The graph mechanics on a CUDA device (the part a CPU test replaces)."""
+
+    def __init__(self, torch: Any) -> None:
+        self.torch = torch
+        self._side: Any = None  # the side stream of warm-ups and captures (one: cuBLAS sets up per stream)
+
+    def accepts(self, found: list[Any]) -> bool:
+        """Whether a step over the tensors ``found`` can be a graph: all on one CUDA device."""
+        device = found[0].device
+        return device.type == "cuda" and all(t.device == device for t in found)
+
+    def _stream(self) -> Any:
+        if self._side is None:
+            self._side = self.torch.cuda.Stream()
+        return self._side
+
+    def warm_up(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` eagerly on the side stream, ordered after and before the current stream's work."""
+        cuda = self.torch.cuda
+        side, current = self._stream(), cuda.current_stream()
+        side.wait_stream(current)
+        with cuda.stream(side):
+            result = fn()
+        current.wait_stream(side)
+        return result
+
+    def capture(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """``fn``'s kernels recorded (not run) as a graph; returns what replays it and gives its result."""
+        graph = self.torch.cuda.CUDAGraph()
+        with self.torch.cuda.graph(graph, stream=self._stream()):
+            out = fn()
+
+        def replay() -> Any:
+            graph.replay()
+            return out
+
+        replay.graph = graph  # type: ignore[attr-defined]  # held: its memory pool lives with it
+        return replay
+
+
+def signature(x: Any, tensor_type: type) -> Any:
+    """What a replay must find again: tensors by identity, shape, dtype and device; dicts, lists and
+    tuples item by item; anything else by value."""
+    if isinstance(x, tensor_type):
+        return (id(x), tuple(x.shape), x.dtype, x.device)
+    if type(x) is dict:
+        return (dict, tuple((k, signature(v, tensor_type)) for k, v in x.items()))
+    if type(x) in (list, tuple):
+        return (type(x), tuple(signature(v, tensor_type) for v in x))
+    return x
+
+
+def tensors(x: Any, tensor_type: type) -> list[Any]:
+    """The tensors in ``x`` (one level of containers after another)."""
+    if isinstance(x, tensor_type):
+        return [x]
+    if type(x) is dict:
+        x = list(x.values())
+    if type(x) in (list, tuple):
+        return [t for v in x for t in tensors(v, tensor_type)]
+    return []
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """``a == b``; False where ``==`` cannot say (an array's ambiguous truth)."""
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+class GraphedStep:
+    """``step`` run eagerly, warmed up, captured and replayed as the module's docstring says."""
+
+    def __init__(self, step: Callable[..., Any], ops: Any, graphs: Any, tensor_type: type) -> None:
+        self.step, self.ops, self.graphs, self.tensor_type = step, ops, graphs, tensor_type
+        self.seen: Any = None  # the last eager call's signature, and how many calls in a row had it
+        self.calls_in_a_row = 0
+        self.replay: Callable[[], Any] | None = None
+        self.replay_signature: Any = None
+        self.replay_args: tuple[Any, ...] = ()  # held: the ids in the signature keep meaning them
+        self.refused: Any = None  # a signature whose capture failed
+
+    def __call__(self, *args: Any) -> Any:
+        sig = signature(args, self.tensor_type)
+        if self.replay is not None and _equal(sig, self.replay_signature):
+            return _fresh(self.replay())
+        if not self._capturable(args, sig):
+            return self.step(*args)
+        if _equal(sig, self.seen):
+            self.calls_in_a_row += 1
+        else:
+            self.seen, self.calls_in_a_row = sig, 1
+        if self.calls_in_a_row == 1:
+            return self.step(*args)
+        if self.calls_in_a_row == 2:
+            return self.graphs.warm_up(lambda: self.step(*args))
+        try:
+            replay = self.graphs.capture(lambda: self.step(*args))
+        except Exception as exc:  # noqa: BLE001 - a host sync, an op capture forbids: eager from now on
+            self.refused, self.seen = sig, None
+            warnings.warn(
+                f"dlcore: this step cannot be captured as a CUDA graph ({type(exc).__name__}: {exc}); "
+                "it runs eagerly",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return self.step(*args)
+        self.replay, self.replay_signature, self.replay_args, self.seen = replay, sig, args, None
+        return _fresh(replay())
+
+    def _capturable(self, args: tuple[Any, ...], sig: Any) -> bool:
+        found = tensors(args, self.tensor_type)
+        return (
+            bool(found)
+            and any(a is self.ops for a in args)
+            and not _equal(sig, self.refused)
+            and self.graphs.accepts(found)
+        )
+
+
+def _fresh(result: Any) -> Any:
+    """The graph's output as a tensor of its own (the next replay overwrites the graph's)."""
+    return None if result is None else result.clone()

@@ -1,0 +1,78 @@
+"""The training step on torch:cuda, eager against replayed as a CUDA graph (TorchOps' ``graphs``).
+
+    python benchmarks/torch_graphs.py [--device cuda] [--dtype float32,float64] [--rounds 15]
+
+Contestants, interleaved round by round by the suite's ``time_case`` (N calls, then one synchronize):
+``eager`` (``train_step`` on TorchOps with graphs off), ``graphs`` (graphs on: captured at its third call,
+one graph launch a step after that), ``floor`` (the step's matrix products alone). Reported: medians and
+the per-round (paired) ratios. Prediction (issue 20): the small nets (planar, deep) are launch-bound, so
+a graph takes most of their ~30-40 launches' CPU-side cost off the step (several x); the wide net is
+product-bound (graphs ~1x). On a machine without CUDA ``--device cpu`` runs the same code with graphs
+off on both sides (a dry run of the script, ratios ~1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+from dlcore.backends import get_backend
+from dlcore.backends.torch_backend import TorchOps
+from dlcore.benchmarks.timing import median, paired, time_case
+from dlcore.benchmarks.workloads import NETWORKS, Case, _network, floor_products
+
+import dlcore
+
+
+def measure(device: str, dtype: str, name: str, rounds: int) -> dict[str, tuple[float, float | None]]:
+    """{contestant: (median seconds, its paired ratio to eager)}; checks both sides train alike."""
+    backend = get_backend(f"torch:{device}")
+    dims, X, Y, params, acts = _network(backend, dtype, name)
+    sides = {
+        "eager": TorchOps(backend.xp, torch, graphs=False),
+        "graphs": TorchOps(backend.xp, torch, graphs=True),
+    }
+    own = {label: {k: v.clone() for k, v in params.items()} for label in sides}
+
+    def step(label: str):
+        return lambda: dlcore.train_step(X, Y, own[label], acts, 1e-5, compute_cost=False, ops=sides[label])
+
+    contestants = {label: step(label) for label in sides} | {"floor": floor_products(X, params)}
+    for _ in range(3):  # graphs: eager, warm-up, captured
+        for label in sides:
+            contestants[label]()
+    for k in params:  # the same steps on both sides: the same parameters
+        np.testing.assert_allclose(
+            backend.to_numpy(own["graphs"][k]), backend.to_numpy(own["eager"][k]), rtol=0, atol=0, err_msg=k
+        )
+    size = f"{dims} m={X.shape[1]}"
+    samples = time_case(
+        Case("torch_graphs", name, size, X.shape[1], contestants, lambda: None, rounds), backend
+    )
+    return {label: (median(s), paired(samples, label, "eager")) for label, s in samples.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--dtype", default="float32,float64")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--nets", default=",".join(NETWORKS))
+    args = parser.parse_args(argv)
+    print(f"torch {torch.__version__} on {get_backend(f'torch:{args.device}').device_name()}")
+    if not torch.cuda.is_available() or args.device == "cpu":
+        print("(no CUDA here: graphs are off on both sides; a dry run of the script)")
+    print("| net | dtype | eager | graphs (x eager) | floor (x eager) |\n|---|---|---:|---:|---:|")
+    for dtype in args.dtype.split(","):
+        for name in args.nets.split(","):
+            r = measure(args.device, dtype, name, args.rounds)
+            cells = [f"{r['eager'][0] * 1e6:,.1f} us"]
+            cells += [f"{r[k][0] * 1e6:,.1f} us ({r[k][1]:.3f})" for k in ("graphs", "floor")]
+            print(f"| {name} | {dtype} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""TorchOps.capture through CUDA graphs (dlcore.backends.torch_graphs).
+
+On the CPU the graph mechanics are a stand-in (``Recorder``: its "capture" runs nothing, its replay runs
+the step) and the policy is tested against eager steps: when a step runs eagerly, warms up, is captured
+and replayed, and that every call gives the eager step's bits. With a CUDA GPU the real graphs are
+tested the same way (skipped otherwise with one short reason).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dlcore.backends import get_backend  # noqa: E402
+from dlcore.backends.torch_backend import TorchBackend, TorchOps  # noqa: E402
+from dlcore.backends.torch_graphs import CudaGraphs  # noqa: E402
+
+import dlcore  # noqa: E402
+from dlcore.activations import get_activation  # noqa: E402
+
+CUDA = torch.cuda.is_available()
+# on the GPU machine (scripts/gpu_validate.sh: DLCORE_REQUIRE_CUPY=1) PyTorch's CUDA must answer too
+needs_cuda = pytest.mark.skipif(
+    not CUDA and os.environ.get("DLCORE_REQUIRE_CUPY") != "1", reason="torch:cuda unavailable: no CUDA GPU"
+)
+
+
+class Recorder:
+    """The CPU stand-in for CudaGraphs: counts warm-ups, captures and replays."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.warm_ups = self.captures = self.replays = 0
+        self.fail = fail
+
+    def accepts(self, found):
+        return True
+
+    def warm_up(self, fn):
+        self.warm_ups += 1
+        return fn()
+
+    def capture(self, fn):
+        self.captures += 1
+        if self.fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        static = []  # a graph's output lives in its memory: every replay writes the same tensor
+
+        def replay():
+            self.replays += 1
+            out = fn()
+            if out is not None:
+                static[:] = static or [out]
+                static[0].copy_(out)
+            return static[0] if static else None
+
+        return replay
+
+
+class CountedGraphs(CudaGraphs):
+    """The real CUDA graphs, their replays counted."""
+
+    replays = 0
+
+    def capture(self, fn):
+        replay = super().capture(fn)
+
+        def counted():
+            self.replays += 1
+            return replay()
+
+        return counted
+
+
+class StandInOps(TorchOps):
+    def __init__(self, engine) -> None:
+        super().__init__(get_backend("torch").xp, torch, graphs=True)
+        self.engine = engine
+
+    def graph_engine(self):
+        return self.engine
+
+
+def _net(device: str, dims=(2, 4, 1), hidden="tanh", m=300, dtype="float64"):
+    backend = get_backend(f"torch:{device}")
+    rng = np.random.default_rng(0)
+    X = backend.asarray(rng.standard_normal((dims[0], m)), dtype=dtype)
+    Y = backend.asarray((rng.random((1, m)) > 0.5).astype("float64"), dtype=dtype)
+    acts = [get_activation(hidden)] * (len(dims) - 2) + [get_activation("sigmoid")]
+    params = dlcore.initialize_parameters(list(dims), "xavier", backend, 1, dtype)
+    return X, Y, acts, params
+
+
+def _copy(params):
+    return {k: v.clone() for k, v in params.items()}
+
+
+def _steps_match(ops, X, Y, acts, params, lrs):
+    """train_step with ``ops`` and with the eager default, side by side: the same J and parameters."""
+    mine, oracle = _copy(params), _copy(params)
+    eager = TorchOps(ops.xp, torch, graphs=False)
+    costs = []
+    for lr in lrs:
+        J = dlcore.train_step(X, Y, mine, acts, lr, ops=ops)
+        J_want = dlcore.train_step(X, Y, oracle, acts, lr, ops=eager)
+        assert torch.equal(J, J_want)
+        for k in oracle:
+            assert torch.equal(mine[k], oracle[k]), k
+        costs.append(J)
+    return costs
+
+
+def test_a_step_runs_eagerly_warms_up_is_captured_then_replayed():
+    X, Y, acts, params = _net("cpu")
+    engine = Recorder()
+    costs = _steps_match(StandInOps(engine), X, Y, acts, params, [0.1] * 6)
+    assert (engine.warm_ups, engine.captures, engine.replays) == (1, 1, 4)  # calls 2; 3; 3-6
+    assert len({id(J) for J in costs}) == 6  # each cost its own tensor: a replay does not overwrite it
+
+
+def test_new_arguments_are_a_new_capture_and_the_old_graph_serves_its_own():
+    X, Y, acts, params = _net("cpu")
+    engine = Recorder()
+    ops = StandInOps(engine)
+    _steps_match(ops, X, Y, acts, params, [0.1] * 4 + [0.05] + [0.1] * 2 + [0.05] * 3)
+    # lr 0.1: eager, warm-up, captured at call 3 and replayed at 3, 4, 6, 7; lr 0.05: eager at call 5
+    # (replays of the other graph do not count), warm-up at 8, captured at 9 (replacing the first
+    # graph), replayed at 9 and 10
+    assert (engine.warm_ups, engine.captures, engine.replays) == (2, 2, 6)
+
+
+def test_a_step_that_cannot_be_captured_runs_eagerly_with_one_warning():
+    X, Y, acts, params = _net("cpu")
+    engine = Recorder(fail=True)
+    with pytest.warns(RuntimeWarning, match="cannot be captured as a CUDA graph"):
+        _steps_match(StandInOps(engine), X, Y, acts, params, [0.1] * 6)
+    assert (engine.captures, engine.replays) == (1, 0)  # refused once, never tried again
+
+
+def test_a_new_tensor_in_the_parameters_is_a_new_signature():
+    X, Y, acts, params = _net("cpu")
+    engine = Recorder()
+    ops = StandInOps(engine)
+    _steps_match(ops, X, Y, acts, params, [0.1] * 3)
+    params["W1"] = params["W1"].clone()  # the same values, another tensor: the graph would read the old
+    _steps_match(ops, X, Y, acts, params, [0.1] * 2)
+    assert (engine.captures, engine.replays) == (1, 1)
+
+
+def test_a_step_not_handed_these_ops_is_never_captured():
+    engine = Recorder()
+    ops = StandInOps(engine)
+    step = ops.capture(lambda x, y: x + y, replay=True)
+    x = torch.ones(3)
+    assert all(torch.equal(step(x, x), 2 * x) for _ in range(4))
+    assert engine.warm_ups == engine.captures == 0
+
+
+def test_graphs_are_off_by_default_and_without_cuda(monkeypatch):
+    monkeypatch.delenv("DLCORE_TORCH_GRAPHS", raising=False)
+    xp = get_backend("torch").xp
+    step = lambda: None  # noqa: E731
+    assert TorchOps(xp, torch).capture(step, replay=True) is step
+    if not CUDA:
+        monkeypatch.setenv("DLCORE_TORCH_GRAPHS", "1")
+        assert TorchOps(xp, torch).graphs and TorchOps(xp, torch).capture(step, replay=True) is step
+
+
+# -- on a CUDA GPU: the real graphs -------------------------------------------------------------------
+@needs_cuda
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    ("dims", "hidden", "m"), [((2, 4, 1), "tanh", 400), ((64, 20, 7, 5, 1), "relu", 209)]
+)
+def test_cuda_graphs_give_the_eager_steps_bits(dims, hidden, m, dtype):
+    X, Y, acts, params = _net("cuda", dims, hidden, m, dtype)
+    ops = TorchOps(get_backend("torch:cuda").xp, torch, graphs=True)
+    _steps_match(ops, X, Y, acts, params, [0.05] * 8)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
+def test_a_fit_replays_its_steps_as_graphs_with_the_same_bits(device):
+    """Network.fit with graphs on (the stand-in on the CPU, CUDA's on a GPU): the full-batch steps
+    between two cost checks are one replayable call, replayed; the parameters and costs are the eager
+    fit's."""
+    plain = get_backend(f"torch:{device}")
+    engine = Recorder() if device == "cpu" else CountedGraphs(torch)
+    results = []
+    for ops in (TorchOps(plain.xp, torch, graphs=False), StandInOps(engine)):
+        backend = TorchBackend(plain.xp, plain.device, torch, ops)
+        X, Y, _, _ = _net(device, m=400)
+        net = dlcore.Network([2, 4, 1], hidden_activation="tanh", backend=backend, seed=3)
+        history = net.fit(X, Y, learning_rate=1.2, iterations=300, cost_every=100)
+        results.append((net.parameters_numpy(), list(history.costs)))
+    (ref, ref_costs), (got, costs) = results
+    assert costs == ref_costs and all(np.array_equal(got[k], ref[k]) for k in ref)
+    assert engine.replays > 250  # 3 stretches of 99 steps between the cost checks, 3 eager calls each
+
+
+@needs_cuda
+def test_a_step_with_a_host_sync_is_refused_by_the_capture_and_runs_eagerly():
+    ops = TorchOps(get_backend("torch:cuda").xp, torch, graphs=True)
+    x = torch.ones(8, device="cuda")
+
+    def step(x, ops):
+        x += 1
+        return x * float(x.sum())  # a host read: capture forbids it
+
+    run = ops.capture(step, replay=True)
+    with pytest.warns(RuntimeWarning, match="cannot be captured as a CUDA graph"):
+        for _ in range(5):
+            run(x, ops)
+    assert torch.equal(x, torch.full((8,), 6.0, device="cuda"))  # five updates, none lost or doubled
