@@ -83,20 +83,22 @@ def compare_kernels(rounds: int, nets: dict) -> list[tuple[str, float, float, fl
     if kernels is None:
         raise SystemExit("numba's fused kernels are off here (pip install numba; leave DLCORE_NUMBA unset)")
     rows = []
-    for name, dims, hidden, dtype, X, Y in _cases(nets):
-        steps = {}
-        for label, active in (("before", None), ("after", kernels)):
-            net = dlcore.Network(dims, hidden, init="he", backend="numpy", seed=3, dtype=dtype)
-            ops = nb.NumpyOps(nb.xp)
+    try:
+        for name, dims, hidden, dtype, X, Y in _cases(nets):
+            steps = {}
+            for label, active in (("before", None), ("after", kernels)):
+                net = dlcore.Network(dims, hidden, init="he", backend="numpy", seed=3, dtype=dtype)
+                ops = nb.NumpyOps(nb.xp)
 
-            def step(net=net, ops=ops, active=active, X=X, Y=Y) -> None:
-                nb._KERNELS[:] = [active]
-                dlcore.train_step(X, Y, net.params, net.activations, 1e-5, ops=ops)
+                def step(net=net, ops=ops, active=active, X=X, Y=Y) -> None:
+                    nb._KERNELS[:] = [active]
+                    dlcore.train_step(X, Y, net.params, net.activations, 1e-5, ops=ops)
 
-            step()
-            steps[label] = step
-        rows.append((f"{name} {dtype}", *_interleave(steps, rounds)))
-    nb._KERNELS[:] = [kernels]
+                step()
+                steps[label] = step
+            rows.append((f"{name} {dtype}", *_interleave(steps, rounds)))
+    finally:  # the kernels as they were, also after an error or Ctrl-C
+        nb._KERNELS[:] = [kernels]
     return rows
 
 
