@@ -2,10 +2,10 @@
 
 Backends: numpy; array_api_strict on its default CPU device and on its simulated second device
 ``device1`` (catches arrays created on the wrong device without a GPU); torch on the CPU when PyTorch
-is installed (the dev extra installs it); cupy when a GPU answers,
+is installed (the dev extra installs it); cupy when a GPU answers, and torch:cuda when PyTorch has CUDA,
 skipped otherwise with the first clause of the reason (``dlcore info`` prints it whole, with the fix).
-``DLCORE_REQUIRE_CUPY=1`` (scripts/gpu_validate.sh on a machine with a GPU) turns those skips into
-failures: there, cupy not answering is the bug.
+``DLCORE_REQUIRE_CUPY=1`` (scripts/gpu_validate.sh on a machine with a GPU) turns those two GPU skips
+into failures: there, cupy or PyTorch's CUDA not answering is the bug.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from dlcore.backends import available_backends, cupy_status, get_backend
 
-BACKENDS = ["numpy", "array_api_strict", "array_api_strict:device1", "torch", "cupy"]
+BACKENDS = ["numpy", "array_api_strict", "array_api_strict:device1", "torch", "torch:cuda", "cupy"]
 
 
 def cupy_skip_reason() -> str:
@@ -27,12 +27,25 @@ def cupy_skip_reason() -> str:
     return "cupy backend unavailable: " + reason.split(";")[0]
 
 
+def torch_cuda_skip_reason() -> str:
+    """Why the torch:cuda tests skip here; ``""`` when PyTorch's CUDA answers or must answer."""
+    if available_backends()["torch"]:
+        return "torch backend unavailable: PyTorch is not installed"
+    import torch
+
+    if torch.cuda.is_available() or os.environ.get("DLCORE_REQUIRE_CUPY") == "1":
+        return ""
+    return "torch:cuda backend unavailable: no CUDA GPU"
+
+
 def _backend_param(name: str):
     marks = []
     if name == "cupy" and cupy_skip_reason():
         marks.append(pytest.mark.skip(reason=cupy_skip_reason()))
     if name == "torch" and available_backends()["torch"]:
         marks.append(pytest.mark.skip(reason="torch backend unavailable: PyTorch is not installed"))
+    if name == "torch:cuda" and torch_cuda_skip_reason():
+        marks.append(pytest.mark.skip(reason=torch_cuda_skip_reason()))
     return pytest.param(name, marks=marks, id=name)
 
 

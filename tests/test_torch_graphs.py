@@ -8,8 +8,6 @@ tested the same way (skipped otherwise with one short reason).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -21,12 +19,11 @@ from dlcore.backends.torch_graphs import CudaGraphs  # noqa: E402
 
 import dlcore  # noqa: E402
 from dlcore.activations import get_activation  # noqa: E402
+from tests.conftest import torch_cuda_skip_reason  # noqa: E402
 
 CUDA = torch.cuda.is_available()
-# on the GPU machine (scripts/gpu_validate.sh: DLCORE_REQUIRE_CUPY=1) PyTorch's CUDA must answer too
-needs_cuda = pytest.mark.skipif(
-    not CUDA and os.environ.get("DLCORE_REQUIRE_CUPY") != "1", reason="torch:cuda unavailable: no CUDA GPU"
-)
+# on the GPU machine (scripts/gpu_validate.sh: DLCORE_REQUIRE_CUPY=1) PyTorch's CUDA must answer
+needs_cuda = pytest.mark.skipif(bool(torch_cuda_skip_reason()), reason=torch_cuda_skip_reason() or "-")
 
 
 class Recorder:
