@@ -20,6 +20,7 @@ from dlcore.backends.base import Backend, BackendError, HostRNG
 from dlcore.backends.torch_graphs import ENV_VAR as GRAPHS_ENV_VAR
 from dlcore.backends.torch_graphs import CudaGraphs, GraphedStep
 
+from dlcore.losses import binary_cross_entropy_from_logits
 from dlcore.ops import Ops, register_ops
 
 FIX = 'pip install "dlcore[torch]" (PyTorch), or use the numpy backend'
@@ -42,6 +43,24 @@ class TorchOps(Ops):
         super().__init__(xp)
         self.lib = lib
         self.graphs = (os.environ.get(GRAPHS_ENV_VAR) == "1") if graphs is None else graphs
+
+    # max(Z, 0) as torch.clamp: array_api_compat's maximum makes a tensor of the Python 0 on every call
+    # (on CUDA a host-to-device copy, which graph capture forbids; 4x slower on the CPU); clamp takes the
+    # scalar as a kernel argument and gives maximum's values (NaN stays NaN, -0.0 stays -0.0)
+    def _positive_part(self, x: Any) -> Any:
+        return self.lib.clamp(x, min=0.0)
+
+    def layer_forward(self, W: Any, A_prev: Any, b: Any, g: Any) -> tuple[Any, Any]:
+        if g.name != "relu":
+            return super().layer_forward(W, A_prev, b, g)
+        Z = W @ A_prev
+        Z += b
+        return Z, self._positive_part(Z)
+
+    def cost(self, head: Any, Z: Any, A: Any, Y: Any) -> Any:
+        if head.name != "binary":
+            return super().cost(head, Z, A, Y)
+        return binary_cross_entropy_from_logits(Z, Y, self._positive_part)
 
     def capture(self, step: Callable[..., Any], replay: bool = False) -> Callable[..., Any]:
         engine = self.graph_engine() if replay and self.graphs else None

@@ -31,40 +31,55 @@ ENV_VAR = "DLCORE_TORCH_GRAPHS"
 
 
 class CudaGraphs:
-    """The graph mechanics on a CUDA device (the part a CPU test replaces)."""
+    """The graph mechanics on CUDA devices (the part a CPU test replaces)."""
 
     def __init__(self, torch: Any) -> None:
         self.torch = torch
-        self._side: Any = None  # the side stream of warm-ups and captures (one: cuBLAS sets up per stream)
+        #: per device, the side stream of its warm-ups and captures (one: cuBLAS sets up per stream)
+        self._sides: dict[Any, Any] = {}
 
     def accepts(self, found: list[Any]) -> bool:
         """Whether a step over the tensors ``found`` can be a graph: all on one CUDA device."""
         device = found[0].device
         return device.type == "cuda" and all(t.device == device for t in found)
 
-    def _stream(self) -> Any:
-        if self._side is None:
-            self._side = self.torch.cuda.Stream()
-        return self._side
+    def _stream(self, device: Any) -> Any:
+        side = self._sides.get(device)
+        if side is None:
+            side = self._sides[device] = self.torch.cuda.Stream(device=device)
+        return side
 
-    def warm_up(self, fn: Callable[[], Any]) -> Any:
-        """``fn()`` eagerly on the side stream, ordered after and before the current stream's work."""
+    def warm_up(self, fn: Callable[[], Any], device: Any) -> Any:
+        """``fn()`` eagerly on ``device``'s side stream, ordered after and before its current stream."""
         cuda = self.torch.cuda
-        side, current = self._stream(), cuda.current_stream()
-        side.wait_stream(current)
-        with cuda.stream(side):
-            result = fn()
-        current.wait_stream(side)
+        with cuda.device(device):
+            side, current = self._stream(device), cuda.current_stream(device)
+            side.wait_stream(current)
+            with cuda.stream(side):
+                result = fn()
+            current.wait_stream(side)
         return result
 
-    def capture(self, fn: Callable[[], Any]) -> Callable[[], Any]:
-        """``fn``'s kernels recorded (not run) as a graph; returns what replays it and gives its result."""
-        graph = self.torch.cuda.CUDAGraph()
-        with self.torch.cuda.graph(graph, stream=self._stream()):
-            out = fn()
+    def capture(self, fn: Callable[[], Any], device: Any) -> Callable[[], Any]:
+        """``fn``'s kernels on ``device`` recorded (not run) as a graph; returns what replays it (on the
+        device's current stream) and gives its result."""
+        cuda = self.torch.cuda
+        graph = cuda.CUDAGraph()
+        with cuda.device(device):
+            current = cuda.current_stream(device)
+            try:
+                with cuda.graph(graph, stream=self._stream(device)):
+                    out = fn()
+            except BaseException:
+                # a capture that fails to end leaves the side stream current (torch.cuda.graph ends the
+                # capture before it restores the stream): restore it and let the queued work finish
+                cuda.set_stream(current)
+                cuda.synchronize(device)
+                raise
 
         def replay() -> Any:
-            graph.replay()
+            with cuda.device(device):
+                graph.replay()
             return out
 
         replay.graph = graph  # type: ignore[attr-defined]  # held: its memory pool lives with it
@@ -111,15 +126,17 @@ class GraphedStep:
         self.calls_in_a_row = 0
         self.replay: Callable[[], Any] | None = None
         self.replay_signature: Any = None
-        self.replay_args: tuple[Any, ...] = ()  # held: the ids in the signature keep meaning them
+        self.replay_tensors: list[Any] = []  # held: the ids in the signature keep meaning these tensors
         self.refused: Any = None  # a signature whose capture failed
 
     def __call__(self, *args: Any) -> Any:
         sig = signature(args, self.tensor_type)
         if self.replay is not None and _equal(sig, self.replay_signature):
             return _fresh(self.replay())
-        if not self._capturable(args, sig):
+        found = tensors(args, self.tensor_type)
+        if not self._capturable(args, sig, found):
             return self.step(*args)
+        device = found[0].device
         if _equal(sig, self.seen):
             self.calls_in_a_row += 1
         else:
@@ -127,9 +144,9 @@ class GraphedStep:
         if self.calls_in_a_row == 1:
             return self.step(*args)
         if self.calls_in_a_row == 2:
-            return self.graphs.warm_up(lambda: self.step(*args))
+            return self.graphs.warm_up(lambda: self.step(*args), device)
         try:
-            replay = self.graphs.capture(lambda: self.step(*args))
+            replay = self.graphs.capture(lambda: self.step(*args), device)
         except Exception as exc:  # noqa: BLE001 - a host sync, an op capture forbids: eager from now on
             self.refused, self.seen = sig, None
             warnings.warn(
@@ -139,11 +156,10 @@ class GraphedStep:
                 stacklevel=2,
             )
             return self.step(*args)
-        self.replay, self.replay_signature, self.replay_args, self.seen = replay, sig, args, None
+        self.replay, self.replay_signature, self.replay_tensors, self.seen = replay, sig, found, None
         return _fresh(replay())
 
-    def _capturable(self, args: tuple[Any, ...], sig: Any) -> bool:
-        found = tensors(args, self.tensor_type)
+    def _capturable(self, args: tuple[Any, ...], sig: Any, found: list[Any]) -> bool:
         return (
             bool(found)
             and any(a is self.ops for a in args)

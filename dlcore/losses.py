@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dlcore._namespace import namespace
@@ -25,17 +26,21 @@ def _times(a: Array, b: Array) -> Array:
     return a * xp.where(a == 0, xp.zeros_like(b), b)
 
 
-def binary_cross_entropy_from_logits(Z: Array, Y: Array) -> Array:
+def binary_cross_entropy_from_logits(
+    Z: Array, Y: Array, positive_part: Callable[[Array], Array] | None = None
+) -> Array:
     """J from the output logits. Z, Y: (1, m). Returns a 0-D array (stays on the device).
 
     ``max(Z, 0) + log1p(exp(-|Z|))`` is log(1 + e^Z): as stable as ``logaddexp`` and, on NumPy, about 15x
     faster at m = 40,000 (logaddexp runs a scalar loop). Infinite logits give the limit, never NaN:
     the loss is written ``(1 - Y) max(Z, 0) + Y max(-Z, 0) + log1p(e^-|Z|)`` with ``0 * inf = 0``
-    (z = -inf with y = 0 costs 0, z = +inf with y = 0 costs inf)."""
+    (z = -inf with y = 0 costs 0, z = +inf with y = 0 costs inf). ``positive_part``: x -> max(x, 0), by
+    default ``xp.maximum(x, 0.0)`` (a backend's ops may pass its library's own)."""
     xp = namespace(Z)
     m = Z.shape[1]
-    loss = _times(1.0 - Y, xp.maximum(Z, 0.0))
-    loss += _times(Y, xp.maximum(-Z, 0.0))  # exactly 0 for a confident, correct prediction: no cancellation
+    pos = positive_part or (lambda x: xp.maximum(x, 0.0))
+    loss = _times(1.0 - Y, pos(Z))
+    loss += _times(Y, pos(-Z))  # exactly 0 for a confident, correct prediction: no cancellation
     loss += xp.log1p(xp.exp(-xp.abs(Z)))
     return xp.sum(loss) / m
 

@@ -36,11 +36,11 @@ class Recorder:
     def accepts(self, found):
         return True
 
-    def warm_up(self, fn):
+    def warm_up(self, fn, device):
         self.warm_ups += 1
         return fn()
 
-    def capture(self, fn):
+    def capture(self, fn, device):
         self.captures += 1
         if self.fail:
             raise RuntimeError("operation not permitted when stream is capturing")
@@ -62,8 +62,8 @@ class CountedGraphs(CudaGraphs):
 
     replays = 0
 
-    def capture(self, fn):
-        replay = super().capture(fn)
+    def capture(self, fn, device):
+        replay = super().capture(fn, device)
 
         def counted():
             self.replays += 1
@@ -140,11 +140,20 @@ def test_a_step_that_cannot_be_captured_runs_eagerly_with_one_warning():
 def test_a_new_tensor_in_the_parameters_is_a_new_signature():
     X, Y, acts, params = _net("cpu")
     engine = Recorder()
-    ops = StandInOps(engine)
-    _steps_match(ops, X, Y, acts, params, [0.1] * 3)
-    params["W1"] = params["W1"].clone()  # the same values, another tensor: the graph would read the old
-    _steps_match(ops, X, Y, acts, params, [0.1] * 2)
-    assert (engine.captures, engine.replays) == (1, 1)
+    ops, eager = StandInOps(engine), TorchOps(get_backend("torch").xp, torch, graphs=False)
+    mine, oracle = _copy(params), _copy(params)
+
+    def both():
+        J = dlcore.train_step(X, Y, mine, acts, 0.1, ops=ops)
+        assert torch.equal(J, dlcore.train_step(X, Y, oracle, acts, 0.1, ops=eager))
+        assert all(torch.equal(mine[k], oracle[k]) for k in oracle)
+
+    for _ in range(4):  # eager, warm-up, captured and replayed, replayed
+        both()
+    mine["W1"] = mine["W1"].clone()  # one entry: the same values in another tensor (a graph writes the old)
+    for _ in range(2):  # the same dict, a new signature: eager, warm-up
+        both()
+    assert (engine.captures, engine.replays) == (1, 2)
 
 
 def test_a_step_not_handed_these_ops_is_never_captured():
@@ -166,16 +175,34 @@ def test_graphs_are_off_by_default_and_without_cuda(monkeypatch):
         assert TorchOps(xp, torch).graphs and TorchOps(xp, torch).capture(step, replay=True) is step
 
 
+@pytest.mark.parametrize("hidden", ["relu", "tanh", "sigmoid", "leaky_relu:0.1"])
+def test_a_step_makes_no_tensor_from_a_python_number(monkeypatch, hidden):
+    """What CUDA graph capture forbids, seen on the CPU: a tensor made from a Python number inside the
+    step (array_api_compat's ``maximum(Z, 0.0)`` does that on every call) is a host-to-device copy on
+    CUDA. TorchOps' step makes none, the cost included."""
+    X, Y, acts, params = _net("cpu", (3, 6, 5, 1), hidden, 40, "float32")
+    made = []
+    for name in ("asarray", "tensor", "as_tensor"):
+        original = getattr(torch, name)
+        monkeypatch.setattr(torch, name, lambda *a, _f=original, **k: made.append(a) or _f(*a, **k))
+    ops = TorchOps(get_backend("torch").xp, torch, graphs=False)
+    for _ in range(2):
+        dlcore.train_step(X, Y, params, acts, 0.1, ops=ops)
+    assert made == []
+
+
 # -- on a CUDA GPU: the real graphs -------------------------------------------------------------------
 @needs_cuda
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(
     ("dims", "hidden", "m"), [((2, 4, 1), "tanh", 400), ((64, 20, 7, 5, 1), "relu", 209)]
 )
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # a refused capture would run eagerly: a failure here
 def test_cuda_graphs_give_the_eager_steps_bits(dims, hidden, m, dtype):
     X, Y, acts, params = _net("cuda", dims, hidden, m, dtype)
-    ops = TorchOps(get_backend("torch:cuda").xp, torch, graphs=True)
-    _steps_match(ops, X, Y, acts, params, [0.05] * 8)
+    engine = CountedGraphs(torch)
+    _steps_match(StandInOps(engine), X, Y, acts, params, [0.05] * 8)
+    assert engine.replays == 6  # every call after the eager one and the warm-up
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
@@ -211,3 +238,4 @@ def test_a_step_with_a_host_sync_is_refused_by_the_capture_and_runs_eagerly():
         for _ in range(5):
             run(x, ops)
     assert torch.equal(x, torch.full((8,), 6.0, device="cuda"))  # five updates, none lost or doubled
+    assert torch.cuda.current_stream() == torch.cuda.default_stream()  # the failed capture's stream undone
