@@ -19,9 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from dlcore.benchmarks.timing import median, paired
-from dlcore.benchmarks.workloads import NETWORKS, SCALING_HIDDEN, SCALING_PLANAR_M
+from dlcore.benchmarks.workloads import NETWORKS, SCALING_HIDDEN, SCALING_PLANAR_M, seeded_data
 
 import dlcore
 
@@ -53,9 +52,8 @@ def _cases(nets: dict):
     """``(name, dims, hidden, dtype, X, Y)`` for each net in float32 and float64, on seeded data."""
     for name, (dims, hidden, m) in nets.items():
         for dtype in ("float32", "float64"):
-            rng = np.random.default_rng(3)
-            X = rng.standard_normal((dims[0], m)).astype(dtype)
-            yield name, dims, hidden, dtype, X, (rng.random((1, m)) > 0.5).astype(dtype)
+            X, Y = (a.astype(dtype) for a in seeded_data(dims[0], m))
+            yield name, dims, hidden, dtype, X, Y
 
 
 def compare(before, rounds: int, nets: dict = NETS) -> list[tuple[str, float, float, float]]:

@@ -103,9 +103,7 @@ def _torch_epoch(backend: Backend, X: np.ndarray, Y: np.ndarray, params: dict, b
 
 def minibatch_cases(backend: Backend, dtype: str, quick: bool) -> list[workloads.Case]:
     m = 512 if quick else 2048
-    rng = np.random.default_rng(5)
-    Xh = rng.standard_normal((DIMS[0], m)).astype(dtype)
-    Yh = (rng.random((1, m)) > 0.5).astype(dtype)
+    Xh, Yh = (a.astype(dtype) for a in workloads.seeded_data(DIMS[0], m, seed=5))
     X, Y = backend.asarray(Xh), backend.asarray(Yh)
     net = Network(DIMS, HIDDEN, init="he", backend=backend, seed=5, dtype=dtype)
     shuffle = backend.rng(0)

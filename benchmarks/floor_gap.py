@@ -36,7 +36,7 @@ from types import SimpleNamespace
 
 import numpy as np
 from dlcore.benchmarks.timing import SETTLE_S, median, paired, paired_interval, settle_down, time_case
-from dlcore.benchmarks.workloads import NETWORKS, SCALING_HIDDEN, Case, floor_products
+from dlcore.benchmarks.workloads import NETWORKS, SCALING_HIDDEN, Case, floor_products, seeded_data
 
 import dlcore
 from dlcore.activations import get_activation
@@ -168,9 +168,7 @@ def measure(
     from dlcore.backends import numpy_backend as nb
 
     dims, m = POINTS[point]
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((dims[0], m)).astype(dtype)
-    Y = (rng.random((1, m)) > 0.5).astype(dtype)
+    X, Y = (a.astype(dtype) for a in seeded_data(dims[0], m))
     acts = [get_activation("relu")] * (len(dims) - 2) + [get_activation("sigmoid")]
     backend = dlcore.get_backend("numpy")
 

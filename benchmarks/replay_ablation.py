@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
 from dlcore.backends import get_backend
 from dlcore.backends import numpy_backend as nb
 from dlcore.benchmarks.handwritten import HandWrittenStep
 from dlcore.benchmarks.timing import median, paired, time_case
-from dlcore.benchmarks.workloads import Case
+from dlcore.benchmarks.workloads import Case, seeded_data
 
 import dlcore
 from dlcore import propagation
@@ -63,9 +62,7 @@ def main(argv: list[str]) -> int:
     backend = get_backend("numpy")
     for dtype in ("float32", "float64"):
         for m in ms:
-            rng = np.random.default_rng(3)
-            X = rng.standard_normal((2, m)).astype(dtype)
-            Y = (rng.random((1, m)) > 0.5).astype(dtype)
+            X, Y = (a.astype(dtype) for a in seeded_data(2, m))
             acts = [get_activation("tanh"), get_activation("sigmoid")]
             start = dlcore.initialize_parameters([2, 4, 1], "xavier", backend, 3, dtype)
             steps = contestants(X, Y, acts, start, backend)

@@ -75,6 +75,13 @@ def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def seeded_data(n_x: int, m: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The benchmarks' training inputs: X: (n_x, m) standard normal and Y: (1, m) 0/1 labels, float64
+    NumPy arrays from one seeded generator (cast or moved by the caller)."""
+    rng = _rng(seed)
+    return rng.standard_normal((n_x, m)), (rng.random((1, m)) > 0.5).astype("float64")
+
+
 def _close(a: Any, b: Any, backend: Backend, dtype: str, what: str, rtol: float | None = None) -> None:
     rtol = rtol or {"float64": 1e-9, "float32": 2e-3}[dtype]
     a, b = np.asarray(backend.to_numpy(a), dtype="float64"), np.asarray(backend.to_numpy(b), dtype="float64")
@@ -179,9 +186,7 @@ def logistic_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
 def _network(backend: Backend, dtype: str, name: str, m: int | None = None, seed: int = 3):
     dims, hidden, m_default = NETWORKS[name]
     m = m or m_default
-    rng = _rng(seed)
-    X = backend.asarray(rng.standard_normal((dims[0], m)), dtype=dtype)
-    Y = backend.asarray((rng.random((1, m)) > 0.5).astype("float64"), dtype=dtype)
+    X, Y = (backend.asarray(a, dtype=dtype) for a in seeded_data(dims[0], m, seed))
     acts = [get_activation(hidden)] * (len(dims) - 2) + [get_activation("sigmoid")]
     params = dlcore.initialize_parameters(dims, "he" if hidden == "relu" else "xavier", backend, seed, dtype)
     return dims, X, Y, params, acts
@@ -361,9 +366,7 @@ def _step_case(
 ) -> Case:
     """One training-step case: dlcore's step, its matrix-product floor, the PyTorch peers and, on NumPy,
     the hand-written step with preallocated buffers (:mod:`.handwritten`); checked against each other."""
-    rng = _rng(3)
-    X = backend.asarray(rng.standard_normal((dims[0], m)), dtype=dtype)
-    Y = backend.asarray((rng.random((1, m)) > 0.5).astype("float64"), dtype=dtype)
+    X, Y = (backend.asarray(a, dtype=dtype) for a in seeded_data(dims[0], m))
     acts = [get_activation(hidden)] * (len(dims) - 2) + [get_activation("sigmoid")]
     params = dlcore.initialize_parameters(dims, "he" if hidden == "relu" else "xavier", backend, 3, dtype)
     check_params = {k: backend.xp.asarray(v, copy=True) for k, v in params.items()}
