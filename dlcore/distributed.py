@@ -39,9 +39,12 @@ def shard(m: int, size: int, rank: int) -> tuple[int, int]:
     return lo, lo + base + (rank < extra)
 
 
-def _as(xp: Any, x: Array, dtype: Any) -> Array:
-    """x in ``dtype``: x itself when it already is (no copy)."""
-    return x if x.dtype == dtype else xp.astype(x, dtype)
+def summing_dtype(xp: Any, dtype: Any) -> Any:
+    """The dtype the ranks sum ``dtype`` values in: at least float32. Mixed precision's float16 and
+    bfloat16 gradients and costs are summed in float32: the cost keeps its digits, the sum over ranks
+    rounds once, and a rank whose slice is empty (a low-dtype zero) adds the same dtype as the others;
+    no bfloat16 reaches a host collective (NumPy has none)."""
+    return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
 
 
 class DataParallel:
@@ -56,7 +59,6 @@ class DataParallel:
         self.requests = [0, 0]  # SIGINT and SIGTERM seen by this rank
         self.flags: Array | None = None  # the last allreduced [SIGINT count, SIGTERM count]
         self._tail: tuple[Any, Array] | None = None  # (what it was made from, [SIGINT, SIGTERM] array)
-        self.reduce_dtype: Any = None  # what the allreduce sums in; None: the gradients' dtype
 
     def __repr__(self) -> str:
         return f"<DataParallel rank {self.rank} of {self.size} over {self.comm!r}>"
@@ -102,15 +104,15 @@ class DataParallel:
     # -- the step -------------------------------------------------------------------------------------
     def allreduce_gradients(self, grads: Params, J: Array | None) -> tuple[Params, Array | None]:
         """Sum the gradients (and this rank's weighted cost ``J``) over the ranks with one allreduce of a
-        flat buffer (one concatenation); returns the summed gradients (views of it) and the summed cost.
+        flat buffer (one concatenation, in :func:`summing_dtype`); returns the summed gradients (views of
+        it, in that dtype) and the summed cost.
         The stop flags ride along (see :meth:`stop_requested`). ``J`` is given on every rank or on none
         (a recorded step), so the layout is the same on every rank."""
         names = sorted(grads)  # the same layout on every rank, however each built its dict
         first = grads[names[0]]
         xp = namespace(first)
-        dtype = first.dtype if self.reduce_dtype is None else self.reduce_dtype
-        device = first.device
-        parts = [xp.reshape(_as(xp, grads[name], dtype), (-1,)) for name in names]
+        dtype, device = summing_dtype(xp, first.dtype), first.device
+        parts = [xp.reshape(xp.astype(grads[name], dtype, copy=False), (-1,)) for name in names]
         cost = [] if J is None else [xp.reshape(xp.astype(J, dtype), (1,))]
         flat = self.comm.allreduce(xp.concat([*parts, *cost, self._stop_flags(xp, dtype, device)]))
         summed, start = {}, 0
@@ -120,17 +122,6 @@ class DataParallel:
             start = stop
         self.flags = flat[start + len(cost) :]
         return summed, (None if J is None else flat[start])
-
-    @contextlib.contextmanager
-    def summing_in(self, dtype: Any) -> Iterator[None]:
-        """Within it, gradients and costs are allreduced in ``dtype`` (and returned in it). Mixed precision
-        sums in its master dtype: the recorded cost keeps its digits, the ranks' gradients add up without
-        a low-precision rounding per step, and no bfloat16 reaches a host collective (NumPy has none)."""
-        previous, self.reduce_dtype = self.reduce_dtype, dtype
-        try:
-            yield
-        finally:
-            self.reduce_dtype = previous
 
     def _stop_flags(self, xp: Any, dtype: Any, device: Any) -> Array:
         """``[SIGINT count, SIGTERM count]`` on the device, made again only after a signal (not a
@@ -142,8 +133,9 @@ class DataParallel:
         return self._tail[1]
 
     def sum(self, value: Array) -> Array:
-        """A 0-D array summed over the ranks (a cost weighted by the rank's share)."""
+        """A 0-D array summed over the ranks (a cost weighted by the rank's share), in at least float32."""
         xp = namespace(value)
+        value = xp.astype(value, summing_dtype(xp, value.dtype), copy=False)
         return self.comm.allreduce(xp.reshape(value, (1,)))[0]
 
     def zero_gradients(self, params: Params) -> Params:

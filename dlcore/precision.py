@@ -28,7 +28,6 @@ bfloat16, float16; cupy: float16, its bfloat16 being partial in CuPy 14; array_a
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -325,12 +324,8 @@ def train_mixed(
         )
     if validation is not None:
         validation = (precision.cast(validation[0]), validation[1])
-    parallel = kwargs.get("parallel")
     try:
-        with (
-            backend.quiet_floating_point(),  # an overflowing float16 step is expected: it is skipped
-            parallel.summing_in(precision.master_dtype) if parallel is not None else contextlib.nullcontext(),
-        ):
+        with backend.quiet_floating_point():  # an overflowing float16 step is expected: it is skipped
             return train(
                 low,
                 activations,

@@ -379,6 +379,8 @@ def train(
                         break
                 if plan.max_iterations is not None and iteration >= plan.max_iterations:
                     break
+            if parallel is not None and parallel.stop_requested():  # device flags after unread full batches
+                raise parallel.stop_error()
             if (
                 stopper is not None and stopper.best_params is not None
             ):  # restored: no "after the last update"

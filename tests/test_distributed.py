@@ -532,13 +532,14 @@ def test_device_stop_flags_are_read_once_per_recorded_mini_batch_epoch(device_bu
     (cost_every=1) reads them once, at its end, not after each of its 7 updates; host flags are free to
     read after every update (and at the epoch's end). Ctrl-C before the 2nd update: host flags stop
     after it, device flags at the epoch's end, every rank after the same update either way. A full
-    batch reads device flags only with its recorded costs (which sync anyway)."""
+    batch reads device flags only with its recorded costs (which sync anyway); all of them once more
+    after the last update (a Ctrl-C after the last recorded cost is not lost)."""
     X, Y = data("numpy")
     fit = {**SCENARIOS["minibatch"][3], "epochs": 3}
     net = network("minibatch", "numpy")
     parallel = _DeviceFlags(device_buffers)
     net.fit(X, Y, comm=parallel, **fit)
-    assert parallel.updates == 21 and parallel.reads == (3 if device_buffers else 21 + 3)
+    assert parallel.updates == 21 and parallel.reads == (3 + 1 if device_buffers else 21 + 3 + 1)
     net = network("minibatch", "numpy")
     parallel = _DeviceFlags(device_buffers, ctrl_c_at=2)
     with pytest.raises(KeyboardInterrupt):
@@ -547,7 +548,11 @@ def test_device_stop_flags_are_read_once_per_recorded_mini_batch_epoch(device_bu
     net, full = network("full", "numpy"), {**SCENARIOS["full"][3], "iterations": 10, "cost_every": 5}
     parallel = _DeviceFlags(device_buffers)
     net.fit(X, Y, comm=parallel, **full)  # full batch: device flags read with the 2 recorded costs
-    assert parallel.updates == 10 and parallel.reads == (2 if device_buffers else 10)
+    assert parallel.updates == 10 and parallel.reads == (2 + 1 if device_buffers else 10 + 1)
+    parallel = _DeviceFlags(device_buffers, ctrl_c_at=8)  # after the last recorded cost: not lost
+    with pytest.raises(KeyboardInterrupt):
+        network("full", "numpy").fit(X, Y, comm=parallel, **full)
+    assert parallel.updates == (10 if device_buffers else 8)
 
 
 def test_mpi_comm_host_buffer_copies_at_most_once(monkeypatch):
