@@ -163,6 +163,24 @@ def test_mixed_precision_ranks_sum_in_the_master_dtype(monkeypatch, name, low):
     assert costs == ref_costs and all(np.array_equal(got[k], ref[k]) for k in ref)
 
 
+def test_every_rank_sums_in_one_dtype_of_at_least_float32():
+    """A rank with an empty slice adds a zero cost in the compute dtype (float16 under mixed
+    precision) while the others add a float32 cost: both travel as float32 (MPI would otherwise add
+    2-byte and 4-byte buffers); float64 stays float64."""
+    sent = []
+
+    class Recording(SingleProcess):
+        def allreduce(self, x):
+            sent.append(x.dtype)
+            return x
+
+    parallel = DataParallel(Recording())
+    for value in (np.zeros((), np.float16), np.float32(0.25), np.float64(0.5)):
+        parallel.sum(value)
+    parallel.allreduce_gradients({"dW1": np.ones((2, 2), np.float16)}, np.float32(0.25))
+    assert sent == [np.float32, np.float32, np.float64, np.float32]
+
+
 def test_check_same_data_names_the_ranks_that_differ():
     class TwoRanks(SingleProcess):
         size = 2
