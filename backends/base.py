@@ -43,6 +43,14 @@ def available_host_memory() -> int | None:
         return None
 
 
+def equal(a: Any, b: Any) -> bool:
+    """``a == b`` as a bool; False where ``==`` cannot say (an array's ambiguous truth value)."""
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def to_numpy(x: Any) -> np.ndarray:
     """Copy any array (NumPy, CuPy, array_api_strict on any device, DLPack producers) to a NumPy array."""
     if isinstance(x, np.ndarray):

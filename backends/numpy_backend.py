@@ -13,7 +13,7 @@ from typing import Any
 
 import array_api_compat.numpy as xp
 import numpy as np
-from dlcore.backends.base import Backend
+from dlcore.backends.base import Backend, equal
 from dlcore.backends.host_memory import keep_freed_host_memory
 
 from dlcore.ops import Ops, register_ops
@@ -213,12 +213,7 @@ def _typed_scalars(args: tuple[Any, ...], nin: int) -> tuple[Any, ...]:
 
 def _same_signature(a: list[Any] | None, b: list[Any] | None) -> bool:
     """``a == b``, and False where an item's ``==`` cannot say (another library's array, say)."""
-    if a is None or b is None:
-        return False
-    try:
-        return bool(a == b)
-    except Exception:  # noqa: BLE001 - an item whose truth is ambiguous: not the same
-        return False
+    return a is not None and b is not None and equal(a, b)
 
 
 def _signature(args: tuple[Any, ...] | list[Any]) -> tuple[list[Any], list[np.ndarray]]:

@@ -34,8 +34,9 @@ def _torch() -> ModuleType | None:
 
 
 class TorchOps(Ops):
-    """PyTorch's primitives: the default Array API code, and with ``graphs`` (``DLCORE_TORCH_GRAPHS=1``)
-    a replayable step on CUDA tensors captured and replayed as a CUDA graph (:mod:`.torch_graphs`)."""
+    """PyTorch's primitives: the default Array API code but ReLU and the binary cost's max(Z, 0), taken as
+    ``clip`` (no tensor made of the 0); with ``graphs`` (``DLCORE_TORCH_GRAPHS=1``) a replayable step on
+    CUDA tensors captured and replayed as a CUDA graph (:mod:`.torch_graphs`)."""
 
     name = "torch"
 
@@ -43,12 +44,14 @@ class TorchOps(Ops):
         super().__init__(xp)
         self.lib = lib
         self.graphs = (os.environ.get(GRAPHS_ENV_VAR) == "1") if graphs is None else graphs
+        self._engine: CudaGraphs | None = None
 
-    # max(Z, 0) as torch.clamp: array_api_compat's maximum makes a tensor of the Python 0 on every call
-    # (on CUDA a host-to-device copy, which graph capture forbids; 4x slower on the CPU); clamp takes the
-    # scalar as a kernel argument and gives maximum's values (NaN stays NaN, -0.0 stays -0.0)
+    # max(Z, 0) as clip (torch.clamp): array_api_compat's maximum makes a tensor of the Python 0 on every
+    # call (on CUDA a host-to-device copy, which syncs and which graph capture forbids; 4x slower on the
+    # CPU); clamp takes the scalar as a kernel argument and gives maximum's values (NaN stays NaN, -0.0
+    # stays -0.0)
     def _positive_part(self, x: Any) -> Any:
-        return self.lib.clamp(x, min=0.0)
+        return self.xp.clip(x, min=0.0)
 
     def layer_forward(self, W: Any, A_prev: Any, b: Any, g: Any) -> tuple[Any, Any]:
         if g.name != "relu":
@@ -67,8 +70,11 @@ class TorchOps(Ops):
         return step if engine is None else GraphedStep(step, self, engine, self.lib.Tensor)
 
     def graph_engine(self) -> CudaGraphs | None:
-        """The CUDA graph mechanics, None without CUDA (tests hand a CPU stand-in)."""
-        return CudaGraphs(self.lib) if self.lib is not None and self.lib.cuda.is_available() else None
+        """The CUDA graph mechanics (one per ops object: its side streams), None without CUDA (tests
+        hand a CPU stand-in)."""
+        if self._engine is None and self.lib is not None and self.lib.cuda.is_available():
+            self._engine = CudaGraphs(self.lib)
+        return self._engine
 
 
 @cache

@@ -27,6 +27,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from dlcore.backends.base import equal
+
 ENV_VAR = "DLCORE_TORCH_GRAPHS"
 
 
@@ -109,14 +111,6 @@ def tensors(x: Any, tensor_type: type) -> list[Any]:
     return []
 
 
-def _equal(a: Any, b: Any) -> bool:
-    """``a == b``; False where ``==`` cannot say (an array's ambiguous truth)."""
-    try:
-        return bool(a == b)
-    except Exception:  # noqa: BLE001
-        return False
-
-
 class GraphedStep:
     """``step`` run eagerly, warmed up, captured and replayed as the module's docstring says."""
 
@@ -131,13 +125,13 @@ class GraphedStep:
 
     def __call__(self, *args: Any) -> Any:
         sig = signature(args, self.tensor_type)
-        if self.replay is not None and _equal(sig, self.replay_signature):
+        if self.replay is not None and equal(sig, self.replay_signature):
             return _fresh(self.replay())
         found = tensors(args, self.tensor_type)
         if not self._capturable(args, sig, found):
             return self.step(*args)
         device = found[0].device
-        if _equal(sig, self.seen):
+        if equal(sig, self.seen):
             self.calls_in_a_row += 1
         else:
             self.seen, self.calls_in_a_row = sig, 1
@@ -163,7 +157,7 @@ class GraphedStep:
         return (
             bool(found)
             and any(a is self.ops for a in args)
-            and not _equal(sig, self.refused)
+            and not equal(sig, self.refused)
             and self.graphs.accepts(found)
         )
 
