@@ -8,6 +8,9 @@ tested the same way (skipped otherwise with one short reason).
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -16,6 +19,7 @@ torch = pytest.importorskip("torch")
 from dlcore.backends import get_backend  # noqa: E402
 from dlcore.backends.torch_backend import TorchBackend, TorchOps  # noqa: E402
 from dlcore.backends.torch_graphs import CudaGraphs  # noqa: E402
+from dlcore.benchmarks.workloads import seeded_data  # noqa: E402
 
 import dlcore  # noqa: E402
 from dlcore.activations import get_activation  # noqa: E402
@@ -83,9 +87,7 @@ class StandInOps(TorchOps):
 
 def _net(device: str, dims=(2, 4, 1), hidden="tanh", m=300, dtype="float64"):
     backend = get_backend(f"torch:{device}")
-    rng = np.random.default_rng(0)
-    X = backend.asarray(rng.standard_normal((dims[0], m)), dtype=dtype)
-    Y = backend.asarray((rng.random((1, m)) > 0.5).astype("float64"), dtype=dtype)
+    X, Y = (backend.asarray(a, dtype=dtype) for a in seeded_data(dims[0], m, seed=0))
     acts = [get_activation(hidden)] * (len(dims) - 2) + [get_activation("sigmoid")]
     params = dlcore.initialize_parameters(list(dims), "xavier", backend, 1, dtype)
     return X, Y, acts, params
@@ -96,7 +98,8 @@ def _copy(params):
 
 
 def _steps_match(ops, X, Y, acts, params, lrs):
-    """train_step with ``ops`` and with the eager default, side by side: the same J and parameters."""
+    """train_step with ``ops`` and with the eager default, side by side: the same J and parameters after
+    every step, and every J returned still the same at the end (none is a view a later replay wrote)."""
     mine, oracle = _copy(params), _copy(params)
     eager = TorchOps(ops.xp, torch, graphs=False)
     costs = []
@@ -106,8 +109,9 @@ def _steps_match(ops, X, Y, acts, params, lrs):
         assert torch.equal(J, J_want)
         for k in oracle:
             assert torch.equal(mine[k], oracle[k]), k
-        costs.append(J)
-    return costs
+        costs.append((J, J_want.clone()))
+    assert all(torch.equal(J, J_want) for J, J_want in costs)
+    return [J for J, _ in costs]
 
 
 def test_a_step_runs_eagerly_warms_up_is_captured_then_replayed():
@@ -221,21 +225,40 @@ def test_a_fit_replays_its_steps_as_graphs_with_the_same_bits(device):
         results.append((net.parameters_numpy(), list(history.costs)))
     (ref, ref_costs), (got, costs) = results
     assert costs == ref_costs and all(np.array_equal(got[k], ref[k]) for k in ref)
-    assert engine.replays > 250  # 3 stretches of 99 steps between the cost checks, 3 eager calls each
+    # 297 whole steps between the 3 recorded ones (run as two halves): eager, warm-up, then replays
+    assert engine.replays == 295
+
+
+REFUSED = """
+import warnings
+import torch
+from dlcore.backends import get_backend
+from dlcore.backends.torch_backend import TorchOps
+
+ops = TorchOps(get_backend("torch:cuda").xp, torch, graphs=True)
+x = torch.ones(8, device="cuda")
+
+def step(x, ops):
+    x += 1
+    return x * float(x.sum())  # a host read: capture forbids it
+
+run = ops.capture(step, replay=True)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for _ in range(5):
+        run(x, ops)
+assert [str(w.message).split(" (")[0] for w in caught] == [
+    "dlcore: this step cannot be captured as a CUDA graph"
+], caught
+assert torch.equal(x, torch.full((8,), 6.0, device="cuda"))  # five updates, none lost or doubled
+assert torch.cuda.current_stream() == torch.cuda.default_stream()  # the failed capture's stream undone
+print("ok")
+"""
 
 
 @needs_cuda
 def test_a_step_with_a_host_sync_is_refused_by_the_capture_and_runs_eagerly():
-    ops = TorchOps(get_backend("torch:cuda").xp, torch, graphs=True)
-    x = torch.ones(8, device="cuda")
-
-    def step(x, ops):
-        x += 1
-        return x * float(x.sum())  # a host read: capture forbids it
-
-    run = ops.capture(step, replay=True)
-    with pytest.warns(RuntimeWarning, match="cannot be captured as a CUDA graph"):
-        for _ in range(5):
-            run(x, ops)
-    assert torch.equal(x, torch.full((8,), 6.0, device="cuda"))  # five updates, none lost or doubled
-    assert torch.cuda.current_stream() == torch.cuda.default_stream()  # the failed capture's stream undone
+    """In a process of its own: after a failed capture PyTorch 2.11's allocator may refuse later
+    captures in the same process (pytorch#180395), which would fail the other graph tests."""
+    result = subprocess.run([sys.executable, "-c", REFUSED], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
