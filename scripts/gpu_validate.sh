@@ -16,7 +16,7 @@
 # skips is a failure: DLCORE_REQUIRE_CUPY=1). Without one, the CPU steps still run (a rehearsal) and the
 # GPU steps say SKIPPED (no GPU); GPU_VALIDATE_DRY=1 also runs the GPU steps' commands on numpy, to check
 # them, and they still say SKIPPED. Every step has a time limit, and no step starts (or runs) after
-# $GPU_VALIDATE_BUDGET_S seconds from the start (450 for part 1, 470 for part 2: under 8 minutes);
+# $GPU_VALIDATE_BUDGET_S seconds from the start (default 470: under 8 minutes);
 # a step past its limit gets SIGINT (then SIGKILL 10 s later), so pytest still prints what failed so far.
 #
 # Offline set-up: the wheels the machine lacks are in .whl/ (scripts/fetch_gpu_wheels.sh, run where there
@@ -46,9 +46,7 @@ VENV=${VENV:-/tmp/dlcore-gpu-venv}
 # second venv layered over it by a .pth would hide them). A system Python gets a venv over it.
 if "$PY" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then VPY=$PY; else VPY="$VENV/bin/python"; fi
 WORK=$(mktemp -d)
-# no step starts later, each stops by then: part 2's two benchmark steps (300 s + what is left) need more
-[ "$PART" = 2 ] && BUDGET=470 || BUDGET=450
-DEADLINE=$((SECONDS + ${GPU_VALIDATE_BUDGET_S:-$BUDGET}))
+DEADLINE=$((SECONDS + ${GPU_VALIDATE_BUDGET_S:-470}))  # no step starts later; each stops by then
 export PYTHONUNBUFFERED=1 VPY OUT WORK LOG
 if command -v nvidia-smi >/dev/null 2>&1; then GPU=1; else GPU=0; fi
 export GPU BK=cupy
@@ -183,7 +181,7 @@ PY
 do_torch_graphs() {  # TorchOps' CUDA graphs (opt-in, DLCORE_TORCH_GRAPHS): the eager steps' bits, then
     # eager against graphs against the products' floor on the three nets (issues 18 and 20)
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -rfEs tests/test_torch_graphs.py &&
-    "$VPY" benchmarks/torch_graphs.py --device "$([ "$BK" = cupy ] && echo cuda || echo cpu)" --rounds 11
+    "$VPY" -m dlcore.benchmarks.torch_graphs --device "$([ "$BK" = cupy ] && echo cuda || echo cpu)" --rounds 11
 }
 do_bench_quick() {
     "$VPY" -m dlcore bench --quick --backend "$BK" --json "$OUT/bench_gpu_quick.json"
