@@ -7,6 +7,7 @@ import types
 import numpy as np
 import pytest
 from dlcore.benchmarks import floor_gap
+from dlcore.benchmarks.workloads import seeded_data
 
 import dlcore
 from dlcore.activations import get_activation
@@ -20,9 +21,7 @@ PYTHON = types.SimpleNamespace(njit=lambda **options: lambda f: f, prange=range)
 @pytest.mark.parametrize("dims", [[6, 5, 4, 1], [7, 5, 3, 2, 1]])
 def test_the_fused_step_trains_as_train_step(dims, parallel, variant, monkeypatch):
     monkeypatch.setattr(floor_gap, "LR", 0.5)
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((dims[0], 30))
-    Y = (rng.random((1, 30)) > 0.5).astype(float)
+    X, Y = seeded_data(dims[0], 30, seed=0)
     params = dlcore.initialize_parameters(dims, "he", dlcore.get_backend("numpy"), 3, "float64")
     mine, oracle = ({k: v.copy() for k, v in params.items()} for _ in range(2))
     acts = [get_activation("relu")] * (len(dims) - 2) + [get_activation("sigmoid")]

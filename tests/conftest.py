@@ -27,10 +27,13 @@ def cupy_skip_reason() -> str:
     return "cupy backend unavailable: " + reason.split(";")[0]
 
 
+NO_TORCH = "torch backend unavailable: PyTorch is not installed"
+
+
 def torch_cuda_skip_reason() -> str:
     """Why the torch:cuda tests skip here; ``""`` when PyTorch's CUDA answers or must answer."""
     if available_backends()["torch"]:
-        return "torch backend unavailable: PyTorch is not installed"
+        return NO_TORCH
     import torch
 
     if torch.cuda.is_available() or os.environ.get("DLCORE_REQUIRE_CUPY") == "1":
@@ -43,7 +46,7 @@ def _backend_param(name: str):
     if name == "cupy" and cupy_skip_reason():
         marks.append(pytest.mark.skip(reason=cupy_skip_reason()))
     if name == "torch" and available_backends()["torch"]:
-        marks.append(pytest.mark.skip(reason="torch backend unavailable: PyTorch is not installed"))
+        marks.append(pytest.mark.skip(reason=NO_TORCH))
     if name == "torch:cuda" and torch_cuda_skip_reason():
         marks.append(pytest.mark.skip(reason=torch_cuda_skip_reason()))
     return pytest.param(name, marks=marks, id=name)
