@@ -224,7 +224,7 @@ step() {  # step NAME KIND LIMIT_S FUNCTION: KIND "gpu" (SKIPPED without a GPU) 
         *) RESULT[$name]="FAIL (exit $rc)" ;;
     esac
     RESULT[$name]+=" in $((SECONDS - t0)) s"
-    if [ $GPU = 0 ] && [ "$name" = tests ] && [ $rc = 0 ]; then RESULT[$name]+=" (numpy and array_api_strict; the cupy cases SKIPPED: no GPU)"; fi
+    if [ $GPU = 0 ] && [ "$name" = tests ] && [ $rc = 0 ]; then RESULT[$name]+=" (numpy, array_api_strict and torch on the CPU; the cupy and torch:cuda cases SKIPPED: no GPU)"; fi
 }
 
 if [ "$PART" = 1 ]; then  # the short GPU-only checks first: a slow suite (NVRTC compiling every kernel on
