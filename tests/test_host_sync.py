@@ -247,3 +247,38 @@ def test_the_launch_counter_counts_what_the_fused_kernels_replace():
     assert fused["fused_kernels"] == adam["fused_kernels"] == 8
     assert fused["launches"] == adam["launches"] < default["launches"]
     assert launches.check_fused_matches_unfused("planar", "adam") < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("dims", "out", "Y_of"),
+    [
+        ((2, 8, 1), "sigmoid", lambda lab: (lab > 0)[None].astype("float64")),
+        ((2, 8, 3), "softmax", lambda lab: np.eye(3)[:, lab]),
+        ((2, 8, 2), "linear", lambda lab: np.stack([lab, -lab]).astype("float64")),
+    ],
+)
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "rmsprop", "adam"])
+def test_a_torch_fit_makes_no_tensor_from_a_python_number(monkeypatch, dims, out, Y_of, optimizer):
+    """What array_api_strict cannot show: a library wrapper that turns a Python number into a tensor
+    (array_api_compat's torch ``maximum(Z, 0.0)`` did, on every ReLU and cost) copies it host -> device on
+    CUDA, a stream sync each time and what CUDA graph capture forbids. A fit on torch (mini-batch, L2,
+    dropout, every optimizer and head, ReLU) makes none; its host -> device copies are the inputs and the
+    host-drawn shuffles and masks (``from_host``)."""
+    torch = pytest.importorskip("torch")
+    backend = get_backend("torch")
+    lab = np.random.default_rng(0).integers(0, 3, 200)
+    X = backend.asarray(np.random.default_rng(1).standard_normal((dims[0], 200)), dtype="float32")
+    Y = backend.asarray(Y_of(lab), dtype="float32")
+    net = dlcore.Network(list(dims), hidden_activation="relu", output_activation=out, backend=backend, seed=1)
+    made = []
+    for name in ("asarray", "tensor", "as_tensor", "scalar_tensor", "full"):
+        original = getattr(torch, name)
+
+        def spy(*args, _f=original, **kwargs):
+            if args and isinstance(args[0], (bool, int, float)):
+                made.append(traceback.extract_stack(limit=4)[0])
+            return _f(*args, **kwargs)
+
+        monkeypatch.setattr(torch, name, spy)
+    net.fit(X, Y, learning_rate=0.01, epochs=3, batch_size=64, optimizer=optimizer, l2=0.01, keep_prob=0.9)
+    assert made == []
