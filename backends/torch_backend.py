@@ -65,9 +65,11 @@ class TorchOps(Ops):
             return super().cost(head, Z, A, Y)
         return binary_cross_entropy_from_logits(Z, Y, self._positive_part)
 
-    def capture(self, step: Callable[..., Any], replay: bool = False) -> Callable[..., Any]:
+    def capture(
+        self, step: Callable[..., Any], replay: bool = False, inputs: tuple[int, ...] = ()
+    ) -> Callable[..., Any]:
         engine = self.graph_engine() if replay and self.graphs else None
-        return step if engine is None else GraphedStep(step, self, engine, self.lib.Tensor)
+        return step if engine is None else GraphedStep(step, self, engine, self.lib.Tensor, inputs)
 
     def graph_engine(self) -> CudaGraphs | None:
         """The CUDA graph mechanics (one per ops object: its side streams), None without CUDA (tests

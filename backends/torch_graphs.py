@@ -12,7 +12,8 @@ cupy/cupy#6290), and replays it as one launch. The policy is NumpyOps' replay, o
 same other values by ``==`` (a Python learning rate is baked into the graph: a new one is a new
 signature). Only steps whose tensors are all on one CUDA device, handed this very ops object, are
 captured. A step that cannot be (a host sync inside it, an operation capture forbids) runs eagerly for
-those arguments from then on. Mini-batches are new tensors every step: they run eagerly, as on NumpyOps.
+those arguments from then on. Mini-batches, new tensors every step, are the caller's ``inputs``: each is
+copied into a static tensor of its shape (a device-to-device copy), which the graph reads.
 The step's return value (a cost) lives in the graph's memory, which the next replay overwrites: it is
 returned as a copy.
 
@@ -114,8 +115,13 @@ def tensors(x: Any, tensor_type: type) -> list[Any]:
 class GraphedStep:
     """``step`` run eagerly, warmed up, captured and replayed as the module's docstring says."""
 
-    def __init__(self, step: Callable[..., Any], ops: Any, graphs: Any, tensor_type: type) -> None:
+    def __init__(
+        self, step: Callable[..., Any], ops: Any, graphs: Any, tensor_type: type, inputs: tuple[int, ...] = ()
+    ) -> None:
         self.step, self.ops, self.graphs, self.tensor_type = step, ops, graphs, tensor_type
+        self.inputs = inputs  # read-only arguments (mini-batches): copied into static tensors
+        self.static: dict[tuple[Any, ...], Any] = {}
+        self.last: dict[int, Any] = {}  # the tensor each input position had at the last call
         self.seen: Any = None  # the last eager call's signature, and how many calls in a row had it
         self.calls_in_a_row = 0
         self.replay: Callable[[], Any] | None = None
@@ -124,8 +130,11 @@ class GraphedStep:
         self.refused: Any = None  # a signature whose capture failed
 
     def __call__(self, *args: Any) -> Any:
+        if self.inputs:
+            args = self._stage(args)
         sig = signature(args, self.tensor_type)
         if self.replay is not None and equal(sig, self.replay_signature):
+            self.seen = None  # calls in a row: a replay breaks them (a last partial batch stays eager)
             return _fresh(self.replay())
         found = tensors(args, self.tensor_type)
         if not self._capturable(args, sig, found):
@@ -152,6 +161,27 @@ class GraphedStep:
             return self.step(*args)
         self.replay, self.replay_signature, self.replay_tensors, self.seen = replay, sig, found, None
         return _fresh(replay())
+
+    def _stage(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A new input tensor (another mini-batch) copied into the static tensor of its position, shape,
+        dtype and device (a device-to-device copy), so that a graph reading the static one replays."""
+        args = list(args)
+        for i in self.inputs:
+            a = args[i]
+            previous, self.last[i] = self.last.get(i), a
+            if previous is None or a is previous or not self._stageable(a):
+                continue  # the first call, or the same tensor as at the last (a full batch): as it is
+            key = (i, tuple(a.shape), a.dtype, a.device)
+            buffer = self.static.get(key)
+            if buffer is None:
+                buffer = self.static[key] = a.clone()
+            else:
+                buffer.copy_(a)
+            args[i] = buffer
+        return tuple(args)
+
+    def _stageable(self, a: Any) -> bool:
+        return isinstance(a, self.tensor_type) and self.graphs.accepts([a])
 
     def _capturable(self, args: tuple[Any, ...], sig: Any, found: list[Any]) -> bool:
         return (

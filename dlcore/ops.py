@@ -121,7 +121,9 @@ class Ops:
         return self.xp.astype(U < keep_prob, U.dtype) / keep_prob
 
     # -- whole steps ----------------------------------------------------------------------------------
-    def capture(self, step: Callable[..., Any], replay: bool = False) -> Callable[..., Any]:
+    def capture(
+        self, step: Callable[..., Any], replay: bool = False, inputs: tuple[int, ...] = ()
+    ) -> Callable[..., Any]:
         """``step`` as a function the backend may run faster when called again and again: a CUDA graph,
         or buffers reused from one call to the next. Arrays made inside one call may be reused by the next,
         so ``step`` must return nothing but what it computes fresh (a cost). ``replay=True``: the caller
@@ -129,7 +131,10 @@ class Ops:
         its control flow depends on the arguments' shapes and scalars only, never on array values, and that
         it has no effect but on those arrays (no Python state: an optimizer's step counter, a progress
         hook), so that a backend may record one call and replay only its array work while the arguments
-        stay the same arrays (NumpyOps). The identity here."""
+        stay the same arrays (NumpyOps). ``inputs``: the positions of arguments the step only reads (a
+        mini-batch X{t}, Y{t}); a backend may copy a new one into a buffer of its own of that shape, so
+        that the next batch is the same arguments to a replay (a CUDA graph's static inputs). The
+        identity here."""
         return step
 
 

@@ -266,25 +266,26 @@ def train(
         )
 
         def whole_step(Xb: Array, Yb: Array, params: Params, scale: float, ops: Ops) -> None:
-            """The two halves in one call: the full-batch gradient-descent step between two cost checks,
-            captured with ``replay=True`` (a backend may record it once and replay its array work while the
-            arguments stay the same: NumpyOps), as :func:`prop.train_step` is. Made of the captured halves,
+            """The two halves in one call: the gradient-descent step between two cost checks, captured
+            with ``replay=True`` (a backend may record it once and replay its array work while the
+            arguments stay the same: NumpyOps; X{t}, Y{t} are ``inputs`` it may copy into buffers of its
+            own), as :func:`prop.train_step` is. Made of the captured halves,
             it computes in their buffers (NumpyOps): a plain fit holds one step's arrays, not two."""
             AL, caches, masks, _ = forward_and_cost(Xb, Yb, False)
             backward_and_update(AL, Yb, caches, masks, scale)
 
-        # the plain full-batch course loop (no dropout, L2, decay or ranks): the steps between two cost
-        # checks run as one replayable call each; a recorded step keeps the two halves, with the check
-        # (and the callback) between them, before its update
+        # the plain course loop (gradient descent; no dropout, L2, decay or ranks): the steps between two
+        # cost checks run as one replayable call each, mini-batches as inputs a backend may copy into
+        # buffers of its own (so that each batch of one shape replays); a recorded step keeps the two
+        # halves, with the check (and the callback) between them, before its update
         plain = (
-            single
-            and keep_prob == 1.0
+            keep_prob == 1.0
             and not l2
             and parallel is None
             and type(optimizer) is GradientDescent
             and not optimizer.decay_rate
         )
-        whole = ops.capture(whole_step, replay=True) if plain else None
+        whole = ops.capture(whole_step, replay=True, inputs=(0, 1)) if plain else None
 
         def full_cost(Xa: Array, Ya: Array) -> Array:
             """J of the current parameters on all of (Xa, Ya), without dropout or L2 (0-D, on the device);

@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 from dlcore.backends import get_backend
-from dlcore.backends.numpy_backend import OPS, NumpyOps, _Recorder
+from dlcore.backends.numpy_backend import OPS, STAGE_MAX_ELEMENTS, NumpyOps, _Recorder
 from dlcore.benchmarks.workloads import step_peak_bytes
 
 import dlcore
@@ -333,6 +333,47 @@ def test_fit_replays_the_steps_between_cost_checks_with_the_same_bits(backend, c
     assert costs[0] == costs[1] and plain.t == halves.t == 250
     for name, value in nets[0].params.items():
         assert np.array_equal(backend.to_numpy(value), backend.to_numpy(nets[1].params[name])), name
+
+
+@pytest.mark.parametrize("cost_every", [1, 4])
+def test_plain_mini_batch_epochs_replay_with_the_same_bits(backend, cost_every):
+    """Mini-batch gradient descent (400 columns in batches of 64: a last batch of 16) between cost
+    checks: every batch is a new array, the step's input copies of one shape replay. The same parameters,
+    costs and step count as the two halves of every step, on every backend."""
+    from dlcore.datasets import planar
+
+    X, Y = planar(backend, m=400, dtype="float64")
+    nets = [dlcore.Network([2, 8, 5, 1], "relu", backend=backend, seed=3) for _ in range(2)]
+    plain, halves = dlcore.GradientDescent(0.5), _NotPlainGD(0.5)
+    costs = [
+        net.fit(X, Y, optimizer=opt, epochs=12, batch_size=64, cost_every=cost_every).costs
+        for net, opt in zip(nets, (plain, halves), strict=True)
+    ]
+    assert costs[0] == costs[1] and plain.t == halves.t == 12 * 7
+    for name, value in nets[0].params.items():
+        assert np.array_equal(backend.to_numpy(value), backend.to_numpy(nets[1].params[name])), name
+
+
+def test_numpy_mini_batches_are_replayed_from_their_input_copies():
+    """NumpyOps' layer_forward calls in 10 epochs (cost_every=5) of [2, 4, 1]: the recorded epochs 0
+    and 5 run every step (7 a epoch of 400 in batches of 64) and the last cost one forward; of the 8
+    unrecorded epochs the first runs its first batch (eager), its second (a copy: a new signature) and
+    its third (recorded); the full batches replay after that, each last batch of 16 runs (never recorded:
+    the tape stays the full batches'). Batches above STAGE_MAX_ELEMENTS are not copied: no replay."""
+    from dlcore.datasets import planar
+
+    def forwards(m, batch_size):
+        spy = Spy(NP.xp)
+        backend = type(NP)(NP.xp, NP.device, spy)
+        X, Y = planar(backend, m=m, dtype="float64")
+        net = dlcore.Network([2, 4, 1], "tanh", backend=backend, seed=3)
+        net.fit(X, Y, learning_rate=0.5, epochs=10, batch_size=batch_size, cost_every=5)
+        return spy.calls // 2  # two layers
+
+    assert forwards(400, 64) == 2 * 7 + 1 + (3 + 1) + 7 * 1  # 26 of the 71 without replay
+    assert forwards(400, 400) == 2 + 1 + 2  # a full batch: the same array, never copied
+    big = 20_000  # 2 x 20,000 elements > STAGE_MAX_ELEMENTS
+    assert big * 2 > STAGE_MAX_ELEMENTS and forwards(2 * big, big) == 2 * 2 + 1 + 8 * 2
 
 
 def test_a_plain_fit_holds_one_steps_arrays_not_two():
