@@ -369,10 +369,10 @@ class NumpyOps(Ops):
         computed; :meth:`dlcore.ops.Ops.capture`): when a call finds the
         same arguments as the call before, that call is recorded, and every later call with those
         arguments replays the recording. A step not handed this very ops object (a wrapper's) is never
-        recorded. ``inputs`` (read-only arguments, e.g. mini-batches): a small one (at most
-        STAGE_MAX_ELEMENTS) that is another array than at the last call is copied into a buffer of this
-        step (one per position, shape and dtype), so each new batch of one shape replays (from the third
-        batch on); a full batch, the same array every call, is read where it is."""
+        recorded. ``inputs`` (read-only arguments, e.g. mini-batches): each small one (at most
+        STAGE_MAX_ELEMENTS) is copied into a buffer of this step (one per position, shape and dtype), so
+        each new batch of one shape replays; a step with inputs whose recording was refused runs as it is
+        from then on, uncopied."""
         buffers: list[np.ndarray] = []
         scratch: dict[tuple[Any, ...], np.ndarray] = {}
         #: the tape, the previous call's signature, and a refused recording (a _Tape without calls: its
@@ -390,20 +390,13 @@ class NumpyOps(Ops):
         if not replay:
             return lambda *args, **kwargs: run(args, kwargs)
         staged: dict[tuple[int, tuple[int, ...], Any], np.ndarray] = {}
-        last: dict[int, Any] = {}  # the array each input position had at the last call
 
         def stage(args: tuple[Any, ...]) -> tuple[Any, ...]:
             args = list(args)
             for i in inputs:
                 a = args[i]
-                previous, last[i] = last.get(i), a
-                if (
-                    previous is None
-                    or a is previous
-                    or type(a) is not np.ndarray
-                    or a.size > STAGE_MAX_ELEMENTS
-                ):
-                    continue  # the first call, or the same array as at the last (a full batch): as it is
+                if type(a) is not np.ndarray or a.size > STAGE_MAX_ELEMENTS:
+                    continue
                 key = (i, a.shape, a.dtype)
                 buffer = staged.get(key)
                 if buffer is None:
@@ -416,11 +409,11 @@ class NumpyOps(Ops):
             if self._workspace is not None:  # nested: the outer step records (its own buffers serve)
                 return run(args, {})
             tape, refused = state[0], state[2]
-            hit = tape is not None and tape.same(args)
-            if inputs and not hit:  # a new mini-batch: into the step's buffer (a full batch is not copied)
+            if inputs:
+                if tape is None and refused is not None:  # not replayable (its head, say): no copies
+                    return run(args, {})
                 args = stage(args)
-                hit = tape is not None and tape.same(args)
-            if hit:
+            if tape is not None and tape.same(args):
                 state[1] = None  # "the previous call": the tape's (a last partial batch is not recorded)
                 return tape.replay()
             if refused is not None and refused.same(args):

@@ -121,7 +121,6 @@ class GraphedStep:
         self.step, self.ops, self.graphs, self.tensor_type = step, ops, graphs, tensor_type
         self.inputs = inputs  # read-only arguments (mini-batches): copied into static tensors
         self.static: dict[tuple[Any, ...], Any] = {}
-        self.last: dict[int, Any] = {}  # the tensor each input position had at the last call
         self.seen: Any = None  # the last eager call's signature, and how many calls in a row had it
         self.calls_in_a_row = 0
         self.replay: Callable[[], Any] | None = None
@@ -131,6 +130,8 @@ class GraphedStep:
 
     def __call__(self, *args: Any) -> Any:
         if self.inputs:
+            if self.replay is None and self.refused is not None:  # its capture failed: eager, uncopied
+                return self.step(*args)
             args = self._stage(args)
         sig = signature(args, self.tensor_type)
         if self.replay is not None and equal(sig, self.replay_signature):
@@ -168,9 +169,8 @@ class GraphedStep:
         args = list(args)
         for i in self.inputs:
             a = args[i]
-            previous, self.last[i] = self.last.get(i), a
-            if previous is None or a is previous or not self._stageable(a):
-                continue  # the first call, or the same tensor as at the last (a full batch): as it is
+            if not (isinstance(a, self.tensor_type) and self.graphs.accepts([a])):
+                continue
             key = (i, tuple(a.shape), a.dtype, a.device)
             buffer = self.static.get(key)
             if buffer is None:
@@ -179,9 +179,6 @@ class GraphedStep:
                 buffer.copy_(a)
             args[i] = buffer
         return tuple(args)
-
-    def _stageable(self, a: Any) -> bool:
-        return isinstance(a, self.tensor_type) and self.graphs.accepts([a])
 
     def _capturable(self, args: tuple[Any, ...], sig: Any, found: list[Any]) -> bool:
         return (

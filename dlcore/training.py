@@ -276,16 +276,18 @@ def train(
 
         # the plain course loop (gradient descent; no dropout, L2, decay or ranks): the steps between two
         # cost checks run as one replayable call each, mini-batches as inputs a backend may copy into
-        # buffers of its own (so that each batch of one shape replays); a recorded step keeps the two
-        # halves, with the check (and the callback) between them, before its update
+        # buffers of its own (so that each batch of one shape replays: with two full batches an epoch or
+        # more, else the shapes alternate and nothing would); a recorded step keeps the two halves, with
+        # the check (and the callback) between them, before its update
         plain = (
-            keep_prob == 1.0
+            (single or plan.m // plan.batch_size >= 2)
+            and keep_prob == 1.0
             and not l2
             and parallel is None
             and type(optimizer) is GradientDescent
             and not optimizer.decay_rate
         )
-        whole = ops.capture(whole_step, replay=True, inputs=(0, 1)) if plain else None
+        whole = ops.capture(whole_step, replay=True, inputs=() if single else (0, 1)) if plain else None
 
         def full_cost(Xa: Array, Ya: Array) -> Array:
             """J of the current parameters on all of (Xa, Ya), without dropout or L2 (0-D, on the device);
@@ -380,6 +382,7 @@ def train(
                         break
                 if plan.max_iterations is not None and iteration >= plan.max_iterations:
                     break
+            whole = None  # its recording's buffers: not held through the last cost on all of X
             if parallel is not None and parallel.stop_requested():  # device flags after unread full batches
                 raise parallel.stop_error()
             if (

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from dlcore.backends import get_backend
 from dlcore.backends.numpy_backend import OPS, STAGE_MAX_ELEMENTS, NumpyOps, _Recorder
-from dlcore.benchmarks.workloads import step_peak_bytes
+from dlcore.benchmarks.workloads import seeded_data, step_peak_bytes
 
 import dlcore
 from dlcore.activations import ACTIVATIONS, get_activation
@@ -357,9 +357,9 @@ def test_plain_mini_batch_epochs_replay_with_the_same_bits(backend, cost_every):
 def test_numpy_mini_batches_are_replayed_from_their_input_copies():
     """NumpyOps' layer_forward calls in 10 epochs (cost_every=5) of [2, 4, 1]: the recorded epochs 0
     and 5 run every step (7 a epoch of 400 in batches of 64) and the last cost one forward; of the 8
-    unrecorded epochs the first runs its first batch (eager), its second (a copy: a new signature) and
-    its third (recorded); the full batches replay after that, each last batch of 16 runs (never recorded:
-    the tape stays the full batches'). Batches above STAGE_MAX_ELEMENTS are not copied: no replay."""
+    unrecorded epochs the first runs its first batch (eager) and its second (recorded); the full batches
+    replay after that, each last batch of 16 runs (never recorded: the tape stays the full batches'). A
+    full batch is not copied; batches above STAGE_MAX_ELEMENTS neither: no replay."""
     from dlcore.datasets import planar
 
     def forwards(m, batch_size):
@@ -370,10 +370,29 @@ def test_numpy_mini_batches_are_replayed_from_their_input_copies():
         net.fit(X, Y, learning_rate=0.5, epochs=10, batch_size=batch_size, cost_every=5)
         return spy.calls // 2  # two layers
 
-    assert forwards(400, 64) == 2 * 7 + 1 + (3 + 1) + 7 * 1  # 26 of the 71 without replay
-    assert forwards(400, 400) == 2 + 1 + 2  # a full batch: the same array, never copied
+    assert forwards(400, 64) == 2 * 7 + 1 + (2 + 1) + 7 * 1  # 25 of the 71 without replay
+    assert forwards(400, 400) == 2 + 1 + 2  # a full batch: eager, recorded, replayed
     big = 20_000  # 2 x 20,000 elements > STAGE_MAX_ELEMENTS
     assert big * 2 > STAGE_MAX_ELEMENTS and forwards(2 * big, big) == 2 * 2 + 1 + 8 * 2
+
+
+def test_mini_batches_of_a_step_that_cannot_replay_are_not_copied(monkeypatch):
+    """A softmax head computes outside NumpyOps' tape: the plain mini-batch step's recording is refused
+    once (its second batch), and from then on its batches run as they are, not copied into the step's
+    buffers for a replay that cannot come."""
+    copies = []
+    copyto = np.copyto
+
+    def counted(dst, src, **kwargs):
+        copies.append(dst.shape)
+        return copyto(dst, src, **kwargs)
+
+    monkeypatch.setattr(np, "copyto", counted)
+    X, labels = seeded_data(4, 400)
+    Y = np.eye(3)[:, (labels[0] + (X[0] > 0)).astype(int)]  # 3 classes
+    net = dlcore.Network([4, 16, 3], "relu", output_activation="softmax", backend=NP, seed=3)
+    net.fit(X, Y, learning_rate=0.1, epochs=4, batch_size=64, cost_every=100)
+    assert len(copies) == 2 * 2  # X{t} and Y{t} of the first two unrecorded batches, then none
 
 
 def test_a_plain_fit_holds_one_steps_arrays_not_two():

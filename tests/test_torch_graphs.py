@@ -233,8 +233,8 @@ def test_mini_batches_replay_through_static_input_copies():
     """Plain mini-batch gradient descent with graphs (the stand-in): each batch, a new tensor, is copied
     into the static tensor of its shape, so the full batches replay (the 16-column last batch of each
     epoch runs eagerly); the eager fit's bits. 12 epochs of 7 batches, epochs 0, 4 and 8 recorded (as
-    two halves): the first unrecorded epoch replays from its 4th batch (eager, a first copy, warm-up,
-    captured), the 8 others their 6 full batches."""
+    two halves): the first unrecorded epoch replays from its 3rd batch (eager, warm-up, captured), the 8
+    others their 6 full batches."""
     plain = get_backend("torch")
     engine = Recorder()
     results = []
@@ -246,7 +246,7 @@ def test_mini_batches_replay_through_static_input_copies():
         results.append((net.parameters_numpy(), list(history.costs)))
     (ref, ref_costs), (got, costs) = results
     assert costs == ref_costs and all(np.array_equal(got[k], ref[k]) for k in ref)
-    assert (engine.captures, engine.replays) == (1, 3 + 8 * 6)
+    assert (engine.captures, engine.replays) == (1, 4 + 8 * 6)
 
 
 REFUSED = """
