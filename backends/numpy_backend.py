@@ -349,7 +349,8 @@ class NumpyOps(Ops):
         super().__init__(xp)
         self._workspace: list[np.ndarray] | None = None  # the running captured step's buffers
         self._next = 0
-        #: the running captured step's scratch buffers, one per (shape, dtype): see :meth:`_scratch`
+        #: the running captured step's scratch buffers, one per (shape, dtype): see :meth:`_scratch`; and
+        #: its workspace buffers of other batch widths, per (index, shape, dtype): see :meth:`_empty`
         self._scratch_buffers: dict[tuple[Any, ...], np.ndarray] = {}
         self._np: Any = _NUMPY  # a _Recorder while a replayable step is recorded
         #: (Z, exp(-|Z|)) of the output sigmoid in the running captured step: the binary cost reuses it
@@ -462,7 +463,13 @@ class NumpyOps(Ops):
             buffer = workspace[i]
             if buffer.shape == shape and buffer.dtype == dtype:
                 return buffer
-            workspace[i] = buffer = np.empty(shape, dtype)
+            # another batch width (a last, partial batch): each width keeps its own buffer, swapped in
+            # and out, so the widths do not reallocate every epoch and a replay's recorded buffers (the
+            # full batches') stay the ones the eager steps use, not a second set
+            stash = self._scratch_buffers
+            stash[(i, buffer.shape, buffer.dtype)] = buffer
+            buffer = stash.pop((i, shape, dtype), None)
+            workspace[i] = buffer = np.empty(shape, dtype) if buffer is None else buffer
             return buffer
         buffer = np.empty(shape, dtype)
         workspace.append(buffer)

@@ -395,19 +395,21 @@ def test_mini_batches_of_a_step_that_cannot_replay_are_not_copied(monkeypatch):
     assert len(copies) == 2 * 2  # X{t} and Y{t} of the first two unrecorded batches, then none
 
 
-def test_a_plain_fit_holds_one_steps_arrays_not_two():
+@pytest.mark.parametrize(
+    "fit", [{"iterations": 20, "cost_every": 10}, {"epochs": 6, "batch_size": 300, "cost_every": 3}]
+)
+def test_a_plain_fit_holds_one_steps_arrays_not_two(fit):
     """The replayable whole step is made of the loop's two captured halves and computes in their buffers:
     a plain fit's peak memory is that of a fit that runs the halves on every step (before, the whole step
-    had a workspace of its own: 1.6x on the wide net)."""
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((30, 800))
-    Y = (rng.random((1, 800)) > 0.5).astype(float)
+    had a workspace of its own: 1.6x on the wide net). Mini-batches of 300 of 800 columns (a last batch
+    of 200): the replay's buffers are the full batches' of the halves, kept apart from the last batch's."""
+    X, Y = seeded_data(30, 800, seed=0)
 
     def peak(optimizer) -> int:
         net = dlcore.Network([30, 300, 300, 1], "relu", backend=NP, seed=3)
         tracemalloc.start()
         try:
-            net.fit(X, Y, optimizer=optimizer, iterations=20, cost_every=10)
+            net.fit(X, Y, optimizer=optimizer, **fit)
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
