@@ -97,6 +97,48 @@ def ranks_output(out: Path, n: int) -> list[dict]:
     return [dict(np.load(out / f"rank{r}.npz")) for r in range(n)]
 
 
+class _FakeMPIComm:
+    """mpi4py's COMM_WORLD as rank ``rank`` of ``size`` sees it, ``local`` ranks on this machine (what
+    NCCLComm asks MPI), every rank holding the same arrays: Allreduce sums to ``size`` times x, in place
+    (the dtypes it was handed in ``reduced``); Bcast and allgather change nothing."""
+
+    def __init__(self, rank=0, size=1, local=1):
+        self.rank, self.size, self.local = rank, size, local
+        self.reduced = []
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return self.size
+
+    def Split_type(self, kind):
+        return types.SimpleNamespace(
+            Get_rank=lambda: self.rank % self.local, Get_size=lambda: self.local, Free=lambda: None
+        )
+
+    def bcast(self, obj, root=0):
+        return b"unique-id-of-rank-0"
+
+    def Allreduce(self, inplace, buf, op):
+        self.reduced.append(buf.dtype)
+        buf *= self.size
+
+    def Bcast(self, buf, root):
+        pass
+
+    def allgather(self, obj):
+        return [obj] * self.size
+
+
+def _fake_mpi(monkeypatch, world: _FakeMPIComm) -> None:
+    """comm.load_mpi() gives mpi4py's MPI with ``world`` as COMM_WORLD."""
+    from dlcore.backends import comm as comm_module
+
+    mpi = types.SimpleNamespace(COMM_WORLD=world, COMM_TYPE_SHARED=1, IN_PLACE=0, SUM=0)
+    monkeypatch.setattr(comm_module, "load_mpi", lambda: mpi)
+
+
 # -- no MPI needed -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("m", [1, 2, 3, 7, 400, 401])
 @pytest.mark.parametrize("size", [1, 2, 3, 4])
@@ -134,24 +176,8 @@ def test_mixed_precision_ranks_sum_in_the_master_dtype(monkeypatch, name, low):
         pytest.skip(f"{name} backend unavailable: {reason.split(';')[0]}")
     from dlcore.backends import comm as comm_module
 
-    class OneRank:  # mpi4py's COMM_WORLD of a job of one
-        def Get_rank(self):
-            return 0
-
-        def Get_size(self):
-            return 1
-
-        def Allreduce(self, inplace, buf, op):
-            assert buf.dtype == np.float32
-
-        def Bcast(self, buf, root):
-            pass
-
-        def allgather(self, obj):
-            return [obj]
-
-    fake = types.SimpleNamespace(COMM_WORLD=OneRank(), IN_PLACE=0, SUM=0)
-    monkeypatch.setattr(comm_module, "load_mpi", lambda: fake)
+    world = _FakeMPIComm()  # a job of one
+    _fake_mpi(monkeypatch, world)
     fit = {**SCENARIOS["mixed"][3], "precision": low, "cost_every": 1}
     X, Y = data(name)
     results = []
@@ -161,6 +187,7 @@ def test_mixed_precision_ranks_sum_in_the_master_dtype(monkeypatch, name, low):
         results.append((net.parameters_numpy(), list(history.costs)))
     (ref, ref_costs), (got, costs) = results
     assert costs == ref_costs and all(np.array_equal(got[k], ref[k]) for k in ref)
+    assert world.reduced and set(world.reduced) == {np.dtype("float32")}
 
 
 def test_every_rank_sums_in_one_dtype_of_at_least_float32():
@@ -385,27 +412,6 @@ def test_the_flat_gradient_buffer_has_one_layout_whatever_the_dict_order():
     assert buffers[0].shape == (6 + 3 + 1 + 1 + 2,)  # the gradients, the cost, two stop flags
 
 
-class _FakeMPIComm:
-    """Rank ``rank`` of ``size``, ``local`` ranks on this machine (what NCCLComm asks MPI)."""
-
-    def __init__(self, rank, size, local):
-        self.rank, self.size, self.local = rank, size, local
-
-    def Get_rank(self):
-        return self.rank
-
-    def Get_size(self):
-        return self.size
-
-    def Split_type(self, kind):
-        return types.SimpleNamespace(
-            Get_rank=lambda: self.rank % self.local, Get_size=lambda: self.local, Free=lambda: None
-        )
-
-    def bcast(self, obj, root=0):
-        return b"unique-id-of-rank-0"
-
-
 def _fake_cupy(monkeypatch, gpus, calls, available=True, array_gpu=1):
     """Just enough of cupy (NumPy arrays on GPU ``array_gpu`` stand in for device arrays) to check
     NCCLComm's wiring; ``available=False``: CuPy could not load libnccl (``cupy.cuda.nccl.available``)."""
@@ -456,8 +462,7 @@ def test_nccl_comm_one_gpu_per_rank_and_its_calls(monkeypatch):
 
     calls = []
     _fake_cupy(monkeypatch, gpus=4, calls=calls)
-    fake_mpi = types.SimpleNamespace(COMM_WORLD=_FakeMPIComm(rank=5, size=8, local=4), COMM_TYPE_SHARED=1)
-    monkeypatch.setattr(comm_module, "load_mpi", lambda: fake_mpi)
+    _fake_mpi(monkeypatch, _FakeMPIComm(rank=5, size=8, local=4))
     comm = comm_module.NCCLComm()
     assert (comm.rank, comm.size, comm.local_rank) == (5, 8, 1)
     assert ("device", 1) in calls and ("init", 8, b"unique-id-of-rank-0", 5) in calls
@@ -474,8 +479,7 @@ def test_nccl_without_libnccl_or_on_another_gpu_is_one_sentence(monkeypatch):
     NCCL device: name the backend to use, before NCCL reads a pointer of the wrong GPU."""
     from dlcore.backends import comm as comm_module
 
-    fake_mpi = types.SimpleNamespace(COMM_WORLD=_FakeMPIComm(rank=1, size=2, local=2), COMM_TYPE_SHARED=1)
-    monkeypatch.setattr(comm_module, "load_mpi", lambda: fake_mpi)
+    _fake_mpi(monkeypatch, _FakeMPIComm(rank=1, size=2, local=2))
     _fake_cupy(monkeypatch, gpus=2, calls=[], available=False)
     with pytest.raises(BackendError, match=r"CuPy cannot load NCCL.*pip install nvidia-nccl-cu13"):
         comm_module.NCCLComm()
@@ -491,8 +495,7 @@ def test_nccl_refuses_more_ranks_than_gpus_on_a_machine(monkeypatch):
     from dlcore.backends import comm as comm_module
 
     _fake_cupy(monkeypatch, gpus=2, calls=[])
-    fake_mpi = types.SimpleNamespace(COMM_WORLD=_FakeMPIComm(rank=0, size=3, local=3), COMM_TYPE_SHARED=1)
-    monkeypatch.setattr(comm_module, "load_mpi", lambda: fake_mpi)
+    _fake_mpi(monkeypatch, _FakeMPIComm(rank=0, size=3, local=3))
     with pytest.raises(BackendError, match=r"3 ranks on this machine but 2 GPU\(s\).*mpiexec -n 2"):
         comm_module.NCCLComm()
 
@@ -579,19 +582,7 @@ def test_mpi_comm_host_buffer_copies_at_most_once(monkeypatch):
     else one contiguous copy; the result holds the collective's values in x's library either way."""
     from dlcore.backends import comm as comm_module
 
-    class Summing:  # Allreduce of two ranks holding the same x: twice x, in place
-        def Get_rank(self):
-            return 0
-
-        def Get_size(self):
-            return 2
-
-        def Allreduce(self, inplace, buf, op):
-            buf *= 2
-
-    monkeypatch.setattr(
-        comm_module, "load_mpi", lambda: types.SimpleNamespace(COMM_WORLD=Summing(), IN_PLACE=0, SUM=0)
-    )
+    _fake_mpi(monkeypatch, _FakeMPIComm(size=2, local=2))  # two ranks holding the same x: twice x
     comm = comm_module.MPIComm()
     x = np.arange(6.0).reshape(2, 3)
     host, own = comm._host(x)
