@@ -80,12 +80,11 @@ class CudaGraphs:
                 cuda.synchronize(device)
                 raise
 
-        def replay() -> Any:
+        def replay() -> Any:  # holds the graph, and so its memory pool
             with cuda.device(device):
                 graph.replay()
             return out
 
-        replay.graph = graph  # type: ignore[attr-defined]  # held: its memory pool lives with it
         return replay
 
 

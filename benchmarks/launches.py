@@ -192,8 +192,7 @@ class _LowPrecisionStandIn:
 def _problem(name: str, backend: Any, dtype: str = "float32") -> tuple[Any, Any, dict, list]:
     """X, Y, parameters and activations of the suite's network ``name`` (launch counts do not depend on
     the values)."""
-    _, X, Y, params, acts = _network(backend, dtype, name)
-    return X, Y, params, acts
+    return _network(backend, dtype, name)[1:]
 
 
 def _step(X, Y, params, acts, ops: Ops, optimizer: Optimizer, record: bool) -> None:

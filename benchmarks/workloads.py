@@ -184,12 +184,18 @@ def logistic_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
 
 # -- 3. network forward + backward ------------------------------------------------------------
 def _network(backend: Backend, dtype: str, name: str, m: int | None = None, seed: int = 3):
+    """(dims, X, Y, params, activations) of the net ``name`` of NETWORKS (``m`` columns, default its own)."""
     dims, hidden, m_default = NETWORKS[name]
-    m = m or m_default
+    return (dims, *_problem(backend, dtype, dims, hidden, m or m_default, seed))
+
+
+def _problem(backend: Backend, dtype: str, dims: list[int], hidden: str, m: int, seed: int = 3):
+    """X, Y (:func:`seeded_data`), the initial parameters (He for ReLU, else Xavier) and the activations
+    (``hidden``, then a sigmoid output) of one benchmark training problem, on ``backend``."""
     X, Y = (backend.asarray(a, dtype=dtype) for a in seeded_data(dims[0], m, seed))
     acts = [get_activation(hidden)] * (len(dims) - 2) + [get_activation("sigmoid")]
     params = dlcore.initialize_parameters(dims, "he" if hidden == "relu" else "xavier", backend, seed, dtype)
-    return dims, X, Y, params, acts
+    return X, Y, params, acts
 
 
 def _vectorized_gradients(X, Y, params, acts):
@@ -366,9 +372,7 @@ def _step_case(
 ) -> Case:
     """One training-step case: dlcore's step, its matrix-product floor, the PyTorch peers and, on NumPy,
     the hand-written step with preallocated buffers (:mod:`.handwritten`); checked against each other."""
-    X, Y = (backend.asarray(a, dtype=dtype) for a in seeded_data(dims[0], m))
-    acts = [get_activation(hidden)] * (len(dims) - 2) + [get_activation("sigmoid")]
-    params = dlcore.initialize_parameters(dims, "he" if hidden == "relu" else "xavier", backend, 3, dtype)
+    X, Y, params, acts = _problem(backend, dtype, dims, hidden, m)
     check_params = {k: backend.xp.asarray(v, copy=True) for k, v in params.items()}
     contestants: dict[str, Callable[[], Any]] = {
         "vectorized": lambda: train_step(X, Y, params, acts, LEARNING_RATE),
