@@ -22,6 +22,8 @@ from dlcore.ops import Ops
 DTYPES = ("float32", "float64")
 #: the compute dtypes of mixed precision (dlcore.precision): a backend lists those it supports
 LOW_PRECISION_DTYPES = ("bfloat16", "float16")
+#: the dtypes a host (NumPy) array can take on its way to a backend
+NUMPY_DTYPES = (*DTYPES, "float16", "int64", "bool")
 
 
 class BackendError(ValueError):
@@ -52,7 +54,8 @@ def equal(a: Any, b: Any) -> bool:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Copy any array (NumPy, CuPy, array_api_strict on any device, DLPack producers) to a NumPy array."""
+    """Copy any array (NumPy, CuPy, array_api_strict on any device, DLPack producers) to a NumPy array
+    (torch's bfloat16 as float32)."""
     if isinstance(x, np.ndarray):
         return x
     module = type(x).__module__.split(".")[0]
@@ -61,6 +64,8 @@ def to_numpy(x: Any) -> np.ndarray:
     if module == "array_api_strict":
         return np.from_dlpack(x)
     if module == "torch":
+        if str(x.dtype) == "torch.bfloat16":  # NumPy has no bfloat16; float32 holds every value exactly
+            x = x.float()
         return x.detach().cpu().numpy()
     return np.asarray(x)
 
@@ -169,7 +174,7 @@ class Backend:
 
     def dtype_name(self, dtype: Any) -> str:
         """``"float32"``/``"float64"`` for an xp dtype."""
-        for name in (*DTYPES, "int64", "bool"):
+        for name in (*DTYPES, *LOW_PRECISION_DTYPES, "int64", "bool"):
             if getattr(self.xp, name, None) == dtype:
                 return name
         return str(dtype)
@@ -232,9 +237,12 @@ class Backend:
                 return self.xp.astype(host_array, xdtype)
             return host_array
         host = to_numpy(host_array)
-        if xdtype is not None:
-            host = host.astype(self.dtype_name(xdtype), copy=False)
-        return self.from_host(host)
+        if xdtype is None:
+            return self.from_host(host)
+        name = self.dtype_name(xdtype)
+        if name not in NUMPY_DTYPES:  # bfloat16 (torch): NumPy has none, so cast on the backend
+            return self.xp.astype(self.from_host(host.astype("float32", copy=False)), xdtype)
+        return self.from_host(host.astype(name, copy=False))
 
     def to_numpy(self, x: Any) -> np.ndarray:
         """Copy a backend array to a NumPy array on the host."""

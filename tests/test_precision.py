@@ -147,6 +147,24 @@ def test_a_mixed_fit_ends_close_to_the_float32_fit(mixed, optimizer):
     assert agree >= 0.98
 
 
+def test_dropout_masks_come_in_the_compute_dtype(mixed):
+    """D = (U < keep_prob) / keep_prob drawn for the low dtype (torch's bfloat16 has no NumPy dtype to
+    carry the host draws: it once raised TypeError): 0 or 1/keep_prob, the same entries as float32's but
+    for the draws the cast moves across keep_prob (u of 0.8: under 1% of them), and a fit with it trains."""
+    backend, dtype = mixed
+    low = backend.low_precision_dtype(dtype)
+    D = backend.ops.dropout_mask((8, 400), 0.8, backend.rng(5), low)
+    D32 = backend.ops.dropout_mask((8, 400), 0.8, backend.rng(5), backend.dtype("float32"))
+    assert D.dtype == low
+    d, d32 = to_host(backend, D).astype(np.float64), to_host(backend, D32).astype(np.float64)
+    assert set(np.unique(d)) == {0.0, 1.25}
+    assert np.mean(d == d32) >= 0.99
+    X, Y, _, _ = _planar(backend)
+    net = dlcore.Network([2, 8, 1], "tanh", init="xavier", backend=backend, dtype="float32", seed=1)
+    history = net.fit(X, Y, learning_rate=1.2, iterations=300, keep_prob=0.8, precision=dtype, cost_every=100)
+    assert history.costs[-1] < 0.8 * history.costs[0]
+
+
 def test_gradients_in_the_low_dtype_agree_with_float64_finite_differences(mixed):
     """The mixed step's unscaled gradients against central differences in float64 at the same point
     (the parameters and X rounded to the compute dtype, then cast up). Tolerance: relative error in norm
