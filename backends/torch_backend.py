@@ -170,7 +170,8 @@ class TorchBackend(Backend):
         return isinstance(x, self.lib.Tensor) and x.device == self.device
 
     def from_host(self, host: np.ndarray) -> Any:
-        return self.lib.asarray(host, device=self.device)
+        # torch cannot hold a read-only array's memory (np.load(mmap_mode="r")): copy it, without a warning
+        return self.lib.asarray(host, device=self.device, copy=None if host.flags.writeable else True)
 
     def synchronize(self) -> None:
         if self.is_gpu:

@@ -232,7 +232,8 @@ class Network:
         return {k: self.backend.to_numpy(v).copy() for k, v in self.params.items()}
 
     def set_parameters(self, params: dict[str, Any]) -> None:
-        """Replace the parameters (any array type; shapes must match ``layer_dims``)."""
+        """Replace the parameters with copies of ``params`` (any array type; shapes must match
+        ``layer_dims``): training updates the network's arrays in place, never the caller's."""
         new = {}
         for l in range(1, len(self.layer_dims)):
             for name, shape in (
@@ -245,7 +246,8 @@ class Network:
                 if tuple(value.shape) != shape:
                     raise ValueError(f"{name} must have shape {shape}; got {tuple(value.shape)}")
                 new[name] = value
-        self.params = new
+        with self.backend.activate():
+            self.params = prop.copy_params(new)
 
     # -- training -------------------------------------------------------------------------------
     def check_X(self, X: Any) -> Array:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dlcore.backends import get_backend
 
 from dlcore import Network, TrainingDiverged
 from dlcore.datasets import planar
@@ -101,11 +102,29 @@ def test_predictions_and_probabilities(backend, dtype):
 
 
 def test_numpy_input_is_moved_to_the_network_backend(backend):
-    X, Y = planar(get_numpy := __import__("backends").get_backend("numpy"), m=20)
-    del get_numpy
+    X, Y = planar(get_backend("numpy"), m=20)
     net = Network([2, 3, 1], backend=backend)
     net.fit(X, Y, 0.1, 5)  # NumPy arrays into any backend: converted, not mixed
     assert net.predict(X).device == backend.device
+
+
+def test_set_parameters_copies_so_training_leaves_the_callers_arrays_alone(backend):
+    """The network owns its parameters: fit updates them in place, so set_parameters must not keep the
+    arrays it is given (another network's, or read-only host arrays such as np.load(mmap_mode="r")'s)."""
+    X, Y = planar(backend, m=100)
+    source = Network([2, 8, 1], "tanh", backend=backend, seed=1)
+    before = source.parameters_numpy()
+    net = Network([2, 8, 1], "tanh", backend=backend, seed=2)
+    net.set_parameters(source.params)  # the backend's own arrays, in the network's dtype
+    net.fit(X, Y, 0.5, 20)
+    for name, value in source.parameters_numpy().items():
+        np.testing.assert_array_equal(value, before[name])
+    assert not np.array_equal(net.parameters_numpy()["W1"], before["W1"])  # the fit did move them
+    frozen = {name: value.copy() for name, value in before.items()}
+    for value in frozen.values():
+        value.flags.writeable = False
+    net.set_parameters(frozen)
+    net.fit(X, Y, 0.5, 20)  # updating read-only arrays in place would raise
 
 
 def test_divergence_stops_and_keeps_the_last_finite_parameters(backend):
