@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -120,7 +121,7 @@ def _kernels_for(*arrays: np.ndarray) -> Any:
     return fused_kernels()
 
 
-#: the NumPy functions the primitives call, by name. They call them through ``self._np``: this namespace
+#: the NumPy functions the primitives call, by name. They call them through ``_Running.np``: this namespace
 #: (direct calls, no cost over ``np.tanh``) or, while a replayable step is recorded, a :class:`_Recorder`
 #: with the same names, which also appends each call to the step's tape
 _NUMPY = SimpleNamespace(
@@ -140,6 +141,32 @@ _NUMPY = SimpleNamespace(
     add_reduce=np.add.reduce,
     call=lambda f, *args: f(*args),
 )
+
+
+class _Running:
+    """What the captured step running in one thread uses (one per thread: :class:`_PerThread`)."""
+
+    __slots__ = ("workspace", "next", "scratch", "np", "exp_neg_abs")
+
+    def __init__(self) -> None:
+        self.workspace: list[np.ndarray] | None = None  # the running captured step's buffers
+        self.next = 0
+        #: the running captured step's scratch buffers, one per (shape, dtype): see NumpyOps._scratch; and
+        #: its workspace buffers of other batch widths, per (index, shape, dtype): see NumpyOps._empty
+        self.scratch: dict[tuple[Any, ...], np.ndarray] = {}
+        self.np: Any = _NUMPY  # a _Recorder while a replayable step is recorded
+        #: (Z, exp(-|Z|)) of the output sigmoid in the running captured step: the binary cost reuses it
+        self.exp_neg_abs: tuple[np.ndarray, np.ndarray] | None = None
+
+
+class _PerThread(threading.local):
+    """``step``: this thread's :class:`_Running`. NumPy releases the GIL inside its calls, so networks
+    trained in threads at once (one NumpyOps serves them all) must not take each other's buffers or
+    record into each other's tapes. (One thread-local lookup, then plain slots: a thread-local attribute
+    read costs ~3x a slot's, and the primitives read these ~40 times a step.)"""
+
+    def __init__(self) -> None:
+        self.step = _Running()
 
 
 class _Recorder:
@@ -320,18 +347,20 @@ class NumpyOps(Ops):
     the same order: the same bits (tests/test_ops.py).
 
     A step captured with ``replay=True`` is also *recorded*: the primitives name every NumPy call they
-    make through ``self._np``, and a second call of the step with the same arguments (the same arrays,
-    shapes, dtypes and scalars) replays those calls from a flat list, without the Python that chose them
-    (the layer loop, the dict of parameters, the caches, the shape checks): NumPy's counterpart of a CUDA
-    graph. Only the primitives in :attr:`TAPED` can be recorded; any other one, and any fallback to the
-    default inside them, makes the step's recording unusable (it then runs as before).
+    make through ``self._thread.step.np`` (this thread's), and a second call of the step with the same
+    arguments (the same arrays, shapes, dtypes and scalars) replays those calls from a flat list, without
+    the Python that chose them (the layer loop, the dict of parameters, the caches, the shape checks):
+    NumPy's counterpart of a CUDA graph. Only the primitives in :attr:`TAPED` can be recorded; any other
+    one, and any fallback to the default inside them, makes the step's recording unusable (it then runs
+    as before).
 
     Measured and left to the default: ReLU' as ``np.multiply(dA, Z > 0, out=dA)`` (the boolean operand
     is cast inside the ufunc loop: 1.3x slower than multiplying by a float copy of the mask).
     """
 
     name = "numpy"
-    #: the primitives that name all their NumPy calls through ``self._np`` (or call :meth:`_untaped`);
+    #: the primitives that name all their NumPy calls through ``self._thread.step.np`` (or call
+    #: :meth:`_untaped`);
     #: every other public method of :class:`Ops` spoils a recording (wrapped below the class)
     TAPED = frozenset(
         {
@@ -347,14 +376,7 @@ class NumpyOps(Ops):
 
     def __init__(self, xp: Any) -> None:
         super().__init__(xp)
-        self._workspace: list[np.ndarray] | None = None  # the running captured step's buffers
-        self._next = 0
-        #: the running captured step's scratch buffers, one per (shape, dtype): see :meth:`_scratch`; and
-        #: its workspace buffers of other batch widths, per (index, shape, dtype): see :meth:`_empty`
-        self._scratch_buffers: dict[tuple[Any, ...], np.ndarray] = {}
-        self._np: Any = _NUMPY  # a _Recorder while a replayable step is recorded
-        #: (Z, exp(-|Z|)) of the output sigmoid in the running captured step: the binary cost reuses it
-        self._exp_neg_abs: tuple[np.ndarray, np.ndarray] | None = None
+        self._thread = _PerThread()
 
     # -- the workspace and the replay ---------------------------------------------------------------
     def capture(
@@ -381,12 +403,13 @@ class NumpyOps(Ops):
         state: list[Any] = [None, None, None]
 
         def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            outer = self._workspace, self._next, self._scratch_buffers, self._exp_neg_abs  # when nested
-            self._workspace, self._next, self._scratch_buffers, self._exp_neg_abs = buffers, 0, scratch, None
+            r = self._thread.step
+            outer = r.workspace, r.next, r.scratch, r.exp_neg_abs  # when nested
+            r.workspace, r.next, r.scratch, r.exp_neg_abs = buffers, 0, scratch, None
             try:
                 return step(*args, **kwargs)
             finally:
-                self._workspace, self._next, self._scratch_buffers, self._exp_neg_abs = outer
+                r.workspace, r.next, r.scratch, r.exp_neg_abs = outer
 
         if not replay:
             return lambda *args, **kwargs: run(args, kwargs)
@@ -407,7 +430,7 @@ class NumpyOps(Ops):
             return tuple(args)
 
         def replayed(*args: Any) -> Any:
-            if self._workspace is not None:  # nested: the outer step records (its own buffers serve)
+            if self._thread.step.workspace is not None:  # nested: the outer step records (its buffers)
                 return run(args, {})
             tape, refused = state[0], state[2]
             if inputs:
@@ -432,11 +455,11 @@ class NumpyOps(Ops):
                 state[1] = signature
                 return run(args, {})
             state[1] = None  # the second call with these arguments: recorded (once)
-            recorder = self._np = _Recorder()
+            recorder = self._thread.step.np = _Recorder()
             try:
                 result = run(args, {})
             finally:
-                self._np = _NUMPY
+                self._thread.step.np = _NUMPY
             cell = None
             if result is not None:  # the value the step returns must be one a recorded call computed
                 cell = next((cell for value, cell in recorder.results if value is result), None)
@@ -449,16 +472,19 @@ class NumpyOps(Ops):
         return replayed
 
     def _untaped(self) -> None:
-        """Called where a primitive computes outside ``self._np``: a step recording now is not replayable."""
-        if self._np is not _NUMPY:
-            self._np.ok = False
+        """Called where a primitive computes outside ``self._thread.step.np``: a step recording now is not
+        replayable."""
+        n = self._thread.step.np
+        if n is not _NUMPY:
+            n.ok = False
 
     def _empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        workspace = self._workspace
+        r = self._thread.step
+        workspace = r.workspace
         if workspace is None or shape[0] * shape[-1] < SMALL:  # small: np.empty is cheaper than a lookup
             return np.empty(shape, dtype)
-        i = self._next
-        self._next = i + 1
+        i = r.next
+        r.next = i + 1
         if i < len(workspace):
             buffer = workspace[i]
             if buffer.shape == shape and buffer.dtype == dtype:
@@ -466,7 +492,7 @@ class NumpyOps(Ops):
             # another batch width (a last, partial batch): each width keeps its own buffer, swapped in
             # and out, so the widths do not reallocate every epoch and a replay's recorded buffers (the
             # full batches') stay the ones the eager steps use, not a second set
-            stash = self._scratch_buffers
+            stash = r.scratch
             stash[(i, buffer.shape, buffer.dtype)] = buffer
             buffer = stash.pop((i, shape, dtype), None)
             workspace[i] = buffer = np.empty(shape, dtype) if buffer is None else buffer
@@ -479,17 +505,19 @@ class NumpyOps(Ops):
         """A temporary that dies inside the primitive asking for it (a ReLU' mask, lr * dW): in a captured
         step, one buffer per shape and dtype serves every such use, so the masks of layers of one width
         share their memory instead of each holding its own (wide net: 8 MiB less in float32)."""
-        if self._workspace is None or shape[0] * shape[-1] < SMALL:
+        r = self._thread.step
+        if r.workspace is None or shape[0] * shape[-1] < SMALL:
             return np.empty(shape, dtype)
         key = (shape, dtype)
-        buffer = self._scratch_buffers.get(key)
+        buffer = r.scratch.get(key)
         if buffer is None:
-            buffer = self._scratch_buffers[key] = np.empty(shape, dtype)
+            buffer = r.scratch[key] = np.empty(shape, dtype)
         return buffer
 
     # -- layers -------------------------------------------------------------------------------------
     def layer_forward(self, W: Array, A_prev: Array, b: Array, g: Any) -> tuple[Array, Array]:
-        n = self._np
+        r = self._thread.step
+        n = r.np
         dtype = A_prev.dtype if W.dtype == A_prev.dtype else np.result_type(W, A_prev)
         shape = (W.shape[0], A_prev.shape[1])
         Z = n.matmul(W, A_prev, out=self._empty(shape, dtype))
@@ -509,18 +537,18 @@ class NumpyOps(Ops):
             n.exp(E, out=E)
             A = n.greater_equal(Z, 0.0, out=self._empty(shape, dtype))
             n.maximum(A, E, out=A)  # 1 where Z >= 0 (E <= 1 there), else E (> 0): the where, mask-free
-            if self._workspace is None:
+            if r.workspace is None:
                 n.add(E, 1.0, out=E)
                 return Z, n.divide(A, E, out=A)
             # in a captured step E is kept for the binary cost, log1p(E) (three passes fewer)
             n.divide(A, n.add(E, 1.0, out=self._scratch(shape, dtype)), out=A)
-            self._exp_neg_abs = (Z, E)
+            r.exp_neg_abs = (Z, E)
             return Z, A
         self._untaped()
         return Z, g.forward(Z)
 
     def activation_backward(self, g: Any, dA: Array, Z: Array, A: Array) -> Array:
-        n = self._np
+        n = self._thread.step.np
         if g.name == "tanh":  # g' = 1 - A^2
             kernels = _kernels_for(A, dA)
             if kernels is not None:
@@ -545,10 +573,11 @@ class NumpyOps(Ops):
 
     def bias_gradient(self, dZ: Array) -> Array:
         """db = sum(dZ, axis=1) by the ufunc itself: np.sum's Python wrappers cost ~1 us a call."""
-        return self._np.add_reduce(dZ, axis=1, keepdims=True, out=self._empty((dZ.shape[0], 1), dZ.dtype))
+        out = self._empty((dZ.shape[0], 1), dZ.dtype)
+        return self._thread.step.np.add_reduce(dZ, axis=1, keepdims=True, out=out)
 
     def linear_backward(self, dZ: Array, A_prev: Array, W: Array, need_dA_prev: bool):
-        n = self._np
+        n = self._thread.step.np
         dW = n.matmul(dZ, A_prev.T, out=self._empty(W.shape, dZ.dtype))
         db = self.bias_gradient(dZ)
         if not need_dA_prev:
@@ -563,7 +592,7 @@ class NumpyOps(Ops):
         if not head.residual_gradient:
             self._untaped()
             return super().output_gradient(head, Z, A, Y, scale)
-        n = self._np
+        n = self._thread.step.np
         dZ = n.subtract(A, Y, out=self._empty(A.shape, A.dtype))  # (A - Y) scale / m
         n.multiply(dZ, scale / A.shape[1], out=dZ)
         return dZ
@@ -575,11 +604,11 @@ class NumpyOps(Ops):
         if head.name != "binary":
             self._untaped()
             return super().cost(head, Z, A, Y)
-        n = self._np
+        n = self._thread.step.np
         loss = n.maximum(Z, 0.0, out=self._empty(Z.shape, Z.dtype))
         t = n.multiply(Y, Z, out=self._empty(Z.shape, Z.dtype))
         n.subtract(loss, t, out=loss)
-        shared = self._exp_neg_abs
+        shared = self._thread.step.exp_neg_abs
         if shared is not None and shared[0] is Z:  # this captured step's sigmoid computed exp(-|Z|)
             n.log1p(shared[1], out=t)
         else:
@@ -597,7 +626,7 @@ class NumpyOps(Ops):
     # -- optimizers ---------------------------------------------------------------------------------
     def gd_update(self, W: Array, dW: Array, learning_rate: float) -> None:
         """W -= alpha dW (``learning_rate=1``: no temporary), as the default."""
-        n = self._np
+        n = self._thread.step.np
         if learning_rate != 1.0:
             dW = n.multiply(learning_rate, dW, out=self._scratch(dW.shape, dW.dtype))
         n.subtract(W, dW, out=W)

@@ -27,7 +27,7 @@ class NoSharedExp(nb.NumpyOps):
     """NumpyOps whose binary cost computes exp(-|Z|) again."""
 
     def cost(self, *args):
-        self._exp_neg_abs = None
+        self._thread.step.exp_neg_abs = None
         return super().cost(*args)
 
 

@@ -3,6 +3,7 @@ every call, replayed only while the arguments are the same, never for what it ca
 
 from __future__ import annotations
 
+import threading
 import tracemalloc
 
 import numpy as np
@@ -111,6 +112,46 @@ def test_a_replay_follows_its_arguments():
     assert [both(X=X2, acts=relu) for _ in range(3)] == [True, True, False]
     alternating = [both(X=x) for x in (X, X2, X, X2)]  # never twice in a row: never recorded
     assert alternating == [True, True, True, True]
+
+
+def test_a_step_in_one_thread_lends_another_thread_neither_its_buffers_nor_its_tape():
+    """NumPy releases the GIL inside its calls, and one NumpyOps serves every numpy network: networks
+    trained in threads at once must not share the running step. Thread A pauses inside the step it is
+    recording; thread B computes a layer meanwhile. B's arrays were A's workspace buffers (overwritten by
+    A's next steps) and B's calls went onto A's tape: threaded fits ended 4e-3 from the same fits in turn."""
+    X, Y, acts, params = _net([2, 4, 1], "tanh", "sigmoid", 3000, "float64")  # 4 x 3000: workspace-sized
+    paused, resume = threading.Event(), threading.Event()
+
+    class Pausing(NumpyOps):
+        def layer_forward(self, *args):
+            out = super().layer_forward(*args)
+            if threading.current_thread().name == "A" and not paused.is_set():
+                paused.set()  # the first layer of the step being recorded (train_step's second call)
+                assert resume.wait(10)
+            return out
+
+    ops = Pausing(NP.xp)
+    mine, oracle = _copy(params), _copy(params)
+    dlcore.train_step(X, Y, mine, acts, 0.1, ops=ops)  # the first call (main thread): nothing recorded
+
+    def a():
+        for _ in range(3):  # the second call records (B runs inside it), the third replays
+            dlcore.train_step(X, Y, mine, acts, 0.1, ops=ops)
+
+    thread = threading.Thread(target=a, name="A")
+    thread.start()
+    assert paused.wait(10)
+    XB = X.copy()
+    Z, A = ops.layer_forward(params["W1"], XB, params["b1"], acts[0])  # thread B, outside any step
+    want = DEFAULT.layer_forward(params["W1"], XB, params["b1"], acts[0])
+    XB[:] = 0.0  # B is done with its input: a replay of B's calls from A's tape would now change Z
+    resume.set()
+    thread.join()
+    for _ in range(4):
+        dlcore.train_step(X, Y, oracle, acts, 0.1, ops=DEFAULT)
+    _same(mine, oracle)
+    np.testing.assert_array_equal(Z, want[0])  # still B's: no step of A wrote into it
+    np.testing.assert_array_equal(A, want[1])
 
 
 def test_shapes_are_checked_on_every_call_after_a_replay():
