@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from dlcore._namespace import namespace
@@ -112,15 +113,24 @@ def leaky_relu(slope: float = 0.01) -> Activation:
     slope = float(slope)
     if not (0.0 <= slope < 1.0):
         raise ValueError(f"leaky_relu slope must be in [0, 1); got {slope}")
+    # partials of module functions, not closures: a network with this activation pickles
+    return Activation(
+        "leaky_relu",
+        partial(leaky_relu_forward, slope=slope),
+        partial(leaky_relu_derivative, slope=slope),
+        slope,
+    )
 
-    def forward(Z: Array) -> Array:
-        return namespace(Z).where(Z > 0, Z, slope * Z)
 
-    def derivative(Z: Array, A: Array) -> Array:
-        xp = namespace(Z)
-        return xp.astype(Z > 0, Z.dtype) * (1.0 - slope) + slope
+def leaky_relu_forward(Z: Array, slope: float) -> Array:
+    """g(z) = z if z > 0 else slope * z."""
+    return namespace(Z).where(Z > 0, Z, slope * Z)
 
-    return Activation("leaky_relu", forward, derivative, slope)
+
+def leaky_relu_derivative(Z: Array, A: Array, slope: float) -> Array:
+    """g'(z) = 1 if z > 0 else slope."""
+    xp = namespace(Z)
+    return xp.astype(Z > 0, Z.dtype) * (1.0 - slope) + slope
 
 
 ACTIVATIONS: dict[str, Activation] = {

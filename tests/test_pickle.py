@@ -12,6 +12,7 @@ from dlcore.backends import available_backends, get_backend
 
 import dlcore
 from dlcore import BackendError, Network
+from dlcore.activations import ACTIVATIONS, get_activation
 
 
 def _data():
@@ -22,9 +23,10 @@ def _data():
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_a_trained_network_survives_pickle_and_deepcopy(backend, dtype):
+@pytest.mark.parametrize("hidden", ["tanh", "leaky_relu:0.2"])  # leaky ReLU's functions once were closures
+def test_a_trained_network_survives_pickle_and_deepcopy(backend, dtype, hidden):
     X, Y = _data()
-    net = Network([3, 5, 1], "tanh", backend=backend, dtype=dtype, seed=3)
+    net = Network([3, 5, 1], hidden, backend=backend, dtype=dtype, seed=3)
     net.fit(X, Y, learning_rate=0.5, iterations=20)
     before = backend.to_numpy(net.predict_proba(X))
     for other in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
@@ -34,6 +36,17 @@ def test_a_trained_network_survives_pickle_and_deepcopy(backend, dtype):
         assert all(other.params[k] is not net.params[k] for k in net.params)
         other.fit(X, Y, learning_rate=0.5, iterations=5)  # trains on its own parameters
         np.testing.assert_array_equal(backend.to_numpy(net.predict_proba(X)), before)
+
+
+@pytest.mark.parametrize("spec", [*ACTIVATIONS, "softmax", "leaky_relu:0.2"])
+def test_every_activation_pickles(spec):
+    g = get_activation(spec)
+    copied = pickle.loads(pickle.dumps(g))
+    assert copied.spec == g.spec
+    Z = np.random.default_rng(1).standard_normal((3, 7))
+    np.testing.assert_array_equal(copied.forward(Z), g.forward(Z))
+    if spec != "softmax":
+        np.testing.assert_array_equal(copied.derivative(Z, g.forward(Z)), g.derivative(Z, g.forward(Z)))
 
 
 def test_the_pickle_holds_the_backend_by_name_and_host_arrays(backend):
