@@ -30,7 +30,7 @@ from dlcore.minibatch import check_batch_size, validation_count
 from dlcore.model import Network
 from dlcore.optimizers import OPTIMIZERS
 from dlcore.persistence import NotAModelFile
-from dlcore.training import DIVERGENCE_FACTOR, ConsoleProgress, History, Plan, TrainingDiverged
+from dlcore.training import DIVERGENCE_FACTOR, ConsoleProgress, History, Plan, TrainingDiverged, format_cost
 
 #: --iterations when neither --iterations nor --epochs is given
 DEFAULT_ITERATIONS = 10_000
@@ -295,9 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--seed", type=_seed, default=1, help="seed of a generated built-in --data set")
 
     sub.add_parser("info", help="backends available here (and why not), GPU, library versions, BLAS")
-    sub.add_parser(
-        "bench", help="benchmarks (from a clone of the repository): dlcore bench --help", add_help=False
-    )
+    bench_help = "the benchmark report (loops vs vectorized, steps vs floor): dlcore bench --help"
+    sub.add_parser("bench", help=bench_help, add_help=False)
     return parser
 
 
@@ -469,10 +468,20 @@ def train(args: argparse.Namespace) -> int:
     if parallel is not None:  # collective from here on: first make sure every rank holds the same data
         parallel.check_same_data(X=X_train, Y=Y_train)
     net.normalization = None if args.no_normalize else Normalization.fit(X_train, backend, parallel)
+    m_train = X_train.shape[1]
+    held_out = 0  # the columns Network.fit holds out of the training split for --validation-split
+    if args.validation_split:
+        try:
+            held_out = validation_count(m_train, args.validation_split)
+        except ValueError as exc:
+            raise ValueError(f"--validation-split: {exc}") from None
+    m_train -= held_out
     if not args.quiet:
         n_x, m = X.shape
+        validation = f"{held_out} validation, " if held_out else ""
+        split = f"{m_train} train, {validation}{X_test.shape[1]} test"
         print(
-            f"data: {args.dataset}, m = {m} examples ({X_train.shape[1]} train, {X_test.shape[1]} test), "
+            f"data: {args.dataset}, m = {m} examples ({split}), "
             f"n_x = {n_x} features{'' if net.normalization else ', not normalized'}; network "
             f"{net.layer_dims}, {args.hidden_activation} hidden units, {net.task}"
             + (f"; classes {', '.join(args.classes)}" if args.classes else "")
@@ -487,12 +496,6 @@ def train(args: argparse.Namespace) -> int:
         or args.decay_rate
         or args.validation_split
     )
-    m_train = X_train.shape[1]
-    if args.validation_split:  # the columns Network.fit holds out of the training split
-        try:
-            m_train -= validation_count(m_train, args.validation_split)
-        except ValueError as exc:
-            raise ValueError(f"--validation-split: {exc}") from None
     plan = Plan.of(m_train, check_batch_size(args.batch_size, m_train), args.iterations, args.epochs)
     T = plan.batches_per_epoch
     if general:  # mini-batches / optimizers / regularization: the cost is checked per epoch
@@ -531,6 +534,8 @@ def train(args: argparse.Namespace) -> int:
         progress.close()
         backend.synchronize()
         seconds = time.perf_counter() - start
+        if history.val_costs and not args.quiet:
+            print(_validation_summary(history, args.patience, "epoch" if T > 1 else "iteration"))
         dtype = f"{args.dtype} masters, {args.precision} compute" if args.precision else args.dtype
         _report(net, X_train, Y_train, X_test, Y_test, backend, dtype, seconds, args.classes)
         if args.out:
@@ -539,7 +544,7 @@ def train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep the work done so far
         progress.close()
         info = _model_info(args, backend, history.costs[-1] if history else None, progress.done, history)
-        return _save_interrupted(args, net, progress.last, info, finished=history is not None, stop=exc)
+        return _save_interrupted(args, net, progress.done, info, finished=history is not None, stop=exc)
     except TrainingDiverged as exc:  # the old --out file, if any, is left as it was
         if not args.out:
             raise
@@ -552,6 +557,21 @@ def train(args: argparse.Namespace) -> int:
         _plot(args, net, history, backend, X, Y)
         print(f"picture saved to {args.plot}")
     return 0
+
+
+def _validation_summary(history: History, patience: int | None, unit: str) -> str:
+    """One line on the validation cost: its last and best values, and whether early stopping ended the run
+    (``unit``: what the cost lines count, "epoch" or "iteration")."""
+    best = min(history.val_costs)
+    if history.stopped_early:
+        return (
+            f"early stopping: the validation cost did not improve for {patience} checks; kept the parameters "
+            f"of {unit} {history.best_epoch} (validation cost {format_cost(best)})"
+        )
+    if history.best_epoch is not None:  # --patience without a stop: the best parameters are kept too
+        kept = f"{unit} {history.best_epoch}"
+        return f"validation cost: best {format_cost(best)} at {kept}, whose parameters were kept"
+    return f"validation cost: {format_cost(history.val_costs[-1])} at the end (best {format_cost(best)})"
 
 
 def _report(
@@ -645,11 +665,7 @@ def _save_interrupted(
     """Ctrl-C or SIGTERM during training (or after it, before the save): save the current parameters (if
     finite) to --out; exit code 130 (Ctrl-C) or 143 (SIGTERM)."""
     what, code = _stopped(stop or KeyboardInterrupt())
-    where = (
-        f"{what} after training finished"
-        if finished
-        else f"{what} after iteration {iteration} (the last cost check)"
-    )
+    where = f"{what} after training finished" if finished else f"{what} after iteration {iteration}"
     if not args.out:
         print(f"dlcore: {where}; nothing was saved (give --out FILE to keep the parameters)", file=sys.stderr)
         return code

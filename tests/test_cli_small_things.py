@@ -108,6 +108,27 @@ def test_validation_split_patience_and_decay(capsys, tmp_path):
     assert code == 2 and "--patience needs --validation-split" in err
 
 
+def test_a_validation_run_says_what_it_held_out_and_which_parameters_it_kept(capsys):
+    """120 examples: 24 test, ceil(0.25 * 96) = 24 validation, 72 train. Early stopping names the epoch
+    whose parameters it restored: one of the checked epochs, before the stop; without --patience the
+    last validation cost is reported instead."""
+    argv = [*BASE, "--epochs", "200", "--batch-size", "16", "--optimizer", "adam", "--lr", "0.05"]
+    argv += ["--validation-split", "0.25", "--cost-every", "5"]
+    code, out, _ = run(capsys, *argv, "--patience", "2")
+    assert code == 0 and "(72 train, 24 validation, 24 test)" in out
+    kept = re.search(
+        r"^early stopping: the validation cost did not improve for 2 checks; "
+        r"kept the parameters of epoch (\d+) \(validation cost [\d.]+\)$",
+        out,
+        re.M,
+    )
+    assert kept, out
+    checked = [int(e) for e in re.findall(r"^epoch +(\d+),", out, re.M)]
+    assert int(kept.group(1)) in checked[:-1]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and re.search(r"^validation cost: [\d.]+ at the end \(best [\d.]+\)$", out, re.M), out
+
+
 def test_predict_accepts_a_built_in_dataset(capsys, tmp_path):
     model = tmp_path / "m.npz"
     assert run(capsys, *BASE, "--iterations", "20", "--out", model, "--quiet")[0] == 0

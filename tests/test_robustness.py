@@ -474,7 +474,7 @@ def test_ctrl_c_in_process_saves_the_current_parameters(capsys, tmp_path, saved,
     )
     assert code == 130
     assert err.strip() == (
-        "dlcore: interrupted after iteration 200 (the last cost check); "
+        "dlcore: interrupted after iteration 200; "
         f"the current parameters were saved to {saved}"
     )
     assert "accuracy" not in out and os.listdir(tmp_path) == ["model.npz"]
@@ -537,13 +537,15 @@ def test_sigint_to_a_real_training_process_saves_and_exits_130(tmp_path):
             proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert re.fullmatch(
-        rf"dlcore: interrupted after iteration \d+ \(the last cost check\); "
+    said = re.fullmatch(
+        rf"dlcore: interrupted after iteration (\d+); "
         rf"the current parameters were saved to {re.escape(str(model))}\n",
         err,
-    ), err
+    )
+    assert said, err
     loaded = Network.load(model)  # a whole, loadable model, not the old bytes
     assert loaded.layer_dims == [2, 4, 1] and loaded.info["interrupted"] is True
+    assert loaded.info["iterations"] == int(said.group(1))  # the updates made, not the last cost check
     assert all(np.all(np.isfinite(v)) for v in loaded.parameters_numpy().values())
     assert os.listdir(tmp_path) == ["m.npz"]
 

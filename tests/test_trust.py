@@ -125,7 +125,7 @@ def test_sigterm_saves_like_ctrl_c_and_exits_143(tmp_path):
             proc.kill()
     assert proc.returncode == 143, err
     assert re.fullmatch(
-        rf"dlcore: terminated \(SIGTERM\) after iteration \d+ \(the last cost check\); "
+        rf"dlcore: terminated \(SIGTERM\) after iteration \d+; "
         rf"the current parameters were saved to {re.escape(str(model))}\n",
         err,
     ), err
