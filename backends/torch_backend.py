@@ -23,7 +23,10 @@ from dlcore.backends.torch_graphs import CudaGraphs, GraphedStep
 from dlcore.losses import binary_cross_entropy_from_logits
 from dlcore.ops import Ops, register_ops
 
-FIX = 'pip install "dlcore[torch]" (PyTorch), or use the numpy backend'
+FIX = (
+    'pip install "dlcore[torch]" (PyTorch; without an NVIDIA GPU, first the small CPU build: pip install '
+    "torch --index-url https://download.pytorch.org/whl/cpu), or use the numpy backend"
+)
 
 
 def _torch() -> ModuleType | None:

@@ -260,7 +260,10 @@ def torch_status() -> tuple[Any, str]:
     try:
         return importlib.import_module("torch"), ""
     except ImportError:
-        return None, "PyTorch is not installed (optional peer: pip install torch)"
+        return (
+            None,
+            "PyTorch is not installed (optional peer: pip install torch; CPU build: --index-url https://download.pytorch.org/whl/cpu)",
+        )
 
 
 def torch_device(backend: Backend) -> tuple[Any, str] | None:
