@@ -22,12 +22,26 @@ from dlcore.backends import storage
 DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
+def _float(text: str) -> float:
+    """``float(text)``, refusing what NumPy's reader (the fast path) refuses too: Python reads '1_0' as 10."""
+    if "_" in text:
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)
+
+
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        _float(text)
     except ValueError:
         return False
     return True
+
+
+class _Label(float):
+    """A numeric cell of the label column that keeps its text: class names that look like numbers
+    (``007``, ``1234567``) stay themselves, never ``7`` or ``1.23457e+06``."""
+
+    text: str
 
 
 def _open(path: Path) -> IO[str]:
@@ -87,7 +101,7 @@ def read_csv_rows(path: str | Path, text_last: bool = False) -> tuple[list[list[
                 row = []
                 for col, cell in enumerate(cells, start=1):
                     try:
-                        value = float(cell)
+                        value = _float(cell)
                     except ValueError:
                         if text_last and col == len(cells) > 1 and cell:
                             row.append(cell)
@@ -102,6 +116,9 @@ def read_csv_rows(path: str | Path, text_last: bool = False) -> tuple[list[list[
                         raise ValueError(
                             f"{path}, line {line}, column {col}: {cell!r} is not finite; clean or impute it"
                         )
+                    if text_last and col == len(cells) > 1:
+                        value = _Label(value)
+                        value.text = cell
                     row.append(value)
                 rows.append(row)
     except UnicodeDecodeError as exc:
@@ -163,23 +180,32 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
 
 
 def read_labeled_csv(
-    path: str | Path, classes: list[str] | None = None
+    path: str | Path, classes: list[str] | None = None, n_features: int | None = None
 ) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
     """``(data, header, classes)`` for a CSV whose last column holds numeric labels or class names.
 
     Numeric labels: as :func:`read_csv`, ``classes`` is ``None``. Class names (any text, e.g. ``cat``;
-    as soon as one label is not a number, every label is a name): ``classes`` lists the distinct names
-    sorted (or the ``classes`` given, a model's: then an unknown name is a ValueError), and the last
-    column of ``data`` holds each row's index into it.
+    as soon as one label is not a number, every label is a name, kept as written: ``007`` is not ``7``):
+    ``classes`` lists the distinct names sorted, and the last column of ``data`` holds each row's index
+    into it. With a model's ``classes`` every label is one of its names, even one that looks like a
+    number (an unknown name is a ValueError). ``n_features`` (a model's): a file of exactly that many
+    columns has no label column, and its last column must hold numbers.
     """
     path = Path(path)
     storage.check_readable(path, "CSV file")
-    fast = _fast(path)
+    fast = None if classes else _fast(path)  # a model's names are text: its labels are read as text
     if fast is not None:
         return fast[0], fast[1], None
     rows, header = read_csv_rows(path, text_last=True)  # one parse; a bad feature cell raises with its place
-    if any(isinstance(row[-1], str) for row in rows):
+    labeled = n_features is None or len(rows[0]) != n_features
+    text = next((i for i, row in enumerate(rows) if isinstance(row[-1], str)), None)
+    if labeled and (classes or text is not None):
         return _encode_names(rows, header, classes, path)
+    if text is not None:
+        raise ValueError(
+            f"{path}: data row {text + 1}, column {len(rows[0])} is {rows[text][-1]!r}, not a number (the "
+            f"model's {n_features} features fill every column; a label would be one more column)"
+        )
     return np.asarray(rows, dtype=np.float64), header, None
 
 
@@ -187,7 +213,7 @@ def _encode_names(
     rows: list[list[Any]], header: list[str] | None, classes: list[str] | None, path: object
 ) -> tuple[np.ndarray, Any, list[str]]:
     def name(v: Any) -> str:
-        return v if isinstance(v, str) else f"{v:g}"
+        return v if isinstance(v, str) else v.text
 
     names = [name(row[-1]) for row in rows]
     classes = list(classes) if classes else sorted(set(names))

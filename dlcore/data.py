@@ -144,7 +144,7 @@ def load_csv(
     not is named by its row); otherwise the network's head checks the labels.
     """
     # (m, width) float64 on the host, parsed by NumPy's C reader when it can
-    data, _, names = csv_reader.read_labeled_csv(path, classes)
+    data, _, names = csv_reader.read_labeled_csv(path, classes, n_features)
     m, width = data.shape
     has_labels = n_features is None or width != n_features
     if n_features is not None and width not in (n_features, n_features + 1):
@@ -175,6 +175,11 @@ def load_csv(
     Y = backend.asarray(data[:, -1:].T, dtype=dtype) if has_labels else None
     if names is not None and task == "regression":
         raise ValueError(f"{path}: the last column holds class names ({', '.join(names[:5])}), not values")
+    if names is not None and n_features is not None and not classes:  # predicting with a numeric model
+        raise ValueError(
+            f"{path}: the last column holds class names ({', '.join(names[:5])}), but the model was trained "
+            "on numeric labels; give its labels as numbers, or leave the label column out"
+        )
     return (X, Y, names if has_labels else None) if with_classes else (X, Y)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from dlcore.backends import get_backend
 
-from dlcore.data import Normalization, flatten_images, load_dataset, train_test_split
+from dlcore.data import Normalization, flatten_images, load_csv, load_dataset, train_test_split
 from dlcore.datasets import DATASETS, GENERATED
 from tests.conftest import to_host
 
@@ -79,6 +79,40 @@ def test_malformed_csv_names_file_line_and_column(tmp_path, text, message):
     path = _write(tmp_path / "bad.csv", text)
     with pytest.raises(ValueError, match=message):
         load_dataset(str(path), NP)
+
+
+def test_class_names_that_look_like_numbers_keep_their_text(tmp_path):
+    """Once one label is a name all are, as written: 1234567 and 1234568 once both became '1.23457e+06'
+    (one class), and 007 and 7 one class '7'."""
+    path = _write(tmp_path / "n.csv", "x,y\n1,1234567\n2,1234568\n3,other\n4,007\n5,7\n")
+    X, Y, classes = load_csv(str(path), NP, with_classes=True)
+    assert classes == ["007", "1234567", "1234568", "7", "other"]
+    assert Y.tolist() == [[1.0, 2.0, 4.0, 0.0, 3.0]]
+
+
+def test_predicting_reads_labels_as_the_models_kind(tmp_path):
+    """A model trained on names reads every label as a name, even a file whose labels all look like
+    numbers (they were read as class indices: '2' came out as the third class); a model trained on
+    numbers refuses names instead of mapping them to indices; a features-only file holds numbers."""
+    path = _write(tmp_path / "sub.csv", "a,b,g\n0.1,0.4,2\n0.2,1.4,1\n")
+    _, Y, classes = load_csv(str(path), NP, n_features=2, classes=["1", "2", "three"], with_classes=True)
+    assert Y.tolist() == [[1.0, 0.0]] and classes == ["1", "2", "three"]
+    named = _write(tmp_path / "named.csv", "0.1,0.4,cat\n0.2,1.4,dog\n")
+    with pytest.raises(
+        ValueError, match=r"holds class names \(cat, dog\), but the model was trained on numeric"
+    ):
+        load_csv(str(named), NP, n_features=2)
+    with pytest.raises(
+        ValueError, match=r"data row 2, column 2 is 'x', not a number \(the model's 2 features"
+    ):
+        load_csv(str(_write(tmp_path / "f.csv", "0.1,0.4\n0.2,x\n")), NP, n_features=2, classes=["a", "b"])
+
+
+def test_underscores_are_not_digit_separators_in_csv(tmp_path):
+    """Python's float reads '1_0' as 10; NumPy's reader (the fast path) refuses it, and so does the
+    cell-by-cell pass, which once read it."""
+    with pytest.raises(ValueError, match=r"u\.csv, line 2, column 1: '1_0' is not a number"):
+        load_dataset(str(_write(tmp_path / "u.csv", "a,b,y\n1_0,2,1\n3,4,0\n")), NP)
 
 
 def test_binary_csv_labels_are_checked_row_by_row(tmp_path):
