@@ -347,6 +347,11 @@ def _setup(args: argparse.Namespace, backend: Any) -> tuple:
     )
     if Y is None:
         raise ValueError(f"{args.dataset} has no labels Y; training needs them")
+    if classes is not None and len(classes) < 2:  # a model file names 2 or more classes
+        raise ValueError(
+            f"{args.dataset}: every label is {classes[0]!r}; "
+            "a classifier needs examples of two classes or more"
+        )
     X_train, Y_train, X_test, Y_test = train_test_split(X, Y, args.test_fraction, backend, seed=args.seed)
     net = Network.for_data(
         X,

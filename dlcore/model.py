@@ -62,7 +62,8 @@ class Network:
     #: input normalization (a :class:`dlcore.data.Normalization`) saved with the model and applied to every
     #: X that enters fit/predict/predict_proba/cost/accuracy, so raw data goes in; set by :meth:`load`
     normalization: Any = None
-    #: free-form metadata saved with the model (training settings); set by :meth:`load`
+    #: free-form metadata saved with the model (training settings, class names); set by :meth:`load`, and
+    #: written again by :meth:`save`
     info: dict | None = None
 
     def __init__(
@@ -186,14 +187,15 @@ class Network:
 
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, normalization: Any = None, info: dict | None = None) -> None:
-        """Write parameters and config to ``path`` (``.npz``, atomically); see :mod:`dlcore.persistence`."""
+        """Write parameters and config to ``path`` (``.npz``, atomically); see :mod:`dlcore.persistence`.
+        ``normalization`` and ``info`` default to the network's own (a loaded model keeps its class names)."""
         norm = normalization if normalization is not None else self.normalization
         config = persistence.model_config(
             self.layer_dims,
             [a.spec for a in self.activations],
             self.dtype_name,
             None if norm is None else norm.to_dict(),
-            info,
+            info if info is not None else self.info,
         )
         persistence.save_model(path, self.parameters_numpy(), config)
 

@@ -103,7 +103,10 @@ def _check_shapes(config: dict, members: dict[str, Any], path: Any) -> None:
     extra = set(members) - set(expected)
     if extra:
         raise ValueError(f"{path} is corrupt: unexpected arrays {sorted(extra)}")
-    classes = (config.get("info") or {}).get("classes") if isinstance(config.get("info"), dict) else None
+    info = config.get("info")
+    if info is not None and not isinstance(info, dict):
+        raise ValueError(f"{path} is corrupt: info must be a JSON object; got {type(info).__name__}")
+    classes = (info or {}).get("classes")
     if classes is not None:
         expected_classes = 2 if config["activations"][-1] == "sigmoid" else dims[-1]
         if (

@@ -80,6 +80,17 @@ def test_two_class_names_make_a_binary_model_that_predicts_names(capsys, tmp_pat
     assert code == 0 and {row.split(",")[2] for row in out.splitlines()[1:]} == {"no", "yes"}
 
 
+def test_one_class_name_is_refused_before_training(capsys, tmp_path):
+    """A model file names two classes or more: one name made a file that predict called corrupt, after
+    overwriting the --out file that was there."""
+    data, model = tmp_path / "one.csv", tmp_path / "m.npz"
+    data.write_text("".join(f"{i},{-i},cat\n" for i in range(10)))
+    model.write_bytes(b"an old model")
+    code, _, err = run(capsys, *TRAIN, "--dataset", data, "--out", model)
+    assert code == 2 and "every label is 'cat'; a classifier needs examples of two classes or more" in err
+    assert model.read_bytes() == b"an old model"
+
+
 def test_class_names_in_a_model_file_are_checked(tmp_path):
     net = Network([2, 4, 3], output_activation="softmax", backend="numpy")
     path = tmp_path / "m.npz"

@@ -76,6 +76,15 @@ def test_saving_is_atomic(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["m.npz"]
 
 
+def test_a_loaded_model_saved_again_keeps_its_info(tmp_path):
+    """save() writes the network's own info by default: class names survived a load only once (a copy of
+    a model trained on names predicted 0/1)."""
+    net, _ = _trained(get_backend("numpy"))
+    net.save(tmp_path / "a.npz", info={"classes": ["cat", "dog"], "note": "x"})
+    Network.load(tmp_path / "a.npz").save(tmp_path / "b.npz")
+    assert Network.load(tmp_path / "b.npz").info == {"classes": ["cat", "dog"], "note": "x"}
+
+
 def test_save_into_a_missing_directory(tmp_path):
     net, _ = _trained(get_backend("numpy"))
     with pytest.raises(ValueError, match=r"the directory .*nowhere does not exist"):
@@ -118,6 +127,8 @@ def _meta_file(tmp_path, **changes):
         ),
         (lambda p: _meta_file(p, normalization={"mean": [0], "std": [1]}), r"normalization does not match"),
         (lambda p: _meta_file(p, layer_dims="2,5"), r"is corrupt: its metadata lacks a valid 'layer_dims'"),
+        (lambda p: _meta_file(p, info=[1, 2]), r"m\.npz is corrupt: info must be a JSON object; got list"),
+        (lambda p: _meta_file(p, info="abc"), r"m\.npz is corrupt: info must be a JSON object; got str"),
     ],
 )
 def test_bad_model_files_are_refused_clearly(tmp_path, make, message):
