@@ -197,8 +197,8 @@ def load_npz(path: str | Path, backend: Any, dtype: Any = "float64") -> tuple[Ar
         raise ValueError(f"{path} has no array named 'X' (found: {', '.join(sorted(arrays)) or 'none'})")
     X = arrays["X"]
     _check_kind(X, "X", path)
-    if X.ndim == 4:
-        X = flatten_images(X, backend, dtype)
+    if X.ndim == 4:  # on the host, in the network's dtype: _numeric checks and moves it like any X
+        X = flatten_images(X, dtype=backend.dtype_name(backend.dtype(dtype)))
     elif X.ndim != 2:
         raise ValueError(
             f"X in {path} must be 2-D (n_x, m), one example per column, or images (m, h, w, c); "

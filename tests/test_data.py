@@ -151,11 +151,14 @@ def test_npz_data(backend, tmp_path, host_rng):
     assert load_dataset(str(tmp_path / "x.npz"), backend)[1] is None
 
 
-def test_npz_images_are_flattened(tmp_path, host_rng):
+def test_npz_images_are_flattened(backend, dtype, tmp_path, host_rng):
+    """On every backend (torch and array_api_strict once refused the flattened images as not numbers)."""
     images = host_rng.integers(0, 256, (5, 4, 3, 3), dtype=np.uint8)
     np.savez(tmp_path / "cats.npz", X=images, Y=np.array([[1, 0, 1, 1, 0]]))
-    X, Y = load_dataset(str(tmp_path / "cats.npz"), NP)
-    np.testing.assert_allclose(X, images.reshape(5, -1).T / 255)
+    X, Y = load_dataset(str(tmp_path / "cats.npz"), backend, dtype=dtype)
+    assert X.device == backend.device and X.dtype == backend.dtype(dtype)
+    want = images.reshape(5, -1).T.astype(dtype) / np.asarray(255, dtype)  # the course's reshape, in dtype
+    np.testing.assert_array_equal(to_host(backend, X), want)
 
 
 @pytest.mark.parametrize(
