@@ -14,6 +14,7 @@ seed gives bit-identical initial parameters on every backend.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,10 +36,15 @@ def check_layer_dims(layer_dims: Sequence[int]) -> list[int]:
     dims = list(layer_dims)
     if len(dims) < 2:
         raise ValueError(f"layer_dims needs at least an input and an output size, e.g. [n_x, 1]; got {dims}")
-    for n in dims:
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ValueError(f"layer sizes must be positive integers; got {dims}")
-    return dims
+    try:  # any integer type (NumPy's too), as Python ints; not bools, floats or strings
+        if any(isinstance(n, bool) for n in dims):
+            raise TypeError
+        sizes = [operator.index(n) for n in dims]
+    except TypeError:
+        raise ValueError(f"layer sizes must be positive integers; got {dims}") from None
+    if any(n <= 0 for n in sizes):
+        raise ValueError(f"layer sizes must be positive integers; got {dims}")
+    return sizes
 
 
 def initialize_parameters(

@@ -16,6 +16,8 @@ only ``import dlcore.sklearn`` does.
 
 from __future__ import annotations
 
+import copy
+import operator
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -126,7 +128,10 @@ class _DLEstimator(BaseEstimator):
 
     def _layer_dims(self, n_x: int, n_out: int) -> list[int]:
         sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+        try:  # one size (an int, or NumPy's), or a sequence of them (a grid built with np.arange)
+            sizes = [operator.index(sizes)]
+        except TypeError:
+            sizes = list(sizes)
         return [n_x, *sizes, n_out]
 
     def _new_network(self, n_x: int, n_out: int, output: str) -> Network:
@@ -146,10 +151,12 @@ class _DLEstimator(BaseEstimator):
 
     def _train(self, X: Any, Y: Any, *, one_epoch: bool = False) -> None:
         options = {name: getattr(self, name) for name in FIT_OPTIONS}
+        # an Optimizer object given as a parameter is a template: fit never steps (mutates) it
+        options["optimizer"] = copy.deepcopy(self.optimizer)
         if one_epoch:  # partial_fit: one pass over the data it is given
             options["epochs"] = 1
             if getattr(self, "optimizer_", None) is None:  # one optimizer for the whole stream: its
-                self.optimizer_ = get_optimizer(self.optimizer, self.learning_rate, self.decay_rate)
+                self.optimizer_ = get_optimizer(options["optimizer"], self.learning_rate, self.decay_rate)
             options["optimizer"] = self.optimizer_  # state (Adam's moments, its step count) carries on
             iterations = None
             options["validation_split"], options["patience"] = 0.0, None
@@ -164,7 +171,7 @@ class _DLEstimator(BaseEstimator):
                 warnings.filterwarnings("ignore", "only one class", UserWarning)
             history = self.network_.fit(X, Y, iterations=iterations, **options)
         curve = [float(c) for c in history.costs]
-        updates = history.iterations[-1] if history.iterations else 0
+        updates = history.updates
         if one_epoch:
             self.loss_curve_ = [*getattr(self, "loss_curve_", []), *curve]
             self.n_iter_ += updates

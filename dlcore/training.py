@@ -56,6 +56,8 @@ class History:
     val_costs: list[float] = field(default_factory=list)
     stopped_early: bool = False
     best_epoch: int | None = None
+    #: the updates made (with early stopping, more than the restored parameters had seen)
+    updates: int = 0
 
     def append(self, iteration: int, cost: float, epoch: int | None = None) -> None:
         self.iterations.append(iteration)
@@ -383,6 +385,7 @@ def train(
                 if plan.max_iterations is not None and iteration >= plan.max_iterations:
                     break
             whole = None  # its recording's buffers: not held through the last cost on all of X
+            history.updates = iteration
             if parallel is not None and parallel.stop_requested():  # device flags after unread full batches
                 raise parallel.stop_error()
             if (

@@ -211,6 +211,54 @@ def test_partial_fit_carries_the_optimizer_state_across_calls():
     assert any(not np.allclose(runs[0][k], runs[1][k]) for k in runs[0])
 
 
+def test_an_optimizer_object_is_a_template_fit_never_steps(iris):
+    """scikit-learn's contract: fit does not change the constructor's parameters and gives the same model
+    twice. An Adam object given as ``optimizer`` was stepped by fit (t = 50 after one fit), so a second
+    fit, or a clone's, continued its moments."""
+    from dlcore.optimizers import Adam
+
+    X, y = iris
+    template = Adam(0.01)
+    clf = DLClassifier(optimizer=template, random_state=0, backend="numpy", iterations=50)
+    first = clf.fit(X, y).predict_proba(X)
+    assert template.t == 0
+    np.testing.assert_array_equal(clf.fit(X, y).predict_proba(X), first)
+    np.testing.assert_array_equal(clone(clf).fit(X, y).predict_proba(X), first)
+    clf.partial_fit(X, y)
+    assert template.t == 0 and clf.optimizer_ is not template
+
+
+def test_numpy_integers_are_layer_sizes(iris):
+    """A grid built with np.arange hands NumPy integers, as scikit-learn's MLP accepts them."""
+    X, y = iris
+    for sizes in (np.int64(5), np.arange(4, 6), [np.int64(3)]):
+        clf = DLClassifier(hidden_layer_sizes=sizes, random_state=0, backend="numpy", iterations=5).fit(X, y)
+        assert all(type(n) is int for n in clf.network_.layer_dims)
+    assert clf.network_.layer_dims == [4, 3, 3]
+    with pytest.raises(ValueError, match="layer sizes must be positive integers"):
+        DLClassifier(hidden_layer_sizes=(2.0,), backend="numpy").fit(X, y)
+
+
+def test_n_iter_counts_the_updates_made_with_early_stopping_too():
+    """n_iter_ is the updates made: with early stopping it once reported where the last checked epoch
+    began (16 of 24 updates). Random labels overfit, so the validation cost turns up and training stops."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((50, 4)), rng.integers(0, 2, 50)
+    updates = []
+    clf = DLClassifier(
+        hidden_layer_sizes=(32,),
+        epochs=200,
+        batch_size=10,
+        validation_split=0.2,
+        patience=2,
+        learning_rate=0.05,
+        random_state=0,
+        backend="numpy",
+        progress=updates.append,
+    ).fit(X, y)
+    assert clf.history_.stopped_early and clf.n_iter_ == updates[-1] == len(updates) < 200 * 4
+
+
 def test_mixed_precision_reaches_the_network(iris):
     X, y = iris
     fits = {
