@@ -180,7 +180,8 @@ def train(
     """Train ``params`` in place on X: (n_x, m), Y: (n[L], m) (checked already); returns the History.
 
     Stops after ``plan``'s epochs or updates, or when the validation cost has not improved for
-    ``patience`` recorded epochs (the best parameters are then restored). ``cost_every`` counts epochs
+    ``patience`` recorded epochs (the best parameters are then restored; a run that ends without stopping
+    keeps the best of its checked parameters and its final ones). ``cost_every`` counts epochs
     (with a full batch an epoch is one update). ``rng`` shuffles mini-batches and draws dropout masks.
     A recorded cost that is NaN or inf, or above ``divergence_factor`` times the first recorded cost
     (0: no such check), rolls the parameters back and raises :class:`TrainingDiverged`.
@@ -215,6 +216,7 @@ def train(
             plan.batch_size >= plan.m
         )  # one batch per epoch: its cost is J itself, checked before the step
         good: list[Any] = [None, 0]  # the last recorded parameters whose cost was finite, and their iteration
+        validated = -1  # the update after which the validation cost was last measured
 
         def check(J_device: Any, start: int, epoch: int, candidate: Params | None, at: int) -> None:
             """Bring J to the host (at update ``at``); roll back and raise if not finite, else record it."""
@@ -379,6 +381,7 @@ def train(
                 if record and validation is not None:
                     J_val = float(full_cost(*validation))
                     history.val_costs.append(J_val)
+                    validated = iteration
                     if stopper is not None and stopper.check(J_val, params):
                         history.stopped_early = True
                         break
@@ -388,9 +391,13 @@ def train(
             history.updates = iteration
             if parallel is not None and parallel.stop_requested():  # device flags after unread full batches
                 raise parallel.stop_error()
-            if (
-                stopper is not None and stopper.best_params is not None
-            ):  # restored: no "after the last update"
+            if stopper is not None and stopper.best_params is not None and not history.stopped_early:
+                if validated != iteration:  # the updates since the last check: kept if they did better
+                    J_val = float(full_cost(*validation))
+                    if J_val < stopper.best - stopper.min_delta:
+                        history.val_costs.append(J_val)  # beside the final cost, recorded below
+                        stopper.best_params = None
+            if stopper is not None and stopper.best_params is not None:  # restored: no final cost
                 params.update(stopper.best_params)
                 history.best_epoch = history.epochs[stopper.best_index]
                 return history

@@ -226,6 +226,28 @@ def test_early_stopping_restores_the_best_parameters(backend, host_rng):
     assert net.cost(Xv, Yv) == pytest.approx(history.val_costs[best], rel=1e-12)
 
 
+def test_a_run_that_ends_without_stopping_keeps_its_last_updates_when_they_do_better(backend, host_rng):
+    """Logistic regression whose validation cost falls to the end, checked every 100 of 250 updates: the
+    last 50 updates were never checked, and patience restored update 200's parameters (0.2324 against
+    0.2168 at the end). Now the final parameters are checked once more and kept when better."""
+    X = host_rng.standard_normal((2, 400))
+    Y = (X[0:1] + X[1:2] > 0).astype(float)
+    Xv, Yv = backend.asarray(X[:, 300:]), backend.asarray(Y[:, 300:])
+    nets, runs = {}, {}
+    for patience in (None, 5):
+        nets[patience] = Network([2, 1], backend=backend, seed=1)
+        runs[patience] = nets[patience].fit(
+            X[:, :300], Y[:, :300], 0.1, iterations=250, validation_data=(Xv, Yv), patience=patience
+        )
+    kept = runs[5]
+    assert not kept.stopped_early and kept.best_epoch is None
+    assert kept.costs == runs[None].costs and len(kept.val_costs) == len(kept.costs)  # the final one too
+    assert kept.val_costs[-1] == min(kept.val_costs)
+    assert nets[5].cost(Xv, Yv) == pytest.approx(kept.val_costs[-1], rel=1e-12)
+    for name, value in nets[None].parameters_numpy().items():
+        np.testing.assert_array_equal(nets[5].parameters_numpy()[name], value)
+
+
 def _validation_part(backend, X, Y, fraction, seed):
     Xb, Yb = backend.asarray(X), backend.asarray(Y)
     _, _, Xv, Yv = train_validation_split(Xb, Yb, fraction, backend.rng(seed))
