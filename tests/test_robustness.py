@@ -474,8 +474,7 @@ def test_ctrl_c_in_process_saves_the_current_parameters(capsys, tmp_path, saved,
     )
     assert code == 130
     assert err.strip() == (
-        "dlcore: interrupted after iteration 200; "
-        f"the current parameters were saved to {saved}"
+        f"dlcore: interrupted after iteration 200; the current parameters were saved to {saved}"
     )
     assert "accuracy" not in out and os.listdir(tmp_path) == ["model.npz"]
     loaded = Network.load(saved, backend="numpy")
