@@ -876,11 +876,16 @@ def _quiet_stdout() -> None:
 
 
 #: the library's Python wording -> the command line's (the library's messages name no CLI flag)
-CLI_WORDS = {"dtype='float64'": "--dtype float64"}
+#: the library's Python words in an error, as each command spells the fix (predict has no --dtype: the
+#: model's dtype is the one it was trained in)
+CLI_WORDS = {
+    "train": {"dtype='float64'": "--dtype float64", "task='regression'": "--task regression"},
+    "predict": {"use dtype='float64'": "train the model with --dtype float64"},
+}
 
 
-def _cli_words(message: str) -> str:
-    for python, flag in CLI_WORDS.items():
+def _cli_words(message: str, command: str | None) -> str:
+    for python, flag in CLI_WORDS.get(command or "", {}).items():
         message = message.replace(python, flag)
     return message
 
@@ -907,7 +912,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except (BackendError, ValueError, TrainingDiverged, OSError) as exc:
         if not _SILENT:  # a data-parallel rank > 0: rank 0 prints the same error
-            print(f"dlcore: error: {_cli_words(str(exc))}", file=sys.stderr)
+            print(f"dlcore: error: {_cli_words(str(exc), argv[0] if argv else None)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         what, code = _stopped(exc)

@@ -279,6 +279,29 @@ def test_values_beyond_float32_are_refused_before_training(capsys, tmp_path, sav
     assert saved.read_bytes() == before
     with pytest.raises(ValueError, match=r"beyond float32's range"):
         load_dataset(str(data), get_backend("numpy"), dtype="float32")
+    small = _huge_feature_csv(tmp_path / "small.csv", 1.0)
+    argv = (
+        "train",
+        "--backend",
+        "numpy",
+        "--dataset",
+        small,
+        "--dtype",
+        "float32",
+        "--quiet",
+        "--out",
+        saved,
+    )
+    assert run(capsys, *argv)[0] == 0
+    code, _, err = run(capsys, "predict", "--model", saved, "--data", data)  # predict has no --dtype
+    one_line_error(code, err, r"beyond float32's range .*; train the model with --dtype float64, or rescale")
+
+
+def test_a_command_line_error_names_the_flag_not_the_python_argument(capsys, tmp_path):
+    data = tmp_path / "reg.csv"
+    data.write_text("".join(f"{i},{i * 0.37 + 0.5}\n" for i in range(20)))
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--task", "multiclass")
+    one_line_error(code, err, r"use --task regression for real values")
 
 
 # 6. one class ----------------------------------------------------------------------------------
