@@ -10,6 +10,7 @@ comes from ``ops`` (default: the ops registered for the arrays' library, :func:`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -232,9 +233,10 @@ def train_step(
     *before* the update) or ``None`` when ``compute_cost`` is false.
     """
     ops = ops or ops_of(X)
-    step = _CAPTURED.get(ops)
+    steps = _CAPTURED.steps
+    step = steps.get(ops)
     if step is None:  # once per ops object: a backend may reuse the step's buffers, or replay the step
-        step = _CAPTURED[ops] = ops.capture(_train_step, replay=True)
+        step = steps[ops] = ops.capture(_train_step, replay=True)
     return step(X, Y, params, activations, learning_rate, compute_cost, ops)
 
 
@@ -252,7 +254,15 @@ def _train_step(X, Y, params, activations, learning_rate, compute_cost, ops) -> 
     return J
 
 
-_CAPTURED: dict[Ops, Any] = {}  # train_step as each ops object captured it (its buffers live there)
+class _PerThread(threading.local):
+    """train_step as each ops object captured it, per thread: its buffers and recording live in the
+    captured step, and threads training at once must not share them."""
+
+    def __init__(self) -> None:
+        self.steps: dict[Ops, Any] = {}
+
+
+_CAPTURED = _PerThread()
 
 
 def predict_proba(X: Array, params: Params, activations: Sequence[Activation]) -> Array:

@@ -154,6 +154,43 @@ def test_a_step_in_one_thread_lends_another_thread_neither_its_buffers_nor_its_t
     np.testing.assert_array_equal(A, want[1])
 
 
+def test_train_step_called_from_two_threads_keeps_each_threads_step():
+    """dlcore.train_step captures one step per ops object: per thread too, since a captured step's
+    buffers and recording serve one call at a time. Thread A pauses inside its recording; the main
+    thread runs its own steps meanwhile on the same ops; both end as the default ops' steps, bit for bit."""
+    XA, YA, acts, pA = _net([2, 4, 1], "tanh", "sigmoid", 3000, "float64", seed=0)
+    XB, YB, _, pB = _net([2, 4, 1], "tanh", "sigmoid", 3000, "float64", seed=5)
+    paused, resume = threading.Event(), threading.Event()
+
+    class Pausing(NumpyOps):
+        def layer_forward(self, *args):
+            out = super().layer_forward(*args)
+            if threading.current_thread().name == "A" and not paused.is_set():
+                paused.set()
+                assert resume.wait(10)
+            return out
+
+    ops = Pausing(NP.xp)
+    mineA, mineB = _copy(pA), _copy(pB)
+
+    def a():
+        for _ in range(3):
+            dlcore.train_step(XA, YA, mineA, acts, 0.1, ops=ops)
+
+    thread = threading.Thread(target=a, name="A")
+    thread.start()
+    assert paused.wait(10)
+    for _ in range(3):
+        dlcore.train_step(XB, YB, mineB, acts, 0.1, ops=ops)
+    resume.set()
+    thread.join()
+    for X, Y, start, mine in ((XA, YA, pA, mineA), (XB, YB, pB, mineB)):
+        oracle = _copy(start)
+        for _ in range(3):
+            dlcore.train_step(X, Y, oracle, acts, 0.1, ops=DEFAULT)
+        _same(mine, oracle)
+
+
 def test_shapes_are_checked_on_every_call_after_a_replay():
     X, Y, acts, params = _net([2, 4, 1], "tanh", "sigmoid", 300, "float64")
     for _ in range(4):
