@@ -22,8 +22,6 @@ from dlcore.ops import Ops
 DTYPES = ("float32", "float64")
 #: the compute dtypes of mixed precision (dlcore.precision): a backend lists those it supports
 LOW_PRECISION_DTYPES = ("bfloat16", "float16")
-#: the dtypes a host (NumPy) array can take on its way to a backend
-NUMPY_DTYPES = (*DTYPES, "float16", "int64", "bool")
 
 
 class BackendError(ValueError):
@@ -240,8 +238,8 @@ class Backend:
         if xdtype is None:
             return self.from_host(host)
         name = self.dtype_name(xdtype)
-        if name not in NUMPY_DTYPES:  # bfloat16 (torch): NumPy has none, so cast on the backend
-            return self.xp.astype(self.from_host(host.astype("float32", copy=False)), xdtype)
+        if name == "bfloat16":  # NumPy has none: cast on the backend (one rounding, from the host's dtype)
+            return self.xp.astype(self.from_host(host), xdtype)
         return self.from_host(host.astype(name, copy=False))
 
     def to_numpy(self, x: Any) -> np.ndarray:

@@ -116,9 +116,12 @@ class Ops:
 
     # -- regularization -------------------------------------------------------------------------------
     def dropout_mask(self, shape: tuple[int, ...], keep_prob: float, rng: Any, dtype: Any) -> Array:
-        """D = (U < keep_prob) / keep_prob, U uniform on [0, 1) from ``rng`` (reproducible host draws)."""
-        U = rng.uniform(shape, dtype=dtype)
-        return self.xp.astype(U < keep_prob, U.dtype) / keep_prob
+        """D = (U < keep_prob) / keep_prob, U uniform on [0, 1) from ``rng`` (reproducible host draws).
+        A compute dtype under 32 bits (mixed precision) draws and compares U in float32: its masks are
+        float32's (in bfloat16, 0.8 is 0.80078 and U itself has 8 bits)."""
+        xp = self.xp
+        U = rng.uniform(shape, dtype=dtype if xp.finfo(dtype).bits >= 32 else xp.float32)
+        return xp.astype(U < keep_prob, dtype) / keep_prob
 
     # -- whole steps ----------------------------------------------------------------------------------
     def capture(
