@@ -193,11 +193,14 @@ def read_labeled_csv(
     """
     path = Path(path)
     storage.check_readable(path, "CSV file")
-    fast = None if classes else _fast(path)  # a model's names are text: its labels are read as text
+    fast = _fast(path)
     if fast is not None:
-        return fast[0], fast[1], None
+        check_width(path, fast[0].shape[1], n_features)
+        if not (classes and fast[0].shape[1] != n_features):  # a model's names: its labels are read as text
+            return fast[0], fast[1], None
     rows, header = read_csv_rows(path, text_last=True)  # one parse; a bad feature cell raises with its place
-    labeled = n_features is None or len(rows[0]) != n_features
+    check_width(path, len(rows[0]), n_features)
+    labeled = len(rows[0]) != n_features
     text = next((i for i, row in enumerate(rows) if isinstance(row[-1], str)), None)
     if labeled and (classes or text is not None):
         return _encode_names(rows, header, classes, path)
@@ -207,6 +210,15 @@ def read_labeled_csv(
             f"model's {n_features} features fill every column; a label would be one more column)"
         )
     return np.asarray(rows, dtype=np.float64), header, None
+
+
+def check_width(path: object, width: int, n_features: int | None) -> None:
+    """A file for a model of ``n_features`` inputs has that many columns, or one more (the label)."""
+    if n_features is not None and width not in (n_features, n_features + 1):
+        raise ValueError(
+            f"{path} has {width} columns but the model expects {n_features} features "
+            f"(or {n_features + 1} columns with the 0/1 label last)"
+        )
 
 
 def _encode_names(

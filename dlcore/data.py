@@ -146,12 +146,7 @@ def load_csv(
     # (m, width) float64 on the host, parsed by NumPy's C reader when it can
     data, _, names = csv_reader.read_labeled_csv(path, classes, n_features)
     m, width = data.shape
-    has_labels = n_features is None or width != n_features
-    if n_features is not None and width not in (n_features, n_features + 1):
-        raise ValueError(
-            f"{path} has {width} columns but the model expects {n_features} features "
-            f"(or {n_features + 1} columns with the 0/1 label last)"
-        )
+    has_labels = n_features is None or width != n_features  # read_labeled_csv checked the width
     if has_labels:
         if width < 2:
             raise ValueError(

@@ -36,14 +36,12 @@ def check_layer_dims(layer_dims: Sequence[int]) -> list[int]:
     dims = list(layer_dims)
     if len(dims) < 2:
         raise ValueError(f"layer_dims needs at least an input and an output size, e.g. [n_x, 1]; got {dims}")
-    try:  # any integer type (NumPy's too), as Python ints; not bools, floats or strings
-        if any(isinstance(n, bool) for n in dims):
-            raise TypeError
-        sizes = [operator.index(n) for n in dims]
-    except TypeError:
-        raise ValueError(f"layer sizes must be positive integers; got {dims}") from None
-    if any(n <= 0 for n in sizes):
-        raise ValueError(f"layer sizes must be positive integers; got {dims}")
+    sizes = []
+    for n in dims:  # any integer type (NumPy's too), as Python ints; not bools, floats or strings
+        size = operator.index(n) if hasattr(n, "__index__") and not isinstance(n, bool) else 0
+        if size <= 0:
+            raise ValueError(f"layer sizes must be positive integers; got {dims}")
+        sizes.append(size)
     return sizes
 
 

@@ -17,7 +17,6 @@ only ``import dlcore.sklearn`` does.
 from __future__ import annotations
 
 import copy
-import operator
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -127,11 +126,8 @@ class _DLEstimator(BaseEstimator):
         return int(check_random_state(self.random_state).randint(2**31 - 1))
 
     def _layer_dims(self, n_x: int, n_out: int) -> list[int]:
-        sizes = self.hidden_layer_sizes
-        try:  # one size (an int, or NumPy's), or a sequence of them (a grid built with np.arange)
-            sizes = [operator.index(sizes)]
-        except TypeError:
-            sizes = list(sizes)
+        sizes = self.hidden_layer_sizes  # one size (an int, or NumPy's) or a sequence (np.arange's too)
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]  # check_layer_dims checks each
         return [n_x, *sizes, n_out]
 
     def _new_network(self, n_x: int, n_out: int, output: str) -> Network:
@@ -151,18 +147,19 @@ class _DLEstimator(BaseEstimator):
 
     def _train(self, X: Any, Y: Any, *, one_epoch: bool = False) -> None:
         options = {name: getattr(self, name) for name in FIT_OPTIONS}
-        # an Optimizer object given as a parameter is a template: fit never steps (mutates) it
-        options["optimizer"] = copy.deepcopy(self.optimizer)
+        # an Optimizer object given as a parameter is a template, copied: fit never steps (mutates) it
         if one_epoch:  # partial_fit: one pass over the data it is given
             options["epochs"] = 1
             if getattr(self, "optimizer_", None) is None:  # one optimizer for the whole stream: its
-                self.optimizer_ = get_optimizer(options["optimizer"], self.learning_rate, self.decay_rate)
+                template = copy.deepcopy(self.optimizer)
+                self.optimizer_ = get_optimizer(template, self.learning_rate, self.decay_rate)
             options["optimizer"] = self.optimizer_  # state (Adam's moments, its step count) carries on
             iterations = None
             options["validation_split"], options["patience"] = 0.0, None
             if self.random_state is not None:  # a new shuffle each call, still reproducible
                 options["seed"] = (self._seed() or 0) + self.n_iter_
         else:
+            options["optimizer"] = copy.deepcopy(self.optimizer)
             iterations = self.iterations
             if iterations is None and self.epochs is None:
                 iterations = 1000

@@ -106,6 +106,9 @@ def test_predicting_reads_labels_as_the_models_kind(tmp_path):
         ValueError, match=r"data row 2, column 2 is 'x', not a number \(the model's 2 features"
     ):
         load_csv(str(_write(tmp_path / "f.csv", "0.1,0.4\n0.2,x\n")), NP, n_features=2, classes=["a", "b"])
+    wide = _write(tmp_path / "w.csv", "0.1,0.4,0.5,1\n")  # the width is checked first, names or not
+    with pytest.raises(ValueError, match=r"has 4 columns but the model expects 2 features"):
+        load_csv(str(wide), NP, n_features=2, classes=["a", "b"])
 
 
 def test_underscores_are_not_digit_separators_in_csv(tmp_path):

@@ -235,8 +235,9 @@ def test_numpy_integers_are_layer_sizes(iris):
         clf = DLClassifier(hidden_layer_sizes=sizes, random_state=0, backend="numpy", iterations=5).fit(X, y)
         assert all(type(n) is int for n in clf.network_.layer_dims)
     assert clf.network_.layer_dims == [4, 3, 3]
-    with pytest.raises(ValueError, match="layer sizes must be positive integers"):
-        DLClassifier(hidden_layer_sizes=(2.0,), backend="numpy").fit(X, y)
+    for bad in ((2.0,), True):
+        with pytest.raises(ValueError, match="layer sizes must be positive integers"):
+            DLClassifier(hidden_layer_sizes=bad, backend="numpy").fit(X, y)
 
 
 def test_n_iter_counts_the_updates_made_with_early_stopping_too():
