@@ -248,6 +248,26 @@ def test_a_run_that_ends_without_stopping_keeps_its_last_updates_when_they_do_be
         np.testing.assert_array_equal(nets[5].parameters_numpy()[name], value)
 
 
+def test_a_run_that_ends_without_stopping_restores_its_best_check_when_the_end_is_worse(backend, host_rng):
+    """Noise overfits, patience never runs out: the final parameters, checked once more, are worse than
+    the best check's, which are restored (and no final cost is recorded after them)."""
+    X = host_rng.standard_normal((2, 60))
+    Y = (host_rng.random((1, 60)) > 0.5).astype(float)
+    net = Network([2, 64, 64, 1], "relu", init="he", backend=backend, seed=0)
+    options = {
+        "epochs": 120,
+        "batch_size": 16,
+        "optimizer": "adam",
+        "validation_split": 0.3,
+        "cost_every": 10,
+    }
+    history = net.fit(X, Y, learning_rate=0.01, patience=1000, **options)
+    best = int(np.argmin(history.val_costs))
+    assert not history.stopped_early and history.best_epoch == history.epochs[best] < 120
+    Xv, Yv = _validation_part(backend, X, Y, 0.3, seed=0)
+    assert net.cost(Xv, Yv) == pytest.approx(history.val_costs[best], rel=1e-12)
+
+
 def _validation_part(backend, X, Y, fraction, seed):
     Xb, Yb = backend.asarray(X), backend.asarray(Y)
     _, _, Xv, Yv = train_validation_split(Xb, Yb, fraction, backend.rng(seed))
