@@ -156,9 +156,12 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
     Stale temporaries of earlier, killed saves of ``path`` are removed first. The new file keeps the mode
-    of the one it replaces, or gets the umask's (not mkstemp's 0600).
+    of the one it replaces, or gets the umask's (not mkstemp's 0600). A symbolic link is written through:
+    its target is replaced, the link stays.
     """
     path = Path(path)
+    if path.is_symlink():  # os.replace onto the link would replace the link with a plain file
+        path = Path(os.path.realpath(path))
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise ValueError(f"cannot write {path}: the directory {directory} does not exist; create it first")

@@ -76,6 +76,19 @@ def test_saving_is_atomic(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["m.npz"]
 
 
+def test_saving_through_a_symbolic_link_replaces_its_target_and_keeps_the_link(tmp_path):
+    """A shared models/latest.npz -> runs/7/model.npz: os.replace onto the link made it a plain file."""
+    net, _ = _trained(get_backend("numpy"))
+    (tmp_path / "runs").mkdir()
+    target, link = tmp_path / "runs" / "model.npz", tmp_path / "latest.npz"
+    target.write_bytes(b"previous model")
+    link.symlink_to(target)
+    net.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert Network.load(target).layer_dims == net.layer_dims
+    assert sorted(os.listdir(tmp_path / "runs")) == ["model.npz"]
+
+
 def test_a_loaded_model_saved_again_keeps_its_info(tmp_path):
     """save() writes the network's own info by default: class names survived a load only once (a copy of
     a model trained on names predicted 0/1)."""
