@@ -493,6 +493,13 @@ def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]
         return task, Y.shape[0]
     if task is None:
         task = "regression" if not integral else ("binary" if bool(xp.max(Yf) <= 1) else "multiclass")
+        if task == "regression" and bool(xp.all(xp.abs(Yf) == 1)):  # SVM-style labels
+            warnings.warn(
+                "the labels are -1 and +1, so they are taken as regression targets; for a classifier give "
+                "0/1 labels: (Y + 1) / 2",
+                UserWarning,
+                stacklevel=3,
+            )
     if task == "binary":
         return task, 1
     if task == "regression":

@@ -190,3 +190,10 @@ def test_integer_and_boolean_inputs_are_converted(backend):
     Y = np.array([[True, False, True, False]])
     history = net.fit(X, Y, learning_rate=0.1, iterations=3)
     assert len(history) == 2 and net.predict_proba(X).dtype == backend.xp.float32
+
+
+def test_minus_one_plus_one_labels_warn_that_they_are_taken_as_regression(backend):
+    X, Y = planar(backend, m=40)
+    with pytest.warns(UserWarning, match=r"labels are -1 and \+1, so they are taken as regression targets"):
+        net = Network.for_data(X, 2 * to_host(backend, Y) - 1, backend=backend)
+    assert net.task == "regression"
