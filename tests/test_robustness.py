@@ -501,6 +501,34 @@ def test_ctrl_c_without_out_saves_nothing(capsys, monkeypatch):
     assert code == 130 and "nothing was saved (give --out FILE" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_in_the_middle_of_an_update_saves_whole_updates(capsys, tmp_path, monkeypatch, signum):
+    """The signal lands between W1's and b1's Adam updates of update 300: the run stops once update 300
+    is done (it once stopped there, saving W1 of update 300 beside b1, W2, b2 of update 299). Oracle: the
+    same command for exactly 300 iterations, bit for bit."""
+    from dlcore.backends.numpy_backend import NumpyOps
+
+    real, calls = NumpyOps.adam_update, []
+
+    def adam_update(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 4 * 299 + 1:  # four parameters an update: the first of update 300
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(NumpyOps, "adam_update", adam_update)
+    argv = ["train", "--backend", "numpy", "--optimizer", "adam", "--lr", "0.01", "--cost-every", "100"]
+    stopped, whole = tmp_path / "stopped.npz", tmp_path / "whole.npz"
+    code, _, err = run(capsys, *argv, "--iterations", "100000", "--out", stopped)
+    assert code == (130 if signum == signal.SIGINT else 143), err
+    assert "after iteration 300;" in err
+    monkeypatch.setattr(NumpyOps, "adam_update", real)
+    assert run(capsys, *argv, "--iterations", "300", "--out", whole)[0] == 0
+    got, want = Network.load(stopped).parameters_numpy(), Network.load(whole).parameters_numpy()
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
 def test_sigint_to_a_real_training_process_saves_and_exits_130(tmp_path):
     model = tmp_path / "m.npz"
     model.write_bytes(b"an old model")
