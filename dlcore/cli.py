@@ -307,7 +307,7 @@ def _check_writable(path: str | None, flag: str) -> None:
     """Refuse an output path whose directory is missing before spending time on training."""
     if path is None:
         return
-    p = Path(path)
+    p = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)  # a link: its target
     if p.is_dir():
         raise ValueError(f"{flag} {path} is a directory; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
@@ -533,7 +533,11 @@ def train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     history = None
     try:  # one block from training to the save: a Ctrl-C anywhere in it keeps the parameters
-        with _between_updates(progress.update) as counted:
+        # data-parallel: DataParallel stops every rank after the same update itself (a rank alone must not)
+        deferred = (
+            _between_updates(progress.update) if parallel is None else contextlib.nullcontext(progress.update)
+        )
+        with deferred as counted:
             history = net.fit(
                 X_train, Y_train, args.lr, callback=progress, progress=counted, comm=parallel, **options
             )
@@ -873,8 +877,13 @@ def _signals() -> Any:
 def _between_updates(progress: Callable[[int], None]) -> Any:
     """Ctrl-C and SIGTERM during training act when the update under way is done: ``progress`` (called
     after every update), wrapped, raises them, so the saved parameters are ones training reached, never
-    some layers updated and others not. A second signal acts at once. Only in the main thread."""
+    some layers updated and others not. A second signal acts at once (mid-update, then). Only in the main
+    thread."""
     pending: list[int] = []
+
+    def act() -> None:  # the handler the signal would have met: raises KeyboardInterrupt or Terminated
+        previous[pending[0]](pending[0], None)
+
     try:
         previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
 
@@ -893,7 +902,7 @@ def _between_updates(progress: Callable[[int], None]) -> Any:
     def counted(iteration: int) -> None:
         progress(iteration)
         if pending:
-            previous[pending[0]](pending[0], None)
+            act()
 
     try:
         yield counted
@@ -902,7 +911,7 @@ def _between_updates(progress: Callable[[int], None]) -> Any:
             if callable(handler):
                 signal.signal(signum, handler)
     if pending:  # after the last update, before fit returned
-        previous[pending[0]](pending[0], None)
+        act()
 
 
 def _quiet_stdout() -> None:

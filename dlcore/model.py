@@ -496,7 +496,7 @@ def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]
         if task == "regression" and bool(xp.all(xp.abs(Yf) == 1)):  # SVM-style labels
             warnings.warn(
                 "the labels are -1 and +1, so they are taken as regression targets; for a classifier give "
-                "0/1 labels: (Y + 1) / 2",
+                "0/1 labels, (Y + 1) / 2, or pass task='regression' to say so",
                 UserWarning,
                 stacklevel=3,
             )

@@ -179,6 +179,15 @@ def test_bad_train_arguments_are_one_line_and_exit_2(capsys, argv, pattern):
     assert_one_line_error(code, err, pattern)
 
 
+def test_an_out_link_into_a_missing_directory_is_refused_before_training(capsys, tmp_path):
+    """Saves write through a link to its target, so the check before training looks there too."""
+    link = tmp_path / "latest.npz"
+    link.symlink_to(tmp_path / "gone" / "m.npz")
+    code, out, err = run(capsys, "train", "--backend", "numpy", "--out", str(link))
+    assert_one_line_error(code, err, r"latest\.npz: the directory .*gone does not exist")
+    assert "iteration" not in out
+
+
 def test_malformed_csv_names_file_line_and_column(capsys, tmp_path):
     (tmp_path / "bad.csv").write_text("x1,x2,y\n1,2,0\n3,oops,1\n")
     code, _, err = run(

@@ -264,6 +264,7 @@ def test_a_run_that_ends_without_stopping_restores_its_best_check_when_the_end_i
     history = net.fit(X, Y, learning_rate=0.01, patience=1000, **options)
     best = int(np.argmin(history.val_costs))
     assert not history.stopped_early and history.best_epoch == history.epochs[best] < 120
+    assert len(history.costs) == len(history.val_costs)  # no final cost recorded after the restore
     Xv, Yv = _validation_part(backend, X, Y, 0.3, seed=0)
     assert net.cost(Xv, Yv) == pytest.approx(history.val_costs[best], rel=1e-12)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from dlcore.backends import get_backend
@@ -197,3 +199,8 @@ def test_minus_one_plus_one_labels_warn_that_they_are_taken_as_regression(backen
     with pytest.warns(UserWarning, match=r"labels are -1 and \+1, so they are taken as regression targets"):
         net = Network.for_data(X, 2 * to_host(backend, Y) - 1, backend=backend)
     assert net.task == "regression"
+    with warnings.catch_warnings():  # 0/1 labels, real targets, and ±1 said to be regression: no warning
+        warnings.simplefilter("error")
+        Network.for_data(X, Y, backend=backend)
+        Network.for_data(X, 0.5 * to_host(backend, Y) - 0.3, backend=backend)
+        Network.for_data(X, 2 * to_host(backend, Y) - 1, task="regression", backend=backend)
