@@ -847,8 +847,13 @@ def bench(argv: Sequence[str]) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"train": train, "predict": predict, "info": info}
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"dlcore: warning: {message}", file=sys.stderr)
+def _one_line_warnings(command: str | None) -> Callable[..., None]:
+    """``warnings.showwarning`` for ``command``: one line on stderr, in its words (see CLI_WORDS)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"dlcore: warning: {_cli_words(str(message), command)}", file=sys.stderr)
+
+    return show
 
 
 @contextlib.contextmanager
@@ -942,7 +947,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         with _signals(), warnings.catch_warnings():
-            warnings.showwarning = _one_line_warning
+            warnings.showwarning = _one_line_warnings(argv[0] if argv else None)
             if argv[:1] == ["bench"]:
                 return bench(argv[1:])
             parser = build_parser()

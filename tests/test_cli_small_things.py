@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from dlcore import Network
@@ -183,3 +184,14 @@ def test_python_messages_name_no_cli_flags(tmp_path):
     with pytest.raises(ValueError, match=r"dtype='float64'") as dtype:
         load_csv(data, __import__("dlcore").get_backend("numpy"), "float32")
     assert "--" not in str(plot.value) + str(dtype.value)
+
+
+def test_warnings_speak_the_command_line(capsys, tmp_path):
+    """Warnings pass through the command's words, as errors do: --task regression, not task='regression'."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2))
+    data = tmp_path / "pm.csv"
+    np.savetxt(data, np.column_stack([X, np.where(X[:, 0] > 0, 1, -1)]), delimiter=",")
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--lr", "0.1", "--quiet")
+    assert code == 0 and "dlcore: warning: the labels are -1 and +1" in err
+    assert "pass --task regression to say so" in err and "task='regression'" not in err
