@@ -162,7 +162,9 @@ class DataParallel:
     @contextlib.contextmanager
     def interrupts(self) -> Iterator[None]:
         """While training, Ctrl-C and SIGTERM are counted (and sent to the other ranks with the next
-        gradients) instead of raising where they land; a second Ctrl-C on a rank raises at once."""
+        gradients) instead of raising where they land; a second Ctrl-C on a rank raises at once. Each
+        training starts with none counted (an interrupted fit's count once stopped the next fit)."""
+        self.requests, self.flags = [0, 0], None
 
         def request(signum: int, frame: Any) -> None:
             index = 1 if signum == signal.SIGTERM else 0

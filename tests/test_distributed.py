@@ -600,3 +600,20 @@ def test_mpi_comm_host_buffer_copies_at_most_once(monkeypatch):
     assert isinstance(got, torch.Tensor) and got.tolist() == [[0, 2, 4], [6, 8, 10]]
     got = comm.allreduce(torch.arange(6.0, dtype=torch.float64).reshape(2, 3).T)  # a strided view
     assert isinstance(got, torch.Tensor) and got.tolist() == [[0, 6], [2, 8], [4, 10]]
+
+
+def test_an_interrupted_fit_leaves_no_stop_request_for_the_next_one():
+    """A DataParallel given to two fits: the first one's Ctrl-C was still counted in the second, which
+    stopped with no signal sent (and took a single Ctrl-C there as a second one)."""
+    X, Y = data()
+    parallel = DataParallel(SingleProcess())
+    net = Network([2, 4, 1], "tanh", backend="numpy", seed=3)
+
+    def interrupt(i, J):
+        if i == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, Y, 0.5, iterations=20, cost_every=1, callback=interrupt, comm=parallel)
+    history = net.fit(X, Y, 0.5, iterations=20, cost_every=1, comm=parallel)
+    assert history.updates == 20
