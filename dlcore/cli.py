@@ -405,16 +405,6 @@ def _data_parallel(args: argparse.Namespace, backend: Any) -> tuple[DataParallel
     return parallel, backend
 
 
-def _setup_barrier(parallel: DataParallel, setup: Any) -> None:
-    """Every rank reports whether its set-up worked; when one failed, all raise its message (rank 0
-    prints it), so no rank waits for the failed one in a collective."""
-    errors = parallel.comm.allgather(str(setup) if isinstance(setup, BaseException) else None)
-    failed = [(rank, message) for rank, message in enumerate(errors) if message is not None]
-    if failed:
-        rank, message = failed[0]
-        raise ValueError(message if rank == 0 else f"on rank {rank}: {message}")
-
-
 def _silence_rank() -> None:
     """A rank other than 0: its output goes nowhere (rank 0 speaks for the job; a rank's own failure
     still reaches stderr through :meth:`DataParallel.abort_on_error`)."""
@@ -461,15 +451,9 @@ def train(args: argparse.Namespace) -> int:
     if args.precision == "mixed" and backend.low_precision_dtypes():  # the dtype "mixed" means here
         args.precision = backend.low_precision_dtypes()[0]
     parallel, backend = _data_parallel(args, backend)
-    try:  # data-parallel: a rank whose set-up fails tells the others at the barrier below
-        setup = _setup(args, backend)
-    except (BackendError, ValueError, OSError) as exc:
-        if parallel is None:
-            raise
-        setup = exc
-    if parallel is not None:
-        _setup_barrier(parallel, setup)
-    net, X, Y, X_train, Y_train, X_test, Y_test = setup
+    # data-parallel: a rank whose set-up fails tells the others, which raise its message too
+    with parallel.agreement() if parallel is not None else contextlib.nullcontext():
+        net, X, Y, X_train, Y_train, X_test, Y_test = _setup(args, backend)
     if parallel is not None:  # collective from here on: first make sure every rank holds the same data
         parallel.check_same_data(X=X_train, Y=Y_train)
     net.normalization = None if args.no_normalize else Normalization.fit(X_train, backend, parallel)

@@ -76,6 +76,27 @@ class DataParallel:
             return X, Y, 1.0, (lo, hi)
         return X[:, lo:hi], Y[:, lo:hi], (hi - lo) / m, (lo, hi)
 
+    @contextlib.contextmanager
+    def agreement(self) -> Iterator[None]:
+        """A block of this rank's own checks (no collective inside): when it raises on any rank, every
+        rank raises (the failing rank its exception, the others a ValueError quoting it), so none is
+        left waiting in the next collective for a rank that gave up."""
+        try:
+            yield
+        except Exception as exc:
+            self.agree(exc)
+            raise
+        self.agree(None)
+
+    def agree(self, failure: BaseException | None) -> None:
+        """Every rank says whether its set-up worked (one allgather); when one failed, the ranks that
+        did not raise its message (prefixed with its rank unless it is rank 0)."""
+        errors = self.comm.allgather(None if failure is None else str(failure))
+        failed = [(rank, message) for rank, message in enumerate(errors) if message is not None]
+        if failed and failure is None:
+            rank, message = failed[0]
+            raise ValueError(message if rank == 0 else f"on rank {rank}: {message}")
+
     def check_same_data(self, **arrays: Array) -> None:
         """Raise ValueError on every rank when any rank holds different ``arrays`` than rank 0 (checked
         by digest, before anything is trained)."""

@@ -338,56 +338,60 @@ class Network:
 
         Returns the cost :class:`History`.
         """
+        parallel = None
+        if comm is not None:  # every rank: the same data, rank 0's seed and parameters
+            parallel = comm if isinstance(comm, DataParallel) else DataParallel(as_communicator(comm))
+        # data-parallel: a check that fails on one rank fails on all (none waits in a collective for it)
+        agreed = parallel.agreement if parallel is not None else contextlib.nullcontext
         with self.backend.activate(), self.backend.quiet_floating_point():
-            X, Y = self.check_XY(X, Y)
-            lr = check_learning_rate(learning_rate)
-            if iterations is not None and epochs is not None:
-                raise ValueError(
-                    "give epochs or iterations, not both (an iteration is one mini-batch update)"
-                )
-            if epochs is not None:
-                epochs = check_positive_int(epochs, "epochs")
-            else:
-                iterations = check_positive_int(3000 if iterations is None else iterations, "iterations")
-            opt = get_optimizer(optimizer, lr, decay_rate)
-            mixed = None if precision is None else MixedPrecision.of(precision, opt)
-            if mixed is not None and self.dtype_name != "float32":
-                raise ValueError(
-                    f"precision={precision!r} keeps float32 master weights: create the network with "
-                    "dtype='float32'"
-                )
-            l2 = float(l2)
-            if not (math.isfinite(l2) and l2 >= 0):
-                raise ValueError(f"l2 must be a finite number >= 0 (0 = no regularization); got {l2!r}")
-            keep_prob = check_keep_prob(keep_prob)
-            factor = check_divergence_factor(divergence_factor)
-            seed = self.seed if seed is None else check_seed(seed)
-            parallel = None
-            if comm is not None:  # every rank: the same data, rank 0's seed and parameters
-                parallel = comm if isinstance(comm, DataParallel) else DataParallel(as_communicator(comm))
+            with agreed():
+                X, Y = self.check_XY(X, Y)
+                lr = check_learning_rate(learning_rate)
+                if iterations is not None and epochs is not None:
+                    raise ValueError(
+                        "give epochs or iterations, not both (an iteration is one mini-batch update)"
+                    )
+                if epochs is not None:
+                    epochs = check_positive_int(epochs, "epochs")
+                else:
+                    iterations = check_positive_int(3000 if iterations is None else iterations, "iterations")
+                opt = get_optimizer(optimizer, lr, decay_rate)
+                mixed = None if precision is None else MixedPrecision.of(precision, opt)
+                if mixed is not None and self.dtype_name != "float32":
+                    raise ValueError(
+                        f"precision={precision!r} keeps float32 master weights: create the network with "
+                        "dtype='float32'"
+                    )
+                l2 = float(l2)
+                if not (math.isfinite(l2) and l2 >= 0):
+                    raise ValueError(f"l2 must be a finite number >= 0 (0 = no regularization); got {l2!r}")
+                keep_prob = check_keep_prob(keep_prob)
+                factor = check_divergence_factor(divergence_factor)
+                seed = self.seed if seed is None else check_seed(seed)
+            if parallel is not None:  # collectives
                 parallel.check_same_data(X=X, Y=Y)
                 seed = parallel.agree_seed(seed)
                 parallel.broadcast_params(self.params)
                 verbose = verbose and parallel.rank == 0
-            rng = self.backend.rng(seed, on_device=device_rng)
-            validation = None
-            if validation_data is not None:
-                validation = self.check_XY(*validation_data)
-            elif validation_split:
-                X, Y, Xv, Yv = train_validation_split(X, Y, validation_split, rng)
-                validation = (Xv, Yv)
-            if patience is not None and validation is None:
-                raise ValueError(
-                    "patience needs validation_split > 0 (e.g. 0.1) or validation_data=(X_val, Y_val)"
-                )
-            m = X.shape[1]
-            plan = Plan.of(m, check_batch_size(batch_size, m), iterations, epochs)
-            slots = STATE_SLOTS.get(getattr(opt, "name", "adam"), 2)
-            check_training_fits(self.layer_dims, m, plan.batch_size, self.itemsize, slots, self.backend)
-            self._warn_single_class(Y)
-            every = check_positive_int(
-                cost_every if cost_every is not None else (1 if plan.batch_size < m else 100), "cost_every"
-            )
+            with agreed():
+                rng = self.backend.rng(seed, on_device=device_rng)
+                validation = None
+                if validation_data is not None:
+                    validation = self.check_XY(*validation_data)
+                elif validation_split:
+                    X, Y, Xv, Yv = train_validation_split(X, Y, validation_split, rng)
+                    validation = (Xv, Yv)
+                if patience is not None and validation is None:
+                    raise ValueError(
+                        "patience needs validation_split > 0 (e.g. 0.1) or validation_data=(X_val, Y_val)"
+                    )
+                m = X.shape[1]
+                plan = Plan.of(m, check_batch_size(batch_size, m), iterations, epochs)
+                slots = STATE_SLOTS.get(getattr(opt, "name", "adam"), 2)
+                check_training_fits(self.layer_dims, m, plan.batch_size, self.itemsize, slots, self.backend)
+                self._warn_single_class(Y)
+                every = 1 if plan.batch_size < m else 100  # default: every epoch, or every 100 updates
+                every = check_positive_int(every if cost_every is None else cost_every, "cost_every")
             run, how = train, {"optimizer": opt}
             if mixed is not None:  # the loop computes in the low dtype; self.params stay the masters
                 run, how = train_mixed, {"precision": mixed, "backend": self.backend}

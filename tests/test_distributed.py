@@ -617,3 +617,37 @@ def test_an_interrupted_fit_leaves_no_stop_request_for_the_next_one():
         net.fit(X, Y, 0.5, iterations=20, cost_every=1, callback=interrupt, comm=parallel)
     history = net.fit(X, Y, 0.5, iterations=20, cost_every=1, comm=parallel)
     assert history.updates == 20
+
+
+def test_a_check_that_fails_on_one_rank_fails_on_every_rank_before_any_collective(monkeypatch):
+    """Each rank checks its own data, options and memory; a rank whose check failed once raised alone
+    while the others waited in the next collective (mpiexec -n 2: a hang). Now every rank says how its
+    checks went (one allgather) and all raise: here the other rank failed, then this one."""
+    X, Y = data()
+    gathered = []
+
+    class OtherRankFailed(SingleProcess):
+        size = 2
+
+        def allgather(self, obj):
+            gathered.append(obj)
+            return [obj, "Y holds the label 2; binary labels must be 0 or 1"]
+
+    net = Network([2, 4, 1], "tanh", backend="numpy", seed=3)
+    with pytest.raises(ValueError, match=r"^on rank 1: Y holds the label 2"):
+        net.fit(X, Y, 0.5, iterations=5, comm=OtherRankFailed())
+    assert gathered == [None]  # this rank's checks passed; nothing else was exchanged
+
+    class Recording(SingleProcess):
+        def allgather(self, obj):
+            gathered.append(obj)
+            return [obj]
+
+    def too_big(*args):
+        raise ValueError("training needs 9 GiB; this machine has 2 GiB available")
+
+    gathered.clear()
+    monkeypatch.setattr("dlcore.model.check_training_fits", too_big)  # after the collectives, on this rank
+    with pytest.raises(ValueError, match="training needs 9 GiB"):
+        net.fit(X, Y, 0.5, iterations=5, comm=Recording())
+    assert gathered[0] is None and gathered[-1] == "training needs 9 GiB; this machine has 2 GiB available"
