@@ -42,11 +42,12 @@ class Optimizer:
         self.learning_rate = lr
         self.decay_rate = decay
         self.t = 0  # steps taken
+        self.first_epoch = 0  # the schedule's epoch of a fit's epoch 0 (partial_fit's stream goes on)
 
     def start_epoch(self, epoch: int) -> float:
-        """Set alpha = alpha0 / (1 + decay_rate * epoch) for epoch 0, 1, ...; returns it."""
+        """Set alpha = alpha0 / (1 + decay_rate * (first_epoch + epoch)) for epoch 0, 1, ...; returns it."""
         if self.decay_rate:
-            self.learning_rate = self.learning_rate0 / (1.0 + self.decay_rate * epoch)
+            self.learning_rate = self.learning_rate0 / (1.0 + self.decay_rate * (self.first_epoch + epoch))
         return self.learning_rate
 
     @property

@@ -172,6 +172,7 @@ class _DLEstimator(BaseEstimator):
         if one_epoch:
             self.loss_curve_ = [*getattr(self, "loss_curve_", []), *curve]
             self.n_iter_ += updates
+            self.optimizer_.first_epoch += 1  # the next call is the stream's next epoch (decay_rate)
         else:
             self.loss_curve_, self.n_iter_ = curve, updates
         self.history_ = history

@@ -260,6 +260,22 @@ def test_n_iter_counts_the_updates_made_with_early_stopping_too():
     assert clf.history_.stopped_early and clf.n_iter_ == updates[-1] == len(updates) < 200 * 4
 
 
+def test_partial_fit_continues_the_learning_rate_decay():
+    """Each partial_fit is the stream's next epoch for decay_rate too: alpha0 / (1 + decay_rate * k) at
+    the k-th call (every call once restarted at alpha0)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    est = DLClassifier(
+        hidden_layer_sizes=(3,), optimizer="gd", learning_rate=0.1, decay_rate=1.0, batch_size=10
+    )
+    rates = []
+    for _ in range(4):
+        est.partial_fit(X, y, classes=[0, 1])
+        rates.append(est.optimizer_.learning_rate)
+    assert rates == pytest.approx([0.1 / (1 + k) for k in range(4)], rel=1e-15)
+
+
 def test_mixed_precision_reaches_the_network(iris):
     X, y = iris
     fits = {
