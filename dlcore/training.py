@@ -50,8 +50,9 @@ class History:
 
     iterations: list[int] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
-    #: the epoch of each record, the validation cost measured after each recorded epoch, whether early
-    #: stopping ended training, and the epoch whose parameters were restored
+    #: the epoch of each record, the validation cost measured after each recorded epoch (val_costs[i]:
+    #: the parameters after epochs[i] + 1 epochs), whether early stopping ended training, and the epochs
+    #: done when the restored parameters were made (a fit of that many epochs ends on them)
     epochs: list[int] = field(default_factory=list)
     val_costs: list[float] = field(default_factory=list)
     stopped_early: bool = False
@@ -399,7 +400,7 @@ def train(
                         stopper.best_params = None
             if stopper is not None and stopper.best_params is not None:  # restored: no final cost
                 params.update(stopper.best_params)
-                history.best_epoch = history.epochs[stopper.best_index]
+                history.best_epoch = history.epochs[stopper.best_index] + 1  # measured after that epoch
                 return history
             # the cost after the last update, on all of X (without dropout)
             J_final = full_cost(X, Y)

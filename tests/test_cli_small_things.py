@@ -125,7 +125,7 @@ def test_a_validation_run_says_what_it_held_out_and_which_parameters_it_kept(cap
     )
     assert kept, out
     checked = [int(e) for e in re.findall(r"^epoch +(\d+),", out, re.M)]
-    assert int(kept.group(1)) in checked[:-1]
+    assert int(kept.group(1)) - 1 in checked[:-1]  # the parameters at the end of a checked epoch
     code, out, _ = run(capsys, *argv)
     assert code == 0 and re.search(r"^validation cost: [\d.]+ at the end \(best [\d.]+\)$", out, re.M), out
 

@@ -220,10 +220,16 @@ def test_early_stopping_restores_the_best_parameters(backend, host_rng):
     )
     assert history.stopped_early and len(history.epochs) < 300
     best = int(np.argmin(history.val_costs))
-    assert history.best_epoch == history.epochs[best]
+    assert history.best_epoch == history.epochs[best] + 1  # the cost after that recorded epoch
     assert len(history.val_costs) == best + 1 + 5
     Xv, Yv = _validation_part(backend, X, Y, 0.3, seed=0)
     assert net.cost(Xv, Yv) == pytest.approx(history.val_costs[best], rel=1e-12)
+    # oracle: the same fit for exactly best_epoch epochs ends on the restored parameters (it said one less)
+    again = Network([2, 64, 64, 1], "relu", init="he", backend=backend, seed=0)
+    options = {"batch_size": 16, "optimizer": "adam", "validation_split": 0.3}
+    again.fit(X, Y, learning_rate=0.01, epochs=history.best_epoch, **options)
+    for name, value in again.parameters_numpy().items():
+        np.testing.assert_array_equal(net.parameters_numpy()[name], value, err_msg=name)
 
 
 def test_a_run_that_ends_without_stopping_keeps_its_last_updates_when_they_do_better(backend, host_rng):
@@ -263,7 +269,7 @@ def test_a_run_that_ends_without_stopping_restores_its_best_check_when_the_end_i
     }
     history = net.fit(X, Y, learning_rate=0.01, patience=1000, **options)
     best = int(np.argmin(history.val_costs))
-    assert not history.stopped_early and history.best_epoch == history.epochs[best] < 120
+    assert not history.stopped_early and history.best_epoch == history.epochs[best] + 1 < 120
     assert len(history.costs) == len(history.val_costs)  # no final cost recorded after the restore
     Xv, Yv = _validation_part(backend, X, Y, 0.3, seed=0)
     assert net.cost(Xv, Yv) == pytest.approx(history.val_costs[best], rel=1e-12)
