@@ -368,17 +368,16 @@ class Network:
                 keep_prob = check_keep_prob(keep_prob)
                 factor = check_divergence_factor(divergence_factor)
                 seed = self.seed if seed is None else check_seed(seed)
+                validation = None if validation_data is None else self.check_XY(*validation_data)
             if parallel is not None:  # collectives
-                parallel.check_same_data(X=X, Y=Y)
+                held_out = {} if validation is None else {"X_val": validation[0], "Y_val": validation[1]}
+                parallel.check_same_data(X=X, Y=Y, **held_out)
                 seed = parallel.agree_seed(seed)
                 parallel.broadcast_params(self.params)
                 verbose = verbose and parallel.rank == 0
             with agreed():
                 rng = self.backend.rng(seed, on_device=device_rng)
-                validation = None
-                if validation_data is not None:
-                    validation = self.check_XY(*validation_data)
-                elif validation_split:
+                if validation is None and validation_split:
                     X, Y, Xv, Yv = train_validation_split(X, Y, validation_split, rng)
                     validation = (Xv, Yv)
                 if patience is not None and validation is None:

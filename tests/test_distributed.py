@@ -651,3 +651,20 @@ def test_a_check_that_fails_on_one_rank_fails_on_every_rank_before_any_collectiv
     with pytest.raises(ValueError, match="training needs 9 GiB"):
         net.fit(X, Y, 0.5, iterations=5, comm=Recording())
     assert gathered[0] is None and gathered[-1] == "training needs 9 GiB; this machine has 2 GiB available"
+
+
+def test_ranks_holding_different_validation_data_are_refused():
+    """validation_data joins X and Y in the ranks' data check (ranks with different validation sets
+    once summed costs of different examples, silently)."""
+    X, Y = data()
+
+    class OtherValidation(SingleProcess):
+        size = 2
+
+        def allgather(self, obj):
+            other = {**obj, "X_val": "another digest"} if isinstance(obj, dict) and "X_val" in obj else obj
+            return [obj, other]
+
+    net = Network([2, 4, 1], "tanh", backend="numpy", seed=3)
+    with pytest.raises(ValueError, match=r"rank\(s\) 1 hold different training data \(X_val\) than rank 0"):
+        net.fit(X, Y, 0.5, iterations=5, validation_data=(X[:, :50], Y[:, :50]), comm=OtherValidation())
