@@ -3,6 +3,7 @@ every call, replayed only while the arguments are the same, never for what it ca
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import tracemalloc
 
@@ -114,23 +115,43 @@ def test_a_replay_follows_its_arguments():
     assert alternating == [True, True, True, True]
 
 
+class _PausingOps(NumpyOps):
+    """NumpyOps whose first layer_forward in the thread named "A" waits there, inside the step A runs,
+    until ``resume`` is set."""
+
+    def __init__(self, xp):
+        super().__init__(xp)
+        self.paused, self.resume = threading.Event(), threading.Event()
+
+    def layer_forward(self, *args):
+        out = super().layer_forward(*args)
+        if threading.current_thread().name == "A" and not self.paused.is_set():
+            self.paused.set()
+            assert self.resume.wait(10)
+        return out
+
+
+@contextlib.contextmanager
+def _thread_a_paused(ops, work):
+    """``work`` in thread A until it pauses inside a step of ``ops``; the block runs meanwhile in this
+    thread; then A is released and finishes."""
+    thread = threading.Thread(target=work, name="A")
+    thread.start()
+    assert ops.paused.wait(10)
+    try:
+        yield
+    finally:
+        ops.resume.set()
+        thread.join()
+
+
 def test_a_step_in_one_thread_lends_another_thread_neither_its_buffers_nor_its_tape():
     """NumPy releases the GIL inside its calls, and one NumpyOps serves every numpy network: networks
     trained in threads at once must not share the running step. Thread A pauses inside the step it is
     recording; thread B computes a layer meanwhile. B's arrays were A's workspace buffers (overwritten by
     A's next steps) and B's calls went onto A's tape: threaded fits ended 4e-3 from the same fits in turn."""
     X, Y, acts, params = _net([2, 4, 1], "tanh", "sigmoid", 3000, "float64")  # 4 x 3000: workspace-sized
-    paused, resume = threading.Event(), threading.Event()
-
-    class Pausing(NumpyOps):
-        def layer_forward(self, *args):
-            out = super().layer_forward(*args)
-            if threading.current_thread().name == "A" and not paused.is_set():
-                paused.set()  # the first layer of the step being recorded (train_step's second call)
-                assert resume.wait(10)
-            return out
-
-    ops = Pausing(NP.xp)
+    ops = _PausingOps(NP.xp)
     mine, oracle = _copy(params), _copy(params)
     dlcore.train_step(X, Y, mine, acts, 0.1, ops=ops)  # the first call (main thread): nothing recorded
 
@@ -138,15 +159,11 @@ def test_a_step_in_one_thread_lends_another_thread_neither_its_buffers_nor_its_t
         for _ in range(3):  # the second call records (B runs inside it), the third replays
             dlcore.train_step(X, Y, mine, acts, 0.1, ops=ops)
 
-    thread = threading.Thread(target=a, name="A")
-    thread.start()
-    assert paused.wait(10)
     XB = X.copy()
-    Z, A = ops.layer_forward(params["W1"], XB, params["b1"], acts[0])  # thread B, outside any step
-    want = DEFAULT.layer_forward(params["W1"], XB, params["b1"], acts[0])
-    XB[:] = 0.0  # B is done with its input: a replay of B's calls from A's tape would now change Z
-    resume.set()
-    thread.join()
+    with _thread_a_paused(ops, a):
+        Z, A = ops.layer_forward(params["W1"], XB, params["b1"], acts[0])  # thread B, outside any step
+        want = DEFAULT.layer_forward(params["W1"], XB, params["b1"], acts[0])
+        XB[:] = 0.0  # B is done with its input: a replay of B's calls from A's tape would now change Z
     for _ in range(4):
         dlcore.train_step(X, Y, oracle, acts, 0.1, ops=DEFAULT)
     _same(mine, oracle)
@@ -160,30 +177,16 @@ def test_train_step_called_from_two_threads_keeps_each_threads_step():
     thread runs its own steps meanwhile on the same ops; both end as the default ops' steps, bit for bit."""
     XA, YA, acts, pA = _net([2, 4, 1], "tanh", "sigmoid", 3000, "float64", seed=0)
     XB, YB, _, pB = _net([2, 4, 1], "tanh", "sigmoid", 3000, "float64", seed=5)
-    paused, resume = threading.Event(), threading.Event()
-
-    class Pausing(NumpyOps):
-        def layer_forward(self, *args):
-            out = super().layer_forward(*args)
-            if threading.current_thread().name == "A" and not paused.is_set():
-                paused.set()
-                assert resume.wait(10)
-            return out
-
-    ops = Pausing(NP.xp)
+    ops = _PausingOps(NP.xp)
     mineA, mineB = _copy(pA), _copy(pB)
 
     def a():
         for _ in range(3):
             dlcore.train_step(XA, YA, mineA, acts, 0.1, ops=ops)
 
-    thread = threading.Thread(target=a, name="A")
-    thread.start()
-    assert paused.wait(10)
-    for _ in range(3):
-        dlcore.train_step(XB, YB, mineB, acts, 0.1, ops=ops)
-    resume.set()
-    thread.join()
+    with _thread_a_paused(ops, a):
+        for _ in range(3):
+            dlcore.train_step(XB, YB, mineB, acts, 0.1, ops=ops)
     for X, Y, start, mine in ((XA, YA, pA, mineA), (XB, YB, pB, mineB)):
         oracle = _copy(start)
         for _ in range(3):
