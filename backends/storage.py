@@ -150,6 +150,13 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
+def written_path(path: str | os.PathLike) -> Path:
+    """The file a save of ``path`` replaces: a symbolic link's target (os.replace onto the link would make
+    it a plain file), else ``path`` itself."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path``; on success fsync it and rename it onto ``path``.
@@ -159,9 +166,7 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
     of the one it replaces, or gets the umask's (not mkstemp's 0600). A symbolic link is written through:
     its target is replaced, the link stays.
     """
-    path = Path(path)
-    if path.is_symlink():  # os.replace onto the link would replace the link with a plain file
-        path = Path(os.path.realpath(path))
+    path = written_path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise ValueError(f"cannot write {path}: the directory {directory} does not exist; create it first")

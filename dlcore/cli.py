@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dlcore.activations import ACTIVATIONS, get_activation
-from dlcore.backends import BackendError, get_backend
+from dlcore.backends import BackendError, get_backend, storage
 from dlcore.backends.comm import get_communicator, launcher_rank, launcher_size
 from dlcore.data import Normalization, load_dataset, train_test_split
 from dlcore.datasets import DATASETS, GENERATED
@@ -307,7 +307,7 @@ def _check_writable(path: str | None, flag: str) -> None:
     """Refuse an output path whose directory is missing before spending time on training."""
     if path is None:
         return
-    p = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)  # a link: its target
+    p = storage.written_path(path)  # a link: its target, where the save will write
     if p.is_dir():
         raise ValueError(f"{flag} {path} is a directory; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
@@ -910,9 +910,8 @@ def _quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-#: the library's Python wording -> the command line's (the library's messages name no CLI flag)
-#: the library's Python words in an error, as each command spells the fix (predict has no --dtype: the
-#: model's dtype is the one it was trained in)
+#: the library's Python words in an error or warning, as each command spells the fix (the library's
+#: messages name no CLI flag; predict has no --dtype: the model's dtype is the one it was trained in)
 CLI_WORDS = {
     "train": {"dtype='float64'": "--dtype float64", "task='regression'": "--task regression"},
     "predict": {"use dtype='float64'": "train the model with --dtype float64"},
