@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dlcore._namespace import namespace
+from dlcore.ops import at_least_float32
 
 Array = Any
 Params = dict[str, Array]
@@ -37,14 +38,6 @@ def shard(m: int, size: int, rank: int) -> tuple[int, int]:
     base, extra = divmod(m, size)
     lo = rank * base + min(rank, extra)
     return lo, lo + base + (rank < extra)
-
-
-def summing_dtype(xp: Any, dtype: Any) -> Any:
-    """The dtype the ranks sum ``dtype`` values in: at least float32. Mixed precision's float16 and
-    bfloat16 gradients and costs are summed in float32: the cost keeps its digits, the sum over ranks
-    rounds once, and a rank whose slice is empty (a low-dtype zero) adds the same dtype as the others;
-    no bfloat16 reaches a host collective (NumPy has none)."""
-    return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
 
 
 class DataParallel:
@@ -125,14 +118,17 @@ class DataParallel:
     # -- the step -------------------------------------------------------------------------------------
     def allreduce_gradients(self, grads: Params, J: Array | None) -> tuple[Params, Array | None]:
         """Sum the gradients (and this rank's weighted cost ``J``) over the ranks with one allreduce of a
-        flat buffer (one concatenation, in :func:`summing_dtype`); returns the summed gradients (views of
-        it, in that dtype) and the summed cost.
+        flat buffer (one concatenation, in at least float32); returns the summed gradients (views of it,
+        in that dtype) and the summed cost. Mixed precision's float16 and bfloat16 gradients and costs are
+        summed in float32: the cost keeps its digits, the sum over ranks rounds once, a rank whose slice
+        is empty (a low-dtype zero) adds the same dtype as the others, and no bfloat16 reaches a host
+        collective (NumPy has none).
         The stop flags ride along (see :meth:`stop_requested`). ``J`` is given on every rank or on none
         (a recorded step), so the layout is the same on every rank."""
         names = sorted(grads)  # the same layout on every rank, however each built its dict
         first = grads[names[0]]
         xp = namespace(first)
-        dtype, device = summing_dtype(xp, first.dtype), first.device
+        dtype, device = at_least_float32(xp, first.dtype), first.device
         parts = [xp.reshape(xp.astype(grads[name], dtype, copy=False), (-1,)) for name in names]
         cost = [] if J is None else [xp.reshape(xp.astype(J, dtype), (1,))]
         flat = self.comm.allreduce(xp.concat([*parts, *cost, self._stop_flags(xp, dtype, device)]))
@@ -156,7 +152,7 @@ class DataParallel:
     def sum(self, value: Array) -> Array:
         """A 0-D array summed over the ranks (a cost weighted by the rank's share), in at least float32."""
         xp = namespace(value)
-        value = xp.astype(value, summing_dtype(xp, value.dtype), copy=False)
+        value = xp.astype(value, at_least_float32(xp, value.dtype), copy=False)
         return self.comm.allreduce(xp.reshape(value, (1,)))[0]
 
     def zero_gradients(self, params: Params) -> Params:

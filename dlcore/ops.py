@@ -119,9 +119,8 @@ class Ops:
         """D = (U < keep_prob) / keep_prob, U uniform on [0, 1) from ``rng`` (reproducible host draws).
         A compute dtype under 32 bits (mixed precision) draws and compares U in float32: its masks are
         float32's (in bfloat16, 0.8 is 0.80078 and U itself has 8 bits)."""
-        xp = self.xp
-        U = rng.uniform(shape, dtype=dtype if xp.finfo(dtype).bits >= 32 else xp.float32)
-        return xp.astype(U < keep_prob, dtype) / keep_prob
+        U = rng.uniform(shape, dtype=at_least_float32(self.xp, dtype))
+        return self.xp.astype(U < keep_prob, dtype) / keep_prob
 
     # -- whole steps ----------------------------------------------------------------------------------
     def capture(
@@ -142,6 +141,11 @@ class Ops:
 
 
 _BY_TYPE: dict[type, Ops] = {}
+
+
+def at_least_float32(xp: ModuleType, dtype: Any) -> Any:
+    """``dtype``, or float32 for a dtype of fewer bits (mixed precision's float16 and bfloat16)."""
+    return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
 
 
 def register_ops(array_type: type, ops: Ops) -> None:
