@@ -32,9 +32,21 @@ class EarlyStopping:
         """Record a validation cost for ``params``; True once ``patience`` checks pass without improvement."""
         index = self.checks
         self.checks += 1
-        if cost < self.best - self.min_delta:
+        if self.improves(cost):
             self.best, self.best_index, self.bad_checks = cost, index, 0
             self.best_params = copy_params(params)
             return False
         self.bad_checks += 1
         return self.bad_checks >= self.patience
+
+    def improves(self, cost: float) -> bool:
+        """Whether ``cost`` is below the best check's by more than ``min_delta``."""
+        return cost < self.best - self.min_delta
+
+    def keeps_final(self, cost: float) -> bool:
+        """The validation cost of a run's final parameters (it ended without stopping): True when they
+        improve on the best check, which then has nothing to restore (``best_params`` is dropped)."""
+        if not self.improves(cost):
+            return False
+        self.best_params = None
+        return True

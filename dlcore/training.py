@@ -392,12 +392,11 @@ def train(
             history.updates = iteration
             if parallel is not None and parallel.stop_requested():  # device flags after unread full batches
                 raise parallel.stop_error()
-            if stopper is not None and stopper.best_params is not None and not history.stopped_early:
-                if validated != iteration:  # the updates since the last check: kept if they did better
-                    J_val = float(full_cost(*validation))
-                    if J_val < stopper.best - stopper.min_delta:
-                        history.val_costs.append(J_val)  # beside the final cost, recorded below
-                        stopper.best_params = None
+            unchecked = validated != iteration and not history.stopped_early  # updates since the last check
+            if stopper is not None and stopper.best_params is not None and unchecked:
+                J_val = float(full_cost(*validation))
+                if stopper.keeps_final(J_val):  # they did better: kept, and no restore
+                    history.val_costs.append(J_val)  # beside the final cost, recorded below
             if stopper is not None and stopper.best_params is not None:  # restored: no final cost
                 params.update(stopper.best_params)
                 history.best_epoch = history.epochs[stopper.best_index] + 1  # measured after that epoch
