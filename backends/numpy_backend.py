@@ -360,8 +360,7 @@ class NumpyOps(Ops):
 
     name = "numpy"
     #: the primitives that name all their NumPy calls through ``self._thread.step.np`` (or call
-    #: :meth:`_untaped`);
-    #: every other public method of :class:`Ops` spoils a recording (wrapped below the class)
+    #: :meth:`_untaped`); every other public method of :class:`Ops` spoils a recording (wrapped below)
     TAPED = frozenset(
         {
             "layer_forward",
