@@ -517,14 +517,10 @@ def train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     history = None
     try:  # one block from training to the save: a Ctrl-C anywhere in it keeps the parameters
-        # data-parallel: DataParallel stops every rank after the same update itself (a rank alone must not)
-        deferred = (
-            _between_updates(progress.update) if parallel is None else contextlib.nullcontext(progress.update)
+        # a signal acts once the update under way is done (train's between_updates; DataParallel's)
+        history = net.fit(
+            X_train, Y_train, args.lr, callback=progress, progress=progress.update, comm=parallel, **options
         )
-        with deferred as counted:
-            history = net.fit(
-                X_train, Y_train, args.lr, callback=progress, progress=counted, comm=parallel, **options
-            )
         progress.close()
         backend.synchronize()
         seconds = time.perf_counter() - start
@@ -860,47 +856,6 @@ def _signals() -> Any:
         for signum, handler in previous.items():
             if handler is not None:
                 signal.signal(signum, handler)
-
-
-@contextlib.contextmanager
-def _between_updates(progress: Callable[[int], None]) -> Any:
-    """Ctrl-C and SIGTERM during training act when the update under way is done: ``progress`` (called
-    after every update), wrapped, raises them, so the saved parameters are ones training reached, never
-    some layers updated and others not. A second signal acts at once (mid-update, then). Only in the main
-    thread."""
-    pending: list[int] = []
-
-    def act() -> None:  # the handler the signal would have met: raises KeyboardInterrupt or Terminated
-        previous[pending[0]](pending[0], None)
-
-    try:
-        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-
-        def defer(signum: int, frame: Any) -> None:
-            if pending:  # asked twice: now
-                previous[signum](signum, frame)
-            pending.append(signum)
-
-        for signum, handler in previous.items():
-            if callable(handler):  # not SIG_IGN (a background job's SIGINT) or SIG_DFL
-                signal.signal(signum, defer)
-    except ValueError:  # not the main thread
-        yield progress
-        return
-
-    def counted(iteration: int) -> None:
-        progress(iteration)
-        if pending:
-            act()
-
-    try:
-        yield counted
-    finally:
-        for signum, handler in previous.items():
-            if callable(handler):
-                signal.signal(signum, handler)
-    if pending:  # after the last update, before fit returned
-        act()
 
 
 def _quiet_stdout() -> None:

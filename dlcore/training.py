@@ -34,6 +34,7 @@ from dlcore.activations import Activation
 from dlcore.distributed import DataParallel
 from dlcore.early_stopping import EarlyStopping
 from dlcore.heads import Head, head_for
+from dlcore.interrupts import between_updates
 from dlcore.minibatch import mini_batches, num_batches
 from dlcore.ops import Ops, ops_of
 from dlcore.optimizers import GradientDescent, Optimizer
@@ -189,8 +190,10 @@ def train(
     The shapes are checked once here (ValueError), not per step.
 
     ``progress(iteration)`` runs after every update with the number of updates done: it is handed a
-    count, never a cost, so it adds no host sync. ``verbose=True`` reports to the console with
-    :class:`ConsoleProgress` (a tqdm bar on a terminal, plain lines every few seconds otherwise).
+    count, never a cost, so it adds no host sync. Ctrl-C and SIGTERM act there, once the update under
+    way is done (:func:`~dlcore.interrupts.between_updates`, in the main thread). ``verbose=True``
+    reports to the console with :class:`ConsoleProgress` (a tqdm bar on a terminal, plain lines every
+    few seconds otherwise).
 
     ``parallel`` (a :class:`~dlcore.distributed.DataParallel`): this process is one rank of
     data-parallel training; X and Y are the whole data (the same on every rank), each rank computes on
@@ -203,7 +206,10 @@ def train(
         every = step * max(1, plan.total_iterations // (10 * step))  # about 10 cost lines
         reporter = ConsoleProgress(plan.total_iterations, every, steps_per_epoch=plan.batches_per_epoch)
         callback, progress = _chain(callback, reporter), _chain(progress, reporter.update)
-    with contextlib.closing(reporter) if reporter is not None else contextlib.nullcontext():
+    closed = contextlib.closing(reporter) if reporter is not None else contextlib.nullcontext()
+    # a signal acts between two updates (data-parallel: DataParallel stops every rank after the same one)
+    deferred = between_updates(progress) if parallel is None else contextlib.nullcontext(progress)
+    with closed, deferred as progress:
         prop.check_network_shapes(X, params, activations)
         n_out = params[f"W{prop.num_layers(params)}"].shape[0]
         if tuple(Y.shape) != (n_out, X.shape[1]):
@@ -372,7 +378,7 @@ def train(
                         del AL, caches, masks
                     iteration += 1
                     if progress is not None:  # a count, not a cost: no host sync
-                        progress(iteration)
+                        progress(iteration)  # where a Ctrl-C or SIGTERM received meanwhile acts
                     if plan.max_iterations is not None and iteration >= plan.max_iterations:
                         break
                 if record and not single:

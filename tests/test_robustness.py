@@ -529,6 +529,49 @@ def test_a_signal_in_the_middle_of_an_update_saves_whole_updates(capsys, tmp_pat
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
+class _UserStop(Exception):
+    """What a user's own SIGTERM handler raises."""
+
+
+def _raise_user_stop(signum, frame):
+    raise _UserStop
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_in_the_middle_of_a_fit_update_stops_after_it(backend, monkeypatch, signum):
+    """The Python API (no CLI): the signal lands between W1's and b1's Adam updates of update 30;
+    ``Network.fit`` raises what the handler raises once update 30 is done (it once raised right there,
+    leaving W1 of update 30 beside b1, W2, b2 of update 29). Oracle: a fit of exactly 30 updates, bit for
+    bit. SIGTERM goes through the user's own Python handler."""
+    previous = signal.signal(signal.SIGTERM, _raise_user_stop)
+    try:
+        ops, calls = backend.ops, []
+        real = ops.adam_update
+
+        def adam_update(*args, **kwargs):
+            real(*args, **kwargs)
+            calls.append(1)
+            if len(calls) == 4 * 29 + 1:  # four parameters an update: the first of update 30
+                os.kill(os.getpid(), signum)
+
+        kwargs = {"optimizer": "adam", "cost_every": 10}
+        X, Y = backend.asarray(X_OK), backend.asarray(Y_OK)
+        stopped = Network([2, 3, 1], backend=backend, seed=3)
+        monkeypatch.setattr(ops, "adam_update", adam_update)
+        with pytest.raises(KeyboardInterrupt if signum == signal.SIGINT else _UserStop):
+            stopped.fit(X, Y, 0.01, iterations=1000, **kwargs)
+        monkeypatch.setattr(ops, "adam_update", real)
+        assert len(calls) == 4 * 30  # the update under way was finished, and no other began
+        whole = Network([2, 3, 1], backend=backend, seed=3)
+        whole.fit(X, Y, 0.01, iterations=30, **kwargs)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    got, want = stopped.parameters_numpy(), whole.parameters_numpy()
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers came back
+
+
 def test_sigint_to_a_real_training_process_saves_and_exits_130(tmp_path):
     model = tmp_path / "m.npz"
     model.write_bytes(b"an old model")
