@@ -8,6 +8,11 @@ cupy/cupy#6290), and replays it as one launch. The policy is NumpyOps' replay, o
     call 3                       captured (recording runs nothing), then replayed once: this call's work
     calls 4, 5, ...              one graph replay each, while the arguments stay the same
 
+The calls of one signature need not follow each other: an epoch of two full mini-batches and a partial
+one (A A P A A P ...) captures A at its third call and P at its third. At most two graphs are held (a
+full batch and the last, partial one), the least recently replayed dropped for a new one; signatures
+not yet captured are counted for the last few only.
+
 "The same arguments": the same tensors (by identity; their shapes, dtypes and devices too), and the
 same other values by ``==`` (a Python learning rate is baked into the graph: a new one is a new
 signature). Only steps whose tensors are all on one CUDA device, handed this very ops object, are
@@ -31,6 +36,8 @@ from typing import Any
 from dlcore.backends.base import equal
 
 ENV_VAR = "DLCORE_TORCH_GRAPHS"
+#: graphs held at once (each holds its step's memory), and signatures counted towards a capture
+MAX_GRAPHS, MAX_COUNTED = 2, 8
 
 
 class CudaGraphs:
@@ -120,38 +127,37 @@ class GraphedStep:
         self.step, self.ops, self.graphs, self.tensor_type = step, ops, graphs, tensor_type
         self.inputs = inputs  # read-only arguments (mini-batches): copied into static tensors
         self.static: dict[tuple[Any, ...], Any] = {}
-        self.seen: Any = None  # the last eager call's signature, and how many calls in a row had it
-        self.calls_in_a_row = 0
-        self.replay: Callable[[], Any] | None = None
-        self.replay_signature: Any = None
-        self.replay_tensors: list[Any] = []  # held: the ids in the signature keep meaning these tensors
+        #: (signature, eager calls so far), the most recent first (at most MAX_COUNTED)
+        self.counted: list[list[Any]] = []
+        #: (signature, replay, its tensors), the most recently replayed first (at most MAX_GRAPHS); the
+        #: tensors are held so that the ids in the signature keep meaning them
+        self.held: list[tuple[Any, Callable[[], Any], list[Any]]] = []
         self.refused: Any = None  # a signature whose capture failed
 
     def __call__(self, *args: Any) -> Any:
         if self.inputs:
-            if self.replay is None and self.refused is not None:  # its capture failed: eager, uncopied
+            if not self.held and self.refused is not None:  # its capture failed: eager, uncopied
                 return self.step(*args)
             args = self._stage(args)
         sig = signature(args, self.tensor_type)
-        if self.replay is not None and equal(sig, self.replay_signature):
-            self.seen = None  # calls in a row: a replay breaks them (a last partial batch stays eager)
-            return _fresh(self.replay())
+        for i, held in enumerate(self.held):
+            if equal(sig, held[0]):
+                self.held.insert(0, self.held.pop(i))
+                return _fresh(held[1]())
         found = tensors(args, self.tensor_type)
         if not self._capturable(args, sig, found):
             return self.step(*args)
         device = found[0].device
-        if equal(sig, self.seen):
-            self.calls_in_a_row += 1
-        else:
-            self.seen, self.calls_in_a_row = sig, 1
-        if self.calls_in_a_row == 1:
+        calls = self._count(sig)
+        if calls == 1:
             return self.step(*args)
-        if self.calls_in_a_row == 2:
+        if calls == 2:
             return self.graphs.warm_up(lambda: self.step(*args), device)
+        self.counted = [c for c in self.counted if not equal(c[0], sig)]
         try:
             replay = self.graphs.capture(lambda: self.step(*args), device)
         except Exception as exc:  # noqa: BLE001 - a host sync, an op capture forbids: eager from now on
-            self.refused, self.seen = sig, None
+            self.refused = sig
             warnings.warn(
                 f"dlcore: this step cannot be captured as a CUDA graph ({type(exc).__name__}: {exc}); "
                 "it runs eagerly",
@@ -159,8 +165,18 @@ class GraphedStep:
                 stacklevel=2,
             )
             return self.step(*args)
-        self.replay, self.replay_signature, self.replay_tensors, self.seen = replay, sig, found, None
+        self.held = [(sig, replay, found), *self.held][:MAX_GRAPHS]
         return _fresh(replay())
+
+    def _count(self, sig: Any) -> int:
+        """This call counted with the earlier eager calls of its signature: their number, it included."""
+        for i, entry in enumerate(self.counted):
+            if equal(entry[0], sig):
+                entry[1] += 1
+                self.counted.insert(0, self.counted.pop(i))
+                return entry[1]
+        self.counted = [[sig, 1], *self.counted][:MAX_COUNTED]
+        return 1
 
     def _stage(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         """A new input tensor (another mini-batch) copied into the static tensor of its position, shape,

@@ -126,11 +126,21 @@ def test_new_arguments_are_a_new_capture_and_the_old_graph_serves_its_own():
     X, Y, acts, params = _net("cpu")
     engine = Recorder()
     ops = StandInOps(engine)
-    _steps_match(ops, X, Y, acts, params, [0.1] * 4 + [0.05] + [0.1] * 2 + [0.05] * 3)
+    _steps_match(ops, X, Y, acts, params, [0.1] * 4 + [0.05] + [0.1] * 2 + [0.05] * 3 + [0.1])
     # lr 0.1: eager, warm-up, captured at call 3 and replayed at 3, 4, 6, 7; lr 0.05: eager at call 5,
-    # and again at 8 (the replays between broke the row), warm-up at 9, captured at 10 (replacing the
-    # first graph) and replayed
-    assert (engine.warm_ups, engine.captures, engine.replays) == (2, 2, 5)
+    # warm-up at 8 (the calls between do not reset its count), captured at 9 and replayed at 9, 10; the
+    # first graph is still held: call 11 replays it
+    assert (engine.warm_ups, engine.captures, engine.replays) == (2, 2, 7)
+
+
+def test_at_most_two_graphs_are_held_the_least_recently_replayed_dropped():
+    X, Y, acts, params = _net("cpu")
+    engine = Recorder()
+    lrs = [0.1] * 3 + [0.05] * 3 + [0.1] + [0.02] * 3 + [0.1] + [0.05]
+    _steps_match(StandInOps(engine), X, Y, acts, params, lrs)
+    # 0.1 and 0.05 captured (calls 3, 6), 0.1 replayed (7), 0.02 captured at 10 in 0.05's place;
+    # 0.1 still replays (11), 0.05 starts over: eager (12)
+    assert (engine.captures, engine.replays) == (3, 5)
 
 
 def test_a_step_that_cannot_be_captured_runs_eagerly_with_one_warning():
@@ -234,7 +244,8 @@ def test_mini_batches_replay_through_static_input_copies():
     into the static tensor of its shape, so the full batches replay (the 16-column last batch of each
     epoch runs eagerly); the eager fit's bits. 12 epochs of 7 batches, epochs 0, 4 and 8 recorded (as
     two halves): the first unrecorded epoch replays from its 3rd batch (eager, warm-up, captured), the 8
-    others their 6 full batches."""
+    others their 6 full batches; the last batch is eager in the first two unrecorded epochs (eager,
+    warm-up), captured in the third and replayed in the 6 after it."""
     plain = get_backend("torch")
     engine = Recorder()
     results = []
@@ -246,7 +257,26 @@ def test_mini_batches_replay_through_static_input_copies():
         results.append((net.parameters_numpy(), list(history.costs)))
     (ref, ref_costs), (got, costs) = results
     assert costs == ref_costs and all(np.array_equal(got[k], ref[k]) for k in ref)
-    assert (engine.captures, engine.replays) == (1, 4 + 8 * 6)
+    assert (engine.captures, engine.replays) == (2, 4 + 8 * 6 + 7)
+
+
+def test_two_full_batches_and_a_partial_one_are_captured():
+    """An epoch of batches A A P (150 columns in batches of 64): no signature ever comes three times in a
+    row, yet each is captured at its third call (once two full batches and a partial one never were).
+    9 unrecorded epochs of 12: A replays from the second unrecorded epoch's 1st batch on (8 * 2), P from
+    the third's (7); the eager fit's bits."""
+    plain = get_backend("torch")
+    engine = Recorder()
+    results = []
+    for ops in (TorchOps(plain.xp, torch, graphs=False), StandInOps(engine)):
+        backend = TorchBackend(plain.xp, plain.device, torch, ops)
+        X, Y, _, _ = _net("cpu", m=150)
+        net = dlcore.Network([2, 8, 1], hidden_activation="relu", backend=backend, seed=3)
+        history = net.fit(X, Y, learning_rate=0.5, epochs=12, batch_size=64, cost_every=4)
+        results.append((net.parameters_numpy(), list(history.costs)))
+    (ref, ref_costs), (got, costs) = results
+    assert costs == ref_costs and all(np.array_equal(got[k], ref[k]) for k in ref)
+    assert (engine.captures, engine.replays) == (2, 8 * 2 + 7)
 
 
 REFUSED = """
