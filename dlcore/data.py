@@ -37,9 +37,10 @@ class Normalization:
     std: tuple[float, ...]
 
     @classmethod
-    def fit(cls, X: Array, backend: Any, parallel: Any = None) -> Normalization:
+    def fit(cls, X: Array, backend: Any, parallel: Any = None, rows: str = "feature") -> Normalization:
         """Mean and standard deviation of each row of X: (n_x, m), computed in float64 whatever X's dtype
-        (float32 squares of values near 1e20 would overflow to an infinite std).
+        (float32 squares of values near 1e20 would overflow to an infinite std). ``rows`` names a row in
+        the messages (``"target"`` for regression targets Y: (n[L], m)).
 
         ``parallel`` (a :class:`~dlcore.distributed.DataParallel`; every rank holds the same X): each
         rank sums its own columns and the sums are allreduced, first of x (the global mean), then of
@@ -65,7 +66,7 @@ class Normalization:
         for i, (mu, sigma) in enumerate(zip(mean, std, strict=True)):
             if not (math.isfinite(mu) and math.isfinite(sigma)):
                 raise ValueError(
-                    f"feature {i + 1} is too large to standardize (mean {mu:.6g}, std {sigma:.6g}); "
+                    f"{rows} {i + 1} is too large to standardize (mean {mu:.6g}, std {sigma:.6g}); "
                     "rescale it first"
                 )
         norm = cls(tuple(mean), tuple(s if s > 1e-12 else 1.0 for s in std))
@@ -73,8 +74,8 @@ class Normalization:
         if not bool(xp.all(xp.isfinite(scaled))):
             dtype = backend.dtype_name(X.dtype)
             raise ValueError(
-                f"the standardized features cannot be represented in {dtype} (a value overflows to inf); "
-                "use float64 (dtype='float64') or rescale the features"
+                f"the standardized {rows}s cannot be represented in {dtype} (a value overflows to inf); "
+                f"use float64 (dtype='float64') or rescale the {rows}s"
             )
         return norm
 
@@ -91,6 +92,12 @@ class Normalization:
         mean = backend.asarray([[v] for v in self.mean], dtype=X.dtype)
         std = backend.asarray([[v] for v in self.std], dtype=X.dtype)
         return (X - mean) / std
+
+    def invert(self, A: Array, backend: Any) -> Array:
+        """A * std + mean for A: (n, m) in standardized units (a regression network's outputs)."""
+        mean = backend.asarray([[v] for v in self.mean], dtype=A.dtype)
+        std = backend.asarray([[v] for v in self.std], dtype=A.dtype)
+        return A * std + mean
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"mean": list(self.mean), "std": list(self.std)}

@@ -62,6 +62,10 @@ class Network:
     #: input normalization (a :class:`dlcore.data.Normalization`) saved with the model and applied to every
     #: X that enters fit/predict/predict_proba/cost/accuracy, so raw data goes in; set by :meth:`load`
     normalization: Any = None
+    #: regression only: target standardization (a :class:`dlcore.data.Normalization` of Y's rows), saved
+    #: with the model; every Y entering fit/cost is standardized with it and predictions come back in Y's
+    #: units (predict, predict_proba, score); the CLI sets it, :meth:`load` restores it
+    target_normalization: Any = None
     #: free-form metadata saved with the model (training settings, class names); set by :meth:`load`, and
     #: written again by :meth:`save`
     info: dict | None = None
@@ -190,12 +194,14 @@ class Network:
         """Write parameters and config to ``path`` (``.npz``, atomically); see :mod:`dlcore.persistence`.
         ``normalization`` and ``info`` default to the network's own (a loaded model keeps its class names)."""
         norm = normalization if normalization is not None else self.normalization
+        targets = self.target_normalization
         config = persistence.model_config(
             self.layer_dims,
             [a.spec for a in self.activations],
             self.dtype_name,
             None if norm is None else norm.to_dict(),
             info if info is not None else self.info,
+            None if targets is None else targets.to_dict(),
         )
         persistence.save_model(path, self.parameters_numpy(), config)
 
@@ -220,10 +226,11 @@ class Network:
             extra = set(arrays) - set(net.params)
             if extra:
                 raise ValueError(f"unexpected arrays {sorted(extra)}")
-            norm = config.get("normalization")
+            norm, targets = config.get("normalization"), config.get("target_normalization")
             net.normalization = None if norm is None else Normalization.from_dict(norm)
             if net.normalization is not None and net.normalization.n_x != net.layer_dims[0]:
                 raise ValueError("the normalization does not match the input layer")
+            net.target_normalization = None if targets is None else Normalization.from_dict(targets)
         except ValueError as exc:
             raise ValueError(f"{path} is corrupt: {exc}") from None
         net.info = dict(config.get("info") or {})
@@ -274,7 +281,10 @@ class Network:
         """X: (n_x, m) and the head's targets: Y (1, m) 0/1 labels; softmax: Y one-hot (C, m) from labels
         or one-hot; regression: Y (n[L], m) real values."""
         X = self.check_X(X)
-        return X, self.head.check_targets(Y, self.layer_dims[-1], X.shape[1], self.backend, self.dtype)
+        Y = self.head.check_targets(Y, self.layer_dims[-1], X.shape[1], self.backend, self.dtype)
+        if self.target_normalization is not None:
+            Y = self.target_normalization.apply(Y, self.backend)
+        return X, Y
 
     def fit(
         self,
@@ -445,13 +455,15 @@ class Network:
         """A[L] for each column of X: (n_x, m) -> (1, m) P(y = 1 | x) on the network's backend; softmax:
         the class probabilities (C, m), each column summing to 1; regression: the predicted values."""
         with self.backend.activate():
-            return prop.predict_proba(self.check_X(X), self.params, self.activations)
+            A = prop.predict_proba(self.check_X(X), self.params, self.activations)
+            targets = self.target_normalization
+            return A if targets is None else targets.invert(A, self.backend)
 
     def predict(self, X: Any) -> Array:
         """The head's predictions (1, m): 0/1 (int64) where the probability exceeds 0.5; softmax: class
         indices; regression: the values (n[L], m)."""
         with self.backend.activate():
-            return self.head.predict(prop.predict_proba(self.check_X(X), self.params, self.activations))
+            return self.head.predict(self.predict_proba(X))
 
     def cost(self, X: Any, Y: Any) -> float:
         """The cost J on (X, Y): the head's loss (binary or categorical cross-entropy, or MSE / 2)."""
@@ -462,9 +474,10 @@ class Network:
 
     def score(self, X: Any, Y: Any) -> float:
         """The head's metric on (X, Y): accuracy in [0, 1] for classifiers, R^2 for regression."""
+        A = self.predict_proba(X)  # in Y's units
         with self.backend.activate():
-            X, Y = self.check_XY(X, Y)
-            return self.head.score(prop.predict_proba(X, self.params, self.activations), Y)
+            Y = self.head.check_targets(Y, self.layer_dims[-1], A.shape[1], self.backend, self.dtype)
+            return self.head.score(A, Y)
 
     def accuracy(self, X: Any, Y: Any) -> float:
         """Fraction of examples classified correctly, in [0, 1] (classifiers only)."""

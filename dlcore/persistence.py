@@ -8,6 +8,11 @@ A model file is an ``.npz`` archive (see :mod:`dlcore.backends.storage`): one ar
      "layer_dims": [2, 4, 1], "activations": ["tanh", "sigmoid"], "dtype": "float64",
      "normalization": {"mean": [...], "std": [...]} or null, "info": {...}}
 
+A regression model may add ``"target_normalization": {"mean": [...], "std": [...]}`` (one entry per
+output unit: its predictions are A[L] * std + mean); such a file is format 2, so a dlcore that predates it
+refuses the file ("upgrade dlcore") instead of predicting in standardized units. Every other file is
+still written as format 1.
+
 ``info`` is free-form (the training settings), except ``info["classes"]``: when present, the class
 names the labels stood for (``["cat", "dog", "emu"]``: class index k is ``classes[k]``), one per
 softmax unit, or two for a sigmoid output. Files without it (all files before it existed) have
@@ -26,7 +31,8 @@ from dlcore._version import __version__
 from dlcore.backends import storage
 
 FORMAT = "dlcore-model"
-FORMAT_VERSION = 1
+#: the newest format this dlcore reads and writes (2: with target_normalization; else 1 is written)
+FORMAT_VERSION = 2
 
 
 def model_config(
@@ -35,11 +41,12 @@ def model_config(
     dtype: str,
     normalization: dict | None = None,
     info: dict | None = None,
+    target_normalization: dict | None = None,
 ) -> dict:
     """The JSON metadata describing a network (everything but the parameter values)."""
-    return {
+    config = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": 1 if target_normalization is None else 2,
         "dlcore_version": __version__,
         "layer_dims": list(layer_dims),
         "activations": list(activations),
@@ -47,6 +54,9 @@ def model_config(
         "normalization": normalization,
         "info": dict(info or {}),
     }
+    if target_normalization is not None:
+        config["target_normalization"] = target_normalization
+    return config
 
 
 def save_model(path: str | os.PathLike, arrays: dict[str, Any], config: dict) -> None:
@@ -118,14 +128,18 @@ def _check_shapes(config: dict, members: dict[str, Any], path: Any) -> None:
             raise ValueError(
                 f"{path} is corrupt: info.classes must be {expected_classes} distinct names; got {classes!r}"
             )
-    norm = config.get("normalization")
-    if isinstance(norm, dict):
-        for key in ("mean", "std"):
-            if not isinstance(norm.get(key), list) or len(norm[key]) != dims[0]:
-                raise ValueError(
-                    f"{path} is corrupt: the normalization does not match the input layer "
-                    f"({key} needs {dims[0]} entries)"
-                )
+    records = (("normalization", "input", dims[0]), ("target_normalization", "output", dims[-1]))
+    for record, layer, n in records:
+        norm = config.get(record)
+        if isinstance(norm, dict):
+            for key in ("mean", "std"):
+                if not isinstance(norm.get(key), list) or len(norm[key]) != n:
+                    raise ValueError(
+                        f"{path} is corrupt: the {record} does not match the {layer} layer "
+                        f"({key} needs {n} entries)"
+                    )
+    if config.get("target_normalization") is not None and config["activations"][-1] != "linear":
+        raise ValueError(f"{path} is corrupt: only a regression (linear) output has a target_normalization")
 
 
 def read_model(path: str | os.PathLike) -> tuple[dict, dict[str, Any]]:

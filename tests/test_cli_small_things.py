@@ -65,7 +65,7 @@ def test_help_shows_defaults_and_the_description(capsys):
     for text in (
         "(default: tanh)",
         "(default: small)",
-        "(default: 1.2)",
+        "(default 1.2; 0.1 for regression)",
         "10000 unless --epochs",
         "(default: gd)",
         "(default: float64)",

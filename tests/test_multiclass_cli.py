@@ -133,3 +133,37 @@ def test_regression_reports_r2_and_rmse_and_predicts_values(capsys, tmp_path):
     assert code == 0 and "test R^2: 0.9" in out and "RMSE" in out
     code, out, _ = run(capsys, "predict", "--model", model, "--data", data)
     assert code == 0 and out.splitlines()[0] == "index,prediction,true_label"
+
+
+def test_regression_with_the_defaults_standardizes_large_targets(capsys, tmp_path):
+    """Targets around 50,000 (std ~1,000) with no --lr: they are standardized for training (saved with the
+    model) and the learning rate is regression's; R^2, RMSE and predictions are in the targets' units.
+    Before: the course's lr 1.2 on the raw targets diverged at the first checks."""
+    data, model, raw = tmp_path / "r.csv", tmp_path / "m.npz", tmp_path / "raw.npz"
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 3))
+    y = 5e4 + 800 * X[:, 0] - 500 * X[:, 1] * X[:, 2]
+    data.write_text("\n".join(f"{a},{b},{c},{t}" for (a, b, c), t in zip(X, y, strict=True)) + "\n")
+    code, out, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--out", model)
+    assert code == 0, err
+    assert "regression, targets standardized" in out
+    r2 = float(out.split("test R^2: ")[1].split(",")[0])
+    assert r2 > 0.95, out
+    net = Network.load(model)
+    assert net.target_normalization is not None and net.info["learning_rate"] == 0.1
+    code, out, _ = run(capsys, "predict", "--model", model, "--data", data)
+    predicted = np.array([float(line.split(",")[1]) for line in out.splitlines()[1:]])
+    assert np.sqrt(np.mean((predicted - y) ** 2)) < 0.3 * y.std()  # in the targets' units
+    argv = [
+        "train",
+        "--backend",
+        "numpy",
+        "--dataset",
+        data,
+        "--no-normalize",
+        "--iterations",
+        "10",
+        "--out",
+        raw,
+    ]
+    assert run(capsys, *argv)[0] == 0 and Network.load(raw).target_normalization is None

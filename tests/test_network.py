@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from dlcore.backends import get_backend
 
 from dlcore import Network, TrainingDiverged
+from dlcore.data import Normalization
 from dlcore.datasets import planar
 from tests.conftest import to_host
 
@@ -204,3 +206,28 @@ def test_minus_one_plus_one_labels_warn_that_they_are_taken_as_regression(backen
         Network.for_data(X, Y, backend=backend)
         Network.for_data(X, 0.5 * to_host(backend, Y) - 0.3, backend=backend)
         Network.for_data(X, 2 * to_host(backend, Y) - 1, task="regression", backend=backend)
+
+
+def test_target_standardization_trains_on_standardized_targets_and_answers_in_their_units(backend):
+    """A regression network with ``target_normalization`` trains exactly as a plain one on (Y - mean) / std
+    (the same bits) and predicts, scores and pickles in Y's own units. Oracles: the plain network, and
+    R^2 computed on the host from the predictions."""
+    rng = np.random.default_rng(8)
+    Xh = rng.standard_normal((3, 30))
+    Yh = np.stack([1e4 + 3e3 * np.tanh(Xh[0]), 0.5 * Xh[1] * Xh[2]])
+    X, Y = backend.asarray(Xh), backend.asarray(Yh)
+    norm = Normalization.fit(Y, backend, rows="target")
+    scaled = Network([3, 6, 2], "tanh", "linear", backend=backend, seed=3)
+    scaled.target_normalization = norm
+    scaled.fit(X, Y, 0.1, iterations=60)
+    plain = Network([3, 6, 2], "tanh", "linear", backend=backend, seed=3)
+    plain.fit(X, norm.apply(Y, backend), 0.1, iterations=60)
+    for name, value in plain.parameters_numpy().items():
+        np.testing.assert_array_equal(scaled.parameters_numpy()[name], value, err_msg=name)
+    assert scaled.cost(X, Y) == plain.cost(X, norm.apply(Y, backend))
+    P = to_host(backend, scaled.predict(X))
+    np.testing.assert_array_equal(P, to_host(backend, norm.invert(plain.predict(X), backend)))
+    assert abs(P[0].mean() - 1e4) < 300  # Y's units: standardized outputs would be near 0
+    r2 = 1 - ((Yh - P) ** 2).sum() / ((Yh - Yh.mean(axis=1, keepdims=True)) ** 2).sum()
+    assert scaled.score(X, Y) == pytest.approx(r2, rel=1e-12) and r2 > 0.5
+    np.testing.assert_array_equal(to_host(backend, pickle.loads(pickle.dumps(scaled)).predict(X)), P)

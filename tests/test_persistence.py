@@ -52,7 +52,8 @@ def test_the_file_is_a_plain_npz_with_json_metadata(tmp_path):
     with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
         assert sorted(f.files) == ["W1", "W2", "W3", "__meta__", "b1", "b2", "b3"]
         meta = json.loads(f["__meta__"].tobytes())
-    assert meta["format"] == "dlcore-model" and meta["format_version"] == FORMAT_VERSION
+    # format 1: a dlcore that predates format 2 (target_normalization) still reads it
+    assert meta["format"] == "dlcore-model" and meta["format_version"] == 1 < FORMAT_VERSION
     assert meta["layer_dims"] == [2, 5, 3, 1] and meta["dtype"] == "float64"
     assert meta["normalization"] is None and meta["dlcore_version"]
 
@@ -98,6 +99,32 @@ def test_a_loaded_model_saved_again_keeps_its_info(tmp_path):
     assert Network.load(tmp_path / "b.npz").info == {"classes": ["cat", "dog"], "note": "x"}
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_regression_model_keeps_its_target_standardization(backend, dtype, tmp_path, target):
+    """Predictions in Y's units survive a save and a load on another backend; the file says format 2,
+    so a dlcore that predates target standardization refuses it rather than predict in standardized
+    units."""
+    rng = np.random.default_rng(4)
+    Xh = rng.standard_normal((3, 40))
+    Yh = np.stack([500.0 + 80.0 * Xh[0], -3.0 + 0.01 * Xh[1]])  # (2, m): two targets of different scales
+    X, Y = backend.asarray(Xh, dtype=dtype), backend.asarray(Yh, dtype=dtype)
+    net = Network([3, 5, 2], "tanh", "linear", backend=backend, seed=2, dtype=dtype)
+    net.target_normalization = Normalization.fit(Y, backend, rows="target")
+    net.fit(X, Y, learning_rate=0.1, iterations=200)
+    before = to_host(backend, net.predict(X))
+    net.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
+        meta = json.loads(f["__meta__"].tobytes())
+    assert meta["format_version"] == 2 and meta["target_normalization"] == net.target_normalization.to_dict()
+    target_be = get_backend(target)
+    loaded = Network.load(tmp_path / "m.npz", backend=target)
+    assert loaded.target_normalization == net.target_normalization
+    after = to_host(target_be, loaded.predict(target_be.asarray(Xh, dtype=dtype)))
+    np.testing.assert_allclose(after, before, rtol=1e-12 if dtype == "float64" else 1e-5)
+    # in Y's units (standardized predictions would be near 0 and 1 apart)
+    assert np.all(np.abs(after.mean(axis=1) - Yh.mean(axis=1)) < 0.2 * Yh.std(axis=1))
+
+
 def test_save_into_a_missing_directory(tmp_path):
     net, _ = _trained(get_backend("numpy"))
     with pytest.raises(ValueError, match=r"the directory .*nowhere does not exist"):
@@ -129,7 +156,7 @@ def _meta_file(tmp_path, **changes):
         (lambda p: (p / "m.npz").write_bytes(_model_bytes(p)[:200]), r"not a model file .*truncated"),
         (
             lambda p: _meta_file(p, format_version=99),
-            r"model format 99; this dlcore .* reads up to format 1: upgrade",
+            r"model format 99; this dlcore .* reads up to format 2: upgrade",
         ),
         (lambda p: _meta_file(p, format="other"), r"is not a dlcore model file"),
         (lambda p: _meta_file(p, layer_dims=[2, 4, 3, 1]), r"is corrupt: W1 must have shape \(4, 2\)"),
@@ -139,6 +166,22 @@ def _meta_file(tmp_path, **changes):
             r"is corrupt: unknown activation",
         ),
         (lambda p: _meta_file(p, normalization={"mean": [0], "std": [1]}), r"normalization does not match"),
+        (
+            lambda p: _meta_file(
+                p, activations=["tanh", "tanh", "linear"], target_normalization={"mean": [0]}
+            ),
+            r"is corrupt: the target_normalization does not match the output layer \(std needs 1 entries\)",
+        ),
+        (
+            lambda p: _meta_file(p, target_normalization={"mean": [0.0], "std": [2.0]}),
+            r"is corrupt: only a regression \(linear\) output has a target_normalization",
+        ),
+        (
+            lambda p: _meta_file(
+                p, activations=["tanh", "tanh", "linear"], target_normalization={"mean": [0.0], "std": [-1.0]}
+            ),
+            r"is corrupt: bad normalization record: .* std > 0",
+        ),
         (lambda p: _meta_file(p, layer_dims="2,5"), r"is corrupt: its metadata lacks a valid 'layer_dims'"),
         (lambda p: _meta_file(p, info=[1, 2]), r"m\.npz is corrupt: info must be a JSON object; got list"),
         (lambda p: _meta_file(p, info="abc"), r"m\.npz is corrupt: info must be a JSON object; got str"),

@@ -358,7 +358,7 @@ PREDICT_CASES = [
     (
         "newer model",
         {"m.npz": _newer_model},
-        r"model format 99; this dlcore .* reads up to format 1: upgrade",
+        r"model format 99; this dlcore .* reads up to format 2: upgrade",
     ),
     (
         "text model",
