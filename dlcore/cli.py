@@ -37,6 +37,8 @@ DEFAULT_ITERATIONS = 10_000
 #: --lr when not given: the course's 1.2 for its planar classifier; for regression 0.1 (at 1.2 gradient
 #: descent on standardized targets oscillates: R^2 0.91 against 0.999 at 0.1 on a linear problem)
 DEFAULT_LR, REGRESSION_LR = 1.2, 0.1
+#: the most classes whose test confusion matrix train prints (one row and column each)
+MAX_CONFUSION_CLASSES = 30
 BACKEND_HELP = (
     "auto (default, or $DLCORE_BACKEND), numpy, torch, cupy, array_api_strict; optional :device "
     "(cupy:1, torch:cuda:0)"
@@ -609,6 +611,9 @@ def _report(
 def _print_confusion(net: Network, X: Any, Y: Any, backend: Any, classes: Any = None) -> None:
     """The test confusion matrix: row = true class, column = predicted class (with the class names)."""
     labels = backend.xp.astype(Y, backend.xp.int64) if Y.shape[0] == 1 else net.head.predict(Y)
+    if net.n_classes > MAX_CONFUSION_CLASSES:
+        print(f"test confusion matrix: not printed for {net.n_classes} classes")
+        return
     C = backend.to_numpy(confusion_matrix(labels, net.predict(X), net.n_classes))
     width = max(3, len(str(int(C.max()))))
     print("test confusion matrix (rows: true class, columns: predicted):")
@@ -886,6 +891,7 @@ CLI_WORDS = {
     "train": {
         "dtype='float64'": "--dtype float64",
         "task='regression'": "--task regression",
+        "task='multiclass'": "--task multiclass",
     },
     "predict": {"use dtype='float64'": "train the model with --dtype float64"},
 }

@@ -507,7 +507,8 @@ def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]
                 f"Y of shape {tuple(Y.shape)} is not one-hot; pass integer labels of shape (1, m)"
             )
         return task, Y.shape[0]
-    if task is None:
+    inferred = task is None
+    if inferred:
         task = "regression" if not integral else ("binary" if bool(xp.max(Yf) <= 1) else "multiclass")
         if task == "regression" and bool(xp.all(xp.abs(Yf) == 1)):  # SVM-style labels
             warnings.warn(
@@ -525,4 +526,13 @@ def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]
     n_classes = int(xp.max(Yf)) + 1
     if n_classes < 2:
         raise ValueError("multiclass needs at least two classes in Y")
+    m = Y.shape[1]
+    if inferred and n_classes > 10 and m < 2 * n_classes:  # whole-number targets (prices, scores), likely
+        warnings.warn(
+            f"the labels are integers up to {n_classes - 1}, taken as {n_classes} classes for {m} examples "
+            "(fewer than 2 per class); if they are numeric targets, pass task='regression' (task="
+            "'multiclass' says they are classes)",
+            UserWarning,
+            stacklevel=3,
+        )
     return task, n_classes

@@ -195,3 +195,17 @@ def test_warnings_speak_the_command_line(capsys, tmp_path):
     code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--lr", "0.1", "--quiet")
     assert code == 0 and "dlcore: warning: the labels are -1 and +1" in err
     assert "pass --task regression to say so" in err and "task='regression'" not in err
+
+
+def test_whole_number_targets_warn_and_many_classes_print_no_confusion_matrix(capsys, tmp_path):
+    """Scores 0..99 of 60 examples: taken as 100 classes, with a warning in the command's words, and the
+    100 x 100 confusion matrix is not printed (it was, 100 columns wide)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2))
+    data = tmp_path / "scores.csv"
+    np.savetxt(data, np.column_stack([X, np.arange(60) * 99 // 59]), delimiter=",", fmt="%g")
+    code, out, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--iterations", "5")
+    assert code == 0, err
+    assert "dlcore: warning: the labels are integers up to 99, taken as 100 classes for 60 examples" in err
+    assert "pass --task regression (--task multiclass says they are classes)" in err
+    assert "test confusion matrix: not printed for 100 classes" in out and "rows: true class" not in out

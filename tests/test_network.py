@@ -208,6 +208,22 @@ def test_minus_one_plus_one_labels_warn_that_they_are_taken_as_regression(backen
         Network.for_data(X, 2 * to_host(backend, Y) - 1, task="regression", backend=backend)
 
 
+def test_whole_number_targets_taken_as_classes_warn(backend):
+    """Integers 0..99 for 40 examples (fewer than 2 per class: scores, counts, prices) are taken as 100
+    classes, with a warning naming task='regression'; as many classes with 2 examples each, or the task
+    said, warn nothing."""
+    X, _ = planar(backend, m=40)
+    scores = np.arange(40)[None, :] * 99 // 39  # 0 .. 99
+    with pytest.warns(UserWarning, match=r"integers up to 99, taken as 100 classes for 40 examples .* "):
+        net = Network.for_data(X, scores, backend=backend)
+    assert net.task == "multiclass" and net.layer_dims[-1] == 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Network.for_data(X, np.arange(40)[None, :] % 20, backend=backend)  # 20 classes, 2 examples each
+        Network.for_data(X, scores, task="multiclass", backend=backend)
+        Network.for_data(X, scores, task="regression", backend=backend)
+
+
 def test_target_standardization_trains_on_standardized_targets_and_answers_in_their_units(backend):
     """A regression network with ``target_normalization`` trains exactly as a plain one on (Y - mean) / std
     (the same bits) and predicts, scores and pickles in Y's own units. Oracles: the plain network, and
