@@ -4,6 +4,7 @@ and hand back a copy of the parameters from the best check."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from dlcore.propagation import copy_params
@@ -16,12 +17,16 @@ class EarlyStopping:
     """Call :meth:`check` with each validation cost; it returns True when training should stop.
 
     An improvement is a cost below ``best - min_delta``; ``best_params`` is a copy of the parameters
-    at the best check (restore them at the end).
+    at the best check (restore them at the end), made by ``snapshot`` (an optimizer's, which may keep
+    more than the arrays it is handed: mixed precision's float32 masters).
     """
 
-    def __init__(self, patience: int, min_delta: float = 0.0) -> None:
+    def __init__(
+        self, patience: int, min_delta: float = 0.0, snapshot: Callable[[Params], Params] = copy_params
+    ) -> None:
         self.patience = check_positive_int(patience, "patience")
         self.min_delta = float(min_delta)
+        self.snapshot = snapshot
         self.best = math.inf
         self.best_params: Params | None = None
         self.best_index = -1
@@ -34,7 +39,7 @@ class EarlyStopping:
         self.checks += 1
         if self.improves(cost):
             self.best, self.best_index, self.bad_checks = cost, index, 0
-            self.best_params = copy_params(params)
+            self.best_params = self.snapshot(params)
             return False
         self.bad_checks += 1
         return self.bad_checks >= self.patience

@@ -22,6 +22,7 @@ from typing import Any
 
 from dlcore._namespace import namespace
 from dlcore.ops import Ops, ops_of
+from dlcore.propagation import copy_params
 from dlcore.validation import check_learning_rate
 
 Array = Any
@@ -67,6 +68,15 @@ class Optimizer:
 
     def _update(self, ops: Ops, name: str, value: Array, grad: Array) -> None:
         raise NotImplementedError
+
+    def snapshot(self, params: Params) -> Params:
+        """A copy of the parameters the optimizer updates, to roll back to (divergence) or restore
+        (early stopping) with :meth:`restore`."""
+        return copy_params(params)
+
+    def restore(self, params: Params, snapshot: Params) -> None:
+        """Put a :meth:`snapshot` back into ``params`` (training ends there: its arrays are taken)."""
+        params.update(snapshot)
 
     def state(self) -> list[Params]:
         """The per-parameter state dicts (velocities ``v``, averages ``s``): the instance's dict

@@ -36,6 +36,7 @@ from dlcore.activations import Activation
 from dlcore.backends.base import LOW_PRECISION_DTYPES
 from dlcore.ops import Ops, ops_of
 from dlcore.optimizers import GradientDescent, Optimizer
+from dlcore.propagation import copy_params
 from dlcore.training import History, train
 
 Array = Any
@@ -183,10 +184,24 @@ class MixedPrecision(Optimizer):
         """``ops`` computing the cost and dZ[L] in the master dtype (and dZ[L] times a dynamic S)."""
         return PrecisionOps(ops, self)
 
+    def snapshot(self, params: Params) -> Params:
+        """The loop's low-precision ``params`` copied, carrying a copy of the float32 masters
+        (``.masters``): a restore puts both back, so no master is rebuilt from its low copy."""
+        saved = _WithMasters(copy_params(params))
+        saved.masters = copy_params(self.masters)
+        return saved
+
+    def restore(self, params: Params, snapshot: Params) -> None:
+        params.update(snapshot)
+        masters = getattr(snapshot, "masters", None)
+        if masters is not None:
+            self.masters.update(masters)
+            self._low.update(snapshot)  # these low arrays stand for those masters (master_params)
+
     def master_params(self, params: Params) -> Params:
         """The masters after training on ``params`` (the loop's low-precision dict). A parameter that the
-        loop replaced (a rollback after divergence, early stopping's restore) is taken from the loop's
-        value, cast up: that is the parameter the loop chose."""
+        loop replaced without :meth:`restore` is taken from the loop's value, cast up: that is the
+        parameter the loop chose."""
         xp = self.xp
         for name, value in params.items():
             if value is not self._low.get(name):
@@ -265,6 +280,12 @@ class MixedPrecision(Optimizer):
             f"MixedPrecision({self.optimizer!r}, compute_dtype={self.compute_dtype!r}, "
             f"loss_scale={self.loss_scale_option!r})"
         )
+
+
+class _WithMasters(dict):
+    """A snapshot of the low-precision parameters, with ``masters``: the float32 masters they came from."""
+
+    masters: Params | None = None
 
 
 class PrecisionOps:

@@ -218,7 +218,7 @@ def train(
         ops = ops or ops_of(X)
         head = head or head_for(activations[-1])
         history = History()
-        stopper = EarlyStopping(patience) if patience else None
+        stopper = EarlyStopping(patience, snapshot=optimizer.snapshot) if patience else None
         single = (
             plan.batch_size >= plan.m
         )  # one batch per epoch: its cost is J itself, checked before the step
@@ -233,7 +233,7 @@ def train(
             if not math.isfinite(J) or runaway:
                 target, kept = (good[0], good[1]) if good[0] is not None else (candidate, start)
                 if target is not None:
-                    params.update(target)
+                    optimizer.restore(params, target)
                 why = f", more than {factor:g} times its first value {first:.6g}," if runaway else ""
                 raise _diverged(J, epoch, at, kept, optimizer, history, why)
             history.append(start, J, epoch)
@@ -355,7 +355,7 @@ def train(
                 scale = optimizer.gradient_scale
                 record = epoch % cost_every == 0
                 total, seen, start = 0.0, 0, iteration
-                candidate = prop.copy_params(params) if record else None  # the rollback target
+                candidate = optimizer.snapshot(params) if record else None  # the rollback target
                 for Xb, Yb in mini_batches(X, Y, plan.batch_size, rng):
                     mb = Xb.shape[1]
                     if parallel is not None:
@@ -404,7 +404,7 @@ def train(
                 if stopper.keeps_final(J_val):  # they did better: kept, and no restore
                     history.val_costs.append(J_val)  # beside the final cost, recorded below
             if stopper is not None and stopper.best_params is not None:  # restored: no final cost
-                params.update(stopper.best_params)
+                optimizer.restore(params, stopper.best_params)
                 history.best_epoch = history.epochs[stopper.best_index] + 1  # measured after that epoch
                 return history
             # the cost after the last update, on all of X (without dropout)
