@@ -18,21 +18,24 @@ def between_updates(progress: Callable[[int], None] | None) -> Iterator[Callable
     """Yields ``progress`` wrapped (call it after every update with the updates done): a SIGINT or
     SIGTERM received meanwhile acts there, through the handler it would have met (Python's raises
     KeyboardInterrupt), so an interrupted fit keeps the parameters of its last whole update. One still
-    pending when the block ends normally acts then. A second signal acts at once. Handlers that are not
+    pending when the block ends normally acts then. Each signal reaches its handler once; a second one
+    before the update ends acts at once. Handlers that are not
     Python functions (SIG_IGN, SIG_DFL) are left alone, and so is everything outside the main thread,
     where ``progress`` comes back as it was."""
     pending: list[int] = []
 
-    def act() -> None:
-        previous[pending[0]](pending[0], None)
+    def act() -> None:  # once: a handler that returns (a user's "stop after this run") lets training go on
+        signum = pending.pop()
+        previous[signum](signum, None)
 
     try:
         previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
 
         def defer(signum: int, frame: Any) -> None:
-            if pending:  # asked twice: now
+            if pending:  # asked twice before the update ended: now
                 previous[signum](signum, frame)
-            pending.append(signum)
+            else:
+                pending.append(signum)
 
         for signum, handler in previous.items():
             if callable(handler):

@@ -572,6 +572,24 @@ def test_a_signal_in_the_middle_of_a_fit_update_stops_after_it(backend, monkeypa
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers came back
 
 
+def test_a_users_handler_that_returns_is_called_once_per_signal(monkeypatch):
+    """A script's own SIGINT handler that only takes note ("stop after this run") is called once for one
+    Ctrl-C, and the fit goes on to its end (it was called again after every remaining update: 197 times
+    for one press, and a "press twice to force" handler forced on the first)."""
+    calls = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: calls.append(signum))
+    try:
+
+        def press(i):
+            if i == 5:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        history = Network([2, 3, 1], backend="numpy", seed=3).fit(X_OK, Y_OK, 0.1, 200, progress=press)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert calls == [signal.SIGINT] and history.updates == 200
+
+
 def test_sigint_to_a_real_training_process_saves_and_exits_130(tmp_path):
     model = tmp_path / "m.npz"
     model.write_bytes(b"an old model")
