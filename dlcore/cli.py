@@ -365,12 +365,15 @@ def _setup(args: argparse.Namespace, backend: Any) -> tuple:
             "a classifier needs examples of two classes or more"
         )
     X_train, Y_train, X_test, Y_test = train_test_split(X, Y, args.test_fraction, backend, seed=args.seed)
+    task = args.task
+    if task is None and classes is not None and len(classes) > 2:  # names: classes, not numbers
+        task = "multiclass"
     net = Network.for_data(
         X,
         Y,
         args.layers,
         args.hidden_activation,
-        task=args.task,
+        task=task,
         init=args.init,
         backend=backend,
         seed=args.seed,

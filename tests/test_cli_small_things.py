@@ -209,3 +209,8 @@ def test_whole_number_targets_warn_and_many_classes_print_no_confusion_matrix(ca
     assert "dlcore: warning: the labels are integers up to 99, taken as 100 classes for 60 examples" in err
     assert "pass --task regression (--task multiclass says they are classes)" in err
     assert "test confusion matrix: not printed for 100 classes" in out and "rows: true class" not in out
+    # class names (12 for 20 rows) are classes, never whole-number targets: no warning
+    names = tmp_path / "names.csv"
+    names.write_text("".join(f"{a},{b},species_{i % 12}\n" for i, (a, b) in enumerate(X[:20])))
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", names, "--iterations", "5")
+    assert code == 0 and err == "", err
