@@ -10,8 +10,10 @@ cupy/cupy#6290), and replays it as one launch. The policy is NumpyOps' replay, o
 
 The calls of one signature need not follow each other: an epoch of two full mini-batches and a partial
 one (A A P A A P ...) captures A at its third call and P at its third. At most two graphs are held (a
-full batch and the last, partial one), the least recently replayed dropped for a new one; signatures
-not yet captured are counted for the last few only.
+full batch and the last, partial one); a third signature runs eagerly until a held graph has gone
+STALE_CALLS calls without a replay (new arguments for good: a new learning rate), which it then
+replaces; so steps cycling over three fixed batches capture two and never churn. Signatures not yet
+captured are counted for the last few only.
 
 "The same arguments": the same tensors (by identity; their shapes, dtypes and devices too), and the
 same other values by ``==`` (a Python learning rate is baked into the graph: a new one is a new
@@ -38,6 +40,8 @@ from dlcore.backends.base import equal
 ENV_VAR = "DLCORE_TORCH_GRAPHS"
 #: graphs held at once (each holds its step's memory), and signatures counted towards a capture
 MAX_GRAPHS, MAX_COUNTED = 2, 8
+#: calls without a replay after which a held graph may give its place to a new signature
+STALE_CALLS = 16
 
 
 class CudaGraphs:
@@ -129,9 +133,10 @@ class GraphedStep:
         self.static: dict[tuple[Any, ...], Any] = {}
         #: (signature, eager calls so far), the most recent first (at most MAX_COUNTED)
         self.counted: list[list[Any]] = []
-        #: (signature, replay, its tensors), the most recently replayed first (at most MAX_GRAPHS); the
+        #: [signature, replay, its tensors, the call it last replayed at] (at most MAX_GRAPHS); the
         #: tensors are held so that the ids in the signature keep meaning them
-        self.held: list[tuple[Any, Callable[[], Any], list[Any]]] = []
+        self.held: list[list[Any]] = []
+        self.calls = 0
         self.refused: Any = None  # a signature whose capture failed
 
     def __call__(self, *args: Any) -> Any:
@@ -140,9 +145,10 @@ class GraphedStep:
                 return self.step(*args)
             args = self._stage(args)
         sig = signature(args, self.tensor_type)
-        for i, held in enumerate(self.held):
+        self.calls += 1
+        for held in self.held:
             if equal(sig, held[0]):
-                self.held.insert(0, self.held.pop(i))
+                held[3] = self.calls
                 return _fresh(held[1]())
         found = tensors(args, self.tensor_type)
         if not self._capturable(args, sig, found):
@@ -153,6 +159,9 @@ class GraphedStep:
             return self.step(*args)
         if calls == 2:
             return self.graphs.warm_up(lambda: self.step(*args), device)
+        stale = [h for h in self.held if self.calls - h[3] > STALE_CALLS]
+        if len(self.held) >= MAX_GRAPHS and not stale:  # both graphs in use: no churn
+            return self.step(*args)
         self.counted = [c for c in self.counted if not equal(c[0], sig)]
         try:
             replay = self.graphs.capture(lambda: self.step(*args), device)
@@ -165,7 +174,9 @@ class GraphedStep:
                 stacklevel=2,
             )
             return self.step(*args)
-        self.held = [(sig, replay, found), *self.held][:MAX_GRAPHS]
+        if len(self.held) >= MAX_GRAPHS:
+            self.held.remove(min(stale, key=lambda h: h[3]))
+        self.held.append([sig, replay, found, self.calls])
         return _fresh(replay())
 
     def _count(self, sig: Any) -> int:

@@ -133,14 +133,28 @@ def test_new_arguments_are_a_new_capture_and_the_old_graph_serves_its_own():
     assert (engine.warm_ups, engine.captures, engine.replays) == (2, 2, 7)
 
 
-def test_at_most_two_graphs_are_held_the_least_recently_replayed_dropped():
+def test_three_signatures_in_turn_hold_two_graphs_and_never_churn():
+    """Steps cycling over three arguments (three fixed batches, here three learning rates): two are
+    captured and replay, the third runs eagerly; no graph is dropped for another (capturing costs more
+    than an eager step: evicting in turn would capture on almost every call)."""
     X, Y, acts, params = _net("cpu")
     engine = Recorder()
-    lrs = [0.1] * 3 + [0.05] * 3 + [0.1] + [0.02] * 3 + [0.1] + [0.05]
+    _steps_match(StandInOps(engine), X, Y, acts, params, [0.1, 0.05, 0.02] * 8)
+    # each lr: eager (calls 1-3), warm-up (4-6); 0.1 and 0.05 captured at 7, 8 and replayed from then on
+    assert (engine.warm_ups, engine.captures, engine.replays) == (3, 2, 2 * 6)
+
+
+def test_a_graph_unused_for_a_while_gives_its_place_to_new_arguments():
+    """Two graphs held (lr 0.1, 0.05), then lr 0.02 for good: it runs eagerly until the 0.1 graph has gone
+    STALE_CALLS calls without a replay, then replaces it and replays."""
+    from dlcore.backends.torch_graphs import STALE_CALLS
+
+    X, Y, acts, params = _net("cpu")
+    engine = Recorder()
+    lrs = [0.1] * 3 + [0.05] * 3 + [0.02] * 20
     _steps_match(StandInOps(engine), X, Y, acts, params, lrs)
-    # 0.1 and 0.05 captured (calls 3, 6), 0.1 replayed (7), 0.02 captured at 10 in 0.05's place;
-    # 0.1 still replays (11), 0.05 starts over: eager (12)
-    assert (engine.captures, engine.replays) == (3, 5)
+    first = 3 + STALE_CALLS + 1  # 0.1's graph last replayed at call 3
+    assert first == 20 and (engine.captures, engine.replays) == (3, 2 + (len(lrs) - first + 1))
 
 
 def test_a_step_that_cannot_be_captured_runs_eagerly_with_one_warning():
