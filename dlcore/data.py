@@ -52,6 +52,8 @@ class Normalization:
         """
         xp = backend.xp
         float64 = backend.dtype("float64")
+        if not xp.isdtype(X.dtype, "real floating"):  # integer data: checked as the float64 it becomes
+            X = xp.astype(X, float64)
         if parallel is None:
             X64 = xp.astype(X, float64)
             mu, sigma = xp.mean(X64, axis=1), xp.std(X64, axis=1)

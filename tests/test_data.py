@@ -239,3 +239,13 @@ def test_flatten_images_refusals():
         flatten_images(np.ones((3, 4, 4)))
     with pytest.raises(ValueError, match=r"pixel values must lie in \[0, 255\]"):
         flatten_images(np.full((1, 2, 2, 1), 300.0))
+
+
+def test_normalization_of_integer_data_is_computed_in_float64(backend):
+    """Integer counts (whose standardized values need a float) fit like their float64 copy; it refused
+    them as "cannot be represented in int64" (the check cast the mean and std to the data's dtype)."""
+    counts = np.array([[1, 2, 2, 1, 2], [10, 0, 30, 20, 40]])
+    norm = Normalization.fit(backend.asarray(counts), backend, rows="target")
+    assert norm == Normalization.fit(backend.asarray(counts.astype(np.float64)), backend, rows="target")
+    np.testing.assert_allclose(norm.mean, counts.mean(axis=1), rtol=1e-15)
+    np.testing.assert_allclose(norm.std, counts.std(axis=1), rtol=1e-15)
