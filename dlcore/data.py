@@ -95,6 +95,11 @@ class Normalization:
         std = backend.asarray([[v] for v in self.std], dtype=X.dtype)
         return (X - mean) / std
 
+    def representable(self, largest: float, smallest: float) -> bool:
+        """Whether a dtype whose finite values reach ``largest`` (normals down to ``smallest``) holds every
+        mean and std (a std that would round to 0 or inf would make every standardized value inf)."""
+        return all(abs(v) <= largest for v in self.mean) and all(smallest <= s <= largest for s in self.std)
+
     def invert(self, A: Array, backend: Any) -> Array:
         """A * std + mean for A: (n, m) in standardized units (a regression network's outputs)."""
         mean = backend.asarray([[v] for v in self.mean], dtype=A.dtype)

@@ -62,10 +62,7 @@ class Network:
     #: input normalization (a :class:`dlcore.data.Normalization`) saved with the model and applied to every
     #: X that enters fit/predict/predict_proba/cost/accuracy, so raw data goes in; set by :meth:`load`
     normalization: Any = None
-    #: regression only: target standardization (a :class:`dlcore.data.Normalization` of Y's rows), saved
-    #: with the model; every Y entering fit/cost is standardized with it and predictions come back in Y's
-    #: units (predict, predict_proba, score); the CLI sets it, :meth:`load` restores it
-    target_normalization: Any = None
+    _target_normalization: Any = None
     #: free-form metadata saved with the model (training settings, class names); set by :meth:`load`, and
     #: written again by :meth:`save`
     info: dict | None = None
@@ -189,6 +186,24 @@ class Network:
         with backend.activate():
             self.params = {k: backend.asarray(v, dtype=dtype) for k, v in params.items()}
 
+    @property
+    def target_normalization(self) -> Any:
+        """Regression only: target standardization (a :class:`dlcore.data.Normalization` of Y's rows),
+        saved with the model; every Y entering fit/cost is standardized with it and predictions come back
+        in Y's units (predict, predict_proba, score). The CLI sets it, :meth:`load` restores it."""
+        return self._target_normalization
+
+    @target_normalization.setter
+    def target_normalization(self, norm: Any) -> None:
+        n_out = self.layer_dims[-1]
+        if norm is not None and self.task != "regression":
+            raise ValueError(f"target_normalization is for regression networks; this one is {self.task}")
+        if norm is not None and len(norm.mean) != n_out:
+            raise ValueError(
+                f"target_normalization has {len(norm.mean)} targets; the network predicts {n_out}"
+            )
+        self._target_normalization = norm
+
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, normalization: Any = None, info: dict | None = None) -> None:
         """Write parameters and config to ``path`` (``.npz``, atomically); see :mod:`dlcore.persistence`.
@@ -231,6 +246,12 @@ class Network:
             if net.normalization is not None and net.normalization.n_x != net.layer_dims[0]:
                 raise ValueError("the normalization does not match the input layer")
             net.target_normalization = None if targets is None else Normalization.from_dict(targets)
+            limits = backend.xp.finfo(net.dtype)
+            for record in (net.normalization, net.target_normalization):
+                if record is not None and not record.representable(
+                    float(limits.max), float(limits.smallest_normal)
+                ):
+                    raise ValueError(f"its normalization holds values {net.dtype_name} cannot represent")
         except ValueError as exc:
             raise ValueError(f"{path} is corrupt: {exc}") from None
         net.info = dict(config.get("info") or {})

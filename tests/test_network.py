@@ -247,3 +247,9 @@ def test_target_standardization_trains_on_standardized_targets_and_answers_in_th
     r2 = 1 - ((Yh - P) ** 2).sum() / ((Yh - Yh.mean(axis=1, keepdims=True)) ** 2).sum()
     assert scaled.score(X, Y) == pytest.approx(r2, rel=1e-12) and r2 > 0.5
     np.testing.assert_array_equal(to_host(backend, pickle.loads(pickle.dumps(scaled)).predict(X)), P)
+    with pytest.raises(ValueError, match=r"target_normalization has 2 targets; the network predicts 1"):
+        Network([3, 6, 1], "tanh", "linear", backend=backend).target_normalization = norm
+    with pytest.raises(
+        ValueError, match=r"target_normalization is for regression networks; this one is binary"
+    ):
+        Network([3, 6, 1], backend=backend).target_normalization = norm

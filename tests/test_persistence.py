@@ -137,9 +137,14 @@ def _model_bytes(tmp_path) -> bytes:
     return (tmp_path / "good.npz").read_bytes()
 
 
-def _meta_file(tmp_path, **changes):
+def _as_float32(tmp_path) -> dict:
+    """_meta_file's changes for a float32 model (its arrays written in float32)."""
+    return {"dtype": "float32", "arrays_dtype": np.float32}
+
+
+def _meta_file(tmp_path, arrays_dtype=np.float64, **changes):
     net, _ = _trained(get_backend("numpy"))
-    arrays = net.parameters_numpy()
+    arrays = {k: v.astype(arrays_dtype) for k, v in net.parameters_numpy().items()}
     meta = {"format": "dlcore-model", "format_version": 1, "layer_dims": [2, 5, 3, 1], "dtype": "float64"}
     meta["activations"] = ["tanh", "tanh", "sigmoid"]
     meta.update(changes)
@@ -181,6 +186,19 @@ def _meta_file(tmp_path, **changes):
                 p, activations=["tanh", "tanh", "linear"], target_normalization={"mean": [0.0], "std": [-1.0]}
             ),
             r"is corrupt: bad normalization record: .* std > 0",
+        ),
+        (
+            lambda p: _meta_file(p, **_as_float32(p), normalization={"mean": [1e39, 0.0], "std": [1.0, 1.0]}),
+            r"is corrupt: its normalization holds values float32 cannot represent",
+        ),
+        (
+            lambda p: _meta_file(
+                p,
+                **_as_float32(p),
+                activations=["tanh", "tanh", "linear"],
+                target_normalization={"mean": [0.0], "std": [1e-40]},
+            ),
+            r"is corrupt: its normalization holds values float32 cannot represent",
         ),
         (lambda p: _meta_file(p, layer_dims="2,5"), r"is corrupt: its metadata lacks a valid 'layer_dims'"),
         (lambda p: _meta_file(p, info=[1, 2]), r"m\.npz is corrupt: info must be a JSON object; got list"),
