@@ -714,7 +714,8 @@ def _plot(args, net: Network, history: History, backend, X, Y) -> None:
         proba,
         title=f"{args.dataset}: layers {net.layer_dims}, {args.hidden_activation}, {args.optimizer}, "
         f"lr {args.lr:g}, {batch}",
-        loss=LOSS_NAMES.get(net.task, "cost"),
+        loss=LOSS_NAMES.get(net.task, "cost")
+        + (" (standardized targets)" if net.target_normalization else ""),
         task=net.task,
         classes=getattr(args, "classes", None),
     )

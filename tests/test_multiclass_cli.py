@@ -167,3 +167,18 @@ def test_regression_with_the_defaults_standardizes_large_targets(capsys, tmp_pat
         raw,
     ]
     assert run(capsys, *argv)[0] == 0 and Network.load(raw).target_normalization is None
+
+
+def test_a_regression_plot_says_its_cost_is_in_standardized_units(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from dlcore.backends import plotting
+
+    seen = {}
+    real = plotting.plot_training
+    monkeypatch.setattr(plotting, "plot_training", lambda *a, **k: seen.update(k) or real(*a, **k))
+    data, picture = tmp_path / "r.csv", tmp_path / "p.png"
+    X = np.random.default_rng(1).normal(size=(80, 2))
+    data.write_text("".join(f"{a},{b},{300 * a + 1000}\n" for a, b in X))
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--plot", picture, "--quiet")
+    assert code == 0, err
+    assert seen["loss"] == "mean squared error / 2 (standardized targets)"
