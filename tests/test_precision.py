@@ -147,6 +147,41 @@ def test_a_mixed_fit_ends_close_to_the_float32_fit(mixed, optimizer):
     assert agree >= 0.98
 
 
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
+def test_the_output_gradient_is_float32_accurate_for_confident_outputs(mixed, output):
+    """dZ[L] = s (A[L] - Y) / m from the low-precision logits Z[L], against its float64 closed form: within
+    one rounding to the compute dtype, also where A[L] is near 1 (A[L] computed in the low dtype and cast
+    up gave bfloat16's sigmoid(6) = 0.99609: dZ 58% off, and 0 from p ~ 0.999 on). The cost too."""
+    from dlcore.heads import HEADS
+
+    backend, dtype = mixed
+    mp = MixedPrecision(GradientDescent(1.0), dtype, loss_scale=None)
+    mp.prepare({"W1": backend.asarray(np.ones((1, 1)), dtype="float32")}, backend)
+    ops, head = mp.wrap_ops(backend.ops), HEADS[output]
+    z = np.array([[2.0, 4.0, 5.5, 6.0, 7.0, 9.0], [-1.0, 0.5, -3.0, 1.0, 2.0, -2.0]])
+    z = z[:1] if output == "sigmoid" else z
+    y = np.zeros_like(z)
+    y[0] = 1.0  # the first unit is the answer (softmax: one-hot; sigmoid: label 1; linear: target 1)
+    Zl = mp.cast(backend.asarray(z, dtype="float32"))
+    zq = to_host(backend, Zl).astype(np.float64)  # the logits the loop holds, exactly
+    if output == "sigmoid":
+        a = 1 / (1 + np.exp(-zq))
+        J = np.mean(np.logaddexp(0, -zq))
+    elif output == "softmax":
+        a = np.exp(zq - zq.max(axis=0)) / np.exp(zq - zq.max(axis=0)).sum(axis=0)
+        J = -np.mean(np.log(a[0]))
+    else:
+        a = zq
+        J = np.sum((a - y) ** 2) / (2 * z.shape[1])
+    A_low = head.activation.forward(Zl)  # what the loop's forward pass computed
+    Y = backend.asarray(y, dtype="float32")
+    scale = 1024.0  # a static loss scale's place (backward's scale): float16 keeps dZ out of subnormals
+    dZ = to_host(backend, ops.output_gradient(head, Zl, A_low, Y, scale)).astype(np.float64)
+    want = scale * (a - y) / z.shape[1]
+    np.testing.assert_allclose(dZ, want, rtol=2 * UNIT[dtype], atol=1e-7 * np.abs(want).max())
+    assert float(ops.cost(head, Zl, A_low, Y)) == pytest.approx(J, rel=1e-4)  # float32 (a log near 1)
+
+
 def test_host_arrays_reach_the_low_dtype_with_one_rounding(mixed):
     """asarray(host, low): NumPy has no bfloat16 (torch's), so that cast happens on the backend, from the
     host's float64, rounding once, as a cast of the float64 array on the backend does."""
