@@ -364,8 +364,11 @@ class Network:
         ``precision`` (``"mixed"``: the backend's first low dtype, bfloat16 on torch and float16 on numpy;
         ``"bfloat16"``, ``"float16"``, or a :class:`~dlcore.precision.MixedPrecision`): compute in that
         dtype with float32 master weights (a ``dtype="float32"`` network), the cost in float32; float16
-        scales the loss dynamically on the device (no host sync). A backend without that dtype raises a
-        :class:`~dlcore.backends.BackendError` naming the fix.
+        scales the loss dynamically on the device (no host sync). A MixedPrecision object, like an
+        Optimizer object, is used as it is: its own optimizer runs (``optimizer``, ``learning_rate`` and
+        ``decay_rate`` are not used) and its state, the loss scale included, carries on into the next
+        fit (as ``partial_fit``'s stream wants); pass a new one for a fresh start. A backend without that
+        dtype raises a :class:`~dlcore.backends.BackendError` naming the fix.
 
         Returns the cost :class:`History`.
         """
@@ -386,6 +389,12 @@ class Network:
                     epochs = check_positive_int(epochs, "epochs")
                 else:
                     iterations = check_positive_int(3000 if iterations is None else iterations, "iterations")
+                inner = precision.optimizer if isinstance(precision, MixedPrecision) else None
+                if inner is not None and optimizer is not inner and optimizer not in ("gd", inner.name):
+                    raise ValueError(
+                        f"precision={precision!r} wraps its own optimizer; give that one to MixedPrecision, "
+                        "or pass precision='mixed' (or the dtype's name) to wrap optimizer="
+                    )
                 opt = get_optimizer(optimizer, lr, decay_rate)
                 mixed = None if precision is None else MixedPrecision.of(precision, opt)
                 if mixed is not None and self.dtype_name != "float32":
@@ -417,7 +426,7 @@ class Network:
                     )
                 m = X.shape[1]
                 plan = Plan.of(m, check_batch_size(batch_size, m), iterations, epochs)
-                slots = STATE_SLOTS.get(getattr(opt, "name", "adam"), 2)
+                slots = STATE_SLOTS.get(getattr(mixed or opt, "name", "adam"), 2)
                 check_training_fits(self.layer_dims, m, plan.batch_size, self.itemsize, slots, self.backend)
                 self._warn_single_class(Y)
                 every = 1 if plan.batch_size < m else 100  # default: every epoch, or every 100 updates

@@ -166,7 +166,9 @@ class MixedPrecision(Optimizer):
         option = self.loss_scale_option
         self.dynamic = option == "dynamic" or (option == "auto" and name == "float16")
         self.static_scale = float(option) if not isinstance(option, str) and option is not None else 1.0
-        if self.dynamic:
+        # prepared before on this device (a stream of fits, partial_fit's): the scale and its counts go on
+        fresh = self.loss_scale is None or self.loss_scale.device != first.device
+        if self.dynamic and fresh:
             xp, device = self.xp, first.device
             self.loss_scale = xp.full((), self.init_scale, dtype=self.master_dtype, device=device)
             self._good = xp.zeros((), dtype=xp.int64, device=device)

@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
 from dlcore.backends import sklearn_data as host
 from dlcore.model import Network
 from dlcore.optimizers import get_optimizer
+from dlcore.precision import MixedPrecision
 from dlcore.training import DIVERGENCE_FACTOR
 
 __all__ = ["DLClassifier", "DLRegressor"]
@@ -148,18 +149,26 @@ class _DLEstimator(BaseEstimator):
     def _train(self, X: Any, Y: Any, *, one_epoch: bool = False) -> None:
         options = {name: getattr(self, name) for name in FIT_OPTIONS}
         # an Optimizer object given as a parameter is a template, copied: fit never steps (mutates) it
+        # (and a MixedPrecision object the same: it wraps an optimizer, and holds the loss scale)
         if one_epoch:  # partial_fit: one pass over the data it is given
             options["epochs"] = 1
             if getattr(self, "optimizer_", None) is None:  # one optimizer for the whole stream: its
                 template = copy.deepcopy(self.optimizer)
                 self.optimizer_ = get_optimizer(template, self.learning_rate, self.decay_rate)
+                if self.precision is not None:  # one MixedPrecision too: the loss scale carries on
+                    self.precision_ = MixedPrecision.of(copy.deepcopy(self.precision), self.optimizer_)
+                    self.optimizer_ = self.precision_.optimizer
             options["optimizer"] = self.optimizer_  # state (Adam's moments, its step count) carries on
+            if self.precision is not None:
+                options["precision"] = self.precision_
             iterations = None
             options["validation_split"], options["patience"] = 0.0, None
             if self.random_state is not None:  # a new shuffle each call, still reproducible
                 options["seed"] = (self._seed() or 0) + self.n_iter_
         else:
-            options["optimizer"] = copy.deepcopy(self.optimizer)
+            options["precision"] = precision = copy.deepcopy(self.precision)
+            mixed = isinstance(precision, MixedPrecision)  # it carries its own optimizer
+            options["optimizer"] = precision.optimizer if mixed else copy.deepcopy(self.optimizer)
             iterations = self.iterations
             if iterations is None and self.epochs is None:
                 iterations = 1000
@@ -198,7 +207,9 @@ class DLClassifier(ClassifierMixin, _DLEstimator):
         learning_rate, batch_size, optimizer, decay_rate, l2, keep_prob, validation_split, patience,
             cost_every, callback, device_rng, divergence_factor, verbose, progress, precision: the
             options of :meth:`Network.fit` (``precision`` needs ``dtype="float32"``: the master weights)
-            (defaults as there, except ``optimizer="adam"`` and ``learning_rate=0.01``).
+            (defaults as there, except ``optimizer="adam"`` and ``learning_rate=0.01``). An Optimizer or
+            MixedPrecision object is a template, copied by each fit (a MixedPrecision's own optimizer
+            then replaces ``optimizer``); partial_fit keeps one copy for the stream.
 
     Attributes (after fit): ``classes_``, ``n_features_in_`` (and ``feature_names_in_``),
     ``network_`` (the :class:`dlcore.Network`), ``loss_curve_`` (the recorded costs), ``n_iter_``

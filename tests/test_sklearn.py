@@ -290,3 +290,37 @@ def test_mixed_precision_reaches_the_network(iris):
     assert abs(mixed.score(X, y) - plain.score(X, y)) <= 0.02
     with pytest.raises(ValueError, match="dtype='float32'"):
         DLClassifier(random_state=0, backend="numpy", precision="float16", epochs=1).fit(X, y)
+
+
+def test_partial_fit_in_float16_carries_the_loss_scale_across_calls():
+    """float16's dynamic loss scale is part of the stream's state: 50 one-update partial_fit calls train as
+    one fit of 50 updates does (the same bits). Each call once started again at 2^16, where this data's
+    first step overflows: every step was skipped and nothing trained, silently (loss 21.3 throughout)."""
+    rng = np.random.default_rng(0)
+    X = 30 * rng.standard_normal((256, 10))  # unscaled features: large gradients
+    y = (X[:, 0] - X[:, 1] > 0).astype(int)
+    kw = {"random_state": 0, "backend": "numpy", "dtype": "float32", "optimizer": "adam"}
+    kw |= {"learning_rate": 0.01, "precision": "float16", "hidden_layer_sizes": (16,)}
+    stream = DLClassifier(**kw)
+    for _ in range(50):
+        stream.partial_fit(X, y, classes=[0, 1])
+    whole = DLClassifier(iterations=50, **kw).fit(X, y)
+    assert stream.loss_curve_[-1] < 0.1 * stream.loss_curve_[0]
+    np.testing.assert_array_equal(stream.predict_proba(X), whole.predict_proba(X))
+
+
+def test_a_mixed_precision_object_is_a_template_too(iris):
+    """A MixedPrecision given as ``precision`` is copied per fit, as an Optimizer is: fit once stepped the
+    caller's object (its Adam's t grew by every fit) and a refit with the same random_state differed."""
+    from dlcore.optimizers import Adam
+    from dlcore.precision import MixedPrecision
+
+    X, y = iris
+    template = MixedPrecision(Adam(0.01), "float16")
+    clf = DLClassifier(precision=template, random_state=0, backend="numpy", dtype="float32", iterations=30)
+    first = clf.fit(X, y).predict_proba(X)
+    assert template.optimizer.t == 0 and template.loss_scale is None
+    np.testing.assert_array_equal(clf.fit(X, y).predict_proba(X), first)
+    net = clf.network_
+    with pytest.raises(ValueError, match=r"wraps its own optimizer; give that one to MixedPrecision"):
+        net.fit(X.T, np.zeros((1, len(X))), optimizer="momentum", precision=template)
