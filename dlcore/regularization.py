@@ -17,7 +17,7 @@ from typing import Any
 from dlcore._namespace import namespace
 from dlcore.activations import Activation
 from dlcore.layers import LayerCache
-from dlcore.ops import Ops, ops_of
+from dlcore.ops import Ops, at_least_float32, ops_of
 from dlcore.propagation import _forward
 
 Array = Any
@@ -26,20 +26,34 @@ Params = dict[str, Array]
 
 # -- L2 -----------------------------------------------------------------------------------------
 def l2_cost(params: Params, lambd: float, m: int) -> Array:
-    """lambd / (2 m) * sum of the squared weights of every layer (biases are not penalized). 0-D."""
-    xp = namespace(next(iter(params.values())))
-    total = sum(xp.sum(W * W) for name, W in params.items() if name.startswith("W"))
-    return (lambd / (2.0 * m)) * total
+    """lambd / (2 m) * sum of the squared weights of every layer (biases are not penalized). 0-D, in
+    float32 at least (mixed precision's float16 would overflow past 65504, bfloat16 keep ~3 digits)."""
+    weights = [_float32_at_least(W) for name, W in params.items() if name.startswith("W")]
+    xp = namespace(weights[0])
+    return (lambd / (2.0 * m)) * sum(xp.sum(W * W) for W in weights)
 
 
 def add_l2_gradients(grads: Params, params: Params, lambd: float, m: int, scale: float = 1.0) -> Params:
     """dW[l] += scale * lambd / m * W[l], in place (``scale``: backward's, when the grads are pre-scaled);
-    db untouched."""
+    db untouched. A low-precision dW (mixed precision) is replaced by its float32 sum with the term: the
+    data-parallel path adds L2 to the ranks' float32 sums the same way, so one rank gives one process's
+    bits."""
     scale = scale * lambd / m
     for name, W in params.items():
         if name.startswith("W"):
-            grads["d" + name] += scale * W
+            W = _float32_at_least(W)
+            dW = grads["d" + name]
+            if dW.dtype != W.dtype:
+                dW = grads["d" + name] = namespace(W).astype(dW, W.dtype)
+            dW += scale * W
     return grads
+
+
+def _float32_at_least(W: Array) -> Array:
+    """W, or W cast to float32 when its dtype has fewer bits (mixed precision's compute copies)."""
+    xp = namespace(W)
+    dtype = at_least_float32(xp, W.dtype)
+    return W if dtype == W.dtype else xp.astype(W, dtype)
 
 
 # -- inverted dropout -----------------------------------------------------------------------------

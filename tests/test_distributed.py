@@ -165,12 +165,16 @@ def test_the_data_parallel_path_on_one_rank_is_bitwise_one_process(backend, scen
     assert list(history.costs) == ref_costs
 
 
-@pytest.mark.parametrize(("name", "low"), [("numpy", "float16"), ("torch", "float16"), ("torch", "bfloat16")])
-def test_mixed_precision_ranks_sum_in_the_master_dtype(monkeypatch, name, low):
+@pytest.mark.parametrize(
+    ("name", "low", "l2"),
+    [("numpy", "float16", 0), ("torch", "float16", 0), ("torch", "bfloat16", 0), ("torch", "bfloat16", 0.5)],
+)
+def test_mixed_precision_ranks_sum_in_the_master_dtype(monkeypatch, name, low, l2):
     """Mixed precision through the data-parallel path on one rank gives one process's bits, the recorded
     costs included (they travel in the allreduce buffer: in the low dtype they kept ~3 digits), and the
     buffer is float32 (the masters'), so a torch bfloat16 step passes MPI's host buffers (NumPy has no
-    bfloat16)."""
+    bfloat16). With L2 too: both add its gradient in float32 (one process once added it in bfloat16,
+    1.6e-3 apart)."""
     reason = available_backends()[name]
     if reason:
         pytest.skip(f"{name} backend unavailable: {reason.split(';')[0]}")
@@ -178,7 +182,7 @@ def test_mixed_precision_ranks_sum_in_the_master_dtype(monkeypatch, name, low):
 
     world = _FakeMPIComm()  # a job of one
     _fake_mpi(monkeypatch, world)
-    fit = {**SCENARIOS["mixed"][3], "precision": low, "cost_every": 1}
+    fit = {**SCENARIOS["mixed"][3], "precision": low, "cost_every": 1, "l2": l2}
     X, Y = data(name)
     results = []
     for comm in (None, comm_module.MPIComm()):

@@ -364,6 +364,20 @@ def test_a_mixed_run_syncs_only_at_the_cost_checks(mixed, monkeypatch):
     assert len(history) == 5 and syncs == ["__float__"] * 5
 
 
+def test_the_l2_cost_of_low_precision_weights_is_summed_in_float32(mixed):
+    """Weights of 10 (four 40 x 40 layers: a sum of squares of 640,000) under float16 compute: the L2 cost
+    is finite and float32-accurate (summed in float16 it was inf, a false divergence; in bfloat16 ~3
+    digits). Oracle: float64 on the host."""
+    from dlcore.regularization import l2_cost
+
+    backend, dtype = mixed
+    mp = MixedPrecision(GradientDescent(0.1), dtype, loss_scale=None)
+    masters = {f"W{l}": backend.asarray(np.full((40, 40), 10.0), dtype="float32") for l in range(1, 5)}
+    low = mp.prepare(masters, backend)
+    J = float(l2_cost(low, 0.5, 100))
+    assert J == pytest.approx(0.5 / 200 * 4 * 1600 * 100.0, rel=1e-6)
+
+
 def test_l2_with_dynamic_loss_scaling_is_refused():
     backend = get_backend("numpy")
     X, Y, params, acts = _planar(backend)
