@@ -194,9 +194,8 @@ class Backend:
         supported = self.low_precision_dtypes()
         if name not in supported:  # another dtype here, or another backend (any dtype, when none here)
             instead = [*supported[:1], *self._mixed_precision_backends(name if supported else None)]
-            raise BackendError(
-                f"the {self.name} backend cannot compute in {name}; use {' or '.join(instead) or 'float32'}"
-            )
+            cannot = f"cannot compute in {name}" if supported else "has no low-precision dtype"
+            raise BackendError(f"the {self.name} backend {cannot}; use {' or '.join(instead) or 'float32'}")
         return getattr(self.xp, name)
 
     def _mixed_precision_backends(self, name: str | None) -> list[str]:

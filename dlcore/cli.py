@@ -896,6 +896,9 @@ CLI_WORDS = {
         "dtype='float64'": "--dtype float64",
         "task='regression'": "--task regression",
         "task='multiclass'": "--task multiclass",
+        "use compute_dtype='bfloat16', a static loss_scale (e.g. 1024), or l2=0": (
+            "use --precision bfloat16 (the torch backend), or leave out --l2"
+        ),
     },
     "predict": {"use dtype='float64'": "train the model with --dtype float64"},
 }

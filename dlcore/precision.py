@@ -82,6 +82,10 @@ class MixedPrecision(Optimizer):
             raise ValueError(
                 f"loss_scale must be 'auto', 'dynamic', a number > 0 or None; got {loss_scale!r}"
             )
+        if not 0 < init_scale <= max_scale:
+            raise ValueError(
+                f"init_scale must be > 0 and at most max_scale ({max_scale:g}); got {init_scale!r}"
+            )
         if int(growth_interval) < 1 or not growth_factor > 1 or not 0 < backoff_factor < 1:
             raise ValueError(
                 "dynamic loss scaling needs growth_interval >= 1, growth_factor > 1, 0 < backoff_factor < 1"

@@ -197,6 +197,15 @@ def test_warnings_speak_the_command_line(capsys, tmp_path):
     assert "pass --task regression to say so" in err and "task='regression'" not in err
 
 
+def test_mixed_precision_errors_name_the_command_lines_fix(capsys):
+    code, _, err = run(capsys, "train", "--dtype", "float32", "--precision", "float16", "--l2", "0.1")
+    assert code == 2 and err.endswith("use --precision bfloat16 (the torch backend), or leave out --l2\n")
+    code, _, err = run(
+        capsys, "train", "--backend", "array_api_strict", "--dtype", "float32", "--precision", "mixed"
+    )
+    assert code == 2 and "the array_api_strict backend has no low-precision dtype; use the torch" in err
+
+
 def test_whole_number_targets_warn_and_many_classes_print_no_confusion_matrix(capsys, tmp_path):
     """Scores 0..99 of 60 examples: taken as 100 classes, with a warning in the command's words, and the
     100 x 100 confusion matrix is not printed (it was, 100 columns wide)."""

@@ -83,12 +83,18 @@ def test_an_unsupported_dtype_is_one_sentence_that_names_the_fix():
         get_backend("numpy").low_precision_dtype("bfloat16")
     with pytest.raises(
         BackendError,
-        match=r"^the array_api_strict backend cannot compute in float16; "
+        match=r"^the array_api_strict backend has no low-precision dtype; "
         r"use the torch backend \(bfloat16, float16\) or numpy \(float16\)$",
     ):
         MixedPrecision(GradientDescent(0.1), "float16").prepare(
             _planar(get_backend("array_api_strict"))[2], get_backend("array_api_strict")
         )
+    with pytest.raises(BackendError, match=r"^the array_api_strict backend has no low-precision dtype; "):
+        MixedPrecision(GradientDescent(0.1)).prepare(  # "mixed": it said "cannot compute in float16"
+            _planar(get_backend("array_api_strict"))[2], get_backend("array_api_strict")
+        )
+    with pytest.raises(ValueError, match=r"init_scale must be > 0 and at most max_scale \(1.67772e\+07\)"):
+        MixedPrecision(GradientDescent(0.1), "float16", init_scale=2.0**40)
     with pytest.raises(ValueError, match="compute_dtype must be one of bfloat16, float16"):
         MixedPrecision(GradientDescent(0.1), "float8")
 
