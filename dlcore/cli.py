@@ -646,6 +646,7 @@ def _model_info(
         "optimizer": args.optimizer,
         "l2": args.l2,
         "keep_prob": args.keep_prob,
+        "precision": args.precision,  # the compute dtype (None: the model's dtype)
         "seed": args.seed,
         "init": args.init,
         "trained_on": f"{backend.name} ({backend.device_name()})",

@@ -483,25 +483,14 @@ def test_fit_with_precision_keeps_float32_masters(mixed):
         dlcore.Network([2, 8, 1], backend=backend, seed=3).fit(X, Y, iterations=2, precision=dtype)
 
 
-def test_the_cli_trains_in_mixed_precision(capsys):
+def test_the_cli_trains_in_mixed_precision(capsys, tmp_path):
     from dlcore.cli import main
 
-    code = main(
-        [
-            "train",
-            "--dataset",
-            "planar",
-            "--iterations",
-            "200",
-            "--quiet",
-            "--precision",
-            "mixed",
-            "--backend",
-            "numpy",
-        ]
-    )
+    argv = ["train", "--dataset", "planar", "--iterations", "200", "--quiet", "--precision", "mixed"]
+    code = main([*argv, "--backend", "numpy", "--out", str(tmp_path / "m.npz")])
     out = capsys.readouterr().out
     assert code == 0 and "float32 masters, float16 compute" in out
+    assert dlcore.Network.load(tmp_path / "m.npz").info["precision"] == "float16"  # said in the model
     assert (
         main(
             ["train", "--dataset", "planar", "--iterations", "2", "--dtype", "bfloat16", "--backend", "numpy"]
