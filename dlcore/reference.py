@@ -103,10 +103,16 @@ def network_gradients_loop(
     """Cost and gradients by looping over the m examples, each pushed forward and back on its own.
 
     For each column x(i): z[l] = W[l] a[l-1] + b[l], a[l] = g(z[l]); then back with
-    dz[L] = a[L] - y (sigmoid + cross-entropy), dW[l] += dz[l] a[l-1]^T, db[l] += dz[l],
+    dz[L] = a[L] - y (sigmoid + cross-entropy, softmax + categorical cross-entropy, or linear + squared
+    error / 2: the outputs whose loss gives that dz[L]), dW[l] += dz[l] a[l-1]^T, db[l] += dz[l],
     da[l-1] = W[l]^T dz[l], dz[l-1] = da[l-1] * g'(z[l-1]); finally everything is divided by m.
     """
     xp = array_namespace(X)
+    loss = _EXAMPLE_LOSSES.get(activations[-1].name)
+    if loss is None:
+        raise ValueError(
+            f"network_gradients_loop needs a sigmoid, softmax or linear output; got {activations[-1].name}"
+        )
     L = len(params) // 2
     m = X.shape[1]
     grads = {f"d{k}": xp.zeros_like(v) for k, v in params.items()}
@@ -118,8 +124,7 @@ def network_gradients_loop(
             a = activations[l - 1].forward(z)
             zs.append(z)
             as_.append(a)
-        z_out, y = float(zs[-1][0, 0]), float(Y[0, i])
-        J += max(z_out, 0.0) - y * z_out + math.log1p(math.exp(-abs(z_out)))
+        J += loss([float(v) for v in zs[-1][:, 0]], [float(v) for v in Y[:, i]])
         dz = as_[-1] - Y[:, i : i + 1]
         for l in range(L, 0, -1):
             grads[f"dW{l}"] += dz @ as_[l - 1].T
@@ -128,3 +133,27 @@ def network_gradients_loop(
                 da = params[f"W{l}"].T @ dz
                 dz = da * activations[l - 2].derivative(zs[l - 2], as_[l - 1])
     return J / m, {k: g / m for k, g in grads.items()}
+
+
+def _binary_cross_entropy(z: list[float], y: list[float]) -> float:
+    """One example's loss over its output units, from the logits: log(1 + e^z) - y z, stably."""
+    return sum(max(zk, 0.0) - yk * zk + math.log1p(math.exp(-abs(zk))) for zk, yk in zip(z, y, strict=True))
+
+
+def _categorical_cross_entropy(z: list[float], y: list[float]) -> float:
+    """-sum_k y_k log softmax(z)_k, with log-sum-exp shifted by max(z)."""
+    top = max(z)
+    log_sum = top + math.log(sum(math.exp(zk - top) for zk in z))
+    return -sum(yk * (zk - log_sum) for zk, yk in zip(z, y, strict=True))
+
+
+def _half_squared_error(z: list[float], y: list[float]) -> float:
+    return sum((zk - yk) ** 2 for zk, yk in zip(z, y, strict=True)) / 2.0
+
+
+#: one example's loss from its output logits, for each output whose loss makes dz[L] = a[L] - y
+_EXAMPLE_LOSSES = {
+    "sigmoid": _binary_cross_entropy,
+    "softmax": _categorical_cross_entropy,
+    "linear": _half_squared_error,
+}

@@ -87,6 +87,30 @@ def test_vectorized_equals_loop_reference(backend, dtype, tol, arch, hidden):
         np.testing.assert_allclose(to_host(backend, grads[k]), to_host(backend, grads_loop[k]), **tol)
 
 
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
+def test_the_loop_reference_covers_every_output_head(backend, dtype, tol, host_rng, output):
+    """Three output units: multi-label sigmoid, softmax over 3 classes, 3 regression targets. The loop's
+    cost once took unit 0 alone, always with binary cross-entropy (its gradients were right): 2.04
+    against 0.56 for 3 sigmoid units."""
+    n_x, m = 4, 9
+    X = backend.asarray(host_rng.standard_normal((n_x, m)), dtype=dtype)
+    if output == "softmax":
+        Y = np.eye(3)[:, host_rng.integers(0, 3, m)]
+    else:
+        Y = host_rng.random((3, m)) if output == "linear" else (host_rng.random((3, m)) > 0.5) * 1.0
+    Y = backend.asarray(Y, dtype=dtype)
+    params = dlcore.initialize_parameters([n_x, 5, 3], "xavier", backend, 2, dtype)
+    acts = [get_activation("tanh"), get_activation(output)]
+    AL, caches = dlcore.forward(X, params, acts)
+    grads = dlcore.backward(AL, Y, caches, acts)
+    J_loop, grads_loop = reference.network_gradients_loop(X, Y, params, acts)
+    assert float(dlcore.cost(caches, Y, acts)) == pytest.approx(J_loop, rel=tol["rtol"] * 10, abs=tol["atol"])
+    for k in grads:
+        np.testing.assert_allclose(to_host(backend, grads[k]), to_host(backend, grads_loop[k]), **tol)
+    with pytest.raises(ValueError, match="needs a sigmoid, softmax or linear output; got tanh"):
+        reference.network_gradients_loop(X, Y, params, [acts[0], get_activation("tanh")])
+
+
 def test_logistic_regression_loops_equal_vectorized(backend, dtype, tol, host_rng):
     n_x, m = 6, 15
     X = backend.asarray(host_rng.standard_normal((n_x, m)), dtype=dtype)
