@@ -157,6 +157,21 @@ def written_path(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+def check_writable(path: str | os.PathLike | None, flag: str) -> None:
+    """Refuse an output path (given as ``flag``) whose directory is missing or read-only before any long
+    work is spent on what would be written there."""
+    if path is None:
+        return
+    p = written_path(path)  # a link: its target, where the save will write
+    if p.is_dir():
+        raise ValueError(f"{flag} {path} is a directory; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path}: the directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"{flag} {path}: the directory {parent} is not writable; choose another place")
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path``; on success fsync it and rename it onto ``path``.

@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from dlcore.backends import BackendError, cupy_status, get_backend
+from dlcore.backends import BackendError, cupy_status, get_backend, storage
 from dlcore.backends.info import numpy_blas
+from dlcore.backends.plotting import check_available as check_plot
 from dlcore.benchmarks import workloads
 from dlcore.benchmarks.timing import median, paired, paired_interval, time_case, timing_method
 
@@ -36,6 +37,7 @@ HEADER = (
 def _seconds(t: float | None) -> str:
     if t is None:
         return "—"
+    t = float(f"{t:.3g}")  # rounded first: 0.9996 ms is "1 ms", not "1e+03 µs"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
         if t >= scale:
             return f"{t / scale:.3g} {unit}"
@@ -168,6 +170,9 @@ def _limit_threads(n: int) -> None:
     except ImportError:
         raise ValueError("--threads needs threadpoolctl for the BLAS: pip install threadpoolctl") from None
     threadpool_limits(n, user_api="blas")
+    torch = sys.modules.get("torch")
+    if torch is not None:  # the torch backend's own steps too, not only the PyTorch peers
+        torch.set_num_threads(n)
 
 
 def _backends(choice: str) -> list:
@@ -212,6 +217,16 @@ def plot(rows: list[dict], path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def _threads(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlcore bench", description=__doc__.split("\n")[0])
     parser.add_argument("--backend", default="all", help="numpy, torch, cupy or all available (default)")
@@ -225,7 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", default="bench.json", metavar="FILE", help="raw results (bench.json)")
     parser.add_argument("--plot", default=None, metavar="PNG", help="speedup against size (needs matplotlib)")
     parser.add_argument(
-        "--threads", type=int, default=None, help="BLAS and PyTorch threads (needs threadpoolctl for BLAS)"
+        "--threads",
+        type=_threads,
+        default=None,
+        help="BLAS and PyTorch threads (needs threadpoolctl for BLAS)",
     )
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
     return parser
@@ -263,7 +281,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(workloads.GROUPS)}")
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     workloads.USE_TORCH = not args.no_torch
-    if args.threads:
+    storage.check_writable(args.json, "--json")  # before the run, not after it
+    if args.plot:
+        check_plot(args.plot)
+        storage.check_writable(args.plot, "--plot")
+    if args.threads is not None:
         _limit_threads(args.threads)
     info = machine_info()
     start = time.perf_counter()
@@ -275,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
             for group in groups:
                 build = workloads.GROUPS[group]
                 cases = build(backend, dtype, args.quick)
-                if args.threads:
+                if args.threads is not None:
                     _limit_threads(args.threads)
                 for case in cases:
                     with backend.quiet_floating_point():
@@ -295,8 +317,9 @@ def run(args: argparse.Namespace) -> int:
     for name, method in info["timing"].items():
         print(f"timing ({name}): {method}")
     print(markdown(rows))
-    with open(args.json, "w") as f:
-        json.dump({"machine": info, "rows": rows, "raw": raw}, f, indent=1)
+    storage.write_text_atomic(
+        args.json, lambda f: json.dump({"machine": info, "rows": rows, "raw": raw}, f, indent=1)
+    )
     for dtype, mem in info.get("peak_memory_wide", {}).items():
         mib = {k: round(v / 2**20, 1) for k, v in mem.items()}
         print(

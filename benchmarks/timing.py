@@ -61,6 +61,9 @@ def timing_method(backend: Backend) -> str:
 
 
 SETTLE_S = 0.25  # pause between contestants of different libraries (their threads stop spinning)
+#: a first call shorter than this is followed by a second, warm one that sets N (planar's first step:
+#: 398 us against 24 us warm, so N from it made samples of 1.2 ms, not ~20); a slower one sets N itself
+WARM_ESTIMATE_S = 0.5
 
 
 def settle_down(seconds: float) -> None:
@@ -87,10 +90,10 @@ def by_library(roles: Iterable[str]) -> list[list[str]]:
 def time_case(case: Case, backend: Backend, rounds: int | None = None) -> dict[str, list[float]]:
     """Seconds per call of every contestant, ``rounds`` samples each, interleaved.
 
-    Each contestant is warmed up once (which also estimates how many calls a round needs to last
-    about 20 ms: fast calls are grouped, slow loops are timed one call per round). Within a round,
-    each library's contestants run after a :data:`SETTLE_S` pause when there is more than one library,
-    and then each contestant makes one untimed call before its timed calls. A sample is N calls
+    Each contestant is warmed up once, and a fast one makes a second, warm call that estimates how many
+    calls a round needs to last about 20 ms (fast calls are grouped, slow loops are timed one call per
+    round). Within a round, each library's contestants run after a :data:`SETTLE_S` pause when there is
+    more than one library, and then each contestant makes one untimed call before its timed calls. A sample is N calls
     followed by one device synchronize, divided by N (see :func:`timing_method`).
     """
     rounds = rounds or case.rounds
@@ -102,7 +105,12 @@ def time_case(case: Case, backend: Backend, rounds: int | None = None) -> dict[s
     for name, run in runs.items():
         start = time.perf_counter()
         timed(run, backend)()  # warm-up (and compilation / cuBLAS handle creation on a GPU)
-        inner[name] = inner_iterations(time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        if seconds < WARM_ESTIMATE_S:  # N from a warm call: the first pays recording, allocation, setup
+            start = time.perf_counter()
+            timed(run, backend)()
+            seconds = time.perf_counter() - start
+        inner[name] = inner_iterations(seconds)
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for group in groups:

@@ -315,20 +315,6 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------------------------
 # Commands
 # ----------------------------------------------------------------------------------------------
-def _check_writable(path: str | None, flag: str) -> None:
-    """Refuse an output path whose directory is missing before spending time on training."""
-    if path is None:
-        return
-    p = storage.written_path(path)  # a link: its target, where the save will write
-    if p.is_dir():
-        raise ValueError(f"{flag} {path} is a directory; give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ValueError(f"{flag} {path}: the directory {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK):
-        raise ValueError(f"{flag} {path}: the directory {parent} is not writable; choose another place")
-
-
 def _same_file(a: str, b: str) -> bool:
     return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
 
@@ -457,8 +443,8 @@ def train(args: argparse.Namespace) -> int:
             check_available(args.plot)
         except ValueError as exc:
             raise type(exc)(f"--plot: {exc}") from None
-    _check_writable(args.out, "--out")
-    _check_writable(args.plot, "--plot")
+    storage.check_writable(args.out, "--out")
+    storage.check_writable(args.plot, "--plot")
     if args.out and args.dataset not in DATASETS and _same_file(args.out, args.dataset):
         raise ValueError(f"--out {args.out} is the dataset itself; choose another file name")
 
@@ -724,7 +710,7 @@ def _plot(args, net: Network, history: History, backend, X, Y) -> None:
 
 def predict(args: argparse.Namespace) -> int:
     if args.out:
-        _check_writable(args.out, "--out")
+        storage.check_writable(args.out, "--out")
         for flag, other in (("--model", args.model), ("--data", args.data)):
             if _same_file(args.out, other):
                 raise ValueError(f"--out {args.out} is the same file as {flag}; choose another file name")

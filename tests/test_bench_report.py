@@ -79,7 +79,8 @@ def test_libraries_are_timed_apart_with_a_settle_and_a_warm_call(monkeypatch):
     assert {role: len(ts) for role, ts in samples.items()} == dict.fromkeys(roles, 2)
     assert settles == [timing.SETTLE_S] * 4  # before each library's block, every round
     one_round = ["vectorized"] * 2 + ["floor"] * 2 + ["pytorch"] * 2 + ["pytorch_tensors"] * 2
-    assert calls == roles + one_round * 2  # warm-ups, then each contestant: untimed call + timed call
+    warm_ups = [role for role in roles for _ in range(2)]  # a fast contestant's N from its second call
+    assert calls == warm_ups + one_round * 2  # then each contestant: untimed call + timed call
 
 
 def test_one_library_needs_no_settle(monkeypatch):
@@ -130,10 +131,10 @@ def test_gpu_samples_are_n_calls_then_one_synchronize(monkeypatch):
     case = workloads.Case("primitive", "t", "s", 1, contestants, lambda: None, rounds=3)
     samples = timing.time_case(case, gpu)
     assert {role: len(ts) for role, ts in samples.items()} == {"loop": 3, "vectorized": 3}
-    warm_ups = ["sync", "loop", "sync", "vec", "sync"]  # the queue drained, then one synced call each
+    warm_ups = ["sync"] + ["loop", "sync"] * 2 + ["vec", "sync"] * 2  # the queue drained, 2 synced calls
     one_round = ["loop"] * 4 + ["sync"] + ["vec"] * 4 + ["sync"]
     assert gpu.events == warm_ups + one_round * 3
-    assert gpu.events.count("sync") == 3 + 2 * 3  # not one per call (27 calls)
+    assert gpu.events.count("sync") == 5 + 2 * 3  # not one per call (28 calls)
     assert "one device synchronize per sample" in timing.timing_method(gpu)
     assert "no synchronize between calls" in timing.timing_method(gpu)
 
@@ -185,3 +186,71 @@ def test_the_table_prints_the_per_round_ratios_where_the_rows_have_them():
     assert cells[-3:] == ["2x", "—", "tensors 2x |"]  # not the ratios of the medians, 3x and 1.5x
     del row["step_over_floor_paired"], row["dlcore_over_peers_paired"]  # an older JSON: the medians'
     assert report.markdown([row]).endswith("| 3x | — | tensors 1.5x |")
+
+
+def test_n_comes_from_a_warm_call_not_the_cold_first_one(monkeypatch):
+    """A contestant whose first call pays a one-time cost (recording, allocation, cuBLAS set-up) of 60 ms
+    and then takes 1 ms: N is ~20 calls (a ~20 ms sample), not 1 (the cold call's estimate)."""
+    calls = []
+
+    def step():
+        calls.append(1)
+        timing.time.sleep(0.06 if len(calls) == 1 else 0.001)
+
+    case = workloads.Case("primitive", "t", "s", 1, {"vectorized": step}, lambda: None, rounds=1)
+    timing.time_case(case, get_backend("numpy"))
+    assert len(calls) - 2 >= 10  # the timed calls of the one round, after the two warm-ups
+
+
+def test_seconds_round_before_they_choose_a_unit():
+    assert [report._seconds(t) for t in (0.9996, 0.0009996, 9.9996e-07, 1.234e-05, 5e-10)] == [
+        "1 s", "1 ms", "1 µs", "12.3 µs", "0.5 ns"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("threads", ["0", "-1", "two"])
+def test_threads_must_be_a_whole_number_of_at_least_one(capsys, threads):
+    with pytest.raises(SystemExit) as exit_:
+        report.main(["--threads", threads])
+    assert exit_.value.code == 2 and "--threads: must be a whole number >= 1" in capsys.readouterr().err
+
+
+def test_threads_reach_pytorch_too(monkeypatch):
+    """--threads limits PyTorch's pool as well as the BLAS (the torch backend's own steps in every group,
+    not only the peers of the groups that build them)."""
+    set_to = []
+
+    class FakeTorch:
+        set_num_threads = staticmethod(set_to.append)
+
+    monkeypatch.setitem(report.sys.modules, "torch", FakeTorch)
+    monkeypatch.setattr(workloads, "THREADS", None)
+    report._limit_threads(1)
+    assert set_to == [1]
+
+
+def test_output_paths_are_checked_before_the_run(capsys, monkeypatch, tmp_path):
+    """A --json or --plot in a missing directory is refused before any timing (it once failed after the
+    whole run, throwing its results away)."""
+    monkeypatch.setattr(workloads, "GROUPS", {**workloads.GROUPS, "logistic": pytest.fail})
+    missing = tmp_path / "missing"
+    assert report.main(["--only", "logistic", "--backend", "numpy", "--json", str(missing / "b.json")]) == 2
+    assert f"--json {missing / 'b.json'}: the directory {missing} does not exist" in capsys.readouterr().err
+    pytest.importorskip("matplotlib")
+    argv = ["--only", "logistic", "--json", str(tmp_path / "b.json"), "--plot", str(missing / "p.png")]
+    assert report.main(argv) == 2 and "--plot" in capsys.readouterr().err
+
+
+def test_the_pytorch_peers_leave_synchronizing_to_the_timer(monkeypatch):
+    """On a GPU the PyTorch steps synchronized after every call while dlcore's are synchronized once per
+    N calls (timing_method), which favoured dlcore. A device other than "cpu" stands in for CUDA."""
+    torch = pytest.importorskip("torch")
+    syncs = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: syncs.append(1))
+    monkeypatch.setattr(workloads, "torch_device", lambda backend: (torch, "cpu:0"))
+    backend = get_backend("numpy")
+    _, X, Y, params, acts = workloads._network(backend, "float32", "planar")
+    steps = workloads.torch_steps(backend, X, Y, params, "tanh")
+    for step, _ in steps.values():
+        step()
+    assert len(steps) == 2 and syncs == []
