@@ -93,8 +93,8 @@ def time_case(case: Case, backend: Backend, rounds: int | None = None) -> dict[s
     Each contestant is warmed up once, and a fast one makes a second, warm call that estimates how many
     calls a round needs to last about 20 ms (fast calls are grouped, slow loops are timed one call per
     round). Within a round, each library's contestants run after a :data:`SETTLE_S` pause when there is
-    more than one library, and then each contestant makes one untimed call before its timed calls. A sample is N calls
-    followed by one device synchronize, divided by N (see :func:`timing_method`).
+    more than one library, and then each contestant makes one untimed call before its timed calls. A
+    sample is N calls followed by one device synchronize, divided by N (see :func:`timing_method`).
     """
     rounds = rounds or case.rounds
     runs = case.contestants
