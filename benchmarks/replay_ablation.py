@@ -10,6 +10,7 @@ hand-written step. Prints one line per point.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from dlcore.backends import get_backend
@@ -57,8 +58,11 @@ def contestants(X, Y, acts, start, backend) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    ms = [int(x) for x in argv[0].split(",")] if argv else [400, 4_000, 40_000, 400_000]
-    rounds = int(argv[1]) if len(argv) > 1 else 11
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("ms", nargs="?", default="400,4000,40000,400000", help="comma-separated m")
+    parser.add_argument("rounds", nargs="?", type=int, default=11, help="rounds (default 11)")
+    args = parser.parse_args(argv)
+    ms, rounds = [int(x) for x in args.ms.split(",")], args.rounds
     backend = get_backend("numpy")
     for dtype in ("float32", "float64"):
         for m in ms:
