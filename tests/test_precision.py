@@ -310,7 +310,7 @@ def test_training_recovers_from_a_loss_scale_that_overflows(mixed):
     pm = _copy(backend, p32)
     plan = Plan.of(400, None, 400, None)
     h32 = train(p32, acts, X, Y, optimizer=Adam(0.01), plan=plan, cost_every=100, ops=backend.ops)
-    mp = MixedPrecision(Adam(0.01), dtype, loss_scale="dynamic", init_scale=2.0**40)
+    mp = MixedPrecision(Adam(0.01), dtype, loss_scale="dynamic", init_scale=2.0**40, max_scale=2.0**40)
     hm = train_mixed(pm, acts, X, Y, precision=mp, backend=backend, plan=plan, cost_every=100)
     skipped = int(mp.skipped_steps)
     assert 5 <= skipped <= 120, skipped
