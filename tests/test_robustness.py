@@ -837,3 +837,23 @@ def test_a_network_with_a_normalization_trains_on_raw_data(backend):
     bare.fit(norm.apply(X, be), Y, 1.2, 50)
     for k, v in bare.parameters_numpy().items():
         np.testing.assert_allclose(carrying.parameters_numpy()[k], v, rtol=1e-12, atol=1e-15)
+
+
+def test_an_error_in_a_threaded_fit_carries_no_signal_context():
+    """Outside the main thread no handler is touched, and an error raised by the fit is not chained to
+    the "signal only works in main thread" ValueError (tracebacks read "During handling of the above
+    exception, another exception occurred")."""
+    import threading
+
+    caught = []
+
+    def fit():
+        try:
+            Network([2, 3, 1], backend="numpy").fit(X_OK, Y_OK, 1e6, 50, divergence_factor=2.0, cost_every=1)
+        except TrainingDiverged as exc:
+            caught.append(exc)
+
+    thread = threading.Thread(target=fit)
+    thread.start()
+    thread.join()
+    assert len(caught) == 1 and caught[0].__context__ is None
