@@ -1,7 +1,8 @@
 """A replayable step as a CUDA graph: ``TorchOps.capture(step, replay=True)`` on CUDA tensors.
 
 PyTorch's ``torch.cuda.graph`` captures a whole training step, cuBLAS included (CuPy 14 cannot:
-cupy/cupy#6290), and replays it as one launch. The policy is NumpyOps' replay, on the GPU:
+cupy/cupy#6290), and replays it as one launch. The policy, per signature (NumpyOps records at the
+second call in a row; a graph needs a warm-up first):
 
     call 1 with new arguments    eager (its signature remembered)
     call 2 with the same ones    eager on a side stream (the warm-up PyTorch asks for before a capture)
@@ -10,9 +11,9 @@ cupy/cupy#6290), and replays it as one launch. The policy is NumpyOps' replay, o
 
 The calls of one signature need not follow each other: an epoch of two full mini-batches and a partial
 one (A A P A A P ...) captures A at its third call and P at its third. At most two graphs are held (a
-full batch and the last, partial one); a third signature runs eagerly until a held graph has gone
-STALE_CALLS calls without a replay (new arguments for good: a new learning rate), which it then
-replaces; so steps cycling over three fixed batches capture two and never churn. Signatures not yet
+full batch and the last, partial one); a third signature takes the place of a held graph only if that
+graph has not replayed since the new signature first came (new arguments for good: a new learning
+rate), so steps cycling over three fixed batches capture two and never churn. Signatures not yet
 captured are counted for the last few only.
 
 "The same arguments": the same tensors (by identity; their shapes, dtypes and devices too), and the
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from dlcore.backends.base import equal
@@ -40,8 +42,6 @@ from dlcore.backends.base import equal
 ENV_VAR = "DLCORE_TORCH_GRAPHS"
 #: graphs held at once (each holds its step's memory), and signatures counted towards a capture
 MAX_GRAPHS, MAX_COUNTED = 2, 8
-#: calls without a replay after which a held graph may give its place to a new signature
-STALE_CALLS = 16
 
 
 class CudaGraphs:
@@ -122,6 +122,26 @@ def tensors(x: Any, tensor_type: type) -> list[Any]:
     return []
 
 
+@dataclass(eq=False)  # compared by identity (a signature or tensors have no plain ==)
+class _Held:
+    """A captured graph: its signature, what replays it, the tensors it read (held, so that the ids in
+    the signature keep meaning them) and the call that last replayed it."""
+
+    signature: Any
+    replay: Callable[[], Any]
+    tensors: list[Any]
+    last: int
+
+
+@dataclass(eq=False)  # compared by identity (a signature or tensors have no plain ==)
+class _Counted:
+    """A signature not captured yet: its eager calls so far and the call that first had it."""
+
+    signature: Any
+    calls: int
+    first: int
+
+
 class GraphedStep:
     """``step`` run eagerly, warmed up, captured and replayed as the module's docstring says."""
 
@@ -131,11 +151,8 @@ class GraphedStep:
         self.step, self.ops, self.graphs, self.tensor_type = step, ops, graphs, tensor_type
         self.inputs = inputs  # read-only arguments (mini-batches): copied into static tensors
         self.static: dict[tuple[Any, ...], Any] = {}
-        #: (signature, eager calls so far), the most recent first (at most MAX_COUNTED)
-        self.counted: list[list[Any]] = []
-        #: [signature, replay, its tensors, the call it last replayed at] (at most MAX_GRAPHS); the
-        #: tensors are held so that the ids in the signature keep meaning them
-        self.held: list[list[Any]] = []
+        self.counted: list[_Counted] = []  # the most recent first (at most MAX_COUNTED)
+        self.held: list[_Held] = []  # at most MAX_GRAPHS
         self.calls = 0
         self.refused: Any = None  # a signature whose capture failed
 
@@ -147,22 +164,22 @@ class GraphedStep:
         sig = signature(args, self.tensor_type)
         self.calls += 1
         for held in self.held:
-            if equal(sig, held[0]):
-                held[3] = self.calls
-                return _fresh(held[1]())
+            if equal(sig, held.signature):
+                held.last = self.calls
+                return _fresh(held.replay())
         found = tensors(args, self.tensor_type)
         if not self._capturable(args, sig, found):
             return self.step(*args)
         device = found[0].device
-        calls = self._count(sig)
-        if calls == 1:
+        counted = self._count(sig)
+        if counted.calls == 1:
             return self.step(*args)
-        if calls == 2:
+        if counted.calls == 2:
             return self.graphs.warm_up(lambda: self.step(*args), device)
-        stale = [h for h in self.held if self.calls - h[3] > STALE_CALLS]
+        stale = [h for h in self.held if h.last < counted.first]  # not replayed since this one came
         if len(self.held) >= MAX_GRAPHS and not stale:  # both graphs in use: no churn
             return self.step(*args)
-        self.counted = [c for c in self.counted if not equal(c[0], sig)]
+        self.counted.remove(counted)
         try:
             replay = self.graphs.capture(lambda: self.step(*args), device)
         except Exception as exc:  # noqa: BLE001 - a host sync, an op capture forbids: eager from now on
@@ -175,19 +192,20 @@ class GraphedStep:
             )
             return self.step(*args)
         if len(self.held) >= MAX_GRAPHS:
-            self.held.remove(min(stale, key=lambda h: h[3]))
-        self.held.append([sig, replay, found, self.calls])
+            self.held.remove(min(stale, key=lambda h: h.last))
+        self.held.append(_Held(sig, replay, found, self.calls))
         return _fresh(replay())
 
-    def _count(self, sig: Any) -> int:
-        """This call counted with the earlier eager calls of its signature: their number, it included."""
+    def _count(self, sig: Any) -> _Counted:
+        """This call counted with the earlier eager calls of its signature (moved to the front)."""
         for i, entry in enumerate(self.counted):
-            if equal(entry[0], sig):
-                entry[1] += 1
+            if equal(entry.signature, sig):
+                entry.calls += 1
                 self.counted.insert(0, self.counted.pop(i))
-                return entry[1]
-        self.counted = [[sig, 1], *self.counted][:MAX_COUNTED]
-        return 1
+                return entry
+        entry = _Counted(sig, 1, self.calls)
+        self.counted = [entry, *self.counted][:MAX_COUNTED]
+        return entry
 
     def _stage(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         """A new input tensor (another mini-batch) copied into the static tensor of its position, shape,

@@ -144,17 +144,18 @@ def test_three_signatures_in_turn_hold_two_graphs_and_never_churn():
     assert (engine.warm_ups, engine.captures, engine.replays) == (3, 2, 2 * 6)
 
 
-def test_a_graph_unused_for_a_while_gives_its_place_to_new_arguments():
-    """Two graphs held (lr 0.1, 0.05), then lr 0.02 for good: it runs eagerly until the 0.1 graph has gone
-    STALE_CALLS calls without a replay, then replaces it and replays."""
-    from dlcore.backends.torch_graphs import STALE_CALLS
-
+def test_a_graph_not_replayed_since_new_arguments_came_gives_them_its_place():
+    """Two graphs held (lr 0.1, 0.05), then lr 0.02 for good (a new rate each short epoch, say): neither
+    graph replayed since 0.02 first came, so 0.02 is captured at its third call in place of the least
+    recently replayed (0.1), as a plain capture would be."""
     X, Y, acts, params = _net("cpu")
     engine = Recorder()
-    lrs = [0.1] * 3 + [0.05] * 3 + [0.02] * 20
+    lrs = [0.1] * 3 + [0.05] * 3 + [0.02] * 5
     _steps_match(StandInOps(engine), X, Y, acts, params, lrs)
-    first = 3 + STALE_CALLS + 1  # 0.1's graph last replayed at call 3
-    assert first == 20 and (engine.captures, engine.replays) == (3, 2 + (len(lrs) - first + 1))
+    # captured at calls 3, 6 and 9 (each replayed once then), replayed at calls 10 and 11
+    assert (engine.warm_ups, engine.captures, engine.replays) == (3, 3, 3 + 2)
+    _steps_match(StandInOps(engine := Recorder()), X, Y, acts, params, [0.1] * 3 + [0.05] * 3 + [0.1] * 2)
+    assert engine.captures == 2  # 0.1 kept its graph: 0.05 had a free place
 
 
 def test_a_step_that_cannot_be_captured_runs_eagerly_with_one_warning():
