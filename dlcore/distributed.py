@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dlcore._namespace import namespace
-from dlcore.ops import at_least_float32
+from dlcore.ops import as_at_least_float32, at_least_float32
 
 Array = Any
 Params = dict[str, Array]
@@ -151,9 +151,8 @@ class DataParallel:
 
     def sum(self, value: Array) -> Array:
         """A 0-D array summed over the ranks (a cost weighted by the rank's share), in at least float32."""
-        xp = namespace(value)
-        value = xp.astype(value, at_least_float32(xp, value.dtype), copy=False)
-        return self.comm.allreduce(xp.reshape(value, (1,)))[0]
+        value = as_at_least_float32(value)
+        return self.comm.allreduce(namespace(value).reshape(value, (1,)))[0]
 
     def zero_gradients(self, params: Params) -> Params:
         """The gradients of a rank whose slice of a batch is empty."""

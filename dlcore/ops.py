@@ -148,6 +148,12 @@ def at_least_float32(xp: ModuleType, dtype: Any) -> Any:
     return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
 
 
+def as_at_least_float32(x: Array) -> Array:
+    """``x``, or ``x`` cast to float32 when its dtype has fewer bits (see :func:`at_least_float32`)."""
+    xp = namespace(x)
+    return xp.astype(x, at_least_float32(xp, x.dtype), copy=False)
+
+
 def register_ops(array_type: type, ops: Ops) -> None:
     """Make ``ops`` the primitives for arrays of ``array_type`` (backends call this)."""
     _BY_TYPE[array_type] = ops

@@ -17,7 +17,7 @@ from typing import Any
 from dlcore._namespace import namespace
 from dlcore.activations import Activation
 from dlcore.layers import LayerCache
-from dlcore.ops import Ops, at_least_float32, ops_of
+from dlcore.ops import Ops, as_at_least_float32, ops_of
 from dlcore.propagation import _forward
 
 Array = Any
@@ -28,7 +28,7 @@ Params = dict[str, Array]
 def l2_cost(params: Params, lambd: float, m: int) -> Array:
     """lambd / (2 m) * sum of the squared weights of every layer (biases are not penalized). 0-D, in
     float32 at least (mixed precision's float16 would overflow past 65504, bfloat16 keep ~3 digits)."""
-    weights = [_float32_at_least(W) for name, W in params.items() if name.startswith("W")]
+    weights = [as_at_least_float32(W) for name, W in params.items() if name.startswith("W")]
     xp = namespace(weights[0])
     return (lambd / (2.0 * m)) * sum(xp.sum(W * W) for W in weights)
 
@@ -41,19 +41,9 @@ def add_l2_gradients(grads: Params, params: Params, lambd: float, m: int, scale:
     scale = scale * lambd / m
     for name, W in params.items():
         if name.startswith("W"):
-            W = _float32_at_least(W)
-            dW = grads["d" + name]
-            if dW.dtype != W.dtype:
-                dW = grads["d" + name] = namespace(W).astype(dW, W.dtype)
-            dW += scale * W
+            dW = grads["d" + name] = as_at_least_float32(grads["d" + name])
+            dW += scale * as_at_least_float32(W)
     return grads
-
-
-def _float32_at_least(W: Array) -> Array:
-    """W, or W cast to float32 when its dtype has fewer bits (mixed precision's compute copies)."""
-    xp = namespace(W)
-    dtype = at_least_float32(xp, W.dtype)
-    return W if dtype == W.dtype else xp.astype(W, dtype)
 
 
 # -- inverted dropout -----------------------------------------------------------------------------
