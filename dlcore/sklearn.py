@@ -146,29 +146,29 @@ class _DLEstimator(BaseEstimator):
         X = _validate_data(self, X, reset=reset, dtype=("float64", "float32"))
         return host.rows_to_columns(X, self.dtype)
 
+    def _fresh_optimizer(self) -> tuple[Any, Any]:
+        """(optimizer, MixedPrecision or None) made from the parameters: an Optimizer or MixedPrecision
+        object given is a template, copied, so fit never steps (mutates) it; a MixedPrecision's own
+        optimizer is the one that runs."""
+        optimizer = get_optimizer(copy.deepcopy(self.optimizer), self.learning_rate, self.decay_rate)
+        if self.precision is None:
+            return optimizer, None
+        mixed = MixedPrecision.of(copy.deepcopy(self.precision), optimizer)
+        return mixed.optimizer, mixed
+
     def _train(self, X: Any, Y: Any, *, one_epoch: bool = False) -> None:
         options = {name: getattr(self, name) for name in FIT_OPTIONS}
-        # an Optimizer object given as a parameter is a template, copied: fit never steps (mutates) it
-        # (and a MixedPrecision object the same: it wraps an optimizer, and holds the loss scale)
         if one_epoch:  # partial_fit: one pass over the data it is given
             options["epochs"] = 1
-            if getattr(self, "optimizer_", None) is None:  # one optimizer for the whole stream: its
-                template = copy.deepcopy(self.optimizer)
-                self.optimizer_ = get_optimizer(template, self.learning_rate, self.decay_rate)
-                if self.precision is not None:  # one MixedPrecision too: the loss scale carries on
-                    self.precision_ = MixedPrecision.of(copy.deepcopy(self.precision), self.optimizer_)
-                    self.optimizer_ = self.precision_.optimizer
-            options["optimizer"] = self.optimizer_  # state (Adam's moments, its step count) carries on
-            if self.precision is not None:
-                options["precision"] = self.precision_
+            if getattr(self, "optimizer_", None) is None:  # one for the whole stream: its state (Adam's
+                self.optimizer_, self.precision_ = self._fresh_optimizer()  # moments, the loss scale)
+            options["optimizer"], options["precision"] = self.optimizer_, self.precision_  # carries on
             iterations = None
             options["validation_split"], options["patience"] = 0.0, None
             if self.random_state is not None:  # a new shuffle each call, still reproducible
                 options["seed"] = (self._seed() or 0) + self.n_iter_
         else:
-            options["precision"] = precision = copy.deepcopy(self.precision)
-            mixed = isinstance(precision, MixedPrecision)  # it carries its own optimizer
-            options["optimizer"] = precision.optimizer if mixed else copy.deepcopy(self.optimizer)
+            options["optimizer"], options["precision"] = self._fresh_optimizer()
             iterations = self.iterations
             if iterations is None and self.epochs is None:
                 iterations = 1000
@@ -233,7 +233,7 @@ class DLClassifier(ClassifierMixin, _DLEstimator):
         C = len(self.classes_)
         self.network_ = self._new_network(n_x, 1 if C == 2 else C, "sigmoid" if C == 2 else "softmax")
         self.n_iter_, self.loss_curve_ = 0, []
-        self.optimizer_ = None  # partial_fit's, made on its first call
+        self.optimizer_ = self.precision_ = None  # partial_fit's, made on its first call
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> DLClassifier:
         """One epoch over ``(X, y)`` (mini-batches of ``batch_size``), continuing from the current
@@ -283,7 +283,7 @@ class DLRegressor(RegressorMixin, _DLEstimator):
         self._one_target = y.ndim == 1
         self.network_ = self._new_network(n_x, 1 if y.ndim == 1 else y.shape[1], "linear")
         self.n_iter_, self.loss_curve_ = 0, []
-        self.optimizer_ = None  # partial_fit's, made on its first call
+        self.optimizer_ = self.precision_ = None  # partial_fit's, made on its first call
 
     def partial_fit(self, X: Any, y: Any) -> DLRegressor:
         """One epoch over ``(X, y)``, continuing from the current parameters (see

@@ -307,6 +307,9 @@ def test_partial_fit_in_float16_carries_the_loss_scale_across_calls():
     whole = DLClassifier(iterations=50, **kw).fit(X, y)
     assert stream.loss_curve_[-1] < 0.1 * stream.loss_curve_[0]
     np.testing.assert_array_equal(stream.predict_proba(X), whole.predict_proba(X))
+    plain = DLClassifier(**{**kw, "precision": None}).partial_fit(X, y, classes=[0, 1])
+    plain.set_params(precision="float16").partial_fit(X, y)  # the stream's own state goes on (once: a crash)
+    assert plain.precision_ is None and plain.n_iter_ == 2
 
 
 def test_a_mixed_precision_object_is_a_template_too(iris):
