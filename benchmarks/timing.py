@@ -62,8 +62,9 @@ def timing_method(backend: Backend) -> str:
 
 SETTLE_S = 0.25  # pause between contestants of different libraries (their threads stop spinning)
 #: a first call shorter than this is followed by a second, warm one that sets N (planar's first step:
-#: 398 us against 24 us warm, so N from it made samples of 1.2 ms, not ~20); a slower one sets N itself
-WARM_ESTIMATE_S = 0.5
+#: 398 us against 24 us warm, so N from it made samples of 1.2 ms, not ~20; a GPU's first call pays
+#: compilation and cuBLAS set-up); a slower one sets N itself (a slow loop: one call per round anyway)
+WARM_ESTIMATE_S = 2.0
 
 
 def settle_down(seconds: float) -> None:

@@ -55,7 +55,7 @@ class Normalization:
         if not xp.isdtype(X.dtype, "real floating"):  # integer data: checked as the float64 it becomes
             X = xp.astype(X, float64)
         if parallel is None:
-            X64 = xp.astype(X, float64)
+            X64 = xp.astype(X, float64, copy=False)
             mu, sigma = xp.mean(X64, axis=1), xp.std(X64, axis=1)
         else:
             m = X.shape[1]

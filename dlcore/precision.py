@@ -2,9 +2,10 @@
 
 :class:`MixedPrecision` wraps an optimizer. The training loop (:func:`dlcore.training.train`, unchanged)
 is handed low-precision copies of the parameters, the input cast once to the low dtype, and ops that
-compute the cost and dZ[L] in the master dtype (A[L] and Z[L] cast up, so the divergence check sees a
-float32 cost). Each step casts the gradients up, divides them by the loss scale, updates the masters with
-the wrapped optimizer and casts the masters down again::
+compute the cost and dZ[L] in the master dtype (Z[L] cast up and A[L] computed again from it, so the
+divergence check sees a float32 cost and confident outputs keep their gradient). Each step casts the
+gradients up, divides them by the loss scale, updates the masters with the wrapped optimizer and casts
+the masters down again::
 
     W32 (masters) --astype--> W16 --forward/backward (low)--> dW16 --astype, / S--> dW32 --optimizer--> W32
 
@@ -155,7 +156,8 @@ class MixedPrecision(Optimizer):
 
     # -- setup ----------------------------------------------------------------------------------------
     def prepare(self, params: Params, backend: Any) -> Params:
-        """Take ``params`` (float32, or float64) as the masters; return their low-precision copies.
+        """Take ``params`` (float32, or float64) as the masters; return their low-precision copies. A
+        dynamic loss scale set by an earlier prepare on the same device carries on (a stream of fits).
 
         A :class:`~dlcore.backends.BackendError` (one sentence, naming the fix) when ``backend`` cannot
         compute in the requested dtype."""
@@ -198,11 +200,11 @@ class MixedPrecision(Optimizer):
         return saved
 
     def restore(self, params: Params, snapshot: Params) -> None:
+        """Put a :meth:`snapshot` back: its low-precision arrays into ``params``, its masters into the
+        masters (so :meth:`master_params` keeps them rather than casting the low arrays up)."""
         params.update(snapshot)
-        masters = getattr(snapshot, "masters", None)
-        if masters is not None:
-            self.masters.update(masters)
-            self._low.update(snapshot)  # these low arrays stand for those masters (master_params)
+        self.masters.update(snapshot.masters)
+        self._low.update(snapshot)
 
     def master_params(self, params: Params) -> Params:
         """The masters after training on ``params`` (the loop's low-precision dict). A parameter that the

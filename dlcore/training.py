@@ -190,10 +190,10 @@ def train(
     The shapes are checked once here (ValueError), not per step.
 
     ``progress(iteration)`` runs after every update with the number of updates done: it is handed a
-    count, never a cost, so it adds no host sync. Ctrl-C and SIGTERM act there, once the update under
-    way is done (:func:`~dlcore.interrupts.between_updates`, in the main thread). ``verbose=True``
-    reports to the console with :class:`ConsoleProgress` (a tqdm bar on a terminal, plain lines every
-    few seconds otherwise).
+    count, never a cost, so it adds no host sync. Ctrl-C and a SIGTERM with a Python handler act there,
+    once the update under way is done (:func:`~dlcore.interrupts.between_updates`, in the main thread).
+    ``verbose=True`` reports to the console with :class:`ConsoleProgress` (a tqdm bar on a terminal,
+    plain lines every few seconds otherwise).
 
     ``parallel`` (a :class:`~dlcore.distributed.DataParallel`): this process is one rank of
     data-parallel training; X and Y are the whole data (the same on every rank), each rank computes on

@@ -199,7 +199,7 @@ def test_n_comes_from_a_warm_call_not_the_cold_first_one(monkeypatch):
 
     case = workloads.Case("primitive", "t", "s", 1, {"vectorized": step}, lambda: None, rounds=1)
     timing.time_case(case, get_backend("numpy"))
-    assert len(calls) - 2 >= 10  # the timed calls of the one round, after the two warm-ups
+    assert len(calls) - 2 >= 3  # the timed calls of the one round, after the two warm-ups (cold: 1)
 
 
 def test_seconds_round_before_they_choose_a_unit():
@@ -218,6 +218,7 @@ def test_threads_must_be_a_whole_number_of_at_least_one(capsys, threads):
 def test_threads_reach_pytorch_too(monkeypatch):
     """--threads limits PyTorch's pool as well as the BLAS (the torch backend's own steps in every group,
     not only the peers of the groups that build them)."""
+    pytest.importorskip("threadpoolctl")  # --threads needs it for the BLAS first
     set_to = []
 
     class FakeTorch:
