@@ -75,16 +75,21 @@ def test_gradient_check_catches_a_wrong_gradient(backend):
     assert _relative_error(analytic, _numeric_gradients(backend, X, Y, params, acts)) > 1e-4
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
-@pytest.mark.parametrize("hidden", ["tanh", "relu", "leaky_relu:0.1"])
-def test_vectorized_equals_loop_reference(backend, dtype, tol, arch, hidden):
-    X, Y, params, acts = _problem(backend, ARCHITECTURES[arch], hidden, seed=11, dtype=dtype, m=13)
+def _vectorized_equals_the_loop(backend, tol, X, Y, params, acts) -> None:
+    """The vectorized cost and gradients against reference.network_gradients_loop's."""
     AL, caches = dlcore.forward(X, params, acts)
     grads = dlcore.backward(AL, Y, caches, acts)
     J_loop, grads_loop = reference.network_gradients_loop(X, Y, params, acts)
     assert float(dlcore.cost(caches, Y, acts)) == pytest.approx(J_loop, rel=tol["rtol"] * 10, abs=tol["atol"])
     for k in grads:
         np.testing.assert_allclose(to_host(backend, grads[k]), to_host(backend, grads_loop[k]), **tol)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("hidden", ["tanh", "relu", "leaky_relu:0.1"])
+def test_vectorized_equals_loop_reference(backend, dtype, tol, arch, hidden):
+    X, Y, params, acts = _problem(backend, ARCHITECTURES[arch], hidden, seed=11, dtype=dtype, m=13)
+    _vectorized_equals_the_loop(backend, tol, X, Y, params, acts)
 
 
 @pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
@@ -101,12 +106,7 @@ def test_the_loop_reference_covers_every_output_head(backend, dtype, tol, host_r
     Y = backend.asarray(Y, dtype=dtype)
     params = dlcore.initialize_parameters([n_x, 5, 3], "xavier", backend, 2, dtype)
     acts = [get_activation("tanh"), get_activation(output)]
-    AL, caches = dlcore.forward(X, params, acts)
-    grads = dlcore.backward(AL, Y, caches, acts)
-    J_loop, grads_loop = reference.network_gradients_loop(X, Y, params, acts)
-    assert float(dlcore.cost(caches, Y, acts)) == pytest.approx(J_loop, rel=tol["rtol"] * 10, abs=tol["atol"])
-    for k in grads:
-        np.testing.assert_allclose(to_host(backend, grads[k]), to_host(backend, grads_loop[k]), **tol)
+    _vectorized_equals_the_loop(backend, tol, X, Y, params, acts)
     with pytest.raises(ValueError, match="needs a sigmoid, softmax or linear output; got tanh"):
         reference.network_gradients_loop(X, Y, params, [acts[0], get_activation("tanh")])
 

@@ -254,6 +254,23 @@ def test_a_fit_replays_its_steps_as_graphs_with_the_same_bits(device):
     assert engine.replays == 295
 
 
+def _minibatch_fits_agree(m: int) -> Recorder:
+    """Mini-batch gradient descent, 12 epochs of batches of 64 with every 4th recorded, eager and with
+    graphs (the stand-in): the same parameters and costs, bit for bit. Returns the stand-in's counts."""
+    plain = get_backend("torch")
+    engine = Recorder()
+    results = []
+    for ops in (TorchOps(plain.xp, torch, graphs=False), StandInOps(engine)):
+        backend = TorchBackend(plain.xp, plain.device, torch, ops)
+        X, Y, _, _ = _net("cpu", m=m)
+        net = dlcore.Network([2, 8, 1], hidden_activation="relu", backend=backend, seed=3)
+        history = net.fit(X, Y, learning_rate=0.5, epochs=12, batch_size=64, cost_every=4)
+        results.append((net.parameters_numpy(), list(history.costs)))
+    (ref, ref_costs), (got, costs) = results
+    assert costs == ref_costs and all(np.array_equal(got[k], ref[k]) for k in ref)
+    return engine
+
+
 def test_mini_batches_replay_through_static_input_copies():
     """Plain mini-batch gradient descent with graphs (the stand-in): each batch, a new tensor, is copied
     into the static tensor of its shape, so the full batches replay (the 16-column last batch of each
@@ -261,17 +278,7 @@ def test_mini_batches_replay_through_static_input_copies():
     two halves): the first unrecorded epoch replays from its 3rd batch (eager, warm-up, captured), the 8
     others their 6 full batches; the last batch is eager in the first two unrecorded epochs (eager,
     warm-up), captured in the third and replayed in the 6 after it."""
-    plain = get_backend("torch")
-    engine = Recorder()
-    results = []
-    for ops in (TorchOps(plain.xp, torch, graphs=False), StandInOps(engine)):
-        backend = TorchBackend(plain.xp, plain.device, torch, ops)
-        X, Y, _, _ = _net("cpu", m=400)
-        net = dlcore.Network([2, 8, 1], hidden_activation="relu", backend=backend, seed=3)
-        history = net.fit(X, Y, learning_rate=0.5, epochs=12, batch_size=64, cost_every=4)
-        results.append((net.parameters_numpy(), list(history.costs)))
-    (ref, ref_costs), (got, costs) = results
-    assert costs == ref_costs and all(np.array_equal(got[k], ref[k]) for k in ref)
+    engine = _minibatch_fits_agree(m=400)
     assert (engine.captures, engine.replays) == (2, 4 + 8 * 6 + 7)
 
 
@@ -280,17 +287,7 @@ def test_two_full_batches_and_a_partial_one_are_captured():
     row, yet each is captured at its third call (once two full batches and a partial one never were).
     9 unrecorded epochs of 12: A replays from the second unrecorded epoch's 1st batch on (8 * 2), P from
     the third's (7); the eager fit's bits."""
-    plain = get_backend("torch")
-    engine = Recorder()
-    results = []
-    for ops in (TorchOps(plain.xp, torch, graphs=False), StandInOps(engine)):
-        backend = TorchBackend(plain.xp, plain.device, torch, ops)
-        X, Y, _, _ = _net("cpu", m=150)
-        net = dlcore.Network([2, 8, 1], hidden_activation="relu", backend=backend, seed=3)
-        history = net.fit(X, Y, learning_rate=0.5, epochs=12, batch_size=64, cost_every=4)
-        results.append((net.parameters_numpy(), list(history.costs)))
-    (ref, ref_costs), (got, costs) = results
-    assert costs == ref_costs and all(np.array_equal(got[k], ref[k]) for k in ref)
+    engine = _minibatch_fits_agree(m=150)
     assert (engine.captures, engine.replays) == (2, 8 * 2 + 7)
 
 
