@@ -280,6 +280,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(workloads.GROUPS)}")
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
+    if args.no_torch and args.backend.split(":")[0] == "torch":
+        raise ValueError("--no-torch leaves PyTorch out, and --backend torch runs on it: give one of them")
     workloads.USE_TORCH = not args.no_torch
     storage.check_writable(args.json, "--json")  # before the run, not after it
     if args.plot:

@@ -255,3 +255,9 @@ def test_the_pytorch_peers_leave_synchronizing_to_the_timer(monkeypatch):
     for step, _ in steps.values():
         step()
     assert len(steps) == 2 and syncs == []
+
+
+def test_no_torch_with_the_torch_backend_is_refused(capsys):
+    """It printed "PyTorch left out (--no-torch)" above rows timed on PyTorch."""
+    assert report.main(["--backend", "torch", "--no-torch", "--json", "unused.json"]) == 2
+    assert "--no-torch leaves PyTorch out, and --backend torch runs on it" in capsys.readouterr().err
