@@ -316,7 +316,7 @@ class Network:
         *,
         epochs: int | None = None,
         batch_size: int | None = None,
-        optimizer: str | Optimizer = "gd",
+        optimizer: str | Optimizer | None = None,
         decay_rate: float = 0.0,
         l2: float = 0.0,
         keep_prob: float = 1.0,
@@ -338,7 +338,8 @@ class Network:
         By default batch gradient descent for ``iterations`` steps (3000). Options:
         ``batch_size`` (mini-batches, reshuffled every epoch; ``None`` = full batch), ``epochs``
         (passes over the data, instead of ``iterations``, which count updates), ``optimizer``
-        (``"gd"``, ``"momentum"``, ``"rmsprop"``, ``"adam"`` or an :class:`~dlcore.optimizers.Optimizer`),
+        (``"gd"``, the default, ``"momentum"``, ``"rmsprop"``, ``"adam"`` or an
+        :class:`~dlcore.optimizers.Optimizer`),
         ``decay_rate`` (alpha = alpha0 / (1 + decay_rate * epoch)), ``l2`` (lambda), ``keep_prob``
         (inverted dropout on hidden layers), ``validation_split`` or ``validation_data`` with
         ``patience`` (early stopping, best parameters restored), ``seed`` (shuffles, split, dropout;
@@ -390,12 +391,12 @@ class Network:
                 else:
                     iterations = check_positive_int(3000 if iterations is None else iterations, "iterations")
                 inner = precision.optimizer if isinstance(precision, MixedPrecision) else None
-                if inner is not None and optimizer is not inner and optimizer not in ("gd", inner.name):
+                if inner is not None and optimizer is not None and optimizer is not inner:
                     raise ValueError(
                         f"precision={precision!r} wraps its own optimizer; give that one to MixedPrecision, "
                         "or pass precision='mixed' (or the dtype's name) to wrap optimizer="
                     )
-                opt = get_optimizer(optimizer, lr, decay_rate)
+                opt = get_optimizer("gd" if optimizer is None else optimizer, lr, decay_rate)
                 mixed = None if precision is None else MixedPrecision.of(precision, opt)
                 if mixed is not None and self.dtype_name != "float32":
                     raise ValueError(

@@ -470,6 +470,20 @@ def test_early_stopping_restores_the_masters_too(mixed):
 
 
 # -- the wiring: Network.fit(precision=) and the CLI ----------------------------------------------------
+def test_a_mixed_precision_object_brings_its_own_optimizer():
+    """fit(precision=MixedPrecision(Adam(...))) runs that Adam; an optimizer= beside it would be ignored,
+    so it is refused, an explicit "gd" too (the default could not be told from it before)."""
+    X, Y, _, _ = _planar(get_backend("numpy"))
+    net = dlcore.Network([2, 4, 1], "tanh", backend="numpy", dtype="float32", seed=1)
+    mp = MixedPrecision(Adam(0.01), "float16")
+    net.fit(X, Y, iterations=20, precision=mp)
+    assert mp.optimizer.t == 20
+    net.fit(X, Y, iterations=5, precision=mp, optimizer=mp.optimizer)  # its own: the same thing
+    for other in ("gd", "adam", Adam(0.01)):
+        with pytest.raises(ValueError, match="wraps its own optimizer"):
+            net.fit(X, Y, iterations=5, precision=mp, optimizer=other)
+
+
 def test_fit_with_precision_keeps_float32_masters(mixed):
     backend, dtype = mixed
     X, Y = datasets.planar(backend, m=400, seed=3, dtype="float32")
