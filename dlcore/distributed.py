@@ -22,7 +22,8 @@ from __future__ import annotations
 import contextlib
 import random
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dlcore._namespace import namespace
@@ -176,11 +177,16 @@ class DataParallel:
         return (self.terminate_error if terminated else KeyboardInterrupt)(message)
 
     @contextlib.contextmanager
-    def interrupts(self) -> Iterator[None]:
+    def interrupts(self, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
         """While training, Ctrl-C and SIGTERM are counted (and sent to the other ranks with the next
         gradients) instead of raising where they land; a second Ctrl-C on a rank raises at once. Each
-        training starts with none counted (an interrupted fit's count once stopped the next fit)."""
+        training starts with none counted (an interrupted fit's count once stopped the next fit). Yields
+        ``progress`` as it is (the ranks stop together in the step, not there), as
+        :func:`~dlcore.interrupts.between_updates` yields it for one process. Only in the main thread."""
         self.requests, self.flags = [0, 0], None
+        if threading.current_thread() is not threading.main_thread():  # only it may set signal handlers
+            yield progress
+            return
 
         def request(signum: int, frame: Any) -> None:
             index = 1 if signum == signal.SIGTERM else 0
@@ -188,13 +194,9 @@ class DataParallel:
                 raise KeyboardInterrupt
             self.requests[index] += 1
 
+        previous = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            previous = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}
-        except ValueError:  # not the main thread: the handlers stay as they are
-            yield
-            return
-        try:
-            yield
+            yield progress
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

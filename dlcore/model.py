@@ -435,28 +435,27 @@ class Network:
             run, how = train, {"optimizer": opt}
             if mixed is not None:  # the loop computes in the low dtype; self.params stay the masters
                 run, how = train_mixed, {"precision": mixed, "backend": self.backend}
-            with parallel.interrupts() if parallel is not None else contextlib.nullcontext():
-                return run(
-                    self.params,
-                    self.activations,
-                    X,
-                    Y,
-                    **how,
-                    plan=plan,
-                    cost_every=every,
-                    l2=l2,
-                    keep_prob=keep_prob,
-                    validation=validation,
-                    patience=patience,
-                    callback=callback,
-                    rng=rng,
-                    head=self.head,
-                    ops=self.backend.ops,
-                    divergence_factor=factor,
-                    progress=progress,
-                    verbose=verbose,
-                    parallel=parallel,
-                )
+            return run(
+                self.params,
+                self.activations,
+                X,
+                Y,
+                **how,
+                plan=plan,
+                cost_every=every,
+                l2=l2,
+                keep_prob=keep_prob,
+                validation=validation,
+                patience=patience,
+                callback=callback,
+                rng=rng,
+                head=self.head,
+                ops=self.backend.ops,
+                divergence_factor=factor,
+                progress=progress,
+                verbose=verbose,
+                parallel=parallel,
+            )
 
     def _warn_single_class(self, Y: Array) -> None:
         """One-line UserWarning when classification labels hold a single class (training then reaches a

@@ -208,7 +208,7 @@ def train(
         callback, progress = _chain(callback, reporter), _chain(progress, reporter.update)
     closed = contextlib.closing(reporter) if reporter is not None else contextlib.nullcontext()
     # a signal acts between two updates (data-parallel: DataParallel stops every rank after the same one)
-    deferred = between_updates(progress) if parallel is None else contextlib.nullcontext(progress)
+    deferred = between_updates(progress) if parallel is None else parallel.interrupts(progress)
     with closed, deferred as progress:
         prop.check_network_shapes(X, params, activations)
         n_out = params[f"W{prop.num_layers(params)}"].shape[0]

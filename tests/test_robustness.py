@@ -839,17 +839,23 @@ def test_a_network_with_a_normalization_trains_on_raw_data(backend):
         np.testing.assert_allclose(carrying.parameters_numpy()[k], v, rtol=1e-12, atol=1e-15)
 
 
-def test_an_error_in_a_threaded_fit_carries_no_signal_context():
+@pytest.mark.parametrize("data_parallel", [False, True], ids=["one process", "one rank"])
+def test_an_error_in_a_threaded_fit_carries_no_signal_context(data_parallel):
     """Outside the main thread no handler is touched, and an error raised by the fit is not chained to
     the "signal only works in main thread" ValueError (tracebacks read "During handling of the above
-    exception, another exception occurred")."""
+    exception, another exception occurred"): one process's handlers and the data-parallel ones alike."""
     import threading
 
+    from dlcore.backends.comm import SingleProcess
+
     caught = []
+    comm = SingleProcess() if data_parallel else None
 
     def fit():
         try:
-            Network([2, 3, 1], backend="numpy").fit(X_OK, Y_OK, 1e6, 50, divergence_factor=2.0, cost_every=1)
+            Network([2, 3, 1], backend="numpy").fit(
+                X_OK, Y_OK, 1e6, 50, divergence_factor=2.0, cost_every=1, comm=comm
+            )
         except TrainingDiverged as exc:
             caught.append(exc)
 
