@@ -91,8 +91,7 @@ class Normalization:
             raise ValueError(
                 f"the data has {X.shape[0]} features but the normalization was fitted on {self.n_x}"
             )
-        mean = backend.asarray([[v] for v in self.mean], dtype=X.dtype)
-        std = backend.asarray([[v] for v in self.std], dtype=X.dtype)
+        mean, std = self._columns(backend, X.dtype)
         return (X - mean) / std
 
     def representable(self, largest: float, smallest: float) -> bool:
@@ -102,9 +101,12 @@ class Normalization:
 
     def invert(self, A: Array, backend: Any) -> Array:
         """A * std + mean for A: (n, m) in standardized units (a regression network's outputs)."""
-        mean = backend.asarray([[v] for v in self.mean], dtype=A.dtype)
-        std = backend.asarray([[v] for v in self.std], dtype=A.dtype)
+        mean, std = self._columns(backend, A.dtype)
         return A * std + mean
+
+    def _columns(self, backend: Any, dtype: Any) -> tuple[Array, Array]:
+        """mean and std as (n, 1) arrays on ``backend`` in ``dtype``."""
+        return tuple(backend.asarray([[v] for v in values], dtype=dtype) for values in (self.mean, self.std))
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"mean": list(self.mean), "std": list(self.std)}
