@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from dlcore.backends import storage
 
 PLOT_FIX = 'pictures need matplotlib: pip install "dlcore[plot]"'
 
@@ -35,6 +36,16 @@ def check_available(path: Any = None) -> None:
             f"{path}: {'.' + suffix if suffix else 'no file extension'} is not an image format; "
             f"use one of {', '.join('.' + f for f in sorted(formats))} (e.g. .png)"
         )
+
+
+def check_output(path: Any, flag: str = "--plot") -> None:
+    """Before any long run, for a picture to be written to ``path`` (given as ``flag``): matplotlib
+    importable, the suffix an image format, the directory there and writable; errors begin with ``flag``."""
+    try:
+        check_available(path)
+    except ValueError as exc:
+        raise type(exc)(f"{flag}: {exc}") from None
+    storage.check_writable(path, flag)
 
 
 def plot_training(

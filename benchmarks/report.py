@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from dlcore.backends import BackendError, cupy_status, get_backend, storage
 from dlcore.backends.info import numpy_blas
-from dlcore.backends.plotting import check_available as check_plot
+from dlcore.backends.plotting import check_output
 from dlcore.benchmarks import workloads
 from dlcore.benchmarks.timing import median, paired, paired_interval, time_case, timing_method
 
@@ -285,8 +285,7 @@ def run(args: argparse.Namespace) -> int:
     workloads.USE_TORCH = not args.no_torch
     storage.check_writable(args.json, "--json")  # before the run, not after it
     if args.plot:
-        check_plot(args.plot)
-        storage.check_writable(args.plot, "--plot")
+        check_output(args.plot)
     if args.threads is not None:
         _limit_threads(args.threads)
     info = machine_info()

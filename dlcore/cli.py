@@ -437,14 +437,10 @@ def train(args: argparse.Namespace) -> int:
         raise ValueError(f"--precision keeps float32 master weights; drop --dtype {args.dtype}")
     args.dtype = args.dtype or ("float32" if args.precision else "float64")
     if args.plot:
-        from dlcore.backends.plotting import check_available
+        from dlcore.backends.plotting import check_output
 
-        try:
-            check_available(args.plot)
-        except ValueError as exc:
-            raise type(exc)(f"--plot: {exc}") from None
+        check_output(args.plot)
     storage.check_writable(args.out, "--out")
-    storage.check_writable(args.plot, "--plot")
     if args.out and args.dataset not in DATASETS and _same_file(args.out, args.dataset):
         raise ValueError(f"--out {args.out} is the dataset itself; choose another file name")
 
