@@ -23,9 +23,11 @@ from dlcore.backends.torch_graphs import CudaGraphs, GraphedStep
 from dlcore.losses import binary_cross_entropy_from_logits
 from dlcore.ops import Ops, register_ops
 
+#: PyTorch's CPU build, a small download (Linux's default wheel brings GBs of CUDA libraries)
+CPU_BUILD = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
 FIX = (
-    'pip install "dlcore[torch]" (PyTorch; without an NVIDIA GPU, first the small CPU build: pip install '
-    "torch --index-url https://download.pytorch.org/whl/cpu), or use the numpy backend"
+    f'pip install "dlcore[torch]" (PyTorch; without an NVIDIA GPU, first the small CPU build: {CPU_BUILD}), '
+    "or use the numpy backend"
 )
 
 

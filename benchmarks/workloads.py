@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 from dlcore.backends import Backend
+from dlcore.backends.torch_backend import CPU_BUILD
 from dlcore.benchmarks.handwritten import handwritten_step
 
 import dlcore
@@ -260,10 +261,7 @@ def torch_status() -> tuple[Any, str]:
     try:
         return importlib.import_module("torch"), ""
     except ImportError:
-        return (
-            None,
-            "PyTorch is not installed (optional peer: pip install torch; CPU build: --index-url https://download.pytorch.org/whl/cpu)",
-        )
+        return None, f"PyTorch is not installed (optional peer; its CPU build: {CPU_BUILD})"
 
 
 def torch_device(backend: Backend) -> tuple[Any, str] | None:
