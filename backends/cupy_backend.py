@@ -240,6 +240,15 @@ class CupyDeviceRNG:
             return p if p.dtype == int64 else self.backend.xp.astype(p, int64)
 
 
+@cache
+def _ops(cupy: ModuleType, xp: ModuleType) -> CupyOps:
+    """One ops object for every GPU, registered for ``cupy.ndarray`` (the functional API): a second
+    backend (another GPU, or the same one asked for again) must not re-register a new one."""
+    ops = CupyOps(xp, cupy)
+    register_ops(cupy.ndarray, ops)
+    return ops
+
+
 class CupyBackend(Backend):
     """``cupy`` through ``array_api_compat.cupy``, on one GPU (``cupy:1`` for the second)."""
 
@@ -273,9 +282,7 @@ class CupyBackend(Backend):
         count = cupy.cuda.runtime.getDeviceCount()
         if not 0 <= gpu < count:
             raise BackendError(f"GPU {gpu} does not exist; this machine has {count}")
-        ops = CupyOps(xp, cupy)
-        register_ops(cupy.ndarray, ops)
-        return cls(xp, cupy.cuda.Device(gpu), cupy, ops)
+        return cls(xp, cupy.cuda.Device(gpu), cupy, _ops(cupy, xp))
 
     def owns(self, x: Any) -> bool:
         return isinstance(x, self.lib.ndarray) and x.device.id == self.device.id

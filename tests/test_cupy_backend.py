@@ -20,6 +20,7 @@ from dlcore.backends import BackendError, HostRNG, get_backend
 from dlcore.backends import cupy_backend as core
 
 import tests.conftest
+from dlcore.ops import ops_of
 from dlcore.optimizers import GradientDescent
 from dlcore.precision import MixedPrecision
 
@@ -186,8 +187,9 @@ def status(monkeypatch, fake: FakeCupy, packages=("cupy-cuda13x",)) -> tuple:
 
 
 def cupy_backend(monkeypatch, fake: FakeCupy, device: str | None = None) -> core.CupyBackend:
-    """``CupyBackend.create(device)`` on the fake (the registry's cache left alone)."""
-    xp = fake_xp(fake)
+    """``CupyBackend.create(device)`` on the fake (the registry's cache left alone); one
+    ``array_api_compat.cupy`` per fake, as there is one per process."""
+    xp = fake.compat_xp = getattr(fake, "compat_xp", None) or fake_xp(fake)
     monkeypatch.setattr(core, "cupy_status", lambda: (fake, ""))
     monkeypatch.setitem(sys.modules, "array_api_compat.cupy", xp)
     monkeypatch.setattr(array_api_compat, "cupy", xp, raising=False)
@@ -294,6 +296,16 @@ def test_the_tests_skip_with_the_first_clause_only(monkeypatch):
 
 
 # -- cupy:1 ---------------------------------------------------------------------------------------
+def test_every_cupy_backend_shares_the_one_registered_ops(monkeypatch):
+    """A second backend (another GPU, or the same one asked for again) once registered a new CupyOps for
+    cupy.ndarray, so the functional API's ops_of() no longer answered the first backend's ops (seen on an
+    H200: tests/test_ops.py failed for cupy after another test had made its own backend)."""
+    fake = FakeCupy(devices=2)
+    first, second = cupy_backend(monkeypatch, fake, "0"), cupy_backend(monkeypatch, fake, "1")
+    assert first.ops is second.ops
+    assert ops_of(first.asarray(np.ones((2, 2)))) is first.ops
+
+
 def test_cupy_1_allocates_on_gpu_1_inside_activate(monkeypatch):
     fake = FakeCupy(devices=2)
     be = cupy_backend(monkeypatch, fake, "1")
