@@ -22,11 +22,14 @@ def accuracy(predictions: Array, Y: Array) -> float:
 
 def confusion_matrix(labels: Array, predictions: Array, n_classes: int) -> Array:
     """C[i, j] = number of examples of true class i predicted as class j. labels, predictions: (1, m)
-    integers -> (n_classes, n_classes) int64, computed on the device as one_hot(labels) one_hot(pred)^T."""
+    integers -> (n_classes, n_classes) int64, computed on the device as one_hot(labels) one_hot(pred)^T.
+
+    The product is taken in float64 (counts exact to 2^53): PyTorch has no integer matrix product on
+    CUDA ("addmm_cuda" not implemented for 'Long', seen on an H200)."""
     xp = namespace(labels)
-    T = one_hot(xp.astype(labels, xp.int64), n_classes, xp.int64)
-    P = one_hot(xp.astype(predictions, xp.int64), n_classes, xp.int64)
-    return T @ P.T
+    T = one_hot(xp.astype(labels, xp.int64), n_classes, xp.float64)
+    P = one_hot(xp.astype(predictions, xp.int64), n_classes, xp.float64)
+    return xp.astype(T @ P.T, xp.int64)
 
 
 def r2_score(A: Array, Y: Array) -> float:
