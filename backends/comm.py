@@ -218,7 +218,8 @@ class NCCLComm(MPIComm):
         if local_size > gpus:
             raise BackendError(
                 f"{local_size} ranks on this machine but {gpus} GPU(s): NCCL needs one GPU per rank; "
-                f"start at most {gpus} ranks per machine (mpiexec -n {gpus} ...)"
+                f"start at most {gpus} ranks per machine (mpiexec -n {gpus} ...), or train on the CPUs over "
+                "MPI (--backend numpy)"
             )
         self.cupy, self.nccl = cupy, nccl
         self.device = cupy.cuda.Device(self.local_rank)
