@@ -1,0 +1,113 @@
+"""The training step on cupy: the default ops against CupyOps' fused kernels, where the time goes, and
+whether this CuPy can capture a whole step as a CUDA graph.
+
+    python -m dlcore.benchmarks.cupy_step [--dtype float32,float64] [--rounds 11] [--nets planar,deep,wide]
+
+Contestants, interleaved round by round by the suite's ``time_case`` (N calls, then one synchronize):
+``default`` (``train_step`` on CupyOps with the fused kernels off), ``fused`` (on), ``floor`` (the step's
+matrix products alone). Then, per net, ``cupyx.profiler.benchmark`` of one default step: its host time
+(Python and CuPy dispatching the kernels) next to its device time (events around the call). A step whose
+host time exceeds the device's work is launch-bound: the GPU waits for Python, and only fewer launches
+(fused kernels) or no launches (a graph) make it faster. Last, ``graph``: the step captured on a
+non-default stream (``Stream.begin_capture``) and replayed; CuPy before some version could not capture
+cuBLAS (``cublas.setStream`` raised during capture: cupy/cupy#6290), so this line says what this CuPy does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+from dlcore.backends import get_backend
+from dlcore.backends.cupy_kernels import CupyOps
+from dlcore.benchmarks.timing import median, paired, time_case
+from dlcore.benchmarks.workloads import NETWORKS, Case, _network, floor_products
+
+import dlcore
+
+
+def measure(dtype: str, name: str, rounds: int) -> dict[str, Any]:
+    """Medians and paired ratios (to ``default``) of the contestants, the host and device time of one
+    default step, the largest |parameter difference| default vs fused, and the graph's outcome."""
+    import cupy
+    import cupyx.profiler
+
+    backend = get_backend("cupy")
+    dims, X, Y, params, acts = _network(backend, dtype, name)
+    sides = {
+        "default": CupyOps(backend.xp, cupy, fused=False),
+        "fused": CupyOps(backend.xp, cupy, fused=True),
+    }
+    own = {label: {k: v.copy() for k, v in params.items()} for label in sides}
+
+    def step(label: str, ops: Any = None):
+        ops = ops or sides[label]
+        return lambda: dlcore.train_step(X, Y, own[label], acts, 1e-5, compute_cost=False, ops=ops)
+
+    contestants = {label: step(label) for label in sides} | {"floor": floor_products(X, params)}
+    for _ in range(3):
+        for label in sides:
+            contestants[label]()
+    differ = max(float(cupy.max(cupy.abs(own["fused"][k] - own["default"][k]))) for k in params)
+    samples = time_case(Case("cupy_step", name, f"{dims} m={X.shape[1]}", X.shape[1], contestants,
+                             lambda: None, rounds), backend)  # fmt: skip
+    result: dict[str, Any] = {
+        label: (median(s), paired(samples, label, "default")) for label, s in samples.items()
+    }
+    perf = cupyx.profiler.benchmark(contestants["default"], n_repeat=200, n_warmup=10)
+    result["host_device"] = (float(np.median(perf.cpu_times)), float(np.median(perf.gpu_times[0])))
+    result["differ"] = differ
+    result["graph"] = _graph(cupy, step("default", CupyOps(backend.xp, cupy, fused=False)), backend)
+    return result
+
+
+def _graph(cupy: Any, run: Any, backend: Any) -> str:
+    """Capture ``run`` (warmed up) on a new stream and replay it: its median time, or why it failed."""
+    import cupyx.profiler
+
+    stream = cupy.cuda.Stream(non_blocking=True)
+    try:
+        with stream:
+            run()  # warm on this stream (pool blocks, cuBLAS workspace)
+            stream.synchronize()
+            stream.begin_capture()
+            try:
+                run()
+            finally:
+                graph = stream.end_capture()
+        perf = cupyx.profiler.benchmark(lambda: graph.launch(stream), n_repeat=200, n_warmup=10)
+        return f"{float(np.median(perf.gpu_times[0])) * 1e6:,.1f} us a replay"
+    except Exception as exc:  # what this CuPy says; the benchmark goes on
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return f"capture failed: {type(exc).__name__}: {first[:120]}"
+    finally:
+        backend.synchronize()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dtype", default="float32,float64")
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--nets", default=",".join(NETWORKS))
+    args = parser.parse_args(argv)
+    import cupy
+
+    print(f"cupy {cupy.__version__} on {get_backend('cupy').device_name()}")
+    print("| net | dtype | default | fused (x default) | floor (x default) | default: host / device per step "
+          "| max diff | whole-step graph |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    for dtype in args.dtype.split(","):
+        for name in args.nets.split(","):
+            r = measure(dtype, name, args.rounds)
+            host, device = r["host_device"]
+            cells = [f"{r['default'][0] * 1e6:,.1f} us"]
+            cells += [f"{r[k][0] * 1e6:,.1f} us ({r[k][1]:.3f})" for k in ("fused", "floor")]
+            cells += [f"{host * 1e6:,.1f} / {device * 1e6:,.1f} us", f"{r['differ']:.2g}", r["graph"]]
+            print(f"| {name} | {dtype} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
