@@ -43,6 +43,11 @@ def available_host_memory() -> int | None:
         return None
 
 
+def switched_on(variable: str) -> bool:
+    """A backend feature's environment switch: on unless ``variable`` is 0, false, no or off."""
+    return os.environ.get(variable, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def equal(a: Any, b: Any) -> bool:
     """``a == b`` as a bool; False where ``==`` cannot say (an array's ambiguous truth value)."""
     try:

@@ -1,8 +1,9 @@
 """Fused CuPy kernels for the hot elementwise paths (``ElementwiseKernel``: one launch instead of two to
-six), behind :class:`CupyOps`. **Opt-in** (``DLCORE_CUPY_FUSED=1``) until a GPU run has checked them
-against the default ops (tests/test_ops.py compares every ops object with the default; the GPU
-validation runs it with the variable set). A kernel that fails to compile or launch turns the fused
-path off for the process, with one warning, and the default Array API code serves.
+six), behind :class:`CupyOps`. On by default since their first GPU run (an H200, 2026-11-22: the suite
+green with them, and the training step 0.60-0.64x of the default ops' time on the planar, deep and wide
+nets, which are all launch-bound there: benchmarks/cupy_step.py); ``DLCORE_CUPY_FUSED=0`` turns them off.
+tests/test_ops.py compares every ops object with the default. A kernel that fails to compile or launch
+turns the fused path off for the process, with one warning, and the default Array API code serves.
 
 Each kernel keeps the default's arithmetic (the same operations in the same order), so results agree
 to the last bits up to the compiler's contraction of ``a * b + c`` into a fused multiply-add.
@@ -10,11 +11,11 @@ to the last bits up to the compiler's contraction of ``a * b + c`` into a fused 
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any
 
 import numpy as np
+from dlcore.backends.base import switched_on
 
 from dlcore.activations import sigmoid
 from dlcore.ops import Ops
@@ -68,16 +69,16 @@ assert set(NUMPY_FORMULAS) == set(KERNELS), "a kernel of KERNELS has no NumPy fo
 
 
 class CupyOps(Ops):
-    """The GPU's primitives: the default Array API code, and with ``fused`` (``DLCORE_CUPY_FUSED=1``)
-    fused ``ElementwiseKernel``s for layer forward, activation backward, the output gradient and the
-    gradient-descent and Adam updates."""
+    """The GPU's primitives: the default Array API code, and with ``fused`` (the default; off with
+    ``DLCORE_CUPY_FUSED=0``) fused ``ElementwiseKernel``s for layer forward, activation backward, the
+    output gradient and the gradient-descent and Adam updates."""
 
     name = "cupy"
 
     def __init__(self, xp: Any, lib: Any = None, fused: bool | None = None) -> None:
         super().__init__(xp)
         self.lib = lib
-        self.fused = (os.environ.get(ENV_VAR) == "1") if fused is None else fused
+        self.fused = switched_on(ENV_VAR) if fused is None else fused
         self._kernels: dict[str, Any] = {}
 
     def _run(self, name: str, *args: Any) -> bool:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import platform
+
+from dlcore.backends.base import switched_on
 
 ENV_VAR = "DLCORE_HOST_POOL"
 POOL_BYTES = 512 << 20  # freed heap kept mapped (M_TRIM_THRESHOLD)
@@ -42,7 +43,7 @@ def keep_freed_host_memory() -> str:
     global _status
     if _status is not None:
         return _status
-    if os.environ.get(ENV_VAR, "1").strip() in ("0", "false", "no", "off"):
+    if not switched_on(ENV_VAR):
         _status = f"off (${ENV_VAR}=0): malloc's defaults"
         return _status
     libc = _glibc()

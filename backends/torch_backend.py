@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 from collections.abc import Callable
 from functools import cache
 from types import ModuleType
 from typing import Any
 
 import numpy as np
-from dlcore.backends.base import Backend, BackendError, HostRNG
+from dlcore.backends.base import Backend, BackendError, HostRNG, switched_on
 from dlcore.backends.torch_graphs import ENV_VAR as GRAPHS_ENV_VAR
 from dlcore.backends.torch_graphs import CudaGraphs, GraphedStep
 
@@ -40,15 +39,15 @@ def _torch() -> ModuleType | None:
 
 class TorchOps(Ops):
     """PyTorch's primitives: the default Array API code but ReLU and the binary cost's max(Z, 0), taken as
-    ``clip`` (no tensor made of the 0); with ``graphs`` (``DLCORE_TORCH_GRAPHS=1``) a replayable step on
-    CUDA tensors captured and replayed as a CUDA graph (:mod:`.torch_graphs`)."""
+    ``clip`` (no tensor made of the 0); with ``graphs`` (the default; off with ``DLCORE_TORCH_GRAPHS=0``)
+    a replayable step on CUDA tensors captured and replayed as a CUDA graph (:mod:`.torch_graphs`)."""
 
     name = "torch"
 
     def __init__(self, xp: Any, lib: ModuleType | None = None, graphs: bool | None = None) -> None:
         super().__init__(xp)
         self.lib = lib
-        self.graphs = (os.environ.get(GRAPHS_ENV_VAR) == "1") if graphs is None else graphs
+        self.graphs = switched_on(GRAPHS_ENV_VAR) if graphs is None else graphs
         self._engine: CudaGraphs | None = None
 
     # max(Z, 0) as clip (torch.clamp): array_api_compat's maximum makes a tensor of the Python 0 on every

@@ -2,11 +2,14 @@
 # The CuPy backend's validation on one NVIDIA GPU (issue 13), in two commands of under 8 minutes each:
 #
 #   bash scripts/gpu_validate.sh 1   # the log's head (nvidia-smi, pip list, cupy.show_config()), then: the
-#                                    # CPU/GPU parity checks, the fused kernels (DLCORE_CUPY_FUSED=1, float16
-#                                    # too), one-rank NCCL, the CLI on --backend cupy (also --device-rng) and
-#                                    # auto, dlcore info, dlcore predict on cupy (and the GPU's model on
-#                                    # numpy), TorchOps' CUDA graphs (tests and timings), the test suite
-#                                    # with cupy (float32 and float64), quick benchmarks
+#                                    # CPU/GPU parity checks, the GPU subset without the defaults' speed-ups
+#                                    # (CuPy's fused kernels, torch's CUDA graphs: DLCORE_CUPY_FUSED=0,
+#                                    # DLCORE_TORCH_GRAPHS=0), one-rank NCCL, the CLI on --backend cupy (also
+#                                    # --device-rng) and auto, dlcore info, dlcore predict on cupy (and the
+#                                    # GPU's model on numpy), the step timings of TorchOps' CUDA graphs and
+#                                    # of CupyOps (fused or not, host/device time, a CuPy graph's capture),
+#                                    # the test suite with cupy and torch:cuda (float32 and float64), quick
+#                                    # benchmarks
 #   bash scripts/gpu_validate.sh 2   # the full benchmark report on cupy (PyTorch CUDA as peer) and the
 #                                    # pytest-benchmark suite on cupy (its loops at the quick sizes: the
 #                                    # report has them at full size; so both fit the 8 minutes)
@@ -121,10 +124,11 @@ do_tests() {  # the whole suite; with a GPU every cupy case runs (float32 and fl
 do_parity() {
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -v -p no:cacheprovider tests/test_gpu.py
 }
-do_fused() {  # CupyOps' opt-in fused kernels against the default ops, gradients, the CPU/GPU parity and
-    # float16 (mixed precision: the kernels in half arithmetic) on the GPU; "test_gpu": its ids name no cupy
-    DLCORE_CUPY_FUSED=1 DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -W "error:dlcore:RuntimeWarning" \
-        tests/test_ops.py tests/test_gradients.py tests/test_precision.py tests/test_gpu.py -k "cupy or test_gpu"
+do_unfused() {  # the GPU paths without the defaults' speed-ups (CupyOps' fused kernels, TorchOps' CUDA
+    # graphs): ops, gradients, the CPU/GPU parity, float16 and the loop; "test_gpu": its ids name no cupy
+    DLCORE_CUPY_FUSED=0 DLCORE_TORCH_GRAPHS=0 DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider \
+        tests/test_ops.py tests/test_gradients.py tests/test_precision.py tests/test_gpu.py tests/test_minibatch.py \
+        -k "cupy or cuda or test_gpu"
 }
 do_nccl() {  # a one-rank NCCL run (MPI singleton: no mpiexec needed) gives the bits of a plain cupy fit
     NCCL_DEBUG=WARN "$VPY" - <<'PY'
@@ -178,10 +182,14 @@ print(f"predict: {len(gpu)} rows; largest |p_gpu - p_cpu| = {worst:.3g}; labels 
 assert worst < 1e-9 and labels == 0
 PY
 }
-do_torch_graphs() {  # TorchOps' CUDA graphs (opt-in, DLCORE_TORCH_GRAPHS): the eager steps' bits, then
-    # eager against graphs against the products' floor on the three nets (issues 18 and 20)
+do_torch_graphs() {  # TorchOps' CUDA graphs (the default; DLCORE_TORCH_GRAPHS=0 turns them off): the eager
+    # steps' bits, then eager against graphs against the products' floor on the three nets (issues 18, 20)
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -rfEs tests/test_torch_graphs.py &&
     "$VPY" -m dlcore.benchmarks.torch_graphs --device "$([ "$BK" = cupy ] && echo cuda || echo cpu)" --rounds 11
+}
+do_cupy_step() {  # CupyOps' step, fused or not, against its floor; host vs device time; a CuPy graph
+    if [ "$BK" = cupy ]; then "$VPY" -m dlcore.benchmarks.cupy_step --rounds 7
+    else "$VPY" -c 'import dlcore.benchmarks.cupy_step'; fi  # a dry run: the module imports
 }
 do_bench_quick() {
     "$VPY" -m dlcore bench --quick --backend "$BK" --json "$OUT/bench_gpu_quick.json"
@@ -197,7 +205,7 @@ do_bench_pytest() {  # the pytest-benchmark suite, loops at the quick sizes (ben
     [ "$BK" = numpy ] && mode=(--benchmark-disable)
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider benchmarks -k "$BK" "${mode[@]}"
 }
-export -f do_probe do_tests do_parity do_fused do_nccl do_cli_train do_cli_device_rng do_cli_auto do_info do_predict do_torch_graphs do_bench_quick \
+export -f do_probe do_tests do_parity do_unfused do_cupy_step do_nccl do_cli_train do_cli_device_rng do_cli_auto do_info do_predict do_torch_graphs do_bench_quick \
     do_bench_full do_bench_pytest
 
 declare -A RESULT
@@ -231,7 +239,7 @@ if [ "$PART" = 1 ]; then  # the short GPU-only checks first: a slow suite (NVRTC
     # a fresh machine) then takes the time of the quick benchmarks, not theirs; part 2 has the full report
     step probe           gpu 60  do_probe
     step parity          gpu 120 do_parity
-    step fused-kernels   gpu 120 do_fused
+    step unfused         gpu 120 do_unfused
     step nccl            gpu 60  do_nccl
     step cli-cupy        gpu 60  do_cli_train
     step cli-device-rng  gpu 60  do_cli_device_rng
@@ -239,6 +247,7 @@ if [ "$PART" = 1 ]; then  # the short GPU-only checks first: a slow suite (NVRTC
     step info            any 60  do_info
     step predict-cupy    gpu 60  do_predict
     step torch-graphs    gpu 90  do_torch_graphs
+    step cupy-step       gpu 90  do_cupy_step
     step tests           any 240 do_tests
     step bench-quick     gpu 180 do_bench_quick
 else

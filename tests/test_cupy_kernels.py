@@ -1,4 +1,4 @@
-"""CupyOps' fused kernels, checked on the CPU where no GPU is: off unless DLCORE_CUPY_FUSED=1; each fused
+"""CupyOps' fused kernels, checked on the CPU where no GPU is: on unless DLCORE_CUPY_FUSED=0; each fused
 method hands its kernel the right arrays and scalars, and each kernel computes what the default ops
 compute, NaN included (a fake ElementwiseKernel interprets the kernel's own operation text element by
 element, as CUDA C on scalars of the type T, so a wrong formula, argument order or scalar shows); a kernel
@@ -117,8 +117,11 @@ def _arrays(rng, shape=(5, 7)):
     return [rng.standard_normal(shape) for _ in range(4)]
 
 
-def test_fused_kernels_are_off_by_default(monkeypatch):
+@pytest.mark.parametrize("value", ["0", "off", "False", " no "])
+def test_fused_kernels_are_on_by_default_and_the_switch_turns_them_off(monkeypatch, value):
     monkeypatch.delenv(cupy_kernels.ENV_VAR, raising=False)
+    assert CupyOps(xp, fake_cupy()[0]).fused
+    monkeypatch.setenv(cupy_kernels.ENV_VAR, value)
     lib, made = fake_cupy()
     ops = CupyOps(xp, lib)
     W, dW, *_ = _arrays(np.random.default_rng(0))

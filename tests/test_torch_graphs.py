@@ -194,14 +194,16 @@ def test_a_step_not_handed_these_ops_is_never_captured():
     assert engine.warm_ups == engine.captures == 0
 
 
-def test_graphs_are_off_by_default_and_without_cuda(monkeypatch):
+def test_graphs_are_on_by_default_off_with_the_switch_and_never_without_cuda(monkeypatch):
     monkeypatch.delenv("DLCORE_TORCH_GRAPHS", raising=False)
     xp = get_backend("torch").xp
     step = lambda: None  # noqa: E731
-    assert TorchOps(xp, torch).capture(step, replay=True) is step
-    if not CUDA:
-        monkeypatch.setenv("DLCORE_TORCH_GRAPHS", "1")
-        assert TorchOps(xp, torch).graphs and TorchOps(xp, torch).capture(step, replay=True) is step
+    assert TorchOps(xp, torch).graphs
+    if not CUDA:  # nothing to capture on: the step itself
+        assert TorchOps(xp, torch).capture(step, replay=True) is step
+    monkeypatch.setenv("DLCORE_TORCH_GRAPHS", "0")
+    ops = TorchOps(xp, torch)
+    assert not ops.graphs and ops.capture(step, replay=True) is step
 
 
 @pytest.mark.parametrize("hidden", ["relu", "tanh", "sigmoid", "leaky_relu:0.1"])
