@@ -6,6 +6,7 @@ Usage::
     python benchmarks/mixed_precision.py                    # torch on its CPU (default), both parts
     python benchmarks/mixed_precision.py --backend torch:cuda --steps 50
     python benchmarks/mixed_precision.py --part digits --backend numpy
+    python benchmarks/mixed_precision.py --part wide --backend torch:cuda --dims 784,4096,4096,1 --m 8192
 
 The step time is the median time of an update of :func:`dlcore.training.train` (full batch gradient
 descent; each update stamped by the ``progress`` hook after a device sync; the first update, with the
@@ -23,7 +24,7 @@ import time
 from typing import Any
 
 from dlcore.backends import get_backend
-from dlcore.benchmarks.workloads import NETWORKS, _network
+from dlcore.benchmarks.workloads import NETWORKS, _problem
 
 import dlcore
 from dlcore import datasets
@@ -67,11 +68,19 @@ def _step_times(
 
 
 def wide_step(
-    backend: Any, steps: int = 5, repeat: int = 3, compute: tuple[str, ...] | None = None
+    backend: Any,
+    steps: int = 5,
+    repeat: int = 3,
+    compute: tuple[str, ...] | None = None,
+    dims: list[int] | None = None,
+    m: int | None = None,
 ) -> dict[str, float]:
-    """Median seconds per step of the wide net [784, 1024, 1024, 1], m = 2048, in float32 and each low
-    dtype (``compute``; default: all the backend has), over ``repeat`` interleaved runs of ``steps``."""
-    dims, X, Y, _, acts = _network(backend, "float32", "wide")  # benchmarks/workloads.py's NETWORKS
+    """Median seconds per step of the wide net [784, 1024, 1024, 1], m = 2048 (or ReLU layers ``dims``
+    on ``m`` columns), in float32 and each low dtype (``compute``; default: all the backend has), over
+    ``repeat`` interleaved runs of ``steps``."""
+    wide, _, m_wide = NETWORKS["wide"]  # benchmarks/workloads.py's NETWORKS
+    dims, m = dims or wide, m or m_wide
+    X, Y, _, acts = _problem(backend, "float32", dims, "relu", m)
     names = (None, *(compute or backend.low_precision_dtypes()))
     times: dict[str, list[float]] = {name or "float32": [] for name in names}
     for _ in range(repeat):  # interleaved: a machine whose speed drifts hits every dtype alike
@@ -115,16 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         choices=["bfloat16", "float16"],
         help="the wide net's low dtypes (default: all)",
     )
+    parser.add_argument("--dims", help="the step's layers instead of the wide net's, e.g. 784,4096,4096,1")
+    parser.add_argument("--m", type=int, help="the step's columns instead of the wide net's 2048")
     args = parser.parse_args(argv)
     backend = get_backend(args.backend)
     print(f"backend: {backend.name} on {backend.device_name()}")
     if args.part in ("all", "wide"):
-        times = wide_step(backend, args.steps, args.repeat, args.compute)
-        dims, _, m = NETWORKS["wide"]
+        dims = [int(n) for n in args.dims.split(",")] if args.dims else NETWORKS["wide"][0]
+        m = args.m or NETWORKS["wide"][2]
+        times = wide_step(backend, args.steps, args.repeat, args.compute, dims, m)
         for name, t in times.items():
-            print(
-                f"wide {dims} m={m} {name:>8}: {t * 1e3:8.1f} ms/step ({times['float32'] / t:.2f}x float32)"
-            )
+            print(f"{dims} m={m} {name:>8}: {t * 1e3:8.1f} ms/step ({times['float32'] / t:.2f}x float32)")
     if args.part in ("all", "digits"):
         for name, (train_acc, test_acc) in digits_accuracy(backend, args.epochs).items():
             print(
