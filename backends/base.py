@@ -257,6 +257,14 @@ class Backend:
         """A context in which new arrays land on this backend's device (entered once per fit/predict)."""
         return contextlib.nullcontext()
 
+    def tf32(self) -> contextlib.AbstractContextManager:
+        """A context in which float32 matrix products may use TF32 tensor cores (10-bit mantissas: faster,
+        less exact; NVIDIA GPUs from Ampere on). Only GPU backends have it: a ValueError elsewhere."""
+        raise BackendError(
+            f"the {self.name} backend on {self.device_name()} has no TF32 mode: it is an NVIDIA GPU's "
+            "(cupy, torch:cuda)"
+        )
+
     def quiet_floating_point(self) -> contextlib.AbstractContextManager:
         """Silence overflow/invalid warnings: training detects non-finite costs itself."""
         return contextlib.nullcontext()

@@ -7,6 +7,7 @@ import importlib
 import importlib.metadata
 import os
 import re
+from collections.abc import Iterator
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -240,6 +241,10 @@ class CupyDeviceRNG:
             return p if p.dtype == int64 else self.backend.xp.astype(p, int64)
 
 
+#: cupy/_core/_routines_linalg.pyx's COMPUTE_TYPE_TF32 (a C constant there, not importable)
+CUPY_COMPUTE_TYPE_TF32 = 7
+
+
 @cache
 def _ops(cupy: ModuleType, xp: ModuleType) -> CupyOps:
     """One ops object for every GPU, registered for ``cupy.ndarray`` (the functional API): a second
@@ -296,6 +301,20 @@ class CupyBackend(Backend):
 
     def activate(self) -> contextlib.AbstractContextManager:
         return self.lib.cuda.Device(self.device.id)
+
+    @contextlib.contextmanager
+    def tf32(self) -> Iterator[None]:
+        """CuPy's compute type for float32 products set to TF32 (what ``CUPY_TF32=1`` asks for before the
+        first product), then put back."""
+        linalg = importlib.import_module("cupy._core._routines_linalg")
+        if not hasattr(linalg, "set_compute_type"):
+            raise BackendError("this CuPy cannot switch TF32 at run time; set CUPY_TF32=1 before starting")
+        before = linalg.get_compute_type(np.float32)
+        linalg.set_compute_type(np.float32, CUPY_COMPUTE_TYPE_TF32)
+        try:
+            yield
+        finally:
+            linalg.set_compute_type(np.float32, before)
 
     def rng(self, seed: int | None = None, *, on_device: bool = False) -> HostRNG | CupyDeviceRNG:
         """Host draws moved to the GPU (bit-identical to every backend; the default), or with

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -186,6 +186,22 @@ class TorchBackend(Backend):
 
     def rng(self, seed: int | None = None, *, on_device: bool = False) -> Any:
         return TorchDeviceRNG(self, seed) if on_device else HostRNG(self, seed)
+
+    @contextlib.contextmanager
+    def tf32(self) -> Iterator[None]:
+        """cuBLAS float32 products in TF32 (``fp32_precision = "tf32"``; ``allow_tf32`` before PyTorch
+        2.9), then put back; CUDA only."""
+        if not self.is_gpu:
+            super().tf32()  # raises: TF32 is a GPU's
+        matmul = self.lib.backends.cuda.matmul
+        new_api = hasattr(matmul, "fp32_precision")
+        name, value = ("fp32_precision", "tf32") if new_api else ("allow_tf32", True)
+        before = getattr(matmul, name)
+        setattr(matmul, name, value)
+        try:
+            yield
+        finally:
+            setattr(matmul, name, before)
 
     def device_spec(self) -> str | None:
         return str(self.device)  # "cpu", "cuda:0"

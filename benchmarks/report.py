@@ -13,6 +13,7 @@ against size (needs matplotlib: ``pip install "dlcore[plot]"``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import platform
@@ -246,7 +247,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="BLAS and PyTorch threads (needs threadpoolctl for BLAS)",
     )
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
+    parser.add_argument(
+        "--tf32",
+        action="store_true",
+        help="time float32 products on a GPU in TF32 (dlcore's and PyTorch's; checks stay in full float32)",
+    )
     return parser
+
+
+def _tf32(backend: Any, dtype: str) -> contextlib.AbstractContextManager:
+    """TF32 for a GPU backend's timed float32 runs: its own products and its PyTorch peers' (on CUDA)."""
+    stack = contextlib.ExitStack()
+    if dtype == "float32" and backend.is_gpu:
+        stack.enter_context(backend.tf32())
+        if backend.name != "torch" and workloads.torch_device(backend) is not None:
+            stack.enter_context(get_backend("torch:cuda").tf32())
+    return stack
 
 
 def peak_memory(dtype: str, name: str = "wide") -> dict[str, float]:
@@ -292,6 +308,12 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     rows, raw = [], []
     backends = _backends(args.backend)
+    if args.tf32 and not any(b.is_gpu for b in backends):
+        raise ValueError(
+            "--tf32 times float32 products in TF32, an NVIDIA GPU's mode, and no backend here is on a GPU: "
+            "run it with --backend cupy or torch:cuda"
+        )
+    info["tf32"] = args.tf32
     info["timing"] = {backend.name: timing_method(backend) for backend in backends}
     for backend in backends:
         for dtype in dtypes:
@@ -302,9 +324,11 @@ def run(args: argparse.Namespace) -> int:
                     _limit_threads(args.threads)
                 for case in cases:
                     with backend.quiet_floating_point():
-                        case.check()
-                        samples = time_case(case, backend)
-                    rows.extend(rows_for(case, samples, backend, dtype))
+                        case.check()  # in full precision, also with --tf32
+                        with _tf32(backend, dtype) if args.tf32 else contextlib.nullcontext():
+                            samples = time_case(case, backend)
+                    tf32 = args.tf32 and dtype == "float32" and backend.is_gpu
+                    rows.extend(rows_for(case, samples, backend, "float32 (TF32)" if tf32 else dtype))
                     raw.append(
                         {"backend": backend.name, "dtype": dtype, "benchmark": case.name, "size": case.size,
                          "elements": case.elements, "info": case.info, "samples_s": samples}
@@ -317,6 +341,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"dlcore bench: {info['cpu']}, numpy {info['numpy']} ({info['blas']}), torch {info['torch']}")
     for name, method in info["timing"].items():
         print(f"timing ({name}): {method}")
+    if args.tf32:
+        print("TF32: the GPU's float32 rows timed with TF32 products (checked in full float32 first)")
     print(markdown(rows))
     storage.write_text_atomic(
         args.json, lambda f: json.dump({"machine": info, "rows": rows, "raw": raw}, f, indent=1)

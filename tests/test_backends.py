@@ -146,3 +146,27 @@ def test_torch_backend_names_and_auto(monkeypatch):
         with pytest.raises(BackendError, match="no CUDA GPU here; use torch:cpu"):
             get_backend("torch:cuda")
         assert "PyTorch has no CUDA GPU here" in get_backend("auto").note or get_backend("auto").is_gpu
+
+
+def test_tf32_is_a_gpus_mode_and_torch_puts_its_switch_back():
+    """torch:cuda switches cuBLAS's float32 products to TF32 inside ``tf32()`` and back after it (even
+    after an error); a CPU backend refuses with one sentence naming the GPU backends."""
+    refusal = r"has no TF32 mode: it is an NVIDIA GPU's \(cupy, torch:cuda\)"
+    for name in ("numpy", "array_api_strict"):
+        with pytest.raises(BackendError, match=refusal), get_backend(name).tf32():
+            pass
+    if available_backends()["torch"]:
+        pytest.skip(available_backends()["torch"])
+    import torch
+
+    cpu = get_backend("torch")
+    with pytest.raises(BackendError, match=refusal), cpu.tf32():
+        pass
+    matmul = torch.backends.cuda.matmul
+    name = "fp32_precision" if hasattr(matmul, "fp32_precision") else "allow_tf32"
+    before = getattr(matmul, name)
+    gpu = type(cpu)(cpu.xp, torch.device("cuda", 0), torch, cpu.ops)  # the switch is global: no GPU needed
+    with pytest.raises(RuntimeError, match="inside"), gpu.tf32():
+        assert getattr(matmul, name) in ("tf32", True)
+        raise RuntimeError("inside")
+    assert getattr(matmul, name) == before

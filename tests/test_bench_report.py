@@ -3,6 +3,7 @@ ratios, and the separation of libraries' thread pools. Timings themselves are ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -261,3 +262,31 @@ def test_no_torch_with_the_torch_backend_is_refused(capsys):
     """It printed "PyTorch left out (--no-torch)" above rows timed on PyTorch."""
     assert report.main(["--backend", "torch", "--no-torch", "--json", "unused.json"]) == 2
     assert "--no-torch leaves PyTorch out, and --backend torch runs on it" in capsys.readouterr().err
+
+
+def test_tf32_without_a_gpu_backend_is_refused_before_any_timing(capsys, tmp_path):
+    assert report.main(["--backend", "numpy", "--tf32", "--json", str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--tf32 times float32 products in TF32" in err and "--backend cupy or torch:cuda" in err
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_tf32_reaches_only_a_gpu_backends_float32_timing(monkeypatch):
+    """The check runs outside the switch (full float32), the timing inside; float64 and CPU backends
+    never enter it."""
+    entered = []
+
+    class FakeGPU:
+        name, is_gpu = "cupy", True
+
+        @contextlib.contextmanager
+        def tf32(self):
+            entered.append("on")
+            yield
+
+    monkeypatch.setattr(report.workloads, "torch_device", lambda backend: None)
+    with report._tf32(FakeGPU(), "float32"):
+        assert entered == ["on"]
+    with report._tf32(FakeGPU(), "float64"), report._tf32(get_backend("numpy"), "float32"):
+        pass
+    assert entered == ["on"]

@@ -418,3 +418,19 @@ def test_cupy_computes_in_float16_and_refuses_bfloat16_in_one_sentence(monkeypat
         be.low_precision_dtype("bfloat16")
     with pytest.raises(BackendError, match=sentence):
         MixedPrecision(GradientDescent(0.1), "bfloat16").prepare({"W1": object()}, be)
+
+
+def test_tf32_sets_cupys_float32_compute_type_and_puts_it_back(monkeypatch):
+    be = cupy_backend(monkeypatch, FakeCupy())
+    state = {"float32": 1}  # COMPUTE_TYPE_DEFAULT
+    linalg = types.ModuleType("cupy._core._routines_linalg")
+    linalg.get_compute_type = lambda dtype: state[np.dtype(dtype).name]
+    linalg.set_compute_type = lambda dtype, kind: state.__setitem__(np.dtype(dtype).name, kind)
+    monkeypatch.setitem(sys.modules, "cupy._core._routines_linalg", linalg)
+    with pytest.raises(RuntimeError, match="inside"), be.tf32():
+        assert state == {"float32": core.CUPY_COMPUTE_TYPE_TF32}
+        raise RuntimeError("inside")
+    assert state == {"float32": 1}
+    del linalg.set_compute_type
+    with pytest.raises(BackendError, match="CUPY_TF32=1"), be.tf32():
+        pass
