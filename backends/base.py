@@ -48,6 +48,15 @@ def switched_on(variable: str) -> bool:
     return os.environ.get(variable, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def require_tf32_cores(device: str, major: int) -> None:
+    """Refuse TF32 on a GPU older than Ampere (compute capability 8.0), where the switch changes nothing."""
+    if major < 8:
+        raise BackendError(
+            f"{device} has no TF32 tensor cores (compute capability {major}.x; TF32 needs 8.0, Ampere, "
+            "or newer)"
+        )
+
+
 def equal(a: Any, b: Any) -> bool:
     """``a == b`` as a bool; False where ``==`` cannot say (an array's ambiguous truth value)."""
     try:

@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from dlcore.backends.base import Backend, BackendError, HostRNG
+from dlcore.backends.base import Backend, BackendError, HostRNG, require_tf32_cores
 from dlcore.backends.cupy_kernels import CupyOps
 
 from dlcore.ops import Ops, register_ops
@@ -306,7 +306,11 @@ class CupyBackend(Backend):
     def tf32(self) -> Iterator[None]:
         """CuPy's compute type for float32 products set to TF32 (what ``CUPY_TF32=1`` asks for before the
         first product), then put back."""
-        linalg = importlib.import_module("cupy._core._routines_linalg")
+        require_tf32_cores(self.device_name(), int(self.device.compute_capability) // 10)
+        try:
+            linalg = importlib.import_module("cupy._core._routines_linalg")
+        except ImportError:
+            linalg = None
         if not hasattr(linalg, "set_compute_type"):
             raise BackendError("this CuPy cannot switch TF32 at run time; set CUPY_TF32=1 before starting")
         before = linalg.get_compute_type(np.float32)

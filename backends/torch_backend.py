@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from dlcore.backends.base import Backend, BackendError, HostRNG, switched_on
+from dlcore.backends.base import Backend, BackendError, HostRNG, require_tf32_cores, switched_on
 from dlcore.backends.torch_graphs import ENV_VAR as GRAPHS_ENV_VAR
 from dlcore.backends.torch_graphs import CudaGraphs, GraphedStep
 
@@ -193,6 +193,7 @@ class TorchBackend(Backend):
         2.9), then put back; CUDA only."""
         if not self.is_gpu:
             super().tf32()  # raises: TF32 is a GPU's
+        require_tf32_cores(self.device_name(), self.lib.cuda.get_device_capability(self.device)[0])
         matmul = self.lib.backends.cuda.matmul
         new_api = hasattr(matmul, "fp32_precision")
         name, value = ("fp32_precision", "tf32") if new_api else ("allow_tf32", True)

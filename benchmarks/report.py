@@ -19,7 +19,7 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -255,14 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _tf32(backend: Any, dtype: str) -> contextlib.AbstractContextManager:
-    """TF32 for a GPU backend's timed float32 runs: its own products and its PyTorch peers' (on CUDA)."""
-    stack = contextlib.ExitStack()
-    if dtype == "float32" and backend.is_gpu:
-        stack.enter_context(backend.tf32())
-        if backend.name != "torch" and workloads.torch_device(backend) is not None:
-            stack.enter_context(get_backend("torch:cuda").tf32())
-    return stack
+@contextlib.contextmanager
+def _tf32(backend: Any, dtype: str) -> Iterator[None]:
+    """TF32 for a GPU backend's timed float32 runs: its own products and its PyTorch peers' (on CUDA);
+    both switches put back on the way out, an error's too."""
+    with contextlib.ExitStack() as stack:
+        if dtype == "float32" and backend.is_gpu:
+            stack.enter_context(backend.tf32())
+            if backend.name != "torch" and workloads.torch_device(backend) is not None:
+                stack.enter_context(get_backend("torch:cuda").tf32())
+        yield
 
 
 def peak_memory(dtype: str, name: str = "wide") -> dict[str, float]:
@@ -308,6 +310,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     rows, raw = [], []
     backends = _backends(args.backend)
+    if args.tf32 and "float32" not in dtypes:
+        raise ValueError("--tf32 changes float32 products only: drop it, or add --dtype float32")
     if args.tf32 and not any(b.is_gpu for b in backends):
         raise ValueError(
             "--tf32 times float32 products in TF32, an NVIDIA GPU's mode, and no backend here is on a GPU: "

@@ -148,7 +148,7 @@ def test_torch_backend_names_and_auto(monkeypatch):
         assert "PyTorch has no CUDA GPU here" in get_backend("auto").note or get_backend("auto").is_gpu
 
 
-def test_tf32_is_a_gpus_mode_and_torch_puts_its_switch_back():
+def test_tf32_is_a_gpus_mode_and_torch_puts_its_switch_back(monkeypatch):
     """torch:cuda switches cuBLAS's float32 products to TF32 inside ``tf32()`` and back after it (even
     after an error); a CPU backend refuses with one sentence naming the GPU backends."""
     refusal = r"has no TF32 mode: it is an NVIDIA GPU's \(cupy, torch:cuda\)"
@@ -166,6 +166,12 @@ def test_tf32_is_a_gpus_mode_and_torch_puts_its_switch_back():
     name = "fp32_precision" if hasattr(matmul, "fp32_precision") else "allow_tf32"
     before = getattr(matmul, name)
     gpu = type(cpu)(cpu.xp, torch.device("cuda", 0), torch, cpu.ops)  # the switch is global: no GPU needed
+    monkeypatch.setattr(type(gpu), "device_name", lambda self: "GPU 0")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: (7, 5))
+    with pytest.raises(BackendError, match="GPU 0 has no TF32 tensor cores"), gpu.tf32():
+        pass
+    assert getattr(matmul, name) == before
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: (9, 0))
     with pytest.raises(RuntimeError, match="inside"), gpu.tf32():
         assert getattr(matmul, name) in ("tf32", True)
         raise RuntimeError("inside")

@@ -290,3 +290,13 @@ def test_tf32_reaches_only_a_gpu_backends_float32_timing(monkeypatch):
     with report._tf32(FakeGPU(), "float64"), report._tf32(get_backend("numpy"), "float32"):
         pass
     assert entered == ["on"]
+
+
+def test_tf32_with_float64_only_is_refused(capsys, tmp_path):
+    assert (
+        report.main(
+            ["--backend", "numpy", "--dtype", "float64", "--tf32", "--json", str(tmp_path / "b.json")]
+        )
+        == 2
+    )
+    assert "--tf32 changes float32 products only" in capsys.readouterr().err

@@ -72,10 +72,13 @@ class FakeCupy(types.ModuleType):
         self.syncs: list[int] = []
         self.float32, self.float64, self.int64, self.bool_ = np.float32, np.float64, np.int64, np.bool_
         self.ndarray = FakeArray
+        self.capability = "90"  # an H100/H200
 
         class Device:
             def __init__(self, id=None) -> None:
                 self.id = fake.current[-1] if id is None else id
+
+            compute_capability = property(lambda self: fake.capability)
 
             def __enter__(self):
                 fake.current.append(self.id)
@@ -421,7 +424,9 @@ def test_cupy_computes_in_float16_and_refuses_bfloat16_in_one_sentence(monkeypat
 
 
 def test_tf32_sets_cupys_float32_compute_type_and_puts_it_back(monkeypatch):
-    be = cupy_backend(monkeypatch, FakeCupy())
+    fake = FakeCupy()
+    be = cupy_backend(monkeypatch, fake)
+    monkeypatch.setattr(core.CupyBackend, "device_name", lambda self: "GPU 0")
     state = {"float32": 1}  # COMPUTE_TYPE_DEFAULT
     linalg = types.ModuleType("cupy._core._routines_linalg")
     linalg.get_compute_type = lambda dtype: state[np.dtype(dtype).name]
@@ -433,4 +438,16 @@ def test_tf32_sets_cupys_float32_compute_type_and_puts_it_back(monkeypatch):
     assert state == {"float32": 1}
     del linalg.set_compute_type
     with pytest.raises(BackendError, match="CUPY_TF32=1"), be.tf32():
+        pass
+    monkeypatch.delitem(sys.modules, "cupy._core._routines_linalg")  # CuPy moved it: the same sentence
+    monkeypatch.setattr(
+        core.importlib, "import_module", lambda name: (_ for _ in ()).throw(ImportError(name))
+    )
+    with pytest.raises(BackendError, match="CUPY_TF32=1"), be.tf32():
+        pass
+    fake.capability = "75"  # a Turing GPU: the switch would change nothing
+    with (
+        pytest.raises(BackendError, match=r"GPU 0 has no TF32 tensor cores \(compute capability 7.x"),
+        be.tf32(),
+    ):
         pass
