@@ -77,7 +77,8 @@ def _graph(cupy: Any, run: Any, backend: Any) -> str:
                 run()
             finally:
                 graph = stream.end_capture()
-        perf = cupyx.profiler.benchmark(lambda: graph.launch(stream), n_repeat=200, n_warmup=10)
+        with stream:  # the profiler's events go on the current stream: the replay's
+            perf = cupyx.profiler.benchmark(graph.launch, n_repeat=200, n_warmup=10)
         return f"{float(np.median(perf.gpu_times[0])) * 1e6:,.1f} us a replay"
     except Exception as exc:  # what this CuPy says; the benchmark goes on
         first = str(exc).splitlines()[0] if str(exc) else ""

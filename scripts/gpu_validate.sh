@@ -121,8 +121,10 @@ do_tests() {  # the whole suite; with a GPU every cupy case runs (float32 and fl
     "$VPY" -c "import xdist" 2>/dev/null && workers=(-n 8)
     DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -q -p no:cacheprovider -rfEs --tb=short --durations=20 "${workers[@]}" tests
 }
-do_parity() {
-    DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -v -p no:cacheprovider tests/test_gpu.py
+do_parity() {  # on the default ops (CupyOps' fused kernels): a kernel that fails and falls back warns,
+    # and that warning fails the step
+    DLCORE_REQUIRE_CUPY=$GPU "$VPY" -m pytest -v -p no:cacheprovider -W "error:dlcore:RuntimeWarning" \
+        tests/test_gpu.py tests/test_gpu_syncs.py
 }
 do_unfused() {  # the GPU paths without the defaults' speed-ups (CupyOps' fused kernels, TorchOps' CUDA
     # graphs): ops, gradients, the CPU/GPU parity, float16 and the loop; "test_gpu": its ids name no cupy
