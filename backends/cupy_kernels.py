@@ -1,7 +1,8 @@
 """Fused CuPy kernels for the hot elementwise paths (``ElementwiseKernel``: one launch instead of two to
 six), behind :class:`CupyOps`. On by default since their first GPU run (an H200, 2026-11-22: the suite
-green with them, and the training step 0.60-0.64x of the default ops' time on the planar, deep and wide
-nets, which are all launch-bound there: benchmarks/cupy_step.py); ``DLCORE_CUPY_FUSED=0`` turns them off.
+green with them, and the training step 0.63-0.65x of the default ops' time on the launch-bound planar and
+deep nets, 0.62-0.83x on the wide one: benchmarks/cupy_step.py, BENCHMARKS.md "On a GPU");
+``DLCORE_CUPY_FUSED=0`` turns them off.
 tests/test_ops.py compares every ops object with the default. A kernel that fails to compile or launch
 turns the fused path off for the process, with one warning, and the default Array API code serves.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import threading
 import warnings
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from typing import Any
 
 import array_api_compat.numpy as xp
 import numpy as np
-from dlcore.backends.base import Backend, equal
+from dlcore.backends.base import Backend, equal, switched_on
 from dlcore.backends.host_memory import keep_freed_host_memory
 
 from dlcore.ops import Ops, register_ops
@@ -84,7 +83,7 @@ def fused_kernels() -> Any:
     one warning."""
     if not _KERNELS:
         kernels = None
-        if os.environ.get("DLCORE_NUMBA", "1") != "0":
+        if switched_on("DLCORE_NUMBA"):
             try:
                 import numba
             except ImportError:

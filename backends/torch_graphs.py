@@ -26,8 +26,8 @@ The step's return value (a cost) lives in the graph's memory, which the next rep
 returned as a copy.
 
 On by default since its first GPU run (an H200, 2026-11-22: the same bits as the eager steps; a step
-0.18-0.22x of eager on the planar and deep nets, 0.91x on the product-bound wide net, 1.19x its
-matrix-product floor: benchmarks/torch_graphs.py); ``DLCORE_TORCH_GRAPHS=0`` or
+0.09-0.22x of eager on the planar and deep nets, 0.90x on the product-bound wide net, 1.18x its
+matrix-product floor: benchmarks/torch_graphs.py, BENCHMARKS.md "On a GPU"); ``DLCORE_TORCH_GRAPHS=0`` or
 ``TorchOps(graphs=False)`` turns it off. The policy is tested on the CPU through a stand-in for the graph
 mechanics (tests/test_torch_graphs.py); the CUDA tests skip without a GPU.
 """

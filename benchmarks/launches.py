@@ -16,8 +16,8 @@ compute the unfused step's numbers.
 
 One step = what :func:`dlcore.training.train` does per update with a full batch: forward, backward and
 the optimizer's update; a recorded step adds the cost (``+cost``), and each cost check copies the
-parameters for a rollback (``+check``: 2L copies). These are counts, not times: the GPU measurement
-(kernel launches in ``nsys``, step times) is still to come.
+parameters for a rollback (``+check``: 2L copies). These are counts, not times: the GPU's step times
+and host/device time per step are in BENCHMARKS.md, "On a GPU" (benchmarks/cupy_step.py).
 """
 
 from __future__ import annotations

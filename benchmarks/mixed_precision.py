@@ -74,10 +74,10 @@ def wide_step(
     compute: tuple[str, ...] | None = None,
     dims: list[int] | None = None,
     m: int | None = None,
-) -> dict[str, float]:
-    """Median seconds per step of the wide net [784, 1024, 1024, 1], m = 2048 (or ReLU layers ``dims``
-    on ``m`` columns), in float32 and each low dtype (``compute``; default: all the backend has), over
-    ``repeat`` interleaved runs of ``steps``."""
+) -> tuple[list[int], int, dict[str, float]]:
+    """(dims, m, median seconds per step) of the wide net [784, 1024, 1024, 1], m = 2048 (or ReLU layers
+    ``dims`` on ``m`` columns), in float32 and each low dtype (``compute``; default: all the backend
+    has), over ``repeat`` interleaved runs of ``steps``."""
     wide, _, m_wide = NETWORKS["wide"]  # benchmarks/workloads.py's NETWORKS
     dims, m = dims or wide, m or m_wide
     X, Y, _, acts = _problem(backend, "float32", dims, "relu", m)
@@ -86,7 +86,7 @@ def wide_step(
     for _ in range(repeat):  # interleaved: a machine whose speed drifts hits every dtype alike
         for name in names:
             times[name or "float32"] += _step_times(backend, dims, X, Y, acts, steps, name)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return dims, m, {name: statistics.median(t) for name, t in times.items()}
 
 
 def digits_accuracy(backend: Any, epochs: int = 30, seed: int = 1) -> dict[str, tuple[float, float]]:
@@ -130,9 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     backend = get_backend(args.backend)
     print(f"backend: {backend.name} on {backend.device_name()}")
     if args.part in ("all", "wide"):
-        dims = [int(n) for n in args.dims.split(",")] if args.dims else NETWORKS["wide"][0]
-        m = args.m or NETWORKS["wide"][2]
-        times = wide_step(backend, args.steps, args.repeat, args.compute, dims, m)
+        dims = [int(n) for n in args.dims.split(",")] if args.dims else None
+        dims, m, times = wide_step(backend, args.steps, args.repeat, args.compute, dims, args.m)
         for name, t in times.items():
             print(f"{dims} m={m} {name:>8}: {t * 1e3:8.1f} ms/step ({times['float32'] / t:.2f}x float32)")
     if args.part in ("all", "digits"):
