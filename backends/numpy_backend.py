@@ -369,6 +369,7 @@ class NumpyOps(Ops):
             "output_gradient",
             "cost",
             "gd_update",
+            "gd_update_all",  # Ops' own: gd_update for each parameter
         }
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -39,7 +39,8 @@ def _torch() -> ModuleType | None:
 
 class TorchOps(Ops):
     """PyTorch's primitives: the default Array API code but ReLU and the binary cost's max(Z, 0), taken as
-    ``clip`` (no tensor made of the 0); with ``graphs`` (the default; off with ``DLCORE_TORCH_GRAPHS=0``)
+    ``clip`` (no tensor made of the 0), and one kernel where the default launches several (the sigmoid,
+    tanh', the parameters' updates); with ``graphs`` (the default; off with ``DLCORE_TORCH_GRAPHS=0``)
     a replayable step on CUDA tensors captured and replayed as a CUDA graph (:mod:`.torch_graphs`)."""
 
     name = "torch"
@@ -57,12 +58,26 @@ class TorchOps(Ops):
     def _positive_part(self, x: Any) -> Any:
         return self.xp.clip(x, min=0.0)
 
+    # one kernel each where the default takes several (a CUDA step is bound by its launches): the sigmoid
+    # (the core's overflow-free formula is 8; torch.sigmoid is accurate in relative terms too, and differs
+    # only where e^-z overflows, z < -88 in float32: 0 for a denormal), tanh' (3, the same arithmetic),
+    # and every parameter's W -= dW in one multi-tensor launch
     def layer_forward(self, W: Any, A_prev: Any, b: Any, g: Any) -> tuple[Any, Any]:
-        if g.name != "relu":
+        if g.name not in ("relu", "sigmoid"):
             return super().layer_forward(W, A_prev, b, g)
         Z = W @ A_prev
         Z += b
-        return Z, self._positive_part(Z)
+        return Z, self._positive_part(Z) if g.name == "relu" else self.lib.sigmoid(Z)
+
+    def activation_backward(self, g: Any, dA: Any, Z: Any, A: Any) -> Any:
+        if g.name != "tanh":
+            return super().activation_backward(g, dA, Z, A)
+        return self.lib.ops.aten.tanh_backward.grad_input(dA, A, grad_input=dA)  # dA * (1 - A * A)
+
+    def gd_update_all(self, Ws: Sequence[Any], dWs: Sequence[Any], learning_rate: float) -> None:
+        if learning_rate != 1.0:  # W - alpha dW as W + (-alpha) dW would round once, not twice: other bits
+            return super().gd_update_all(Ws, dWs, learning_rate)
+        self.lib._foreach_sub_(list(Ws), list(dWs))
 
     def cost(self, head: Any, Z: Any, A: Any, Y: Any) -> Any:
         if head.name != "binary":

@@ -16,7 +16,7 @@ default); a :class:`~dlcore.backends.Backend` carries its own as ``backend.ops``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -76,6 +76,11 @@ class Ops:
     def gd_update(self, W: Array, dW: Array, learning_rate: float) -> None:
         """W -= alpha dW (``learning_rate=1``: dW is already the step, subtracted with no temporary)."""
         W -= dW if learning_rate == 1.0 else learning_rate * dW
+
+    def gd_update_all(self, Ws: Sequence[Array], dWs: Sequence[Array], learning_rate: float) -> None:
+        """:meth:`gd_update` of every parameter: the place to update them all in one launch."""
+        for W, dW in zip(Ws, dWs, strict=True):
+            self.gd_update(W, dW, learning_rate)
 
     def moving_average(self, avg: Array, x: Array, beta: float) -> Array:
         """avg = beta avg + (1 - beta) x, in place."""

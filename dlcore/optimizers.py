@@ -102,8 +102,7 @@ class GradientDescent(Optimizer):
         ops = ops or ops_of(next(iter(params.values())))
         self.t += 1
         lr = self.learning_rate / scale  # exactly 1.0 when scale is the learning rate
-        for name, value in params.items():
-            ops.gd_update(value, grads["d" + name], lr)
+        ops.gd_update_all(list(params.values()), [grads["d" + name] for name in params], lr)
         return params
 
 

@@ -208,8 +208,7 @@ def update(params: Params, grads: Params, learning_rate: float, ops: Ops | None 
     steps ``backward(..., scale=learning_rate)`` returns, as :func:`train_step` does.
     """
     ops = ops or ops_of(next(iter(params.values())))
-    for name, value in params.items():
-        ops.gd_update(value, grads["d" + name], learning_rate)
+    ops.gd_update_all(list(params.values()), [grads["d" + name] for name in params], learning_rate)
     return params
 
 

@@ -67,6 +67,26 @@ def test_output_gradient_and_cost_match_the_default(backend, dtype, tol, name, h
     _close(backend, ops.cost(head, Z, A, Y), ref.cost(head, Z, A, Y), tol)
 
 
+@pytest.mark.parametrize("learning_rate", [1.0, 0.3])
+def test_updating_every_parameter_at_once_matches_one_at_a_time(backend, dtype, tol, learning_rate, host_rng):
+    """gd_update_all (TorchOps: one multi-tensor launch at a learning rate of 1, the training step's) gives
+    each parameter the default's W -= alpha dW: its bits at 1 (a subtraction), within the dtype's
+    tolerance otherwise (a fused kernel may contract alpha dW + W into one FMA)."""
+    ops, ref = _pair(backend)
+    shapes = [(4, 3), (4, 1), (1, 4), (1, 1)]
+    W0 = [_rand(backend, host_rng, s, dtype) for s in shapes]
+    dW = [_rand(backend, host_rng, s, dtype) for s in shapes]
+    mine, theirs = ([backend.xp.asarray(W, copy=True) for W in W0] for _ in range(2))
+    ops.gd_update_all(mine, dW, learning_rate)
+    for W, d in zip(theirs, dW, strict=True):
+        ref.gd_update(W, d, learning_rate)
+    for a, b, before in zip(mine, theirs, W0, strict=True):
+        if learning_rate == 1.0:
+            np.testing.assert_array_equal(to_host(backend, a), to_host(backend, b))
+        _close(backend, a, b, tol)
+        assert not np.array_equal(to_host(backend, a), to_host(backend, before))
+
+
 @pytest.mark.parametrize("update", ["gd", "momentum", "rmsprop", "adam"])
 def test_optimizer_updates_match_the_default(backend, dtype, tol, update, host_rng):
     ops, ref = _pair(backend)
@@ -126,7 +146,7 @@ class CountingOps(Ops):
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({}, {"layer_forward", "activation_backward", "bias_gradient", "output_gradient", "gd_update"}),
+        ({}, {"layer_forward", "activation_backward", "bias_gradient", "output_gradient", "gd_update_all"}),
         ({"optimizer": "adam", "batch_size": 16, "keep_prob": 0.8}, {"adam_update", "dropout_mask"}),
         ({"optimizer": "momentum"}, {"momentum_update"}),
         ({"optimizer": "rmsprop"}, {"rmsprop_update"}),
