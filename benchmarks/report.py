@@ -300,6 +300,8 @@ def run(args: argparse.Namespace) -> int:
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     if args.no_torch and args.backend.split(":")[0] == "torch":
         raise ValueError("--no-torch leaves PyTorch out, and --backend torch runs on it: give one of them")
+    if args.tf32 and "float32" not in dtypes:
+        raise ValueError("--tf32 changes float32 products only: drop it, or add --dtype float32")
     workloads.USE_TORCH = not args.no_torch
     storage.check_writable(args.json, "--json")  # before the run, not after it
     if args.plot:
@@ -310,8 +312,6 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     rows, raw = [], []
     backends = _backends(args.backend)
-    if args.tf32 and "float32" not in dtypes:
-        raise ValueError("--tf32 changes float32 products only: drop it, or add --dtype float32")
     if args.tf32 and not any(b.is_gpu for b in backends):
         raise ValueError(
             "--tf32 times float32 products in TF32, an NVIDIA GPU's mode, and no backend here is on a GPU: "
