@@ -45,7 +45,7 @@ class TorchOps(Ops):
 
     name = "torch"
 
-    def __init__(self, xp: Any, lib: ModuleType | None = None, graphs: bool | None = None) -> None:
+    def __init__(self, xp: Any, lib: ModuleType, graphs: bool | None = None) -> None:
         super().__init__(xp)
         self.lib = lib
         self.graphs = switched_on(GRAPHS_ENV_VAR) if graphs is None else graphs
@@ -62,22 +62,21 @@ class TorchOps(Ops):
     # (the core's overflow-free formula is 8; torch.sigmoid is accurate in relative terms too, and differs
     # only where e^-z overflows, z < -88 in float32: 0 for a denormal), tanh' (3; ATen's is the more
     # accurate, up to ~1e-5 relative from the default's dA (1 - A A) where |A| nears 1, in float32), and
-    # every parameter's W -= dW in one multi-tensor launch (the same bits). Without the library (lib=None),
-    # the default code.
+    # every parameter's W -= dW in one multi-tensor launch (the same bits)
     def layer_forward(self, W: Any, A_prev: Any, b: Any, g: Any) -> tuple[Any, Any]:
-        if g.name not in ("relu", "sigmoid") or (g.name == "sigmoid" and self.lib is None):
+        if g.name not in ("relu", "sigmoid"):
             return super().layer_forward(W, A_prev, b, g)
         Z = W @ A_prev
         Z += b
         return Z, self._positive_part(Z) if g.name == "relu" else self.lib.sigmoid(Z)
 
     def activation_backward(self, g: Any, dA: Any, Z: Any, A: Any) -> Any:
-        if g.name != "tanh" or self.lib is None:
+        if g.name != "tanh":
             return super().activation_backward(g, dA, Z, A)
         return self.lib.ops.aten.tanh_backward.grad_input(dA, A, grad_input=dA)  # dA * (1 - A * A)
 
     def gd_update_all(self, Ws: Sequence[Any], dWs: Sequence[Any], learning_rate: float) -> None:
-        if learning_rate != 1.0 or self.lib is None:  # W + (-alpha) dW would round once: other bits
+        if learning_rate != 1.0:  # W + (-alpha) dW would round once: other bits
             return super().gd_update_all(Ws, dWs, learning_rate)
         self.lib._foreach_sub_(list(Ws), list(dWs))
 
@@ -95,7 +94,7 @@ class TorchOps(Ops):
     def graph_engine(self) -> CudaGraphs | None:
         """The CUDA graph mechanics (one per ops object: its side streams), None without CUDA (tests
         hand a CPU stand-in)."""
-        if self._engine is None and self.lib is not None and self.lib.cuda.is_available():
+        if self._engine is None and self.lib.cuda.is_available():
             self._engine = CudaGraphs(self.lib)
         return self._engine
 
