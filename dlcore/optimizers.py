@@ -22,7 +22,7 @@ from typing import Any
 
 from dlcore._namespace import namespace
 from dlcore.ops import Ops, ops_of
-from dlcore.propagation import copy_params
+from dlcore.propagation import copy_params, update
 from dlcore.validation import check_learning_rate
 
 Array = Any
@@ -99,11 +99,8 @@ class GradientDescent(Optimizer):
 
     def step(self, params: Params, grads: Params, ops: Ops | None = None, scale: float = 1.0) -> Params:
         """W -= (alpha / scale) (scale dW): with ``scale`` = alpha, one subtraction and no temporary."""
-        ops = ops or ops_of(next(iter(params.values())))
         self.t += 1
-        lr = self.learning_rate / scale  # exactly 1.0 when scale is the learning rate
-        ops.gd_update_all(list(params.values()), [grads["d" + name] for name in params], lr)
-        return params
+        return update(params, grads, self.learning_rate / scale, ops)  # 1.0 when scale is the learning rate
 
 
 def _state(states: Params, name: str, like: Array) -> Array:
