@@ -255,15 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _in_tf32(asked: bool, backend: Any, dtype: str) -> bool:
+    """Whether ``--tf32`` (``asked``) times this backend's ``dtype`` rows in TF32: a GPU's float32 only."""
+    return asked and dtype == "float32" and backend.is_gpu
+
+
 @contextlib.contextmanager
-def _tf32(backend: Any, dtype: str) -> Iterator[None]:
-    """TF32 for a GPU backend's timed float32 runs: its own products and its PyTorch peers' (on CUDA);
-    both switches put back on the way out, an error's too."""
+def _tf32(backend: Any) -> Iterator[None]:
+    """TF32 for a GPU backend's timed runs: its own products and its PyTorch peers' (on CUDA); both
+    switches put back on the way out, an error's too."""
     with contextlib.ExitStack() as stack:
-        if dtype == "float32" and backend.is_gpu:
-            stack.enter_context(backend.tf32())
-            if backend.name != "torch" and workloads.torch_device(backend) is not None:
-                stack.enter_context(get_backend("torch:cuda").tf32())
+        stack.enter_context(backend.tf32())
+        if backend.name != "torch" and workloads.torch_device(backend) is not None:
+            stack.enter_context(get_backend("torch:cuda").tf32())
         yield
 
 
@@ -326,12 +330,12 @@ def run(args: argparse.Namespace) -> int:
                 cases = build(backend, dtype, args.quick)
                 if args.threads is not None:
                     _limit_threads(args.threads)
+                tf32 = _in_tf32(args.tf32, backend, dtype)
                 for case in cases:
                     with backend.quiet_floating_point():
                         case.check()  # in full precision, also with --tf32
-                        with _tf32(backend, dtype) if args.tf32 else contextlib.nullcontext():
+                        with _tf32(backend) if tf32 else contextlib.nullcontext():
                             samples = time_case(case, backend)
-                    tf32 = args.tf32 and dtype == "float32" and backend.is_gpu
                     rows.extend(rows_for(case, samples, backend, "float32 (TF32)" if tf32 else dtype))
                     raw.append(
                         {"backend": backend.name, "dtype": dtype, "benchmark": case.name, "size": case.size,

@@ -285,10 +285,12 @@ def test_tf32_reaches_only_a_gpu_backends_float32_timing(monkeypatch):
             yield
 
     monkeypatch.setattr(report.workloads, "torch_device", lambda backend: None)
-    with report._tf32(FakeGPU(), "float32"):
+    gpu, cpu = FakeGPU(), get_backend("numpy")
+    assert report._in_tf32(True, gpu, "float32")
+    assert not report._in_tf32(True, gpu, "float64") and not report._in_tf32(True, cpu, "float32")
+    assert not report._in_tf32(False, gpu, "float32")
+    with report._tf32(gpu):
         assert entered == ["on"]
-    with report._tf32(FakeGPU(), "float64"), report._tf32(get_backend("numpy"), "float32"):
-        pass
     assert entered == ["on"]
 
 
