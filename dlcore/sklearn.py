@@ -16,9 +16,11 @@ only ``import dlcore.sklearn`` does.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import numbers
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 try:
@@ -36,7 +38,7 @@ from dlcore.backends import sklearn_data as host
 from dlcore.model import Network
 from dlcore.optimizers import get_optimizer
 from dlcore.precision import MixedPrecision
-from dlcore.training import DIVERGENCE_FACTOR
+from dlcore.training import DIVERGENCE_FACTOR, History, TrainingDiverged
 
 __all__ = ["DLClassifier", "DLRegressor"]
 
@@ -122,8 +124,8 @@ class _DLEstimator(BaseEstimator):
         """An int seed for the network from ``random_state`` (None, an int or a RandomState)."""
         if self.random_state is None:
             return None
-        if isinstance(self.random_state, int) and not isinstance(self.random_state, bool):
-            return self.random_state
+        if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
+            return int(self.random_state)  # NumPy's integers too (a grid made with np.arange): the same seed
         return int(check_random_state(self.random_state).randint(2**31 - 1))
 
     def _layer_dims(self, n_x: int, n_out: int) -> list[int]:
@@ -156,34 +158,59 @@ class _DLEstimator(BaseEstimator):
         mixed = MixedPrecision.of(copy.deepcopy(self.precision), optimizer)
         return mixed.optimizer, mixed
 
+    @contextlib.contextmanager
+    def _unchanged_on_error(self) -> Iterator[None]:
+        """A fit or partial_fit that raises leaves the estimator as it was (a bad option once left a new,
+        untrained network in place of the fitted one), except when training diverged: the network then
+        holds its last good parameters, as the error says, and the attributes describe them."""
+        before = dict(self.__dict__)
+        try:
+            yield
+        except TrainingDiverged:
+            raise
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
     def _train(self, X: Any, Y: Any, *, one_epoch: bool = False) -> None:
+        """fit (``one_epoch=False``: a fresh optimizer) or partial_fit (one pass, the stream's optimizer
+        :attr:`optimizer_` carrying on: Adam's moments and step count, the loss scale, the decay's epoch;
+        fit's optimizer starts the stream, as scikit-learn's MLP continues after fit)."""
         options = {name: getattr(self, name) for name in FIT_OPTIONS}
+        if not one_epoch or self.optimizer_ is None:
+            self.optimizer_, self.precision_ = self._fresh_optimizer()
+        options["optimizer"], options["precision"] = self.optimizer_, self.precision_
         if one_epoch:  # partial_fit: one pass over the data it is given
             options["epochs"] = 1
-            if getattr(self, "optimizer_", None) is None:  # one for the whole stream: its state (Adam's
-                self.optimizer_, self.precision_ = self._fresh_optimizer()  # moments, the loss scale)
-            options["optimizer"], options["precision"] = self.optimizer_, self.precision_  # carries on
             iterations = None
             options["validation_split"], options["patience"] = 0.0, None
             if self.random_state is not None:  # a new shuffle each call, still reproducible
                 options["seed"] = (self._seed() or 0) + self.n_iter_
         else:
-            options["optimizer"], options["precision"] = self._fresh_optimizer()
             iterations = self.iterations
             if iterations is None and self.epochs is None:
                 iterations = 1000
         with warnings.catch_warnings():
             if one_epoch:  # a stream's batch may well hold one class: classes_ came from classes=
                 warnings.filterwarnings("ignore", "only one class", UserWarning)
-            history = self.network_.fit(X, Y, iterations=iterations, **options)
+            try:
+                history = self.network_.fit(X, Y, iterations=iterations, **options)
+            except TrainingDiverged as exc:  # rolled back to its last recorded parameters: describe those
+                kept = exc.history.iterations[-1] if exc.history.iterations else 0
+                self._record(exc.history, kept, one_epoch)
+                raise
+        self._record(history, history.updates, one_epoch)
+
+    def _record(self, history: History, updates: int, one_epoch: bool) -> None:
+        """The fitted attributes after a fit (or one more partial_fit) that made ``updates`` updates."""
         curve = [float(c) for c in history.costs]
-        updates = history.updates
-        if one_epoch:
-            self.loss_curve_ = [*getattr(self, "loss_curve_", []), *curve]
+        if one_epoch:  # one entry a call, the cost after it (its first record is the last call's final one)
+            self.loss_curve_ = [*self.loss_curve_, *curve[-1:]]
             self.n_iter_ += updates
-            self.optimizer_.first_epoch += 1  # the next call is the stream's next epoch (decay_rate)
         else:
             self.loss_curve_, self.n_iter_ = curve, updates
+        self.optimizer_.first_epoch += history.epochs[-1] if history.epochs else 0  # the decay's epoch
         self.history_ = history
 
     def __sklearn_tags__(self) -> Any:
@@ -209,48 +236,56 @@ class DLClassifier(ClassifierMixin, _DLEstimator):
             options of :meth:`Network.fit` (``precision`` needs ``dtype="float32"``: the master weights)
             (defaults as there, except ``optimizer="adam"`` and ``learning_rate=0.01``). An Optimizer or
             MixedPrecision object is a template, copied by each fit (a MixedPrecision's own optimizer
-            then replaces ``optimizer``); partial_fit keeps one copy for the stream.
+            then replaces ``optimizer``); fit makes a new copy, and partial_fit carries on with it.
 
     Attributes (after fit): ``classes_``, ``n_features_in_`` (and ``feature_names_in_``),
-    ``network_`` (the :class:`dlcore.Network`), ``loss_curve_`` (the recorded costs), ``n_iter_``
-    (updates made), ``history_`` (the :class:`dlcore.History` of the last fit).
+    ``network_`` (the :class:`dlcore.Network`), ``loss_curve_`` (the recorded costs; one per
+    partial_fit call), ``n_iter_`` (updates made; with float16's dynamic loss scale, skipped steps
+    too), ``optimizer_`` (the optimizer in use, Adam's moments and step count included), ``history_``
+    (the :class:`dlcore.History` of the last fit). A fit or partial_fit that raises leaves them as they
+    were, except after :class:`~dlcore.TrainingDiverged`: the network then holds the parameters the
+    error names and the attributes describe them. An interrupted fit (Ctrl-C) leaves ``network_`` at
+    its last whole update.
     """
 
     def fit(self, X: Any, y: Any) -> DLClassifier:
         """Train a new network on ``X: (m, n)`` and labels ``y: (m,)``."""
-        X, y = _validate_data(self, X, y, dtype=("float64", "float32"))
-        check_classification_targets(y)
-        self.classes_, Y = host.encode_labels(y)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"a classifier needs at least 2 classes in y; got only one class ({self.classes_[0]!r})"
-            )
-        self._start(X.shape[1])
-        self._train(host.rows_to_columns(X, self.dtype), Y)
+        with self._unchanged_on_error():
+            X, y = _validate_data(self, X, y, dtype=("float64", "float32"))
+            check_classification_targets(y)
+            self.classes_, Y = host.encode_labels(y)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"a classifier needs at least 2 classes in y; got only one class ({self.classes_[0]!r})"
+                )
+            self._start(X.shape[1])
+            self._train(host.rows_to_columns(X, self.dtype), Y)
         return self
 
     def _start(self, n_x: int) -> None:
         C = len(self.classes_)
         self.network_ = self._new_network(n_x, 1 if C == 2 else C, "sigmoid" if C == 2 else "softmax")
         self.n_iter_, self.loss_curve_ = 0, []
-        self.optimizer_ = self.precision_ = None  # partial_fit's, made on its first call
+        self.optimizer_ = self.precision_ = None  # made by _train
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> DLClassifier:
         """One epoch over ``(X, y)`` (mini-batches of ``batch_size``), continuing from the current
         parameters. The first call needs ``classes`` (every label y will ever hold) unless ``y`` already
         holds them all. The optimizer (:attr:`optimizer_`) and its state (Adam's moments and step count)
         carry on from one call to the next, as scikit-learn's MLP does."""
-        first = not hasattr(self, "network_")
-        X, y = _validate_data(self, X, y, reset=first, dtype=("float64", "float32"))
-        check_classification_targets(y)
-        if first:
-            self.classes_, _ = host.encode_labels(y if classes is None else classes)
-            if len(self.classes_) < 2:
-                raise ValueError("the first partial_fit needs classes=... with at least 2 classes")
-            self._start(X.shape[1])
-        elif classes is not None and list(host.encode_labels(classes)[0]) != list(self.classes_):
-            raise ValueError(f"classes changed: fitted with {self.classes_.tolist()}")
-        self._train(host.rows_to_columns(X, self.dtype), host.label_indices(y, self.classes_), one_epoch=True)
+        with self._unchanged_on_error():
+            first = not hasattr(self, "network_")
+            X, y = _validate_data(self, X, y, reset=first, dtype=("float64", "float32"))
+            check_classification_targets(y)
+            if first:
+                self.classes_, _ = host.encode_labels(y if classes is None else classes)
+                if len(self.classes_) < 2:
+                    raise ValueError("the first partial_fit needs classes=... with at least 2 classes")
+                self._start(X.shape[1])
+            elif classes is not None and list(host.encode_labels(classes)[0]) != list(self.classes_):
+                raise ValueError(f"classes changed: fitted with {self.classes_.tolist()}")
+            Y = host.label_indices(y, self.classes_)
+            self._train(host.rows_to_columns(X, self.dtype), Y, one_epoch=True)
         return self
 
     def predict_proba(self, X: Any) -> Any:
@@ -274,36 +309,39 @@ class DLRegressor(RegressorMixin, _DLEstimator):
 
     def fit(self, X: Any, y: Any) -> DLRegressor:
         """Train a new network on ``X: (m, n)`` and targets ``y: (m,)`` or ``(m, k)``."""
-        X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=("float64", "float32"))
-        self._start(X.shape[1], y)
-        self._train(host.rows_to_columns(X, self.dtype), host.targets_to_columns(y, self.dtype))
+        with self._unchanged_on_error():
+            X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=("float64", "float32"))
+            self._start(X.shape[1], y)
+            self._train(host.rows_to_columns(X, self.dtype), host.targets_to_columns(y, self.dtype))
         return self
 
     def _start(self, n_x: int, y: Any) -> None:
         self._one_target = y.ndim == 1
         self.network_ = self._new_network(n_x, 1 if y.ndim == 1 else y.shape[1], "linear")
         self.n_iter_, self.loss_curve_ = 0, []
-        self.optimizer_ = self.precision_ = None  # partial_fit's, made on its first call
+        self.optimizer_ = self.precision_ = None  # made by _train
 
     def partial_fit(self, X: Any, y: Any) -> DLRegressor:
         """One epoch over ``(X, y)``, continuing from the current parameters (see
         :meth:`DLClassifier.partial_fit`)."""
-        first = not hasattr(self, "network_")
-        X, y = _validate_data(
-            self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=("float64", "float32")
-        )
-        if first:
-            self._start(X.shape[1], y)
-        self._train(
-            host.rows_to_columns(X, self.dtype), host.targets_to_columns(y, self.dtype), one_epoch=True
-        )
+        with self._unchanged_on_error():
+            first = not hasattr(self, "network_")
+            X, y = _validate_data(
+                self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=("float64", "float32")
+            )
+            if first:
+                self._start(X.shape[1], y)
+            Y = host.targets_to_columns(y, self.dtype)
+            self._train(host.rows_to_columns(X, self.dtype), Y, one_epoch=True)
         return self
 
     def predict(self, X: Any) -> Any:
-        """Predicted targets, ``(m,)`` (or ``(m, k)`` when fitted on k targets)."""
+        """Predicted targets, ``(m,)`` (or ``(m, k)`` when fitted on k targets), in X's floating dtype
+        (float32 or float64, as scikit-learn's regressors; not the network's ``dtype``)."""
         check_is_fitted(self)
-        out = self.network_.predict_proba(self._check_X(X, reset=False))
-        return host.columns_to_rows(out, squeeze=self._one_target)
+        X = _validate_data(self, X, reset=False, dtype=("float64", "float32"))
+        out = self.network_.predict_proba(host.rows_to_columns(X, self.dtype))
+        return host.columns_to_rows(out, squeeze=self._one_target).astype(X.dtype, copy=False)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
