@@ -3,9 +3,14 @@ cell-by-cell pass with Python's ``csv`` module only to name the file, line and c
 cell when the fast parse fails. A file is held as one float64 array (8 bytes per value), not as Python
 lists of floats (~115 bytes per value).
 
-The layout (:mod:`dlcore.data`): one example per row, an optional first line of column names (a line
-with no number in it), commas between cells. A file whose first data line has no comma but semicolons
-or tabs is refused with the delimiter it uses.
+The layout (:mod:`dlcore.data`): one example per row, an optional first line of column names, commas
+between cells. A file whose first data line has no comma but semicolons or tabs is refused with the
+delimiter it uses.
+
+Which first line is a header (``header=None``, the default): one with no number in it; or, in a labeled
+file, one whose label cell is text above labels that are all numbers (pandas' ``0,1,2,label``). A first
+line of column numbers (``0,1,2,3``, as pandas writes a frame's default names) is read as data with a
+warning. ``header=True`` or ``False`` says it.
 """
 
 from __future__ import annotations
@@ -66,10 +71,35 @@ def _check_delimiter(path: Path, line_number: int, line: str) -> None:
         )
 
 
-def read_csv_rows(path: str | Path, text_last: bool = False) -> tuple[list[list[Any]], list[str] | None]:
+def _is_header(cells: list[str], header: bool | None) -> bool:
+    """Whether a first line of ``cells`` names the columns: ``header`` if given, else if none is a number."""
+    return header if header is not None else not any(_is_number(c.strip()) for c in cells)
+
+
+def _warn_if_column_numbers(first: Any, path: Path) -> None:
+    """A first data row 0, 1, ..., n-1 (n >= 3) is most likely pandas' default column names: say so."""
+    n = len(first)
+    if n >= 3 and list(first) == list(range(n)):
+        warnings.warn(
+            f"{path}: line 1 holds the column numbers {first[0]:g} .. {first[-1]:g}, read as data; pass "
+            "header=True if it names the columns (header=False to keep it as data)",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _header_hint(first_line: bool) -> str:
+    return ", or pass header=True if the first line names the columns" if first_line else ""
+
+
+def read_csv_rows(
+    path: str | Path, text_last: bool = False, header: bool | None = None, label_header: bool = False
+) -> tuple[list[list[Any]], list[str] | None]:
     """The numeric rows of a comma-separated file and its header (``None`` if it has none), parsed cell
     by cell: the slow path that names the file, line and column of the first bad cell. With
-    ``text_last`` a last cell that is not a number (a class name) is kept as its text.
+    ``text_last`` a last cell that is not a number (a class name) is kept as its text. ``header``: see
+    the module's docstring; ``label_header``: a first line whose text label stands above two or more
+    numeric labels is the header (not when a model's class names may look like numbers).
 
     Raises:
         ValueError: naming the file, line and column of the first bad cell.
@@ -77,7 +107,8 @@ def read_csv_rows(path: str | Path, text_last: bool = False) -> tuple[list[list[
     path = Path(path)
     storage.check_readable(path, "CSV file")
     rows: list[list[float]] = []
-    header: list[str] | None = None
+    names: list[str] | None = None
+    first: list[str] | None = None  # line 1's cells as written, while it may still be a header
     width = None
     try:
         with _open(path) as f:
@@ -89,11 +120,12 @@ def read_csv_rows(path: str | Path, text_last: bool = False) -> tuple[list[list[
                     continue
                 if width is None and len(cells) == 1:
                     _check_delimiter(path, line, cells[0])
-                if width is None and header is None and not any(_is_number(c) for c in cells):
-                    header, width = cells, len(cells)
+                if width is None and names is None and _is_header(cells, header):
+                    names, width = cells, len(cells)
                     continue
                 if width is None:
                     width = len(cells)
+                    first = cells if header is None and label_header and names is None else None
                 elif len(cells) != width:
                     raise ValueError(
                         f"{path}, line {line}: expected {width} columns like the rows above, got {len(cells)}"
@@ -108,9 +140,10 @@ def read_csv_rows(path: str | Path, text_last: bool = False) -> tuple[list[list[
                             continue
                         if col == 1 and len(cells) == 1:
                             _check_delimiter(path, line, cell)
+                        hint = _header_hint(not rows and names is None)
                         raise ValueError(
-                            f"{path}, line {line}, column {col}: {cell!r} is not a number "
-                            "(every cell but an optional first-line header must be numeric)"
+                            f"{path}, line {line}, column {col}: {cell!r} is not a number (every cell but "
+                            f"an optional first-line header must be numeric{hint})"
                         ) from None
                     if not math.isfinite(value):
                         raise ValueError(
@@ -125,17 +158,26 @@ def read_csv_rows(path: str | Path, text_last: bool = False) -> tuple[list[list[
         raise _decode_error(path, exc) from None
     except csv.Error as exc:
         raise ValueError(f"{path}: malformed CSV ({exc})") from None
+    if (
+        first is not None
+        and len(rows) > 2
+        and isinstance(rows[0][-1], str)
+        and all(not isinstance(r[-1], str) for r in rows[1:])
+    ):
+        names, rows = first, rows[1:]  # a text label above numeric ones: "label", the column's name
     if not rows:
         raise ValueError(f"{path} holds no data rows; expected one example per row, the 0/1 label last")
-    return rows, header
+    if header is None and names is None:
+        _warn_if_column_numbers(rows[0], path)
+    return rows, names
 
 
-def _fast(path: Path) -> tuple[np.ndarray, list[str] | None] | None:
+def _fast(path: Path, header: bool | None = None) -> tuple[np.ndarray, list[str] | None] | None:
     """The whole file through ``np.loadtxt``; ``None`` whenever anything is unusual (then the slow path
     parses it, or names the bad cell)."""
     try:
         with _open(path) as f:
-            header = None
+            names = None
             while True:
                 start = f.tell()
                 line = f.readline()
@@ -144,8 +186,8 @@ def _fast(path: Path) -> tuple[np.ndarray, list[str] | None] | None:
                 if line.strip():
                     break
             cells = next(csv.reader([line]))
-            if not any(_is_number(c.strip()) for c in cells):
-                header = [c.strip() for c in cells]
+            if _is_header(cells, header):
+                names = [c.strip() for c in cells]
             else:
                 if len(cells) == 1:
                     return None  # one column, or another delimiter: the slow path says which
@@ -157,14 +199,16 @@ def _fast(path: Path) -> tuple[np.ndarray, list[str] | None] | None:
         return None
     if data.size == 0 or not np.isfinite(data).all():
         return None
-    if header is not None and len(header) != data.shape[1]:
+    if names is not None and len(names) != data.shape[1]:
         return None
-    return data, header
+    if header is None and names is None:
+        _warn_if_column_numbers(data[0].tolist(), path)
+    return data, names
 
 
-def read_csv(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
+def read_csv(path: str | Path, header: bool | None = None) -> tuple[np.ndarray, list[str] | None]:
     """``(data, header)``: the file's numbers as one float64 array (m rows, one per example) and its
-    column names (``None`` without a header line).
+    column names (``None`` without a header line; ``header``: whether line 1 is one, see the module).
 
     Raises:
         ValueError: the file, line and column of the first bad cell; rows of different lengths; a file
@@ -172,15 +216,18 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
     """
     path = Path(path)
     storage.check_readable(path, "CSV file")
-    fast = _fast(path)
+    fast = _fast(path, header)
     if fast is not None:
         return fast
-    rows, header = read_csv_rows(path)  # raises with the precise place, or parses what loadtxt would not
-    return np.asarray(rows, dtype=np.float64), header
+    rows, names = read_csv_rows(path, header=header)  # raises with the place, or parses what loadtxt won't
+    return np.asarray(rows, dtype=np.float64), names
 
 
 def read_labeled_csv(
-    path: str | Path, classes: list[str] | None = None, n_features: int | None = None
+    path: str | Path,
+    classes: list[str] | None = None,
+    n_features: int | None = None,
+    header: bool | None = None,
 ) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
     """``(data, header, classes)`` for a CSV whose last column holds numeric labels or class names.
 
@@ -189,16 +236,17 @@ def read_labeled_csv(
     ``classes`` lists the distinct names sorted, and the last column of ``data`` holds each row's index
     into it. With a model's ``classes`` every label is one of its names, even one that looks like a
     number (an unknown name is a ValueError). ``n_features`` (a model's): a file of exactly that many
-    columns has no label column, and its last column must hold numbers.
+    columns has no label column, and its last column must hold numbers. ``header``: whether line 1 names
+    the columns (see the module's docstring).
     """
     path = Path(path)
     storage.check_readable(path, "CSV file")
-    fast = _fast(path)
+    fast = _fast(path, header)
     if fast is not None:
         check_width(path, fast[0].shape[1], n_features)
         if not (classes and fast[0].shape[1] != n_features):  # a model's names: its labels are read as text
             return fast[0], fast[1], None
-    rows, header = read_csv_rows(path, text_last=True)  # one parse; a bad feature cell raises with its place
+    rows, header = read_csv_rows(path, text_last=True, header=header, label_header=not classes)
     check_width(path, len(rows[0]), n_features)
     labeled = len(rows[0]) != n_features
     text = next((i for i, row in enumerate(rows) if isinstance(row[-1], str)), None)

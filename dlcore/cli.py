@@ -152,6 +152,19 @@ def _hidden_activation(text: str) -> str:
 
 _keep_prob = _checked(float, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1], e.g. 0.8 (1 = no dropout)")
 
+#: --header's choices as the data loaders' ``header``
+HEADERS = {"auto": None, "yes": True, "no": False}
+
+
+def _header_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--header",
+        choices=HEADERS,
+        default="auto",
+        help="whether a CSV's first line names the columns (auto: when it holds no number, or its "
+        "label is text above numeric labels)",
+    )
+
 
 def build_parser() -> argparse.ArgumentParser:
     from dlcore import __version__
@@ -176,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--samples", type=_positive_int, default=400, help="examples in a generated built-in dataset"
     )
+    _header_option(train)
     train.add_argument(
         "--layers",
         type=_layers,
@@ -302,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a .csv (features, label optional), .npz (X, Y optional) or a built-in dataset "
         f"({', '.join(DATASETS)})",
     )
+    _header_option(predict)
     predict.add_argument("--backend", default=None, help=BACKEND_HELP)
     predict.add_argument("--out", metavar="FILE.csv", default=None, help="write here instead of stdout")
     predict.add_argument("--seed", type=_seed, default=1, help="seed of a generated built-in --data set")
@@ -342,6 +357,7 @@ def _setup(args: argparse.Namespace, backend: Any) -> tuple:
         m=args.samples,
         task=args.task,
         with_classes=True,
+        header=HEADERS[args.header],
     )
     if Y is None:
         raise ValueError(f"{args.dataset} has no labels Y; training needs them")
@@ -725,6 +741,7 @@ def predict(args: argparse.Namespace) -> int:
         task="binary" if net.task == "binary" else None,
         classes=names,
         with_classes=True,
+        header=HEADERS[args.header],
     )
     n_x = net.layer_dims[0]
     if X.shape[0] != n_x:
@@ -876,6 +893,8 @@ def _quiet_stdout() -> None:
 #: messages name no CLI flag; predict has no --dtype: the model's dtype is the one it was trained in)
 CLI_WORDS = {
     "train": {
+        "header=True": "--header yes",
+        "header=False": "--header no",
         "dtype='float64'": "--dtype float64",
         "task='regression'": "--task regression",
         "task='multiclass'": "--task multiclass",
@@ -883,7 +902,11 @@ CLI_WORDS = {
             "use --precision bfloat16 (the torch backend), or leave out --l2"
         ),
     },
-    "predict": {"use dtype='float64'": "train the model with --dtype float64"},
+    "predict": {
+        "header=True": "--header yes",
+        "header=False": "--header no",
+        "use dtype='float64'": "train the model with --dtype float64",
+    },
 }
 
 

@@ -127,17 +127,17 @@ class Normalization:
 # ----------------------------------------------------------------------------------------------
 # CSV
 # ----------------------------------------------------------------------------------------------
-def read_csv_rows(path: str | Path) -> tuple[list[list[float]], list[str] | None]:
+def read_csv_rows(path: str | Path, header: bool | None = None) -> tuple[list[list[float]], list[str] | None]:
     """The numeric rows of a comma-separated file and its header (``None`` if it has none).
 
-    The first non-empty row is a header when none of its cells is a number. Every other cell must
-    be a finite number; rows must all have the same length.
+    The first non-empty row is a header when ``header=True``, or by default (``None``) when none of its
+    cells is a number. Every other cell must be a finite number; rows must all have the same length.
 
     Raises:
         ValueError: naming the file, line and column of the first bad cell.
     """
-    data, header = csv_reader.read_csv(path)
-    return data.tolist(), header
+    data, names = csv_reader.read_csv(path, header)
+    return data.tolist(), names
 
 
 def load_csv(
@@ -148,6 +148,7 @@ def load_csv(
     task: str | None = None,
     classes: list[str] | None = None,
     with_classes: bool = False,
+    header: bool | None = None,
 ) -> Any:
     """X: (n_x, m) and Y: (1, m) from a CSV with one example per row and the label (or target) last.
 
@@ -157,10 +158,11 @@ def load_csv(
 
     With ``n_features`` given (predicting), a file with exactly ``n_features`` columns has no label
     column and Y is ``None``. With ``task="binary"`` every label must be 0 or 1 (the first one that is
-    not is named by its row); otherwise the network's head checks the labels.
+    not is named by its row); otherwise the network's head checks the labels. ``header``: whether the
+    first line names the columns (``None``: decided from it, see :mod:`dlcore.backends.csv_reader`).
     """
     # (m, width) float64 on the host, parsed by NumPy's C reader when it can
-    data, _, names = csv_reader.read_labeled_csv(path, classes, n_features)
+    data, _, names = csv_reader.read_labeled_csv(path, classes, n_features, header)
     m, width = data.shape
     has_labels = n_features is None or width != n_features  # read_labeled_csv checked the width
     if has_labels:
@@ -168,7 +170,10 @@ def load_csv(
             raise ValueError(
                 f"{path} has one column; expected features then the 0/1 label in the last column"
             )
-        bad = csv_reader.first_outside(data[:, -1], (0.0, 1.0)) if task == "binary" else None
+        if names is not None:  # class names: refused where they cannot be labels, by name
+            _check_names(names, path, task, numeric_model=n_features is not None and not classes)
+        binary = task == "binary" and names is None  # names were encoded as 0 .. C-1, C checked
+        bad = csv_reader.first_outside(data[:, -1], (0.0, 1.0)) if binary else None
         if bad is not None and n_features is not None:  # predicting: maybe one feature column too many
             raise ValueError(
                 f"{path} has {width} columns: the model expects {n_features} features, so the last column "
@@ -184,14 +189,24 @@ def load_csv(
     features = data[:, :-1] if has_labels else data
     X = backend.asarray(features.T, dtype=dtype)  # rows are examples: (m, n_x) -> (n_x, m)
     Y = backend.asarray(data[:, -1:].T, dtype=dtype) if has_labels else None
-    if names is not None and task == "regression":
-        raise ValueError(f"{path}: the last column holds class names ({', '.join(names[:5])}), not values")
-    if names is not None and n_features is not None and not classes:  # predicting with a numeric model
+    return (X, Y, names if has_labels else None) if with_classes else (X, Y)
+
+
+def _check_names(names: list[str], path: Any, task: str | None, numeric_model: bool) -> None:
+    """A ValueError when a CSV's class names cannot be its labels: regression targets, a model trained
+    on numeric labels (predicting), or more than two names for a binary task."""
+    listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    if task == "regression":
+        raise ValueError(f"{path}: the last column holds class names ({listed}), not values")
+    if numeric_model:
         raise ValueError(
-            f"{path}: the last column holds class names ({', '.join(names[:5])}), but the model was trained "
+            f"{path}: the last column holds class names ({listed}), but the model was trained "
             "on numeric labels; give its labels as numbers, or leave the label column out"
         )
-    return (X, Y, names if has_labels else None) if with_classes else (X, Y)
+    if task == "binary" and len(names) > 2:
+        raise ValueError(
+            f"{path}: the last column holds {len(names)} class names ({listed}); a binary task has two"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -270,12 +285,14 @@ def load_dataset(
     task: str | None = None,
     classes: list[str] | None = None,
     with_classes: bool = False,
+    header: bool | None = None,
 ) -> Any:
     """X: (n_x, m), Y: (1, m) from a built-in name (:data:`dlcore.datasets.DATASETS`: planar, moons,
     circles, xor, digits) or a .csv/.npz path. ``task="binary"`` checks CSV labels row by row.
 
     ``with_classes=True`` returns ``(X, Y, class names)``: a CSV's text labels (see :func:`load_csv`;
-    ``classes``, a model's names, fixes their order), else ``None``."""
+    ``classes``, a model's names, fixes their order), else ``None``. ``header``: a CSV's, as for
+    :func:`load_csv`."""
     if spec in DATASETS:
         X, Y = DATASETS[spec](backend, m=m, seed=seed, dtype=dtype)
         return (X, Y, None) if with_classes else (X, Y)
@@ -288,7 +305,7 @@ def load_dataset(
         raise ValueError(f"cannot read {spec!r}: data files must end in .csv or .npz")
     storage.check_readable(path, "data file")
     if suffix == ".csv":
-        return load_csv(path, backend, dtype, n_features, task, classes, with_classes)
+        return load_csv(path, backend, dtype, n_features, task, classes, with_classes, header)
     X, Y = load_npz(path, backend, dtype)
     return (X, Y, None) if with_classes else (X, Y)
 

@@ -223,3 +223,26 @@ def test_whole_number_targets_warn_and_many_classes_print_no_confusion_matrix(ca
     names.write_text("".join(f"{a},{b},species_{i % 12}\n" for i, (a, b) in enumerate(X[:20])))
     code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", names, "--iterations", "5")
     assert code == 0 and err == "", err
+
+
+def test_header_says_whether_a_csvs_first_line_names_the_columns(capsys, tmp_path):
+    """pandas' column numbers (0,1,2) are read as data, with a warning that names --header yes; with it
+    the line is skipped, for train and predict alike. A header with a number in it: the error names it."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2))
+    rows = "\n".join(f"{a:.6f},{b:.6f},{int(a > 0)}" for a, b in X)
+    data = tmp_path / "d.csv"
+    data.write_text("0,1,2\n" + rows + "\n")
+    model = tmp_path / "m.npz"
+    train = ("train", "--backend", "numpy", "--dataset", data)
+    code, out, err = run(capsys, *train)
+    assert code == 0 and "dlcore: warning:" in err and "pass --header yes if it names" in err
+    assert "m = 61 examples" in out and "multiclass" in out  # the line's 2 made a third class
+    code, out, err = run(capsys, *train, "--header", "yes", "--out", model)
+    assert code == 0 and err == "" and "m = 60 examples" in out and "binary" in out
+    predict = ("predict", "--backend", "numpy", "--model", model, "--data", data)
+    code, out, err = run(capsys, *predict, "--header", "yes")
+    assert code == 0 and "60 predictions" in err and len(out.splitlines()) == 61  # a header, 60 rows
+    data.write_text("x1,2020,y\n" + rows + "\n")
+    code, _, err = run(capsys, *train, "--quiet")
+    assert code == 2 and "'x1' is not a number" in err and "or pass --header yes" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from dlcore.backends import get_backend
@@ -249,3 +251,50 @@ def test_normalization_of_integer_data_is_computed_in_float64(backend):
     assert norm == Normalization.fit(backend.asarray(counts.astype(np.float64)), backend, rows="target")
     np.testing.assert_allclose(norm.mean, counts.mean(axis=1), rtol=1e-15)
     np.testing.assert_allclose(norm.std, counts.std(axis=1), rtol=1e-15)
+
+
+# -- which first line is a header ---------------------------------------------------------------------
+def test_a_text_label_above_numeric_labels_is_the_header(tmp_path):
+    """pandas' ``to_csv(index=False)`` of features named 0, 1, 2 and a column "label": the line was a data
+    row and "label" a third class (m = 4, classes 0, 1, label)."""
+    path = _write(tmp_path / "p.csv", "0,1,2,label\n0.5,1,2,1\n3,4,5,0\n6,7,8,1\n")
+    X, Y, classes = load_csv(str(path), NP, with_classes=True)
+    assert classes is None and X.tolist() == [[0.5, 3, 6], [1, 4, 7], [2, 5, 8]] and Y.tolist() == [[1, 0, 1]]
+    names = _write(tmp_path / "n.csv", "1,2,cat\n3,4,dog\n5,6,cat\n")  # every label a name: no header
+    assert load_csv(str(names), NP, with_classes=True)[2] == ["cat", "dog"]
+    few = _write(tmp_path / "f.csv", "1,2,cat\n3,4,0\n")  # one numeric label below: too few to tell
+    assert load_csv(str(few), NP, with_classes=True)[2] == ["0", "cat"]
+    model = _write(tmp_path / "m.csv", "1,2,cat\n3,4,007\n5,6,007\n")  # a model's names look like numbers
+    _, Y, _ = load_csv(str(model), NP, n_features=2, classes=["007", "cat"], with_classes=True)
+    assert Y.tolist() == [[1, 0, 0]]
+
+
+def test_header_says_whether_the_first_line_names_the_columns(tmp_path):
+    numbered = _write(tmp_path / "c.csv", "0,1,2\n0.5,1,1\n3,4,0\n")  # pandas' default column names
+    with pytest.warns(
+        UserWarning, match=r"line 1 holds the column numbers 0 \.\. 2, read as data; pass header=True"
+    ):
+        X, _ = load_dataset(str(numbered), NP)
+    assert X.shape == (2, 3)
+    X, Y = load_dataset(str(numbered), NP, header=True)
+    assert X.tolist() == [[0.5, 3], [1, 4]] and Y.tolist() == [[1, 0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_dataset(str(numbered), NP, header=False)[0].shape == (2, 3)
+    named = _write(tmp_path / "h.csv", "f1,2020,c,y\n1,2,3,1\n4,5,6,0\n")  # a header with a number in it
+    with pytest.raises(ValueError, match=r"line 1, column 1: 'f1' is not a number .* or pass header=True"):
+        load_dataset(str(named), NP)
+    assert load_dataset(str(named), NP, header=True)[0].tolist() == [[1, 4], [2, 5], [3, 6]]
+    text = _write(tmp_path / "t.csv", "a,b,y\n1,2,1\n")
+    with pytest.raises(ValueError, match=r"line 1, column 1: 'a' is not a number"):
+        load_dataset(str(text), NP, header=False)
+
+
+def test_class_names_for_a_numeric_model_are_named_before_the_label_check(tmp_path):
+    """Predicting with a binary model on a file of names: the error named a class index ('data row 2
+    has 2 there') instead of the names."""
+    path = _write(tmp_path / "n.csv", "1,2,3,cat\n2,3,3,dog\n3,3,3,bird\n")
+    with pytest.raises(ValueError, match=r"holds class names \(bird, cat, dog\), but the model was trained"):
+        load_csv(str(path), NP, n_features=3, task="binary")
+    with pytest.raises(ValueError, match=r"class names \(bird, cat, dog\)"):
+        load_csv(str(path), NP, task="binary")
