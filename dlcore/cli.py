@@ -26,7 +26,7 @@ from dlcore.datasets import DATASETS, GENERATED
 from dlcore.distributed import DataParallel
 from dlcore.initializers import INITIALIZERS
 from dlcore.metrics import confusion_matrix, rmse
-from dlcore.minibatch import check_batch_size, validation_count
+from dlcore.minibatch import check_batch_size, train_validation_split
 from dlcore.model import Network
 from dlcore.optimizers import OPTIMIZERS
 from dlcore.persistence import NotAModelFile
@@ -469,19 +469,20 @@ def train(args: argparse.Namespace) -> int:
         net, X, Y, X_train, Y_train, X_test, Y_test = _setup(args, backend)
     if parallel is not None:  # collective from here on: first make sure every rank holds the same data
         parallel.check_same_data(X=X_train, Y=Y_train)
-    net.normalization = None if args.no_normalize else Normalization.fit(X_train, backend, parallel)
-    if net.task == "regression" and not args.no_normalize:  # one learning rate then suits any target's scale
-        net.target_normalization = Normalization.fit(Y_train, backend, parallel, rows="target")
-    if args.lr is None:
-        args.lr = REGRESSION_LR if net.task == "regression" else DEFAULT_LR
-    m_train = X_train.shape[1]
-    held_out = 0  # the columns Network.fit holds out of the training split for --validation-split
-    if args.validation_split:
+    X_fit, Y_fit, held = X_train, Y_train, None
+    if args.validation_split:  # held out here, so that the normalization never sees it
+        rng = backend.rng(args.seed, on_device=args.device_rng)
         try:
-            held_out = validation_count(m_train, args.validation_split)
+            X_fit, Y_fit, *held = train_validation_split(X_train, Y_train, args.validation_split, rng)
         except ValueError as exc:
             raise ValueError(f"--validation-split: {exc}") from None
-    m_train -= held_out
+    net.normalization = None if args.no_normalize else Normalization.fit(X_fit, backend, parallel)
+    if net.task == "regression" and not args.no_normalize:  # one learning rate then suits any target's scale
+        net.target_normalization = Normalization.fit(Y_fit, backend, parallel, rows="target")
+    if args.lr is None:
+        args.lr = REGRESSION_LR if net.task == "regression" else DEFAULT_LR
+    m_train = X_fit.shape[1]
+    held_out = X_train.shape[1] - m_train
     if not args.quiet:
         n_x, m = X.shape
         validation = f"{held_out} validation, " if held_out else ""
@@ -527,7 +528,7 @@ def train(args: argparse.Namespace) -> int:
         "device_rng": args.device_rng,
         "divergence_factor": args.divergence_factor,
         "decay_rate": args.decay_rate,
-        "validation_split": args.validation_split,
+        "validation_data": held,
         "patience": args.patience,
         "seed": args.seed,
         "precision": args.precision,
@@ -537,7 +538,7 @@ def train(args: argparse.Namespace) -> int:
     try:  # one block from training to the save: a Ctrl-C anywhere in it keeps the parameters
         # a signal acts once the update under way is done (train's between_updates; DataParallel's)
         history = net.fit(
-            X_train, Y_train, args.lr, callback=progress, progress=progress.update, comm=parallel, **options
+            X_fit, Y_fit, args.lr, callback=progress, progress=progress.update, comm=parallel, **options
         )
         progress.close()
         backend.synchronize()
@@ -545,7 +546,7 @@ def train(args: argparse.Namespace) -> int:
         if history.val_costs and not args.quiet:
             print(_validation_summary(history, args.patience, "epoch" if T > 1 else "iteration"))
         dtype = f"{args.dtype} masters, {args.precision} compute" if args.precision else args.dtype
-        _report(net, X_train, Y_train, X_test, Y_test, backend, dtype, seconds, args.classes)
+        _report(net, X_fit, Y_fit, held, X_test, Y_test, backend, dtype, seconds, args.classes)
         if args.out:
             _save(net, args.out, _model_info(args, backend, history.costs[-1], progress.done, history))
             print(f"model saved to {args.out}")
@@ -586,6 +587,7 @@ def _report(
     net: Network,
     X_train,
     Y_train,
+    validation,
     X_test,
     Y_test,
     backend: Any,
@@ -593,10 +595,12 @@ def _report(
     seconds: float,
     classes=None,
 ) -> None:
-    """Train and test accuracy (R^2 and RMSE for regression; the confusion matrix for several classes),
-    backend, wall time. Data-parallel: after fit every rank holds the same parameters and all of X, so
-    each computes the numbers one process would (no collective; only rank 0 prints them)."""
-    for name, X, Y in (("train", X_train, Y_train), ("test", X_test, Y_test)):
+    """Train (the columns trained on), validation (``(X_val, Y_val)`` or None) and test accuracy (R^2 and
+    RMSE for regression; the confusion matrix for several classes), backend, wall time. Data-parallel:
+    after fit every rank holds the same parameters and all of X, so each computes the numbers one process
+    would (no collective; only rank 0 prints them)."""
+    held = [("validation", *validation)] if validation else []
+    for name, X, Y in (("train", X_train, Y_train), *held, ("test", X_test, Y_test)):
         if not X.shape[1]:
             print(f"{name} {'R^2' if net.task == 'regression' else 'accuracy'}: n/a (--test-fraction 0)")
         elif net.task == "regression":

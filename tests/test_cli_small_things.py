@@ -98,7 +98,7 @@ def test_leaky_relu_with_a_slope_is_accepted(capsys, tmp_path):
 
 def test_validation_split_patience_and_decay(capsys, tmp_path):
     model = tmp_path / "m.npz"
-    argv = [*BASE, "--epochs", "200", "--batch-size", "16", "--optimizer", "adam", "--lr", "0.05"]
+    argv = [*BASE, "--epochs", "200", "--batch-size", "16", "--optimizer", "adam", "--lr", "0.1"]
     argv += ["--validation-split", "0.25", "--patience", "2", "--decay-rate", "0.1", "--out", model]
     code, out, _ = run(capsys, *argv, "--quiet")
     assert code == 0 and "test accuracy" in out
@@ -128,6 +128,25 @@ def test_a_validation_run_says_what_it_held_out_and_which_parameters_it_kept(cap
     assert int(kept.group(1)) - 1 in checked[:-1]  # the parameters at the end of a checked epoch
     code, out, _ = run(capsys, *argv)
     assert code == 0 and re.search(r"^validation cost: [\d.]+ at the end \(best [\d.]+\)$", out, re.M), out
+
+
+def test_the_validation_columns_are_held_out_of_the_normalization_and_the_train_accuracy(capsys, tmp_path):
+    """The held-out columns took part in the feature (and target) means and stds the model saves, and in
+    the printed train accuracy; now they are split off first and reported apart."""
+    from dlcore.data import load_dataset, train_test_split
+    from dlcore.minibatch import train_validation_split
+
+    model = tmp_path / "m.npz"
+    code, out, _ = run(capsys, *BASE, "--iterations", "50", "--validation-split", "0.3", "--out", model)
+    assert code == 0 and re.search(r"^validation accuracy: [\d.]+%$", out, re.M), out
+    backend = __import__("dlcore").get_backend("numpy")
+    X, Y = load_dataset("planar", backend, seed=1, m=120)
+    X_train, Y_train, _, _ = train_test_split(X, Y, 0.2, backend, seed=1)
+    X_fit, _, X_val, _ = train_validation_split(X_train, Y_train, 0.3, backend.rng(1))
+    assert (X_fit.shape[1], X_val.shape[1]) == (67, 29) and "(67 train, 29 validation, 24 test)" in out
+    saved = Network.load(model).normalization
+    np.testing.assert_allclose(saved.mean, X_fit.mean(axis=1), rtol=1e-12)
+    assert not np.allclose(saved.mean, X_train.mean(axis=1), rtol=1e-6)
 
 
 def test_predict_accepts_a_built_in_dataset(capsys, tmp_path):
