@@ -304,6 +304,8 @@ def check_range(data: np.ndarray, dtype: str, path: object) -> None:
     """A ValueError when a value of the float64 ``data`` cannot be represented in ``dtype`` (overflows to
     inf in float32), naming one such value and the dtype that holds it."""
     limit = float(np.finfo(np.dtype(dtype)).max)
+    if float(np.finfo(data.dtype).max) <= limit:  # float16 data for float32: every finite value fits
+        return
     with np.errstate(invalid="ignore"):
         beyond = np.isfinite(data) & (np.abs(data) > limit)  # NaN and inf are refused as such elsewhere
     if not beyond.any():

@@ -94,7 +94,14 @@ def plot_training(
         _regions(axes[1], np.asarray(X, dtype=float), Y, predict_proba, task, classes)
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
+
+
+def save_figure(fig: Any, path: Any, dpi: int) -> None:
+    """``fig`` written to ``path`` atomically (an interrupted or failed save leaves the old picture whole),
+    in the format its suffix names."""
+    with storage.atomic_writer(path) as f:
+        fig.savefig(f, format=os.path.splitext(str(path))[1][1:].lower(), dpi=dpi)
 
 
 def _regions(ax: Any, X: np.ndarray, Y: Any, predict_proba: Callable, task: str, classes: Any) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from dlcore.backends import BackendError, cupy_status, get_backend, storage
 from dlcore.backends.info import numpy_blas
-from dlcore.backends.plotting import check_output
+from dlcore.backends.plotting import check_output, save_figure
 from dlcore.benchmarks import workloads
 from dlcore.benchmarks.timing import median, paired, paired_interval, time_case, timing_method
 
@@ -215,7 +215,7 @@ def plot(rows: list[dict], path: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
 
 
 def _threads(text: str) -> int:

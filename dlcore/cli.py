@@ -331,7 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands
 # ----------------------------------------------------------------------------------------------
 def _same_file(a: str, b: str) -> bool:
-    return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
+    """Whether paths ``a`` and ``b`` name one file (an existing one by any name, or one yet to be written)."""
+    if Path(a).exists() and Path(b).exists():
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _say_auto(backend: Any, file: Any = None) -> None:
@@ -452,6 +455,8 @@ def train(args: argparse.Namespace) -> int:
     if args.precision and args.dtype not in (None, "float32"):
         raise ValueError(f"--precision keeps float32 master weights; drop --dtype {args.dtype}")
     args.dtype = args.dtype or ("float32" if args.precision else "float64")
+    if args.out and args.plot and _same_file(args.out, args.plot):
+        raise ValueError(f"--out and --plot both name {args.out}: the picture would replace the model")
     if args.plot:
         from dlcore.backends.plotting import check_output
 
@@ -727,7 +732,8 @@ def _plot(args, net: Network, history: History, backend, X, Y) -> None:
 def predict(args: argparse.Namespace) -> int:
     if args.out:
         storage.check_writable(args.out, "--out")
-        for flag, other in (("--model", args.model), ("--data", args.data)):
+        data = () if args.data in DATASETS else (("--data", args.data),)
+        for flag, other in (("--model", args.model), *data):
             if _same_file(args.out, other):
                 raise ValueError(f"--out {args.out} is the same file as {flag}; choose another file name")
     backend = get_backend(args.backend)
@@ -943,6 +949,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BackendError, ValueError, TrainingDiverged, OSError) as exc:
         if not _SILENT:  # a data-parallel rank > 0: rank 0 prints the same error
             print(f"dlcore: error: {_cli_words(str(exc), argv[0] if argv else None)}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:  # e.g. --samples 1000000000000: NumPy's "Unable to allocate 3.64 TiB ..."
+        print(
+            f"dlcore: error: out of memory ({exc}); use fewer examples or a smaller network", file=sys.stderr
+        )
         return 2
     except KeyboardInterrupt as exc:
         what, code = _stopped(exc)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 
-from dlcore import Network
+from dlcore import Network, get_backend
 from dlcore.cli import main
 
 BASE = ["train", "--backend", "numpy", "--samples", "120"]
@@ -139,7 +140,7 @@ def test_the_validation_columns_are_held_out_of_the_normalization_and_the_train_
     model = tmp_path / "m.npz"
     code, out, _ = run(capsys, *BASE, "--iterations", "50", "--validation-split", "0.3", "--out", model)
     assert code == 0 and re.search(r"^validation accuracy: [\d.]+%$", out, re.M), out
-    backend = __import__("dlcore").get_backend("numpy")
+    backend = get_backend("numpy")
     X, Y = load_dataset("planar", backend, seed=1, m=120)
     X_train, Y_train, _, _ = train_test_split(X, Y, 0.2, backend, seed=1)
     X_fit, _, X_val, _ = train_validation_split(X_train, Y_train, 0.3, backend.rng(1))
@@ -201,7 +202,7 @@ def test_python_messages_name_no_cli_flags(tmp_path):
     data = tmp_path / "d.csv"
     data.write_text("1,1e39,0\n2,3,1\n")
     with pytest.raises(ValueError, match=r"dtype='float64'") as dtype:
-        load_csv(data, __import__("dlcore").get_backend("numpy"), "float32")
+        load_csv(data, get_backend("numpy"), "float32")
     assert "--" not in str(plot.value) + str(dtype.value)
 
 
@@ -265,3 +266,47 @@ def test_header_says_whether_a_csvs_first_line_names_the_columns(capsys, tmp_pat
     data.write_text("x1,2020,y\n" + rows + "\n")
     code, _, err = run(capsys, *train, "--quiet")
     assert code == 2 and "'x1' is not a number" in err and "or pass --header yes" in err
+
+
+def test_out_and_plot_naming_one_file_are_refused_before_training(capsys, tmp_path):
+    """The picture was saved over the model, and both 'saved' lines printed."""
+    same = tmp_path / "same.png"
+    code, out, err = run(capsys, *BASE, "--out", same, "--plot", tmp_path / "." / "same.png")
+    assert code == 2 and "--out and --plot both name" in err and out == "" and not same.exists()
+
+
+def test_running_out_of_memory_is_one_line(capsys):
+    code, out, err = run(capsys, *BASE[:3], "--samples", "1000000000000")
+    assert code == 2 and out == "" and err.startswith("dlcore: error: out of memory (Unable to allocate")
+    assert len(err.splitlines()) == 1 and "fewer examples" in err
+
+
+def test_a_picture_is_written_atomically(tmp_path):
+    """A save that fails half-way (Ctrl-C, a full disk) leaves the previous picture whole."""
+    from dlcore.backends.plotting import save_figure
+
+    class Failing:
+        def savefig(self, f, format, dpi):
+            f.write(b"half a picture")
+            raise KeyboardInterrupt
+
+    class Fine:
+        def savefig(self, f, format, dpi):
+            f.write(f"a {format} picture".encode())
+
+    path = tmp_path / "p.svg"
+    save_figure(Fine(), path, dpi=110)
+    with pytest.raises(KeyboardInterrupt):
+        save_figure(Failing(), path, dpi=110)
+    assert path.read_bytes() == b"a svg picture" and [p.name for p in tmp_path.iterdir()] == ["p.svg"]
+
+
+def test_float16_data_fits_every_wider_dtype_without_a_warning(tmp_path):
+    """check_range compared float16 data with float64's limit cast to float16: 'overflow in cast'."""
+    from dlcore.data import load_dataset
+
+    np.savez(tmp_path / "h.npz", X=np.ones((2, 5), np.float16), Y=np.array([[0, 1, 0, 1, 1]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        X, _ = load_dataset(str(tmp_path / "h.npz"), get_backend("numpy"), dtype="float32")
+    assert X.dtype == np.float32
