@@ -826,6 +826,13 @@ def info(args: argparse.Namespace) -> int:
         print(f"  {name:<17} {'available' if not why else 'not available: ' + why}")
     auto = get_backend("auto")
     print(f"  {'auto':<17} -> {auto.name} on {auto.device_name()}")
+    chosen = os.environ.get("DLCORE_BACKEND")  # what train and predict use without --backend
+    if chosen:
+        try:
+            default = get_backend(None)
+            print(f"  $DLCORE_BACKEND={chosen} -> {default.name} on {default.device_name()}")
+        except (BackendError, ValueError) as exc:
+            print(f"  $DLCORE_BACKEND={chosen}: not available: {exc}")
     if d["gpus"]:
         for g in d["gpus"]:
             rt, drv = g["cuda_runtime"], g["cuda_driver"]

@@ -335,6 +335,16 @@ def test_info(capsys):
     assert re.search(r"^NumPy BLAS: \S+", out, re.M)
 
 
+def test_info_says_what_dlcore_backend_chooses(capsys, monkeypatch):
+    """train and predict use $DLCORE_BACKEND without --backend; info showed only what auto chooses."""
+    monkeypatch.setenv("DLCORE_BACKEND", "array_api_strict")
+    code, out, _ = run(capsys, "info")
+    assert code == 0 and "  $DLCORE_BACKEND=array_api_strict -> array_api_strict on " in out
+    monkeypatch.setenv("DLCORE_BACKEND", "nonsense")
+    code, out, _ = run(capsys, "info")
+    assert code == 0 and "  $DLCORE_BACKEND=nonsense: not available: " in out
+
+
 def test_bench_delegates_to_the_benchmark_report(capsys, monkeypatch):
     seen = []
     fake = types.ModuleType("dlcore.benchmarks.report")
