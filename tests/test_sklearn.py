@@ -9,8 +9,8 @@ themselves, and why (none is skipped by us, and none is expected to fail):
 - ``check_classifier_data_not_an_array`` / ``check_regressor_data_not_an_array``: need pandas, which is
   not a dependency of dlcore; they run where pandas is installed.
 
-Expected to fail (xfail, strict), for the float32 regressor only: the two invariance checks (see
-``_expected_failures``).
+May fail (xfail, not strict: it depends on the rows drawn), for the float32 regressor only: the two
+invariance checks (see ``_expected_failures``).
 """
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ CHECKED = [
 def _expected_failures(estimator) -> dict[str, str]:
     """A float32 network answers float64 X in float64 (check_regressor_multioutput asks that), with
     float32's rounding: predictions of a subset or of shuffled rows differ by ~1e-7, which the two
-    invariance checks, at float64's tolerance, refuse."""
+    invariance checks, at float64's tolerance, refuse when the BLAS blocks the rows differently."""
     if estimator.get_params()["dtype"] != "float32":
         return {}
     why = "a float32 network's predictions, reported in float64: float32's rounding (~1e-7)"
     return {"check_methods_sample_order_invariance": why, "check_methods_subset_invariance": why}
 
 
-@parametrize_with_checks(CHECKED, expected_failed_checks=_expected_failures, xfail_strict=True)
+@parametrize_with_checks(CHECKED, expected_failed_checks=_expected_failures, xfail_strict=False)
 def test_scikit_learn_checks(estimator, check):
     check(estimator)
 
