@@ -9,6 +9,7 @@ One epoch is one pass over the T batches; one iteration is one parameter update 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,11 +22,11 @@ def check_batch_size(batch_size: Any, m: int) -> int:
     """``None`` means the full batch (m); otherwise an integer >= 1 (capped at m)."""
     if batch_size is None:
         return m
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or operator.index(batch_size) < 1:
         raise ValueError(
             f"batch_size must be an integer >= 1 (or None for the full batch); got {batch_size!r}"
         )
-    return min(batch_size, m)
+    return min(operator.index(batch_size), m)
 
 
 def num_batches(m: int, batch_size: int) -> int:

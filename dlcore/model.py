@@ -12,7 +12,6 @@ layer (:mod:`dlcore.propagation`) and the one training loop (:mod:`dlcore.traini
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -33,7 +32,13 @@ from dlcore.optimizers import Optimizer, get_optimizer
 from dlcore.precision import MixedPrecision, train_mixed
 from dlcore.regularization import check_keep_prob
 from dlcore.training import DIVERGENCE_FACTOR, History, Plan, TrainingDiverged, check_divergence_factor, train
-from dlcore.validation import check_features, check_learning_rate, check_positive_int, check_seed
+from dlcore.validation import (
+    check_features,
+    check_learning_rate,
+    check_number,
+    check_positive_int,
+    check_seed,
+)
 
 Array = Any
 OUTPUTS = {"sigmoid": "binary cross-entropy", "softmax": "several classes", "linear": "regression"}
@@ -63,6 +68,8 @@ class Network:
     #: X that enters fit/predict/predict_proba/cost/accuracy, so raw data goes in; set by :meth:`load`
     normalization: Any = None
     _target_normalization: Any = None
+    #: fits run on the network's own seed: each later one draws its shuffles and masks from a new stream
+    _fits: int = 0
     #: free-form metadata saved with the model (training settings, class names); set by :meth:`load`, and
     #: written again by :meth:`save`
     info: dict | None = None
@@ -127,6 +134,15 @@ class Network:
         """
         backend = get_backend(options.pop("backend", None))
         X, Y = backend.asarray(X), backend.asarray(Y)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n_x, m), one example per column; got shape {tuple(X.shape)}")
+        if Y.ndim == 2 and Y.shape[1] != X.shape[1]:  # else a (m, 1) Y made a network of m outputs
+            m, hint = X.shape[1], ""
+            if Y.shape[0] == m:
+                hint = ": Y holds one example per row, pass Y.T"
+            elif X.shape[0] == Y.shape[1]:
+                hint = ": X holds one example per row, pass X.T"
+            raise ValueError(f"X has m = {m} examples (columns) but Y has {Y.shape[1]}{hint}")
         task, n_out = infer_task(Y, backend, task)
         n_x = X.shape[0]
         dims = list(layer_dims) if layer_dims else [n_x, 64 if task == "multiclass" else 4, n_out]
@@ -209,6 +225,10 @@ class Network:
         """Write parameters and config to ``path`` (``.npz``, atomically); see :mod:`dlcore.persistence`.
         ``normalization`` and ``info`` default to the network's own (a loaded model keeps its class names)."""
         norm = normalization if normalization is not None else self.normalization
+        if norm is not None and norm.n_x != self.layer_dims[0]:  # load would refuse the file
+            raise ValueError(
+                f"the normalization has {norm.n_x} features but the network takes {self.layer_dims[0]}"
+            )
         targets = self.target_normalization
         config = persistence.model_config(
             self.layer_dims,
@@ -343,7 +363,9 @@ class Network:
         ``decay_rate`` (alpha = alpha0 / (1 + decay_rate * epoch)), ``l2`` (lambda), ``keep_prob``
         (inverted dropout on hidden layers), ``validation_split`` or ``validation_data`` with
         ``patience`` (early stopping, best parameters restored), ``seed`` (shuffles, split, dropout;
-        default the network's seed).
+        default the network's seed, the same split in every fit but new shuffles and dropout masks in
+        each later one, as one longer fit would draw). An Optimizer object brings its own learning rate
+        and decay (``learning_rate`` and ``decay_rate`` are then not used).
 
         The cost is brought to the host only every ``cost_every`` iterations (epochs when any option
         is used; default 100, or 1 with mini-batches) and after the last, so a GPU is never stalled by
@@ -403,13 +425,15 @@ class Network:
                         f"precision={precision!r} keeps float32 master weights: create the network with "
                         "dtype='float32'"
                     )
-                l2 = float(l2)
-                if not (math.isfinite(l2) and l2 >= 0):
-                    raise ValueError(f"l2 must be a finite number >= 0 (0 = no regularization); got {l2!r}")
+                l2 = check_number(l2, "l2")
                 keep_prob = check_keep_prob(keep_prob)
                 factor = check_divergence_factor(divergence_factor)
-                seed = self.seed if seed is None else check_seed(seed)
-                validation = None if validation_data is None else self.check_XY(*validation_data)
+                own_seed = seed is None
+                seed = self.seed if own_seed else check_seed(seed)
+                validation = None if validation_data is None else self._validation_pair(validation_data)
+                if validation is not None and validation_split:
+                    raise ValueError("give validation_split or validation_data, not both")
+                patience = None if patience is None else check_positive_int(patience, "patience")
             if parallel is not None:  # collectives
                 held_out = {} if validation is None else {"X_val": validation[0], "Y_val": validation[1]}
                 parallel.check_same_data(X=X, Y=Y, **held_out)
@@ -418,9 +442,13 @@ class Network:
                 verbose = verbose and parallel.rank == 0
             with agreed():
                 rng = self.backend.rng(seed, on_device=device_rng)
-                if validation is None and validation_split:
+                if validation is None and validation_split:  # the same split in every fit of a seed
                     X, Y, Xv, Yv = train_validation_split(X, Y, validation_split, rng)
                     validation = (Xv, Yv)
+                if own_seed and seed is not None:  # fit after fit: new shuffles and dropout masks
+                    if self._fits:
+                        rng = self.backend.rng(_stream_seed(seed, self._fits), on_device=device_rng)
+                    self._fits += 1
                 if patience is not None and validation is None:
                     raise ValueError(
                         "patience needs validation_split > 0 (e.g. 0.1) or validation_data=(X_val, Y_val)"
@@ -456,6 +484,15 @@ class Network:
                 verbose=verbose,
                 parallel=parallel,
             )
+
+    def _validation_pair(self, validation_data: Any) -> tuple[Array, Array]:
+        """``validation_data`` checked: a pair (X_val, Y_val) shaped as X and Y are."""
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError(
+                f"validation_data must be a pair (X_val, Y_val); got a {type(validation_data).__name__}"
+                + (f" of {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else "")
+            )
+        return self.check_XY(*validation_data)
 
     def _warn_single_class(self, Y: Array) -> None:
         """One-line UserWarning when classification labels hold a single class (training then reaches a
@@ -514,6 +551,11 @@ class Network:
         if self.task == "regression":
             raise ValueError("accuracy is for classifiers; a regression network reports score() (R^2)")
         return self.score(X, Y)
+
+
+def _stream_seed(seed: int, k: int) -> int:
+    """The seed of the k-th later fit on ``seed``'s network (k >= 1): apart from ``seed`` and each other."""
+    return (seed * 0x9E3779B97F4A7C15 + k * 0xBF58476D1CE4E5B9) % 2**63
 
 
 def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]:

@@ -17,13 +17,12 @@ Gradient descent asks backpropagation for gradients already scaled by alpha
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from dlcore._namespace import namespace
 from dlcore.ops import Ops, ops_of
 from dlcore.propagation import copy_params, update
-from dlcore.validation import check_learning_rate
+from dlcore.validation import check_learning_rate, check_number
 
 Array = Any
 Params = dict[str, Array]
@@ -36,9 +35,7 @@ class Optimizer:
 
     def __init__(self, learning_rate: float = 0.01, decay_rate: float = 0.0) -> None:
         lr = check_learning_rate(learning_rate)
-        decay = float(decay_rate)
-        if not math.isfinite(decay) or decay < 0:
-            raise ValueError(f"decay_rate must be a finite number >= 0; got {decay_rate!r}")
+        decay = check_number(decay_rate, "decay_rate")
         self.learning_rate0 = lr
         self.learning_rate = lr
         self.decay_rate = decay
@@ -107,6 +104,11 @@ def _state(states: Params, name: str, like: Array) -> Array:
     """``states[name]``, zeros shaped like the parameter before the first step."""
     if name not in states:
         states[name] = namespace(like).zeros_like(like)
+    elif tuple(states[name].shape) != tuple(like.shape):
+        raise ValueError(
+            f"this optimizer's state for {name} has shape {tuple(states[name].shape)} but {name} has "
+            f"{tuple(like.shape)}: it was stepped on another network; give each network its own optimizer"
+        )
     return states[name]
 
 

@@ -108,9 +108,21 @@ def check_learning_rate(learning_rate: Any) -> float:
 
 
 def check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """``value`` as an int >= 1 (NumPy's integers too, as a grid made with np.arange hands them)."""
+    if isinstance(value, bool) or not hasattr(value, "__index__") or operator.index(value) < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-    return value
+    return operator.index(value)
+
+
+def check_number(value: Any, name: str, at_least: float = 0.0) -> float:
+    """``value`` as a finite float >= ``at_least``, or a ValueError naming the option."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number >= at_least):
+        raise ValueError(f"{name} must be a finite number >= {at_least:g}; got {value!r}")
+    return number
 
 
 def check_targets(Y: Any, n_y: int, m: int, backend: Any, dtype: Any) -> Array:
