@@ -915,7 +915,8 @@ CLI_WORDS = {
         "dtype='float64'": "--dtype float64",
         "task='regression'": "--task regression",
         "task='multiclass'": "--task multiclass",
-        "use compute_dtype='bfloat16', a static loss_scale (e.g. 1024), or l2=0": (
+        "use precision='bfloat16' (a backend that has it: torch), a static loss scale "
+        "(MixedPrecision(optimizer, 'float16', loss_scale=1024)), or l2=0": (
             "use --precision bfloat16 (the torch backend), or leave out --l2"
         ),
     },

@@ -356,8 +356,9 @@ def train_mixed(
     low = precision.prepare(params, backend)
     if l2 and precision.dynamic:  # L2's gradient is added outside dZ[L]: it would be divided by S
         raise ValueError(
-            "l2 with dynamic loss scaling is not supported: use compute_dtype='bfloat16', a static "
-            "loss_scale (e.g. 1024), or l2=0"
+            "l2 with dynamic loss scaling is not supported: use precision='bfloat16' (a backend that "
+            "has it: torch), a static loss scale (MixedPrecision(optimizer, 'float16', loss_scale=1024)), "
+            "or l2=0"
         )
     if validation is not None:
         validation = (precision.cast(validation[0]), validation[1])

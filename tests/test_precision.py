@@ -387,7 +387,9 @@ def test_the_l2_cost_of_low_precision_weights_is_summed_in_float32(mixed):
 def test_l2_with_dynamic_loss_scaling_is_refused():
     backend = get_backend("numpy")
     X, Y, params, acts = _planar(backend)
-    with pytest.raises(ValueError, match="l2 with dynamic loss scaling is not supported: use"):
+    # the fixes a fit user can pass (compute_dtype= was MixedPrecision's argument, not fit's)
+    fix = r"use precision='bfloat16' \(a backend that has it: torch\), a static loss scale \(MixedPrecision"
+    with pytest.raises(ValueError, match="l2 with dynamic loss scaling is not supported: " + fix):
         train_mixed(
             params,
             acts,
