@@ -165,6 +165,12 @@ def read_csv_rows(
         and all(not isinstance(r[-1], str) for r in rows[1:])
     ):
         names, rows = first, rows[1:]  # a text label above numeric ones: "label", the column's name
+        warnings.warn(
+            f"{path}: line 1 is read as column names, its label {first[-1]!r} being text above numeric "
+            "labels; pass header=False if it is data",
+            UserWarning,
+            stacklevel=3,
+        )
     if not rows:
         raise ValueError(f"{path} holds no data rows; expected one example per row, the 0/1 label last")
     if header is None and names is None:

@@ -9,11 +9,11 @@ One epoch is one pass over the T batches; one iteration is one parameter update 
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Iterator
 from typing import Any
 
 from dlcore._namespace import namespace
+from dlcore.validation import check_positive_int
 
 Array = Any
 
@@ -22,11 +22,13 @@ def check_batch_size(batch_size: Any, m: int) -> int:
     """``None`` means the full batch (m); otherwise an integer >= 1 (capped at m)."""
     if batch_size is None:
         return m
-    if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or operator.index(batch_size) < 1:
+    try:
+        size = check_positive_int(batch_size, "batch_size")
+    except ValueError:
         raise ValueError(
             f"batch_size must be an integer >= 1 (or None for the full batch); got {batch_size!r}"
-        )
-    return min(operator.index(batch_size), m)
+        ) from None
+    return min(size, m)
 
 
 def num_batches(m: int, batch_size: int) -> int:

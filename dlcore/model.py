@@ -64,9 +64,7 @@ class Network:
         dtype: ``"float64"`` or ``"float32"``.
     """
 
-    #: input normalization (a :class:`dlcore.data.Normalization`) saved with the model and applied to every
-    #: X that enters fit/predict/predict_proba/cost/accuracy, so raw data goes in; set by :meth:`load`
-    normalization: Any = None
+    _normalization: Any = None
     _target_normalization: Any = None
     #: fits run on the network's own seed: each later one draws its shuffles and masks from a new stream
     _fits: int = 0
@@ -194,6 +192,8 @@ class Network:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
+        if "normalization" in state:  # pickled before it became a property
+            state["_normalization"] = state.pop("normalization")
         backend = get_backend(state.pop("backend"))
         dtype = backend.dtype(state.pop("dtype"))
         params = state.pop("params")
@@ -201,6 +201,24 @@ class Network:
         self.head = head_for(self.activations[-1])
         with backend.activate():
             self.params = {k: backend.asarray(v, dtype=dtype) for k, v in params.items()}
+
+    @property
+    def normalization(self) -> Any:
+        """Input normalization (a :class:`dlcore.data.Normalization` of X's n_x rows) saved with the model
+        and applied to every X that enters fit/predict/predict_proba/cost/accuracy, so raw data goes in;
+        set by the CLI and by :meth:`load`."""
+        return self._normalization
+
+    @normalization.setter
+    def normalization(self, norm: Any) -> None:
+        self._normalization = self._checked_normalization(norm)
+
+    def _checked_normalization(self, norm: Any) -> Any:
+        if norm is not None and norm.n_x != self.layer_dims[0]:
+            raise ValueError(
+                f"the normalization has {norm.n_x} features but the network takes {self.layer_dims[0]}"
+            )
+        return norm
 
     @property
     def target_normalization(self) -> Any:
@@ -224,11 +242,7 @@ class Network:
     def save(self, path: str | os.PathLike, normalization: Any = None, info: dict | None = None) -> None:
         """Write parameters and config to ``path`` (``.npz``, atomically); see :mod:`dlcore.persistence`.
         ``normalization`` and ``info`` default to the network's own (a loaded model keeps its class names)."""
-        norm = normalization if normalization is not None else self.normalization
-        if norm is not None and norm.n_x != self.layer_dims[0]:  # load would refuse the file
-            raise ValueError(
-                f"the normalization has {norm.n_x} features but the network takes {self.layer_dims[0]}"
-            )
+        norm = self.normalization if normalization is None else self._checked_normalization(normalization)
         targets = self.target_normalization
         config = persistence.model_config(
             self.layer_dims,
@@ -263,8 +277,6 @@ class Network:
                 raise ValueError(f"unexpected arrays {sorted(extra)}")
             norm, targets = config.get("normalization"), config.get("target_normalization")
             net.normalization = None if norm is None else Normalization.from_dict(norm)
-            if net.normalization is not None and net.normalization.n_x != net.layer_dims[0]:
-                raise ValueError("the normalization does not match the input layer")
             net.target_normalization = None if targets is None else Normalization.from_dict(targets)
             limits = backend.xp.finfo(net.dtype)
             for record in (net.normalization, net.target_normalization):
@@ -445,10 +457,6 @@ class Network:
                 if validation is None and validation_split:  # the same split in every fit of a seed
                     X, Y, Xv, Yv = train_validation_split(X, Y, validation_split, rng)
                     validation = (Xv, Yv)
-                if own_seed and seed is not None:  # fit after fit: new shuffles and dropout masks
-                    if self._fits:
-                        rng = self.backend.rng(_stream_seed(seed, self._fits), on_device=device_rng)
-                    self._fits += 1
                 if patience is not None and validation is None:
                     raise ValueError(
                         "patience needs validation_split > 0 (e.g. 0.1) or validation_data=(X_val, Y_val)"
@@ -460,6 +468,10 @@ class Network:
                 self._warn_single_class(Y)
                 every = 1 if plan.batch_size < m else 100  # default: every epoch, or every 100 updates
                 every = check_positive_int(every if cost_every is None else cost_every, "cost_every")
+                if own_seed and seed is not None:  # fit after fit: new shuffles and dropout masks
+                    if self._fits:  # (counted once every check passed: a refused fit drew nothing)
+                        rng = self.backend.rng(_stream_seed(seed, self._fits), on_device=device_rng)
+                    self._fits += 1
             run, how = train, {"optimizer": opt}
             if mixed is not None:  # the loop computes in the low dtype; self.params stay the masters
                 run, how = train_mixed, {"precision": mixed, "backend": self.backend}

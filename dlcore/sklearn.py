@@ -160,9 +160,11 @@ class _DLEstimator(BaseEstimator):
 
     @contextlib.contextmanager
     def _unchanged_on_error(self) -> Iterator[None]:
-        """A fit or partial_fit that raises leaves the estimator as it was (a bad option once left a new,
-        untrained network in place of the fitted one), except when training diverged: the network then
-        holds its last good parameters, as the error says, and the attributes describe them."""
+        """A fit that raises, or a partial_fit refused before it trains, leaves the estimator as it was (a
+        bad option once left a new, untrained network in place of the fitted one; the attributes are put
+        back, not partial_fit's network and optimizer, which train in place), except when training
+        diverged: the network then holds its last good parameters, as the error says, and the attributes
+        describe them."""
         before = dict(self.__dict__)
         try:
             yield
@@ -242,10 +244,10 @@ class DLClassifier(ClassifierMixin, _DLEstimator):
     ``network_`` (the :class:`dlcore.Network`), ``loss_curve_`` (the recorded costs; one per
     partial_fit call), ``n_iter_`` (updates made; with float16's dynamic loss scale, skipped steps
     too), ``optimizer_`` (the optimizer in use, Adam's moments and step count included), ``history_``
-    (the :class:`dlcore.History` of the last fit). A fit or partial_fit that raises leaves them as they
-    were, except after :class:`~dlcore.TrainingDiverged`: the network then holds the parameters the
-    error names and the attributes describe them. An interrupted fit (Ctrl-C) leaves ``network_`` at
-    its last whole update.
+    (the :class:`dlcore.History` of the last fit). A fit that raises, or a partial_fit refused before it
+    trains, leaves them as they were, except after :class:`~dlcore.TrainingDiverged`: the network then
+    holds the parameters the error names and the attributes describe them. An interrupted fit (Ctrl-C)
+    leaves ``network_`` at its last whole update.
     """
 
     def fit(self, X: Any, y: Any) -> DLClassifier:

@@ -109,19 +109,23 @@ def check_learning_rate(learning_rate: Any) -> float:
 
 def check_positive_int(value: Any, name: str) -> int:
     """``value`` as an int >= 1 (NumPy's integers too, as a grid made with np.arange hands them)."""
-    if isinstance(value, bool) or not hasattr(value, "__index__") or operator.index(value) < 1:
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:  # a float, a string, an array
+        number = None
+    if number is None or number < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-    return operator.index(value)
+    return number
 
 
-def check_number(value: Any, name: str, at_least: float = 0.0) -> float:
-    """``value`` as a finite float >= ``at_least``, or a ValueError naming the option."""
+def check_number(value: Any, name: str) -> float:
+    """``value`` as a finite float >= 0, or a ValueError naming the option."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = math.nan
-    if not (math.isfinite(number) and number >= at_least):
-        raise ValueError(f"{name} must be a finite number >= {at_least:g}; got {value!r}")
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return number
 
 

@@ -258,7 +258,10 @@ def test_a_text_label_above_numeric_labels_is_the_header(tmp_path):
     """pandas' ``to_csv(index=False)`` of features named 0, 1, 2 and a column "label": the line was a data
     row and "label" a third class (m = 4, classes 0, 1, label)."""
     path = _write(tmp_path / "p.csv", "0,1,2,label\n0.5,1,2,1\n3,4,5,0\n6,7,8,1\n")
-    X, Y, classes = load_csv(str(path), NP, with_classes=True)
+    with pytest.warns(
+        UserWarning, match=r"line 1 is read as column names, its label 'label' .* header=False"
+    ):
+        X, Y, classes = load_csv(str(path), NP, with_classes=True)
     assert classes is None and X.tolist() == [[0.5, 3, 6], [1, 4, 7], [2, 5, 8]] and Y.tolist() == [[1, 0, 1]]
     names = _write(tmp_path / "n.csv", "1,2,cat\n3,4,dog\n5,6,cat\n")  # every label a name: no header
     assert load_csv(str(names), NP, with_classes=True)[2] == ["cat", "dog"]

@@ -287,6 +287,12 @@ def test_a_later_fit_draws_new_shuffles_and_masks_but_the_same_split(backend):
     fixed_first, fixed_second = two_fits(seed=3)
     for k in own_first:
         np.testing.assert_array_equal(own_first[k], fixed_first[k])  # the first fit: as before
+    refused = Network([2, 6, 1], "tanh", backend=backend, seed=3)
+    with pytest.raises(ValueError, match="batch_size"):
+        refused.fit(X, Y, **{**options, "batch_size": 0})  # refused: it draws nothing, counts nothing
+    refused.fit(X, Y, **options)
+    for k, v in _params(backend, refused).items():
+        np.testing.assert_array_equal(v, own_first[k])
     assert any(not np.array_equal(own_second[k], fixed_second[k]) for k in own_first)
     # the split is the seed's in every fit: the second fit's validation cost is that of the same columns
     net = Network([2, 6, 1], "tanh", backend=backend, seed=3)
@@ -308,6 +314,8 @@ def test_numpy_integers_count_as_integers_and_zero_patience_is_refused():
     net.fit(X, Y, iterations=n(3))
     with pytest.raises(ValueError, match="patience must be an integer >= 1; got 0"):
         net.fit(X, Y, epochs=2, validation_split=0.25, patience=0)  # it turned early stopping off
+    with pytest.raises(ValueError, match=r"epochs must be an integer >= 1; got array\(\[2\]\)"):
+        net.fit(X, Y, epochs=np.array([2]))
 
 
 @pytest.mark.parametrize(
@@ -347,11 +355,16 @@ def test_for_data_checks_that_x_and_y_hold_the_same_examples():
         Network.for_data(X.T, Y, backend="numpy")
 
 
-def test_save_refuses_a_normalization_that_load_would_refuse(tmp_path):
+def test_a_normalization_of_another_width_is_refused_where_it_is_given(tmp_path):
+    """save wrote one that load then refused as corrupt; set on the network it failed only at predict."""
     net = Network([2, 3, 1], backend="numpy")
+    wrong = Normalization([0.0] * 5, [1.0] * 5)
     with pytest.raises(ValueError, match="the normalization has 5 features but the network takes 2"):
-        net.save(tmp_path / "m.npz", normalization=Normalization([0.0] * 5, [1.0] * 5))
+        net.save(tmp_path / "m.npz", normalization=wrong)
     assert not (tmp_path / "m.npz").exists()
+    with pytest.raises(ValueError, match="the normalization has 5 features but the network takes 2"):
+        net.normalization = wrong
+    assert net.normalization is None
 
 
 def test_an_optimizer_stepped_on_another_network_is_refused():

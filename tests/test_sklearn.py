@@ -2,7 +2,7 @@
 reach for them (string labels, Pipeline + StandardScaler, GridSearchCV, clone, pickle, partial_fit).
 
 scikit-learn's ``parametrize_with_checks`` runs every check of the installed version. Checks that skip
-themselves, and why (none is skipped by us, and none is expected to fail):
+themselves, and why (none is skipped by us):
 
 - ``check_array_api_input``: runs only when ``SCIPY_ARRAY_API=1`` is set before SciPy is imported; dlcore
   chooses its array library with ``backend=`` instead (tested below on every backend).
@@ -52,7 +52,7 @@ def _expected_failures(estimator) -> dict[str, str]:
     return {"check_methods_sample_order_invariance": why, "check_methods_subset_invariance": why}
 
 
-@parametrize_with_checks(CHECKED, expected_failed_checks=_expected_failures, xfail_strict=False)
+@parametrize_with_checks(CHECKED, expected_failed_checks=_expected_failures)  # xfails not strict
 def test_scikit_learn_checks(estimator, check):
     check(estimator)
 
