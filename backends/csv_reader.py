@@ -125,7 +125,7 @@ def read_csv_rows(
                     continue
                 if width is None:
                     width = len(cells)
-                    first = cells if header is None and label_header and names is None else None
+                    first = cells if header is None and label_header else None
                 elif len(cells) != width:
                     raise ValueError(
                         f"{path}, line {line}: expected {width} columns like the rows above, got {len(cells)}"

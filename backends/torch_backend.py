@@ -78,7 +78,7 @@ class TorchOps(Ops):
     def gd_update_all(self, Ws: Sequence[Any], dWs: Sequence[Any], learning_rate: float) -> None:
         if learning_rate != 1.0:  # W + (-alpha) dW would round once: other bits
             return super().gd_update_all(Ws, dWs, learning_rate)
-        self.lib._foreach_sub_(list(Ws), list(dWs))
+        self.lib._foreach_sub_(Ws, dWs)
 
     def cost(self, head: Any, Z: Any, A: Any, Y: Any) -> Any:
         if head.name != "binary":

@@ -620,10 +620,10 @@ def _report(
 
 def _print_confusion(net: Network, X: Any, Y: Any, backend: Any, classes: Any = None) -> None:
     """The test confusion matrix: row = true class, column = predicted class (with the class names)."""
-    labels = backend.xp.astype(Y, backend.xp.int64) if Y.shape[0] == 1 else net.head.predict(Y)
     if net.n_classes > MAX_CONFUSION_CLASSES:
         print(f"test confusion matrix: not printed for {net.n_classes} classes")
         return
+    labels = backend.xp.astype(Y, backend.xp.int64) if Y.shape[0] == 1 else net.head.predict(Y)
     C = backend.to_numpy(confusion_matrix(labels, net.predict(X), net.n_classes))
     width = max(3, len(str(int(C.max()))))
     print("test confusion matrix (rows: true class, columns: predicted):")

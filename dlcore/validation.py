@@ -107,12 +107,20 @@ def check_learning_rate(learning_rate: Any) -> float:
     return lr
 
 
-def check_positive_int(value: Any, name: str) -> int:
-    """``value`` as an int >= 1 (NumPy's integers too, as a grid made with np.arange hands them)."""
+def _integer(value: Any) -> int | None:
+    """``value`` as an int (NumPy's integers too, as a grid made with np.arange hands them), or None for
+    a bool, a float, a string, an array."""
+    if isinstance(value, bool):
+        return None
     try:
-        number = None if isinstance(value, bool) else operator.index(value)
-    except TypeError:  # a float, a string, an array
-        number = None
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """``value`` as an int >= 1, or a ValueError naming the option."""
+    number = _integer(value)
     if number is None or number < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
     return number
@@ -149,6 +157,7 @@ def check_seed(seed: Any) -> int | None:
     """``seed`` as accepted by the random generators: ``None`` (fresh entropy) or an integer >= 0."""
     if seed is None:
         return None
-    if isinstance(seed, bool) or not hasattr(seed, "__index__") or operator.index(seed) < 0:
+    number = _integer(seed)
+    if number is None or number < 0:
         raise ValueError(f"seed must be None or an integer >= 0 (e.g. seed=1); got {seed!r}")
-    return operator.index(seed)
+    return number

@@ -316,6 +316,8 @@ def test_numpy_integers_count_as_integers_and_zero_patience_is_refused():
         net.fit(X, Y, epochs=2, validation_split=0.25, patience=0)  # it turned early stopping off
     with pytest.raises(ValueError, match=r"epochs must be an integer >= 1; got array\(\[2\]\)"):
         net.fit(X, Y, epochs=np.array([2]))
+    with pytest.raises(ValueError, match=r"seed must be None or an integer >= 0 .* got array\(\[1\]\)"):
+        net.fit(X, Y, iterations=1, seed=np.array([1]))  # a TypeError from operator.index before
 
 
 @pytest.mark.parametrize(
