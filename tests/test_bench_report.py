@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import types
 
 import numpy as np
 import pytest
@@ -192,15 +193,18 @@ def test_the_table_prints_the_per_round_ratios_where_the_rows_have_them():
 def test_n_comes_from_a_warm_call_not_the_cold_first_one(monkeypatch):
     """A contestant whose first call pays a one-time cost (recording, allocation, cuBLAS set-up) of 60 ms
     and then takes 1 ms: N is ~20 calls (a ~20 ms sample), not 1 (the cold call's estimate)."""
-    calls = []
+    calls, clock, estimated_from = [], [0.0], []
 
-    def step():
+    def step():  # on a fake clock: no real time is measured
+        clock[0] += 0.06 if not calls else 0.001
         calls.append(1)
-        timing.time.sleep(0.06 if len(calls) == 1 else 0.001)
 
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(timing, "inner_iterations", lambda seconds: estimated_from.append(seconds) or 5)
     case = workloads.Case("primitive", "t", "s", 1, {"vectorized": step}, lambda: None, rounds=1)
     timing.time_case(case, get_backend("numpy"))
-    assert len(calls) - 2 >= 3  # the timed calls of the one round, after the two warm-ups (cold: 1)
+    assert estimated_from == [pytest.approx(0.001)]  # the warm call's time, not the cold one's 0.06
+    assert len(calls) == 2 + 5  # two warm-ups, then the round's N calls
 
 
 def test_seconds_round_before_they_choose_a_unit():
@@ -272,8 +276,8 @@ def test_tf32_without_a_gpu_backend_is_refused_before_any_timing(capsys, tmp_pat
 
 
 def test_tf32_reaches_only_a_gpu_backends_float32_timing(monkeypatch):
-    """The check runs outside the switch (full float32), the timing inside; float64 and CPU backends
-    never enter it."""
+    """Only a GPU backend's float32 timing enters the switch, and leaves it after; float64 and CPU
+    backends never enter it."""
     entered = []
 
     class FakeGPU:
@@ -283,6 +287,7 @@ def test_tf32_reaches_only_a_gpu_backends_float32_timing(monkeypatch):
         def tf32(self):
             entered.append("on")
             yield
+            entered.append("off")
 
     monkeypatch.setattr(report.workloads, "torch_device", lambda backend: None)
     gpu, cpu = FakeGPU(), get_backend("numpy")
@@ -291,7 +296,7 @@ def test_tf32_reaches_only_a_gpu_backends_float32_timing(monkeypatch):
     assert not report._in_tf32(False, gpu, "float32")
     with report._tf32(gpu):
         assert entered == ["on"]
-    assert entered == ["on"]
+    assert entered == ["on", "off"]
 
 
 def test_tf32_with_float64_only_is_refused(capsys, tmp_path):

@@ -24,14 +24,10 @@ from dlcore.activations import get_activation
 from dlcore.initializers import initialize_parameters
 from dlcore.optimizers import Adam, GradientDescent
 from dlcore.training import Plan, train
-from tests.conftest import cupy_skip_reason, torch_cuda_skip_reason
+from tests.conftest import _backend_param
 
 
-def _gpu(name: str, reason: str):
-    return pytest.param(name, marks=[pytest.mark.skip(reason=reason)] if reason else [], id=name)
-
-
-@pytest.fixture(params=[_gpu("cupy", cupy_skip_reason()), _gpu("torch:cuda", torch_cuda_skip_reason())])
+@pytest.fixture(params=[_backend_param(name) for name in ("cupy", "torch:cuda")])
 def gpu(request):
     return get_backend(request.param)
 

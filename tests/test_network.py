@@ -256,13 +256,6 @@ def test_target_standardization_trains_on_standardized_targets_and_answers_in_th
 
 
 # -- fit after fit, and the API's argument checks ------------------------------------------------------
-NP = get_backend("numpy")
-
-
-def _params(backend, net):
-    return {k: np.array(to_host(backend, v)) for k, v in net.params.items()}
-
-
 def test_a_later_fit_draws_new_shuffles_and_masks_but_the_same_split(backend):
     """fit(epochs=1) called in a loop drew the same permutation and dropout masks every call (one
     fit(epochs=3) draws three). The first fit is unchanged; the validation split stays put; an explicit
@@ -279,9 +272,9 @@ def test_a_later_fit_draws_new_shuffles_and_masks_but_the_same_split(backend):
     def two_fits(**seed):
         net = Network([2, 6, 1], "tanh", backend=backend, seed=3)
         net.fit(X, Y, **options, **seed)
-        first = _params(backend, net)
+        first = net.parameters_numpy()
         net.fit(X, Y, **options, **seed)
-        return first, _params(backend, net)
+        return first, net.parameters_numpy()
 
     own_first, own_second = two_fits()
     fixed_first, fixed_second = two_fits(seed=3)
@@ -291,7 +284,7 @@ def test_a_later_fit_draws_new_shuffles_and_masks_but_the_same_split(backend):
     with pytest.raises(ValueError, match="batch_size"):
         refused.fit(X, Y, **{**options, "batch_size": 0})  # refused: it draws nothing, counts nothing
     refused.fit(X, Y, **options)
-    for k, v in _params(backend, refused).items():
+    for k, v in refused.parameters_numpy().items():
         np.testing.assert_array_equal(v, own_first[k])
     assert any(not np.array_equal(own_second[k], fixed_second[k]) for k in own_first)
     # the split is the seed's in every fit: the second fit's validation cost is that of the same columns
@@ -303,9 +296,9 @@ def test_a_later_fit_draws_new_shuffles_and_masks_but_the_same_split(backend):
     assert twin.fit(X, Y, **{**options, "learning_rate": 1e-300}, seed=3).val_costs == again
 
 
-def test_numpy_integers_count_as_integers_and_zero_patience_is_refused():
-    X, Y = planar(NP, m=40)
-    net = Network([2, 3, 1], "tanh", backend="numpy", seed=1)
+def test_numpy_integers_count_as_integers_and_zero_patience_is_refused(backend):
+    X, Y = planar(backend, m=40)
+    net = Network([2, 3, 1], "tanh", backend=backend, seed=1)
     n = np.int64
     history = net.fit(
         X, Y, epochs=n(2), batch_size=n(10), cost_every=n(1), validation_split=0.25, patience=n(5)
@@ -333,33 +326,33 @@ def test_numpy_integers_count_as_integers_and_zero_patience_is_refused():
         ({"validation_data": (1, 2, 3)}, r"must be a pair \(X_val, Y_val\); got a tuple of 3"),
     ],
 )
-def test_bad_fit_options_are_named(kwargs, message):
-    X, Y = planar(NP, m=20)
+def test_bad_fit_options_are_named(backend, kwargs, message):
+    X, Y = planar(backend, m=20)
     with pytest.raises(ValueError, match=message):
-        Network([2, 3, 1], backend="numpy").fit(X, Y, iterations=1, **kwargs)
+        Network([2, 3, 1], backend=backend).fit(X, Y, iterations=1, **kwargs)
 
 
-def test_validation_split_and_validation_data_together_are_refused():
+def test_validation_split_and_validation_data_together_are_refused(backend):
     """validation_split was silently ignored when validation_data was given."""
-    X, Y = planar(NP, m=20)
+    X, Y = planar(backend, m=20)
     with pytest.raises(ValueError, match="give validation_split or validation_data, not both"):
-        Network([2, 3, 1], backend="numpy").fit(
+        Network([2, 3, 1], backend=backend).fit(
             X, Y, iterations=1, validation_split=0.2, validation_data=(X, Y)
         )
 
 
-def test_for_data_checks_that_x_and_y_hold_the_same_examples():
+def test_for_data_checks_that_x_and_y_hold_the_same_examples(backend):
     """Y of shape (m, 1) made a network of m linear outputs; X of shape (m, n_x) one of m inputs."""
-    X, Y = planar(NP, m=40)
+    X, Y = planar(backend, m=40)
     with pytest.raises(ValueError, match=r"X has m = 40 examples \(columns\) but Y has 1: .* pass Y\.T"):
-        Network.for_data(X, Y.T, backend="numpy")
+        Network.for_data(X, Y.T, backend=backend)
     with pytest.raises(ValueError, match=r"X has m = 2 examples .* but Y has 40: .* pass X\.T"):
-        Network.for_data(X.T, Y, backend="numpy")
+        Network.for_data(X.T, Y, backend=backend)
 
 
-def test_a_normalization_of_another_width_is_refused_where_it_is_given(tmp_path):
+def test_a_normalization_of_another_width_is_refused_where_it_is_given(backend, tmp_path):
     """save wrote one that load then refused as corrupt; set on the network it failed only at predict."""
-    net = Network([2, 3, 1], backend="numpy")
+    net = Network([2, 3, 1], backend=backend)
     wrong = Normalization([0.0] * 5, [1.0] * 5)
     with pytest.raises(ValueError, match="the normalization has 5 features but the network takes 2"):
         net.save(tmp_path / "m.npz", normalization=wrong)
@@ -369,13 +362,13 @@ def test_a_normalization_of_another_width_is_refused_where_it_is_given(tmp_path)
     assert net.normalization is None
 
 
-def test_an_optimizer_stepped_on_another_network_is_refused():
+def test_an_optimizer_stepped_on_another_network_is_refused(backend):
     from dlcore.optimizers import Adam
 
-    X, Y = planar(NP, m=20)
+    X, Y = planar(backend, m=20)
     opt = Adam(0.01)
-    Network([2, 8, 1], backend="numpy").fit(X, Y, iterations=2, optimizer=opt)
+    Network([2, 8, 1], backend=backend).fit(X, Y, iterations=2, optimizer=opt)
     with pytest.raises(
         ValueError, match=r"state for W1 has shape \(8, 2\) but W1 has \(3, 2\): .*its own optimizer"
     ):
-        Network([2, 3, 1], backend="numpy").fit(X, Y, iterations=2, optimizer=opt)
+        Network([2, 3, 1], backend=backend).fit(X, Y, iterations=2, optimizer=opt)
