@@ -9,13 +9,19 @@ correctness check, as a fast smoke test.
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from dlcore.backends import cupy_status, get_backend
 from dlcore.benchmarks import workloads
-from dlcore.benchmarks.timing import SETTLE_S, batched, library, settle_down, timed, timing_method
-from dlcore.benchmarks.workloads import inner_iterations
+from dlcore.benchmarks.timing import (
+    SETTLE_S,
+    batched,
+    calls_per_round,
+    library,
+    settle_down,
+    timed,
+    timing_method,
+)
 
 BENCH_BACKENDS = ["numpy", "torch", "cupy"]  # array_api_strict is the correctness referee, not a contestant
 _CASES: dict[tuple, list[workloads.Case]] = {}
@@ -94,12 +100,12 @@ def run_case(benchmark, bench_backend, dtype, quick):
         if switched and not benchmark.disabled and not bench_backend.is_gpu:
             settle_down(SETTLE_S)  # let the other library's worker threads stop spinning
         _LAST_LIBRARY[0] = library(role)
-        start = time.perf_counter()
-        fn()  # warm-up, and an estimate of how many calls one round needs
         n = 1
         if bench_backend.is_gpu and not benchmark.disabled:  # N queued calls, then one synchronize
-            n = inner_iterations(time.perf_counter() - start)
+            n = calls_per_round(case.contestants[role], bench_backend)  # from a warm call, not the cold one
             fn = batched(case.contestants[role], bench_backend, n)
+        else:
+            fn()  # warm-up
         benchmark.extra_info["calls_per_round"] = n
         benchmark.pedantic(fn, rounds=case.rounds, iterations=n, warmup_rounds=1 if role != "loop" else 0)
 

@@ -187,21 +187,20 @@ def _backends(choice: str) -> list:
 
 def plot(rows: list[dict], path: str) -> None:
     """Speedup (loop / vectorized) against problem size, one line per benchmark, log-log."""
-    try:
-        import matplotlib
+    from matplotlib import colormaps  # there: main's check_output refused a missing matplotlib before the run
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ValueError('--plot needs matplotlib: pip install "dlcore[plot]"') from None
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig = Figure(figsize=(9, 5))  # no pyplot: matplotlib's global backend stays the caller's
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     series: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
     for r in rows:
         if r["speedup"] is not None:
             key = (r["benchmark"], r["backend"], r["dtype"])
             series.setdefault(key, []).append((r["elements"], r["speedup"]))
     names = sorted({name for name, _, _ in series})
-    colors = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(names)}
+    colors = {name: colormaps["tab10"](i % 10) for i, name in enumerate(names)}
     markers = {name: "osD^v<>ph*"[i // 10 % 10] for i, name in enumerate(names)}
     for (name, backend, dtype), points in sorted(series.items()):
         xs, ys = zip(*sorted(points), strict=True)

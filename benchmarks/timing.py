@@ -101,17 +101,8 @@ def time_case(case: Case, backend: Backend, rounds: int | None = None) -> dict[s
     runs = case.contestants
     groups = by_library(runs)
     settle = SETTLE_S if len(groups) > 1 and not backend.is_gpu else 0.0
-    inner = {}
     backend.synchronize()
-    for name, run in runs.items():
-        start = time.perf_counter()
-        timed(run, backend)()  # warm-up (and compilation / cuBLAS handle creation on a GPU)
-        seconds = time.perf_counter() - start
-        if seconds < WARM_ESTIMATE_S:  # N from a warm call: the first pays recording, allocation, setup
-            start = time.perf_counter()
-            timed(run, backend)()
-            seconds = time.perf_counter() - start
-        inner[name] = inner_iterations(seconds)
+    inner = {name: calls_per_round(run, backend) for name, run in runs.items()}
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for group in groups:
@@ -127,6 +118,20 @@ def time_case(case: Case, backend: Backend, rounds: int | None = None) -> dict[s
                 backend.synchronize()  # once: N calls queued as fit queues its steps
                 samples[name].append((time.perf_counter() - start) / n)
     return samples
+
+
+def calls_per_round(run: Callable[[], Any], backend: Backend) -> int:
+    """Warm ``run`` up (and compile, create cuBLAS handles on a GPU) and return N, the calls one round
+    needs (:func:`inner_iterations`), from a second, warm call when the first was under
+    :data:`WARM_ESTIMATE_S` (the first pays recording, allocation, set-up)."""
+    start = time.perf_counter()
+    timed(run, backend)()
+    seconds = time.perf_counter() - start
+    if seconds < WARM_ESTIMATE_S:
+        start = time.perf_counter()
+        timed(run, backend)()
+        seconds = time.perf_counter() - start
+    return inner_iterations(seconds)
 
 
 def median(xs: list[float]) -> float:
