@@ -12,6 +12,7 @@ to the last bits up to the compiler's contraction of ``a * b + c`` into a fused 
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 from dlcore.backends.base import switched_on
 
 from dlcore.activations import sigmoid
-from dlcore.ops import Ops
+from dlcore.ops import Ops, adam_scales
 
 ENV_VAR = "DLCORE_CUPY_FUSED"
 
@@ -131,8 +132,9 @@ class CupyOps(Ops):
             super().gd_update(W, dW, learning_rate)
 
     def adam_update(self, W, dW, v, s, learning_rate, beta1, beta2, epsilon, t) -> None:
+        if not isinstance(t, numbers.Integral):  # a count on the device (mixed precision's): no host scalar
+            return super().adam_update(W, dW, v, s, learning_rate, beta1, beta2, epsilon, t)
         T = W.dtype.type
-        lr_t = learning_rate * (1.0 / (1.0 - beta1**t))
-        c2 = 1.0 / (1.0 - beta2**t)
+        lr_t, c2 = adam_scales(learning_rate, beta1, beta2, t, W)
         if not self._run("adam_update", dW, T(beta1), T(beta2), T(lr_t), T(c2), T(epsilon), W, v, s):
             super().adam_update(W, dW, v, s, learning_rate, beta1, beta2, epsilon, t)

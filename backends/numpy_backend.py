@@ -632,6 +632,7 @@ class NumpyOps(Ops):
 
     def adam_update(self, W, dW, v, s, learning_rate, beta1, beta2, epsilon, t) -> None:
         """The default's arithmetic in the same order (the same bits), two temporaries instead of six."""
+        t = int(t)  # a step count kept as an array (mixed precision's) is on the host here: no sync
         v *= beta1
         v += (1.0 - beta1) * dW
         tmp = np.multiply(dW, dW)

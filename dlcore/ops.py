@@ -16,6 +16,7 @@ default); a :class:`~dlcore.backends.Backend` carries its own as ``backend.ops``
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -109,15 +110,14 @@ class Ops:
         beta1: float,
         beta2: float,
         epsilon: float,
-        t: int,
+        t: int | Array,
     ) -> None:
         """v, s as in momentum and RMSprop; W -= alpha v^ / (sqrt(s^) + eps), v^ = v / (1 - beta1^t),
-        s^ = s / (1 - beta2^t) (t counts steps from 1)."""
+        s^ = s / (1 - beta2^t) (t counts steps from 1: a host int, or a 0-D integer array on W's device)."""
         v = self.moving_average(v, dW, beta1)
         s = self.moving_average(s, dW * dW, beta2)
-        v_hat_scale = 1.0 / (1.0 - beta1**t)
-        s_hat_scale = 1.0 / (1.0 - beta2**t)
-        W -= (learning_rate * v_hat_scale) * v / (self.xp.sqrt(s * s_hat_scale) + epsilon)
+        step_size, s_hat_scale = adam_scales(learning_rate, beta1, beta2, t, W)
+        W -= step_size * v / (self.xp.sqrt(s * s_hat_scale) + epsilon)
 
     # -- regularization -------------------------------------------------------------------------------
     def dropout_mask(self, shape: tuple[int, ...], keep_prob: float, rng: Any, dtype: Any) -> Array:
@@ -162,6 +162,21 @@ def as_at_least_float32(x: Array) -> Array:
 def register_ops(array_type: type, ops: Ops) -> None:
     """Make ``ops`` the primitives for arrays of ``array_type`` (backends call this)."""
     _BY_TYPE[array_type] = ops
+
+
+def adam_scales(learning_rate: float, beta1: float, beta2: float, t: int | Array, like: Array) -> tuple:
+    """Adam's (alpha / (1 - beta1^t), 1 / (1 - beta2^t)). For a host step count, host floats; for a
+    count kept on the device (mixed precision's, which a skipped step does not advance: no host sync),
+    0-D arrays in ``like``'s dtype, computed in float64 and rounded once, as the host floats are (the pow
+    is the device library's: within an ulp of Python's)."""
+    if isinstance(t, numbers.Integral):
+        return learning_rate * (1.0 / (1.0 - beta1**t)), 1.0 / (1.0 - beta2**t)
+    xp = namespace(like)
+    steps = xp.astype(t, xp.float64)
+    one = xp.ones((), dtype=xp.float64, device=like.device)
+    step_size = learning_rate * (1.0 / (1.0 - (one * beta1) ** steps))
+    s_hat_scale = 1.0 / (1.0 - (one * beta2) ** steps)
+    return xp.astype(step_size, like.dtype), xp.astype(s_hat_scale, like.dtype)
 
 
 def ops_of(x: Array) -> Ops:

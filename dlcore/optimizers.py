@@ -39,7 +39,7 @@ class Optimizer:
         self.learning_rate0 = lr
         self.learning_rate = lr
         self.decay_rate = decay
-        self.t = 0  # steps taken
+        self.t = 0  # steps taken (mixed precision's dynamic loss scale keeps it on the device: a 0-D int64)
         self.first_epoch = 0  # the schedule's epoch of a fit's epoch 0 (partial_fit's stream goes on)
 
     def start_epoch(self, epoch: int) -> float:
@@ -57,7 +57,7 @@ class Optimizer:
     def step(self, params: Params, grads: Params, ops: Ops | None = None, scale: float = 1.0) -> Params:
         """One update of every parameter, in place, from the gradients ``grads`` times ``scale``."""
         ops = ops or ops_of(next(iter(params.values())))
-        self.t += 1
+        self.t = self.t + 1  # rebound, never in place: a count kept on the device may be shared
         for name, value in params.items():
             grad = grads["d" + name]
             self._update(ops, name, value, grad if scale == 1.0 else grad / scale)
@@ -96,7 +96,7 @@ class GradientDescent(Optimizer):
 
     def step(self, params: Params, grads: Params, ops: Ops | None = None, scale: float = 1.0) -> Params:
         """W -= (alpha / scale) (scale dW): with ``scale`` = alpha, one subtraction and no temporary."""
-        self.t += 1
+        self.t = self.t + 1
         return update(params, grads, self.learning_rate / scale, ops)  # 1.0 when scale is the learning rate
 
 

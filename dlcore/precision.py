@@ -20,8 +20,10 @@ without it; bfloat16 has float32's range and needs none):
   made on the device: **no host sync per step** (:attr:`loss_scale` and :attr:`skipped_steps` are device
   arrays; reading one is a sync, done by the caller after training). Costs of the skip: a copy of the
   masters and of the optimizer's state per step (not for gradient descent, whose skipped step is a
-  subtraction of zeros), and an optimizer's step count ``t`` (Adam's bias correction) counts skipped
-  steps too. Dynamic scaling with L2 is refused (the loop adds L2's gradient outside dZ[L], unscaled).
+  subtraction of zeros). The wrapped optimizer's step count ``t`` (Adam's bias correction) is then a
+  0-D int64 on the device that a skipped step does not advance (PyTorch's ``GradScaler`` skips
+  ``optimizer.step()``); :attr:`t` counts every step. Dynamic scaling with L2 is refused (the loop adds
+  L2's gradient outside dZ[L], unscaled).
 
 Which low dtypes a backend computes in: ``backend.low_precision_dtypes()`` (numpy: float16; torch:
 bfloat16, float16; cupy: float16, its bfloat16 being partial in CuPy 14; array_api_strict: none).
@@ -30,6 +32,7 @@ bfloat16, float16; cupy: float16, its bfloat16 being partial in CuPy 14; array_a
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -182,6 +185,9 @@ class MixedPrecision(Optimizer):
             self._zero = xp.zeros((), dtype=self.master_dtype, device=device)
             self._izero = xp.zeros((), dtype=xp.int64, device=device)
             self._max = xp.full((), self.max_scale, dtype=self.master_dtype, device=device)
+        t = self.optimizer.t
+        if self.dynamic and (isinstance(t, numbers.Integral) or t.device != first.device):
+            self.optimizer.t = self.xp.asarray(int(t), dtype=self.xp.int64, device=first.device)
         return self._cast_down(dict(params))
 
     def cast(self, X: Array) -> Array:
@@ -258,6 +264,7 @@ class MixedPrecision(Optimizer):
             return self._cast_down(params)
         finite = self.all_finite(up)
         zero = self._zero
+        t = self.optimizer.t  # a device count: a skipped step does not advance it (Adam's bias correction)
         if type(self.optimizer) is GradientDescent:  # W - 0 is W: a skipped step needs no copy
             up = {name: xp.where(finite, g, zero) for name, g in up.items()}
             self.optimizer.step(self.masters, up, ops, inner_scale)
@@ -268,6 +275,7 @@ class MixedPrecision(Optimizer):
             for d, old in zip(states, saved, strict=True):
                 for k, new in d.items():
                     d[k] = xp.where(finite, new, old[k] if k in old else zero)
+        self.optimizer.t = xp.where(finite, self.optimizer.t, t)
         self._update_scale(finite)
         return self._cast_down(params)
 

@@ -243,7 +243,8 @@ class DLClassifier(ClassifierMixin, _DLEstimator):
     Attributes (after fit): ``classes_``, ``n_features_in_`` (and ``feature_names_in_``),
     ``network_`` (the :class:`dlcore.Network`), ``loss_curve_`` (the recorded costs; one per
     partial_fit call), ``n_iter_`` (updates made; with float16's dynamic loss scale, skipped steps
-    too), ``optimizer_`` (the optimizer in use, Adam's moments and step count included), ``history_``
+    too), ``optimizer_`` (the optimizer in use, Adam's moments and step count included; that count
+    leaves skipped steps out), ``history_``
     (the :class:`dlcore.History` of the last fit). A fit that raises, or a partial_fit refused before it
     trains, leaves them as they were, except after :class:`~dlcore.TrainingDiverged`: the network then
     holds the parameters the error names and the attributes describe them. An interrupted fit (Ctrl-C)

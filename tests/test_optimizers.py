@@ -62,6 +62,35 @@ def test_first_two_steps_match_the_hand_computation(backend, dtype, tol, host_rn
     assert opt.t == 2
 
 
+def test_adam_takes_its_step_count_on_the_device_too(backend, dtype, host_rng):
+    """A count kept on the device (mixed precision's) gives what the same count on the host gives, through
+    the backend's ops and through the default's (whose float64 pow is the device library's, not Python's:
+    within an ulp, so the results within a few); four steps, checked against the hand computation too."""
+    from dlcore.ops import Ops
+
+    gs = [{k: host_rng.standard_normal(v) for k, v in (("dW1", (3, 2)), ("db1", (3, 1)))} for _ in range(4)]
+    results = []
+    for ops in (backend.ops, Ops(backend.xp)):
+        for on_device in (False, True):
+            params, host, _, _, as_dev = _setup(backend, dtype, np.random.default_rng(1))
+            opt = Adam(0.05)
+            if on_device:
+                opt.t = backend.xp.asarray(0, dtype=backend.xp.int64, device=backend.device)
+            for g in gs:
+                opt.step(params, as_dev(g), ops)
+            assert int(opt.t) == 4 and isinstance(opt.t, int) is not on_device
+            results.append({k: to_host(backend, v) for k, v in params.items()})
+    ulps = 4 * np.finfo(dtype).eps
+    for k in results[0]:
+        if backend.name == "numpy":  # NumpyOps reads a count on the host: the same bits
+            assert np.array_equal(results[0][k], results[1][k])
+        np.testing.assert_allclose(results[1][k], results[0][k], rtol=ulps, atol=0)
+        np.testing.assert_allclose(results[3][k], results[2][k], rtol=ulps, atol=0)
+    want = _hand("adam", host, gs, 0.05)
+    for k in want:
+        np.testing.assert_allclose(results[1][k], want[k], rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
 def test_adam_first_step_is_a_signed_step_of_size_lr(backend, host_rng):
     """Bias correction at t = 1: v^ = g and s^ = g^2, so W moves by lr * g / (|g| + eps) ~ lr * sign(g)."""
     params, host, g1, _, as_dev = _setup(backend, "float64", host_rng)

@@ -317,6 +317,31 @@ def test_training_recovers_from_a_loss_scale_that_overflows(mixed):
     assert abs(hm.costs[-1] - h32.costs[-1]) < 0.05, (h32.costs, hm.costs)
 
 
+def test_skipped_steps_do_not_advance_adams_step_count(mixed):
+    """Adam's bias correction counts the updates made, not the steps tried (PyTorch's GradScaler skips
+    ``optimizer.step()``): a run whose first k steps overflow ends bit-identical to a run started at the
+    scale those k halvings reach, after as many good steps."""
+    backend, dtype = mixed
+    if dtype == "bfloat16":
+        pytest.skip("bfloat16 has float32's range: no loss scale overflows it")
+    X, Y, params, acts = _planar(backend)
+    good = 60
+
+    def run(init_scale, iterations):
+        p, adam = _copy(backend, params), Adam(0.01)
+        mp = MixedPrecision(adam, dtype, loss_scale="dynamic", init_scale=init_scale, max_scale=2.0**40)
+        plan = Plan.of(400, None, iterations, None)
+        train_mixed(p, acts, X, Y, precision=mp, backend=backend, plan=plan, cost_every=1000)
+        return _host(backend, p), int(mp.skipped_steps), int(adam.t), mp.t
+
+    _, k, _, _ = run(2.0**40, good)  # how many halvings 2^40 needs
+    assert 5 <= k < good, k
+    skipping, skipped, t, tried = run(2.0**40, k + good)
+    clean, none, t_clean, _ = run(2.0 ** (40 - k), good)
+    assert (skipped, none, t, t_clean, tried) == (k, 0, good, good, k + good)
+    assert all(np.array_equal(skipping[name], clean[name]) for name in clean)
+
+
 def _count_host_syncs(torch, monkeypatch) -> list[str]:
     """The list that every later conversion of a torch tensor to a host value is appended to (by method
     name) until ``monkeypatch.undo()``."""
