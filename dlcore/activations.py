@@ -159,6 +159,7 @@ def get_activation(spec: str | Activation) -> Activation:
             raise ValueError(f"bad activation {spec!r}: {exc}") from None
     if name not in ACTIVATIONS or arg:
         raise ValueError(
-            f"unknown activation {spec!r}; choose one of: {', '.join(ACTIVATIONS)} (or 'leaky_relu:SLOPE')"
+            f"unknown activation {spec!r}; choose one of: {', '.join(ACTIVATIONS)}, 'leaky_relu:SLOPE', or "
+            "'softmax' (output layer only)"
         )
     return ACTIVATIONS[name]

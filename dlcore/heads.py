@@ -10,8 +10,9 @@ derivatives combine into ``dZ[L] = (A[L] - Y) / m`` for the three matched pairs:
 | :class:`CategoricalCrossEntropy` | softmax | categorical cross-entropy | (C, m) one-hot | argmax |
 | :class:`MeanSquaredError` | linear (identity) | 1/(2m) sum (A - Y)^2 | (n_y, m) real | A |
 
-Any other output activation gets :class:`ProbabilityCrossEntropy`, the course's general path:
-``dA[L] = -(Y/A - (1-Y)/(1-A)) / m``, then ``dZ[L] = dA[L] * g'(Z[L])``.
+Any other output activation with values in (0, 1) (one of your own) gets :class:`ProbabilityCrossEntropy`,
+the course's general path: ``dA[L] = -(Y/A - (1-Y)/(1-A)) / m``, then ``dZ[L] = dA[L] * g'(Z[L])``. The
+built-in tanh, ReLU and leaky ReLU leave (0, 1), where cross-entropy has no meaning: refused.
 """
 
 from __future__ import annotations
@@ -154,6 +155,15 @@ def head_for(activation: Activation) -> Head:
     return _general_head(activation)
 
 
+#: built-in activations whose values leave (0, 1): no cross-entropy of them
+NOT_PROBABILITIES = ("tanh", "relu", "leaky_relu")
+
+
 @cache
 def _general_head(activation: Activation) -> Head:
+    if activation.name in NOT_PROBABILITIES:
+        raise ValueError(
+            f"the output activation {activation.name!r} gives values outside (0, 1), where cross-entropy is "
+            "not defined: use 'sigmoid' (binary), 'softmax' (several classes) or 'linear' (regression)"
+        )
     return ProbabilityCrossEntropy(activation)

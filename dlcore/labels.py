@@ -10,7 +10,8 @@ Array = Any
 
 
 def one_hot(labels: Array, n_classes: int, dtype: Any = None) -> Array:
-    """Integer labels (1, m) -> one-hot (n_classes, m): Y[c, i] = 1 where labels[0, i] == c."""
+    """Integer labels (1, m) -> one-hot (n_classes, m): Y[c, i] = 1 where labels[0, i] == c; bool unless
+    ``dtype`` is given (targets for training: the network's float dtype)."""
     xp = namespace(labels)
     classes = xp.reshape(xp.arange(n_classes, dtype=labels.dtype, device=labels.device), (n_classes, 1))
     hot = labels == classes

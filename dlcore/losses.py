@@ -59,7 +59,11 @@ def binary_cross_entropy(A: Array, Y: Array, eps: float | None = None) -> Array:
 
 
 def binary_cross_entropy_grad(A: Array, Y: Array) -> Array:
-    """dA[L] = -(Y / A - (1 - Y) / (1 - A)), the course's derivative of the loss w.r.t. A."""
+    """dA[L] = -(Y / A - (1 - Y) / (1 - A)), the course's derivative of the loss w.r.t. A, with A clipped
+    as :func:`binary_cross_entropy` clips it (a saturated A of exactly 0 or 1 gives a finite slope)."""
+    xp = namespace(A)
+    eps = float(xp.finfo(A.dtype).eps)
+    A = xp.clip(A, eps, 1.0 - eps)
     return -(Y / A - (1.0 - Y) / (1.0 - A))
 
 

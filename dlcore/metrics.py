@@ -16,6 +16,11 @@ Array = Any
 def accuracy(predictions: Array, Y: Array) -> float:
     """Fraction of columns where the predicted labels equal the labels Y: (1, m)."""
     xp = array_namespace(predictions, Y)
+    if tuple(predictions.shape) != tuple(Y.shape):
+        raise ValueError(
+            f"predictions and labels must have one shape, (1, m); got {tuple(predictions.shape)} and "
+            f"{tuple(Y.shape)}"
+        )
     correct = predictions == xp.astype(Y, predictions.dtype)
     return int(xp.sum(xp.astype(correct, xp.int64))) / correct.shape[1]
 
@@ -33,17 +38,18 @@ def confusion_matrix(labels: Array, predictions: Array, n_classes: int) -> Array
 
 
 def r2_score(A: Array, Y: Array) -> float:
-    """R^2 = 1 - sum((Y - A)^2) / sum((Y - mean(Y))^2), over every output and column; A, Y: (n_y, m).
+    """R^2 = 1 - sum((y - a)^2) / sum((y - mean(y))^2) of each output (row), averaged over the outputs
+    (scikit-learn's ``r2_score``, its default ``multioutput="uniform_average"``); A, Y: (n_y, m).
 
-    1 is a perfect fit, 0 is no better than predicting each output's mean. For constant Y (no spread to
-    explain) it is 1 when A == Y and 0 otherwise.
+    1 is a perfect fit, 0 is no better than predicting the output's mean. An output with constant Y (no
+    spread to explain) scores 1 when A == Y there and 0 otherwise. One host transfer.
     """
     xp = namespace(A)
-    residual = float(xp.sum((Y - A) ** 2))
-    spread = float(xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2))
-    if spread == 0.0:
-        return 1.0 if residual == 0.0 else 0.0
-    return 1.0 - residual / spread
+    residual = xp.sum((Y - A) ** 2, axis=1)
+    spread = xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2, axis=1)
+    explained = 1.0 - residual / xp.where(spread > 0, spread, xp.ones_like(spread))
+    constant = xp.astype(residual == 0, residual.dtype)
+    return float(xp.mean(xp.where(spread > 0, explained, constant)))
 
 
 def rmse(A: Array, Y: Array) -> float:

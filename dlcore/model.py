@@ -96,7 +96,18 @@ class Network:
                 "output_activation must be 'sigmoid' for binary cross-entropy ('softmax' for several "
                 f"classes, 'linear' for regression); got {self.activations[-1].name!r}"
             )
+        hidden_softmax = [l for l, g in enumerate(self.activations[:-1], start=1) if g.name == "softmax"]
+        if hidden_softmax:
+            raise ValueError(
+                f"softmax is an output activation only (with categorical cross-entropy); layer "
+                f"{hidden_softmax[0]} is hidden: choose 'relu', 'tanh', 'sigmoid', 'leaky_relu' or 'linear'"
+            )
         self.head = head_for(self.activations[-1])
+        if self.activations[-1].name == "sigmoid" and self.layer_dims[-1] != 1:
+            raise ValueError(
+                f"a sigmoid output is one unit (binary cross-entropy); got layer_dims[-1] = "
+                f"{self.layer_dims[-1]}: use output_activation='softmax' for {self.layer_dims[-1]} classes"
+            )
         if self.activations[-1].name == "softmax" and self.layer_dims[-1] < 2:
             raise ValueError(
                 f"softmax needs at least 2 output units (one per class); got layer_dims[-1] = "
@@ -439,6 +450,11 @@ class Network:
                     )
                 l2 = check_number(l2, "l2")
                 keep_prob = check_keep_prob(keep_prob)
+                if keep_prob < 1.0 and len(self.layer_dims) == 2:
+                    raise ValueError(
+                        f"keep_prob={keep_prob:g} drops hidden units, and this network has no hidden layer: "
+                        "add one (layer_dims [n_x, n_h, 1]) or pass keep_prob=1 (l2 regularizes any network)"
+                    )
                 factor = check_divergence_factor(divergence_factor)
                 own_seed = seed is None
                 seed = self.seed if own_seed else check_seed(seed)

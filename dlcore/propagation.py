@@ -79,7 +79,7 @@ def check_target_shape(Y: Array, AL: Array, activations: Sequence[Activation]) -
     n, m = AL.shape
     hint = ""
     if activations and activations[-1].name == "softmax" and _shape(Y) == (1, m):
-        hint = f": integer labels must be one-hot for the functional API, dlcore.one_hot(Y, {n})"
+        hint = f": integer labels must be one-hot for the functional API, dlcore.one_hot(Y, {n}, AL.dtype)"
     elif getattr(Y, "ndim", None) == 1:
         hint = ": use Y.reshape(1, -1)"
     elif _shape(Y) == (m, n):

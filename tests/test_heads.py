@@ -6,17 +6,28 @@ from __future__ import annotations
 import ast
 import contextlib
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+from array_api_compat import array_namespace
 
 import dlcore
 from dlcore import Network
+from dlcore.activations import Activation
 from dlcore.cli import main
 from dlcore.heads import HEADS, MeanSquaredError, head_for
 from dlcore.model import infer_task
 from tests.conftest import numeric_gradients, to_host
+
+
+def _hard_sigmoid(order: int, Z, A=None):
+    """clip(Z / 4 + 1/2, 0, 1) (order 0) and its derivative 1/4 inside, 0 outside (order 1)."""
+    xp = array_namespace(Z)
+    if order == 0:
+        return xp.clip(Z / 4.0 + 0.5, 0.0, 1.0)
+    return xp.astype(xp.abs(Z) < 2.0, Z.dtype) / 4.0
 
 
 def _regression_data(backend, dtype, rng, m=200, n_y=1):
@@ -111,10 +122,90 @@ def test_regression_from_the_cli_reports_r2_and_predicts_values(tmp_path, capsys
     assert "R^2: 0.9" in captured.err
 
 
+#: an output activation of one's own with values in (0, 1): the course's general head
+HARD_SIGMOID = Activation("hard_sigmoid", partial(_hard_sigmoid, 0), partial(_hard_sigmoid, 1))
+
+
 def test_heads_are_found_by_the_output_activation():
     for name, head in HEADS.items():
         assert head_for(dlcore.get_activation(name)) is head
-    assert head_for(dlcore.get_activation("tanh")).name == "probability"
+    assert head_for(HARD_SIGMOID).name == "probability"
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "leaky_relu:0.2"])
+def test_an_output_that_is_no_probability_is_refused(backend, name):
+    """tanh, ReLU and leaky ReLU outputs leave (0, 1): the cost was clipped into a finite number while the
+    gradient was NaN (ReLU) or not the cost's (tanh), and training went to NaN."""
+    X, Y = dlcore.datasets.planar(backend, m=20)
+    params = dlcore.initialize_parameters([2, 3, 1], "xavier", backend, 0, "float64")
+    acts = [dlcore.get_activation("tanh"), dlcore.get_activation(name)]
+    with pytest.raises(ValueError, match=rf"output activation '{name.split(':')[0]}' gives values outside"):
+        dlcore.train_step(X, Y, params, acts, 0.1)
+
+
+def test_the_general_head_matches_finite_differences_and_stays_finite_when_saturated(backend, host_rng):
+    """The course's dA[L] = -(Y/A - (1-Y)/(1-A)) through g' of an activation of one's own: the gradient
+    of its cost (float64 finite differences), and finite where A reaches exactly 0 or 1 (clipped as the
+    cost clips it; a division by zero before)."""
+    X = backend.asarray(host_rng.standard_normal((2, 12)) * 0.3)
+    Y = backend.asarray((host_rng.random((1, 12)) > 0.5) * 1.0)
+    params = dlcore.initialize_parameters([2, 3, 1], "xavier", backend, 4, "float64")
+    acts = [dlcore.get_activation("tanh"), HARD_SIGMOID]
+    AL, caches = dlcore.forward(X, params, acts)
+    grads = dlcore.backward(AL, Y, caches, acts)
+
+    def cost_of(host_params):
+        _, c = dlcore.forward(X, {k: backend.asarray(v) for k, v in host_params.items()}, acts)
+        return float(dlcore.cost(c, Y, acts))
+
+    for k, v in numeric_gradients(cost_of, backend, params).items():
+        np.testing.assert_allclose(to_host(backend, grads[k]), v, rtol=1e-6, atol=1e-9)
+    saturated = {k: v * 100.0 for k, v in params.items()}  # hard sigmoid outputs exactly 0 or 1
+    AL, caches = dlcore.forward(X * 100.0, saturated, acts)
+    assert set(np.unique(to_host(backend, AL))) <= {0.0, 1.0}
+    grads = dlcore.backward(AL, Y, caches, acts)
+    assert all(np.all(np.isfinite(to_host(backend, g))) for g in grads.values())
+
+
+def test_r2_averages_the_outputs_as_scikit_learn_does(backend, host_rng):
+    """One R^2 per output, averaged: pooled over outputs, a target on a large scale hid a poorly fitted
+    small one (0.99 against scikit-learn's 0.75). A constant output scores 1 if matched exactly, else 0."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    Yh = np.stack([host_rng.standard_normal(40), 100.0 * host_rng.standard_normal(40)])
+    Ah = Yh + np.stack([0.7 * host_rng.standard_normal(40), host_rng.standard_normal(40)])
+    got = dlcore.r2_score(backend.asarray(Ah), backend.asarray(Yh))
+    assert got == pytest.approx(metrics.r2_score(Yh.T, Ah.T), rel=1e-12)
+    assert got < 0.9 < metrics.r2_score(Yh.T, Ah.T, multioutput="variance_weighted")
+    flat = np.stack([Yh[0], np.full(40, 3.0)])
+    for second, want in ((np.full(40, 3.0), 1.0), (np.full(40, 3.5), 0.0)):
+        A = backend.asarray(np.stack([Ah[0], second]))
+        first = 1 - np.sum((Yh[0] - Ah[0]) ** 2) / np.sum((Yh[0] - Yh[0].mean()) ** 2)
+        assert dlcore.r2_score(A, backend.asarray(flat)) == pytest.approx((first + want) / 2, rel=1e-12)
+
+
+def test_accuracy_refuses_labels_of_another_shape(backend):
+    """(3, m) against (1, m) broadcast into a score above 1."""
+    P = backend.asarray(np.zeros((3, 4)), dtype="int64")
+    with pytest.raises(ValueError, match=r"one shape, \(1, m\); got \(3, 4\) and \(1, 4\)"):
+        dlcore.accuracy(P, backend.asarray(np.zeros((1, 4)), dtype="int64"))
+
+
+def test_the_one_hot_hint_trains_on_every_backend(backend, host_rng):
+    """Integer labels for a softmax net in the functional API: the error's hint, followed as written,
+    gives targets every backend trains on (a bool one-hot failed on torch and array_api_strict)."""
+    X = backend.asarray(host_rng.standard_normal((2, 9)))
+    labels = backend.asarray(host_rng.integers(0, 3, size=(1, 9)), dtype="int64")
+    params = dlcore.initialize_parameters([2, 4, 3], "xavier", backend, 1, "float64")
+    acts = [dlcore.get_activation("tanh"), dlcore.get_activation("softmax")]
+    AL, caches = dlcore.forward(X, params, acts)
+    with pytest.raises(ValueError, match=r"dlcore\.one_hot\(Y, 3, AL\.dtype\)") as info:
+        dlcore.backward(AL, labels, caches, acts)
+    Y = eval(
+        re.search(r"dlcore\.one_hot\(.*\)", str(info.value)).group(0),
+        {"dlcore": dlcore, "Y": labels, "AL": AL},
+    )
+    J = dlcore.train_step(X, Y, params, acts, 0.1)
+    assert np.isfinite(float(J))
 
 
 # -- one loop, one History ------------------------------------------------------------------------

@@ -154,6 +154,16 @@ def test_divergence_stops_and_keeps_the_last_finite_parameters(backend):
         ({"layer_dims": [2, 4, 1], "dtype": "float16"}, "unsupported dtype 'float16'"),
         ({"layer_dims": [2, 4, 1], "output_activation": "relu"}, "output_activation must be 'sigmoid'"),
         ({"layer_dims": [2, 4, 1], "activations": ["relu"]}, "one entry per layer"),
+        # a network no fit could train: Y (3, m) and (1, m) were each refused, naming the other shape
+        (
+            {"layer_dims": [5, 8, 3], "output_activation": "sigmoid"},
+            r"a sigmoid output is one unit .* got layer_dims\[-1\] = 3: use output_activation='softmax'",
+        ),
+        # refused in the first backward pass before
+        (
+            {"layer_dims": [2, 4, 3], "hidden_activation": "softmax", "output_activation": "softmax"},
+            r"softmax is an output activation only .* layer 1 is hidden",
+        ),
     ],
 )
 def test_bad_constructor_arguments(kwargs, message):
@@ -244,7 +254,7 @@ def test_target_standardization_trains_on_standardized_targets_and_answers_in_th
     P = to_host(backend, scaled.predict(X))
     np.testing.assert_array_equal(P, to_host(backend, norm.invert(plain.predict(X), backend)))
     assert abs(P[0].mean() - 1e4) < 300  # Y's units: standardized outputs would be near 0
-    r2 = 1 - ((Yh - P) ** 2).sum() / ((Yh - Yh.mean(axis=1, keepdims=True)) ** 2).sum()
+    r2 = np.mean(1 - ((Yh - P) ** 2).sum(axis=1) / ((Yh - Yh.mean(axis=1, keepdims=True)) ** 2).sum(axis=1))
     assert scaled.score(X, Y) == pytest.approx(r2, rel=1e-12) and r2 > 0.5
     np.testing.assert_array_equal(to_host(backend, pickle.loads(pickle.dumps(scaled)).predict(X)), P)
     with pytest.raises(ValueError, match=r"target_normalization has 2 targets; the network predicts 1"):
@@ -330,6 +340,15 @@ def test_bad_fit_options_are_named(backend, kwargs, message):
     X, Y = planar(backend, m=20)
     with pytest.raises(ValueError, match=message):
         Network([2, 3, 1], backend=backend).fit(X, Y, iterations=1, **kwargs)
+
+
+def test_dropout_without_a_hidden_layer_is_refused(backend):
+    """keep_prob < 1 on logistic regression trained exactly as keep_prob = 1, saying nothing."""
+    X, Y = planar(backend, m=20)
+    net = Network([2, 1], backend=backend)
+    with pytest.raises(ValueError, match=r"keep_prob=0.5 drops hidden units, and this network has no hidden"):
+        net.fit(X, Y, iterations=1, keep_prob=0.5)
+    net.fit(X, Y, iterations=1, keep_prob=1.0)
 
 
 def test_validation_split_and_validation_data_together_are_refused(backend):
