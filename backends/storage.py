@@ -311,6 +311,8 @@ def inspect_npz(path: str | os.PathLike, what: str = "file") -> dict[str, Member
                     header = f.tell()
                 if dtype.hasobject:
                     raise ValueError(f"{path} holds Python objects, which dlcore never unpickles")
+                if name in members:  # "W1" and "W1.npy": NumPy would read one, the checks see the other
+                    raise ValueError(f"{path} is corrupt: it holds two entries for the array {name!r}")
                 member = Member(name, shape, dtype, info.file_size)
                 if header + member.data_bytes != info.file_size:
                     raise ValueError(

@@ -417,6 +417,24 @@ def test_an_array_header_larger_than_its_data_is_refused(tmp_path):
         load_dataset(str(path), get_backend("numpy"))
 
 
+@pytest.mark.parametrize("first", ["W1", "W1.npy"])
+def test_two_entries_for_one_array_are_refused_before_reading(capsys, tmp_path, saved, monkeypatch, first):
+    """A model whose members are "W1" (large) and "W1.npy" (small, matching the metadata): the checks saw
+    the small one while NumPy's ``archive["W1"]`` reads the exact name, the large one, uncounted."""
+    params = Network([2, 4, 1], "tanh", backend="numpy", seed=1).parameters_numpy()  # _model_file's
+    path = _model_file(tmp_path / "shadow.npz", arrays={k: v for k, v in params.items() if k != "W1"})
+    entries = {first: np.zeros((2000, 2000)), ("W1.npy" if first == "W1" else "W1"): params["W1"]}
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z:
+        for name, array in entries.items():  # the last one is what the checks saw
+            raw = io.BytesIO()
+            np.lib.format.write_array(raw, array)
+            z.writestr(name, raw.getvalue())
+    monkeypatch.setattr(base, "available_host_memory", lambda: 60 * 2**20)
+    with pytest.raises(ValueError, match=r"shadow\.npz is corrupt: it holds two entries for the array 'W1'"):
+        Network.load(path)
+    _refused(capsys, tmp_path, path, r"shadow\.npz is corrupt: it holds two entries for the array 'W1'")
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_weights_are_refused_on_load(capsys, tmp_path, bad):
     params = Network([2, 4, 1], "tanh", backend="numpy").parameters_numpy()
