@@ -60,7 +60,9 @@ def model_config(
 
 
 def save_model(path: str | os.PathLike, arrays: dict[str, Any], config: dict) -> None:
-    """Write host ``arrays`` and ``config`` to ``path`` atomically."""
+    """Write host ``arrays`` and ``config`` to ``path`` atomically, after the checks :func:`read_model`
+    makes (a ValueError, and ``path`` untouched, where load would refuse the file)."""
+    _check_shapes(config, arrays, f"{path} not written")
     storage.save_npz(path, arrays, config)
 
 
@@ -85,37 +87,37 @@ def _check_config(meta: dict | None, path: Any) -> dict:
     return meta
 
 
-def _check_shapes(config: dict, members: dict[str, Any], path: Any) -> None:
+def _check_shapes(config: dict, members: dict[str, Any], problem: str) -> None:
     """Every shape the metadata declares against the arrays actually in the file (their headers only),
-    before anything is allocated: a 2 KB file claiming layers of 100,000 units is refused here."""
+    before anything is allocated: a 2 KB file claiming layers of 100,000 units is refused here. Saving
+    runs the same checks on what it would write, so that no file is saved that load refuses.
+    ``problem`` starts each message ('<path> is corrupt')."""
     dims = config["layer_dims"]
     if len(dims) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in dims):
-        raise ValueError(f"{path} is corrupt: layer_dims {dims!r} are not at least two positive integers")
+        raise ValueError(f"{problem}: layer_dims {dims!r} are not at least two positive integers")
     L = len(dims) - 1
     if len(config["activations"]) != L:
-        raise ValueError(f"{path} is corrupt: {len(config['activations'])} activations for {L} layers")
+        raise ValueError(f"{problem}: {len(config['activations'])} activations for {L} layers")
     expected = {}
     for l in range(1, L + 1):
         expected[f"W{l}"] = (dims[l], dims[l - 1])
         expected[f"b{l}"] = (dims[l], 1)
     for name, shape in expected.items():
         if name not in members:
-            raise ValueError(f"{path} is corrupt: layer_dims {dims} need an array {name}, which is missing")
+            raise ValueError(f"{problem}: layer_dims {dims} need an array {name}, which is missing")
         if tuple(members[name].shape) != shape:
             raise ValueError(
-                f"{path} is corrupt: {name} must have shape {shape} for layer_dims {dims}; "
+                f"{problem}: {name} must have shape {shape} for layer_dims {dims}; "
                 f"the file holds {tuple(members[name].shape)}"
             )
         if str(members[name].dtype) != config["dtype"]:
-            raise ValueError(
-                f"{path} is corrupt: {name} is stored as {members[name].dtype}, not {config['dtype']}"
-            )
+            raise ValueError(f"{problem}: {name} is stored as {members[name].dtype}, not {config['dtype']}")
     extra = set(members) - set(expected)
     if extra:
-        raise ValueError(f"{path} is corrupt: unexpected arrays {sorted(extra)}")
+        raise ValueError(f"{problem}: unexpected arrays {sorted(extra)}")
     info = config.get("info")
     if info is not None and not isinstance(info, dict):
-        raise ValueError(f"{path} is corrupt: info must be a JSON object; got {type(info).__name__}")
+        raise ValueError(f"{problem}: info must be a JSON object; got {type(info).__name__}")
     classes = (info or {}).get("classes")
     if classes is not None:
         expected_classes = 2 if config["activations"][-1] == "sigmoid" else dims[-1]
@@ -126,7 +128,8 @@ def _check_shapes(config: dict, members: dict[str, Any], path: Any) -> None:
             or len(classes) != expected_classes
         ):
             raise ValueError(
-                f"{path} is corrupt: info.classes must be {expected_classes} distinct names; got {classes!r}"
+                f"{problem}: info.classes must be {expected_classes} distinct names (strings); "
+                f"got {classes!r}"
             )
     records = (("normalization", "input", dims[0]), ("target_normalization", "output", dims[-1]))
     for record, layer, n in records:
@@ -135,11 +138,10 @@ def _check_shapes(config: dict, members: dict[str, Any], path: Any) -> None:
             for key in ("mean", "std"):
                 if not isinstance(norm.get(key), list) or len(norm[key]) != n:
                     raise ValueError(
-                        f"{path} is corrupt: the {record} does not match the {layer} layer "
-                        f"({key} needs {n} entries)"
+                        f"{problem}: the {record} does not match the {layer} layer ({key} needs {n} entries)"
                     )
     if config.get("target_normalization") is not None and config["activations"][-1] != "linear":
-        raise ValueError(f"{path} is corrupt: only a regression (linear) output has a target_normalization")
+        raise ValueError(f"{problem}: only a regression (linear) output has a target_normalization")
 
 
 def read_model(path: str | os.PathLike) -> tuple[dict, dict[str, Any]]:
@@ -156,7 +158,7 @@ def read_model(path: str | os.PathLike) -> tuple[dict, dict[str, Any]]:
 
     def check(meta: dict | None, members: dict[str, Any]) -> None:
         checked.update(_check_config(meta, path))
-        _check_shapes(checked, members, path)
+        _check_shapes(checked, members, f"{path} is corrupt")
 
     arrays, _ = storage.load_npz_with_meta(path, "model file", check)
     for name, value in arrays.items():

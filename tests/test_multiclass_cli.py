@@ -7,8 +7,9 @@ import io
 
 import numpy as np
 import pytest
+from dlcore.backends import storage
 
-from dlcore import Network
+from dlcore import Network, persistence
 from dlcore.cli import main
 
 NAMES = ["cat", "dog", "emu"]
@@ -91,14 +92,24 @@ def test_one_class_name_is_refused_before_training(capsys, tmp_path):
     assert model.read_bytes() == b"an old model"
 
 
-def test_class_names_in_a_model_file_are_checked(tmp_path):
+@pytest.mark.parametrize(
+    ("classes", "want"), [(["a", "b"], 3), ([0, 1, 2], 3), (["a", "a", "b"], 3)], ids=["two", "ints", "twice"]
+)
+def test_class_names_in_a_model_file_are_checked(tmp_path, classes, want):
+    """On load, and on save: a file save wrote was then refused by load as corrupt (the model was lost)."""
     net = Network([2, 4, 3], output_activation="softmax", backend="numpy")
     path = tmp_path / "m.npz"
-    net.save(path, info={"classes": ["a", "b"]})  # two names for three units
-    with pytest.raises(ValueError, match="info.classes must be 3 distinct names"):
-        Network.load(path)
     net.save(path, info={})  # a file without names (as every format-1 file before): integer classes
     assert Network.load(path).info == {}
+    before = path.read_bytes()
+    pattern = rf"info\.classes must be {want} distinct names \(strings\); got"
+    with pytest.raises(ValueError, match=rf"m\.npz not written: {pattern}"):
+        net.save(path, info={"classes": classes})
+    assert path.read_bytes() == before
+    config = persistence.model_config([2, 4, 3], ["relu", "softmax"], "float64", info={"classes": classes})
+    storage.save_npz(path, net.parameters_numpy(), config)  # as another writer could
+    with pytest.raises(ValueError, match=rf"m\.npz is corrupt: {pattern}"):
+        Network.load(path)
 
 
 def test_plot_draws_per_class_regions_with_the_heads_loss(capsys, tmp_path, monkeypatch):
