@@ -248,6 +248,8 @@ class Backend:
                 return self.xp.astype(host_array, xdtype)
             return host_array
         host = to_numpy(host_array)
+        if not host.dtype.isnative:  # big-endian data (a file from another machine): torch refuses it
+            host = host.astype(host.dtype.newbyteorder("="))
         if xdtype is None:
             return self.from_host(host)
         name = self.dtype_name(xdtype)

@@ -189,6 +189,14 @@ class TorchBackend(Backend):
     def owns(self, x: Any) -> bool:
         return isinstance(x, self.lib.Tensor) and x.device == self.device
 
+    def asarray(self, host_array: Any, dtype: Any = None) -> Any:
+        """As :meth:`Backend.asarray`; a tensor that requires grad (an ``nn.Parameter``) is detached first:
+        dlcore computes its own gradients, and updates on a tracked tensor grew an autograd graph that
+        held every step's activations (memory without bound)."""
+        if isinstance(host_array, self.lib.Tensor) and host_array.requires_grad:
+            host_array = host_array.detach()
+        return super().asarray(host_array, dtype)
+
     def from_host(self, host: np.ndarray) -> Any:
         # torch cannot hold a read-only array's memory (np.load(mmap_mode="r")): copy it, without a warning
         return self.lib.asarray(host, device=self.device, copy=None if host.flags.writeable else True)
@@ -201,7 +209,9 @@ class TorchBackend(Backend):
         return self.lib.cuda.device(self.device) if self.is_gpu else contextlib.nullcontext()
 
     def rng(self, seed: int | None = None, *, on_device: bool = False) -> Any:
-        return TorchDeviceRNG(self, seed) if on_device else HostRNG(self, seed)
+        """torch's generator on a GPU; on the CPU, where the host is the device, the host draws (the same
+        as every CPU backend's, as :meth:`Backend.rng` says)."""
+        return TorchDeviceRNG(self, seed) if on_device and self.is_gpu else HostRNG(self, seed)
 
     @contextlib.contextmanager
     def tf32(self) -> Iterator[None]:

@@ -90,6 +90,34 @@ def test_asarray_and_to_numpy_round_trip(backend, dtype, host_rng):
     backend.synchronize()
 
 
+@pytest.mark.parametrize("dtype", [None, "float32"])
+def test_big_endian_host_arrays_are_taken_as_their_values(backend, dtype):
+    """Data from a big-endian file: torch refused it ("byte order different"), named as not numeric."""
+    host = np.arange(6.0).reshape(2, 3).astype(">f8")
+    x = backend.asarray(host, dtype=dtype)
+    if dtype is not None:
+        assert x.dtype == backend.dtype(dtype)
+    np.testing.assert_array_equal(to_host(backend, x), np.arange(6.0).reshape(2, 3))  # NumPy keeps '>f8'
+    assert float(backend.xp.sum(x)) == 15.0
+
+
+def test_torch_takes_tensors_that_require_grad_without_building_a_graph():
+    """Weights from an nn.Module (nn.Parameter) or an X that requires grad: each update extended an autograd
+    graph holding every step's activations (memory grew by ~1 GB per 300 iterations)."""
+    torch = pytest.importorskip("torch")
+    from dlcore import Network
+
+    net = Network([2, 4, 1], "tanh", backend="torch", seed=0)
+    start = {k: torch.nn.Parameter(v.clone()) for k, v in net.params.items()}
+    net.set_parameters(start)
+    X = torch.randn(2, 50, dtype=torch.float64, requires_grad=True)
+    Y = (X[:1].detach() > 0).double()
+    net.fit(X, Y, 0.1, iterations=3)
+    assert all(not v.requires_grad and v.grad_fn is None for v in net.params.values())
+    assert not net.predict_proba(X).requires_grad
+    assert all(v.grad is None for v in start.values())  # the module's own parameters are left alone
+
+
 def test_arrays_from_another_backend_are_moved(backend):
     other = get_backend("array_api_strict:device1")
     x = other.asarray(np.arange(6.0).reshape(2, 3))

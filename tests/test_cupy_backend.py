@@ -373,8 +373,15 @@ def test_device_rng_without_curand_says_how_to_install_it(monkeypatch):
         be.rng(1, on_device=True)
 
 
-@pytest.mark.parametrize("name", ["numpy", "array_api_strict", "array_api_strict:device1"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        tests.conftest._backend_param(n)
+        for n in ("numpy", "array_api_strict", "array_api_strict:device1", "torch")
+    ],
+)
 def test_cpu_backends_draw_on_the_host_when_asked_for_device_draws(name):
+    """As Backend.rng says (torch:cpu drew with torch's generator: other numbers than numpy's)."""
     be = get_backend(name)
     assert isinstance(be.rng(7, on_device=True), HostRNG)
     for draw in (
