@@ -254,6 +254,27 @@ def test_a_run_that_ends_without_stopping_keeps_its_last_updates_when_they_do_be
         np.testing.assert_array_equal(nets[5].parameters_numpy()[name], value)
 
 
+def test_a_run_whose_last_check_is_its_best_records_the_final_cost(backend, host_rng):
+    """Every epoch checked and the validation cost falling to the end: the last check is the best, and its
+    parameters are the final ones. That run dropped the History's final entry (the cost after the last
+    update, as the same run without patience records it), treating the final parameters as restored."""
+    X = host_rng.standard_normal((2, 400))
+    Y = (X[0:1] + X[1:2] > 0).astype(float)
+    nets, runs = {}, {}
+    for patience in (None, 50):
+        nets[patience] = Network([2, 4, 1], "tanh", backend=backend, seed=1)
+        runs[patience] = nets[patience].fit(
+            X, Y, 0.05, epochs=8, batch_size=64, validation_split=0.2, patience=patience
+        )
+    kept = runs[50]
+    assert kept.val_costs == sorted(kept.val_costs, reverse=True) and len(kept.val_costs) == 8
+    assert not kept.stopped_early and kept.best_epoch is None
+    assert kept.costs == runs[None].costs and kept.iterations == runs[None].iterations
+    assert kept.iterations[-1] == kept.updates == 8 * 5
+    for name, value in nets[None].parameters_numpy().items():
+        np.testing.assert_array_equal(nets[50].parameters_numpy()[name], value)
+
+
 def test_a_run_that_ends_without_stopping_restores_its_best_check_when_the_end_is_worse(backend, host_rng):
     """Noise overfits, patience never runs out: the final parameters, checked once more, are worse than
     the best check's, which are restored (and no final cost is recorded after them)."""
