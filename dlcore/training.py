@@ -38,7 +38,8 @@ from dlcore.interrupts import between_updates
 from dlcore.minibatch import mini_batches, num_batches
 from dlcore.ops import Ops, ops_of
 from dlcore.optimizers import GradientDescent, Optimizer
-from dlcore.regularization import add_l2_gradients, forward_with_dropout, l2_cost
+from dlcore.regularization import add_l2_gradients, check_keep_prob, forward_with_dropout, l2_cost
+from dlcore.validation import check_positive_int
 
 Array = Any
 Params = dict[str, Array]
@@ -184,7 +185,8 @@ def train(
     Stops after ``plan``'s epochs or updates, or when the validation cost has not improved for
     ``patience`` recorded epochs (the best parameters are then restored; a run that ends without stopping
     keeps the best of its checked parameters and its final ones). ``cost_every`` counts epochs
-    (with a full batch an epoch is one update). ``rng`` shuffles mini-batches and draws dropout masks.
+    (with a full batch an epoch is one update). ``rng`` shuffles mini-batches (None: in order) and draws
+    dropout masks (needed for ``keep_prob`` < 1).
     A recorded cost that is NaN or inf, or above ``divergence_factor`` times the first recorded cost
     (0: no such check), rolls the parameters back and raises :class:`TrainingDiverged`.
     The shapes are checked once here (ValueError), not per step.
@@ -215,6 +217,14 @@ def train(
         if tuple(Y.shape) != (n_out, X.shape[1]):
             raise ValueError(f"Y must have shape (n[L], m) = ({n_out}, {X.shape[1]}); got {tuple(Y.shape)}")
         factor = check_divergence_factor(divergence_factor)
+        cost_every = check_positive_int(cost_every, "cost_every")
+        keep_prob = check_keep_prob(keep_prob)
+        if keep_prob < 1.0 and rng is None:
+            raise ValueError("dropout (keep_prob < 1) draws its masks from rng: pass rng=backend.rng(seed)")
+        if patience is not None and validation is None:
+            raise ValueError(
+                "patience stops on the validation cost: pass validation=(X_val, Y_val), or no patience"
+            )
         ops = ops or ops_of(X)
         head = head or head_for(activations[-1])
         history = History()

@@ -320,6 +320,28 @@ def test_bad_fit_arguments(backend, kwargs, message):
         net.fit(np.ones((2, 10)), np.zeros((1, 10)), **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cost_every": 0}, "cost_every must be an integer >= 1"),  # a ZeroDivisionError
+        (
+            {"keep_prob": 0.5},
+            r"dropout \(keep_prob < 1\) draws its masks from rng: pass rng=",
+        ),  # AttributeError
+        ({"keep_prob": 1.5}, r"keep_prob must be in \(0, 1\]"),
+        ({"patience": 3}, r"patience stops on the validation cost: pass validation="),  # silently ignored
+    ],
+)
+def test_the_training_loop_names_a_bad_option(backend, kwargs, message):
+    """dlcore.train, the functional loop: the options Network.fit checks for its own callers."""
+    X, Y = planar(backend, m=20)
+    params = dlcore.initialize_parameters([2, 3, 1], "xavier", backend, 0, "float64")
+    acts = [get_activation("tanh"), get_activation("sigmoid")]
+    plan = dlcore.Plan.of(20, None, 2, None)
+    with pytest.raises(ValueError, match=message):
+        dlcore.train(params, acts, X, Y, optimizer=dlcore.GradientDescent(0.1), plan=plan, **kwargs)
+
+
 def test_mini_batch_divergence_is_caught(backend):
     X, Y = planar(backend, m=64)
     net = Network([2, 8, 8, 1], "linear", init="he", backend=backend, seed=0)
