@@ -98,7 +98,14 @@ class DataParallel:
         everyone = self.comm.allgather(digests)
         differ = [r for r, d in enumerate(everyone) if d != everyone[0]]
         if differ:
-            names = sorted({k for r in differ for k in everyone[r] if everyone[r][k] != everyone[0].get(k)})
+            names = sorted(
+                {
+                    k
+                    for r in differ
+                    for k in everyone[r].keys() | everyone[0].keys()
+                    if everyone[r].get(k) != everyone[0].get(k)
+                }
+            )
             ranks = ", ".join(map(str, differ))
             raise ValueError(
                 f"rank(s) {ranks} hold different training data ({', '.join(names)}) than rank 0; "
@@ -191,6 +198,8 @@ class DataParallel:
         def request(signum: int, frame: Any) -> None:
             index = 1 if signum == signal.SIGTERM else 0
             if self.requests[index] and signum == signal.SIGINT:
+                if self.size > 1:  # on this rank alone (kill -INT): the others would wait in a collective
+                    self.comm.abort("interrupted twice (Ctrl-C)")
                 raise KeyboardInterrupt
             self.requests[index] += 1
 

@@ -238,6 +238,34 @@ def test_check_same_data_names_the_ranks_that_differ():
     with pytest.raises(ValueError, match=r"rank\(s\) 1 hold different training data \(X\) than rank 0"):
         DataParallel(other).check_same_data(X=X)
     DataParallel(SingleProcess()).check_same_data(X=X)  # one rank agrees with itself
+    missing = _TwoRanks(lambda digests: {"X": digests["X"]})  # only rank 0 has validation data
+    with pytest.raises(ValueError, match=r"rank\(s\) 1 hold different training data \(X_val\) than rank 0"):
+        DataParallel(missing).check_same_data(X=X, X_val=X)  # it named nothing: "()"
+
+
+def test_a_second_ctrl_c_on_one_rank_stops_every_rank():
+    """A second SIGINT sent to one rank (kill -INT, a scheduler) raised KeyboardInterrupt there alone while
+    the other ranks waited in the next allreduce: a hang. It now aborts the job, naming why."""
+    X, Y = data()
+    aborted = []
+
+    class Aborting(_TwoRanks):
+        def abort(self, message, code=1):
+            aborted.append(message)
+            raise SystemExit(code)
+
+    comm = Aborting(lambda obj: obj)
+    comm.allreduce = lambda x: x + x  # rank 1 computes alike
+
+    def twice(i, J):
+        if i == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    net = Network([2, 4, 1], "tanh", backend="numpy", seed=3)
+    with pytest.raises(SystemExit):
+        net.fit(X, Y, 0.5, iterations=20, cost_every=1, callback=twice, comm=comm)
+    assert aborted[0] == "interrupted twice (Ctrl-C)"  # (MPI's Abort ends the process there)
 
 
 def test_mpi4py_without_an_mpi_library_says_how_to_fix_it(monkeypatch):
