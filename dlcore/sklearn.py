@@ -202,6 +202,10 @@ class _DLEstimator(BaseEstimator):
                 kept = exc.history.iterations[-1] if exc.history.iterations else 0
                 self._record(exc.history, kept, one_epoch)
                 raise
+            except KeyboardInterrupt as exc:  # the network holds its last whole update: describe it
+                if getattr(exc, "history", None) is not None:
+                    self._record(exc.history, exc.history.updates, one_epoch)
+                raise
         self._record(history, history.updates, one_epoch)
 
     def _record(self, history: History, updates: int, one_epoch: bool) -> None:
@@ -248,7 +252,8 @@ class DLClassifier(ClassifierMixin, _DLEstimator):
     (the :class:`dlcore.History` of the last fit). A fit that raises, or a partial_fit refused before it
     trains, leaves them as they were, except after :class:`~dlcore.TrainingDiverged`: the network then
     holds the parameters the error names and the attributes describe them. An interrupted fit (Ctrl-C)
-    leaves ``network_`` at its last whole update.
+    leaves ``network_`` at its last whole update, and ``n_iter_``, ``loss_curve_`` and ``history_``
+    describe it.
     """
 
     def fit(self, X: Any, y: Any) -> DLClassifier:

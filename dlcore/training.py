@@ -424,7 +424,11 @@ def train(
             if l2:
                 J_final = J_final + l2_cost(params, l2, plan.m)
             check(J_final, iteration, epoch + 1, None, iteration)
-        except (TrainingDiverged, KeyboardInterrupt):  # the same on every rank: no one is left waiting
+        except TrainingDiverged:  # the same on every rank: no one is left waiting
+            raise
+        except KeyboardInterrupt as exc:  # the same on every rank, after a whole update (Ctrl-C, SIGTERM)
+            history.updates = iteration
+            exc.history = history  # what was recorded, and the updates the parameters hold
             raise
         except BaseException as exc:
             if parallel is not None:

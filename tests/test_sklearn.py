@@ -254,6 +254,36 @@ def test_numpy_integers_are_layer_sizes(iris):
             DLClassifier(hidden_layer_sizes=bad, backend="numpy").fit(X, y)
 
 
+@pytest.mark.parametrize("partial", [False, True], ids=["fit", "partial_fit"])
+def test_an_interrupted_fit_describes_the_updates_it_made(partial):
+    """Ctrl-C after update 7: the network keeps its last whole update, and n_iter_, loss_curve_ and
+    history_ now say so (they kept the previous fit's values). Oracle: the same fit stopped at 7 updates."""
+    import os
+    import signal
+
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    options = {"hidden_layer_sizes": (5,), "batch_size": 4, "random_state": 0, "backend": "numpy"}
+
+    def interrupt(i):
+        if i == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    clf = DLClassifier(**options, epochs=5)
+    if partial:
+        clf.partial_fit(X, y, classes=[0, 1])  # 10 updates, then an interrupted second pass
+    curve = list(clf.loss_curve_) if partial else []  # 10 updates an epoch: nothing recorded by update 7
+    clf.set_params(progress=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        clf.partial_fit(X, y) if partial else clf.fit(X, y)
+    assert clf.n_iter_ == (17 if partial else 7) and clf.history_.updates == 7
+    assert clf.loss_curve_ == curve and clf.history_.costs == []
+    if not partial:
+        again = DLClassifier(**options, iterations=7).fit(X, y)
+        for name, value in again.network_.parameters_numpy().items():
+            np.testing.assert_array_equal(clf.network_.parameters_numpy()[name], value)
+
+
 def test_n_iter_counts_the_updates_made_with_early_stopping_too():
     """n_iter_ is the updates made: with early stopping it once reported where the last checked epoch
     began (16 of 24 updates). Random labels overfit, so the validation cost turns up and training stops."""
