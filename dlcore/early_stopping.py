@@ -48,6 +48,14 @@ class EarlyStopping:
         """Whether ``cost`` is below the best check's by more than ``min_delta``."""
         return cost < self.best - self.min_delta
 
+    def keeps_last_check(self) -> bool:
+        """For a run that ended right after a check: True when that check was the best, whose parameters
+        are then the final ones (``best_params`` is dropped: nothing to restore)."""
+        if self.checks == 0 or self.best_index != self.checks - 1:
+            return False
+        self.best_params = None
+        return True
+
     def keeps_final(self, cost: float) -> bool:
         """The validation cost of a run's final parameters (it ended without stopping): True when they
         improve on the best check, which then has nothing to restore (``best_params`` is dropped)."""

@@ -409,8 +409,8 @@ def train(
             if parallel is not None and parallel.stop_requested():  # device flags after unread full batches
                 raise parallel.stop_error()
             unchecked = validated != iteration and not history.stopped_early  # updates since the last check
-            if stopper is not None and validated == iteration and stopper.best_index == stopper.checks - 1:
-                stopper.best_params = None  # the final parameters were the best checked: kept, as below
+            if stopper is not None and validated == iteration:
+                stopper.keeps_last_check()  # the final parameters, when they were the best checked
             if stopper is not None and stopper.best_params is not None and unchecked:
                 J_val = float(full_cost(*validation))
                 if stopper.keeps_final(J_val):  # they did better: kept, and no restore
