@@ -171,12 +171,23 @@ def adam_scales(learning_rate: float, beta1: float, beta2: float, t: int | Array
     is the device library's: within an ulp of Python's)."""
     if isinstance(t, numbers.Integral):
         return learning_rate * (1.0 / (1.0 - beta1**t)), 1.0 / (1.0 - beta2**t)
+    key = (learning_rate, beta1, beta2, like.dtype)
+    last_t, last_key, scales = _LAST_DEVICE_SCALES[0]
+    if last_t is t and last_key == key:  # the step's other parameters: one count, so computed once
+        return scales
     xp = namespace(like)
     steps = xp.astype(t, xp.float64)
     one = xp.ones((), dtype=xp.float64, device=like.device)
     step_size = learning_rate * (1.0 / (1.0 - (one * beta1) ** steps))
     s_hat_scale = 1.0 / (1.0 - (one * beta2) ** steps)
-    return xp.astype(step_size, like.dtype), xp.astype(s_hat_scale, like.dtype)
+    scales = xp.astype(step_size, like.dtype), xp.astype(s_hat_scale, like.dtype)
+    _LAST_DEVICE_SCALES[0] = (t, key, scales)  # t held: its identity keeps meaning this count
+    return scales
+
+
+#: (device step count, (alpha, beta1, beta2, dtype), scales) of the last :func:`adam_scales` from a device
+#: count: every parameter of one step asks with the same count object (a new one each step)
+_LAST_DEVICE_SCALES: list[tuple[Any, Any, Any]] = [(None, None, None)]
 
 
 def ops_of(x: Array) -> Ops:
