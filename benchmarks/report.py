@@ -265,8 +265,9 @@ def _tf32(backend: Any) -> Iterator[None]:
     switches put back on the way out, an error's too."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(backend.tf32())
-        if backend.name != "torch" and workloads.torch_device(backend) is not None:
-            stack.enter_context(get_backend("torch:cuda").tf32())
+        peer = workloads.torch_device(backend) if backend.name != "torch" else None
+        if peer is not None:  # the PyTorch peers' GPU: this backend's own
+            stack.enter_context(get_backend(f"torch:{peer[1]}").tf32())
         yield
 
 
@@ -330,14 +331,15 @@ def run(args: argparse.Namespace) -> int:
                 if args.threads is not None:
                     _limit_threads(args.threads)
                 tf32 = _in_tf32(args.tf32, backend, dtype)
+                label = "float32 (TF32)" if tf32 else dtype  # the rows' and the raw samples'
                 for case in cases:
                     with backend.quiet_floating_point():
                         case.check()  # in full precision, also with --tf32
                         with _tf32(backend) if tf32 else contextlib.nullcontext():
                             samples = time_case(case, backend)
-                    rows.extend(rows_for(case, samples, backend, "float32 (TF32)" if tf32 else dtype))
+                    rows.extend(rows_for(case, samples, backend, label))
                     raw.append(
-                        {"backend": backend.name, "dtype": dtype, "benchmark": case.name, "size": case.size,
+                        {"backend": backend.name, "dtype": label, "benchmark": case.name, "size": case.size,
                          "elements": case.elements, "info": case.info, "samples_s": samples}
                     )  # fmt: skip
                     print(f"  {backend.name} {dtype} {case.name} {case.size}: done", file=sys.stderr)

@@ -297,6 +297,12 @@ def test_tf32_reaches_only_a_gpu_backends_float32_timing(monkeypatch):
     with report._tf32(gpu):
         assert entered == ["on"]
     assert entered == ["on", "off"]
+    asked = []  # a GPU backend's PyTorch peers run on its own GPU: theirs is switched too, not cuda:0's
+    monkeypatch.setattr(report.workloads, "torch_device", lambda backend: (None, "cuda:1"))
+    monkeypatch.setattr(report, "get_backend", lambda spec: asked.append(spec) or FakeGPU())
+    with report._tf32(gpu):
+        assert entered[2:] == ["on", "on"]
+    assert asked == ["torch:cuda:1"] and entered[2:] == ["on", "on", "off", "off"]
 
 
 def test_tf32_with_float64_only_is_refused(capsys, tmp_path):
