@@ -92,17 +92,15 @@ def test_one_class_name_is_refused_before_training(capsys, tmp_path):
     assert model.read_bytes() == b"an old model"
 
 
-@pytest.mark.parametrize(
-    ("classes", "want"), [(["a", "b"], 3), ([0, 1, 2], 3), (["a", "a", "b"], 3)], ids=["two", "ints", "twice"]
-)
-def test_class_names_in_a_model_file_are_checked(tmp_path, classes, want):
+@pytest.mark.parametrize("classes", [["a", "b"], [0, 1, 2], ["a", "a", "b"]], ids=["two", "ints", "twice"])
+def test_class_names_in_a_model_file_are_checked(tmp_path, classes):
     """On load, and on save: a file save wrote was then refused by load as corrupt (the model was lost)."""
     net = Network([2, 4, 3], output_activation="softmax", backend="numpy")
     path = tmp_path / "m.npz"
     net.save(path, info={})  # a file without names (as every format-1 file before): integer classes
     assert Network.load(path).info == {}
     before = path.read_bytes()
-    pattern = rf"info\.classes must be {want} distinct names \(strings\); got"
+    pattern = r"info\.classes must be 3 distinct names \(strings\); got"  # one per output unit
     with pytest.raises(ValueError, match=rf"m\.npz not written: {pattern}"):
         net.save(path, info={"classes": classes})
     assert path.read_bytes() == before

@@ -418,7 +418,7 @@ def test_an_array_header_larger_than_its_data_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("first", ["W1", "W1.npy"])
-def test_two_entries_for_one_array_are_refused_before_reading(capsys, tmp_path, saved, monkeypatch, first):
+def test_two_entries_for_one_array_are_refused_before_reading(capsys, tmp_path, monkeypatch, first):
     """A model whose members are "W1" (large) and "W1.npy" (small, matching the metadata): the checks saw
     the small one while NumPy's ``archive["W1"]`` reads the exact name, the large one, uncounted."""
     params = Network([2, 4, 1], "tanh", backend="numpy", seed=1).parameters_numpy()  # _model_file's
@@ -430,8 +430,6 @@ def test_two_entries_for_one_array_are_refused_before_reading(capsys, tmp_path, 
             np.lib.format.write_array(raw, array)
             z.writestr(name, raw.getvalue())
     monkeypatch.setattr(base, "available_host_memory", lambda: 60 * 2**20)
-    with pytest.raises(ValueError, match=r"shadow\.npz is corrupt: it holds two entries for the array 'W1'"):
-        Network.load(path)
     _refused(capsys, tmp_path, path, r"shadow\.npz is corrupt: it holds two entries for the array 'W1'")
 
 
