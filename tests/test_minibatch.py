@@ -312,6 +312,18 @@ def _validation_part(backend, X, Y, fraction, seed):
         ({"patience": 3}, "patience needs validation_split"),
         ({"validation_split": 1.0}, r"validation_split must be a fraction in \(0, 1\)"),
         ({"epochs": 0}, "epochs must be an integer >= 1"),
+        ({"l2": None}, r"l2 must be a finite number >= 0; got None"),
+        ({"l2": "x"}, r"l2 must be a finite number >= 0; got 'x'"),
+        ({"decay_rate": None}, r"decay_rate must be a finite number >= 0; got None"),
+        (
+            {"validation_split": 0.2, "validation_data": "XY"},
+            r"validation_data must be a pair \(X_val, Y_val\)",
+        ),
+        ({"validation_data": (1, 2, 3)}, r"must be a pair \(X_val, Y_val\); got a tuple of 3"),
+        (  # validation_split was silently ignored when validation_data was given
+            {"validation_split": 0.2, "validation_data": (np.ones((2, 10)), np.zeros((1, 10)))},
+            "give validation_split or validation_data, not both",
+        ),
     ],
 )
 def test_bad_fit_arguments(backend, kwargs, message):

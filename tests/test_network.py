@@ -323,25 +323,6 @@ def test_numpy_integers_count_as_integers_and_zero_patience_is_refused(backend):
         net.fit(X, Y, iterations=1, seed=np.array([1]))  # a TypeError from operator.index before
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"l2": None}, r"l2 must be a finite number >= 0; got None"),
-        ({"l2": "x"}, r"l2 must be a finite number >= 0; got 'x'"),
-        ({"decay_rate": None}, r"decay_rate must be a finite number >= 0; got None"),
-        (
-            {"validation_split": 0.2, "validation_data": "XY"},
-            r"validation_data must be a pair \(X_val, Y_val\)",
-        ),
-        ({"validation_data": (1, 2, 3)}, r"must be a pair \(X_val, Y_val\); got a tuple of 3"),
-    ],
-)
-def test_bad_fit_options_are_named(backend, kwargs, message):
-    X, Y = planar(backend, m=20)
-    with pytest.raises(ValueError, match=message):
-        Network([2, 3, 1], backend=backend).fit(X, Y, iterations=1, **kwargs)
-
-
 def test_dropout_without_a_hidden_layer_is_refused(backend):
     """keep_prob < 1 on logistic regression trained exactly as keep_prob = 1, saying nothing."""
     X, Y = planar(backend, m=20)
@@ -349,15 +330,6 @@ def test_dropout_without_a_hidden_layer_is_refused(backend):
     with pytest.raises(ValueError, match=r"keep_prob=0.5 drops hidden units, and this network has no hidden"):
         net.fit(X, Y, iterations=1, keep_prob=0.5)
     net.fit(X, Y, iterations=1, keep_prob=1.0)
-
-
-def test_validation_split_and_validation_data_together_are_refused(backend):
-    """validation_split was silently ignored when validation_data was given."""
-    X, Y = planar(backend, m=20)
-    with pytest.raises(ValueError, match="give validation_split or validation_data, not both"):
-        Network([2, 3, 1], backend=backend).fit(
-            X, Y, iterations=1, validation_split=0.2, validation_data=(X, Y)
-        )
 
 
 def test_for_data_checks_that_x_and_y_hold_the_same_examples(backend):

@@ -381,8 +381,12 @@ def test_a_fit_that_raises_leaves_the_estimator_as_it_was(iris):
     X, y = iris
     clf = DLClassifier(hidden_layer_sizes=(8,), random_state=0, backend="numpy", iterations=50).fit(X, y)
     before, state = clf.predict_proba(X), dict(clf.__dict__)
-    for bad in ({"learning_rate": -1.0}, {"keep_prob": 0.0}, {"precision": "float16"}):
-        with pytest.raises(ValueError):
+    for bad, message in (
+        ({"learning_rate": -1.0}, "learning_rate must be a finite number > 0"),
+        ({"keep_prob": 0.0}, r"keep_prob must be in \(0, 1\]"),
+        ({"precision": "float16"}, "create the network with dtype='float32'"),
+    ):
+        with pytest.raises(ValueError, match=message):
             clf.set_params(**bad).fit(X[:, :3], y)  # another width too: n_features_in_ stays 4
         clf.set_params(learning_rate=0.01, keep_prob=1.0, precision=None)
         assert clf.__dict__ == state
