@@ -23,9 +23,7 @@ import numpy as np
 from dlcore.backends import get_backend
 from dlcore.backends.cupy_kernels import CupyOps
 from dlcore.benchmarks.timing import median, paired, time_case
-from dlcore.benchmarks.workloads import NETWORKS, Case, _network, floor_products
-
-import dlcore
+from dlcore.benchmarks.workloads import NETWORKS, max_difference, ops_case
 
 
 def measure(dtype: str, name: str, rounds: int) -> dict[str, Any]:
@@ -35,38 +33,28 @@ def measure(dtype: str, name: str, rounds: int) -> dict[str, Any]:
     import cupyx.profiler
 
     backend = get_backend("cupy")
-    dims, X, Y, params, acts = _network(backend, dtype, name)
     sides = {
         "default": CupyOps(backend.xp, cupy, fused=False),
         "fused": CupyOps(backend.xp, cupy, fused=True),
     }
-    own = {label: {k: v.copy() for k, v in params.items()} for label in sides}
-
-    def step(label: str):
-        return lambda: dlcore.train_step(X, Y, own[label], acts, 1e-5, compute_cost=False, ops=sides[label])
-
-    contestants = {label: step(label) for label in sides} | {"floor": floor_products(X, params)}
-    for _ in range(3):
-        for label in sides:
-            contestants[label]()
-    differ = max(float(cupy.max(cupy.abs(own["fused"][k] - own["default"][k]))) for k in params)
-    samples = time_case(Case("cupy_step", name, f"{dims} m={X.shape[1]}", X.shape[1], contestants,
-                             lambda: None, rounds), backend)  # fmt: skip
+    case, own = ops_case("cupy_step", backend, dtype, name, sides, rounds)
+    differ = max_difference(backend, own["fused"], own["default"])
+    samples = time_case(case, backend)
     result: dict[str, Any] = {
         label: (median(s), paired(samples, label, "default")) for label, s in samples.items()
     }
-    perf = cupyx.profiler.benchmark(contestants["default"], n_repeat=200, n_warmup=10)
+    perf = cupyx.profiler.benchmark(case.contestants["default"], n_repeat=200, n_warmup=10)
     result["host_device"] = (float(np.median(perf.cpu_times)), float(np.median(perf.gpu_times[0])))
     result["differ"] = differ
-    result["graph"] = _graph(cupy, contestants["default"], backend)  # unfused CupyOps hold no state
+    result["graph"] = _graph(case.contestants["default"], backend)  # unfused CupyOps hold no state
     return result
 
 
-def _graph(cupy: Any, run: Any, backend: Any) -> str:
+def _graph(run: Any, backend: Any) -> str:
     """Capture ``run`` (warmed up) on a new stream and replay it: its median time, or why it failed."""
     import cupyx.profiler
 
-    stream = cupy.cuda.Stream(non_blocking=True)
+    stream = backend.lib.cuda.Stream(non_blocking=True)
     try:
         with stream:
             run()  # warm on this stream (pool blocks, cuBLAS workspace)

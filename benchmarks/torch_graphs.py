@@ -18,14 +18,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
 import torch
 from dlcore.backends import get_backend
 from dlcore.backends.torch_backend import TorchOps
 from dlcore.benchmarks.timing import median, paired, time_case
-from dlcore.benchmarks.workloads import NETWORKS, Case, _network, floor_products
-
-import dlcore
+from dlcore.benchmarks.workloads import NETWORKS, max_difference, ops_case
 
 
 def measure(
@@ -34,28 +31,13 @@ def measure(
     """({contestant: (median seconds, its paired ratio to eager)}, the largest |parameter difference|
     between the two sides after the same steps)."""
     backend = get_backend(f"torch:{device}")
-    dims, X, Y, params, acts = _network(backend, dtype, name)
     sides = {
         "eager": TorchOps(backend.xp, torch, graphs=False),
         "graphs": TorchOps(backend.xp, torch, graphs=True),
     }
-    own = {label: {k: v.clone() for k, v in params.items()} for label in sides}
-
-    def step(label: str):
-        return lambda: dlcore.train_step(X, Y, own[label], acts, 1e-5, compute_cost=False, ops=sides[label])
-
-    contestants = {label: step(label) for label in sides} | {"floor": floor_products(X, params)}
-    for _ in range(3):  # graphs: eager, warm-up, captured
-        for label in sides:
-            contestants[label]()
-    differ = max(
-        float(np.max(np.abs(backend.to_numpy(own["graphs"][k]) - backend.to_numpy(own["eager"][k]))))
-        for k in params
-    )
-    size = f"{dims} m={X.shape[1]}"
-    samples = time_case(
-        Case("torch_graphs", name, size, X.shape[1], contestants, lambda: None, rounds), backend
-    )
+    case, own = ops_case("torch_graphs", backend, dtype, name, sides, rounds)
+    differ = max_difference(backend, own["graphs"], own["eager"])
+    samples = time_case(case, backend)
     return {label: (median(s), paired(samples, label, "eager")) for label, s in samples.items()}, differ
 
 

@@ -32,7 +32,7 @@ from dlcore.benchmarks.handwritten import handwritten_step
 import dlcore
 from dlcore import reference
 from dlcore.activations import get_activation
-from dlcore.propagation import backward, cost, forward, train_step
+from dlcore.propagation import backward, copy_params, cost, forward, train_step
 
 LEARNING_RATE = 1e-5  # tiny: repeated steps keep the parameters (and the timings) stable
 THREADS: int | None = None  # set by ``dlcore bench --threads N``; see cpu_threads()
@@ -229,6 +229,29 @@ def network_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
 
 
 # -- 4. training step: dlcore, its matrix-product floor, PyTorch ---------------------------------
+def ops_case(group: str, backend: Backend, dtype: str, name: str, sides: dict[str, Any], rounds: int):
+    """``(Case, parameters by side)``: ``train_step`` of the net ``name`` once per ops object of ``sides``
+    (each on its own copy of one start) and ``floor`` (the step's products), each side called three times
+    first (a CUDA graph: eager, warm-up, captured). For the GPU scripts that pit ops against ops."""
+    dims, X, Y, params, acts = _network(backend, dtype, name)
+    own = {label: copy_params(params) for label in sides}
+
+    def step(label: str) -> Callable[[], Any]:
+        return lambda: train_step(X, Y, own[label], acts, 1e-5, compute_cost=False, ops=sides[label])
+
+    contestants = {label: step(label) for label in sides} | {"floor": floor_products(X, params)}
+    for _ in range(3):
+        for label in sides:
+            contestants[label]()
+    size = f"{dims} m={X.shape[1]}"
+    return Case(group, name, size, X.shape[1], contestants, lambda: None, rounds), own
+
+
+def max_difference(backend: Backend, a: dict[str, Any], b: dict[str, Any]) -> float:
+    """The largest |a - b| over every parameter, on the host."""
+    return max(float(np.max(np.abs(backend.to_numpy(a[k]) - backend.to_numpy(b[k])))) for k in a)
+
+
 def floor_products(X: Any, params: dict[str, Any]) -> Callable[[], None]:
     """Only the matrix products one training step needs, on arrays of the step's shapes.
 

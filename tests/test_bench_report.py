@@ -314,3 +314,23 @@ def test_tf32_reaches_only_a_gpu_backends_float32_timing(monkeypatch):
     with report._tf32(gpu):
         assert entered[2:] == ["on", "on"]
     assert asked == ["torch:cuda:1"] and entered[2:] == ["on", "on", "off", "off"]
+
+
+@pytest.mark.parametrize("name", ["numpy", "array_api_strict"])
+def test_ops_case_warms_each_side_on_its_own_copy(name):
+    """The GPU scripts' ops-against-ops case (cupy_step, torch_graphs): each side has trained three steps
+    from one start on parameters of its own, as train_step on a copy does; the floor comes with them."""
+    import dlcore
+    from dlcore.ops import Ops
+
+    backend = get_backend(name)
+    sides = {"default": Ops(backend.xp), "backend": backend.ops}
+    case, own = workloads.ops_case("ops", backend, "float64", "planar", sides, rounds=2)
+    assert set(case.contestants) == {"default", "backend", "floor"} and case.rounds == 2
+    assert case.size == "[2, 4, 1] m=400" and case.elements == 400
+    _, X, Y, params, acts = workloads._network(backend, "float64", "planar")
+    for _ in range(3):
+        dlcore.train_step(X, Y, params, acts, 1e-5, compute_cost=False)
+    for side in sides:
+        assert workloads.max_difference(backend, own[side], params) == 0.0, side
+    assert own["default"]["W1"] is not own["backend"]["W1"]
