@@ -163,8 +163,8 @@ def machine_info() -> dict[str, Any]:
 
 def _limit_threads(n: int) -> None:
     """N threads for every BLAS loaded so far (called again after each group's setup, which may load
-    more: scikit-learn brings SciPy's own OpenBLAS); the PyTorch peers take theirs from
-    :func:`workloads.cpu_threads`."""
+    more: scikit-learn brings SciPy's own OpenBLAS), and for PyTorch once imported: the torch backend's
+    own steps (its peers set theirs again from :func:`workloads.cpu_threads`, the same N)."""
     workloads.THREADS = n
     try:
         from threadpoolctl import threadpool_limits
