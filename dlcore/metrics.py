@@ -13,14 +13,22 @@ from dlcore.labels import one_hot
 Array = Any
 
 
+def _check_shapes(a: Array, b: Array, names: str, rows: str = "1") -> None:
+    """ValueError unless a and b are both (1, m) (``rows="n_y"``: both (n_y, m), one shape)."""
+    shapes = tuple(a.shape), tuple(b.shape)
+    if rows == "1" and shapes[0] == shapes[1] and len(shapes[0]) == 2 and shapes[0][0] == 1:
+        return
+    if rows != "1" and shapes[0] == shapes[1] and len(shapes[0]) == 2:
+        return
+    flat = any(len(s) != 2 or (rows == "1" and s[0] != 1) for s in shapes)
+    hint = ": pass rows, x.reshape(1, -1)" if flat else ""
+    raise ValueError(f"{names} must both be ({rows}, m); got {shapes[0]} and {shapes[1]}{hint}")
+
+
 def accuracy(predictions: Array, Y: Array) -> float:
     """Fraction of columns where the predicted labels equal the labels Y: (1, m)."""
     xp = array_namespace(predictions, Y)
-    if tuple(predictions.shape) != tuple(Y.shape):
-        raise ValueError(
-            f"predictions and labels must have one shape, (1, m); got {tuple(predictions.shape)} and "
-            f"{tuple(Y.shape)}"
-        )
+    _check_shapes(predictions, Y, "predictions and labels")
     correct = predictions == xp.astype(Y, predictions.dtype)
     return int(xp.sum(xp.astype(correct, xp.int64))) / correct.shape[1]
 
@@ -30,21 +38,28 @@ def confusion_matrix(labels: Array, predictions: Array, n_classes: int) -> Array
     integers -> (n_classes, n_classes) int64, computed on the device as one_hot(labels) one_hot(pred)^T.
 
     The product is taken in float64 (counts exact to 2^53): PyTorch has no integer matrix product on
-    CUDA ("addmm_cuda" not implemented for 'Long', seen on an H200)."""
+    CUDA ("addmm_cuda" not implemented for 'Long', seen on an H200). A label or prediction outside
+    0 .. n_classes-1 is a ValueError (one host transfer checks that every example was counted)."""
     xp = namespace(labels)
+    _check_shapes(labels, predictions, "labels and predictions")
     T = one_hot(xp.astype(labels, xp.int64), n_classes, xp.float64)
     P = one_hot(xp.astype(predictions, xp.int64), n_classes, xp.float64)
-    return xp.astype(T @ P.T, xp.int64)
+    C = xp.astype(T @ P.T, xp.int64)
+    if int(xp.sum(C)) != labels.shape[1]:
+        raise ValueError(f"labels and predictions must be class indices in 0 .. {n_classes - 1}")
+    return C
 
 
 def r2_score(A: Array, Y: Array) -> float:
     """R^2 = 1 - sum((y - a)^2) / sum((y - mean(y))^2) of each output (row), averaged over the outputs
     (scikit-learn's ``r2_score``, its default ``multioutput="uniform_average"``); A, Y: (n_y, m).
+    The predictions come first, as in the costs (scikit-learn's order is the reverse: y_true, y_pred).
 
     1 is a perfect fit, 0 is no better than predicting the output's mean. An output with constant Y (no
     spread to explain) scores 1 when A == Y there and 0 otherwise. One host transfer.
     """
     xp = namespace(A)
+    _check_shapes(A, Y, "predictions A and targets Y", rows="n_y")
     residual = xp.sum((Y - A) ** 2, axis=1)
     spread = xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2, axis=1)
     explained = 1.0 - residual / xp.where(spread > 0, spread, xp.ones_like(spread))
@@ -53,7 +68,8 @@ def r2_score(A: Array, Y: Array) -> float:
 
 
 def rmse(A: Array, Y: Array) -> float:
-    """Root mean squared error sqrt(mean((A - Y)^2)) over every output and column."""
+    """Root mean squared error sqrt(mean((A - Y)^2)) over every output and column; A, Y: (n_y, m)."""
     xp = namespace(A)
+    _check_shapes(A, Y, "predictions A and targets Y", rows="n_y")
     D = A - Y
     return math.sqrt(float(xp.sum(D * D)) / (D.shape[0] * D.shape[1]))

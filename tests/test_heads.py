@@ -18,6 +18,7 @@ from dlcore import Network
 from dlcore.activations import Activation
 from dlcore.cli import main
 from dlcore.heads import HEADS, MeanSquaredError, head_for
+from dlcore.metrics import rmse
 from dlcore.model import infer_task
 from tests.conftest import numeric_gradients, to_host
 
@@ -181,11 +182,35 @@ def test_r2_averages_the_outputs_as_scikit_learn_does(backend, host_rng):
         assert dlcore.r2_score(A, backend.asarray(flat)) == pytest.approx((first + want) / 2, rel=1e-12)
 
 
-def test_accuracy_refuses_labels_of_another_shape(backend):
-    """(3, m) against (1, m) broadcast into a score above 1."""
-    P = backend.asarray(np.zeros((3, 4)), dtype="int64")
-    with pytest.raises(ValueError, match=r"one shape, \(1, m\); got \(3, 4\) and \(1, 4\)"):
-        dlcore.accuracy(P, backend.asarray(np.zeros((1, 4)), dtype="int64"))
+@pytest.mark.parametrize(
+    ("metric", "shapes", "message"),
+    [
+        # (3, m) against (1, m) broadcast into a score above 1; (m, 1) columns scored 3.0
+        (dlcore.accuracy, [(3, 4), (1, 4)], r"both be \(1, m\); got \(3, 4\) and \(1, 4\): pass rows"),
+        (dlcore.accuracy, [(4, 1), (4, 1)], r"both be \(1, m\); got \(4, 1\) and \(4, 1\): pass rows"),
+        (dlcore.accuracy, [(4,), (4,)], r"both be \(1, m\); got \(4,\) and \(4,\): pass rows"),
+        (dlcore.accuracy, [(1, 4), (1, 3)], r"both be \(1, m\); got \(1, 4\) and \(1, 3\)$"),
+        # (1, m) against (m, 1) broadcast to (m, m): R^2 0.0 for a fit of 0.985
+        (dlcore.r2_score, [(1, 4), (4, 1)], r"both be \(n_y, m\); got \(1, 4\) and \(4, 1\)"),
+        (rmse, [(2, 4), (1, 4)], r"both be \(n_y, m\); got \(2, 4\) and \(1, 4\)"),
+        (lambda a, b: dlcore.confusion_matrix(a, b, 2), [(1, 4), (1, 3)], r"\(1, 4\) and \(1, 3\)"),
+    ],
+)
+def test_metrics_refuse_arrays_of_other_shapes(backend, metric, shapes, message):
+    a, b = (backend.asarray(np.zeros(shape), dtype="int64") for shape in shapes)
+    with pytest.raises(ValueError, match=message):
+        metric(a, b)
+
+
+@pytest.mark.parametrize("label", [2, -1])
+def test_the_confusion_matrix_refuses_labels_outside_the_classes(backend, label):
+    """An example whose label or prediction is no class was left out of the counts."""
+    labels = backend.asarray([[0, label, 1]], dtype="int64")
+    right = backend.asarray([[0, 1, 1]], dtype="int64")
+    for a, b in ((labels, right), (right, labels)):
+        with pytest.raises(ValueError, match=r"class indices in 0 \.\. 1$"):
+            dlcore.confusion_matrix(a, b, 2)
+    assert backend.to_numpy(dlcore.confusion_matrix(right, right, 2)).tolist() == [[1, 0], [0, 2]]
 
 
 def test_the_one_hot_hint_trains_on_every_backend(backend, host_rng):
