@@ -187,9 +187,23 @@ class Backend:
     def dtype_name(self, dtype: Any) -> str:
         """``"float32"``/``"float64"`` for an xp dtype."""
         for name in (*DTYPES, *LOW_PRECISION_DTYPES, "int64", "bool"):
-            if getattr(self.xp, name, None) == dtype:
+            known = getattr(self.xp, name, None)
+            if known is not None and known == dtype:
                 return name
         return str(dtype)
+
+    def float_dtype(self, dtype: Any) -> Any:
+        """The namespace's float32 or float64 for its name, its dtype object or NumPy's (a network's and
+        its data's dtype); ValueError naming the two for anything else."""
+        name = dtype
+        if isinstance(dtype, (np.dtype, type)):  # np.float32 or np.dtype("float32") on any backend
+            with contextlib.suppress(TypeError):
+                name = np.dtype(dtype).name
+        elif not isinstance(dtype, str):
+            name = self.dtype_name(dtype)
+        if name not in DTYPES:
+            raise ValueError(f"unsupported dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+        return self.dtype(name)
 
     #: the low-precision compute dtypes this backend supports for mixed precision, best first
     low_precision: ClassVar[tuple[str, ...]] = ()

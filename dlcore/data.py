@@ -14,7 +14,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from dlcore.backends import csv_reader, storage
+from dlcore.backends import csv_reader, get_backend, storage
 from dlcore.datasets import DATASETS
 from dlcore.minibatch import split_columns
 from dlcore.validation import count_non_finite
@@ -50,8 +50,15 @@ class Normalization:
             ValueError: when the statistics are not finite, or the standardized X cannot be represented
                 in X's dtype; before any training.
         """
+        backend = get_backend(backend)
         xp = backend.xp
+        X = backend.asarray(X)
         float64 = backend.dtype("float64")
+        if X.ndim != 2 or X.shape[1] == 0:
+            raise ValueError(f"the {rows}s to standardize must be (n, m) with m > 0; got {tuple(X.shape)}")
+        bad = count_non_finite(X, xp)
+        if bad:
+            raise ValueError(f"the {rows}s contain NaN or inf ({bad} entries); clean or impute them first")
         if not xp.isdtype(X.dtype, "real floating"):  # integer data: checked as the float64 it becomes
             X = xp.astype(X, float64)
         if parallel is None:
@@ -124,6 +131,12 @@ class Normalization:
         return cls(tuple(mean), tuple(std))
 
 
+def _on(backend: Any, dtype: Any) -> tuple[Any, Any]:
+    """The Backend for ``backend`` (one or its name) and its float32 or float64 for ``dtype``."""
+    backend = get_backend(backend)
+    return backend, backend.float_dtype(dtype)
+
+
 # ----------------------------------------------------------------------------------------------
 # CSV
 # ----------------------------------------------------------------------------------------------
@@ -161,6 +174,7 @@ def load_csv(
     not is named by its row); otherwise the network's head checks the labels. ``header``: whether the
     first line names the columns (``None``: decided from it, see :mod:`dlcore.backends.csv_reader`).
     """
+    backend, dtype = _on(backend, dtype)
     # (m, width) float64 on the host, parsed by NumPy's C reader when it can
     data, _, names = csv_reader.read_labeled_csv(path, classes, n_features, header)
     m, width = data.shape
@@ -218,6 +232,7 @@ def load_npz(path: str | Path, backend: Any, dtype: Any = "float64") -> tuple[Ar
     ``X`` may also be images ``(m, h, w, c)``, which are flattened with :func:`flatten_images`;
     ``Y`` may be ``(1, m)`` or ``(m,)``.
     """
+    backend, dtype = _on(backend, dtype)
     arrays = storage.load_npz(path, "data file")
     if "X" not in arrays:
         raise ValueError(f"{path} has no array named 'X' (found: {', '.join(sorted(arrays)) or 'none'})")
@@ -293,6 +308,7 @@ def load_dataset(
     ``with_classes=True`` returns ``(X, Y, class names)``: a CSV's text labels (see :func:`load_csv`;
     ``classes``, a model's names, fixes their order), else ``None``. ``header``: a CSV's, as for
     :func:`load_csv`."""
+    backend, dtype = _on(backend, dtype)
     if spec in DATASETS:
         X, Y = DATASETS[spec](backend, m=m, seed=seed, dtype=dtype)
         return (X, Y, None) if with_classes else (X, Y)
@@ -320,6 +336,8 @@ def train_test_split(
     """
     if not (0.0 <= test_fraction < 1.0):
         raise ValueError(f"test_fraction must be in [0, 1); got {test_fraction}")
+    backend = get_backend(backend)
+    X, Y = backend.asarray(X), backend.asarray(Y)
     m = X.shape[1]
     n_test = round(m * test_fraction)
     if test_fraction > 0:

@@ -25,6 +25,9 @@ def _host(seed: int) -> tuple[Any, Any, Any]:
 
 
 def _moved(backend: Any, X: Array, Y: Array, dtype: Any) -> tuple[Array, Array]:
+    """Host X and Y moved to ``backend`` (a Backend or its name) in ``dtype`` (float32 or float64)."""
+    backend = get_backend(backend)
+    dtype = backend.float_dtype(dtype)
     return backend.asarray(X, dtype=dtype), backend.asarray(Y, dtype=dtype)
 
 

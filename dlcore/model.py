@@ -114,7 +114,7 @@ class Network:
                 f"{self.layer_dims[-1]}: use a sigmoid output for two classes, or n_classes units"
             )
         self.backend = get_backend(backend)
-        self.dtype = self.backend.dtype(dtype)
+        self.dtype = self.backend.float_dtype(dtype)
         self.init = init
         self.seed = check_seed(seed)
         check_network_fits(self.layer_dims, self.itemsize, self.backend)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from dlcore.backends import BackendError, available_backends, backend_of, cupy_status, get_backend
 
+import dlcore
 from tests.conftest import to_host
 
 
@@ -147,6 +148,23 @@ def test_dtype_lookup_refuses_unknown_names(backend):
     assert backend.dtype("float32") == backend.xp.float32
     with pytest.raises(ValueError, match="unsupported dtype 'float16'"):
         backend.dtype("float16")
+
+
+@pytest.mark.parametrize("given", ["float32", np.float32, np.dtype("float32"), "xp"])
+def test_a_network_takes_its_dtype_by_name_numpy_dtype_or_its_namespace_dtype(backend, given):
+    dtype = backend.xp.float32 if given == "xp" else given
+    net = dlcore.Network([2, 3, 1], backend=backend, dtype=dtype)
+    assert net.dtype == backend.xp.float32 and net.params["W1"].dtype == backend.xp.float32
+    assert net.dtype_name == "float32"
+
+
+@pytest.mark.parametrize("given", [None, "int64", "bool", np.float16, np.int64, "xp.int64"])
+def test_a_network_refuses_a_dtype_it_cannot_train_in(backend, given):
+    """None was taken as bfloat16 by name while the weights were float64 (a fitted estimator then failed
+    to unpickle); int64 and bool made integer weights whose fit failed inside the array library."""
+    dtype = backend.xp.int64 if given == "xp.int64" else given
+    with pytest.raises(ValueError, match=r"unsupported dtype .*; use one of float32, float64$"):
+        dlcore.Network([2, 3, 1], backend=backend, dtype=dtype)
 
 
 @pytest.mark.parametrize(

@@ -243,6 +243,36 @@ def test_flatten_images_refusals():
         flatten_images(np.full((1, 2, 2, 1), 300.0))
 
 
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        (np.array([[1.0, np.nan, 2.0], [0.0, 1.0, np.inf]]), r"features contain NaN or inf \(2 entries\)"),
+        (np.ones((2, 0)), r"must be \(n, m\) with m > 0; got \(2, 0\)"),
+        (np.ones(3), r"must be \(n, m\) with m > 0; got \(3,\)"),
+    ],
+)
+def test_normalization_refuses_data_it_cannot_standardize_naming_why(backend, X, message):
+    """NaN was reported as "too large to standardize (mean nan): rescale it first"."""
+    with pytest.raises(ValueError, match=message):
+        Normalization.fit(backend.asarray(X), backend)
+
+
+def test_the_data_helpers_take_a_backend_name_and_host_data(backend):
+    """They took only a Backend object and arrays already on it (a name was an AttributeError)."""
+    name = backend.spec()
+    X, Y = load_dataset("planar", name, dtype=np.float32)
+    assert X.dtype == backend.xp.float32 and backend.owns(X)
+    hX, hY = to_host(backend, X), to_host(backend, Y)
+    assert Normalization.fit(hX, name) == Normalization.fit(X, backend)
+    assert Normalization.fit(hX.tolist(), name) == Normalization.fit(X, backend)
+    split, want_split = train_test_split(hX, hY, 0.25, name), train_test_split(X, Y, 0.25, backend)
+    for got, want in zip(split, want_split, strict=True):
+        assert backend.owns(got)
+        np.testing.assert_array_equal(to_host(backend, got), to_host(backend, want))
+    with pytest.raises(ValueError, match=r"unsupported dtype 'int64'"):
+        load_dataset("planar", name, dtype="int64")
+
+
 def test_normalization_of_integer_data_is_computed_in_float64(backend):
     """Integer counts (whose standardized values need a float) fit like their float64 copy; it refused
     them as "cannot be represented in int64" (the check cast the mean and std to the data's dtype)."""
