@@ -36,6 +36,17 @@ class Normalization:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
+    def __post_init__(self) -> None:
+        """One mean and one std per feature, finite, std > 0 (a std of 0 divides by 0): ValueError."""
+        if len(self.mean) != len(self.std):
+            raise ValueError(
+                f"mean and std must have one entry per feature; got {len(self.mean)} and {len(self.std)}"
+            )
+        if not all(math.isfinite(v) for v in self.mean):
+            raise ValueError("the mean must be finite")
+        if not all(math.isfinite(s) and s > 0 for s in self.std):
+            raise ValueError("each std must be finite and > 0 (use 1 for a constant feature)")
+
     @classmethod
     def fit(cls, X: Array, backend: Any, parallel: Any = None, rows: str = "feature") -> Normalization:
         """Mean and standard deviation of each row of X: (n_x, m), computed in float64 whatever X's dtype
@@ -124,11 +135,10 @@ class Normalization:
             mean, std = [float(v) for v in d["mean"]], [float(v) for v in d["std"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad normalization record ({exc!r})") from None
-        if len(mean) != len(std) or not all(math.isfinite(s) and s > 0 for s in std):
-            raise ValueError("bad normalization record: mean and std must be equal-length, std > 0")
-        if not all(math.isfinite(v) for v in mean):
-            raise ValueError("bad normalization record: the mean must be finite")
-        return cls(tuple(mean), tuple(std))
+        try:
+            return cls(tuple(mean), tuple(std))
+        except ValueError as exc:
+            raise ValueError(f"bad normalization record: {exc}") from None
 
 
 def _on(backend: Any, dtype: Any) -> tuple[Any, Any]:

@@ -224,11 +224,18 @@ class Network:
     def normalization(self, norm: Any) -> None:
         self._normalization = self._checked_normalization(norm)
 
-    def _checked_normalization(self, norm: Any) -> Any:
+    def _checked_normalization(self, norm: Any, of: str = "normalization") -> Any:
         if norm is not None and norm.n_x != self.layer_dims[0]:
             raise ValueError(
                 f"the normalization has {norm.n_x} features but the network takes {self.layer_dims[0]}"
             )
+        return self._representable(norm, of)
+
+    def _representable(self, norm: Any, of: str) -> Any:
+        """``norm`` if the network's dtype holds its means and stds (else every value would be inf)."""
+        limits = self.backend.xp.finfo(self.dtype)
+        if norm is not None and not norm.representable(float(limits.max), float(limits.smallest_normal)):
+            raise ValueError(f"the {of} holds values {self.dtype_name} cannot represent")
         return norm
 
     @property
@@ -247,7 +254,7 @@ class Network:
             raise ValueError(
                 f"target_normalization has {len(norm.mean)} targets; the network predicts {n_out}"
             )
-        self._target_normalization = norm
+        self._target_normalization = self._representable(norm, "target normalization")
 
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, normalization: Any = None, info: dict | None = None) -> None:
@@ -289,12 +296,6 @@ class Network:
             norm, targets = config.get("normalization"), config.get("target_normalization")
             net.normalization = None if norm is None else Normalization.from_dict(norm)
             net.target_normalization = None if targets is None else Normalization.from_dict(targets)
-            limits = backend.xp.finfo(net.dtype)
-            for record in (net.normalization, net.target_normalization):
-                if record is not None and not record.representable(
-                    float(limits.max), float(limits.smallest_normal)
-                ):
-                    raise ValueError(f"its normalization holds values {net.dtype_name} cannot represent")
         except ValueError as exc:
             raise ValueError(f"{path} is corrupt: {exc}") from None
         net.info = dict(config.get("info") or {})

@@ -353,6 +353,40 @@ def test_a_normalization_of_another_width_is_refused_where_it_is_given(backend, 
     assert net.normalization is None
 
 
+@pytest.mark.parametrize(
+    ("mean", "std", "message"),
+    [
+        ((0.0, 0.0), (1.0, 0.0), r"each std must be finite and > 0 \(use 1 for a constant feature\)"),
+        ((0.0, 0.0), (1.0, -2.0), r"each std must be finite and > 0"),
+        ((0.0, float("nan")), (1.0, 1.0), r"the mean must be finite"),
+        ((0.0,), (1.0, 1.0), r"one entry per feature; got 1 and 2"),
+    ],
+)
+def test_a_normalization_made_by_hand_is_checked_when_made(mean, std, message):
+    """A std of 0 (X.std() of a constant feature) predicted through a division by zero, saved, and load
+    then called the file corrupt."""
+    with pytest.raises(ValueError, match=message):
+        Normalization(mean, std)
+
+
+def test_a_normalization_the_dtype_cannot_hold_is_refused_where_it_is_given(backend, tmp_path):
+    """A float32 network with a mean of 1e39 predicted 0 everywhere, saved, and load called it corrupt."""
+    net = Network([2, 3, 1], backend=backend, dtype="float32")
+    huge, tiny = Normalization((1e39, 0.0), (1.0, 1.0)), Normalization((0.0, 0.0), (1.0, 1e-40))
+    for norm in (huge, tiny):
+        with pytest.raises(ValueError, match="the normalization holds values float32 cannot represent"):
+            net.save(tmp_path / "m.npz", normalization=norm)
+        assert not (tmp_path / "m.npz").exists()
+        with pytest.raises(ValueError, match="the normalization holds values float32 cannot represent"):
+            net.normalization = norm
+        assert net.normalization is None
+    Network([2, 3, 1], backend=backend, dtype="float64").normalization = huge  # float64 holds it
+    regression = Network([2, 3, 1], output_activation="linear", backend=backend, dtype="float32")
+    with pytest.raises(ValueError, match="the target normalization holds values float32 cannot represent"):
+        regression.target_normalization = Normalization((1e39,), (1.0,))
+    assert regression.target_normalization is None
+
+
 def test_an_optimizer_stepped_on_another_network_is_refused(backend):
     from dlcore.optimizers import Adam
 

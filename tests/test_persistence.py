@@ -185,11 +185,11 @@ def _meta_file(tmp_path, arrays_dtype=np.float64, **changes):
             lambda p: _meta_file(
                 p, activations=["tanh", "tanh", "linear"], target_normalization={"mean": [0.0], "std": [-1.0]}
             ),
-            r"is corrupt: bad normalization record: .* std > 0",
+            r"is corrupt: bad normalization record: each std must be finite and > 0",
         ),
         (
             lambda p: _meta_file(p, **_as_float32(p), normalization={"mean": [1e39, 0.0], "std": [1.0, 1.0]}),
-            r"is corrupt: its normalization holds values float32 cannot represent",
+            r"is corrupt: the normalization holds values float32 cannot represent",
         ),
         (
             lambda p: _meta_file(
@@ -198,7 +198,7 @@ def _meta_file(tmp_path, arrays_dtype=np.float64, **changes):
                 activations=["tanh", "tanh", "linear"],
                 target_normalization={"mean": [0.0], "std": [1e-40]},
             ),
-            r"is corrupt: its normalization holds values float32 cannot represent",
+            r"is corrupt: the target normalization holds values float32 cannot represent",
         ),
         (lambda p: _meta_file(p, layer_dims="2,5"), r"is corrupt: its metadata lacks a valid 'layer_dims'"),
         (lambda p: _meta_file(p, info=[1, 2]), r"m\.npz is corrupt: info must be a JSON object; got list"),
