@@ -90,6 +90,16 @@ def softmax_derivative(Z: Array, A: Array) -> Array:
     )
 
 
+# a built-in's functions (leaky_relu's are partials with its slope, checked apart)
+_BUILTIN = {
+    "sigmoid": (sigmoid, sigmoid_derivative),
+    "tanh": (tanh, tanh_derivative),
+    "relu": (relu, relu_derivative),
+    "linear": (linear, linear_derivative),
+    "softmax": (softmax, softmax_derivative),
+}
+
+
 @dataclass(frozen=True)
 class Activation:
     """A named activation: ``forward(Z) -> A`` and ``derivative(Z, A) -> g'(Z)``."""
@@ -98,6 +108,24 @@ class Activation:
     forward: Callable[[Array], Array]
     derivative: Callable[[Array, Array], Array]
     slope: float | None = None  # leaky_relu only
+
+    def __post_init__(self) -> None:
+        """A built-in's name means the built-in: every backend's fast path, the output heads and model
+        files go by the name, so an activation of one's own under it would be computed as the built-in
+        on some backends and saved as it (ValueError)."""
+        own = (self.forward, self.derivative)
+        if self.name == "leaky_relu":
+            builtin = all(
+                isinstance(f, partial) and f.func is g and f.keywords == {"slope": self.slope}
+                for f, g in zip(own, (leaky_relu_forward, leaky_relu_derivative), strict=True)
+            )
+        else:
+            builtin = _BUILTIN.get(self.name, own) == own
+        if not builtin:
+            raise ValueError(
+                f"{self.name!r} is a built-in activation's name: give an activation of your own another "
+                "name (dlcore computes and saves a built-in by its name)"
+            )
 
     def __call__(self, Z: Array) -> Array:
         return self.forward(Z)

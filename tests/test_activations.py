@@ -7,8 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from array_api_compat import array_namespace
 
-from dlcore.activations import ACTIVATIONS, get_activation, leaky_relu
+from dlcore.activations import ACTIVATIONS, SOFTMAX, Activation, get_activation, leaky_relu
 from dlcore.losses import binary_cross_entropy, binary_cross_entropy_from_logits
 from tests.conftest import to_host
 
@@ -100,3 +101,20 @@ def test_unknown_activation_names_the_choices():
         leaky_relu(1.5)
     assert get_activation("leaky_relu:0.2").slope == 0.2
     assert get_activation(get_activation("leaky_relu:0.2").spec).slope == 0.2
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "linear", "softmax", "leaky_relu"])
+def test_an_activation_of_ones_own_cannot_take_a_built_in_name(name):
+    """A scaled tanh named "tanh" was computed as the built-in on numpy, as its own forward with the
+    built-in's derivative on torch (wrong gradients), as itself on array_api_strict, and saved as "tanh"."""
+
+    def scaled_tanh(Z):
+        return 1.7159 * array_namespace(Z).tanh(Z * 2 / 3)
+
+    with pytest.raises(ValueError, match=rf"^'{name}' is a built-in activation's name: give .* another name"):
+        Activation(name, scaled_tanh, lambda Z, A: 1.7159 * (2 / 3) * (1 - (A / 1.7159) ** 2), 0.01)
+    own = Activation("scaled_tanh", scaled_tanh, lambda Z, A: 1 - A * A)
+    assert get_activation(own) is own
+    builtin = SOFTMAX if name == "softmax" else ACTIVATIONS[name]
+    assert Activation(builtin.name, builtin.forward, builtin.derivative, builtin.slope) == builtin
+    assert get_activation("leaky_relu:0.2").slope == 0.2
