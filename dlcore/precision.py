@@ -36,6 +36,7 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
+from dlcore._namespace import namespace
 from dlcore.activations import Activation
 from dlcore.backends.base import LOW_PRECISION_DTYPES
 from dlcore.ops import Ops, ops_of
@@ -116,6 +117,15 @@ class MixedPrecision(Optimizer):
         self._zero: Array | None = None
         self._izero: Array | None = None
         self._max: Array | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles without the namespace (a module); :meth:`__setstate__` finds it from the masters."""
+        return {**self.__dict__, "xp": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.masters:
+            self.xp = namespace(next(iter(self.masters.values())))
 
     @classmethod
     def of(cls, spec: str | MixedPrecision, optimizer: Optimizer) -> MixedPrecision:

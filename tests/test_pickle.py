@@ -49,6 +49,25 @@ def test_every_activation_pickles(spec):
         np.testing.assert_array_equal(copied.derivative(Z, g.forward(Z)), g.derivative(Z, g.forward(Z)))
 
 
+@pytest.mark.parametrize("compute", ["float16", "bfloat16"])
+def test_mixed_precision_pickles_and_goes_on_as_the_original(backend, compute):
+    """It held the namespace (a module): a fitted DLClassifier(precision="mixed") failed to pickle."""
+    if compute not in backend.low_precision_dtypes():
+        pytest.skip(f"{backend.spec()} has no {compute}")
+    X, Y = _data()
+    to_host = backend.to_numpy
+    net = Network([3, 5, 1], backend=backend, dtype="float32", seed=3)
+    mixed = dlcore.precision.MixedPrecision(dlcore.optimizers.Adam(0.01), compute, loss_scale="dynamic")
+    net.fit(X, Y, iterations=10, precision=mixed)
+    copies = [pickle.loads(pickle.dumps((net, mixed))), copy.deepcopy((net, mixed))]
+    for other, other_mixed in copies:
+        assert other_mixed.xp is mixed.xp and float(other_mixed.loss_scale) == float(mixed.loss_scale)
+        other.fit(X, Y, iterations=5, precision=other_mixed)
+    net.fit(X, Y, iterations=5, precision=mixed)
+    for other, _ in copies:
+        np.testing.assert_array_equal(to_host(other.predict_proba(X)), to_host(net.predict_proba(X)))
+
+
 def test_the_pickle_holds_the_backend_by_name_and_host_arrays(backend):
     net = Network([2, 3, 1], backend=backend)
     state = net.__getstate__()
