@@ -17,12 +17,13 @@ Gradient descent asks backpropagation for gradients already scaled by alpha
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from dlcore._namespace import namespace
 from dlcore.ops import Ops, ops_of
 from dlcore.propagation import copy_params, update
-from dlcore.validation import check_learning_rate, check_number
+from dlcore.validation import as_float, check_learning_rate, check_number
 
 Array = Any
 Params = dict[str, Array]
@@ -113,10 +114,18 @@ def _state(states: Params, name: str, like: Array) -> Array:
 
 
 def _check_beta(beta: float, name: str) -> float:
-    beta = float(beta)
-    if not 0.0 <= beta < 1.0:
-        raise ValueError(f"{name} must be in [0, 1); got {beta!r}")
-    return beta
+    value = as_float(beta)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1); got {beta!r}")
+    return value
+
+
+def _check_epsilon(epsilon: float) -> float:
+    """epsilon keeps dW / (sqrt(s) + epsilon) finite where s is 0: a finite number > 0."""
+    value = as_float(epsilon)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"epsilon must be a finite number > 0 (e.g. 1e-8); got {epsilon!r}")
+    return value
 
 
 class Momentum(Optimizer):
@@ -147,7 +156,7 @@ class RMSprop(Optimizer):
     ) -> None:
         super().__init__(learning_rate, decay_rate)
         self.beta2 = _check_beta(beta2, "beta2")
-        self.epsilon = float(epsilon)
+        self.epsilon = _check_epsilon(epsilon)
         self.s: Params = {}
 
     def _update(self, ops: Ops, name: str, value: Array, grad: Array) -> None:
@@ -172,7 +181,7 @@ class Adam(Optimizer):
         super().__init__(learning_rate, decay_rate)
         self.beta1 = _check_beta(beta1, "beta1")
         self.beta2 = _check_beta(beta2, "beta2")
-        self.epsilon = float(epsilon)
+        self.epsilon = _check_epsilon(epsilon)
         self.v: Params = {}
         self.s: Params = {}
 

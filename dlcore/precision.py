@@ -43,6 +43,7 @@ from dlcore.ops import Ops, ops_of
 from dlcore.optimizers import GradientDescent, Optimizer
 from dlcore.propagation import copy_params
 from dlcore.training import History, train
+from dlcore.validation import as_float, check_number, check_positive_int
 
 Array = Any
 Params = dict[str, Array]
@@ -78,22 +79,21 @@ class MixedPrecision(Optimizer):
     ) -> None:
         if compute_dtype is not None and compute_dtype not in LOW_DTYPES:
             raise ValueError(f"compute_dtype must be one of {', '.join(LOW_DTYPES)}; got {compute_dtype!r}")
-        if isinstance(loss_scale, str):
-            if loss_scale not in ("auto", "dynamic"):
-                raise ValueError(
-                    f"loss_scale must be 'auto', 'dynamic', a number > 0 or None; got {loss_scale!r}"
-                )
-        elif loss_scale is not None and not (math.isfinite(float(loss_scale)) and float(loss_scale) > 0):
+        named = loss_scale in ("auto", "dynamic") if isinstance(loss_scale, str) else loss_scale is None
+        if not named and not (math.isfinite(as_float(loss_scale)) and as_float(loss_scale) > 0):
             raise ValueError(
                 f"loss_scale must be 'auto', 'dynamic', a number > 0 or None; got {loss_scale!r}"
             )
-        if not 0 < init_scale <= max_scale:
+        max_scale = check_number(max_scale, "max_scale")
+        if not 0 < as_float(init_scale) <= max_scale:
             raise ValueError(
-                f"init_scale must be > 0 and at most max_scale ({max_scale:g}); got {init_scale!r}"
+                f"init_scale must be a number > 0 and at most max_scale ({max_scale:g}); got {init_scale!r}"
             )
-        if int(growth_interval) < 1 or not growth_factor > 1 or not 0 < backoff_factor < 1:
+        growth_interval = check_positive_int(growth_interval, "growth_interval")
+        if not (as_float(growth_factor) > 1 and 0 < as_float(backoff_factor) < 1):
             raise ValueError(
-                "dynamic loss scaling needs growth_interval >= 1, growth_factor > 1, 0 < backoff_factor < 1"
+                f"dynamic loss scaling needs growth_factor > 1 and 0 < backoff_factor < 1; got "
+                f"{growth_factor!r} and {backoff_factor!r}"
             )
         self.optimizer = optimizer
         self.compute_dtype = compute_dtype

@@ -126,12 +126,17 @@ def check_positive_int(value: Any, name: str) -> int:
     return number
 
 
+def as_float(value: Any) -> float:
+    """``value`` as a float, or NaN when it is not a number (a string, a list): a check then refuses it."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def check_number(value: Any, name: str) -> float:
     """``value`` as a finite float >= 0, or a ValueError naming the option."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
+    number = as_float(value)
     if not (math.isfinite(number) and number >= 0):
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return number

@@ -135,8 +135,14 @@ def test_learning_rate_decay():
     [
         (lambda: get_optimizer("sgd2"), "unknown optimizer 'sgd2'.*adam"),
         (lambda: Adam(learning_rate=0), "learning_rate must be a finite number > 0"),
-        (lambda: Adam(beta1=1.0), r"beta1 must be in \[0, 1\)"),
-        (lambda: RMSprop(beta2=-0.1), r"beta2 must be in \[0, 1\)"),
+        (lambda: Adam(beta1=1.0), r"beta1 must be a number in \[0, 1\); got 1.0$"),
+        (lambda: RMSprop(beta2=-0.1), r"beta2 must be a number in \[0, 1\); got -0.1$"),
+        (lambda: Momentum(beta="x"), r"beta must be a number in \[0, 1\); got 'x'$"),  # was float()'s error
+        # epsilon was not checked: NaN or 0 (0/0 on a zero gradient) ended in "lower the learning rate"
+        (lambda: Adam(epsilon=float("nan")), r"epsilon must be a finite number > 0 \(e.g. 1e-8\); got nan$"),
+        (lambda: RMSprop(epsilon=0.0), r"epsilon must be a finite number > 0 \(e.g. 1e-8\); got 0.0$"),
+        (lambda: Adam(epsilon=-1.0), r"epsilon must be a finite number > 0"),
+        (lambda: Adam(epsilon="x"), r"epsilon must be a finite number > 0 \(e.g. 1e-8\); got 'x'$"),
         (lambda: Momentum(decay_rate=-1), "decay_rate must be a finite number >= 0"),
     ],
 )

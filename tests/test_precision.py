@@ -93,8 +93,20 @@ def test_an_unsupported_dtype_is_one_sentence_that_names_the_fix():
         MixedPrecision(GradientDescent(0.1)).prepare(  # "mixed": it said "cannot compute in float16"
             _planar(get_backend("array_api_strict"))[2], get_backend("array_api_strict")
         )
-    with pytest.raises(ValueError, match=r"init_scale must be > 0 and at most max_scale \(1.67772e\+07\)"):
+    with pytest.raises(
+        ValueError, match=r"init_scale must be a number > 0 and at most max_scale \(1.67772e\+07\)"
+    ):
         MixedPrecision(GradientDescent(0.1), "float16", init_scale=2.0**40)
+    # each option's own sentence, where Python's float() and int() errors escaped
+    for option, value, message in [
+        ("loss_scale", [2], r"loss_scale must be 'auto', 'dynamic', a number > 0 or None; got \[2\]$"),
+        ("growth_interval", "x", r"growth_interval must be an integer >= 1; got 'x'$"),
+        ("init_scale", "x", r"init_scale must be a number > 0 .*; got 'x'$"),
+        ("growth_factor", "x", r"needs growth_factor > 1 and 0 < backoff_factor < 1; got 'x' and 0.5$"),
+        ("max_scale", None, r"max_scale must be a finite number >= 0; got None$"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            MixedPrecision(GradientDescent(0.1), "float16", **{option: value})
     with pytest.raises(ValueError, match="compute_dtype must be one of bfloat16, float16"):
         MixedPrecision(GradientDescent(0.1), "float8")
 
