@@ -82,6 +82,15 @@ class Optimizer:
         skipped step)."""
         return [d for d in vars(self).values() if isinstance(d, dict)]
 
+    def reset_state(self) -> bool:
+        """Forget the per-parameter state and the step count, as a new optimizer's (a rollback after a
+        divergence: the state holds what blew up). Whether there was state to forget."""
+        states = [d for d in self.state() if d]
+        for d in states:
+            d.clear()
+        self.t = 0
+        return bool(states)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.learning_rate0!r}, decay_rate={self.decay_rate!r})"
 

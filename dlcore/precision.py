@@ -215,6 +215,10 @@ class MixedPrecision(Optimizer):
         saved.masters = copy_params(self.masters)
         return saved
 
+    def reset_state(self) -> bool:
+        """The wrapped optimizer's (the masters and the loss scale are not optimizer state)."""
+        return self.optimizer.reset_state()
+
     def restore(self, params: Params, snapshot: Params) -> None:
         """Put a :meth:`snapshot` back: its low-precision arrays into ``params``, its masters into the
         masters (so :meth:`master_params` keeps them rather than casting the low arrays up)."""

@@ -143,13 +143,21 @@ def format_cost(J: float) -> str:
 
 
 def _diverged(
-    J: float, epoch: int, iteration: int, kept: int, optimizer: Optimizer, history: History, why: str = ""
+    J: float,
+    epoch: int,
+    iteration: int,
+    kept: int,
+    optimizer: Optimizer,
+    history: History,
+    why: str = "",
+    reset: bool = False,
 ):
     where = f"iteration {iteration}" if epoch == iteration else f"epoch {epoch} (by iteration {iteration})"
     lr = optimizer.learning_rate
+    state = f" and the {optimizer.name} optimizer's state was reset" if reset else ""
     return TrainingDiverged(
         f"training diverged: the cost became {format_cost(J)}{why} at {where} with learning_rate="
-        f"{lr:g}; the parameters from iteration {kept} were kept. "
+        f"{lr:g}; the parameters from iteration {kept} were kept{state}. "
         f"Lower the learning rate (e.g. {lr / 10:g}).",
         iteration,
         lr,
@@ -244,8 +252,9 @@ def train(
                 target, kept = (good[0], good[1]) if good[0] is not None else (candidate, start)
                 if target is not None:
                     optimizer.restore(params, target)
+                reset = optimizer.reset_state()  # its moments hold what blew up: a retry starts afresh
                 why = f", more than {factor:g} times its first value {first:.6g}," if runaway else ""
-                raise _diverged(J, epoch, at, kept, optimizer, history, why)
+                raise _diverged(J, epoch, at, kept, optimizer, history, why, reset)
             history.append(start, J, epoch)
             if callback is not None:
                 callback(start, J)

@@ -12,6 +12,7 @@ from dlcore.backends import get_backend
 from dlcore import Network, TrainingDiverged
 from dlcore.data import Normalization
 from dlcore.datasets import planar
+from dlcore.optimizers import Adam, Momentum
 from tests.conftest import to_host
 
 
@@ -141,6 +142,32 @@ def test_divergence_stops_and_keeps_the_last_finite_parameters(backend):
         assert np.all(np.isfinite(v))
     assert np.isfinite(net.cost(X, Y))
     assert info.value.history.iterations[-1] < info.value.iteration
+
+
+@pytest.mark.parametrize(("make", "lr"), [(Momentum, 1e6), (Adam, 1e200)], ids=["momentum", "adam"])
+def test_after_a_divergence_the_optimizer_starts_afresh_so_its_advice_works(backend, make, lr):
+    """The rollback kept the parameters but not the moments that blew up (|v| ~ 1e133): lowering the
+    learning rate as the message says diverged again at once. Now the retry is a fresh optimizer's."""
+    X, Y = planar(backend, m=100)
+    net = Network([2, 8, 8, 1], "linear", init="he", backend=backend, seed=0)
+    opt = make(lr)
+    with pytest.raises(TrainingDiverged, match=r"were kept and the \w+ optimizer's state was reset\. Lower"):
+        net.fit(X, Y, optimizer=opt, iterations=300, cost_every=5)
+    kept = net.parameters_numpy()
+    opt.learning_rate = opt.learning_rate0 = 1e-3
+    net.fit(X, Y, optimizer=opt, iterations=5)
+    fresh = Network([2, 8, 8, 1], "linear", backend=backend)
+    fresh.set_parameters(kept)
+    fresh.fit(X, Y, optimizer=make(1e-3), iterations=5)
+    for name, value in fresh.parameters_numpy().items():
+        np.testing.assert_array_equal(net.parameters_numpy()[name], value)
+
+
+def test_a_divergence_of_plain_gradient_descent_mentions_no_optimizer_state(backend):
+    X, Y = planar(backend, m=100)
+    net = Network([2, 8, 8, 1], "linear", init="he", backend=backend, seed=0)
+    with pytest.raises(TrainingDiverged, match=r"the parameters from iteration \d+ were kept\. Lower"):
+        net.fit(X, Y, learning_rate=1e6, iterations=300, cost_every=5)
 
 
 @pytest.mark.parametrize(
