@@ -44,6 +44,13 @@ class ArrayApiStrictBackend(Backend):
     def owns(self, x: Any) -> bool:
         return type(x).__module__.split(".")[0] == "array_api_strict" and x.device == self.device
 
+    def from_host(self, host: np.ndarray) -> Any:
+        """As the base's; float16 (which the standard lacks, and NumPy and PyTorch hold) widens exactly to
+        float32 first, so float16 data trains here as on the other backends."""
+        if host.dtype == np.float16:
+            host = host.astype(np.float32)
+        return super().from_host(host)
+
     def quiet_floating_point(self):
         return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 

@@ -198,7 +198,10 @@ class TorchBackend(Backend):
         return super().asarray(host_array, dtype)
 
     def from_host(self, host: np.ndarray) -> Any:
-        # torch cannot hold a read-only array's memory (np.load(mmap_mode="r")): copy it, without a warning
+        # torch cannot hold a read-only array's memory (np.load(mmap_mode="r")) nor negative strides
+        # (X[:, ::-1]): copy those, without a warning
+        if any(stride < 0 for stride in host.strides):
+            host = np.ascontiguousarray(host)
         return self.lib.asarray(host, device=self.device, copy=None if host.flags.writeable else True)
 
     def synchronize(self) -> None:

@@ -224,3 +224,23 @@ def test_tf32_is_a_gpus_mode_and_torch_puts_its_switch_back(monkeypatch):
         assert getattr(matmul, name) in ("tf32", True)
         raise RuntimeError("inside")
     assert getattr(matmul, name) == before
+
+
+@pytest.mark.parametrize("layout", ["reversed", "float16"])
+def test_host_arrays_numpy_holds_train_alike_on_every_backend(backend, layout):
+    """torch refused a reversed view (negative strides: "X must be a numeric array; could not convert
+    it") and array_api_strict float16 data (the standard has no float16); NumPy trains on both."""
+    X, Y = dlcore.datasets.planar("numpy", m=40)
+    if layout == "reversed":
+        given, same = (
+            (X[:, ::-1], Y[:, ::-1]),
+            (np.ascontiguousarray(X[:, ::-1]), np.ascontiguousarray(Y[:, ::-1])),
+        )
+    else:
+        given = (X.astype(np.float16), Y.astype(np.float16))
+        same = tuple(a.astype(np.float32) for a in given)
+    nets = [dlcore.Network([2, 3, 1], backend=backend, seed=0) for _ in range(2)]
+    for net, (Xg, Yg) in zip(nets, (given, same), strict=True):
+        net.fit(Xg, Yg, learning_rate=0.5, iterations=3)
+    for name, value in nets[1].parameters_numpy().items():
+        np.testing.assert_array_equal(nets[0].parameters_numpy()[name], value)
