@@ -25,8 +25,19 @@ REGISTRY: dict[str, type[Backend]] = {}
 AUTO_PREFERENCE: list[str] = []
 
 
+def _split_name(name: str) -> tuple[str, str | None]:
+    base, _, dev = name.partition(":")
+    return base.strip().lower().replace("-", "_"), (dev.strip() or None)
+
+
 def register_backend(cls: type[Backend], *, auto: bool = False) -> type[Backend]:
-    """Make ``cls`` available as ``get_backend(cls.name)``; ``auto=True`` lets ``auto`` choose it."""
+    """Make ``cls`` available as ``get_backend(cls.name)``; ``auto=True`` lets ``auto`` choose it. The name
+    is one :func:`get_backend` can find: lower case, ``_`` not ``-``, no ``:`` (ValueError otherwise)."""
+    if _split_name(cls.name) != (cls.name, None) or not cls.name or cls.name == "auto":
+        raise ValueError(
+            f"a backend's name must be lower case without '-' or ':' and not 'auto'; got {cls.name!r} "
+            f"(e.g. {_split_name(cls.name)[0] or 'mylib'!r})"
+        )
     REGISTRY[cls.name] = cls
     if auto and cls.name not in AUTO_PREFERENCE:
         AUTO_PREFERENCE.append(cls.name)
@@ -54,11 +65,6 @@ def backend_names() -> tuple[str, ...]:
 def available_backends() -> dict[str, str]:
     """Every backend name mapped to ``""`` if usable here, or to the reason it is not."""
     return {name: cls.unavailable() for name, cls in REGISTRY.items()}
-
-
-def _split_name(name: str) -> tuple[str, str | None]:
-    base, _, dev = name.partition(":")
-    return base.strip().lower().replace("-", "_"), (dev.strip() or None)
 
 
 @cache
@@ -100,7 +106,13 @@ def get_backend(name: str | Backend | None = None, device: str | None = None) ->
     if isinstance(name, Backend):
         return name
     if name is None:
-        name = os.environ.get(ENV_VAR, "auto") or "auto"
+        chosen = os.environ.get(ENV_VAR, "")
+        if not chosen:
+            return get_backend("auto", device)
+        try:
+            return get_backend(chosen, device)
+        except ValueError as exc:  # BackendError too: say where the name came from
+            raise type(exc)(f"${ENV_VAR}={chosen!r}: {exc}") from None
     base, suffix = _split_name(str(name))
     device = device or suffix
     if base in IMMUTABLE:
@@ -109,8 +121,7 @@ def get_backend(name: str | Backend | None = None, device: str | None = None) ->
             "parameters in place; use numpy, torch or cupy (convert with numpy.asarray) instead"
         )
     if base not in backend_names():
-        source = f" (from ${ENV_VAR})" if name == os.environ.get(ENV_VAR) else ""
-        raise ValueError(f"unknown backend {name!r}{source}; choose one of: {', '.join(backend_names())}")
+        raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(backend_names())}")
     if base == "auto":
         be = _auto(device)
         log.info(be.note)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from dlcore.backends import BackendError, available_backends, backend_of, cupy_status, get_backend
+from dlcore.backends.base import Backend
+from dlcore.backends.registry import REGISTRY, register_backend
+from dlcore.backends.strict_backend import ArrayApiStrictBackend
 
 import dlcore
 from tests.conftest import to_host
@@ -19,8 +22,24 @@ def test_env_var_sets_the_default(monkeypatch):
     monkeypatch.setenv("DLCORE_BACKEND", "array_api_strict")
     assert get_backend().name == "array_api_strict"
     monkeypatch.setenv("DLCORE_BACKEND", "nope")
-    with pytest.raises(ValueError, match=r"\$DLCORE_BACKEND"):
+    with pytest.raises(ValueError, match=r"^\$DLCORE_BACKEND='nope': unknown backend 'nope'; choose one of"):
         get_backend()
+    # a known backend that cannot work here said why but not that the name came from the environment
+    monkeypatch.setattr(ArrayApiStrictBackend, "unavailable", classmethod(lambda cls: "it is broken here"))
+    monkeypatch.setenv("DLCORE_BACKEND", "array_api_strict:device2")
+    with pytest.raises(BackendError, match=r"^\$DLCORE_BACKEND='array_api_strict:device2': cannot use the "):
+        get_backend()
+    assert get_backend("numpy").name == "numpy"  # a name given is not the environment's
+
+
+@pytest.mark.parametrize("name", ["MyLib", "my-lib", "my:lib", "auto"])
+def test_a_backend_registered_under_a_name_get_backend_cannot_find_is_refused(name):
+    """register_backend kept "MyLib"; get_backend("MyLib") then looked up "mylib" and listed "MyLib" as
+    a choice in the refusal."""
+    other = type("Other", (Backend,), {"name": name})
+    with pytest.raises(ValueError, match=rf"a backend's name must be lower case .*; got {name!r}"):
+        register_backend(other)
+    assert other not in REGISTRY.values()
 
 
 def test_auto_says_what_it_chose():
