@@ -157,6 +157,13 @@ def written_path(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+def _not_a_directory(parent: Path) -> str:
+    """Why files cannot be written into ``parent``, which is not a directory."""
+    if parent.exists():
+        return f"{parent} is a file, not a directory; choose another place"
+    return f"the directory {parent} does not exist; create it first"
+
+
 def check_writable(path: str | os.PathLike | None, flag: str) -> None:
     """Refuse an output path (given as ``flag``) whose directory is missing or read-only before any long
     work is spent on what would be written there."""
@@ -167,7 +174,7 @@ def check_writable(path: str | os.PathLike | None, flag: str) -> None:
         raise ValueError(f"{flag} {path} is a directory; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise ValueError(f"{flag} {path}: the directory {parent} does not exist; create it first")
+        raise ValueError(f"{flag} {path}: {_not_a_directory(parent)}")
     if not os.access(parent, os.W_OK):
         raise ValueError(f"{flag} {path}: the directory {parent} is not writable; choose another place")
 
@@ -184,7 +191,7 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
     path = written_path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
-        raise ValueError(f"cannot write {path}: the directory {directory} does not exist; create it first")
+        raise ValueError(f"cannot write {path}: {_not_a_directory(directory)}")
     if path.is_dir():
         raise ValueError(f"cannot write {path}: it is a directory; give a file name")
     remove_stale_temporaries(path)

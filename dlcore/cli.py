@@ -140,7 +140,9 @@ def _hidden_activation(text: str) -> str:
     """A hidden activation spec as in model files: relu, tanh, sigmoid, leaky_relu or leaky_relu:0.2."""
     try:
         name = get_activation(text).name
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError) as exc:
+        if text.startswith("leaky_relu:"):  # the name was right, the slope not: say why
+            raise argparse.ArgumentTypeError(str(exc)) from None
         name = None
     if name is None or name not in HIDDEN_ACTIVATIONS:
         raise argparse.ArgumentTypeError(

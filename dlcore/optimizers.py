@@ -44,9 +44,17 @@ class Optimizer:
         self.first_epoch = 0  # the schedule's epoch of a fit's epoch 0 (partial_fit's stream goes on)
 
     def start_epoch(self, epoch: int) -> float:
-        """Set alpha = alpha0 / (1 + decay_rate * (first_epoch + epoch)) for epoch 0, 1, ...; returns it."""
+        """Set alpha = alpha0 / (1 + decay_rate * (first_epoch + epoch)) for epoch 0, 1, ...; returns it.
+        ValueError when it rounds to 0 (no step would move, and gradient descent divides by it)."""
         if self.decay_rate:
-            self.learning_rate = self.learning_rate0 / (1.0 + self.decay_rate * (self.first_epoch + epoch))
+            at = self.first_epoch + epoch
+            rate = self.learning_rate0 / (1.0 + self.decay_rate * at)
+            if not rate > 0:
+                raise ValueError(
+                    f"learning_rate={self.learning_rate0:g} with decay_rate={self.decay_rate:g} rounds to 0 "
+                    f"at epoch {at}; use a smaller decay_rate"
+                )
+            self.learning_rate = rate
         return self.learning_rate
 
     @property

@@ -302,6 +302,27 @@ TRAIN_CASES = [
     ("epochs 0", {}, ["--epochs", "0"], r"argument --epochs: wants an integer >= 1"),
     ("cost-every 0", {}, ["--cost-every", "0"], r"argument --cost-every: wants an integer >= 1"),
     ("dtype float8", {}, ["--dtype", "float8"], r"argument --dtype: invalid choice: 'float8'"),
+    # the slope's reason was swallowed into "wants one of ... leaky_relu:SLOPE"
+    (
+        "leaky slope 1",
+        {},
+        ["--hidden-activation", "leaky_relu:1"],
+        r"--hidden-activation: bad activation 'leaky_relu:1': leaky_relu slope must be in \[0, 1\); got 1\.0",
+    ),
+    # a decay that rounds the rate to 0 escaped as a ZeroDivisionError traceback (exit 1)
+    (
+        "decay to 0",
+        {},
+        ["--decay-rate", "1e308"],
+        r"learning_rate=1\.2 with decay_rate=1e\+308 rounds to 0 at epoch 2; use a smaller decay_rate",
+    ),
+    # "the directory f.csv does not exist; create it first": no directory can take a file's name
+    (
+        "out under a file",
+        {"f.csv": lambda p: write_text(p, "1,2,0\n")},
+        ["--out-under-data"],
+        r"f\.csv is a file, not a directory; choose another place",
+    ),
 ]
 
 
@@ -314,8 +335,11 @@ def test_bad_train_input_is_one_line_exit_2_and_keeps_the_old_model(
     before = saved.read_bytes()
     data = [make(tmp_path / name) for name, make in files.items()]
     dataset = ["--dataset", data[0]] if data else []
+    out_flag = ["--out", saved]
+    if argv == ["--out-under-data"]:  # --out inside the data file, as if it were a directory
+        dataset, argv, out_flag = [], [], ["--out", str(data[0] / "m.npz")]
     code, out, err = run(
-        capsys, "train", "--backend", "numpy", *dataset, "--iterations", "5", *argv, "--out", saved
+        capsys, "train", "--backend", "numpy", *dataset, "--iterations", "5", *argv, *out_flag
     )
     assert_one_line_error(code, err, pattern)
     assert "accuracy" not in out
