@@ -33,6 +33,8 @@ INITIALIZERS = (*SCALES, "zeros")
 
 def check_layer_dims(layer_dims: Sequence[int]) -> list[int]:
     """Validate [n_x, n[1], ..., n[L]]: at least two sizes, all positive integers."""
+    if isinstance(layer_dims, (str, bytes)) or not hasattr(layer_dims, "__iter__"):
+        raise ValueError(f"layer_dims must be a list of layer sizes, e.g. [n_x, 4, 1]; got {layer_dims!r}")
     dims = list(layer_dims)
     if len(dims) < 2:
         raise ValueError(f"layer_dims needs at least an input and an output size, e.g. [n_x, 1]; got {dims}")

@@ -130,6 +130,10 @@ class _DLEstimator(BaseEstimator):
 
     def _layer_dims(self, n_x: int, n_out: int) -> list[int]:
         sizes = self.hidden_layer_sizes  # one size (an int, or NumPy's) or a sequence (np.arange's too)
+        if isinstance(sizes, (str, bytes)):  # iterable, but its characters are no sizes
+            raise ValueError(
+                f"hidden_layer_sizes must be an integer or a sequence of integers; got {sizes!r}"
+            )
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]  # check_layer_dims checks each
         return [n_x, *sizes, n_out]
 
@@ -180,6 +184,11 @@ class _DLEstimator(BaseEstimator):
         :attr:`optimizer_` carrying on: Adam's moments and step count, the loss scale, the decay's epoch;
         fit's optimizer starts the stream, as scikit-learn's MLP continues after fit)."""
         options = {name: getattr(self, name) for name in FIT_OPTIONS}
+        if self.precision is not None and self.network_.dtype_name != "float32":  # Network's says "create"
+            raise ValueError(
+                f"precision={self.precision!r} keeps float32 master weights: pass dtype='float32' to "
+                f"{type(self).__name__}"
+            )
         if not one_epoch or self.optimizer_ is None:
             self.optimizer_, self.precision_ = self._fresh_optimizer()
         options["optimizer"], options["precision"] = self.optimizer_, self.precision_

@@ -224,6 +224,10 @@ def train(
         n_out = params[f"W{prop.num_layers(params)}"].shape[0]
         if tuple(Y.shape) != (n_out, X.shape[1]):
             raise ValueError(f"Y must have shape (n[L], m) = ({n_out}, {X.shape[1]}); got {tuple(Y.shape)}")
+        if plan.m != X.shape[1]:  # its batches would cover other columns than X has
+            raise ValueError(
+                f"plan is for m = {plan.m} examples but X has {X.shape[1]}: make it with Plan.of(m, ...)"
+            )
         factor = check_divergence_factor(divergence_factor)
         cost_every = check_positive_int(cost_every, "cost_every")
         keep_prob = check_keep_prob(keep_prob)

@@ -342,6 +342,11 @@ def test_bad_fit_arguments(backend, kwargs, message):
         ),  # AttributeError
         ({"keep_prob": 1.5}, r"keep_prob must be in \(0, 1\]"),
         ({"patience": 3}, r"patience stops on the validation cost: pass validation="),  # silently ignored
+        # a plan for 10 of X's 20 columns ran unshuffled mini-batches of 10 for a full batch asked for
+        (
+            {"plan": dlcore.Plan.of(10, None, 2, None)},
+            r"plan is for m = 10 examples but X has 20: make it with",
+        ),
     ],
 )
 def test_the_training_loop_names_a_bad_option(backend, kwargs, message):
@@ -349,9 +354,9 @@ def test_the_training_loop_names_a_bad_option(backend, kwargs, message):
     X, Y = planar(backend, m=20)
     params = dlcore.initialize_parameters([2, 3, 1], "xavier", backend, 0, "float64")
     acts = [get_activation("tanh"), get_activation("sigmoid")]
-    plan = dlcore.Plan.of(20, None, 2, None)
+    kwargs = {"plan": dlcore.Plan.of(20, None, 2, None), **kwargs}
     with pytest.raises(ValueError, match=message):
-        dlcore.train(params, acts, X, Y, optimizer=dlcore.GradientDescent(0.1), plan=plan, **kwargs)
+        dlcore.train(params, acts, X, Y, optimizer=dlcore.GradientDescent(0.1), **kwargs)
 
 
 def test_mini_batch_divergence_is_caught(backend):

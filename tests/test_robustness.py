@@ -84,6 +84,12 @@ CONSTRUCTOR_CASES = [
     ("layer size 0", {"layer_dims": [2, 0, 1]}, r"positive integers"),
     ("layer size < 0", {"layer_dims": [2, -3, 1]}, r"positive integers"),
     ("no layers", {"layer_dims": [2]}, r"at least an input and an output"),
+    (
+        "layers an int",
+        {"layer_dims": 3},
+        r"layer_dims must be a list of layer sizes, e.g. \[n_x, 4, 1\]; got 3$",
+    ),
+    ("layers a string", {"layer_dims": "2,4,1"}, r"layer_dims must be a list of layer sizes.*; got '2,4,1'$"),
     ("unknown activation", {"hidden_activation": "swish"}, r"unknown activation 'swish'; choose one of"),
     ("bad leaky slope", {"hidden_activation": "leaky_relu:abc"}, r"bad activation 'leaky_relu:abc'"),
     ("unknown initializer", {"init": "ones"}, r"unknown initializer 'ones'"),

@@ -252,6 +252,11 @@ def test_numpy_integers_are_layer_sizes(iris):
     for bad in ((2.0,), True):
         with pytest.raises(ValueError, match="layer sizes must be positive integers"):
             DLClassifier(hidden_layer_sizes=bad, backend="numpy").fit(X, y)
+    # a string was split into its characters: "got [4, '6', '4', 3]"
+    with pytest.raises(
+        ValueError, match=r"hidden_layer_sizes must be an integer or a sequence of integers; got '64'"
+    ):
+        DLClassifier(hidden_layer_sizes="64", backend="numpy").fit(X, y)
 
 
 @pytest.mark.parametrize("partial", [False, True], ids=["fit", "partial_fit"])
@@ -332,7 +337,10 @@ def test_mixed_precision_reaches_the_network(iris):
     # loss scaling are skipped while the scale comes down from 2^16: measured 0.109 against 0.106)
     assert abs(mixed.loss_curve_[-1] - plain.loss_curve_[-1]) < 0.05 * plain.loss_curve_[-1]
     assert abs(mixed.score(X, y) - plain.score(X, y)) <= 0.02
-    with pytest.raises(ValueError, match="dtype='float32'"):
+    # it said "create the network with dtype='float32'": a DLClassifier user makes no network
+    with pytest.raises(
+        ValueError, match=r"keeps float32 master weights: pass dtype='float32' to DLClassifier$"
+    ):
         DLClassifier(random_state=0, backend="numpy", precision="float16", epochs=1).fit(X, y)
 
 
@@ -384,7 +392,7 @@ def test_a_fit_that_raises_leaves_the_estimator_as_it_was(iris):
     for bad, message in (
         ({"learning_rate": -1.0}, "learning_rate must be a finite number > 0"),
         ({"keep_prob": 0.0}, r"keep_prob must be in \(0, 1\]"),
-        ({"precision": "float16"}, "create the network with dtype='float32'"),
+        ({"precision": "float16"}, "pass dtype='float32' to DLClassifier"),
     ):
         with pytest.raises(ValueError, match=message):
             clf.set_params(**bad).fit(X[:, :3], y)  # another width too: n_features_in_ stays 4
