@@ -88,6 +88,10 @@ def _warn_if_column_numbers(first: Any, path: Path) -> None:
         )
 
 
+#: how spreadsheets, R and pandas write a missing value: never a class name
+MISSING = frozenset({"na", "n/a", "#n/a", "null", "none", "nil", "?", "-", "missing"})
+
+
 def _header_hint(first_line: bool) -> str:
     return ", or pass header=True if the first line names the columns" if first_line else ""
 
@@ -135,6 +139,11 @@ def read_csv_rows(
                     try:
                         value = _float(cell)
                     except ValueError:
+                        if text_last and col == len(cells) > 1 and cell.lower() in MISSING:
+                            raise ValueError(
+                                f"{path}, line {line}, column {col} (the label): {cell!r} is a missing "
+                                "value, not a class; drop the row or fill in its label"
+                            ) from None
                         if text_last and col == len(cells) > 1 and cell:
                             row.append(cell)
                             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -281,6 +282,21 @@ def test_normalization_of_integer_data_is_computed_in_float64(backend):
     assert norm == Normalization.fit(backend.asarray(counts.astype(np.float64)), backend, rows="target")
     np.testing.assert_allclose(norm.mean, counts.mean(axis=1), rtol=1e-15)
     np.testing.assert_allclose(norm.std, counts.std(axis=1), rtol=1e-15)
+
+
+@pytest.mark.parametrize("marker", ["NA", "N/A", "#N/A", "null", "None", "?", "na"])
+@pytest.mark.parametrize("labels", ["0.5,1.25,-2.0,", "0,1,1,", "cat,dog,cat,"])
+def test_a_missing_label_is_refused_naming_its_line_not_read_as_a_class(tmp_path, marker, labels):
+    """R's NA in one row of real-valued targets made every target a class (60 classes, exit 0), and in a
+    0/1 file a third class "NA" that predict then wrote as probability_NA."""
+    rows = [f"{i},{-i},{y}" for i, y in enumerate(labels.split(","))]
+    rows[2] = rows[2].rsplit(",", 1)[0] + "," + marker
+    path = _write(tmp_path / "d.csv", "\n".join(rows) + "\n")
+    message = (
+        rf"d\.csv, line 3, column 3 \(the label\): '{re.escape(marker)}' is a missing value, not a class"
+    )
+    with pytest.raises(ValueError, match=message):
+        load_csv(path, "numpy")
 
 
 # -- which first line is a header ---------------------------------------------------------------------
