@@ -57,17 +57,21 @@ def _decode_error(path: Path, exc: UnicodeDecodeError) -> ValueError:
     return ValueError(f"{path} is not a UTF-8 text CSV file ({exc.reason} at byte {exc.start})")
 
 
-def _check_delimiter(path: Path, line_number: int, line: str) -> None:
-    if "," in line:
+def _check_delimiter(path: Path, line_number: int, line: str, cell: str | None = None) -> None:
+    """A line without commas, or a ``cell`` of numbers joined by another delimiter (a file with decimal
+    commas: '1,5;2,3;0' splits into '1', '5;2', '3;0'), is another delimiter's file: say which."""
+    if cell is None and "," in line:
         return
-    seen = [d for d in DELIMITERS if d in line]
-    if seen:
+    text = line if cell is None else cell
+    seen = [d for d in DELIMITERS if d in text]
+    if seen and (cell is None or all(_is_number(part.strip()) for part in cell.split(seen[0]))):
         d = seen[0]
         sample = line.strip()
         sample = sample if len(sample) <= 40 else sample[:37] + "..."
+        how = "and the decimals by commas" if cell is not None else "not commas"
         raise ValueError(
-            f"{path}, line {line_number}: the cells are separated by {DELIMITERS[d]} ({sample!r}), not "
-            f"commas; dlcore reads comma-separated files: save it as CSV with commas (and '.' decimals)"
+            f"{path}, line {line_number}: the cells are separated by {DELIMITERS[d]} {how} ({sample!r}); "
+            "dlcore reads comma-separated files: save it as CSV with commas (and '.' decimals)"
         )
 
 
@@ -139,6 +143,7 @@ def read_csv_rows(
                     try:
                         value = _float(cell)
                     except ValueError:
+                        _check_delimiter(path, line, ",".join(cells), cell)
                         if text_last and col == len(cells) > 1 and cell.lower() in MISSING:
                             raise ValueError(
                                 f"{path}, line {line}, column {col} (the label): {cell!r} is a missing "

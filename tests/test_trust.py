@@ -492,15 +492,16 @@ def test_a_bad_cell_deep_in_a_big_csv_still_names_line_and_column(capsys, tmp_pa
 
 @pytest.mark.parametrize(("sep", "name"), [(";", "semicolons"), ("\t", "tabs")])
 @pytest.mark.parametrize("header", [True, False], ids=["header", "no header"])
-def test_a_csv_separated_by_something_else_says_so(capsys, tmp_path, saved, sep, name, header):
+@pytest.mark.parametrize("decimal", [".", ","])  # decimal commas hid the delimiter: "'1257;-0' not a number"
+def test_a_csv_separated_by_something_else_says_so(capsys, tmp_path, saved, sep, name, header, decimal):
     path = tmp_path / "d.csv"
     path.write_text(
-        ("a;b;label\n".replace(";", sep) if header else "") + "0.1257;-0.1321;0\n".replace(";", sep)
+        ("a;b;label\n".replace(";", sep) if header else "")
+        + "0.1257;-0.1321;0\n".replace(".", decimal).replace(";", sep)
     )
     before = saved.read_bytes()
-    pattern = (
-        rf"d\.csv, line 1: the cells are separated by {name} .*, not commas; dlcore reads comma-separated"
-    )
+    how = "not commas" if decimal == "." or header else "and the decimals by commas"
+    pattern = rf"d\.csv, line 1: the cells are separated by {name} {how} \(.*\); dlcore reads comma-separated"
     code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", path, "--out", saved)
     one_line_error(code, err, pattern)
     assert saved.read_bytes() == before
