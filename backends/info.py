@@ -48,23 +48,37 @@ def numpy_blas() -> str:
     return f"{text} ({detail.strip()})" if detail and detail != "unknown" else text
 
 
-def gpu_info() -> list[dict[str, Any]]:
-    """Name, memory (bytes) and CUDA versions of each GPU CuPy can use; empty without one."""
-    if available_backends()["cupy"]:
-        return []
-    import cupy
+def _cuda_version(number: int) -> str:
+    """CUDA's version integer as text: 13000 -> "13.0"."""
+    return f"{number // 1000}.{number % 1000 // 10}"
 
+
+def gpu_info() -> list[dict[str, Any]]:
+    """Name, memory (bytes), CUDA versions (text, ``None`` where unknown) and the backend that reaches each
+    GPU: CuPy's, else PyTorch's (``auto`` chooses PyTorch on CUDA without CuPy); empty without one."""
+    if not available_backends()["cupy"]:
+        import cupy
+
+        runtime, driver = cupy.cuda.runtime.runtimeGetVersion(), cupy.cuda.runtime.driverGetVersion()
+        backends = [get_backend("cupy", str(i)) for i in range(cupy.cuda.runtime.getDeviceCount())]
+        versions = _cuda_version(runtime), _cuda_version(driver)
+    elif not available_backends()["torch"] and get_backend("torch").lib.cuda.is_available():
+        torch = get_backend("torch").lib
+        backends = [get_backend("torch", f"cuda:{i}") for i in range(torch.cuda.device_count())]
+        versions = torch.version.cuda, None  # PyTorch reports its CUDA runtime, not the driver's
+    else:
+        return []
     devices = []
-    for i in range(cupy.cuda.runtime.getDeviceCount()):
-        be = get_backend("cupy", str(i))
+    for be in backends:
         mem = be.memory_info() or {}
         devices.append(
             {
                 "name": be.device_name(),
+                "backend": be.name,
                 "total_bytes": mem.get("total"),
                 "free_bytes": mem.get("free"),
-                "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
-                "cuda_driver": cupy.cuda.runtime.driverGetVersion(),
+                "cuda_runtime": versions[0],
+                "cuda_driver": versions[1],
             }
         )
     return devices

@@ -837,10 +837,10 @@ def info(args: argparse.Namespace) -> int:
             print(f"  $DLCORE_BACKEND={chosen}: not available: {exc}")
     if d["gpus"]:
         for g in d["gpus"]:
-            rt, drv = g["cuda_runtime"], g["cuda_driver"]
+            driver = f", driver {g['cuda_driver']}" if g["cuda_driver"] else ""
             print(
                 f"GPU: {g['name']}, {_gib(g['total_bytes'])} total, {_gib(g['free_bytes'])} free; "
-                f"CUDA runtime {rt // 1000}.{rt % 1000 // 10}, driver {drv // 1000}.{drv % 1000 // 10}"
+                f"CUDA runtime {g['cuda_runtime']}{driver} ({g['backend']})"
             )
     else:
         print("GPU: none usable")

@@ -335,6 +335,38 @@ def test_info(capsys):
     assert re.search(r"^NumPy BLAS: \S+", out, re.M)
 
 
+def test_info_lists_the_gpus_pytorch_reaches_when_cupy_is_missing(capsys, monkeypatch):
+    """auto trains on torch:cuda without CuPy, while info printed "GPU: none usable" (it asked CuPy only).
+    A machine of two GPUs that PyTorch sees, CuPy not installed (the backends are stand-ins)."""
+    from dlcore.backends import info
+
+    real = info.get_backend
+    cuda = types.SimpleNamespace(is_available=lambda: True, device_count=lambda: 2)
+    lib = types.SimpleNamespace(cuda=cuda, version=types.SimpleNamespace(cuda="12.8"))
+
+    def get_backend(name, device=None):
+        if name != "torch":
+            return real(name, device)
+        index = int((device or "cuda:0").split(":")[1])
+        return types.SimpleNamespace(
+            name="torch",
+            lib=lib,
+            device_name=lambda: f"NVIDIA H200 (GPU {index}, torch)",
+            memory_info=lambda: {"free": 100 * 2**30, "total": 140 * 2**30},
+        )
+
+    statuses = {**info.available_backends(), "cupy": "CuPy is not installed", "torch": ""}
+    monkeypatch.setattr(info, "available_backends", lambda: statuses)
+    monkeypatch.setattr(info, "get_backend", get_backend)
+    code, out, _ = run(capsys, "info")
+    assert code == 0 and "GPU: none usable" not in out
+    for i in (0, 1):
+        line = (
+            f"GPU: NVIDIA H200 (GPU {i}, torch), 140.0 GiB total, 100.0 GiB free; CUDA runtime 12.8 (torch)"
+        )
+        assert line in out
+
+
 def test_info_says_what_dlcore_backend_chooses(capsys, monkeypatch):
     """train and predict use $DLCORE_BACKEND without --backend; info showed only what auto chooses."""
     monkeypatch.setenv("DLCORE_BACKEND", "array_api_strict")
