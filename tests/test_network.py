@@ -368,18 +368,6 @@ def test_for_data_checks_that_x_and_y_hold_the_same_examples(backend):
         Network.for_data(X.T, Y, backend=backend)
 
 
-def test_a_normalization_of_another_width_is_refused_where_it_is_given(backend, tmp_path):
-    """save wrote one that load then refused as corrupt; set on the network it failed only at predict."""
-    net = Network([2, 3, 1], backend=backend)
-    wrong = Normalization([0.0] * 5, [1.0] * 5)
-    with pytest.raises(ValueError, match="the normalization has 5 features but the network takes 2"):
-        net.save(tmp_path / "m.npz", normalization=wrong)
-    assert not (tmp_path / "m.npz").exists()
-    with pytest.raises(ValueError, match="the normalization has 5 features but the network takes 2"):
-        net.normalization = wrong
-    assert net.normalization is None
-
-
 @pytest.mark.parametrize(
     ("mean", "std", "message"),
     [
@@ -396,21 +384,35 @@ def test_a_normalization_made_by_hand_is_checked_when_made(mean, std, message):
         Normalization(mean, std)
 
 
-def test_a_normalization_the_dtype_cannot_hold_is_refused_where_it_is_given(backend, tmp_path):
-    """A float32 network with a mean of 1e39 predicted 0 everywhere, saved, and load called it corrupt."""
+@pytest.mark.parametrize(
+    ("norm", "message"),
+    [
+        # save wrote one that load then refused as corrupt; set on the network it failed only at predict
+        (Normalization([0.0] * 5, [1.0] * 5), "the normalization has 5 features but the network takes 2"),
+        # a float32 network with a mean of 1e39 predicted 0 everywhere, saved, and load called it corrupt
+        (Normalization((1e39, 0.0), (1.0, 1.0)), "the normalization holds values float32 cannot represent"),
+        (Normalization((0.0, 0.0), (1.0, 1e-40)), "the normalization holds values float32 cannot represent"),
+    ],
+    ids=["width", "huge mean", "tiny std"],
+)
+def test_a_normalization_the_network_cannot_use_is_refused_where_it_is_given(
+    backend, tmp_path, norm, message
+):
     net = Network([2, 3, 1], backend=backend, dtype="float32")
-    huge, tiny = Normalization((1e39, 0.0), (1.0, 1.0)), Normalization((0.0, 0.0), (1.0, 1e-40))
-    for norm in (huge, tiny):
-        with pytest.raises(ValueError, match="the normalization holds values float32 cannot represent"):
-            net.save(tmp_path / "m.npz", normalization=norm)
-        assert not (tmp_path / "m.npz").exists()
-        with pytest.raises(ValueError, match="the normalization holds values float32 cannot represent"):
-            net.normalization = norm
-        assert net.normalization is None
-    Network([2, 3, 1], backend=backend, dtype="float64").normalization = huge  # float64 holds it
+    with pytest.raises(ValueError, match=message):
+        net.save(tmp_path / "m.npz", normalization=norm)
+    assert not (tmp_path / "m.npz").exists()
+    with pytest.raises(ValueError, match=message):
+        net.normalization = norm
+    assert net.normalization is None
+
+
+def test_a_target_normalization_the_dtype_cannot_hold_is_refused(backend):
+    huge = Normalization((1e39,), (1.0,))
+    Network([1, 3, 1], output_activation="linear", backend=backend).target_normalization = huge  # float64
     regression = Network([2, 3, 1], output_activation="linear", backend=backend, dtype="float32")
     with pytest.raises(ValueError, match="the target normalization holds values float32 cannot represent"):
-        regression.target_normalization = Normalization((1e39,), (1.0,))
+        regression.target_normalization = huge
     assert regression.target_normalization is None
 
 
