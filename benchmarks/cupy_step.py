@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from dlcore.backends import get_backend
 from dlcore.backends.cupy_kernels import CupyOps
-from dlcore.benchmarks.timing import median, paired, time_case
-from dlcore.benchmarks.workloads import NETWORKS, max_difference, ops_case
+from dlcore.benchmarks.timing import time_sides
+from dlcore.benchmarks.workloads import NETWORKS
 
 
 def measure(dtype: str, name: str, rounds: int) -> dict[str, Any]:
@@ -37,12 +37,8 @@ def measure(dtype: str, name: str, rounds: int) -> dict[str, Any]:
         "default": CupyOps(backend.xp, cupy, fused=False),
         "fused": CupyOps(backend.xp, cupy, fused=True),
     }
-    case, own = ops_case("cupy_step", backend, dtype, name, sides, rounds)
-    differ = max_difference(backend, own["fused"], own["default"])
-    samples = time_case(case, backend)
-    result: dict[str, Any] = {
-        label: (median(s), paired(samples, label, "default")) for label, s in samples.items()
-    }
+    case, times, differ = time_sides("cupy_step", backend, dtype, name, sides, rounds)
+    result: dict[str, Any] = dict(times)
     perf = cupyx.profiler.benchmark(case.contestants["default"], n_repeat=200, n_warmup=10)
     result["host_device"] = (float(np.median(perf.cpu_times)), float(np.median(perf.gpu_times[0])))
     result["differ"] = differ

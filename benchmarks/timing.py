@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from dlcore.backends import Backend
-from dlcore.benchmarks.workloads import Case, inner_iterations
+from dlcore.benchmarks.workloads import Case, inner_iterations, max_difference, ops_case
 
 
 def timed(fn: Callable[[], Any], backend: Backend) -> Callable[[], Any]:
@@ -132,6 +132,19 @@ def calls_per_round(run: Callable[[], Any], backend: Backend) -> int:
         timed(run, backend)()
         seconds = time.perf_counter() - start
     return inner_iterations(seconds)
+
+
+def time_sides(
+    group: str, backend: Backend, dtype: str, name: str, sides: dict[str, Any], rounds: int
+) -> tuple[Case, dict[str, tuple[float, float | None]], float]:
+    """Ops against ops (the GPU scripts): ``(the case of`` :func:`~dlcore.benchmarks.workloads.ops_case`,
+    ``{contestant: (median seconds, paired ratio to the first side)}``, the largest |parameter difference|
+    of the second side from the first after the same warm-up steps``)``."""
+    case, own = ops_case(group, backend, dtype, name, sides, rounds)
+    base, other = list(sides)[:2]
+    differ = max_difference(backend, own[other], own[base])
+    samples = time_case(case, backend)
+    return case, {label: (median(s), paired(samples, label, base)) for label, s in samples.items()}, differ
 
 
 def median(xs: list[float]) -> float:

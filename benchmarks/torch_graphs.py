@@ -21,8 +21,8 @@ import sys
 import torch
 from dlcore.backends import get_backend
 from dlcore.backends.torch_backend import TorchOps
-from dlcore.benchmarks.timing import median, paired, time_case
-from dlcore.benchmarks.workloads import NETWORKS, max_difference, ops_case
+from dlcore.benchmarks.timing import time_sides
+from dlcore.benchmarks.workloads import NETWORKS
 
 
 def measure(
@@ -35,10 +35,8 @@ def measure(
         "eager": TorchOps(backend.xp, torch, graphs=False),
         "graphs": TorchOps(backend.xp, torch, graphs=True),
     }
-    case, own = ops_case("torch_graphs", backend, dtype, name, sides, rounds)
-    differ = max_difference(backend, own["graphs"], own["eager"])
-    samples = time_case(case, backend)
-    return {label: (median(s), paired(samples, label, "eager")) for label, s in samples.items()}, differ
+    _, times, differ = time_sides("torch_graphs", backend, dtype, name, sides, rounds)
+    return times, differ
 
 
 def main(argv: list[str] | None = None) -> int:

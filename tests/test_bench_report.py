@@ -334,3 +334,19 @@ def test_ops_case_warms_each_side_on_its_own_copy(name):
     for side in sides:
         assert workloads.max_difference(backend, own[side], params) == 0.0, side
     assert own["default"]["W1"] is not own["backend"]["W1"]
+
+
+@pytest.mark.parametrize("name", ["numpy", "array_api_strict"])
+def test_time_sides_times_each_side_against_the_first(name):
+    """cupy_step's and torch_graphs' measurement: every contestant's median and its paired ratio to the
+    first side (1 for that side itself), and how far the second side's parameters moved from the first's."""
+    from dlcore.benchmarks.timing import time_sides
+
+    from dlcore.ops import Ops
+
+    backend = get_backend(name)
+    sides = {"default": Ops(backend.xp), "backend": backend.ops}
+    case, times, differ = time_sides("ops", backend, "float64", "planar", sides, rounds=2)
+    assert set(times) == set(case.contestants) == {"default", "backend", "floor"}
+    assert times["default"][1] == 1.0 and all(t[0] > 0 and t[1] > 0 for t in times.values())
+    assert differ == 0.0  # numpy's ops compute the default's bits
