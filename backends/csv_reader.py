@@ -68,7 +68,7 @@ def _check_delimiter(path: Path, line_number: int, line: str, cell: str | None =
         d = seen[0]
         sample = line.strip()
         sample = sample if len(sample) <= 40 else sample[:37] + "..."
-        how = "and the decimals by commas" if cell is not None else "not commas"
+        how = "and the decimals by commas" if "," in line else "not commas"
         raise ValueError(
             f"{path}, line {line_number}: the cells are separated by {DELIMITERS[d]} {how} ({sample!r}); "
             "dlcore reads comma-separated files: save it as CSV with commas (and '.' decimals)"

@@ -56,13 +56,14 @@ def _cuda_version(number: int) -> str:
 def gpu_info() -> list[dict[str, Any]]:
     """Name, memory (bytes), CUDA versions (text, ``None`` where unknown) and the backend that reaches each
     GPU: CuPy's, else PyTorch's (``auto`` chooses PyTorch on CUDA without CuPy); empty without one."""
-    if not available_backends()["cupy"]:
+    status = available_backends()
+    if not status["cupy"]:
         import cupy
 
         runtime, driver = cupy.cuda.runtime.runtimeGetVersion(), cupy.cuda.runtime.driverGetVersion()
         backends = [get_backend("cupy", str(i)) for i in range(cupy.cuda.runtime.getDeviceCount())]
         versions = _cuda_version(runtime), _cuda_version(driver)
-    elif not available_backends()["torch"] and get_backend("torch").lib.cuda.is_available():
+    elif not status["torch"] and get_backend("torch").lib.cuda.is_available():
         torch = get_backend("torch").lib
         backends = [get_backend("torch", f"cuda:{i}") for i in range(torch.cuda.device_count())]
         versions = torch.version.cuda, None  # PyTorch reports its CUDA runtime, not the driver's

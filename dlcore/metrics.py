@@ -16,12 +16,13 @@ Array = Any
 def _check_shapes(a: Array, b: Array, names: str, rows: str = "1") -> None:
     """ValueError unless a and b are both (1, m) (``rows="n_y"``: both (n_y, m), one shape)."""
     shapes = tuple(a.shape), tuple(b.shape)
-    if rows == "1" and shapes[0] == shapes[1] and len(shapes[0]) == 2 and shapes[0][0] == 1:
+
+    def fits(shape: tuple[int, ...]) -> bool:
+        return len(shape) == 2 and (rows != "1" or shape[0] == 1)
+
+    if shapes[0] == shapes[1] and fits(shapes[0]):
         return
-    if rows != "1" and shapes[0] == shapes[1] and len(shapes[0]) == 2:
-        return
-    flat = any(len(s) != 2 or (rows == "1" and s[0] != 1) for s in shapes)
-    hint = ": pass rows, x.reshape(1, -1)" if flat else ""
+    hint = "" if all(map(fits, shapes)) else ": pass rows, x.reshape(1, -1)"
     raise ValueError(f"{names} must both be ({rows}, m); got {shapes[0]} and {shapes[1]}{hint}")
 
 

@@ -224,12 +224,12 @@ class Network:
     def normalization(self, norm: Any) -> None:
         self._normalization = self._checked_normalization(norm)
 
-    def _checked_normalization(self, norm: Any, of: str = "normalization") -> Any:
+    def _checked_normalization(self, norm: Any) -> Any:
         if norm is not None and norm.n_x != self.layer_dims[0]:
             raise ValueError(
                 f"the normalization has {norm.n_x} features but the network takes {self.layer_dims[0]}"
             )
-        return self._representable(norm, of)
+        return self._representable(norm, "normalization")
 
     def _representable(self, norm: Any, of: str) -> Any:
         """``norm`` if the network's dtype holds its means and stds (else every value would be inf)."""

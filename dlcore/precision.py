@@ -80,7 +80,7 @@ class MixedPrecision(Optimizer):
         if compute_dtype is not None and compute_dtype not in LOW_DTYPES:
             raise ValueError(f"compute_dtype must be one of {', '.join(LOW_DTYPES)}; got {compute_dtype!r}")
         named = loss_scale in ("auto", "dynamic") if isinstance(loss_scale, str) else loss_scale is None
-        if not named and not (math.isfinite(as_float(loss_scale)) and as_float(loss_scale) > 0):
+        if not named and not (math.isfinite(scale := as_float(loss_scale)) and scale > 0):
             raise ValueError(
                 f"loss_scale must be 'auto', 'dynamic', a number > 0 or None; got {loss_scale!r}"
             )
