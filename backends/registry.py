@@ -86,7 +86,10 @@ def _auto(device: str | None) -> Backend:
             return be.with_note(f"auto: chose {name} on {be.device_name()}")
         reasons.append(reason.split(";")[0])
     be = _make_backend("numpy", None)
-    return be.with_note(f"auto: chose numpy on CPU because {'; '.join(reasons) or 'no GPU backend exists'}")
+    unused = f" (device {device!r} was for a GPU backend and is not used)" if device else ""
+    return be.with_note(
+        f"auto: chose numpy on CPU because {'; '.join(reasons) or 'no GPU backend exists'}{unused}"
+    )
 
 
 def get_backend(name: str | Backend | None = None, device: str | None = None) -> Backend:

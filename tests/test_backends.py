@@ -51,6 +51,15 @@ def test_auto_says_what_it_chose():
         assert be.name == "cupy" and be.is_gpu
 
 
+def test_auto_with_a_gpu_device_and_no_gpu_says_the_device_is_not_used():
+    """With no GPU, "auto:1" ran NumPy and said nothing of the device asked for."""
+    if get_backend("auto").name != "numpy":
+        pytest.skip("a GPU backend is present here")
+    be = get_backend("auto:1")
+    assert be.name == "numpy" and be.note.endswith("(device '1' was for a GPU backend and is not used)")
+    assert "not used" not in get_backend("auto").note
+
+
 @pytest.mark.skipif(cupy_status()[0] is not None, reason="a working GPU is present here")
 def test_cupy_without_gpu_is_one_clear_error():
     with pytest.raises(BackendError) as info:
