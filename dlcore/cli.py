@@ -686,11 +686,21 @@ def _save_interrupted(
     stop: BaseException | None = None,
 ) -> int:
     """Ctrl-C or SIGTERM during training (or after it, before the save): save the current parameters (if
-    finite) to --out; exit code 130 (Ctrl-C) or 143 (SIGTERM)."""
+    finite, whole and trained at all) to --out; exit code 130 (Ctrl-C) or 143 (SIGTERM)."""
     what, code = _stopped(stop or KeyboardInterrupt())
     where = f"{what} after training finished" if finished else f"{what} after iteration {iteration}"
     if not args.out:
         print(f"dlcore: {where}; nothing was saved (give --out FILE to keep the parameters)", file=sys.stderr)
+        return code
+    if getattr(stop, "mid_update", False):  # a second signal: some layers took the update, others not
+        print(
+            f"dlcore: {what} twice, during update {iteration + 1}: its parameters are part-updated, so "
+            f"nothing was saved to {args.out} (one Ctrl-C stops after the update under way and saves)",
+            file=sys.stderr,
+        )
+        return code
+    if iteration == 0 and not finished:  # the initial parameters: not worth replacing a file with
+        print(f"dlcore: {what} before the first update; nothing was saved to {args.out}", file=sys.stderr)
         return code
     xp = net.xp
     if not all(bool(xp.all(xp.isfinite(v))) for v in net.params.values()):

@@ -25,7 +25,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,7 +201,10 @@ def train(
 
     ``progress(iteration)`` runs after every update with the number of updates done: it is handed a
     count, never a cost, so it adds no host sync. Ctrl-C and a SIGTERM with a Python handler act there,
-    once the update under way is done (:func:`~dlcore.interrupts.between_updates`, in the main thread).
+    once the update under way is done (:func:`~dlcore.interrupts.between_updates`, in the main thread);
+    the KeyboardInterrupt carries ``history`` (``history.updates``: the updates the parameters hold). A
+    second signal before that update ends acts at once: its exception has ``mid_update = True`` (some
+    parameters took the update, others not).
     ``verbose=True`` reports to the console with :class:`ConsoleProgress` (a tqdm bar on a terminal,
     plain lines every few seconds otherwise).
 
@@ -219,7 +222,8 @@ def train(
     closed = contextlib.closing(reporter) if reporter is not None else contextlib.nullcontext()
     # a signal acts between two updates (data-parallel: DataParallel stops every rank after the same one)
     deferred = between_updates(progress) if parallel is None else parallel.interrupts(progress)
-    with closed, deferred as progress:
+    history = History()
+    with closed, _described(history), deferred as progress:
         prop.check_network_shapes(X, params, activations)
         n_out = params[f"W{prop.num_layers(params)}"].shape[0]
         if tuple(Y.shape) != (n_out, X.shape[1]):
@@ -239,7 +243,6 @@ def train(
             )
         ops = ops or ops_of(X)
         head = head or head_for(activations[-1])
-        history = History()
         stopper = EarlyStopping(patience, snapshot=optimizer.snapshot) if patience else None
         single = (
             plan.batch_size >= plan.m
@@ -371,7 +374,7 @@ def train(
             update(grads, mb, scale)
             return J
 
-        iteration, epoch = 0, 0
+        iteration, epoch, updated = 0, 0, False  # updated: the last update is done
         try:
             for epoch in range(plan.epochs):
                 optimizer.start_epoch(epoch)
@@ -418,7 +421,7 @@ def train(
                 if plan.max_iterations is not None and iteration >= plan.max_iterations:
                     break
             whole = None  # its recording's buffers: not held through the last cost on all of X
-            history.updates = iteration
+            history.updates, updated = iteration, True
             if parallel is not None and parallel.stop_requested():  # device flags after unread full batches
                 raise parallel.stop_error()
             unchecked = validated != iteration and not history.stopped_early  # updates since the last check
@@ -440,14 +443,26 @@ def train(
         except TrainingDiverged:  # the same on every rank: no one is left waiting
             raise
         except KeyboardInterrupt as exc:  # the same on every rank, after a whole update (Ctrl-C, SIGTERM)
+            if updated:  # after the last update: a second signal cut none short
+                exc.mid_update = False
             history.updates = iteration
-            exc.history = history  # what was recorded, and the updates the parameters hold
             raise
         except BaseException as exc:
             if parallel is not None:
                 parallel.abort_on_error(exc)
             raise
         return history
+
+
+@contextlib.contextmanager
+def _described(history: History) -> Iterator[None]:
+    """A KeyboardInterrupt (Ctrl-C, SIGTERM) leaving training carries ``history``: what was recorded and
+    the updates the parameters hold, also for a signal held until the block ended (after the last update)."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        exc.history = history
+        raise
 
 
 def _chain(first: Callable | None, second: Callable) -> Callable:

@@ -559,6 +559,80 @@ def test_a_signal_in_the_middle_of_an_update_saves_whole_updates(capsys, tmp_pat
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
+def test_a_second_signal_in_the_middle_of_an_update_saves_nothing(capsys, tmp_path, monkeypatch):
+    """Two Ctrl-C within update 300 (the second acts at once, between W1's and b1's Adam updates): the
+    parameters are part-updated, and the old --out file is kept. It was replaced by W1 of update 300
+    beside b1, W2, b2 of update 299, said to be "after iteration 299"."""
+    from dlcore.backends.numpy_backend import NumpyOps
+
+    real, calls = NumpyOps.adam_update, []
+
+    def adam_update(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) in (4 * 299 + 1, 4 * 299 + 2):  # twice within update 300
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(NumpyOps, "adam_update", adam_update)
+    out = tmp_path / "m.npz"
+    out.write_bytes(b"an old model")
+    argv = ["train", "--backend", "numpy", "--optimizer", "adam", "--iterations", "1000", "--out", out]
+    code, _, err = run(capsys, *argv)
+    assert code == 130 and len(calls) == 4 * 299 + 2
+    assert err.strip() == (
+        f"dlcore: interrupted twice, during update 300: its parameters are part-updated, so nothing was "
+        f"saved to {out} (one Ctrl-C stops after the update under way and saves)"
+    )
+    assert out.read_bytes() == b"an old model" and os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_ctrl_c_before_the_first_update_keeps_the_old_file(capsys, tmp_path, monkeypatch):
+    """The initial parameters used to replace the --out file (a trained model) as 'iteration 0'."""
+
+    def interrupt(self, i, J):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module.ConsoleProgress, "__call__", interrupt)
+    out = tmp_path / "m.npz"
+    out.write_bytes(b"an old model")
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--iterations", "50", "--out", out)
+    assert code == 130
+    assert err.strip() == f"dlcore: interrupted before the first update; nothing was saved to {out}"
+    assert out.read_bytes() == b"an old model"
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_a_fit_stopped_after_its_last_update_says_how_many_it_made(backend, monkeypatch, presses):
+    """Ctrl-C at the final cost check, after the last update: the exception carries the history (the
+    held signal acted as the block ended, and carried none), and a second press there cut no update
+    short. Within an update, a second press is marked."""
+
+    def press(i, J):
+        if i == 20:  # the final check: all 20 updates are done
+            for _ in range(presses):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    net = Network([2, 3, 1], backend=backend, seed=3)
+    X, Y = backend.asarray(X_OK), backend.asarray(Y_OK)
+    with pytest.raises(KeyboardInterrupt) as info:
+        net.fit(X, Y, 0.1, iterations=20, cost_every=10, callback=press)
+    assert info.value.history.updates == 20 and info.value.history.iterations == [0, 10, 20]
+    assert info.value.mid_update is False if presses == 2 else not hasattr(info.value, "mid_update")
+
+    real, calls = backend.ops.adam_update, []
+
+    def adam_update(*args, **kwargs):
+        real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) in (4 * 5 + 1, 4 * 5 + 2):  # twice within update 6: the second acts at once
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(backend.ops, "adam_update", adam_update)
+    with pytest.raises(KeyboardInterrupt) as info:
+        net.fit(X, Y, 0.01, iterations=20, optimizer="adam")
+    assert info.value.mid_update is True and info.value.history.updates == 5 and len(calls) == 22
+
+
 class _UserStop(Exception):
     """What a user's own SIGTERM handler raises."""
 
