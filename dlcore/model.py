@@ -87,6 +87,11 @@ class Network:
         self.layer_dims = check_layer_dims(layer_dims)
         L = len(self.layer_dims) - 1
         if activations is None:
+            if isinstance(hidden_activation, (list, tuple)):
+                raise ValueError(
+                    "hidden_activation is one activation for every hidden layer; give one per layer as "
+                    f"activations={list(hidden_activation)!r}"
+                )
             activations = [hidden_activation] * (L - 1) + [output_activation]
         if len(activations) != L:
             raise ValueError(f"activations needs one entry per layer ({L}); got {len(activations)}")
@@ -260,6 +265,12 @@ class Network:
     def save(self, path: str | os.PathLike, normalization: Any = None, info: dict | None = None) -> None:
         """Write parameters and config to ``path`` (``.npz``, atomically); see :mod:`dlcore.persistence`.
         ``normalization`` and ``info`` default to the network's own (a loaded model keeps its class names)."""
+        for a in self.activations:  # a file names its activations: one of your own would not load
+            if not a.builtin:
+                raise ValueError(
+                    f"{path} not written: the activation {a.name!r} is your own, and a model file names "
+                    "its activations, so no dlcore could load it; pickle the network instead"
+                )
         norm = self.normalization if normalization is None else self._checked_normalization(normalization)
         targets = self.target_normalization
         config = persistence.model_config(

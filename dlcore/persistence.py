@@ -62,7 +62,11 @@ def model_config(
 def save_model(path: str | os.PathLike, arrays: dict[str, Any], config: dict) -> None:
     """Write host ``arrays`` and ``config`` to ``path`` atomically, after the checks :func:`read_model`
     makes (a ValueError, and ``path`` untouched, where load would refuse the file)."""
-    _check_shapes(config, arrays, f"{path} not written")
+    problem = f"{path} not written"
+    _check_shapes(config, arrays, problem)
+    for name, value in arrays.items():
+        if not storage.all_finite(value):
+            raise ValueError(f"{problem}: {name} holds NaN or inf weights, which no model file may hold")
     storage.save_npz(path, arrays, config)
 
 

@@ -181,6 +181,11 @@ def test_a_divergence_of_plain_gradient_descent_mentions_no_optimizer_state(back
         ({"layer_dims": [2, 4, 1], "dtype": "float16"}, "unsupported dtype 'float16'"),
         ({"layer_dims": [2, 4, 1], "output_activation": "relu"}, "output_activation must be 'sigmoid'"),
         ({"layer_dims": [2, 4, 1], "activations": ["relu"]}, "one entry per layer"),
+        # a list in the hidden activation's place: "unknown activation ['tanh', 'sigmoid']"
+        (
+            {"layer_dims": [2, 4, 1], "hidden_activation": ["tanh", "sigmoid"]},
+            r"hidden_activation is one activation .* as activations=\['tanh', 'sigmoid'\]$",
+        ),
         # a network no fit could train: Y (3, m) and (1, m) were each refused, naming the other shape
         (
             {"layer_dims": [5, 8, 3], "output_activation": "sigmoid"},

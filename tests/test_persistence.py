@@ -131,6 +131,38 @@ def test_save_into_a_missing_directory(tmp_path):
         net.save(tmp_path / "nowhere" / "m.npz")
 
 
+def _scaled_tanh(Z):
+    return 1.7159 * np.tanh(2 * Z / 3)
+
+
+def _scaled_tanh_derivative(Z, A):
+    return 1.7159 * (2 / 3) * (1 - (A / 1.7159) ** 2)
+
+
+def test_a_model_that_load_would_refuse_is_not_written(backend, tmp_path):
+    """A network with an activation of one's own, or with NaN weights, was saved, and load then called
+    the file corrupt ("unknown activation 'scaled_tanh'", "W1 holds NaN"); a file already there stays."""
+    from dlcore.activations import Activation
+
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"kept")
+    own = Activation("scaled_tanh", _scaled_tanh, _scaled_tanh_derivative)
+    net = Network([2, 3, 1], own, backend="numpy", seed=0)
+    with pytest.raises(ValueError, match=rf"^{path} not written: the activation 'scaled_tanh' is your own"):
+        net.save(path)
+    net = Network([2, 3, 1], "leaky_relu:0.2", backend=backend, seed=0)
+    params = net.parameters_numpy()
+    params["W1"][0, 1] = np.nan
+    net.set_parameters(params)
+    with pytest.raises(ValueError, match=rf"^{path} not written: W1 holds NaN or inf weights"):
+        net.save(path)
+    assert path.read_bytes() == b"kept" and os.listdir(tmp_path) == ["m.npz"]
+    params["W1"][0, 1] = 0.5
+    net.set_parameters(params)
+    net.save(path)  # a built-in leaky ReLU with its slope: saved, and loads
+    assert Network.load(path).activations[0].spec == "leaky_relu:0.2"
+
+
 def _model_bytes(tmp_path) -> bytes:
     net, _ = _trained(get_backend("numpy"))
     net.save(tmp_path / "good.npz")
