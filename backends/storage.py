@@ -22,6 +22,7 @@ import io
 import json
 import math
 import os
+import re
 import stat
 import tempfile
 import time
@@ -112,7 +113,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Remove ``.NAME.*.tmp`` files next to ``path`` that a killed save left behind; returns them.
+    """Remove ``.NAME.PID.XXXXXXXX.tmp`` files next to ``path`` that a killed save left behind (no other
+    file: one of yours named alike stays); returns them.
 
     A temporary is stale when no process holds its lock and its writer (the pid in its name) is dead,
     or it is older than :data:`STALE_AFTER` seconds. One that a live save is writing is never touched.
@@ -120,8 +122,12 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     removed = []
+    # as atomic_writer names them (an older dlcore's had no pid)
+    ours = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)\.)?[a-z0-9_]{{8}}\.tmp")
     try:
-        candidates = list(directory.glob(f".{glob_escape(path.name)}.*.tmp"))
+        candidates = [
+            tmp for tmp in directory.glob(f".{glob_escape(path.name)}.*.tmp") if ours.fullmatch(tmp.name)
+        ]
     except OSError:
         return removed
     for tmp in candidates:
@@ -132,8 +138,8 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode) or not _lock(fd):
                 continue  # a live writer holds it
-            pid_text = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
-            dead = not (pid_text.isdigit() and _pid_alive(int(pid_text)))
+            pid = ours.fullmatch(tmp.name)[1]
+            dead = pid is not None and not _pid_alive(int(pid))
             old = time.time() - os.fstat(fd).st_mtime > STALE_AFTER
             if dead or old:
                 os.unlink(tmp)
