@@ -167,14 +167,28 @@ def _not_a_directory(parent: Path) -> str:
     """Why files cannot be written into ``parent``, which is not a directory."""
     if parent.exists():
         return f"{parent} is a file, not a directory; choose another place"
+    if str(parent).startswith("~"):  # --out=~/m.npz: the shell expands ~ only at the start of a word
+        return f"the directory {parent} does not exist (nothing expanded that ~: write the full path)"
     return f"the directory {parent} does not exist; create it first"
 
 
+#: why a path ending in a separator is refused: a directory that does not exist was meant
+NOT_A_FILE_NAME = "it ends in a separator, as a directory would; give a file name"
+READ_ONLY = "the file is read-only; make it writable (chmod u+w) or choose another name"
+
+
+def _read_only(path: Path) -> bool:
+    """An existing file this user may not write (one made read-only is not replaced)."""
+    return os.path.lexists(path) and not os.access(path, os.W_OK)
+
+
 def check_writable(path: str | os.PathLike | None, flag: str) -> None:
-    """Refuse an output path (given as ``flag``) whose directory is missing or read-only before any long
-    work is spent on what would be written there."""
+    """Refuse an output path (given as ``flag``) whose directory is missing or read-only, or that is no
+    file name or a read-only file, before any long work is spent on what would be written there."""
     if path is None:
         return
+    if str(path).endswith(("/", os.sep)):
+        raise ValueError(f"{flag} {path}: {NOT_A_FILE_NAME}")
     p = written_path(path)  # a link: its target, where the save will write
     if p.is_dir():
         raise ValueError(f"{flag} {path} is a directory; give a file name")
@@ -183,6 +197,8 @@ def check_writable(path: str | os.PathLike | None, flag: str) -> None:
         raise ValueError(f"{flag} {path}: {_not_a_directory(parent)}")
     if not os.access(parent, os.W_OK):
         raise ValueError(f"{flag} {path}: the directory {parent} is not writable; choose another place")
+    if _read_only(p):
+        raise ValueError(f"{flag} {path}: {READ_ONLY}")
 
 
 @contextlib.contextmanager
@@ -194,12 +210,18 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
     of the one it replaces, or gets the umask's (not mkstemp's 0600). A symbolic link is written through:
     its target is replaced, the link stays.
     """
+    if str(path).endswith(("/", os.sep)):
+        raise ValueError(f"cannot write {path}: {NOT_A_FILE_NAME}")
     path = written_path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise ValueError(f"cannot write {path}: {_not_a_directory(directory)}")
     if path.is_dir():
         raise ValueError(f"cannot write {path}: it is a directory; give a file name")
+    if _read_only(path):  # an OSError, as the write's own would be: the CLI rescues the model elsewhere
+        error = OSError(f"cannot write {path}: {READ_ONLY}")
+        error.errno = errno.EACCES
+        raise error
     remove_stale_temporaries(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=directory)
@@ -271,6 +293,10 @@ def check_readable(path: str | os.PathLike, what: str = "file") -> None:
         raise ValueError(f"no such {what}: {path}")
     if path.is_dir():
         raise ValueError(f"{path} is a directory, not a {what}")
+    try:
+        open(path, "rb").close()  # zipfile.is_zipfile would call an unreadable file "not a zip archive"
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 @dataclass(frozen=True)

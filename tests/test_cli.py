@@ -188,6 +188,35 @@ def test_an_out_link_into_a_missing_directory_is_refused_before_training(capsys,
     assert "iteration" not in out
 
 
+def test_out_paths_that_name_no_writable_file_are_refused_before_training(capsys, tmp_path, monkeypatch):
+    """'--out newdir/' (a directory that does not exist) was written as a file 'newdir'; '--out=~/m.npz'
+    (no shell expands that ~) was told to create a directory '~'; a file made read-only was replaced.
+    The check before training says so, and so does the save (a read-only file: an OSError, after which
+    the CLI rescues the model elsewhere)."""
+    monkeypatch.chdir(tmp_path)
+    for out, pattern in [
+        ("newdir/", r"--out newdir/: it ends in a separator, as a directory would; give a file name"),
+        ("~/m.npz", r"--out ~/m\.npz: the directory ~ does not exist \(nothing expanded that ~: write the"),
+    ]:
+        code, out_text, err = run(capsys, "train", "--backend", "numpy", "--out", out)
+        assert_one_line_error(code, err, pattern)
+        assert "iteration" not in out_text
+    assert os.listdir(tmp_path) == []
+    kept = tmp_path / "kept.npz"
+    kept.write_bytes(b"kept")
+    real_access = os.access
+    # as a user who may not write it (root may write any file, so its mode alone cannot test this)
+    monkeypatch.setattr(os, "access", lambda p, mode: real_access(p, mode) and Path(p) != kept)
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--out", str(kept))
+    assert_one_line_error(code, err, r"kept\.npz: the file is read-only; make it writable \(chmod u\+w\)")
+    net = Network([2, 3, 1], backend="numpy")
+    with pytest.raises(OSError, match=r"^cannot write .*kept\.npz: the file is read-only"):
+        net.save(kept)
+    with pytest.raises(ValueError, match=r"^cannot write newdir/: it ends in a separator"):
+        net.save("newdir/")
+    assert kept.read_bytes() == b"kept" and sorted(os.listdir(tmp_path)) == ["kept.npz"]
+
+
 def test_malformed_csv_names_file_line_and_column(capsys, tmp_path):
     (tmp_path / "bad.csv").write_text("x1,x2,y\n1,2,0\n3,oops,1\n")
     code, _, err = run(

@@ -145,6 +145,19 @@ def test_bad_dataset_specs(tmp_path):
         load_dataset(str(tmp_path / "latin.csv"), NP)
 
 
+@pytest.mark.parametrize("suffix", [".npz", ".csv"])
+def test_a_file_that_cannot_be_opened_says_why(tmp_path, suffix):
+    """An .npz that could not be opened (a permission denied, here a socket: root reads any file) was
+    "not a zip archive, or truncated"; a CSV raised the OSError's traceback."""
+    import socket
+
+    path = tmp_path / f"d{suffix}"
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(path))
+        with pytest.raises(ValueError, match=rf"^cannot read {re.escape(str(path))}: No such device"):
+            load_dataset(str(path), NP)
+
+
 # -- .npz ------------------------------------------------------------------------------------------
 def test_npz_data(backend, tmp_path, host_rng):
     X = host_rng.standard_normal((3, 7))
