@@ -296,8 +296,7 @@ class Network:
                 config["layer_dims"],
                 activations=[get_activation(a) for a in config["activations"]],
                 init="zeros",
-                backend=backend,
-                seed=None,
+                backend=backend,  # and a fresh network's seed: a fit of it is as reproducible
                 dtype=config["dtype"],
             )
             net.set_parameters(arrays)

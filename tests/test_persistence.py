@@ -131,6 +131,20 @@ def test_save_into_a_missing_directory(tmp_path):
         net.save(tmp_path / "nowhere" / "m.npz")
 
 
+def test_training_a_loaded_model_is_reproducible(tmp_path):
+    """Loaded networks had no seed: two fits of the same file with shuffles and dropout differed."""
+    net, X = _trained(get_backend("numpy"))
+    net.save(tmp_path / "m.npz")
+    Y = net.predict(X)
+    fits = []
+    for _ in range(2):
+        loaded = Network.load(tmp_path / "m.npz")
+        loaded.fit(X, Y, learning_rate=0.5, epochs=2, batch_size=16, keep_prob=0.7)
+        fits.append(loaded.parameters_numpy())
+    for name in fits[0]:
+        np.testing.assert_array_equal(fits[0][name], fits[1][name], err_msg=name)
+
+
 def _scaled_tanh(Z):
     return 1.7159 * np.tanh(2 * Z / 3)
 
