@@ -358,7 +358,8 @@ def _setup(args: argparse.Namespace, backend: Any) -> tuple:
         args.dataset,
         backend,
         seed=args.seed,
-        dtype=args.dtype,
+        # standardized data is cast after the standardization (Network.check_X): read it exact
+        dtype=args.dtype if args.no_normalize else "float64",
         m=args.samples,
         task=args.task,
         with_classes=True,
@@ -758,7 +759,7 @@ def predict(args: argparse.Namespace) -> int:
         args.data,
         backend,
         seed=args.seed,
-        dtype=net.dtype_name,
+        dtype=net.dtype_name if net.normalization is None else "float64",  # as train read it
         n_features=net.layer_dims[0],
         task="binary" if net.task == "binary" else None,
         classes=names,

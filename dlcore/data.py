@@ -112,10 +112,14 @@ class Normalization:
         mean, std = self._columns(backend, X.dtype)
         return (X - mean) / std
 
-    def representable(self, largest: float, smallest: float) -> bool:
-        """Whether a dtype whose finite values reach ``largest`` (normals down to ``smallest``) holds every
-        mean and std (a std that would round to 0 or inf would make every standardized value inf)."""
-        return all(abs(v) <= largest for v in self.mean) and all(smallest <= s <= largest for s in self.std)
+    def unrepresentable(self, largest: float, smallest: float) -> int | None:
+        """The first row whose mean or std a dtype whose finite values reach ``largest`` (normals down to
+        ``smallest``) cannot hold (a std that would round to 0 or inf would make every standardized value
+        inf), or None."""
+        for i, (mu, sigma) in enumerate(zip(self.mean, self.std, strict=True)):
+            if abs(mu) > largest or not smallest <= sigma <= largest:
+                return i
+        return None
 
     def invert(self, A: Array, backend: Any) -> Array:
         """A * std + mean for A: (n, m) in standardized units (a regression network's outputs)."""

@@ -38,6 +38,7 @@ from dlcore.validation import (
     check_number,
     check_positive_int,
     check_seed,
+    check_targets,
 )
 
 Array = Any
@@ -239,8 +240,13 @@ class Network:
     def _representable(self, norm: Any, of: str) -> Any:
         """``norm`` if the network's dtype holds its means and stds (else every value would be inf)."""
         limits = self.backend.xp.finfo(self.dtype)
-        if norm is not None and not norm.representable(float(limits.max), float(limits.smallest_normal)):
-            raise ValueError(f"the {of} holds values {self.dtype_name} cannot represent")
+        i = None if norm is None else norm.unrepresentable(float(limits.max), float(limits.smallest_normal))
+        if i is not None:
+            row = "target" if of.startswith("target") else "feature"
+            raise ValueError(
+                f"the {of} holds values {self.dtype_name} cannot represent ({row} {i + 1}: mean "
+                f"{norm.mean[i]:.6g}, std {norm.std[i]:.6g}): use dtype='float64' or rescale that {row}"
+            )
         return norm
 
     @property
@@ -337,10 +343,7 @@ class Network:
     def check_X(self, X: Any) -> Array:
         """X as a validated (n_x, m) array on this network's backend and dtype, normalized with
         :attr:`normalization` when the network carries one."""
-        X = check_features(X, self.layer_dims[0], self.backend, self.dtype)
-        if self.normalization is not None:
-            X = self.normalization.apply(X, self.backend)
-        return X
+        return check_features(X, self.layer_dims[0], self.backend, self.dtype, self.normalization)
 
     @property
     def n_classes(self) -> int | None:
@@ -356,9 +359,12 @@ class Network:
         """X: (n_x, m) and the head's targets: Y (1, m) 0/1 labels; softmax: Y one-hot (C, m) from labels
         or one-hot; regression: Y (n[L], m) real values."""
         X = self.check_X(X)
-        Y = self.head.check_targets(Y, self.layer_dims[-1], X.shape[1], self.backend, self.dtype)
-        if self.target_normalization is not None:
-            Y = self.target_normalization.apply(Y, self.backend)
+        if self.target_normalization is None:
+            Y = self.head.check_targets(Y, self.layer_dims[-1], X.shape[1], self.backend, self.dtype)
+        else:  # a regression network's: standardized before the cast, as X is
+            Y = check_targets(
+                Y, self.layer_dims[-1], X.shape[1], self.backend, self.dtype, self.target_normalization
+            )
         return X, Y
 
     def fit(

@@ -41,8 +41,31 @@ def _check_finite(arr: Array, backend: Any, name: str) -> None:
         raise ValueError(f"{name} contains NaN or inf ({bad} entries); clean or impute them first")
 
 
-def check_features(X: Any, n_x: int, backend: Any, dtype: Any) -> Array:
-    """X as a (n_x, m) array of ``dtype`` on ``backend``, or a ValueError saying what is wrong."""
+def in_dtype(arr: Array, backend: Any, dtype: Any, name: str, normalization: Any = None) -> Array:
+    """``arr`` checked finite, standardized by ``normalization`` (if any) in its own floating dtype or
+    float64, then cast to ``dtype``: rounded first, float32 would keep 3 distinct values of a feature
+    near 1.7e9 that spans 200 (its steps there are 128 apart). ValueError for NaN or inf, or values
+    beyond ``dtype``'s range."""
+    xp = backend.xp
+    _check_finite(arr, backend, name)
+    if normalization is not None:
+        if not xp.isdtype(arr.dtype, "real floating"):
+            arr = xp.astype(arr, backend.float_dtype("float64"))
+        arr = normalization.apply(arr, backend)
+    with backend.quiet_floating_point():  # an overflow is refused below, in one sentence
+        cast = backend.asarray(arr, dtype=dtype)
+    if cast.dtype != arr.dtype and xp.isdtype(arr.dtype, "real floating") and count_non_finite(cast, xp):
+        kind = "standardized values" if normalization is not None else "values"
+        raise ValueError(
+            f"{name} holds {kind} beyond {backend.dtype_name(dtype)}'s range: use dtype='float64' or "
+            f"rescale {name}"
+        )
+    return cast
+
+
+def check_features(X: Any, n_x: int, backend: Any, dtype: Any, normalization: Any = None) -> Array:
+    """X as a (n_x, m) array of ``dtype`` on ``backend`` (standardized by ``normalization`` before the
+    cast, see :func:`in_dtype`), or a ValueError saying what is wrong."""
     X = _convert(X, backend, "X")
     if X.ndim == 1:
         raise ValueError(
@@ -67,9 +90,7 @@ def check_features(X: Any, n_x: int, backend: Any, dtype: Any) -> Array:
         )
     if m == 0:
         raise ValueError(f"X has no examples (shape {tuple(X.shape)}, m = 0); pass at least one column")
-    X = backend.asarray(X, dtype=dtype)
-    _check_finite(X, backend, "X")
-    return X
+    return in_dtype(X, backend, dtype, "X", normalization)
 
 
 def check_labels(Y: Any, m: int, backend: Any, dtype: Any) -> Array:
@@ -142,8 +163,9 @@ def check_number(value: Any, name: str) -> float:
     return number
 
 
-def check_targets(Y: Any, n_y: int, m: int, backend: Any, dtype: Any) -> Array:
-    """Regression targets as a finite (n_y, m) array of ``dtype`` on ``backend``, or a ValueError."""
+def check_targets(Y: Any, n_y: int, m: int, backend: Any, dtype: Any, normalization: Any = None) -> Array:
+    """Regression targets as a finite (n_y, m) array of ``dtype`` on ``backend`` (standardized by
+    ``normalization`` before the cast, see :func:`in_dtype`), or a ValueError."""
     Y = _convert(Y, backend, "Y")
     shape = tuple(Y.shape)
     if shape != (n_y, m):
@@ -153,9 +175,7 @@ def check_targets(Y: Any, n_y: int, m: int, backend: Any, dtype: Any) -> Array:
         raise ValueError(
             f"Y must have shape (n_y, m) = ({n_y}, {m}) to match the output layer and X; got {shape}{hint}"
         )
-    Y = backend.asarray(Y, dtype=dtype)
-    _check_finite(Y, backend, "Y")
-    return Y
+    return in_dtype(Y, backend, dtype, "Y", normalization)
 
 
 def check_seed(seed: Any) -> int | None:

@@ -421,6 +421,36 @@ def test_a_target_normalization_the_dtype_cannot_hold_is_refused(backend):
     assert regression.target_normalization is None
 
 
+def test_a_float32_network_standardizes_its_data_before_rounding_it(backend):
+    """A timestamp feature near 1.7e9 spanning 200: rounded to float32 first (steps of 128 there), it kept
+    3 distinct values out of 400, and a float32 network trained to 82% where float64 reached 100%; the
+    same for regression targets. Oracle: float64 standardization, then the cast."""
+    t = 1.7e9 + np.arange(0.0, 200.0, 0.5)
+    X, Y = np.vstack([t, np.linspace(-1.0, 1.0, 400)]), (t - 1.7e9)[None, :] * 3.0 + 5e8
+    net = Network([2, 3, 1], output_activation="linear", backend=backend, dtype="float32")
+    net.normalization = Normalization.fit(X, "numpy")
+    net.target_normalization = Normalization.fit(Y, "numpy", rows="target")
+    Xs, Ys = (to_host(backend, a) for a in net.check_XY(X, Y))
+    for got, data, norm in ((Xs, X, net.normalization), (Ys, Y, net.target_normalization)):
+        want = ((data - np.array(norm.mean)[:, None]) / np.array(norm.std)[:, None]).astype(np.float32)
+        np.testing.assert_array_equal(got, want)
+    assert Xs.dtype == np.float32 and len(np.unique(Xs[0])) == len(np.unique(Ys)) == 400
+
+
+def test_values_beyond_the_networks_dtype_are_named_as_such(backend):
+    """A finite 1e39 for a float32 network was "NaN or inf; clean or impute them", after NumPy's warning."""
+    X = np.array([[1e39, 1.0, 2.0], [1.0, 2.0, 3.0]])
+    net = Network([2, 3, 1], backend=backend, dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(
+            ValueError, match=r"^X holds values beyond float32's range: use dtype='float64' or"
+        ):
+            net.fit(X, [[0, 1, 1]], iterations=1)
+    with pytest.raises(ValueError, match=r"^X contains NaN or inf \(1 entries\)"):
+        net.fit(np.where(X > 1e30, np.inf, X), [[0, 1, 1]], iterations=1)
+
+
 def test_an_optimizer_stepped_on_another_network_is_refused(backend):
     from dlcore.optimizers import Adam
 
