@@ -155,10 +155,20 @@ def _diverged(
     where = f"iteration {iteration}" if epoch == iteration else f"epoch {epoch} (by iteration {iteration})"
     lr = optimizer.learning_rate
     state = f" and the {optimizer.name} optimizer's state was reset" if reset else ""
+    if iteration == 0:  # no learning rate played a part yet: a lower one cannot help
+        message = (
+            f"training cannot start: the cost is {format_cost(J)} before any update, with the initial "
+            "parameters: X, Y or the network's values overflow the compute dtype; standardize X (and "
+            "regression targets) or compute in a wider dtype"
+        )
+    else:
+        message = (
+            f"training diverged: the cost became {format_cost(J)}{why} at {where} with learning_rate="
+            f"{lr:g}; the parameters from iteration {kept} were kept{state}. "
+            f"Lower the learning rate (e.g. {lr / 10:g})."
+        )
     return TrainingDiverged(
-        f"training diverged: the cost became {format_cost(J)}{why} at {where} with learning_rate="
-        f"{lr:g}; the parameters from iteration {kept} were kept{state}. "
-        f"Lower the learning rate (e.g. {lr / 10:g}).",
+        message,
         iteration,
         lr,
         history,

@@ -471,6 +471,28 @@ FIT_PATHS = [
 ]
 
 
+@pytest.mark.parametrize("precision", [None, "float16"])
+def test_a_cost_that_overflows_before_any_update_does_not_blame_the_learning_rate(backend, precision):
+    """Targets of 1e20 in float32 (or X of 1e5 in float16) overflow the first cost, before any update; the
+    message said "Lower the learning rate (e.g. 1e-10)", which can never help."""
+    if precision and backend.name == "array_api_strict":
+        pytest.skip("array_api_strict has no float16")
+    X = backend.asarray(np.random.default_rng(0).standard_normal((3, 40)) * (1e5 if precision else 1.0))
+    net = Network(
+        [3, 8, 1], output_activation="sigmoid" if precision else "linear", backend=backend, dtype="float32"
+    )
+    Y = backend.asarray((X_OK[:1, :40] > 0) * 1.0 if precision else np.full((1, 40), 1e20))
+    with pytest.raises(TrainingDiverged) as info:
+        net.fit(X, Y, learning_rate=1e-9, iterations=5, precision=precision)
+    assert re.fullmatch(
+        r"training cannot start: the cost is (inf|nan) before any update, with the initial parameters: X, Y "
+        r"or the network's values overflow the compute dtype; standardize X \(and regression targets\) or "
+        r"compute in a wider dtype",
+        str(info.value),
+    )
+    assert "learning" not in str(info.value) and info.value.iteration == 0
+
+
 @pytest.mark.parametrize(("kwargs", "lr"), FIT_PATHS, ids=[str(k) for k, _ in FIT_PATHS])
 def test_divergence_rolls_back_on_every_path_of_fit(kwargs, lr):
     X, Y = planar(get_backend("numpy"), m=100)
