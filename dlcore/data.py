@@ -89,7 +89,12 @@ class Normalization:
                     f"{rows} {i + 1} is too large to standardize (mean {mu:.6g}, std {sigma:.6g}); "
                     "rescale it first"
                 )
-        norm = cls(tuple(mean), tuple(s if s > 1e-12 else 1.0 for s in std))
+        # a constant row (a std within rounding of its mean, as scikit-learn's StandardScaler judges it)
+        # keeps std 1; a real spread of 1e-13 (farads) is standardized like any other
+        m, eps = X.shape[1], 2.0**-52
+        norm = cls(
+            tuple(mean), tuple(1.0 if s <= m * eps * abs(mu) else s for mu, s in zip(mean, std, strict=True))
+        )
         scaled = norm.apply(X, backend)
         if not bool(xp.all(xp.isfinite(scaled))):
             dtype = backend.dtype_name(X.dtype)
