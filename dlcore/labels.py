@@ -11,10 +11,18 @@ Array = Any
 
 def one_hot(labels: Array, n_classes: int, dtype: Any = None) -> Array:
     """Integer labels (1, m) -> one-hot (n_classes, m): Y[c, i] = 1 where labels[0, i] == c; bool unless
-    ``dtype`` is given (targets for training: the network's float dtype)."""
+    ``dtype`` is given (targets for training: the network's float dtype). ValueError for a label that is
+    not an integer in 0 .. n_classes-1 (its column would be all zeros, and train on nothing)."""
     xp = namespace(labels)
     classes = xp.reshape(xp.arange(n_classes, dtype=labels.dtype, device=labels.device), (n_classes, 1))
     hot = labels == classes
+    missed = ~xp.any(hot, axis=0)
+    if bool(xp.any(missed)):
+        count = int(xp.sum(xp.astype(missed, xp.int64)))
+        raise ValueError(
+            f"labels must be integers in 0 .. {n_classes - 1} for {n_classes} classes; {count} are not "
+            "(labels counted from 1: subtract 1)"
+        )
     return hot if dtype is None else xp.astype(hot, dtype)
 
 

@@ -74,6 +74,15 @@ def test_one_hot_indices_and_confusion_matrix_against_a_loop(backend, host_rng):
     assert xp.isdtype(confusion_matrix(T[:1, :], T[:1, :], 2).dtype, "integral")
 
 
+@pytest.mark.parametrize(
+    "labels", [[[1, 2, 3, 1, 2, 3]], [[0.0, 1.5, 1.0, 2.0, 0.0, 2.0]]], ids=["from 1", "1.5"]
+)
+def test_one_hot_refuses_labels_no_column_can_hold(backend, labels):
+    """Labels 1..3 for 3 classes (or 1.5) gave all-zero columns, which train_step trained on silently."""
+    with pytest.raises(ValueError, match=r"^labels must be integers in 0 \.\. 2 for 3 classes; [12] are not"):
+        one_hot(backend.asarray(labels), 3, backend.dtype("float64"))
+
+
 def test_labels_as_integers_or_one_hot(backend):
     ints = np.array([[0, 2, 1, 2]])
     hot = np.eye(3)[:, [0, 2, 1, 2]]
