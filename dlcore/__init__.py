@@ -4,7 +4,8 @@ The course's notation throughout: ``X: (n_x, m)``, ``Y: (1, m)``, ``W[l]: (n[l],
 ``b[l]: (n[l], 1)``, ``Z[l], A[l], dZ[l], dA[l]: (n[l], m)``.
 """
 
-from dlcore import _cli_guard  # noqa: F401  (first: a quiet Ctrl-C while the CLI imports)
+# first: a quiet Ctrl-C while the CLI imports; dlcore.backends found in a source checkout
+from dlcore import _cli_guard, _source_tree  # noqa: F401
 from dlcore._version import __version__
 from dlcore.activations import ACTIVATIONS, Activation, get_activation, leaky_relu, softmax
 from dlcore.backends import BackendError, get_backend

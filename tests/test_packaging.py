@@ -23,3 +23,23 @@ def test_the_install_advice_says_which_extra_to_choose():
     readme = (ROOT / "README.md").read_text()
     assert '`13.x` or newer: `pip install "dlcore[cuda13]"`; `12.x`: `pip install "dlcore[cuda12]"`' in readme
     assert "`cupy-cuda13x[ctk]`" in readme
+
+
+def test_python_run_in_the_checkout_finds_dlcore_backends_without_an_editable_install():
+    """After a plain `pip install .`, Python run in the repository imports its dlcore/ first, which holds
+    no backends/: `import dlcore` failed with "No module named 'dlcore.backends'" (only the editable
+    install's finder hid it). Here that finder is taken away."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in "
+        "getattr(f, '__module__', '')]; import dlcore.backends, dlcore.benchmarks; "
+        "print(dlcore.backends.__file__); print(dlcore.benchmarks.__file__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        str(ROOT / "backends" / "__init__.py"),
+        str(ROOT / "benchmarks" / "__init__.py"),
+    ]
