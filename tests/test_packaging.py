@@ -1,10 +1,12 @@
-"""The CUDA extras bring CuPy with the CUDA libraries it loads, and the advice names the extra to choose."""
+"""Packaging: the CUDA extras and the advice naming them, imports from a source checkout, and the sdist."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
+import pytest
 from dlcore.backends import cupy_backend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,3 +45,31 @@ def test_python_run_in_the_checkout_finds_dlcore_backends_without_an_editable_in
         str(ROOT / "backends" / "__init__.py"),
         str(ROOT / "benchmarks" / "__init__.py"),
     ]
+
+
+def test_the_source_distribution_carries_its_tests_documents_and_license(tmp_path):
+    """The sdist shipped tests/test_*.py without tests/conftest.py (its tests could not run), and none of
+    LICENSE, BENCHMARKS.md, ARCHITECTURE.md (linked from the README), noxfile.py or scripts/."""
+    import tarfile
+
+    pytest.importorskip("setuptools", minversion="77", reason="the build backend pyproject.toml names")
+    from setuptools import build_meta as setuptools_build
+
+    cwd = Path.cwd()
+    try:
+        os.chdir(ROOT)
+        name = setuptools_build.build_sdist(str(tmp_path))
+    finally:
+        os.chdir(cwd)
+    with tarfile.open(tmp_path / name) as sdist:
+        files = {member.split("/", 1)[1] for member in sdist.getnames() if "/" in member}
+    for needed in ("LICENSE", "README.md", "BENCHMARKS.md", "ARCHITECTURE.md", "noxfile.py"):
+        assert needed in files
+    for needed in (
+        "tests/__init__.py",
+        "tests/conftest.py",
+        "tests/distributed_worker.py",
+        "scripts/gpu_validate.sh",
+    ):
+        assert needed in files
+    assert not any("__pycache__" in f for f in files)
