@@ -16,6 +16,14 @@
 #       Python and platform: the test extra, CuPy with its ctk extra and the nvidia-* wheels it pulls
 #       (over 1 GB), and setuptools. Run it on a machine like the GPU one.
 set -euo pipefail
+usage() { echo "usage: $0 [--nox cuda12|cuda13]" >&2; exit 2; }
+# the arguments first: a typo must not empty .whl/ (over 1 GB in --nox mode)
+case "$#:${1:-}" in
+    0:) nox= ;;
+    1:--nox) nox=cuda13 ;;
+    2:--nox) case $2 in cuda12|cuda13) nox=$2 ;; *) usage ;; esac ;;
+    *) usage ;;
+esac
 cd "$(dirname "$0")/.."
 if exclude=$(git rev-parse --git-path info/exclude 2>/dev/null); then
     mkdir -p "$(dirname "$exclude")"
@@ -24,9 +32,8 @@ fi
 rm -rf .whl && mkdir -p .whl
 PIP=(python3 -m pip download --quiet --dest .whl --only-binary=:all:)
 
-if [ "${1:-}" = "--nox" ]; then
-    extra=${2:-cuda13}
-    case $extra in cuda12|cuda13) ;; *) echo "usage: $0 [--nox cuda12|cuda13]" >&2; exit 2 ;; esac
+if [ -n "$nox" ]; then
+    extra=$nox
     # the project's own requirements (read from pyproject.toml: dlcore itself is built from the tree there)
     mapfile -t reqs < <(python3 - "$extra" <<'PY'
 import re, sys

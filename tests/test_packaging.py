@@ -73,3 +73,20 @@ def test_the_source_distribution_carries_its_tests_documents_and_license(tmp_pat
     ):
         assert needed in files
     assert not any("__pycache__" in f for f in files)
+
+
+@pytest.mark.parametrize("argv", [["--nox", "cuda11"], ["--help"], ["cuda12"], ["--nox", "cuda12", "x"]])
+def test_fetch_gpu_wheels_refuses_bad_arguments_before_emptying_the_wheel_folder(tmp_path, argv):
+    """`--nox cuda11` printed the usage after `rm -rf .whl` (up to a GB of downloads gone); `--help` and a
+    bare `cuda12` started the default download."""
+    import shutil
+    import subprocess
+
+    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
+    (tmp_path / ".whl").mkdir()
+    (tmp_path / ".whl" / "kept.whl").write_bytes(b"kept")
+    done = subprocess.run(
+        ["bash", str(tmp_path / "scripts" / "fetch_gpu_wheels.sh"), *argv], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and done.stderr.startswith("usage: ")
+    assert (tmp_path / ".whl" / "kept.whl").read_bytes() == b"kept"
