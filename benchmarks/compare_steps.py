@@ -117,7 +117,7 @@ def _interleave(steps: dict, rounds: int) -> tuple[float, float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "checkout", type=Path, nargs="?", help="the other checkout (a git worktree of the old main)"
     )
@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = compare_kernels(args.rounds, nets)
     elif args.checkout is None:
         parser.error("give the other checkout, or --numba")
+    elif not (args.checkout / "dlcore").is_dir():
+        parser.error(f"{args.checkout} is no dlcore checkout (it has no dlcore/ folder)")
     else:
         with tempfile.TemporaryDirectory() as where:
             before = import_before(args.checkout, Path(where))

@@ -20,7 +20,7 @@ import sys
 from typing import Any
 
 import numpy as np
-from dlcore.backends import get_backend
+from dlcore.backends import BackendError, get_backend
 from dlcore.backends.cupy_kernels import CupyOps
 from dlcore.benchmarks.timing import time_sides
 from dlcore.benchmarks.workloads import NETWORKS
@@ -71,14 +71,18 @@ def _graph(run: Any, backend: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dtype", default="float32,float64")
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--nets", default=",".join(NETWORKS))
     args = parser.parse_args(argv)
+    try:
+        device = get_backend("cupy").device_name()
+    except BackendError as exc:  # CuPy missing, or no GPU
+        parser.error(str(exc))
     import cupy
 
-    print(f"cupy {cupy.__version__} on {get_backend('cupy').device_name()}")
+    print(f"cupy {cupy.__version__} on {device}")
     print("| net | dtype | default | fused (x default) | floor (x default) | default: host / device per step "
           "| max diff | whole-step graph |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|---:|---|")

@@ -82,12 +82,15 @@ def run(m: int, steps: int, ranks: int, threads: int) -> dict:
     if ranks > 1:
         mpiexec = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec")
         cmd = [mpiexec, "-n", str(ranks), *cmd, "--distributed"]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
-    return json.loads(out.strip().splitlines()[0])
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:  # the worker's own last words (a missing mpi4py, a bad --m) say why
+        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise SystemExit(f"{ranks} rank(s), m = {m}: the worker failed: {why}")
+    return json.loads(done.stdout.strip().splitlines()[0])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--m", type=int, nargs="+", default=[2048, 16384])
@@ -101,14 +104,15 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result), flush=True)
         return 0
     print(f"wide net {NET}, float32, full batch, {args.steps} steps, {args.cores} cores")
+    threads = max(1, args.cores // args.ranks)  # each rank's, as run() is given them
     print(
-        f"| m | 1 rank x {args.cores} threads | {args.ranks} ranks x {args.cores // args.ranks} thread(s) "
+        f"| m | 1 rank x {args.cores} threads | {args.ranks} ranks x {threads} thread(s) "
         "| allreduce / step | its share | speed-up |"
     )
     print("|---|---:|---:|---:|---:|---:|")
     for m in args.m:
         one = run(m, args.steps, 1, args.cores)
-        many = run(m, args.steps, args.ranks, max(1, args.cores // args.ranks))
+        many = run(m, args.steps, args.ranks, threads)
         print(
             f"| {m:,} | {1e3 * one['step']:.1f} ms | {1e3 * many['step']:.1f} ms | "
             f"{1e3 * many['allreduce']:.2f} ms ({many['bytes'] / 2**20:.1f} MiB) | "

@@ -224,12 +224,15 @@ def _cell(seconds: float, ratio: float, interval: tuple[float, float] | None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", default=",".join(POINTS))
     parser.add_argument("--dtype", default="float32,float64")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--ablate", action="store_true", help="also the fused step without each of its wins")
     args = parser.parse_args(argv)
+    unknown = [p for p in args.points.split(",") if p not in POINTS]
+    if unknown:
+        parser.error(f"--points: unknown point {unknown[0]!r}; choose from {','.join(POINTS)}")
     try:
         import numba
     except ImportError:

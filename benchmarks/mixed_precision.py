@@ -112,7 +112,7 @@ def digits_accuracy(backend: Any, epochs: int = 30, seed: int = 1) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="torch")
     parser.add_argument("--part", choices=["all", "wide", "digits"], default="all")
     parser.add_argument("--steps", type=int, default=5)

@@ -58,7 +58,7 @@ def contestants(X, Y, acts, start, backend) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("ms", nargs="?", default="400,4000,40000,400000", help="comma-separated m")
     parser.add_argument("rounds", nargs="?", type=int, default=11, help="rounds (default 11)")
     args = parser.parse_args(argv)

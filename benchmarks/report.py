@@ -228,7 +228,7 @@ def _threads(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlcore bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="dlcore bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="all", help="numpy, torch, cupy or all available (default)")
     parser.add_argument("--dtype", default="both", choices=["float32", "float64", "both"])
     parser.add_argument(

@@ -19,7 +19,7 @@ import argparse
 import sys
 
 import torch
-from dlcore.backends import get_backend
+from dlcore.backends import BackendError, get_backend
 from dlcore.backends.torch_backend import TorchOps
 from dlcore.benchmarks.timing import time_sides
 from dlcore.benchmarks.workloads import NETWORKS
@@ -40,13 +40,17 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default="float32,float64")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--nets", default=",".join(NETWORKS))
     args = parser.parse_args(argv)
-    print(f"torch {torch.__version__} on {get_backend(f'torch:{args.device}').device_name()}")
+    try:
+        device = get_backend(f"torch:{args.device}").device_name()
+    except (BackendError, ValueError) as exc:
+        parser.error(f"{exc} (--device cpu runs the script dry)")
+    print(f"torch {torch.__version__} on {device}")
     if not torch.cuda.is_available() or args.device == "cpu":
         print("(no CUDA here: graphs are off on both sides; a dry run of the script)")
     print("| net | dtype | eager | graphs (x eager) | floor (x eager) | max diff |")
