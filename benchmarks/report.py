@@ -309,6 +309,11 @@ def run(args: argparse.Namespace) -> int:
     workloads.USE_TORCH = not args.no_torch
     storage.check_writable(args.json, "--json")  # before the run, not after it
     if args.plot:
+        if not set(groups) & set(workloads.LOOPED):
+            raise ValueError(
+                f"--plot draws loop against vectorized speed-ups, which only {', '.join(workloads.LOOPED)} "
+                "time: add one of them to --only, or drop --plot"
+            )
         check_output(args.plot)
     if args.threads is not None:
         _limit_threads(args.threads)

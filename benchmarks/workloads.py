@@ -514,6 +514,10 @@ GROUPS: dict[str, Callable[[Backend, str, bool], list[Case]]] = {
 }
 
 
+#: the groups whose cases time an explicit loop against the vectorized code (what --plot draws)
+LOOPED = ("primitive", "logistic", "network")
+
+
 def all_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
     return [c for build in GROUPS.values() for c in build(backend, dtype, quick)]
 

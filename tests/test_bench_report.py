@@ -249,6 +249,20 @@ def test_output_paths_are_checked_before_the_run(capsys, monkeypatch, tmp_path):
     assert f"--plot {missing / 'p.png'}: the directory {missing} does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("only", ["train_step", "scaling,minibatch_epoch"])
+def test_a_plot_of_groups_without_loops_is_refused_before_the_run(capsys, monkeypatch, tmp_path, only):
+    """--plot with groups that time no loop drew empty axes after the whole run (and a matplotlib warning)."""
+    monkeypatch.setattr(workloads, "GROUPS", {name: pytest.fail for name in workloads.GROUPS})
+    argv = ["--only", only, "--json", str(tmp_path / "b.json"), "--plot", str(tmp_path / "p.png")]
+    assert report.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "--plot draws loop against vectorized speed-ups, which only primitive, logistic, network time: "
+        "add one of them to --only, or drop --plot"
+    )
+    assert len(err.splitlines()) == 1 and not (tmp_path / "p.png").exists()
+
+
 def test_the_pytorch_peers_leave_synchronizing_to_the_timer(monkeypatch):
     """On a GPU the PyTorch steps synchronized after every call while dlcore's are synchronized once per
     N calls (timing_method), which favoured dlcore. A device other than "cpu" stands in for CUDA."""
