@@ -7,12 +7,27 @@ import platform
 from typing import Any
 
 import numpy as np
+from dlcore.backends.base import switched_on
 from dlcore.backends.host_memory import host_pool_status
+from dlcore.backends.numpy_backend import FUSED_MIN_ELEMENTS
 from dlcore.backends.registry import available_backends, get_backend
 
 from dlcore._version import __version__
 
-LIBRARIES = ("dlcore", "numpy", "array-api-compat", "array-api-strict", "cupy", "torch", "matplotlib", "tqdm")
+#: dlcore's requirements and every library an extra brings (pyproject.toml's optional-dependencies)
+LIBRARIES = (
+    "dlcore",
+    "numpy",
+    "array-api-compat",
+    "array-api-strict",
+    "cupy",
+    "torch",
+    "numba",
+    "scikit-learn",
+    "mpi4py",
+    "matplotlib",
+    "tqdm",
+)
 
 
 def library_versions() -> dict[str, str | None]:
@@ -90,12 +105,23 @@ def _cpu_pool() -> str:
     return host_pool_status()
 
 
+def fused_kernels_status(versions: dict[str, str | None]) -> str:
+    """Whether the numpy backend's numba kernels serve (without compiling them)."""
+    if not switched_on("DLCORE_NUMBA"):
+        return "off (DLCORE_NUMBA=0)"
+    if versions.get("numba") is None:
+        return 'off (numba is not installed: pip install "dlcore[numba]")'
+    return f"on (numpy backend, ReLU and tanh layers of {FUSED_MIN_ELEMENTS:,} elements or more)"
+
+
 def describe() -> dict[str, Any]:
     """Everything ``dlcore info`` prints, as a dict."""
+    versions = library_versions()
     return {
         "backends": available_backends(),
         "gpus": gpu_info(),
-        "versions": library_versions(),
+        "versions": versions,
+        "fused_kernels": fused_kernels_status(versions),
         "blas": numpy_blas(),
         "host_memory_pool": _cpu_pool(),
     }

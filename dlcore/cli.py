@@ -861,6 +861,7 @@ def info(args: argparse.Namespace) -> int:
         print("not installed: " + ", ".join(missing))
     print(f"NumPy BLAS: {d['blas']}")
     print(f"host memory pool: {d['host_memory_pool']}")
+    print(f"numba fused kernels: {d['fused_kernels']}")
     return 0
 
 

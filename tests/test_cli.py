@@ -364,6 +364,26 @@ def test_info(capsys):
     assert re.search(r"^NumPy BLAS: \S+", out, re.M)
 
 
+def test_info_names_every_extras_library_and_the_fused_kernels(capsys, monkeypatch):
+    """numba, scikit-learn and mpi4py (extras) were in neither 'libraries' nor 'not installed', and nothing
+    said whether numba's fused kernels serve."""
+    import importlib.metadata
+
+    code, out, _ = run(capsys, "info")
+    lines = {line.split(":")[0]: line for line in out.splitlines()}
+    for name in ("numba", "scikit-learn", "mpi4py"):
+        assert re.search(rf"\b{name} ", lines["libraries"]) or name in lines.get("not installed", "")
+    try:
+        importlib.metadata.version("numba")
+        assert lines["numba fused kernels"].startswith(
+            "numba fused kernels: on (numpy backend, ReLU and tanh"
+        )
+    except importlib.metadata.PackageNotFoundError:
+        assert 'numba is not installed: pip install "dlcore[numba]"' in lines["numba fused kernels"]
+    monkeypatch.setenv("DLCORE_NUMBA", "0")
+    assert "numba fused kernels: off (DLCORE_NUMBA=0)" in run(capsys, "info")[1]
+
+
 def test_info_lists_the_gpus_pytorch_reaches_when_cupy_is_missing(capsys, monkeypatch):
     """auto trains on torch:cuda without CuPy, while info printed "GPU: none usable" (it asked CuPy only).
     A machine of two GPUs that PyTorch sees, CuPy not installed (the backends are stand-ins)."""
