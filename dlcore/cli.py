@@ -480,10 +480,7 @@ def train(args: argparse.Namespace) -> int:
     X_fit, Y_fit, held = X_train, Y_train, None
     if args.validation_split:  # held out here, so that the normalization never sees it
         rng = backend.rng(args.seed, on_device=args.device_rng)
-        try:
-            X_fit, Y_fit, *held = train_validation_split(X_train, Y_train, args.validation_split, rng)
-        except ValueError as exc:
-            raise ValueError(f"--validation-split: {exc}") from None
+        X_fit, Y_fit, *held = train_validation_split(X_train, Y_train, args.validation_split, rng)
     net.normalization = None if args.no_normalize else Normalization.fit(X_fit, backend, parallel)
     if net.task == "regression" and not args.no_normalize:  # one learning rate then suits any target's scale
         net.target_normalization = Normalization.fit(Y_fit, backend, parallel, rows="target")
@@ -929,6 +926,10 @@ CLI_WORDS = {
         "dtype='float64'": "--dtype float64",
         "task='regression'": "--task regression",
         "task='multiclass'": "--task multiclass",
+        "pass keep_prob=1 (l2 regularizes": "leave out --keep-prob (--l2 regularizes",
+        "keep_prob=": "--keep-prob ",
+        "(layer_dims [n_x, n_h, 1])": "(--layers n_x,n_h,1)",
+        "validation_split=": "--validation-split ",
         "use precision='bfloat16' (a backend that has it: torch), a static loss scale "
         "(MixedPrecision(optimizer, 'float16', loss_scale=1024)), or l2=0": (
             "use --precision bfloat16 (the torch backend), or leave out --l2"

@@ -31,9 +31,18 @@ def test_epochs_with_iterations_is_refused(capsys, tmp_path):
 def test_a_validation_split_leaving_no_training_example_is_refused_before_training(capsys, tmp_path):
     """96 train examples: 0.99 holds out ceil(95.04) = 96 of them (the count Network.fit would use)."""
     code, out, err = run(capsys, *BASE, "--validation-split", "0.99", "--out", tmp_path / "m.npz")
-    assert code == 2 and "--validation-split: validation_split=0.99 leaves no training examples" in err
+    assert code == 2 and "dlcore: error: --validation-split 0.99 leaves no training examples" in err
     assert "out of m=96" in err and "accuracy" not in out and not (tmp_path / "m.npz").exists()
     assert run(capsys, *BASE, "--validation-split", "0.98", "--epochs", "2", "--quiet")[0] == 0  # 95 held
+
+
+def test_dropout_without_a_hidden_layer_is_refused_in_the_flags_words(capsys):
+    """The message named the Python arguments: 'pass keep_prob=1', '(layer_dims [n_x, n_h, 1])'."""
+    code, _, err = run(capsys, *BASE, "--keep-prob", "0.5", "--layers", "2,1")
+    assert code == 2 and err.strip() == (
+        "dlcore: error: --keep-prob 0.5 drops hidden units, and this network has no hidden layer: add one "
+        "(--layers n_x,n_h,1) or leave out --keep-prob (--l2 regularizes any network)"
+    )
 
 
 def test_the_metadata_records_the_updates_made(capsys, tmp_path):
