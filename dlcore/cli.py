@@ -780,8 +780,8 @@ def predict(args: argparse.Namespace) -> int:
         def label(k: Any) -> str:
             return _csv_cell(names[int(k)]) if names else str(int(k))
 
-        if len(P) == 1:
-            header = "index,probability,label"
+        if len(P) == 1:  # P(y = 1): with class names, the second name's (which "probability" never said)
+            header = "index," + (_csv_cell(f"probability_{names[1]}") if names else "probability") + ",label"
         else:
             columns = names or [str(k) for k in range(len(P))]
             header = "index," + ",".join(_csv_cell(f"probability_{c}") for c in columns) + ",label"

@@ -60,6 +60,20 @@ def test_a_three_class_csv_trains_saves_and_predicts(capsys, tmp_path, labels):
     assert columns[0] in predicted and float(err.split("accuracy: ")[1].split("%")[0]) > 90
 
 
+def test_a_binary_model_with_class_names_says_whose_probability_it_writes(capsys, tmp_path):
+    """The column was 'probability': P(dog) for cat/dog labels, and nothing said so."""
+    data = tmp_path / "pets.csv"
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 2))
+    data.write_text("x1,x2,pet\n" + "".join(f"{a},{b},{'dog' if a > 0 else 'cat'}\n" for a, b in X))
+    model = tmp_path / "m.npz"
+    assert run(capsys, *TRAIN, "--dataset", data, "--out", model)[0] == 0
+    code, out, err = run(capsys, "predict", "--model", model, "--data", data, "--backend", "numpy")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert code == 0 and rows[0] == ["index", "probability_dog", "label", "true_label"], err
+    assert all((float(row[1]) > 0.5) == (row[2] == "dog") for row in rows[1:])
+
+
 def test_predict_refuses_an_unknown_class_name(capsys, tmp_path):
     data, model = _blobs(tmp_path), tmp_path / "m.npz"
     assert run(capsys, *TRAIN, "--dataset", data, "--out", model)[0] == 0
