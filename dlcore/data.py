@@ -258,7 +258,14 @@ def load_npz(path: str | Path, backend: Any, dtype: Any = "float64") -> tuple[Ar
     X = arrays["X"]
     _check_kind(X, "X", path)
     if X.ndim == 4:  # on the host, in the network's dtype: _numeric checks and moves it like any X
-        X = flatten_images(X, dtype=backend.dtype_name(backend.dtype(dtype)))
+        try:
+            X = flatten_images(X, dtype=backend.dtype_name(backend.dtype(dtype)))
+        except ValueError:  # its advice (scale=) is for Python: no loader takes it
+            raise ValueError(
+                f"X in {path} holds images (m, h, w, c) with values outside 0-255, which dlcore reads as "
+                "8-bit pixels: store X as (n_x, m), scaled as you want (dlcore.flatten_images(images, "
+                "scale=...) flattens images in Python)"
+            ) from None
     elif X.ndim != 2:
         raise ValueError(
             f"X in {path} must be 2-D (n_x, m), one example per column, or images (m, h, w, c); "

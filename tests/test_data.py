@@ -180,6 +180,14 @@ def test_npz_images_are_flattened(backend, dtype, tmp_path, host_rng):
     np.testing.assert_array_equal(to_host(backend, X), want)
 
 
+def test_npz_images_beyond_8_bits_name_the_file_and_a_fix_that_works_there(tmp_path, host_rng):
+    """12-bit images said "pass scale= the largest possible value", which no loader or CLI option takes."""
+    path = tmp_path / "img16.npz"
+    np.savez(path, X=host_rng.integers(0, 4096, (30, 4, 4, 1), dtype=np.uint16), Y=np.zeros(30))
+    with pytest.raises(ValueError, match=rf"^X in {re.escape(str(path))} holds images \(m, h, w, c\) with "):
+        load_dataset(str(path), NP)
+
+
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
