@@ -405,7 +405,8 @@ class Network:
         ``patience`` (early stopping, best parameters restored), ``seed`` (shuffles, split, dropout;
         default the network's seed, the same split in every fit but new shuffles and dropout masks in
         each later one, as one longer fit would draw). An Optimizer object brings its own learning rate
-        and decay (``learning_rate`` and ``decay_rate`` are then not used).
+        and decay (``learning_rate`` and ``decay_rate`` are then not used); its state (moments, step
+        count, the decay's epoch) carries on into a later fit it is given to.
 
         The cost is brought to the host only every ``cost_every`` iterations (epochs when any option
         is used; default 100, or 1 with mini-batches) and after the last, so a GPU is never stalled by

@@ -57,6 +57,10 @@ class Optimizer:
             self.learning_rate = rate
         return self.learning_rate
 
+    def advance_schedule(self, epochs: int) -> None:
+        """A fit ran ``epochs`` epochs: the next one's decay goes on from there, as its state does."""
+        self.first_epoch += epochs
+
     @property
     def gradient_scale(self) -> float:
         """The factor to ask backpropagation for (``backward(scale=...)``) so that :meth:`step` is cheapest:

@@ -162,6 +162,9 @@ class MixedPrecision(Optimizer):
     def start_epoch(self, epoch: int) -> float:
         return self.optimizer.start_epoch(epoch)
 
+    def advance_schedule(self, epochs: int) -> None:
+        self.optimizer.advance_schedule(epochs)
+
     @property
     def gradient_scale(self) -> float:
         """The wrapped optimizer's, times a static loss scale (backward multiplies dZ[L] by it)."""

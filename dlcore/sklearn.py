@@ -225,7 +225,6 @@ class _DLEstimator(BaseEstimator):
             self.n_iter_ += updates
         else:
             self.loss_curve_, self.n_iter_ = curve, updates
-        self.optimizer_.first_epoch += history.epochs[-1] if history.epochs else 0  # the decay's epoch
         self.history_ = history
 
     def __sklearn_tags__(self) -> Any:

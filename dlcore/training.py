@@ -432,6 +432,7 @@ def train(
                     break
             whole = None  # its recording's buffers: not held through the last cost on all of X
             history.updates, updated = iteration, True
+            optimizer.advance_schedule(epoch + 1)  # an optimizer used again goes on with its decay
             if parallel is not None and parallel.stop_requested():  # device flags after unread full batches
                 raise parallel.stop_error()
             unchecked = validated != iteration and not history.stopped_early  # updates since the last check
@@ -455,6 +456,8 @@ def train(
         except KeyboardInterrupt as exc:  # the same on every rank, after a whole update (Ctrl-C, SIGTERM)
             if updated:  # after the last update: a second signal cut none short
                 exc.mid_update = False
+            else:  # the epochs done so far
+                optimizer.advance_schedule(epoch)
             history.updates = iteration
             raise
         except BaseException as exc:

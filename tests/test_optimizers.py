@@ -155,3 +155,21 @@ def test_get_optimizer_passes_objects_through():
     opt = RMSprop(0.002)
     assert get_optimizer(opt) is opt
     assert isinstance(get_optimizer("momentum", 0.1), Momentum)
+
+
+@pytest.mark.parametrize("precision", [None, "float16"])
+def test_an_optimizer_used_in_two_fits_goes_on_with_its_decay(precision):
+    """Its moments and step count carried on into the next fit, but its learning rate went back to
+    alpha0. Oracle: alpha0 / (1 + decay_rate * epoch), the epoch counted over both fits."""
+    from dlcore import MixedPrecision, Network
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 20))
+    Y = (X[:1] > 0) * 1.0
+    adam = Adam(0.1, decay_rate=0.5)
+    how = {"optimizer": adam} if precision is None else {"precision": MixedPrecision(adam, precision)}
+    net = Network([2, 3, 1], backend="numpy", seed=0, dtype="float32")
+    net.fit(X, Y, epochs=4, batch_size=5, **how)
+    assert adam.t == 16 and adam.learning_rate == pytest.approx(0.1 / (1 + 0.5 * 3))
+    net.fit(X, Y, epochs=2, batch_size=5, **how)
+    assert adam.t == 24 and adam.learning_rate == pytest.approx(0.1 / (1 + 0.5 * 5))
