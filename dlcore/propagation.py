@@ -48,7 +48,8 @@ def _shape(x: Array) -> tuple[int, ...]:
 
 def check_network_shapes(X: Array, params: Params, activations: Sequence[Activation]) -> None:
     """A ValueError unless X: (n_x, m) and the parameters chain as W[l]: (n[l], n[l-1]), b[l]: (n[l], 1)
-    with one activation per layer. Shapes only (O(L) tuple comparisons, no device work, no sync)."""
+    with one activation per layer, all of one dtype (NumPy would promote a float64 X silently, PyTorch
+    and array_api_strict refuse it in their own words). Shapes and dtypes only (no device work, no sync)."""
     if getattr(X, "ndim", None) != 2:
         raise ValueError(f"X must be 2-D with shape (n_x, m), one example per column; got shape {_shape(X)}")
     L = num_layers(params)
@@ -69,12 +70,23 @@ def check_network_shapes(X: Array, params: Params, activations: Sequence[Activat
         if _shape(b) != (W.shape[0], 1):
             hint = f": use b{l}.reshape(-1, 1)" if b.ndim == 1 else ""
             raise ValueError(f"b{l} must have shape ({W.shape[0]}, 1), a column; got {_shape(b)}{hint}")
+        for name, value in ((f"W{l}", W), (f"b{l}", b), ("X", X)):
+            if value.dtype != params["W1"].dtype:
+                raise ValueError(
+                    f"{name} is {value.dtype} but W1 is {params['W1'].dtype}: give every array one dtype "
+                    f"(xp.astype({name}, W1.dtype))"
+                )
         n_prev = W.shape[0]
 
 
 def check_target_shape(Y: Array, AL: Array, activations: Sequence[Activation]) -> None:
-    """A ValueError unless Y has the output's shape (n[L], m). Shapes only."""
+    """A ValueError unless Y has the output's shape (n[L], m) and dtype. Metadata only."""
     if _shape(Y) == _shape(AL):
+        if Y.dtype != AL.dtype:
+            raise ValueError(
+                f"Y is {Y.dtype} but the output A[L] is {AL.dtype}: give Y the parameters' dtype "
+                "(xp.astype(Y, W1.dtype))"
+            )
         return
     n, m = AL.shape
     hint = ""

@@ -119,6 +119,22 @@ def test_functional_forward_refuses_a_rank_1_bias_and_shapes_that_do_not_chain(b
         dlcore.forward(X, {"W1": W, "b1": b}, acts * 2)
 
 
+@pytest.mark.parametrize("wrong", ["X", "Y", "b1"])
+def test_functional_train_step_refuses_arrays_of_another_dtype_on_every_backend(backend, wrong):
+    """float32 parameters with a float64 X, Y or b1: NumPy promoted silently, PyTorch ("expected m1 and
+    m2 to have the same dtype") and array_api_strict ("Cannot perform __isub__") refused in their words."""
+    acts = [get_activation("tanh"), get_activation("sigmoid")]
+    params = dlcore.initialize_parameters([2, 3, 1], "he", backend, seed=1, dtype="float32")
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((2, 5)), (rng.random((1, 5)) > 0.5) * 1.0
+    arrays = {"X": X, "Y": Y, "b1": to_host(backend, params["b1"])}
+    X, Y, b1 = (backend.asarray(v, dtype="float64" if k == wrong else "float32") for k, v in arrays.items())
+    params["b1"] = b1
+    pattern = rf"^{wrong} is \S*float64 but (W1|the output A\[L\]) is \S*float32: give "
+    with pytest.raises(ValueError, match=pattern):
+        dlcore.train_step(X, Y, params, acts, learning_rate=0.1)
+
+
 def test_the_training_loop_checks_shapes_once_not_per_step(monkeypatch):
     calls = []
     real = prop.check_network_shapes
