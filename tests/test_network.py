@@ -461,3 +461,16 @@ def test_an_optimizer_stepped_on_another_network_is_refused(backend):
         ValueError, match=r"state for W1 has shape \(8, 2\) but W1 has \(3, 2\): .*its own optimizer"
     ):
         Network([2, 3, 1], backend=backend).fit(X, Y, iterations=2, optimizer=opt)
+
+
+def test_numpys_longdouble_data_trains_on_every_backend(backend):
+    """NumPy's longdouble trained on numpy and was refused elsewhere ("could not convert it (can't convert
+    np.ndarray of type numpy.longdouble")."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3, 20))
+    Y = (X[:1] > 0) * 1.0
+    costs = [
+        Network([3, 4, 1], backend=backend, seed=2).fit(data, Y, 0.5, iterations=3).costs
+        for data in (X.astype(np.longdouble), X)
+    ]
+    assert costs[0] == costs[1]
