@@ -272,28 +272,38 @@ def _tf32(backend: Any) -> Iterator[None]:
 
 
 def peak_memory(dtype: str, name: str = "wide") -> dict[str, float]:
-    """Peak bytes NumPy allocates during one training step (tracemalloc), against what it must hold.
-
-    ``needed`` = parameters + gradients + the cache (A_prev, Z, A per layer, X excluded as input).
-    """
+    """Bytes NumPy allocates for a training step (tracemalloc), against what the step must hold: the
+    parameters, gradients and cached Z and A (X is input). ``workspace``: what the first step allocates
+    and keeps (the ops' buffers, one set per shape); ``step_peak_extra``: a later step's peak above all
+    that (traced from the first step on: started after it, the workspace went uncounted)."""
     import tracemalloc
 
     from dlcore.propagation import backward, forward, train_step
 
     backend = get_backend("numpy")
     _, X, Y, params, acts = workloads._network(backend, dtype, name)
-    train_step(X, Y, params, acts, workloads.LEARNING_RATE)  # warm-up
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
+    train_step(X, Y, params, acts, workloads.LEARNING_RATE)  # the first step: its workspace stays
+    steady = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
     train_step(X, Y, params, acts, workloads.LEARNING_RATE)
-    peak = tracemalloc.get_traced_memory()[1] - base
+    peak = tracemalloc.get_traced_memory()[1] - steady
     tracemalloc.stop()
     AL, caches = forward(X, params, acts)
     grads = backward(AL, Y, caches, acts)
     nbytes = lambda arrays: sum(a.nbytes for a in arrays)  # noqa: E731
     p, g = nbytes(params.values()), nbytes(grads.values())
     cached = nbytes([a for c in caches for a in (c.Z, c.A)])
-    return {"params": p, "grads": g, "cache_Z_A": cached, "step_peak_extra": peak, "resident_before": p}
+    workspace = steady - base
+    return {
+        "params": p,
+        "grads": g,
+        "cache_Z_A": cached,
+        "workspace": workspace,
+        "step_peak_extra": peak,
+        "resident_before": p + workspace,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -364,8 +374,9 @@ def run(args: argparse.Namespace) -> int:
     for dtype, mem in info.get("peak_memory_wide", {}).items():
         mib = {k: round(v / 2**20, 1) for k, v in mem.items()}
         print(
-            f"\nwide net {dtype}, one step (MiB): peak allocated {mib['step_peak_extra']} beyond the "
-            f"parameters ({mib['params']}); gradients {mib['grads']}, cached Z and A {mib['cache_Z_A']}"
+            f"\nwide net {dtype}, one step (MiB): the ops' workspace {mib['workspace']} kept from the "
+            f"first step, and a step's peak {mib['step_peak_extra']} beyond it and the parameters "
+            f"({mib['params']}); gradients {mib['grads']}, cached Z and A {mib['cache_Z_A']}"
         )
     peaks = [r for r in raw if r["info"].get("peak_bytes")]
     if peaks:
