@@ -53,7 +53,8 @@ class History:
     iterations: list[int] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
     #: the epoch of each record, the validation cost measured after each recorded epoch (val_costs[i]:
-    #: the parameters after epochs[i] + 1 epochs), whether early stopping ended training, and the epochs
+    #: the parameters after epochs[i] + 1 epochs; then the final parameters', when their epoch was not
+    #: recorded and no early stopping restored others), whether early stopping ended training, and the epochs
     #: done when the restored parameters were made (a fit of that many epochs ends on them)
     epochs: list[int] = field(default_factory=list)
     val_costs: list[float] = field(default_factory=list)
@@ -442,6 +443,8 @@ def train(
                 J_val = float(full_cost(*validation))
                 if stopper.keeps_final(J_val):  # they did better: kept, and no restore
                     history.val_costs.append(J_val)  # beside the final cost, recorded below
+            elif stopper is None and validation is not None and unchecked:  # the final parameters' too
+                history.val_costs.append(float(full_cost(*validation)))
             if stopper is not None and stopper.best_params is not None:  # restored: no final cost
                 optimizer.restore(params, stopper.best_params)
                 history.best_epoch = history.epochs[stopper.best_index] + 1  # measured after that epoch

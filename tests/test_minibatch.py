@@ -248,6 +248,9 @@ def test_a_run_that_ends_without_stopping_keeps_its_last_updates_when_they_do_be
     kept = runs[5]
     assert not kept.stopped_early and kept.best_epoch is None
     assert kept.costs == runs[None].costs and len(kept.val_costs) == len(kept.costs)  # the final one too
+    # without patience as well: the CLI's "validation cost ... at the end" was update 201's
+    assert len(runs[None].val_costs) == len(runs[None].costs)
+    assert nets[None].cost(Xv, Yv) == pytest.approx(runs[None].val_costs[-1], rel=1e-12)
     assert kept.val_costs[-1] == min(kept.val_costs)
     assert nets[5].cost(Xv, Yv) == pytest.approx(kept.val_costs[-1], rel=1e-12)
     for name, value in nets[None].parameters_numpy().items():
