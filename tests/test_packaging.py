@@ -36,14 +36,18 @@ def test_python_run_in_the_checkout_finds_dlcore_backends_without_an_editable_in
 
     code = (
         "import sys; sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in "
-        "getattr(f, '__module__', '')]; import dlcore.backends, dlcore.benchmarks; "
-        "print(dlcore.backends.__file__); print(dlcore.benchmarks.__file__)"
+        "getattr(f, '__module__', '')]; import dlcore.backends, dlcore.benchmarks, pkgutil; "
+        "print(dlcore.backends.__file__); print(dlcore.benchmarks.__file__); "
+        "names = {m.name for m in pkgutil.iter_modules(dlcore.__path__)}; "
+        "print(sorted({'tests', 'dlcore', 'noxfile'} & names))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+    # and nothing else of the checkout's root under dlcore (help(dlcore) listed tests, noxfile, dlcore)
     assert done.stdout.split() == [
         str(ROOT / "backends" / "__init__.py"),
         str(ROOT / "benchmarks" / "__init__.py"),
+        "[]",
     ]
 
 
