@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from dlcore.benchmarks import description
 from dlcore.benchmarks.timing import median, paired
 from dlcore.benchmarks.workloads import NETWORKS, SCALING_HIDDEN, SCALING_PLANAR_M, seeded_data
 
@@ -117,7 +118,7 @@ def _interleave(steps: dict, rounds: int) -> tuple[float, float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument(
         "checkout", type=Path, nargs="?", help="the other checkout (a git worktree of the old main)"
     )

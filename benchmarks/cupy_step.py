@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from dlcore.backends import BackendError, get_backend
 from dlcore.backends.cupy_kernels import CupyOps
+from dlcore.benchmarks import description
 from dlcore.benchmarks.timing import time_sides
 from dlcore.benchmarks.workloads import NETWORKS
 
@@ -71,7 +72,7 @@ def _graph(run: Any, backend: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--dtype", default="float32,float64")
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--nets", default=",".join(NETWORKS))

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from dlcore.benchmarks import description
+
 NET = [784, 1024, 1024, 1]
 
 
@@ -90,7 +92,7 @@ def run(m: int, steps: int, ranks: int, threads: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--m", type=int, nargs="+", default=[2048, 16384])

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
+from dlcore.benchmarks import description
 from dlcore.benchmarks.timing import SETTLE_S, median, paired, paired_interval, settle_down, time_case
 from dlcore.benchmarks.workloads import NETWORKS, SCALING_HIDDEN, Case, floor_products, seeded_data
 
@@ -224,7 +225,7 @@ def _cell(seconds: float, ratio: float, interval: tuple[float, float] | None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--points", default=",".join(POINTS))
     parser.add_argument("--dtype", default="float32,float64")
     parser.add_argument("--rounds", type=int, default=9)

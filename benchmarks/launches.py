@@ -35,6 +35,7 @@ import array_api_strict as xs
 import numpy as np
 from dlcore.backends import get_backend
 from dlcore.backends.cupy_kernels import NUMPY_FORMULAS, CupyOps
+from dlcore.benchmarks import description
 from dlcore.benchmarks.workloads import _network
 
 from dlcore import propagation as prop
@@ -280,7 +281,7 @@ def table() -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
     args = parser.parse_args(argv)
     rows = table()

@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from dlcore.backends import get_backend
+from dlcore.benchmarks import description
 from dlcore.benchmarks.workloads import NETWORKS, _problem
 
 import dlcore
@@ -112,7 +113,7 @@ def digits_accuracy(backend: Any, epochs: int = 30, seed: int = 1) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--backend", default="torch")
     parser.add_argument("--part", choices=["all", "wide", "digits"], default="all")
     parser.add_argument("--steps", type=int, default=5)

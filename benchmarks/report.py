@@ -26,7 +26,7 @@ import numpy as np
 from dlcore.backends import BackendError, cupy_status, get_backend, storage
 from dlcore.backends.info import numpy_blas
 from dlcore.backends.plotting import check_output, save_figure
-from dlcore.benchmarks import workloads
+from dlcore.benchmarks import description, workloads
 from dlcore.benchmarks.timing import median, paired, paired_interval, time_case, timing_method
 
 HEADER = (
@@ -228,7 +228,7 @@ def _threads(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlcore bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="dlcore bench", description=description(__doc__))
     parser.add_argument("--backend", default="all", help="numpy, torch, cupy or all available (default)")
     parser.add_argument("--dtype", default="both", choices=["float32", "float64", "both"])
     parser.add_argument(

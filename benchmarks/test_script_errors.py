@@ -33,3 +33,28 @@ def test_a_bad_argument_is_one_sentence(script, capsys):
         importlib.import_module(f"dlcore.benchmarks.{script}").main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2 and message in err[-1] and "Traceback" not in "\n".join(err)
+
+
+SCRIPTS = [
+    "compare_steps",
+    "cupy_step",
+    "distributed",
+    "floor_gap",
+    "launches",
+    "mixed_precision",
+    "replay_ablation",
+    "report",
+    "torch_graphs",
+]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_describes_the_script_in_whole_sentences(script, capsys):
+    """--help stopped mid-sentence ("... where the time goes, and") and showed reST's ``markup``."""
+    if script == "torch_graphs":
+        pytest.importorskip("torch", reason="torch_graphs imports torch")
+    with pytest.raises(SystemExit):
+        importlib.import_module(f"dlcore.benchmarks.{script}").main(["--help"])
+    text = capsys.readouterr().out
+    about = text.split("\n\n")[1]  # after the usage: the description
+    assert about.rstrip().endswith((".", ")", ":")) and "``" not in about, about

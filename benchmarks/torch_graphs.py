@@ -21,6 +21,7 @@ import sys
 import torch
 from dlcore.backends import BackendError, get_backend
 from dlcore.backends.torch_backend import TorchOps
+from dlcore.benchmarks import description
 from dlcore.benchmarks.timing import time_sides
 from dlcore.benchmarks.workloads import NETWORKS
 
@@ -40,7 +41,7 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default="float32,float64")
     parser.add_argument("--rounds", type=int, default=15)
