@@ -644,6 +644,15 @@ def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]
     n_classes = int(xp.max(Yf)) + 1
     if n_classes < 2:
         raise ValueError("multiclass needs at least two classes in Y")
+    lowest = int(xp.min(Yf))
+    if inferred and lowest > 0:  # R's and MATLAB's labels count from 1
+        warnings.warn(
+            f"the labels start at {lowest}, so class{'es 0..' if lowest > 1 else ' '}{lowest - 1} "
+            f"{'have' if lowest > 1 else 'has'} no example and the model gets {n_classes} outputs; labels "
+            f"counted from {lowest}? relabel them from 0 (Y - {lowest}), or use class names",
+            UserWarning,
+            stacklevel=3,
+        )
     m = Y.shape[1]
     if inferred and n_classes > 10 and m < 2 * n_classes:  # whole-number targets (prices, scores), likely
         warnings.warn(

@@ -321,3 +321,20 @@ def test_float16_data_fits_every_wider_dtype_without_a_warning(tmp_path):
         warnings.simplefilter("error")
         X, _ = load_dataset(str(tmp_path / "h.npz"), get_backend("numpy"), dtype="float32")
     assert X.dtype == np.float32
+
+
+def test_labels_counted_from_1_warn_that_class_0_is_empty(capsys, tmp_path):
+    """Labels 1/2 became a 3-class model with an empty class 0 (a zero row in the confusion matrix, a
+    probability_0 column from predict), without a word."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2))
+    data = tmp_path / "r.csv"
+    np.savetxt(data, np.column_stack([X, np.where(X[:, 0] > 0, 2, 1)]), delimiter=",")
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--epochs", "2", "--quiet")
+    assert code == 0 and err.strip() == (
+        "dlcore: warning: the labels start at 1, so class 0 has no example and the model gets 3 outputs; "
+        "labels counted from 1? relabel them from 0 (Y - 1), or use class names"
+    )
+    np.savetxt(data, np.column_stack([X, np.where(X[:, 0] > 0, 2, 0)]), delimiter=",")  # 0..2, 1 unused
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--epochs", "2", "--quiet")
+    assert code == 0 and "warning" not in err
