@@ -691,9 +691,10 @@ def _save_interrupted(
         print(f"dlcore: {where}; nothing was saved (give --out FILE to keep the parameters)", file=sys.stderr)
         return code
     if getattr(stop, "mid_update", False):  # a second signal: some layers took the update, others not
+        once = "one Ctrl-C" if code == EXIT_INTERRUPTED else "one SIGTERM"
         print(
             f"dlcore: {what} twice, during update {iteration + 1}: its parameters are part-updated, so "
-            f"nothing was saved to {args.out} (one Ctrl-C stops after the update under way and saves)",
+            f"nothing was saved to {args.out} ({once} stops after the update under way and saves)",
             file=sys.stderr,
         )
         return code

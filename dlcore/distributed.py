@@ -200,9 +200,7 @@ class DataParallel:
             if self.requests[index] and signum == signal.SIGINT:
                 if self.size > 1:  # on this rank alone (kill -INT): the others would wait in a collective
                     self.comm.abort("interrupted twice (Ctrl-C)")
-                stop = KeyboardInterrupt()
-                stop.mid_update = True  # as interrupts.cutting_short marks it
-                raise stop
+                raise KeyboardInterrupt
             self.requests[index] += 1
 
         previous = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}

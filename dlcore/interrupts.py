@@ -15,25 +15,13 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def cutting_short() -> Iterator[None]:
-    """Marks what a signal handler raises in the middle of an update with ``mid_update = True``: some
-    parameters have taken that update and others not (train clears it when no update was under way)."""
-    try:
-        yield
-    except BaseException as exc:
-        exc.mid_update = True
-        raise
-
-
-@contextlib.contextmanager
 def between_updates(progress: Callable[[int], None] | None) -> Iterator[Callable[[int], None] | None]:
     """Yields ``progress`` wrapped (call it after every update with the updates done): a SIGINT or
     SIGTERM received meanwhile acts there, through the handler it would have met (Python's raises
     KeyboardInterrupt), so an interrupted fit keeps the parameters of its last whole update. One still
     pending when the block ends normally acts then. Each signal reaches its handler once; a second one
-    before the update ends acts at once (what it raises is marked, see :func:`cutting_short`). Handlers
-    that are not Python functions (SIG_IGN, SIG_DFL) are left alone, and so is everything outside the
-    main thread, where ``progress`` comes back as it was."""
+    before the update ends acts at once. Handlers that are not Python functions (SIG_IGN, SIG_DFL) are
+    left alone, and so is everything outside the main thread, where ``progress`` comes back as it was."""
     if threading.current_thread() is not threading.main_thread():  # only it may set signal handlers
         yield progress
         return
@@ -46,8 +34,7 @@ def between_updates(progress: Callable[[int], None] | None) -> Iterator[Callable
 
     def defer(signum: int, frame: Any) -> None:
         if pending:  # asked twice before the update ended: now
-            with cutting_short():
-                previous[signum](signum, frame)
+            previous[signum](signum, frame)
         else:
             pending.append(signum)
 

@@ -214,8 +214,8 @@ def train(
     count, never a cost, so it adds no host sync. Ctrl-C and a SIGTERM with a Python handler act there,
     once the update under way is done (:func:`~dlcore.interrupts.between_updates`, in the main thread);
     the KeyboardInterrupt carries ``history`` (``history.updates``: the updates the parameters hold). A
-    second signal before that update ends acts at once: its exception has ``mid_update = True`` (some
-    parameters took the update, others not).
+    second signal before that update ends acts at once: its exception has ``mid_update = True`` when it
+    landed while the parameters were being written (some took the update, others not).
     ``verbose=True`` reports to the console with :class:`ConsoleProgress` (a tqdm bar on a terminal,
     plain lines every few seconds otherwise).
 
@@ -296,11 +296,17 @@ def train(
                     J_b = J_b + l2_cost(params, l2, Xb.shape[1])
             return AL, caches, masks, J_b
 
+        #: the parameters are being written: a signal acting now (a second one, at once) leaves some
+        #: updated and others not
+        writing = [False]
+
         def update(grads: Params, m: int, scale: float) -> None:
             """L2's gradient (of a batch of m columns) added to ``grads``, then the optimizer's step."""
             if l2:
                 add_l2_gradients(grads, params, l2, m, scale)
+            writing[0] = True
             optimizer.step(params, grads, ops, scale)
+            writing[0] = False
 
         def backward_and_update(AL: Array, Yb: Array, caches: Any, masks: Any, scale: float) -> None:
             grads = prop._backward(AL, Yb, caches, activations, masks, scale, ops, head)
@@ -402,7 +408,9 @@ def train(
                             total, seen = total + J_b * mb, seen + mb
                     elif whole is not None and not record:
                         t = optimizer.t
+                        writing[0] = True  # a replay writes where it writes: the whole step counts
                         whole(Xb, Yb, params, scale, ops)
+                        writing[0] = False
                         optimizer.t = t + 1  # a replayed step runs no Python (no step count): kept here
                     else:
                         AL, caches, masks, J_b = forward_and_cost(Xb, Yb, record)
@@ -457,9 +465,8 @@ def train(
         except TrainingDiverged:  # the same on every rank: no one is left waiting
             raise
         except KeyboardInterrupt as exc:  # the same on every rank, after a whole update (Ctrl-C, SIGTERM)
-            if updated:  # after the last update: a second signal cut none short
-                exc.mid_update = False
-            else:  # the epochs done so far
+            exc.mid_update = writing[0]  # a second signal acted at once, in the middle of the writes
+            if not updated:  # the epochs done so far
                 optimizer.advance_schedule(epoch)
             history.updates = iteration
             raise

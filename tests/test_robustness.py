@@ -653,6 +653,29 @@ def test_a_fit_stopped_after_its_last_update_says_how_many_it_made(backend, monk
     with pytest.raises(KeyboardInterrupt) as info:
         net.fit(X, Y, 0.01, iterations=20, optimizer="adam")
     assert info.value.mid_update is True and info.value.history.updates == 5 and len(calls) == 22
+    monkeypatch.undo()
+
+    # twice in update 6's forward pass: nothing written yet, the parameters are update 5's (it was marked)
+    from dlcore import propagation as prop
+
+    real_forward, forwards = prop._forward, []
+
+    def forward(*args, **kwargs):
+        forwards.append(1)
+        if len(forwards) == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_forward(*args, **kwargs)
+
+    whole = Network([2, 3, 1], backend=backend, seed=3)
+    whole.set_parameters(net.parameters_numpy())
+    whole.fit(X, Y, 0.1, iterations=5, cost_every=100, optimizer="momentum")
+    monkeypatch.setattr(prop, "_forward", forward)
+    with pytest.raises(KeyboardInterrupt) as info:
+        net.fit(X, Y, 0.1, iterations=20, cost_every=100, optimizer="momentum")
+    assert info.value.mid_update is False and info.value.history.updates == 5
+    for name, value in whole.parameters_numpy().items():
+        np.testing.assert_array_equal(net.parameters_numpy()[name], value, err_msg=name)
 
 
 class _UserStop(Exception):
