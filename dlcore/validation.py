@@ -44,19 +44,24 @@ def _check_finite(arr: Array, backend: Any, name: str) -> None:
 
 
 def in_dtype(arr: Array, backend: Any, dtype: Any, name: str, normalization: Any = None) -> Array:
-    """``arr`` checked finite, standardized by ``normalization`` (if any) in its own floating dtype or
-    float64, then cast to ``dtype``: rounded first, float32 would keep 3 distinct values of a feature
-    near 1.7e9 that spans 200 (its steps there are 128 apart). ValueError for NaN or inf, or values
-    beyond ``dtype``'s range."""
+    """``arr`` checked finite, standardized by ``normalization`` (if any) in the wider of its own floating
+    dtype and ``dtype`` (float64 for integers), then cast to ``dtype``: rounded first, float32 would
+    keep 3 distinct values of a feature near 1.7e9 that spans 200 (its steps there are 128 apart).
+    ValueError for NaN or inf, or values beyond ``dtype``'s range."""
     xp = backend.xp
-    _check_finite(arr, backend, name)
+    floating = xp.isdtype(arr.dtype, "real floating")
+    if floating:  # integers and booleans are finite
+        _check_finite(arr, backend, name)
     if normalization is not None:
-        if not xp.isdtype(arr.dtype, "real floating"):
-            arr = xp.astype(arr, backend.float_dtype("float64"))
-        arr = normalization.apply(arr, backend)
+        if not floating:
+            work = backend.float_dtype("float64")
+        else:
+            work = arr.dtype if xp.finfo(arr.dtype).bits >= xp.finfo(dtype).bits else dtype
+        arr = normalization.apply(xp.astype(arr, work, copy=False), backend)
+    narrower = xp.isdtype(arr.dtype, "real floating") and xp.finfo(arr.dtype).bits > xp.finfo(dtype).bits
     with backend.quiet_floating_point():  # an overflow is refused below, in one sentence
         cast = backend.asarray(arr, dtype=dtype)
-    if cast.dtype != arr.dtype and xp.isdtype(arr.dtype, "real floating") and count_non_finite(cast, xp):
+    if narrower and count_non_finite(cast, xp):
         kind = "standardized values" if normalization is not None else "values"
         raise ValueError(
             f"{name} holds {kind} beyond {backend.dtype_name(dtype)}'s range: use dtype='float64' or "

@@ -437,6 +437,26 @@ def test_a_float32_network_standardizes_its_data_before_rounding_it(backend):
     assert Xs.dtype == np.float32 and len(np.unique(Xs[0])) == len(np.unique(Ys)) == 400
 
 
+def test_narrow_data_is_standardized_in_the_networks_wider_dtype(backend):
+    """float32 data (exact values 10000 + k/1024) for a float64 network was standardized in float32 (mean
+    -0.386, not 0); float16 data for a float32 one overflowed float16 (240,000 standardized); booleans
+    on array_api_strict met isfinite, which refuses them."""
+    t = 10000.0 + np.arange(200.0) / 1024.0  # float32 holds these exactly
+    X = np.vstack([t, np.where(np.arange(200) % 2 == 0, 1.0, -1.0)])
+    net = Network([2, 3, 1], backend=backend)
+    net.normalization = Normalization.fit(X, "numpy")
+    np.testing.assert_array_equal(
+        to_host(backend, net.check_X(X.astype(np.float32))), to_host(backend, net.check_X(X))
+    )
+    if backend.name != "array_api_strict":  # no float16 there
+        small = Network([1, 3, 1], backend=backend, dtype="float32")
+        small.normalization = Normalization((0.0,), (0.25,))
+        assert to_host(backend, small.check_X(np.array([[60000.0]], dtype=np.float16)))[0, 0] == 240000.0
+    flags = np.array([[True, False, True], [False, False, True]])
+    plain = Network([2, 3, 1], backend=backend)
+    assert to_host(backend, plain.check_X(flags)).tolist() == flags.astype(float).tolist()
+
+
 def test_values_beyond_the_networks_dtype_are_named_as_such(backend):
     """A finite 1e39 for a float32 network was "NaN or inf; clean or impute them", after NumPy's warning."""
     X = np.array([[1e39, 1.0, 2.0], [1.0, 2.0, 3.0]])
