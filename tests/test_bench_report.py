@@ -375,7 +375,7 @@ def test_the_step_memory_counts_the_workspace_the_first_step_keeps(dtype):
     from dlcore.propagation import train_step
 
     _, X, Y, params, acts = workloads._network(get_backend("numpy"), dtype, "wide")
-    train_step(X, Y, params, acts, workloads.LEARNING_RATE)  # as dlcore bench's train_step cases run before it
+    train_step(X, Y, params, acts, workloads.LEARNING_RATE)  # as the train_step cases run before it
     mem = report.peak_memory(dtype)
     assert mem["workspace"] + mem["step_peak_extra"] >= mem["grads"] + mem["cache_Z_A"]
     assert mem["resident_before"] == mem["params"] + mem["workspace"]
