@@ -114,7 +114,7 @@ def _pid_alive(pid: int) -> bool:
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove ``.NAME.PID.XXXXXXXX.tmp`` files next to ``path`` that a killed save left behind (no other
-    file: one of yours named alike stays); returns them.
+    file: one of yours named alike, ``.NAME.old.tmp`` or ``.NAME.20240101.tmp``, stays); returns them.
 
     A temporary is stale when no process holds its lock and its writer (the pid in its name) is dead,
     or it is older than :data:`STALE_AFTER` seconds. One that a live save is writing is never touched.
@@ -122,8 +122,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     removed = []
-    # as atomic_writer names them (an older dlcore's had no pid)
-    ours = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)\.)?[a-z0-9_]{{8}}\.tmp")
+    ours = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}\.tmp")  # as atomic_writer names them
     try:
         candidates = [
             tmp for tmp in directory.glob(f".{glob_escape(path.name)}.*.tmp") if ours.fullmatch(tmp.name)
@@ -138,8 +137,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode) or not _lock(fd):
                 continue  # a live writer holds it
-            pid = ours.fullmatch(tmp.name)[1]
-            dead = pid is not None and not _pid_alive(int(pid))
+            dead = not _pid_alive(int(ours.fullmatch(tmp.name)[1]))
             old = time.time() - os.fstat(fd).st_mtime > STALE_AFTER
             if dead or old:
                 os.unlink(tmp)

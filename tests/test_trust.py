@@ -186,16 +186,14 @@ def test_the_next_save_removes_stale_temporaries_but_not_a_live_one(saved):
     directory = saved.parent
     killed = directory / f".model.npz.{_dead_pid()}.x1y2_3z4.tmp"  # a save killed half-way
     killed.write_bytes(b"\0" * 1000)
-    old_style = directory / ".model.npz.abc123de.tmp"  # an old dlcore's name (no pid), an hour old
-    old_style.write_bytes(b"\0" * 1000)
-    os.utime(old_style, (time.time() - 3600, time.time() - 3600))
-    recent = directory / ".model.npz.fgh456ij.tmp"  # the same, recent: its writer may be alive
-    recent.write_bytes(b"\0" * 1000)
+    old_killed = directory / f".model.npz.{os.getpid()}.abc123de.tmp"  # a live pid's, an hour old, unlocked
+    old_killed.write_bytes(b"\0" * 1000)
+    os.utime(old_killed, (time.time() - 3600, time.time() - 3600))
     live = directory / f".model.npz.{os.getpid()}.live0000.tmp"  # a save another process is writing now
     live.write_bytes(b"\0" * 10)
     other = directory / f".other.npz.{_dead_pid()}.zzzzzzzz.tmp"  # another target's: not ours to judge
     other.write_bytes(b"x")
-    mine = [directory / ".model.npz.old.tmp", directory / f".model.npz.{_dead_pid()}.notes.tmp"]
+    mine = [directory / f".model.npz.{name}.tmp" for name in ("old", f"{_dead_pid()}.notes", "20240101")]
     for path in mine:  # a user's files, named alike but not as dlcore names its temporaries: once deleted
         path.write_bytes(b"notes")
         os.utime(path, (time.time() - 3600, time.time() - 3600))
@@ -203,7 +201,7 @@ def test_the_next_save_removes_stale_temporaries_but_not_a_live_one(saved):
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         os.utime(live, (time.time() - 3600, time.time() - 3600))  # even old, it is locked: kept
         Network([2, 3, 1], backend="numpy", seed=5).save(saved)
-        kept = ["model.npz", recent.name, live.name, other.name, *(path.name for path in mine)]
+        kept = ["model.npz", live.name, other.name, *(path.name for path in mine)]
         assert sorted(p.name for p in directory.iterdir()) == sorted(kept)
     assert Network.load(saved).layer_dims == [2, 3, 1]
 
