@@ -264,6 +264,8 @@ class Backend:
         host = to_numpy(host_array)
         if not host.dtype.isnative:  # big-endian data (a file from another machine): torch refuses it
             host = host.astype(host.dtype.newbyteorder("="))
+        if host.dtype.kind == "f" and host.dtype.itemsize > 8:  # NumPy's longdouble: no other library has it
+            host = host.astype(np.float64)
         if xdtype is None:
             return self.from_host(host)
         name = self.dtype_name(xdtype)

@@ -16,8 +16,6 @@ Array = Any
 def _convert(value: Any, backend: Any, name: str) -> Array:
     if value is None or isinstance(value, (str, bytes)):
         raise ValueError(f"{name} must be a numeric array; got {type(value).__name__}")
-    if getattr(getattr(value, "dtype", None), "kind", "") == "f" and value.dtype.itemsize > 8:
-        value = value.astype("float64")  # NumPy's longdouble: no other library has it
     try:
         arr = backend.asarray(value)
     except (TypeError, ValueError) as exc:

@@ -494,3 +494,9 @@ def test_numpys_longdouble_data_trains_on_every_backend(backend):
         for data in (X.astype(np.longdouble), X)
     ]
     assert costs[0] == costs[1]
+    labels = (X[:1] > 0) + (X[1:2] > 0) * 1.0  # classes 0..2, and their normalization: longdouble too
+    net = Network([3, 4, 3], output_activation="softmax", backend=backend, seed=2)
+    net.normalization = Normalization.fit(X.astype(np.longdouble), backend)
+    assert np.isfinite(
+        net.fit(X.astype(np.longdouble), labels.astype(np.longdouble), 0.5, iterations=3).costs[-1]
+    )
