@@ -17,11 +17,12 @@ def one_hot(labels: Array, n_classes: int, dtype: Any = None) -> Array:
     classes = xp.reshape(xp.arange(n_classes, dtype=labels.dtype, device=labels.device), (n_classes, 1))
     hot = labels == classes
     missed = ~xp.any(hot, axis=0)
-    if bool(xp.any(missed)):
+    if bool(xp.any(missed)):  # the error path: a few more host reads to say which fix applies
         count = int(xp.sum(xp.astype(missed, xp.int64)))
+        from_1 = float(xp.min(labels)) == 1 and float(xp.max(labels)) == n_classes
         raise ValueError(
-            f"labels must be integers in 0 .. {n_classes - 1} for {n_classes} classes; {count} are not "
-            "(labels counted from 1: subtract 1)"
+            f"labels must be integers in 0 .. {n_classes - 1} for {n_classes} classes; {count} are not"
+            + (" (labels counted from 1: subtract 1)" if from_1 else "")
         )
     return hot if dtype is None else xp.astype(hot, dtype)
 

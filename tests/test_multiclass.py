@@ -75,12 +75,18 @@ def test_one_hot_indices_and_confusion_matrix_against_a_loop(backend, host_rng):
 
 
 @pytest.mark.parametrize(
-    "labels", [[[1, 2, 3, 1, 2, 3]], [[0.0, 1.5, 1.0, 2.0, 0.0, 2.0]]], ids=["from 1", "1.5"]
+    ("labels", "hint"),
+    [([[1, 2, 3, 1, 2, 3]], True), ([[0.0, 1.5, 1.0, 2.0, 0.0, 2.0]], False), ([[0, -1, 2, 5, 1, 1]], False)],
+    ids=["from 1", "1.5", "-1 and 5"],
 )
-def test_one_hot_refuses_labels_no_column_can_hold(backend, labels):
-    """Labels 1..3 for 3 classes (or 1.5) gave all-zero columns, which train_step trained on silently."""
-    with pytest.raises(ValueError, match=r"^labels must be integers in 0 \.\. 2 for 3 classes; [12] are not"):
+def test_one_hot_refuses_labels_no_column_can_hold(backend, labels, hint):
+    """Labels 1..3 for 3 classes (or 1.5) gave all-zero columns, which train_step trained on silently;
+    the hint to subtract 1 is for labels counted from 1 only."""
+    with pytest.raises(
+        ValueError, match=r"^labels must be integers in 0 \.\. 2 for 3 classes; [12] are not"
+    ) as e:
         one_hot(backend.asarray(labels), 3, backend.dtype("float64"))
+    assert ("subtract 1" in str(e.value)) == hint
 
 
 def test_labels_as_integers_or_one_hot(backend):
