@@ -59,10 +59,10 @@ def check_class_labels(Y: Any, n_classes: int, m: int, backend: Any, dtype: Any)
                 f"or pass integer labels of shape (1, {m})"
             )
         return backend.asarray(Yf, dtype=dtype)
-    bad = (Yf < 0) | (Yf >= n_classes) | (Yf != xp.floor(Yf))
-    if bool(xp.any(bad)):
+    try:  # one_hot refuses what no column holds (out of range, not whole): one check, not two
+        return one_hot(Yf, n_classes, backend.dtype(dtype))
+    except ValueError:
         raise ValueError(
             f"Y must hold integer class labels 0 .. {n_classes - 1} (the output layer has {n_classes} "
             "units); map your classes to 0 .. n_classes-1 or widen the output layer"
-        )
-    return one_hot(xp.astype(Yf, xp.int64), n_classes, backend.dtype(dtype))
+        ) from None
