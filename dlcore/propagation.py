@@ -70,13 +70,14 @@ def check_network_shapes(X: Array, params: Params, activations: Sequence[Activat
         if _shape(b) != (W.shape[0], 1):
             hint = f": use b{l}.reshape(-1, 1)" if b.ndim == 1 else ""
             raise ValueError(f"b{l} must have shape ({W.shape[0]}, 1), a column; got {_shape(b)}{hint}")
-        for name, value in ((f"W{l}", W), (f"b{l}", b), ("X", X)):
-            if value.dtype != params["W1"].dtype:
-                raise ValueError(
-                    f"{name} is {value.dtype} but W1 is {params['W1'].dtype}: give every array one dtype "
-                    f"(xp.astype({name}, W1.dtype))"
-                )
         n_prev = W.shape[0]
+    dtype = params["W1"].dtype
+    for name, value in {"X": X, **params}.items():
+        if value.dtype != dtype:
+            raise ValueError(
+                f"{name} is {value.dtype} but W1 is {dtype}: give every array one dtype "
+                f"(xp.astype({name}, W1.dtype))"
+            )
 
 
 def check_target_shape(Y: Array, AL: Array, activations: Sequence[Activation]) -> None:

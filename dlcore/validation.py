@@ -47,6 +47,7 @@ def in_dtype(arr: Array, backend: Any, dtype: Any, name: str, normalization: Any
     keep 3 distinct values of a feature near 1.7e9 that spans 200 (its steps there are 128 apart).
     ValueError for NaN or inf, or values beyond ``dtype``'s range."""
     xp = backend.xp
+    bits = xp.finfo(dtype).bits
     floating = xp.isdtype(arr.dtype, "real floating")
     if floating:  # integers and booleans are finite
         _check_finite(arr, backend, name)
@@ -54,12 +55,12 @@ def in_dtype(arr: Array, backend: Any, dtype: Any, name: str, normalization: Any
         if not floating:
             work = backend.float_dtype("float64")
         else:
-            work = arr.dtype if xp.finfo(arr.dtype).bits >= xp.finfo(dtype).bits else dtype
+            work = arr.dtype if xp.finfo(arr.dtype).bits >= bits else dtype
         arr = normalization.apply(xp.astype(arr, work, copy=False), backend)
-    narrower = xp.isdtype(arr.dtype, "real floating") and xp.finfo(arr.dtype).bits > xp.finfo(dtype).bits
+    narrowing = xp.isdtype(arr.dtype, "real floating") and xp.finfo(arr.dtype).bits > bits  # may overflow
     with backend.quiet_floating_point():  # an overflow is refused below, in one sentence
         cast = backend.asarray(arr, dtype=dtype)
-    if narrower and count_non_finite(cast, xp):
+    if narrowing and count_non_finite(cast, xp):
         kind = "standardized values" if normalization is not None else "values"
         raise ValueError(
             f"{name} holds {kind} beyond {backend.dtype_name(dtype)}'s range: use dtype='float64' or "
