@@ -128,11 +128,6 @@ class Activation:
         return self.forward(Z)
 
     @property
-    def builtin(self) -> bool:
-        """Whether this is one of dlcore's own (which a model file can name), not one of yours."""
-        return self.name in _BUILTIN or self.name == "leaky_relu"
-
-    @property
     def spec(self) -> str:
         """The string :func:`get_activation` turns back into this activation."""
         return self.name if self.slope is None else f"{self.name}:{self.slope!r}"

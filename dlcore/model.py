@@ -271,12 +271,6 @@ class Network:
     def save(self, path: str | os.PathLike, normalization: Any = None, info: dict | None = None) -> None:
         """Write parameters and config to ``path`` (``.npz``, atomically); see :mod:`dlcore.persistence`.
         ``normalization`` and ``info`` default to the network's own (a loaded model keeps its class names)."""
-        for a in self.activations:  # a file names its activations: one of your own would not load
-            if not a.builtin:
-                raise ValueError(
-                    f"{path} not written: the activation {a.name!r} is your own, and a model file names "
-                    "its activations, so no dlcore could load it; pickle the network instead"
-                )
         norm = self.normalization if normalization is None else self._checked_normalization(normalization)
         targets = self.target_normalization
         config = persistence.model_config(

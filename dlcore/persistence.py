@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dlcore._version import __version__
+from dlcore.activations import get_activation
 from dlcore.backends import storage
 
 FORMAT = "dlcore-model"
@@ -64,9 +65,7 @@ def save_model(path: str | os.PathLike, arrays: dict[str, Any], config: dict) ->
     makes (a ValueError, and ``path`` untouched, where load would refuse the file)."""
     problem = f"{path} not written"
     _check_shapes(config, arrays, problem)
-    for name, value in arrays.items():
-        if not storage.all_finite(value):
-            raise ValueError(f"{problem}: {name} holds NaN or inf weights, which no model file may hold")
+    _check_finite(arrays, problem)
     storage.save_npz(path, arrays, config)
 
 
@@ -102,6 +101,14 @@ def _check_shapes(config: dict, members: dict[str, Any], problem: str) -> None:
     L = len(dims) - 1
     if len(config["activations"]) != L:
         raise ValueError(f"{problem}: {len(config['activations'])} activations for {L} layers")
+    for spec in config["activations"]:
+        try:
+            get_activation(spec)
+        except ValueError as exc:
+            raise ValueError(
+                f"{problem}: {exc} (a model file names its activations: pickle a network with activations "
+                "of your own)"
+            ) from None
     expected = {}
     for l in range(1, L + 1):
         expected[f"W{l}"] = (dims[l], dims[l - 1])
@@ -165,7 +172,13 @@ def read_model(path: str | os.PathLike) -> tuple[dict, dict[str, Any]]:
         _check_shapes(checked, members, f"{path} is corrupt")
 
     arrays, _ = storage.load_npz_with_meta(path, "model file", check)
+    _check_finite(arrays, f"{path} is corrupt")
+    return checked, arrays
+
+
+def _check_finite(arrays: dict[str, Any], problem: str) -> None:
+    """No weight NaN or inf (a file holding one loads a network that predicts NaN); ``problem`` as for
+    :func:`_check_shapes`."""
     for name, value in arrays.items():
         if not storage.all_finite(value):
-            raise ValueError(f"{path} is corrupt: {name} holds NaN or inf weights")
-    return checked, arrays
+            raise ValueError(f"{problem}: {name} holds NaN or inf weights")
