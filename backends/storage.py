@@ -180,23 +180,32 @@ def _read_only(path: Path) -> bool:
     return os.path.lexists(path) and not os.access(path, os.W_OK)
 
 
+def _no_file_to_write(path: str | os.PathLike) -> tuple[Path, Path, str | None]:
+    """The file a save of ``path`` replaces (a link's target), its directory, and why ``path`` names no
+    file that can be written there (None when it does): the checks a save and the check before it share."""
+    target = written_path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if str(path).endswith(("/", os.sep)):
+        return target, directory, NOT_A_FILE_NAME
+    if not directory.is_dir():
+        return target, directory, _not_a_directory(directory)
+    if target.is_dir():
+        return target, directory, "it is a directory; give a file name"
+    return target, directory, None
+
+
 def check_writable(path: str | os.PathLike | None, flag: str) -> None:
     """Refuse an output path (given as ``flag``) whose directory is missing or read-only, or that is no
     file name or a read-only file, before any long work is spent on what would be written there."""
     if path is None:
         return
-    if str(path).endswith(("/", os.sep)):
-        raise ValueError(f"{flag} {path}: {NOT_A_FILE_NAME}")
-    p = written_path(path)  # a link: its target, where the save will write
-    if p.is_dir():
-        raise ValueError(f"{flag} {path} is a directory; give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ValueError(f"{flag} {path}: {_not_a_directory(parent)}")
-    if not os.access(parent, os.W_OK):
-        raise ValueError(f"{flag} {path}: the directory {parent} is not writable; choose another place")
-    if _read_only(p):
-        raise ValueError(f"{flag} {path}: {READ_ONLY}")
+    target, directory, why = _no_file_to_write(path)
+    if why is None and not os.access(directory, os.W_OK):
+        why = f"the directory {directory} is not writable; choose another place"
+    if why is None and _read_only(target):
+        why = READ_ONLY
+    if why is not None:
+        raise ValueError(f"{flag} {path}: {why}")
 
 
 @contextlib.contextmanager
@@ -208,14 +217,10 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
     of the one it replaces, or gets the umask's (not mkstemp's 0600). A symbolic link is written through:
     its target is replaced, the link stays.
     """
-    if str(path).endswith(("/", os.sep)):
-        raise ValueError(f"cannot write {path}: {NOT_A_FILE_NAME}")
-    path = written_path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise ValueError(f"cannot write {path}: {_not_a_directory(directory)}")
-    if path.is_dir():
-        raise ValueError(f"cannot write {path}: it is a directory; give a file name")
+    given = path
+    path, directory, why = _no_file_to_write(given)
+    if why is not None:
+        raise ValueError(f"cannot write {given}: {why}")
     if _read_only(path):  # an OSError, as the write's own would be: the CLI rescues the model elsewhere
         error = OSError(f"cannot write {path}: {READ_ONLY}")
         error.errno = errno.EACCES
