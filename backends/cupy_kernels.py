@@ -132,9 +132,11 @@ class CupyOps(Ops):
             super().gd_update(W, dW, learning_rate)
 
     def adam_update(self, W, dW, v, s, learning_rate, beta1, beta2, epsilon, t) -> None:
-        if not isinstance(t, numbers.Integral):  # a count on the device (mixed precision's): no host scalar
-            return super().adam_update(W, dW, v, s, learning_rate, beta1, beta2, epsilon, t)
         T = W.dtype.type
         lr_t, c2 = adam_scales(learning_rate, beta1, beta2, t, W)
-        if not self._run("adam_update", dW, T(beta1), T(beta2), T(lr_t), T(c2), T(epsilon), W, v, s):
+        # a host count gives host floats; a count on the device (mixed precision's) 0-D arrays in W's dtype,
+        # which the kernel broadcasts: the same kernel either way, and no host sync
+        if isinstance(t, numbers.Integral):
+            lr_t, c2 = T(lr_t), T(c2)
+        if not self._run("adam_update", dW, T(beta1), T(beta2), lr_t, c2, T(epsilon), W, v, s):
             super().adam_update(W, dW, v, s, learning_rate, beta1, beta2, epsilon, t)
