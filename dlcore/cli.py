@@ -974,7 +974,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not _SILENT:  # a data-parallel rank > 0: rank 0 prints the same error
             print(f"dlcore: error: {_cli_words(str(exc), argv[0] if argv else None)}", file=sys.stderr)
         return 2
-    except MemoryError as exc:  # e.g. --samples 1000000000000: NumPy's "Unable to allocate 3.64 TiB ..."
+    except MemoryError as exc:  # one the estimates (dlcore.memory) missed: NumPy's "Unable to allocate ..."
         print(
             f"dlcore: error: out of memory ({exc}); use fewer examples or a smaller network", file=sys.stderr
         )

@@ -14,8 +14,23 @@ from typing import Any
 
 from dlcore.backends import get_backend
 from dlcore.backends.sklearn_data import load_digits_columns
+from dlcore.memory import check_fits
 
 Array = Any
+
+#: host bytes per example at a generated set's peak (float64 parts, X and Y, the cast to float32): 60 at
+#: most, measured with tracemalloc at m = 10^6
+HOST_BYTES_PER_EXAMPLE = 64
+
+
+def _check_room(backend: Any, m: int, name: str) -> None:
+    """Refuse (ValueError) m examples of ``name`` that the host (where they are made) or ``backend``
+    (X: (2, m) and Y: (1, m), float64 at most) cannot hold, before anything is drawn."""
+    what, fix = f"generating {m:,} examples of {name}", "use fewer examples"
+    host, backend = get_backend("numpy"), get_backend(backend)
+    check_fits(HOST_BYTES_PER_EXAMPLE * m, host, what, fix)
+    if backend is not host:
+        check_fits(3 * 8 * m, backend, what, fix)
 
 
 def _host(seed: int) -> tuple[Any, Any, Any]:
@@ -33,6 +48,7 @@ def _moved(backend: Any, X: Array, Y: Array, dtype: Any) -> tuple[Array, Array]:
 
 def planar(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") -> tuple[Array, Array]:
     """The course's planar "flower": two classes of about m/2 points on the petals of r = 4 sin(4t)."""
+    _check_room(backend, m, "planar")
     xp, rng, f64 = _host(seed)
     a = 4.0
     parts = []
@@ -57,6 +73,7 @@ def moons(
     backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64", noise: float = 0.15
 ) -> tuple[Array, Array]:
     """Two interleaved half circles: class 0 on the upper moon, class 1 on the lower one, plus noise."""
+    _check_room(backend, m, "moons")
     xp, rng, f64 = _host(seed)
     N0 = m // 2
     N1 = m - N0
@@ -86,6 +103,7 @@ def circles(
     factor: float = 0.5,
 ) -> tuple[Array, Array]:
     """Two concentric rings: class 0 on the unit circle, class 1 on the circle of radius ``factor``."""
+    _check_room(backend, m, "circles")
     xp, rng, f64 = _host(seed)
     N0 = m // 2
     N1 = m - N0
@@ -100,6 +118,7 @@ def circles(
 
 def xor(backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64") -> tuple[Array, Array]:
     """Points uniform on [-1, 1]^2, label 1 where x1 and x2 have opposite signs (not linearly separable)."""
+    _check_room(backend, m, "xor")
     xp, rng, f64 = _host(seed)
     P = rng.uniform((2, m), -1.0, 1.0, dtype=f64)
     Y = xp.reshape(xp.astype((P[0, :] * P[1, :]) < 0, f64), (1, m))

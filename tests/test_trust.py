@@ -586,6 +586,28 @@ def test_a_network_too_large_for_memory_is_refused_with_the_estimate(capsys, sav
         Network([2, 10**12, 1], backend="numpy")
 
 
+@pytest.mark.parametrize("name", ["planar", "moons", "circles", "xor"])
+def test_a_generated_set_too_large_for_memory_is_refused_before_it_is_drawn(capsys, saved, monkeypatch, name):
+    """--samples 10^12 relied on NumPy's MemoryError: where the kernel overcommits (the GPU machine), the
+    allocation succeeded and the process was killed while drawing. The estimate is checked first."""
+    from dlcore.datasets import DATASETS, HOST_BYTES_PER_EXAMPLE
+
+    monkeypatch.setattr(base, "available_host_memory", lambda: 2**30)
+    m = 2**30 // HOST_BYTES_PER_EXAMPLE + 1
+    pattern = (
+        rf"^generating {m:,} examples of {name} needs about 1\.0 GiB, more than the 1\.0 GiB of memory "
+        r"available on numpy \(CPU\); use fewer examples$"
+    )
+    with pytest.raises(ValueError, match=pattern):
+        DATASETS[name]("numpy", m=m)
+    DATASETS[name]("numpy", m=m // 100)  # fits
+    before = saved.read_bytes()
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", name, "--samples", str(10**12),
+                       "--out", saved)  # fmt: skip
+    one_line_error(code, err, rf"generating 1,000,000,000,000 examples of {name} needs about 59604\.6 GiB")
+    assert saved.read_bytes() == before
+
+
 # 15. seeds -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", [1.5, "a", -1, True, [1]])
 def test_a_bad_seed_is_a_value_error_naming_the_accepted_values(seed):
