@@ -275,13 +275,16 @@ def peak_memory(dtype: str, name: str = "wide") -> dict[str, float]:
     """Bytes NumPy allocates for a training step (tracemalloc), against what the step must hold: the
     parameters, gradients and cached Z and A (X is input). ``workspace``: what the first step allocates
     and keeps (the ops' buffers, one set per shape); ``step_peak_extra``: a later step's peak above all
-    that (traced from the first step on: started after it, the workspace went uncounted)."""
+    that (traced from the first step on: started after it, the workspace went uncounted). A step on
+    another ops object comes first, untraced: a process's first step of a dtype compiles numba's kernels,
+    whose ~31 MiB of Python objects were counted as the workspace of the first dtype measured."""
     import tracemalloc
 
     from dlcore.propagation import backward, forward, train_step
 
     backend = get_backend("numpy")
     _, X, Y, params, acts = workloads._network(backend, dtype, name)
+    train_step(X, Y, params, acts, workloads.LEARNING_RATE, ops=type(backend.ops)(backend.xp))
     ops = type(backend.ops)(backend.xp)  # its own: the backend's may hold this step's workspace already
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
