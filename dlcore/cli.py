@@ -931,6 +931,8 @@ CLI_WORDS = {
         "keep_prob=": "--keep-prob ",
         "(layer_dims [n_x, n_h, 1])": "(--layers n_x,n_h,1)",
         "validation_split=": "--validation-split ",
+        "test_fraction": "--test-fraction",
+        "use more examples": "use more examples (--samples, for a built-in set)",
         "use precision='bfloat16' (a backend that has it: torch), a static loss scale "
         "(MixedPrecision(optimizer, 'float16', loss_scale=1024)), or l2=0": (
             "use --precision bfloat16 (the torch backend), or leave out --l2"

@@ -17,7 +17,7 @@ from array_api_compat import array_namespace
 from dlcore.backends import csv_reader, get_backend, storage
 from dlcore.datasets import DATASETS
 from dlcore.minibatch import split_columns
-from dlcore.validation import count_non_finite
+from dlcore.validation import check_seed, count_non_finite
 
 Array = Any
 
@@ -362,14 +362,25 @@ def train_test_split(
     """
     if not (0.0 <= test_fraction < 1.0):
         raise ValueError(f"test_fraction must be in [0, 1); got {test_fraction}")
+    seed = check_seed(seed)
     backend = get_backend(backend)
     X, Y = backend.asarray(X), backend.asarray(Y)
+    if X.ndim != 2 or Y.ndim != 2 or Y.shape[1] != X.shape[1]:  # a label shifted onto another example
+        raise ValueError(
+            f"X and Y must be 2-D with one example per column, as many in each: X: (n_x, m), Y: (1, m); "
+            f"got X {tuple(X.shape)} and Y {tuple(Y.shape)}"
+        )
     m = X.shape[1]
+    if m == 0:
+        raise ValueError(f"X has no examples to split (shape {tuple(X.shape)}, m = 0)")
     n_test = round(m * test_fraction)
     if test_fraction > 0:
         n_test = max(n_test, 1)
     if m - n_test < 1:
-        raise ValueError(f"only {m} examples: too few to hold out {test_fraction:.0%} for testing")
+        raise ValueError(
+            f"holding out {n_test} of {m} example{'s' if m > 1 else ''} for testing (test_fraction "
+            f"{test_fraction:g}) leaves none to train on: use more examples or a smaller test_fraction"
+        )
     return split_columns(X, Y, backend.rng(seed).permutation(m), n_test)
 
 

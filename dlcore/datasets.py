@@ -15,6 +15,7 @@ from typing import Any
 from dlcore.backends import get_backend
 from dlcore.backends.sklearn_data import load_digits_columns
 from dlcore.memory import check_fits
+from dlcore.validation import check_positive_int, check_seed
 
 Array = Any
 
@@ -23,9 +24,11 @@ Array = Any
 HOST_BYTES_PER_EXAMPLE = 64
 
 
-def _check_room(backend: Any, m: int, name: str) -> None:
-    """Refuse (ValueError) m examples of ``name`` that the host (where they are made) or ``backend``
-    (X: (2, m) and Y: (1, m), float64 at most) cannot hold, before anything is drawn."""
+def _check_room(backend: Any, m: Any, name: str) -> None:
+    """Refuse (ValueError) an ``m`` that is no integer >= 1, or m examples of ``name`` that the host
+    (where they are made) or ``backend`` (X: (2, m) and Y: (1, m), float64 at most) cannot hold, before
+    anything is drawn."""
+    m = check_positive_int(m, "m")
     what, fix = f"generating {m:,} examples of {name}", "use fewer examples"
     host, backend = get_backend("numpy"), get_backend(backend)
     check_fits(HOST_BYTES_PER_EXAMPLE * m, host, what, fix)
@@ -36,7 +39,7 @@ def _check_room(backend: Any, m: int, name: str) -> None:
 def _host(seed: int) -> tuple[Any, Any, Any]:
     """The host (numpy) backend's namespace and seeded RNG, and the float64 dtype: data is made there."""
     host = get_backend("numpy")
-    return host.xp, host.rng(seed), host.dtype("float64")
+    return host.xp, host.rng(check_seed(seed)), host.dtype("float64")
 
 
 def _moved(backend: Any, X: Array, Y: Array, dtype: Any) -> tuple[Array, Array]:

@@ -258,6 +258,48 @@ def test_split_is_a_seeded_partition_identical_on_every_backend(backend):
             train_test_split(X, Y, bad, backend)
 
 
+def test_a_split_refuses_x_and_y_of_different_m_on_every_backend(backend):
+    """Y one label longer was cut to X's m without a word (every later label on another example's
+    column, and fit's own check saw consistent shapes); one shorter was an IndexError or, on torch, a
+    RuntimeError."""
+    X = backend.asarray(np.zeros((2, 400)))
+    for shape in ((1, 401), (1, 399), (400,)):
+        with pytest.raises(
+            ValueError, match=rf"^X and Y must be 2-D .* got X \(2, 400\) and Y {re.escape(str(shape))}$"
+        ):
+            train_test_split(X, backend.asarray(np.zeros(shape)), 0.2, backend)
+    with pytest.raises(ValueError, match=r"^X has no examples to split \(shape \(2, 0\), m = 0\)$"):
+        train_test_split(np.zeros((2, 0)), np.zeros((1, 0)), 0.0, backend)
+    for m, fraction, n_test in ((1, 0.2, 1), (5, 0.9999, 5)):  # the fraction as given, not "100%"
+        pattern = (
+            rf"^holding out {n_test} of {m} examples? for testing \(test_fraction {fraction:g}\) leaves "
+            r"none to train on: use more examples or a smaller test_fraction$"
+        )
+        with pytest.raises(ValueError, match=pattern):
+            train_test_split(np.zeros((2, m)), np.zeros((1, m)), fraction, backend)
+    with pytest.raises(ValueError, match=r"^seed must be None or an integer >= 0"):
+        train_test_split(X, backend.asarray(np.zeros((1, 400))), 0.2, backend, seed=-1)
+
+
+@pytest.mark.parametrize("name", GENERATED)
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"m": 0}, r"m must be an integer >= 1; got 0"),
+        ({"m": -1}, r"m must be an integer >= 1; got -1"),
+        ({"m": 2.5}, r"m must be an integer >= 1; got 2\.5"),
+        ({"m": True}, r"m must be an integer >= 1; got True"),
+        ({"seed": -1}, r"seed must be None or an integer >= 0 \(e\.g\. seed=1\); got -1"),
+        ({"seed": "1"}, r"seed must be None or an integer >= 0 \(e\.g\. seed=1\); got '1'"),
+    ],
+)
+def test_generated_sets_check_m_and_seed_in_one_sentence(name, kwargs, pattern):
+    """NumPy's own errors came through ("negative dimensions are not allowed", a TypeError from
+    SeedSequence), m = 0 gave empty arrays, and m=True one example (a TypeError on xor)."""
+    with pytest.raises(ValueError, match=f"^{pattern}$"):
+        DATASETS[name](NP, **kwargs)
+
+
 # -- images ----------------------------------------------------------------------------------------
 def test_flatten_images_is_the_course_reshape(backend, host_rng):
     images = host_rng.integers(0, 256, (6, 5, 4, 3), dtype=np.uint8)
