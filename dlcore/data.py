@@ -67,20 +67,24 @@ class Normalization:
         float64 = backend.dtype("float64")
         if X.ndim != 2 or X.shape[1] == 0:
             raise ValueError(f"the {rows}s to standardize must be (n, m) with m > 0; got {tuple(X.shape)}")
-        bad = count_non_finite(X, xp)
-        if bad:
-            raise ValueError(f"the {rows}s contain NaN or inf ({bad} entries); clean or impute them first")
-        if not xp.isdtype(X.dtype, "real floating"):  # integer data: checked as the float64 it becomes
+        if xp.isdtype(X.dtype, "real floating"):
+            bad = count_non_finite(X, xp)
+            if bad:
+                raise ValueError(
+                    f"the {rows}s contain NaN or inf ({bad} entries); clean or impute them first"
+                )
+        else:  # integers and booleans (finite): standardized as the float64 they become
             X = xp.astype(X, float64)
-        if parallel is None:
-            X64 = xp.astype(X, float64, copy=False)
-            mu, sigma = xp.mean(X64, axis=1), xp.std(X64, axis=1)
-        else:
-            m = X.shape[1]
-            lo, hi = parallel.columns(m)
-            mine = xp.astype(X[:, lo:hi], float64)  # only this rank's columns: not a float64 copy of all X
-            mu = parallel.comm.allreduce(xp.sum(mine, axis=1)) / m
-            sigma = xp.sqrt(parallel.comm.allreduce(xp.sum((mine - mu[:, None]) ** 2, axis=1)) / m)
+        with backend.quiet_floating_point():  # an overflow is refused below, in one sentence
+            if parallel is None:
+                X64 = xp.astype(X, float64, copy=False)
+                mu, sigma = xp.mean(X64, axis=1), xp.std(X64, axis=1)
+            else:
+                m = X.shape[1]
+                lo, hi = parallel.columns(m)
+                mine = xp.astype(X[:, lo:hi], float64)  # only this rank's columns: no float64 copy of all X
+                mu = parallel.comm.allreduce(xp.sum(mine, axis=1)) / m
+                sigma = xp.sqrt(parallel.comm.allreduce(xp.sum((mine - mu[:, None]) ** 2, axis=1)) / m)
         mean = [float(v) for v in backend.to_numpy(mu).tolist()]
         std = [float(v) for v in backend.to_numpy(sigma).tolist()]
         for i, (mu, sigma) in enumerate(zip(mean, std, strict=True)):
@@ -95,7 +99,8 @@ class Normalization:
         norm = cls(
             tuple(mean), tuple(1.0 if s <= m * eps * abs(mu) else s for mu, s in zip(mean, std, strict=True))
         )
-        scaled = norm.apply(X, backend)
+        with backend.quiet_floating_point():
+            scaled = norm.apply(X, backend)
         if not bool(xp.all(xp.isfinite(scaled))):
             dtype = backend.dtype_name(X.dtype)
             raise ValueError(
@@ -109,7 +114,8 @@ class Normalization:
         return len(self.mean)
 
     def apply(self, X: Array, backend: Any) -> Array:
-        """(X - mean) / std for X: (n_x, m) on ``backend``; same shape and dtype."""
+        """(X - mean) / std for X: (n_x, m), on ``backend`` (a Backend or its name); X's dtype (a float)."""
+        backend, X = self._on(backend, X, "X", "n_x, m")
         if X.shape[0] != self.n_x:
             raise ValueError(
                 f"the data has {X.shape[0]} features but the normalization was fitted on {self.n_x}"
@@ -127,9 +133,23 @@ class Normalization:
         return None
 
     def invert(self, A: Array, backend: Any) -> Array:
-        """A * std + mean for A: (n, m) in standardized units (a regression network's outputs)."""
+        """A * std + mean for A: (n, m) in standardized units (a regression network's outputs), on
+        ``backend`` (a Backend or its name)."""
+        backend, A = self._on(backend, A, "A", "n, m")
+        if A.shape[0] != self.n_x:
+            raise ValueError(f"A has {A.shape[0]} rows but the normalization was fitted on {self.n_x}")
         mean, std = self._columns(backend, A.dtype)
         return A * std + mean
+
+    @staticmethod
+    def _on(backend: Any, A: Array, name: str, shape: str) -> tuple[Any, Array]:
+        """The Backend, and ``A`` on it, or a ValueError unless A is 2-D (a rank-1 A broadcast against
+        the (n, 1) columns into an (n, n) array)."""
+        backend = get_backend(backend)
+        A = backend.asarray(A)
+        if A.ndim != 2:
+            raise ValueError(f"{name} must be 2-D ({shape}); got shape {tuple(A.shape)}")
+        return backend, A
 
     def _columns(self, backend: Any, dtype: Any) -> tuple[Array, Array]:
         """mean and std as (n, 1) arrays on ``backend`` in ``dtype``."""

@@ -357,6 +357,41 @@ def test_normalization_of_integer_data_is_computed_in_float64(backend):
     assert norm == Normalization.fit(backend.asarray(counts.astype(np.float64)), backend, rows="target")
     np.testing.assert_allclose(norm.mean, counts.mean(axis=1), rtol=1e-15)
     np.testing.assert_allclose(norm.std, counts.std(axis=1), rtol=1e-15)
+    # booleans too (array_api_strict's isfinite refused them)
+    flags = np.array([[True, False, True], [False, False, True]])
+    assert Normalization.fit(backend.asarray(flags), backend) == Normalization.fit(flags * 1.0, NP)
+
+
+def test_apply_and_invert_take_what_fit_takes_and_refuse_a_rank_1_x(backend):
+    """apply and invert took a Backend object and arrays on it only (a name: AttributeError; NumPy data
+    on torch: TypeError), and a rank-1 X broadcast against the (n, 1) columns into an (n, n) array."""
+    X = np.array([[1.0, 2.0, 4.0], [3.0, 0.0, 3.0]])
+    norm = Normalization.fit(X, NP)
+    want = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)
+    for where in (backend, backend.spec()):
+        got = norm.apply(X, where)
+        assert backend.owns(got)
+        np.testing.assert_allclose(to_host(backend, got), want, rtol=1e-15)
+        np.testing.assert_allclose(to_host(backend, norm.invert(want, where)), X, rtol=1e-15)
+    with pytest.raises(ValueError, match=r"^X must be 2-D \(n_x, m\); got shape \(2,\)$"):
+        norm.apply(np.array([2.0, 5.0]), backend)
+    with pytest.raises(ValueError, match=r"^A must be 2-D \(n, m\); got shape \(2,\)$"):
+        norm.invert(np.array([2.0, 5.0]), backend)
+    with pytest.raises(ValueError, match=r"^A has 3 rows but the normalization was fitted on 2$"):
+        norm.invert(np.ones((3, 4)), backend)
+
+
+def test_a_feature_too_large_to_standardize_is_one_line_without_a_warning(tmp_path, capsys):
+    """NumPy's "overflow encountered in square" came first, as a second line on stderr."""
+    from dlcore.cli import main
+
+    path = tmp_path / "huge.csv"
+    path.write_text("x1,x2,y\n1,1e300,0\n3,4,1\n5,6,0\n7,8,1\n")
+    assert main(["train", "--backend", "numpy", "--dataset", str(path), "--test-fraction", "0"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("dlcore: error: feature 2 is too large to standardize") and len(err.splitlines()) == 1
+    )
 
 
 @pytest.mark.parametrize("marker", ["NA", "N/A", "#N/A", "null", "None", "?", "na"])
