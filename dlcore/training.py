@@ -96,6 +96,11 @@ class TrainingDiverged(ArithmeticError):
         self.history = history
         self.cost = cost
 
+    def __reduce__(self) -> tuple:
+        """Pickled with every argument (the default passes the message alone, and unpickling failed: a
+        multiprocessing pool whose worker diverged hung, joblib's broke)."""
+        return type(self), (str(self), self.iteration, self.learning_rate, self.history, self.cost)
+
 
 def check_divergence_factor(factor: Any) -> float:
     """``factor`` as a float: 0 (the check is off) or a finite number > 1; else a ValueError."""

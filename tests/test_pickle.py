@@ -101,3 +101,16 @@ def test_backend_error_is_public_and_speaks_python():
 def test_a_backend_pickles_and_copies_by_name(backend):
     assert pickle.loads(pickle.dumps(backend)).spec() == backend.spec()
     assert copy.deepcopy(backend) is get_backend(backend.spec())
+
+
+def test_a_divergence_crosses_a_process_boundary_whole(backend):
+    """TrainingDiverged pickled its message alone and its __init__ wants five arguments: unpickling
+    raised TypeError, which hung a multiprocessing pool whose worker diverged and broke joblib's."""
+    X, Y = _data()
+    with pytest.raises(dlcore.TrainingDiverged) as info:
+        Network([3, 4, 1], backend=backend, seed=1).fit(X, Y, learning_rate=1e6, iterations=50)
+    exc = info.value
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is dlcore.TrainingDiverged and str(back) == str(exc)
+    assert (back.iteration, back.learning_rate, back.cost) == (exc.iteration, exc.learning_rate, exc.cost)
+    assert back.history.costs == exc.history.costs and back.history.updates == exc.history.updates
