@@ -30,6 +30,8 @@ def accuracy(predictions: Array, Y: Array) -> float:
     """Fraction of columns where the predicted labels equal the labels Y: (1, m)."""
     xp = array_namespace(predictions, Y)
     _check_shapes(predictions, Y, "predictions and labels")
+    if xp.isdtype(Y.dtype, "real floating"):  # a label 1.7 matches no class (cast to an integer, it was 1)
+        predictions = xp.astype(predictions, Y.dtype)
     correct = predictions == xp.astype(Y, predictions.dtype)
     return int(xp.sum(xp.astype(correct, xp.int64))) / correct.shape[1]
 
@@ -44,8 +46,8 @@ def confusion_matrix(labels: Array, predictions: Array, n_classes: int) -> Array
     xp = namespace(labels)
     _check_shapes(labels, predictions, "labels and predictions")
     try:
-        T = one_hot(xp.astype(labels, xp.int64), n_classes, xp.float64)
-        P = one_hot(xp.astype(predictions, xp.int64), n_classes, xp.float64)
+        T = one_hot(labels, n_classes, xp.float64)  # no cast first: a label 2.9 is refused, not class 2
+        P = one_hot(predictions, n_classes, xp.float64)
     except ValueError:
         raise ValueError(f"labels and predictions must be class indices in 0 .. {n_classes - 1}") from None
     return xp.astype(T @ P.T, xp.int64)

@@ -213,6 +213,17 @@ def test_the_confusion_matrix_refuses_labels_outside_the_classes(backend, label)
     assert backend.to_numpy(dlcore.confusion_matrix(right, right, 2)).tolist() == [[1, 0], [0, 2]]
 
 
+def test_labels_that_are_no_whole_numbers_are_not_truncated_into_classes(backend):
+    """Both cast the labels to integers first: labels 1.7, 2.9, -0.5 became classes 1, 2, 0, so a
+    prediction of 1 for 1.7 scored as right and the confusion matrix came out a perfect diagonal."""
+    predicted = backend.asarray([[0, 1, 2, 0]], dtype="int64")
+    labels = backend.asarray([[0.0, 1.7, 2.9, -0.5]], dtype="float64")
+    assert dlcore.accuracy(predicted, labels) == 0.25
+    assert dlcore.accuracy(predicted, backend.asarray([[0.0, 1.0, 2.0, 1.0]], dtype="float64")) == 0.75
+    with pytest.raises(ValueError, match=r"class indices in 0 \.\. 2$"):
+        dlcore.confusion_matrix(labels, predicted, 3)
+
+
 def test_the_one_hot_hint_trains_on_every_backend(backend, host_rng):
     """Integer labels for a softmax net in the functional API: the error's hint, followed as written,
     gives targets every backend trains on (a bool one-hot failed on torch and array_api_strict)."""

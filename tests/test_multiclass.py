@@ -89,6 +89,13 @@ def test_one_hot_refuses_labels_no_column_can_hold(backend, labels, hint):
     assert ("subtract 1" in str(e.value)) == hint
 
 
+def test_one_hot_of_narrow_integer_labels_counts_classes_past_their_range(backend):
+    """The classes were an arange in the labels' dtype: in uint8, 256 wrapped to 0, so a label 0 was hot
+    in rows 0 and 256 (and 1 in rows 1 and 257) for 300 classes."""
+    hot = one_hot(backend.asarray(np.array([[0, 1, 100, 255]], dtype=np.uint8)), 300)
+    np.testing.assert_array_equal(np.nonzero(to_host(backend, hot))[0], [0, 1, 100, 255])
+
+
 def test_labels_as_integers_or_one_hot(backend):
     ints = np.array([[0, 2, 1, 2]])
     hot = np.eye(3)[:, [0, 2, 1, 2]]
