@@ -411,9 +411,11 @@ def flatten_images(images: Any, backend: Any = None, dtype: Any = "float64", sca
     """Images (m, h, w, c) -> X: (h*w*c, m), one image per column, divided by ``scale`` into [0, 1].
 
     The course's cat example: ``X = images.reshape(m, -1).T / 255``. Pass ``scale=1`` for images
-    already in [0, 1]. With ``backend`` the result lives there, else in the input's namespace.
+    already in [0, 1]. With ``backend`` (a Backend or its name) the result lives there, else in the
+    input's namespace.
     """
     if backend is not None:
+        backend = get_backend(backend)
         images = backend.asarray(images)
     xp = array_namespace(images)
     if images.ndim != 4:

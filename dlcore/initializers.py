@@ -18,6 +18,7 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dlcore.backends import get_backend
 from dlcore.validation import check_seed
 
 Params = dict[str, Any]
@@ -50,7 +51,9 @@ def check_layer_dims(layer_dims: Sequence[int]) -> list[int]:
 def initialize_parameters(
     layer_dims: Sequence[int], init: str, backend: Any, seed: int | None, dtype: Any
 ) -> Params:
-    """Parameters {"W1": (n[1], n[0]), "b1": (n[1], 1), ..., "WL", "bL"} on ``backend``."""
+    """Parameters {"W1": (n[1], n[0]), "b1": (n[1], 1), ..., "WL", "bL"} on ``backend`` (a Backend or
+    its name)."""
+    backend = get_backend(backend)
     dims = check_layer_dims(layer_dims)
     if init not in INITIALIZERS:
         raise ValueError(f"unknown initializer {init!r}; choose one of: {', '.join(INITIALIZERS)}")

@@ -77,6 +77,11 @@ class MixedPrecision(Optimizer):
         backoff_factor: float = 0.5,
         max_scale: float = 2.0**24,
     ) -> None:
+        if not isinstance(optimizer, Optimizer):  # a name failed at the first step ("no attribute 't'")
+            raise ValueError(
+                f"MixedPrecision wraps an Optimizer object (e.g. Adam(0.001)); got {optimizer!r}: for an "
+                f"optimizer by name, pass fit(optimizer={optimizer!r}, precision='mixed')"
+            )
         if compute_dtype is not None and compute_dtype not in LOW_DTYPES:
             raise ValueError(f"compute_dtype must be one of {', '.join(LOW_DTYPES)}; got {compute_dtype!r}")
         named = loss_scale in ("auto", "dynamic") if isinstance(loss_scale, str) else loss_scale is None

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from dlcore.backends import get_backend
 
+import dlcore
 from dlcore.data import Normalization, flatten_images, load_csv, load_dataset, train_test_split
 from dlcore.datasets import DATASETS, GENERATED
 from tests.conftest import to_host
@@ -347,6 +348,16 @@ def test_the_data_helpers_take_a_backend_name_and_host_data(backend):
         np.testing.assert_array_equal(to_host(backend, got), to_host(backend, want))
     with pytest.raises(ValueError, match=r"unsupported dtype 'int64'"):
         load_dataset("planar", name, dtype="int64")
+    # and the two that took a Backend object only (a name: "'str' object has no attribute ...")
+    images = np.arange(24, dtype=np.uint8).reshape(2, 3, 4, 1)
+    X = flatten_images(images, name, dtype="float32")
+    assert backend.owns(X) and X.dtype == backend.xp.float32
+    np.testing.assert_array_equal(to_host(backend, X), images.reshape(2, -1).T.astype(np.float32) / 255)
+    params = dlcore.initialize_parameters([2, 4, 1], "small", name, seed=1, dtype="float64")
+    want = dlcore.initialize_parameters([2, 4, 1], "small", backend, seed=1, dtype="float64")
+    for k in want:
+        assert backend.owns(params[k])
+        np.testing.assert_array_equal(to_host(backend, params[k]), to_host(backend, want[k]))
 
 
 def test_normalization_of_integer_data_is_computed_in_float64(backend):

@@ -109,6 +109,13 @@ def test_an_unsupported_dtype_is_one_sentence_that_names_the_fix():
             MixedPrecision(GradientDescent(0.1), "float16", **{option: value})
     with pytest.raises(ValueError, match="compute_dtype must be one of bfloat16, float16"):
         MixedPrecision(GradientDescent(0.1), "float8")
+    # a name, as fit(optimizer=) takes: it failed at the first step, "'str' object has no attribute 't'"
+    with pytest.raises(
+        ValueError,
+        match=r"^MixedPrecision wraps an Optimizer object \(e\.g\. Adam\(0\.001\)\); got 'adam': for an "
+        r"optimizer by name, pass fit\(optimizer='adam', precision='mixed'\)$",
+    ):
+        MixedPrecision("adam")
 
 
 # -- training ---------------------------------------------------------------------------------------
