@@ -126,6 +126,13 @@ def _state(states: Params, name: str, like: Array) -> Array:
     """``states[name]``, zeros shaped like the parameter before the first step."""
     if name not in states:
         states[name] = namespace(like).zeros_like(like)
+    elif type(states[name]) is not type(like):  # a NumPy state and a torch parameter: the library's error
+        kind = lambda a: f"{type(a).__module__.split('.')[0]}.{type(a).__name__}"  # noqa: E731
+        raise ValueError(
+            f"this optimizer's state for {name} is of type {kind(states[name])} but {name} is of type "
+            f"{kind(like)}: it was stepped on a network of another backend; give each network its own "
+            "optimizer"
+        )
     elif tuple(states[name].shape) != tuple(like.shape):
         raise ValueError(
             f"this optimizer's state for {name} has shape {tuple(states[name].shape)} but {name} has "

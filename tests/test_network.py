@@ -481,6 +481,18 @@ def test_an_optimizer_stepped_on_another_network_is_refused(backend):
         ValueError, match=r"state for W1 has shape \(8, 2\) but W1 has \(3, 2\): .*its own optimizer"
     ):
         Network([2, 3, 1], backend=backend).fit(X, Y, iterations=2, optimizer=opt)
+    # the same shapes on another backend: the library's own error ("Only Array objects are allowed")
+    other = "array_api_strict" if backend.name == "numpy" else "numpy"
+    net = Network([2, 8, 1], backend=other)
+    before = {k: net.backend.to_numpy(v).copy() for k, v in net.params.items()}
+    pattern = (
+        r"^this optimizer's state for W1 is of type \S+ but W1 is of type \S+: it was stepped on a network "
+        r"of another backend; give each network its own optimizer$"
+    )
+    with pytest.raises(ValueError, match=pattern):
+        net.fit(backend.to_numpy(X), backend.to_numpy(Y), iterations=2, optimizer=opt)
+    for k, v in before.items():  # refused before any update
+        np.testing.assert_array_equal(net.backend.to_numpy(net.params[k]), v)
 
 
 def test_numpys_longdouble_data_trains_on_every_backend(backend):
