@@ -26,7 +26,7 @@ from dlcore.datasets import DATASETS, GENERATED
 from dlcore.distributed import DataParallel
 from dlcore.initializers import INITIALIZERS
 from dlcore.metrics import confusion_matrix, rmse
-from dlcore.minibatch import check_batch_size, train_validation_split
+from dlcore.minibatch import train_validation_split
 from dlcore.model import Network
 from dlcore.optimizers import OPTIMIZERS
 from dlcore.persistence import NotAModelFile
@@ -509,7 +509,7 @@ def train(args: argparse.Namespace) -> int:
         or args.decay_rate
         or args.validation_split
     )
-    plan = Plan.of(m_train, check_batch_size(args.batch_size, m_train), args.iterations, args.epochs)
+    plan = Plan.of(m_train, args.batch_size, args.iterations, args.epochs)
     T = plan.batches_per_epoch
     if general:  # mini-batches / optimizers / regularization: the cost is checked per epoch
         every_epochs = args.cost_every or max(1, plan.epochs // 10)

@@ -27,11 +27,19 @@ from dlcore.distributed import DataParallel
 from dlcore.heads import head_for
 from dlcore.initializers import check_layer_dims, initialize_parameters
 from dlcore.memory import STATE_SLOTS, check_network_fits, check_training_fits
-from dlcore.minibatch import check_batch_size, train_validation_split
+from dlcore.minibatch import train_validation_split
 from dlcore.optimizers import Optimizer, get_optimizer
 from dlcore.precision import MixedPrecision, train_mixed
 from dlcore.regularization import check_keep_prob
-from dlcore.training import DIVERGENCE_FACTOR, History, Plan, TrainingDiverged, check_divergence_factor, train
+from dlcore.training import (
+    DIVERGENCE_FACTOR,
+    History,
+    Plan,
+    TrainingDiverged,
+    check_divergence_factor,
+    check_duration,
+    train,
+)
 from dlcore.validation import (
     check_features,
     check_learning_rate,
@@ -439,14 +447,9 @@ class Network:
             with agreed():
                 X, Y = self.check_XY(X, Y)
                 lr = check_learning_rate(learning_rate)
-                if iterations is not None and epochs is not None:
-                    raise ValueError(
-                        "give epochs or iterations, not both (an iteration is one mini-batch update)"
-                    )
-                if epochs is not None:
-                    epochs = check_positive_int(epochs, "epochs")
-                else:
-                    iterations = check_positive_int(3000 if iterations is None else iterations, "iterations")
+                if iterations is None and epochs is None:
+                    iterations = 3000
+                iterations, epochs = check_duration(iterations, epochs)
                 inner = precision.optimizer if isinstance(precision, MixedPrecision) else None
                 if inner is not None and optimizer is not None and optimizer is not inner:
                     raise ValueError(
@@ -490,7 +493,7 @@ class Network:
                         "patience needs validation_split > 0 (e.g. 0.1) or validation_data=(X_val, Y_val)"
                     )
                 m = X.shape[1]
-                plan = Plan.of(m, check_batch_size(batch_size, m), iterations, epochs)
+                plan = Plan.of(m, batch_size, iterations, epochs)
                 slots = STATE_SLOTS.get(getattr(mixed or opt, "name", "adam"), 2)
                 check_training_fits(self.layer_dims, m, plan.batch_size, self.itemsize, slots, self.backend)
                 self._warn_single_class(Y)

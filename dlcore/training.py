@@ -35,7 +35,7 @@ from dlcore.distributed import DataParallel
 from dlcore.early_stopping import EarlyStopping
 from dlcore.heads import Head, head_for
 from dlcore.interrupts import between_updates
-from dlcore.minibatch import mini_batches, num_batches
+from dlcore.minibatch import check_batch_size, mini_batches, num_batches
 from dlcore.ops import Ops, ops_of
 from dlcore.optimizers import GradientDescent, Optimizer
 from dlcore.regularization import add_l2_gradients, check_keep_prob, forward_with_dropout, l2_cost
@@ -115,6 +115,18 @@ def check_divergence_factor(factor: Any) -> float:
     return value
 
 
+def check_duration(iterations: Any, epochs: Any) -> tuple[int | None, int | None]:
+    """``(iterations, None)`` or ``(None, epochs)``, each an integer >= 1: exactly one of them is given,
+    else a ValueError."""
+    if iterations is not None and epochs is not None:
+        raise ValueError("give epochs or iterations, not both (an iteration is one mini-batch update)")
+    if epochs is not None:
+        return None, check_positive_int(epochs, "epochs")
+    if iterations is None:
+        raise ValueError("give epochs or iterations (an iteration is one mini-batch update)")
+    return check_positive_int(iterations, "iterations"), None
+
+
 @dataclass(frozen=True)
 class Plan:
     """How long training runs: ``epochs`` passes of ``batches_per_epoch`` updates over m columns,
@@ -128,8 +140,11 @@ class Plan:
     @classmethod
     def of(cls, m: int, batch_size: int | None, iterations: int | None, epochs: int | None) -> Plan:
         """Given ``epochs``, that many full passes; given ``iterations`` (updates), ceil(iterations / T)
-        epochs, the last stopping after update number ``iterations``. ``batch_size=None``: the full batch."""
-        bs = m if batch_size is None else min(batch_size, m)
+        epochs, the last stopping after update number ``iterations``. ``batch_size=None``: the full batch
+        (one larger than m: m). A ValueError for anything else (see :func:`check_duration`)."""
+        m = check_positive_int(m, "m")
+        bs = check_batch_size(batch_size, m)
+        iterations, epochs = check_duration(iterations, epochs)
         if epochs is not None:
             return cls(m, bs, epochs, None)
         return cls(m, bs, math.ceil(iterations / num_batches(m, bs)), iterations)

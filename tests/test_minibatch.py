@@ -36,6 +36,29 @@ def test_batches_cover_every_column_once_with_a_partial_last(backend, m, batch_s
         assert list(cols) != list(range(m))  # shuffled
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((400, -5, 100, None), r"batch_size must be an integer >= 1 \(or None for the full batch\); got -5"),
+        ((400, 0, 10, None), r"batch_size must be an integer >= 1 .*; got 0"),
+        ((100, None, None, None), r"give epochs or iterations \(an iteration is one mini-batch update\)"),
+        ((400, 32, 100, 2), r"give epochs or iterations, not both"),
+        ((0, None, 5, None), r"m must be an integer >= 1; got 0"),
+        ((400, None, 2.5, None), r"iterations must be an integer >= 1; got 2\.5"),
+        ((400, None, None, 0), r"epochs must be an integer >= 1; got 0"),
+    ],
+)
+def test_a_plan_is_checked_where_it_is_made(args, message):
+    """Plan.of (public: train(plan=...)) took anything: batch_size -5 trained 0 updates and returned,
+    0 divided by zero, neither iterations nor epochs was a TypeError, both dropped iterations."""
+    from dlcore.training import Plan
+
+    with pytest.raises(ValueError, match=f"^{message}"):
+        Plan.of(*args)
+    assert Plan.of(400, 1000, 7, None) == Plan(400, 400, 7, 7)  # a batch larger than m: the full batch
+    assert Plan.of(400, 64, None, 3) == Plan(400, 64, 3, None)
+
+
 def test_same_seed_same_shuffle_on_every_backend(backend):
     def order(be):
         Y = be.asarray(np.arange(50.0).reshape(1, 50))
