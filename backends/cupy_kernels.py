@@ -6,8 +6,8 @@ deep nets, 0.62-0.83x on the wide one: benchmarks/cupy_step.py, BENCHMARKS.md "O
 tests/test_ops.py compares every ops object with the default. A kernel that fails to compile or launch
 turns the fused path off for the process, with one warning, and the default Array API code serves.
 
-Each kernel keeps the default's arithmetic (the same operations in the same order), so results agree
-to the last bits up to the compiler's contraction of ``a * b + c`` into a fused multiply-add.
+Each kernel keeps the default's arithmetic (the same operations in the same order, compiled without
+fused multiply-adds: NVRTC_OPTIONS), so results agree with the default's to the last bits.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from dlcore.activations import sigmoid
 from dlcore.ops import Ops, adam_scales
 
 ENV_VAR = "DLCORE_CUPY_FUSED"
+#: no contraction of a * b + c into a fused multiply-add: each kernel rounds where the default's separate
+#: operations do, so its results are the default's bits (with it, float32 Adam drifted 2e-5 from them in
+#: 30 steps on an H200); the kernels are memory-bound, the FMA saved nothing measurable
+NVRTC_OPTIONS = ("--fmad=false",)
 
 #: name -> (in_params, out_params, operation)
 KERNELS: dict[str, tuple[str, str, str]] = {
@@ -42,10 +46,12 @@ KERNELS: dict[str, tuple[str, str, str]] = {
     "output_gradient": ("T A, T Y, T s", "T dZ", "dZ = (A - Y) * s"),
     # optimizer updates, in place in W and the state
     "gd_update": ("T dW, T lr", "T W", "W = W - lr * dW"),
+    # a1 = 1 - b1 and a2 = 1 - b2 rounded once from float64, as the default's Python scalars are: in float32
+    # (T)1 - b2 is 0.0009999871, not 0.001 (s 1.3e-5 off the default's after one step on an H200)
     "adam_update": (
-        "T g, T b1, T b2, T lr_t, T c2, T eps",
+        "T g, T b1, T a1, T b2, T a2, T lr_t, T c2, T eps",
         "T W, T v, T s",
-        "v = v * b1; v = v + ((T)1 - b1) * g; s = s * b2; s = s + ((T)1 - b2) * (g * g); "
+        "v = v * b1; v = v + a1 * g; s = s * b2; s = s + a2 * (g * g); "
         "W = W - lr_t * v / (sqrt(s * c2) + eps)",
     ),
 }
@@ -61,9 +67,9 @@ NUMPY_FORMULAS: dict[str, Any] = {
     "relu_backward": lambda Z, dA: np.multiply(dA, (Z > 0).astype(dA.dtype), out=dA),
     "output_gradient": lambda A, Y, s, dZ: np.multiply(A - Y, s, out=dZ),
     "gd_update": lambda dW, lr, W: np.subtract(W, lr * dW, out=W),
-    "adam_update": lambda g, b1, b2, lr_t, c2, eps, W, v, s: (
-        np.copyto(v, v * b1 + (1 - b1) * g),
-        np.copyto(s, s * b2 + (1 - b2) * (g * g)),
+    "adam_update": lambda g, b1, a1, b2, a2, lr_t, c2, eps, W, v, s: (
+        np.copyto(v, v * b1 + a1 * g),
+        np.copyto(s, s * b2 + a2 * (g * g)),
         np.subtract(W, lr_t * v / (np.sqrt(s * c2) + eps), out=W),
     ),
 }
@@ -90,7 +96,9 @@ class CupyOps(Ops):
         try:
             kernel = self._kernels.get(name)
             if kernel is None:
-                kernel = self._kernels[name] = self.lib.ElementwiseKernel(*KERNELS[name], f"dlcore_{name}")
+                kernel = self._kernels[name] = self.lib.ElementwiseKernel(
+                    *KERNELS[name], f"dlcore_{name}", options=NVRTC_OPTIONS
+                )
             kernel(*args)
         except Exception as exc:  # CompileException, a driver error: the default ops serve from now on
             self.fused = False
@@ -138,5 +146,6 @@ class CupyOps(Ops):
         # which the kernel broadcasts: the same kernel either way, and no host sync
         if isinstance(t, numbers.Integral):
             lr_t, c2 = T(lr_t), T(c2)
-        if not self._run("adam_update", dW, T(beta1), T(beta2), lr_t, c2, T(epsilon), W, v, s):
+        a1, a2 = T(1.0 - beta1), T(1.0 - beta2)
+        if not self._run("adam_update", dW, T(beta1), a1, T(beta2), a2, lr_t, c2, T(epsilon), W, v, s):
             super().adam_update(W, dW, v, s, learning_rate, beta1, beta2, epsilon, t)

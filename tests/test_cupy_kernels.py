@@ -100,10 +100,11 @@ def fake_cupy(fail: bool = False):
     made = []
 
     class ElementwiseKernel:
-        def __init__(self, in_params, out_params, operation, name):
+        def __init__(self, in_params, out_params, operation, name, options=()):
             made.append(name)
             self.key = name.removeprefix("dlcore_")
             assert (in_params, out_params, operation) == KERNELS[self.key]
+            assert options == ("--fmad=false",)  # the default's roundings: no fused multiply-adds
 
         def __call__(self, *args):
             if fail:
@@ -182,6 +183,28 @@ def test_every_fused_method_computes_what_the_default_ops_compute(fail, host_rng
         assert set(made) == {f"dlcore_{name}" for name in KERNELS}  # every kernel was used
 
 
+def test_the_fused_adam_rounds_its_constants_as_the_default_does(host_rng):
+    """The kernel computed 1 - beta in the array's dtype, where the default multiplies by the Python float
+    1 - beta (rounded once): in float32, (T)1 - 0.999 is 0.0009999871, not 0.001, and s came out 1.3e-5
+    off the default's after one step on an H200. Now the same bits, step after step."""
+    lib, _ = fake_cupy()
+    fused, ref = CupyOps(xp, lib, fused=True), Ops(xp)
+    f32 = lambda a: a.astype(np.float32)  # noqa: E731
+    W0, v0, s0 = (
+        f32(host_rng.standard_normal((6, 3))),
+        np.zeros((6, 3), np.float32),
+        np.zeros((6, 3), np.float32),
+    )
+    states = [(W0.copy(), v0.copy(), s0.copy()) for _ in range(2)]
+    for t in (1, 2, 3):
+        dW = f32(host_rng.standard_normal((6, 3)))
+        for ops, (W, v, s) in zip((fused, ref), states, strict=True):
+            ops.adam_update(W, dW, v, s, 0.01, 0.9, 0.999, 1e-8, t)
+        for mine, theirs in zip(*states, strict=True):
+            assert mine.dtype == np.float32
+            np.testing.assert_array_equal(mine, theirs)
+
+
 def test_the_interpreter_reads_c_as_c():
     """The fake's reading of the kernels' C: casts, declarations, nested and parenthesized ternaries."""
     read = python_statements
@@ -210,7 +233,8 @@ def test_the_fused_layer_forward_keeps_nan_as_the_default_does(name, host_rng):
 
 def test_the_numpy_formulas_compute_what_the_kernel_source_computes(host_rng):
     """NUMPY_FORMULAS (the kernels' CPU stand-in for benchmarks/launches.py) against the source, NaN too."""
-    scalars = {"s": 0.3, "lr": 0.1, "b1": 0.9, "b2": 0.999, "lr_t": 0.05, "c2": 1.5, "eps": 1e-8}
+    scalars = {"s": 0.3, "lr": 0.1, "b1": 0.9, "a1": 0.1, "b2": 0.999, "a2": 0.001, "lr_t": 0.05, "c2": 1.5,
+               "eps": 1e-8}  # fmt: skip
     for key, (in_params, out_params, _) in KERNELS.items():
         names = [p.split()[-1] for p in f"{in_params}, {out_params}".split(",")]
         args = [np.float64(scalars[n]) if n in scalars else host_rng.standard_normal((3, 4)) for n in names]
