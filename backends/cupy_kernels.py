@@ -25,7 +25,7 @@ from dlcore.ops import Ops, adam_scales
 ENV_VAR = "DLCORE_CUPY_FUSED"
 #: no contraction of a * b + c into a fused multiply-add: each kernel rounds where the default's separate
 #: operations do, so its results are the default's bits (with it, float32 Adam drifted 2e-5 from them in
-#: 30 steps on an H200); the kernels are memory-bound, the FMA saved nothing measurable
+#: 30 steps on an H200); a few flops per element loaded: the kernels are memory-bound (not timed apart)
 NVRTC_OPTIONS = ("--fmad=false",)
 
 #: name -> (in_params, out_params, operation)
