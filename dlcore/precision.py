@@ -176,14 +176,37 @@ class MixedPrecision(Optimizer):
         return self.optimizer.gradient_scale * self.static_scale
 
     # -- setup ----------------------------------------------------------------------------------------
+    def _dtype_name(self, backend: Any) -> str:
+        """The compute dtype's name: the one asked for, or the backend's first low dtype."""
+        supported = tuple(backend.low_precision_dtypes())
+        return self.compute_dtype or (supported[0] if supported else "float16")
+
+    def _dynamic(self, name: str) -> bool:
+        option = self.loss_scale_option
+        return option == "dynamic" or (option == "auto" and name == "float16")
+
+    def check(self, backend: Any, l2: float = 0.0) -> None:
+        """Refuse what :meth:`prepare` or the loop would, before anything is prepared or drawn: a compute
+        dtype ``backend`` lacks (a BackendError naming the fix); l2 with a dynamic loss scale (its
+        gradient is added outside dZ[L], so it would be divided by the scale: a ValueError)."""
+        name = self._dtype_name(backend)
+        backend.low_precision_dtype(name)  # raises when unsupported
+        if l2 and self._dynamic(name):
+            fix = (
+                "pass loss_scale=None (bfloat16 has float32's range: it needs no loss scale) or l2=0"
+                if name == "bfloat16"
+                else "use precision='bfloat16' (a backend that has it: torch), a static loss scale "
+                "(MixedPrecision(optimizer, 'float16', loss_scale=1024)), or l2=0"
+            )
+            raise ValueError(f"l2 with dynamic loss scaling is not supported: {fix}")
+
     def prepare(self, params: Params, backend: Any) -> Params:
         """Take ``params`` (float32, or float64) as the masters; return their low-precision copies. A
         dynamic loss scale set by an earlier prepare on the same device carries on (a stream of fits).
 
         A :class:`~dlcore.backends.BackendError` (one sentence, naming the fix) when ``backend`` cannot
         compute in the requested dtype."""
-        supported = tuple(backend.low_precision_dtypes())
-        name = self.compute_dtype or (supported[0] if supported else "float16")
+        name = self._dtype_name(backend)
         self.low_dtype = backend.low_precision_dtype(name)  # raises when unsupported
         self.compute_dtype = name
         self.xp = backend.xp
@@ -191,7 +214,7 @@ class MixedPrecision(Optimizer):
         first = next(iter(params.values()))
         self.master_dtype = first.dtype
         option = self.loss_scale_option
-        self.dynamic = option == "dynamic" or (option == "auto" and name == "float16")
+        self.dynamic = self._dynamic(name)
         self.static_scale = float(option) if not isinstance(option, str) and option is not None else 1.0
         # prepared before on this device (a stream of fits, partial_fit's): the scale and its counts go on
         fresh = self.loss_scale is None or self.loss_scale.device != first.device
@@ -383,13 +406,8 @@ def train_mixed(
     """:func:`~dlcore.training.train` in mixed precision: ``precision`` wraps the optimizer (pass no
     ``optimizer=``); X: (n_x, m) and Y: (n[L], m) in the master dtype. ``params`` (the masters) are
     updated in place at the end, also when training diverges (then with the rolled-back parameters)."""
+    precision.check(backend, l2)
     low = precision.prepare(params, backend)
-    if l2 and precision.dynamic:  # L2's gradient is added outside dZ[L]: it would be divided by S
-        raise ValueError(
-            "l2 with dynamic loss scaling is not supported: use precision='bfloat16' (a backend that "
-            "has it: torch), a static loss scale (MixedPrecision(optimizer, 'float16', loss_scale=1024)), "
-            "or l2=0"
-        )
     if validation is not None:
         validation = (precision.cast(validation[0]), validation[1])
     try:

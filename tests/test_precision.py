@@ -8,6 +8,7 @@ numbers (never zeros).
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 import pytest
@@ -444,6 +445,40 @@ def test_l2_with_dynamic_loss_scaling_is_refused():
             plan=Plan.of(400, None, 2, None),
             l2=0.1,
         )
+
+
+def test_a_refused_mixed_fit_draws_no_seed_and_prepares_nothing():
+    """Both refusals came after fit counted the fit (and prepare had taken the masters): a fit after the
+    refused one shuffled and dropped out as a second fit would, unlike a fresh network's first."""
+    X, Y, _, _ = _planar(get_backend("numpy"))
+    options = dict(epochs=2, batch_size=64, optimizer="adam", learning_rate=0.01, keep_prob=0.8)
+    refused, fresh = (dlcore.Network([2, 8, 1], backend="numpy", dtype="float32", seed=3) for _ in range(2))
+    with pytest.raises(BackendError, match="bfloat16"):  # numpy computes in float16 only
+        refused.fit(X, Y, precision="bfloat16", **options)
+    mp = MixedPrecision(GradientDescent(0.1), "float16")
+    with pytest.raises(ValueError, match="l2 with dynamic loss scaling is not supported"):
+        refused.fit(X, Y, precision=mp, l2=0.1, epochs=2)
+    assert mp.masters == {} and mp.loss_scale is None and mp.optimizer.t == 0
+    assert (
+        refused.fit(X, Y, precision="float16", **options).costs
+        == fresh.fit(X, Y, precision="float16", **options).costs
+    )
+
+
+def test_bfloat16_with_a_dynamic_scale_and_l2_is_told_to_drop_the_scale():
+    """It was told "use precision='bfloat16'", which it was."""
+    mp = MixedPrecision(GradientDescent(0.1), "bfloat16", loss_scale="dynamic")
+    backend = types.SimpleNamespace(
+        low_precision_dtypes=lambda: ("bfloat16",), low_precision_dtype=lambda n: n
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^l2 with dynamic loss scaling is not supported: pass loss_scale=None \(bfloat16 has "
+        r"float32's range: it needs no loss scale\) or l2=0$",
+    ):
+        mp.check(backend, l2=0.1)
+    mp.check(backend, l2=0.0)
+    MixedPrecision(GradientDescent(0.1), "bfloat16").check(backend, l2=0.1)  # "auto": no scale
 
 
 def test_static_loss_scale_trains_with_l2(mixed):
