@@ -39,7 +39,10 @@ CUDA_LIBRARIES = {
     "nvjitlink": "nvJitLink",
     "cudart": "the CUDA runtime",
 }
-_LIBRARY_FILE = re.compile(r"lib(" + "|".join(CUDA_LIBRARIES) + r")\.so(?:\.\d+)*", re.IGNORECASE)
+#: NVRTC's own helper, libnvrtc-builtins.so.13.0, counts as NVRTC ("failed to open libnvrtc-builtins...")
+_LIBRARY_FILE = re.compile(
+    r"lib(" + "|".join(CUDA_LIBRARIES) + r")(?:-builtins)?\.so(?:\.\d+)*", re.IGNORECASE
+)
 
 
 def _installed_cupy_packages() -> list[str]:

@@ -264,6 +264,8 @@ def test_no_visible_gpu_names_cuda_visible_devices(monkeypatch):
          "libcublas.so.13 (cuBLAS)"),
         ("cupy-cuda12x", RuntimeError('Failure finding "libnvrtc.so.12": No such file: libnvrtc.so.12'),
          "libnvrtc.so.12 (NVRTC)"),
+        ("cupy-cuda13x", RuntimeError("nvrtc: error: failed to open libnvrtc-builtins.so.13.0."),
+         "libnvrtc-builtins.so.13.0 (NVRTC)"),  # it fell through to "could not run on it"
     ],
 )  # fmt: skip
 def test_missing_cuda_libraries_point_to_the_ctk_extra(monkeypatch, package, error, library):
