@@ -88,14 +88,15 @@ def fingerprint(x: Any) -> str:
 
 
 def _like(host: np.ndarray, x: Any) -> Any:
-    """``host`` as an array of ``x``'s library, on ``x``'s device."""
+    """``host`` as an array of ``x``'s library and dtype, on ``x``'s device (torch's bfloat16 travels as
+    float32: to_numpy's; it came back float32 without a word)."""
     if isinstance(x, np.ndarray):
         return host
     from array_api_compat import device
 
     from dlcore._namespace import namespace
 
-    return namespace(x).asarray(host, device=device(x))
+    return namespace(x).asarray(host, dtype=x.dtype, device=device(x))
 
 
 class Communicator:

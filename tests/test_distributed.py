@@ -648,6 +648,11 @@ def test_mpi_comm_host_buffer_copies_at_most_once(monkeypatch):
     assert isinstance(got, torch.Tensor) and got.tolist() == [[0, 2, 4], [6, 8, 10]]
     got = comm.allreduce(torch.arange(6.0, dtype=torch.float64).reshape(2, 3).T)  # a strided view
     assert isinstance(got, torch.Tensor) and got.tolist() == [[0, 6], [2, 8], [4, 10]]
+    # bfloat16 travels as float32 (NumPy has none), and came back float32
+    got = comm.allreduce(torch.arange(6.0, dtype=torch.bfloat16))
+    assert got.dtype == torch.bfloat16 and got.tolist() == [0, 2, 4, 6, 8, 10]
+    got = comm.broadcast(torch.arange(6.0, dtype=torch.bfloat16))
+    assert got.dtype == torch.bfloat16 and got.tolist() == [0, 1, 2, 3, 4, 5]
 
 
 def test_an_interrupted_fit_leaves_no_stop_request_for_the_next_one():
