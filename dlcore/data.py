@@ -294,6 +294,8 @@ def load_npz(path: str | Path, backend: Any, dtype: Any = "float64") -> tuple[Ar
     X = _numeric(X, "X", path, backend, dtype)
     if X.shape[1] == 0:
         raise ValueError(f"X in {path} has no examples (shape {tuple(X.shape)}, m = 0)")
+    if X.shape[0] == 0:  # it was "layer sizes must be positive integers; got [0, 4, 1]"
+        raise ValueError(f"X in {path} has no features (shape {tuple(X.shape)}, n_x = 0)")
     if "Y" not in arrays:
         return X, None
     Y = arrays["Y"]
