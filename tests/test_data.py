@@ -198,7 +198,10 @@ def test_npz_images_beyond_8_bits_name_the_file_and_a_fix_that_works_there(tmp_p
         ({"X": np.ones((5, 2)), "Y": np.ones((1, 5))}, r"one example per column: X\.T"),
         ({"X": np.array([object(), 1], dtype=object)}, r"holds Python objects, which dlcore never unpickles"),
         # was "layer sizes must be positive integers; got [0, 4, 1]" from the CLI, whose --layers it names
-        ({"X": np.zeros((0, 5)), "Y": np.zeros((1, 5))}, r"X in .* has no features \(shape \(0, 5\), n_x = 0\)$"),
+        (
+            {"X": np.zeros((0, 5)), "Y": np.zeros((1, 5))},
+            r"X in .* has no features \(shape \(0, 5\), n_x = 0\)$",
+        ),
     ],
 )
 def test_bad_npz_data(tmp_path, arrays, message):
