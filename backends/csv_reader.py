@@ -129,11 +129,17 @@ def read_csv_rows(
                 if width is None and len(cells) == 1:
                     _check_delimiter(path, line, cells[0])
                 if width is None and names is None and _is_header(cells, header):
-                    names, width = cells, len(cells)
+                    names, width, header_line = cells, len(cells), line
                     continue
                 if width is None:
                     width = len(cells)
                     first = cells if header is None and label_header else None
+                elif len(cells) != width and not rows and names is not None:  # no data row above yet
+                    raise ValueError(
+                        f"{path}, line {line}: the header on line {header_line} names {width} column"
+                        f"{'s' if width > 1 else ''} but this row has {len(cells)}; name every column "
+                        "(the label's too) or delete the header line"
+                    )
                 elif len(cells) != width:
                     raise ValueError(
                         f"{path}, line {line}: expected {width} columns like the rows above, got {len(cells)}"

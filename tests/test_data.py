@@ -210,6 +210,26 @@ def test_bad_npz_data(tmp_path, arrays, message):
         load_dataset(str(tmp_path / "d.npz"), NP)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Measurements of 2024\n1,2,0\n3,4,1\n", r"line 2: the header on line 1 names 1 column but "),
+        (
+            "x1,x2\n1,2,0\n3,4,1\n",
+            r"line 2: the header on line 1 names 2 columns but this row has 3; name every column \(the "
+            r"label's too\) or delete the header line$",
+        ),
+        ("x1,x2,y\n1,2,0\n3,4\n", r"line 3: expected 3 columns like the rows above, got 2$"),
+    ],
+)
+def test_a_header_narrower_than_the_rows_is_named_as_the_header(tmp_path, text, message):
+    """It said "expected 2 columns like the rows above" of line 2, whose only row above was the header
+    (a header without the label's name is common)."""
+    _write(tmp_path / "d.csv", text)
+    with pytest.raises(ValueError, match=message):
+        load_dataset(str(tmp_path / "d.csv"), NP)
+
+
 def test_a_text_file_called_npz_is_refused(tmp_path):
     _write(tmp_path / "d.npz", "not an archive")
     with pytest.raises(ValueError, match=r"d\.npz is not a data file in \.npz format"):
