@@ -259,6 +259,24 @@ def write_text_atomic(path: str | os.PathLike, write: Callable[[IO[str]], None])
         write(f)
 
 
+def as_json(value: Any, name: str) -> Any:
+    """``value`` as the JSON a file will hold: tuples as lists, NumPy scalars and arrays as numbers and
+    lists (``np.int64(3)`` was json's TypeError; ``("cat", "dog")`` was refused as no list of class
+    names), or a ValueError naming what JSON cannot hold (``name``: the value's name in the message)."""
+
+    def plain(item: Any) -> Any:
+        if isinstance(item, np.generic | np.ndarray):
+            return item.tolist()
+        raise TypeError(f"{name} holds {item!r} ({type(item).__name__}), which JSON cannot store")
+
+    try:
+        return json.loads(json.dumps(value, default=plain))
+    except TypeError as exc:  # plain's, or a key that is no string, number, bool or None
+        where = "" if str(exc).startswith(name) else f"{name}: "
+        fix = "use numbers, strings, True/False/None and lists or dicts of them"
+        raise ValueError(f"{where}{exc}; {fix}") from None
+
+
 def encode_json(meta: dict[str, Any]) -> np.ndarray:
     """A JSON-able dict as a uint8 array (UTF-8 bytes), storable in an ``.npz`` without pickle."""
     return np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8).copy()

@@ -53,7 +53,7 @@ def model_config(
         "activations": list(activations),
         "dtype": dtype,
         "normalization": normalization,
-        "info": dict(info or {}),
+        "info": storage.as_json(dict(info or {}), "info"),
     }
     if target_normalization is not None:
         config["target_normalization"] = target_normalization

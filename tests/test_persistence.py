@@ -99,6 +99,27 @@ def test_a_loaded_model_saved_again_keeps_its_info(tmp_path):
     assert Network.load(tmp_path / "b.npz").info == {"classes": ["cat", "dog"], "note": "x"}
 
 
+def test_info_takes_what_json_holds_once_converted_and_names_what_it_cannot(tmp_path):
+    """np.int64(3) was json's TypeError (no ValueError, no key), and class names as a tuple (or a NumPy
+    array) were refused as "must be 2 distinct names (strings); got ('cat', 'dog')"."""
+    net, _ = _trained(get_backend("numpy"))
+    info = {"classes": ("cat", "dog"), "epochs": np.int64(3), "rate": np.float32(0.5), "w": np.arange(2)}
+    net.save(tmp_path / "a.npz", info=info)
+    want = {"classes": ["cat", "dog"], "epochs": 3, "rate": 0.5, "w": [0, 1]}
+    assert Network.load(tmp_path / "a.npz").info == want
+    net.save(tmp_path / "b.npz", info={"classes": np.array(["cat", "dog"])})
+    assert Network.load(tmp_path / "b.npz").info == {"classes": ["cat", "dog"]}
+    fix = r"; use numbers, strings, True/False/None and lists or dicts of them$"
+    refusals = [
+        ({"s": {1, 2}}, r"^info holds \{1, 2\} \(set\), which JSON cannot store"),
+        ({(1, 2): 0}, r"^info: keys must be str, int, float, bool or None, not tuple"),
+    ]
+    for bad, pattern in refusals:
+        with pytest.raises(ValueError, match=pattern + fix):
+            net.save(tmp_path / "c.npz", info=bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "b.npz"]
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_a_regression_model_keeps_its_target_standardization(backend, dtype, tmp_path, target):
     """Predictions in Y's units survive a save and a load on another backend; the file says format 2,
