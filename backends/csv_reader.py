@@ -192,7 +192,7 @@ def read_csv_rows(
             stacklevel=3,
         )
     if not rows:
-        raise ValueError(f"{path} holds no data rows; expected one example per row, the 0/1 label last")
+        raise ValueError(f"{path} holds no data rows; expected one example per row, its label or target last")
     if header is None and names is None:
         _warn_if_column_numbers(rows[0], path)
     return rows, names
@@ -291,7 +291,7 @@ def check_width(path: object, width: int, n_features: int | None) -> None:
     if n_features is not None and width not in (n_features, n_features + 1):
         raise ValueError(
             f"{path} has {width} columns but the model expects {n_features} features "
-            f"(or {n_features + 1} columns with the 0/1 label last)"
+            f"(or {n_features + 1} columns with the label, or target, last)"
         )
 
 

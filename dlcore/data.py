@@ -221,7 +221,7 @@ def load_csv(
     if has_labels:
         if width < 2:
             raise ValueError(
-                f"{path} has one column; expected features then the 0/1 label in the last column"
+                f"{path} has one column; expected features then the label (or target) in the last column"
             )
         if names is not None:  # class names: refused where they cannot be labels, by name
             _check_names(names, path, task, numeric_model=n_features is not None and not classes)
