@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from types import ModuleType
@@ -137,6 +138,16 @@ class TorchDeviceRNG:
         return self.backend.lib.randperm(n, generator=self.generator, device=self.backend.device)
 
 
+def _no_gpu(torch: Any) -> str:
+    """Why this PyTorch sees no CUDA GPU: a CPU-only build, or a CUDA build with none visible (hidden by
+    CUDA_VISIBLE_DEVICES, as the cupy probe says too)."""
+    if torch.version.cuda is None:
+        return "this PyTorch is a CPU-only build (no CUDA)"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    hidden = "" if visible is None else f' (CUDA_VISIBLE_DEVICES="{visible}")'
+    return f"this PyTorch (CUDA {torch.version.cuda}) sees no GPU{hidden}"
+
+
 class TorchBackend(Backend):
     """``torch`` through ``array_api_compat.torch``; ``torch:cuda:N`` for a GPU."""
 
@@ -160,7 +171,7 @@ class TorchBackend(Backend):
         if torch is None:
             return f"PyTorch is not installed; {FIX}"
         if not torch.cuda.is_available():
-            return "PyTorch has no CUDA GPU here"
+            return _no_gpu(torch)
         return ""
 
     @classmethod
@@ -175,9 +186,7 @@ class TorchBackend(Backend):
             raise ValueError(f"a torch device is cpu, cuda or cuda:N; got {name!r}") from None
         if dev.type == "cuda":
             if not torch.cuda.is_available():
-                raise BackendError(
-                    f"cannot use torch:{name}: this PyTorch has no CUDA GPU here; use torch:cpu"
-                )
+                raise BackendError(f"cannot use torch:{name}: {_no_gpu(torch)}; use torch:cpu")
             count = torch.cuda.device_count()
             dev = torch.device("cuda", dev.index if dev.index is not None else 0)
             if dev.index >= count:

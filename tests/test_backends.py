@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 from dlcore.backends import BackendError, available_backends, backend_of, cupy_status, get_backend
@@ -219,9 +221,23 @@ def test_torch_backend_names_and_auto(monkeypatch):
     with pytest.raises(ValueError, match="a torch device is cpu, cuda or cuda:N"):
         get_backend("torch:tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(BackendError, match="no CUDA GPU here; use torch:cpu"):
+        with pytest.raises(BackendError, match=r"^cannot use torch:cuda: this PyTorch .*; use torch:cpu$"):
             get_backend("torch:cuda")
-        assert "PyTorch has no CUDA GPU here" in get_backend("auto").note or get_backend("auto").is_gpu
+        assert "this PyTorch " in get_backend("auto").note or get_backend("auto").is_gpu
+
+
+def test_torch_says_why_it_sees_no_gpu(monkeypatch):
+    """It said "this PyTorch has no CUDA GPU here" for a CPU-only build and for a CUDA build whose GPU
+    CUDA_VISIBLE_DEVICES hides alike, where the cupy probe names the variable."""
+    from dlcore.backends.torch_backend import _no_gpu
+
+    cpu_build = types.SimpleNamespace(version=types.SimpleNamespace(cuda=None))
+    cuda_build = types.SimpleNamespace(version=types.SimpleNamespace(cuda="13.0"))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert _no_gpu(cpu_build) == "this PyTorch is a CPU-only build (no CUDA)"
+    assert _no_gpu(cuda_build) == "this PyTorch (CUDA 13.0) sees no GPU"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert _no_gpu(cuda_build) == 'this PyTorch (CUDA 13.0) sees no GPU (CUDA_VISIBLE_DEVICES="")'
 
 
 def test_tf32_is_a_gpus_mode_and_torch_puts_its_switch_back(monkeypatch):
