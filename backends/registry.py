@@ -96,10 +96,10 @@ def get_backend(name: str | Backend | None = None, device: str | None = None) ->
     """Return the backend called ``name``.
 
     Args:
-        name: ``"auto"`` (a GPU backend when one answers, else NumPy), ``"numpy"``, ``"cupy"`` or
-            ``"array_api_strict"``; an optional ``":device"`` suffix picks the device (``"cupy:1"``,
-            ``"array_api_strict:device1"``). ``None`` reads the ``DLCORE_BACKEND`` environment
-            variable, defaulting to ``"auto"``. A Backend is returned as is.
+        name: ``"auto"`` (a GPU backend when one answers, else NumPy), ``"numpy"``, ``"cupy"``,
+            ``"torch"`` or ``"array_api_strict"``; an optional ``":device"`` suffix picks the device
+            (``"cupy:1"``, ``"torch:cuda"``, ``"array_api_strict:device1"``). ``None`` reads the
+            ``DLCORE_BACKEND`` environment variable, defaulting to ``"auto"``. A Backend is returned as is.
         device: the device, instead of the suffix.
 
     Raises:

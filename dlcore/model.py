@@ -67,7 +67,8 @@ class Network:
             labels (1, m) or one-hot (C, m)), ``"linear"`` for regression (mean squared error, Y (n[L], m)).
         activations: one activation per layer, overriding the two above.
         init: ``"small"``, ``"he"``, ``"xavier"``, ``"glorot"`` or ``"zeros"``.
-        backend: a backend name (``"auto"``, ``"numpy"``, ``"cupy"``, ``"array_api_strict"``) or a
+        backend: a backend name (``"auto"``, ``"numpy"``, ``"cupy"``, ``"torch"``,
+            ``"array_api_strict"``, each with an optional ``":device"``) or a
             :class:`dlcore.backends.Backend`; ``None`` reads ``$DLCORE_BACKEND`` (default ``auto``).
         seed: seeds the initial weights; the same seed gives identical weights on every backend.
         dtype: ``"float64"`` or ``"float32"``.
