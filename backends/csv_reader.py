@@ -338,7 +338,11 @@ def check_range(data: np.ndarray, dtype: str, path: object) -> None:
         return
     index = np.unravel_index(int(np.argmax(beyond)), data.shape)
     where = f"data row {index[0] + 1}, column {index[1] + 1}" if data.ndim == 2 else f"entry {index}"
+    # a long double beyond float64's: no wider dtype to offer, and its value as written (:g gave inf)
+    value = data[index]
+    wider = np.dtype(dtype) != np.float64 and abs(value) <= np.finfo(np.float64).max
+    fix = "use dtype='float64', or rescale the feature" if wider else "rescale the feature"
     raise ValueError(
-        f"{path}: {where} is {data[index]:.6g}, beyond {dtype}'s range (+-{limit:.3g}); "
-        "use dtype='float64', or rescale the feature"
+        f"{path}: {where} is {np.format_float_scientific(value, 6, trim='-')}, beyond {dtype}'s range "
+        f"(+-{limit:.3g}); {fix}"
     )

@@ -232,6 +232,27 @@ def test_a_header_narrower_than_the_rows_is_named_as_the_header(tmp_path, text, 
         load_dataset(str(tmp_path / "d.csv"), NP)
 
 
+def test_a_value_beyond_every_float_offers_no_wider_dtype(tmp_path):
+    """A long double of 1e400 was "inf, beyond float64's range ...; use dtype='float64'", the dtype in use
+    (and for float32, a float64 that cannot hold it either)."""
+    X = np.ones((2, 3), dtype=np.longdouble)
+    X[0, 1] = np.longdouble("1e400")
+    if not np.isfinite(X[0, 1]):
+        pytest.skip("this platform's long double is float64")
+    np.savez(tmp_path / "d.npz", X=X, Y=np.zeros((1, 3)))
+    for dtype in ("float64", "float32"):
+        pattern = (
+            rf"data row 1, column 2 is 1e\+400, beyond {dtype}'s range \(\+-[^)]*\); rescale the feature$"
+        )
+        with pytest.raises(ValueError, match=pattern):
+            load_dataset(str(tmp_path / "d.npz"), NP, dtype=dtype)
+    np.savez(tmp_path / "e.npz", X=np.full((2, 3), -1.5e39), Y=np.zeros((1, 3)))
+    with pytest.raises(
+        ValueError, match=r"is -1\.5e\+39, beyond float32's range .*; use dtype='float64', or"
+    ):
+        load_dataset(str(tmp_path / "e.npz"), NP, dtype="float32")
+
+
 def test_a_text_file_called_npz_is_refused(tmp_path):
     _write(tmp_path / "d.npz", "not an archive")
     with pytest.raises(ValueError, match=r"d\.npz is not a data file in \.npz format"):
