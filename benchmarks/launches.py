@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -146,7 +147,9 @@ class _FakeCupy:
         self.counts = counts
 
         class ElementwiseKernel:
-            def __init__(self, in_params: str, out_params: str, operation: str, name: str) -> None:
+            def __init__(
+                self, in_params: str, out_params: str, operation: str, name: str, options: tuple = ()
+            ) -> None:  # options: NVRTC's flags, nothing to a NumPy stand-in
                 self.key = name.removeprefix("dlcore_")
 
             def __call__(self, *args: Any) -> None:
@@ -161,12 +164,17 @@ class _FakeCupy:
 
 
 @contextlib.contextmanager
-def _strict_dtypes_have_type() -> Iterator[None]:
-    """CupyOps passes scalars as ``A.dtype.type(x)`` (NumPy and CuPy dtypes); array_api_strict's have none."""
+def _stand_in() -> Iterator[None]:
+    """What CupyOps over :class:`_FakeCupy` needs: array_api_strict's dtypes given the ``.type`` CupyOps
+    passes scalars through (``A.dtype.type(x)``, as NumPy's and CuPy's have), and a kernel that fails
+    raising its error: CupyOps would fall back to the default ops with a warning, and the "fused" counts
+    and comparisons would silently be the default's (a stand-in that refused a new argument did so)."""
     DType = type(xs.float32)
     DType.type = property(lambda self: self._np_dtype.type)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message="dlcore: the fused CuPy kernel", category=RuntimeWarning)
+            yield
     finally:
         del DType.type
 
@@ -213,7 +221,7 @@ def count_step(net: str, optimizer: str = "gd", fused: bool = False, mixed: bool
     backend = get_backend("array_api_strict")
     X, Y, params, acts = _problem(net, backend, "float64" if mixed else "float32")
     opt: Optimizer = GradientDescent(0.01) if optimizer == "gd" else Adam(0.001)
-    with _strict_dtypes_have_type():
+    with _stand_in():
         ops: Any = CupyOps(xs, _FakeCupy(Counts()), fused=True) if fused else Ops(xs)
         counts = ops.lib.counts if fused else Counts()
         if mixed:
@@ -259,7 +267,7 @@ def check_fused_matches_unfused(net: str, optimizer: str = "gd") -> float:
     for fused in (False, True):
         X, Y, params, acts = _problem(net, backend)
         opt = GradientDescent(0.01) if optimizer == "gd" else Adam(0.001)
-        with _strict_dtypes_have_type():
+        with _stand_in():
             ops = CupyOps(xs, _FakeCupy(Counts()), fused=True) if fused else Ops(xs)
             for _ in range(3):
                 _step(X, Y, params, acts, ops, opt, record=False)

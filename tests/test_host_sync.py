@@ -247,7 +247,8 @@ def test_the_launch_counter_counts_what_the_fused_kernels_replace():
     # bias + activation x 2, tanh', the output gradient, one update per parameter (4)
     assert fused["fused_kernels"] == adam["fused_kernels"] == 8
     assert fused["launches"] == adam["launches"] < default["launches"]
-    assert launches.check_fused_matches_unfused("planar", "adam") < 1e-4
+    # the kernels keep the default's roundings (1 - beta rounded once, as the default's Python float is)
+    assert launches.check_fused_matches_unfused("planar", "adam") == 0.0
 
 
 @pytest.mark.parametrize(
