@@ -137,7 +137,10 @@ class Normalization:
         ``backend`` (a Backend or its name)."""
         backend, A = self._on(backend, A, "A", "n, m")
         if A.shape[0] != self.n_x:
-            raise ValueError(f"A has {A.shape[0]} rows but the normalization was fitted on {self.n_x}")
+            raise ValueError(
+                f"A has {A.shape[0]} rows (outputs) but the normalization was fitted on {self.n_x} targets; "
+                "invert the outputs of the network whose targets it standardized"
+            )
         mean, std = self._columns(backend, A.dtype)
         return A * std + mean
 
@@ -149,6 +152,8 @@ class Normalization:
         A = backend.asarray(A)
         if A.ndim != 2:
             raise ValueError(f"{name} must be 2-D ({shape}); got shape {tuple(A.shape)}")
+        if not backend.xp.isdtype(A.dtype, "real floating"):  # as fit: the mean and std cast to int64 were
+            A = backend.xp.astype(A, backend.dtype("float64"))  # 2.5 -> 2 (array_api_strict: a TypeError)
         return backend, A
 
     def _columns(self, backend: Any, dtype: Any) -> tuple[Array, Array]:

@@ -14,8 +14,8 @@ def one_hot(labels: Array, n_classes: int, dtype: Any = None) -> Array:
     ``dtype`` is given (targets for training: the network's float dtype). ValueError for a label that is
     not an integer in 0 .. n_classes-1 (its column would be all zeros, and train on nothing)."""
     xp = namespace(labels)
-    if xp.isdtype(labels.dtype, "integral"):  # the classes in int64: in uint8, class 256 was class 0 again
-        labels = xp.astype(labels, xp.int64, copy=False)
+    if xp.isdtype(labels.dtype, ("integral", "bool")):  # classes in int64: in uint8, 256 was class 0 again
+        labels = xp.astype(labels, xp.int64, copy=False)  # (and a bool arange is [False, True, True, ...])
     classes = xp.reshape(xp.arange(n_classes, dtype=labels.dtype, device=labels.device), (n_classes, 1))
     hot = labels == classes
     missed = ~xp.any(hot, axis=0)

@@ -78,9 +78,13 @@ class MixedPrecision(Optimizer):
         max_scale: float = 2.0**24,
     ) -> None:
         if not isinstance(optimizer, Optimizer):  # a name failed at the first step ("no attribute 't'")
+            hint = ""
+            if isinstance(optimizer, str):
+                hint = f": for an optimizer by name, pass fit(optimizer={optimizer!r}, precision='mixed')"
+            elif isinstance(optimizer, type):
+                hint = ": an instance, not the class"
             raise ValueError(
-                f"MixedPrecision wraps an Optimizer object (e.g. Adam(0.001)); got {optimizer!r}: for an "
-                f"optimizer by name, pass fit(optimizer={optimizer!r}, precision='mixed')"
+                f"MixedPrecision wraps an Optimizer object (e.g. Adam(0.001)); got {optimizer!r}{hint}"
             )
         if compute_dtype is not None and compute_dtype not in LOW_DTYPES:
             raise ValueError(f"compute_dtype must be one of {', '.join(LOW_DTYPES)}; got {compute_dtype!r}")

@@ -436,8 +436,19 @@ def test_apply_and_invert_take_what_fit_takes_and_refuse_a_rank_1_x(backend):
         norm.apply(np.array([2.0, 5.0]), backend)
     with pytest.raises(ValueError, match=r"^A must be 2-D \(n, m\); got shape \(2,\)$"):
         norm.invert(np.array([2.0, 5.0]), backend)
-    with pytest.raises(ValueError, match=r"^A has 3 rows but the normalization was fitted on 2$"):
+    pattern = (
+        r"^A has 3 rows \(outputs\) but the normalization was fitted on 2 targets; invert the outputs of "
+        r"the network whose targets it standardized$"
+    )
+    with pytest.raises(ValueError, match=pattern):
         norm.invert(np.ones((3, 4)), backend)
+    # integers (a plain list too) as fit takes them: the mean and std were cast to int64 (2.5 -> 2)
+    counts = Normalization.fit([[1, 2, 3, 4]], NP)
+    want = (np.arange(1.0, 5.0) - 2.5) / np.std(np.arange(1.0, 5.0))
+    np.testing.assert_allclose(to_host(backend, counts.apply([[1, 2, 3, 4]], backend))[0], want, rtol=1e-15)
+    np.testing.assert_allclose(
+        to_host(backend, counts.invert([[1, 2]], backend))[0], [3.618034, 4.736068], rtol=1e-6
+    )
 
 
 def test_a_feature_too_large_to_standardize_is_one_line_without_a_warning(tmp_path, capsys):

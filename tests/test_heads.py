@@ -222,6 +222,13 @@ def test_labels_that_are_no_whole_numbers_are_not_truncated_into_classes(backend
     assert dlcore.accuracy(predicted, backend.asarray([[0.0, 1.0, 2.0, 1.0]], dtype="float64")) == 0.75
     with pytest.raises(ValueError, match=r"class indices in 0 \.\. 2$"):
         dlcore.confusion_matrix(labels, predicted, 3)
+    # booleans are classes 0 and 1 (an arange in bool was [False, True, True]: torch counted class 2)
+    flags = backend.asarray([[True, False, True]], dtype="bool")
+    assert backend.to_numpy(dlcore.confusion_matrix(flags, flags, 3)).tolist() == [
+        [1, 0, 0],
+        [0, 2, 0],
+        [0, 0, 0],
+    ]
 
 
 def test_the_one_hot_hint_trains_on_every_backend(backend, host_rng):

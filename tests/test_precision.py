@@ -117,6 +117,13 @@ def test_an_unsupported_dtype_is_one_sentence_that_names_the_fix():
         r"optimizer by name, pass fit\(optimizer='adam', precision='mixed'\)$",
     ):
         MixedPrecision("adam")
+    # the by-name hint for names only (None was told "pass fit(optimizer=None, ...)")
+    with pytest.raises(ValueError, match=r"\(e\.g\. Adam\(0\.001\)\); got None$"):
+        MixedPrecision(None)
+    with pytest.raises(
+        ValueError, match=r"; got <class 'dlcore\.optimizers\.Adam'>: an instance, not the class$"
+    ):
+        MixedPrecision(Adam)
 
 
 # -- training ---------------------------------------------------------------------------------------
