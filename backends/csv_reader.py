@@ -135,10 +135,14 @@ def read_csv_rows(
                     width = len(cells)
                     first = cells if header is None and label_header else None
                 elif len(cells) != width and not rows and names is not None:  # no data row above yet
+                    fix = (
+                        "name every column (the label's too) or delete the header line"
+                        if width < len(cells)
+                        else "remove the extra names (or a trailing comma), or add the missing columns"
+                    )
                     raise ValueError(
                         f"{path}, line {line}: the header on line {header_line} names {width} column"
-                        f"{'s' if width > 1 else ''} but this row has {len(cells)}; name every column "
-                        "(the label's too) or delete the header line"
+                        f"{'s' if width > 1 else ''} but this row has {len(cells)}; {fix}"
                     )
                 elif len(cells) != width:
                     raise ValueError(

@@ -222,6 +222,11 @@ def test_bad_npz_data(tmp_path, arrays, message):
             r"label's too\) or delete the header line$",
         ),
         ("x1,x2,y\n1,2,0\n3,4\n", r"line 3: expected 3 columns like the rows above, got 2$"),
+        (  # wider: Excel's trailing comma; the header already names every column
+            "x1,x2,y,\n1,2,0\n3,4,1\n",
+            r"line 2: the header on line 1 names 4 columns but this row has 3; remove the extra names \(or a "
+            r"trailing comma\), or add the missing columns$",
+        ),
     ],
 )
 def test_a_header_narrower_than_the_rows_is_named_as_the_header(tmp_path, text, message):
