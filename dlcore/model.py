@@ -467,6 +467,7 @@ class Network:
                 l2 = check_number(l2, "l2")
                 if mixed is not None:  # what prepare and train_mixed would refuse, before a seed is drawn
                     mixed.check(self.backend, l2)
+                (opt if mixed is None else mixed.optimizer).check_state(self.params)  # another network's?
                 keep_prob = check_keep_prob(keep_prob)
                 if keep_prob < 1.0 and len(self.layer_dims) == 2:
                     raise ValueError(

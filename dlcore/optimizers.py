@@ -67,9 +67,34 @@ class Optimizer:
         the learning rate for gradient descent (the step is then one subtraction), else 1."""
         return 1.0
 
+    def check_state(self, params: Params) -> None:
+        """A ValueError, before anything changes, when this optimizer's state was made by steps on another
+        network: arrays of another library, device or shape than the parameters they are for (the
+        library's own error came half-way through a step, after the step count had moved on)."""
+        for states in self.state():
+            for name, state in states.items():
+                like = params.get(name)
+                if like is None:
+                    continue
+                if type(state) is not type(like):
+                    problem = f"is of type {_kind(state)} but {name} is of type {_kind(like)}"
+                elif state.shape != like.shape:  # one library: its own shape type on both sides
+                    problem = f"has shape {tuple(state.shape)} but {name} has {tuple(like.shape)}"
+                elif state.device != like.device:
+                    problem = f"is on device {state.device} but {name} on {like.device}"
+                else:
+                    continue
+                raise ValueError(
+                    f"this optimizer's state for {name} {problem}: it was stepped on another network; give "
+                    "each network its own optimizer"
+                )
+
     def step(self, params: Params, grads: Params, ops: Ops | None = None, scale: float = 1.0) -> Params:
         """One update of every parameter, in place, from the gradients ``grads`` times ``scale``."""
         ops = ops or ops_of(next(iter(params.values())))
+        if getattr(self, "_checked", None) != id(params):  # once per dict: a fit hands the same one each step
+            self.check_state(params)  # (2.6 µs, 8% of a planar Adam step, when made every step)
+            self._checked = id(params)
         self.t = self.t + 1  # rebound, never in place: a count kept on the device may be shared
         for name, value in params.items():
             grad = grads["d" + name]
@@ -123,22 +148,15 @@ class GradientDescent(Optimizer):
 
 
 def _state(states: Params, name: str, like: Array) -> Array:
-    """``states[name]``, zeros shaped like the parameter before the first step."""
+    """``states[name]``, zeros shaped like the parameter before the first step (checked against the
+    parameters by :meth:`Optimizer.check_state`)."""
     if name not in states:
         states[name] = namespace(like).zeros_like(like)
-    elif type(states[name]) is not type(like):  # a NumPy state and a torch parameter: the library's error
-        kind = lambda a: f"{type(a).__module__.split('.')[0]}.{type(a).__name__}"  # noqa: E731
-        raise ValueError(
-            f"this optimizer's state for {name} is of type {kind(states[name])} but {name} is of type "
-            f"{kind(like)}: it was stepped on a network of another backend; give each network its own "
-            "optimizer"
-        )
-    elif tuple(states[name].shape) != tuple(like.shape):
-        raise ValueError(
-            f"this optimizer's state for {name} has shape {tuple(states[name].shape)} but {name} has "
-            f"{tuple(like.shape)}: it was stepped on another network; give each network its own optimizer"
-        )
     return states[name]
+
+
+def _kind(a: Array) -> str:
+    return f"{type(a).__module__.split('.')[0]}.{type(a).__name__}"
 
 
 def _check_beta(beta: float, name: str) -> float:

@@ -481,18 +481,24 @@ def test_an_optimizer_stepped_on_another_network_is_refused(backend):
         ValueError, match=r"state for W1 has shape \(8, 2\) but W1 has \(3, 2\): .*its own optimizer"
     ):
         Network([2, 3, 1], backend=backend).fit(X, Y, iterations=2, optimizer=opt)
-    # the same shapes on another backend: the library's own error ("Only Array objects are allowed")
-    other = "array_api_strict" if backend.name == "numpy" else "numpy"
-    net = Network([2, 8, 1], backend=other)
-    before = {k: net.backend.to_numpy(v).copy() for k, v in net.params.items()}
+    # the same shapes on another backend (or device): the library's own error ("Only Array objects are
+    # allowed") half-way through the first step, after the step count had moved on and the fit had counted
+    devices = {"numpy": "array_api_strict", "array_api_strict:CPU_DEVICE": "array_api_strict:device1"}
+    other = devices.get(backend.spec(), "numpy")
+    net, fresh = (Network([2, 8, 1], backend=other, seed=5) for _ in range(2))
+    before, t = {k: net.backend.to_numpy(v).copy() for k, v in net.params.items()}, opt.t
     pattern = (
-        r"^this optimizer's state for W1 is of type \S+ but W1 is of type \S+: it was stepped on a network "
-        r"of another backend; give each network its own optimizer$"
+        r"^this optimizer's state for W1 (is of type \S+ but W1 is of type \S+|is on device .* but W1 on "
+        r".*): it was stepped on another network; give each network its own optimizer$"
     )
+    Xh, Yh = backend.to_numpy(X), backend.to_numpy(Y)
     with pytest.raises(ValueError, match=pattern):
-        net.fit(backend.to_numpy(X), backend.to_numpy(Y), iterations=2, optimizer=opt)
+        net.fit(Xh, Yh, iterations=2, optimizer=opt)
     for k, v in before.items():  # refused before any update
         np.testing.assert_array_equal(net.backend.to_numpy(net.params[k]), v)
+    assert opt.t == t
+    options = dict(epochs=2, batch_size=8, optimizer="adam")  # and the refused fit drew no seed
+    assert net.fit(Xh, Yh, **options).costs == fresh.fit(Xh, Yh, **options).costs
 
 
 def test_numpys_longdouble_data_trains_on_every_backend(backend):

@@ -113,6 +113,21 @@ def test_state_is_shaped_like_the_parameters_on_their_device(backend):
     np.testing.assert_array_equal(to_host(backend, grads["dW1"]), 0.5)  # gradients are not touched
 
 
+def test_a_step_on_another_networks_parameters_is_refused_before_the_count_moves(backend):
+    """The state is checked once per parameter dict (not every step: 8% of a planar Adam step), so a
+    new dict of another library is still checked before anything changes."""
+    params, _, _, _, as_dev = _setup(backend, "float64", np.random.default_rng(1))
+    opt = Adam(0.05)
+    grads = as_dev({f"d{k}": np.ones(tuple(v.shape)) for k, v in params.items()})
+    opt.step(params, grads)
+    opt.step(params, grads)
+    # NumPy arrays: another library's, or on numpy another network's shapes
+    other = {k: np.ones((7,) if backend.name == "numpy" else tuple(v.shape)) for k, v in params.items()}
+    with pytest.raises(ValueError, match=r"^this optimizer's state for \w+ (is of type|has shape)"):
+        opt.step(other, {f"d{k}": v for k, v in other.items()})
+    assert opt.t == 2
+
+
 def test_gradient_descent_is_the_plain_update(backend):
     from dlcore.propagation import update
 
