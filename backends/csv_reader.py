@@ -112,8 +112,8 @@ def read_csv_rows(
     Raises:
         ValueError: naming the file, line and column of the first bad cell.
     """
+    storage.check_readable(path, "CSV file")  # before Path(): Path("") is "."
     path = Path(path)
-    storage.check_readable(path, "CSV file")
     rows: list[list[float]] = []
     names: list[str] | None = None
     first: list[str] | None = None  # line 1's cells as written, while it may still be a header
@@ -244,8 +244,8 @@ def read_csv(path: str | Path, header: bool | None = None) -> tuple[np.ndarray, 
         ValueError: the file, line and column of the first bad cell; rows of different lengths; a file
             separated by semicolons or tabs (named); no data; not UTF-8.
     """
+    storage.check_readable(path, "CSV file")  # before Path(): Path("") is "."
     path = Path(path)
-    storage.check_readable(path, "CSV file")
     fast = _fast(path, header)
     if fast is not None:
         return fast
@@ -269,8 +269,8 @@ def read_labeled_csv(
     columns has no label column, and its last column must hold numbers. ``header``: whether line 1 names
     the columns (see the module's docstring).
     """
+    storage.check_readable(path, "CSV file")  # before Path(): Path("") is "."
     path = Path(path)
-    storage.check_readable(path, "CSV file")
     fast = _fast(path, header)
     if fast is not None:
         check_width(path, fast[0].shape[1], n_features)

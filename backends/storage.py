@@ -309,6 +309,8 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, Any], meta: dict[str, An
 
 def check_readable(path: str | os.PathLike, what: str = "file") -> None:
     """A ValueError naming ``path`` unless it is an existing file (not a directory)."""
+    if not os.fspath(path):  # as Path, "" is ".": it was ". is a directory, not a model file"
+        raise ValueError(f"the {what}'s path is empty; give the path of one")
     path = Path(path)
     if not path.exists():
         raise ValueError(f"no such {what}: {path}")
@@ -357,8 +359,8 @@ def inspect_npz(path: str | os.PathLike, what: str = "file") -> dict[str, Member
             dtype do not match the size the archive declares, Python objects (pickle), or a total size
             larger than the memory available (a small file that inflates to gigabytes).
     """
+    check_readable(path, what)  # before Path(): Path("") is "."
     path = Path(path)
-    check_readable(path, what)
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a {what} in .npz format (not a zip archive, or truncated)")
     members: dict[str, Member] = {}
@@ -420,8 +422,8 @@ def load_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarra
             entry holding Python objects (which would need pickle), or more than memory can hold.
             The message names the path.
     """
-    path = Path(path)
     members = inspect_npz(path, what)
+    path = Path(path)
     return _read_members(path, list(members))
 
 
@@ -436,8 +438,8 @@ def load_npz_with_meta(
     per array dimension, and handed with the declared members to ``check(meta, members)``, which may
     refuse the file (ValueError) before any array is read.
     """
-    path = Path(path)
     members = inspect_npz(path, what)
+    path = Path(path)
     meta = None
     if META_KEY in members:
         arrays = [m for m in members.values() if m.name != META_KEY]

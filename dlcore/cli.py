@@ -939,7 +939,6 @@ CLI_WORDS = {
         ),
     },
     "predict": {
-        "written by Network.save": "written by dlcore train --out",
         "header=True": "--header yes",
         "header=False": "--header no",
         "use dtype='float64'": "train the model with --dtype float64",

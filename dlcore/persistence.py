@@ -165,8 +165,6 @@ def read_model(path: str | os.PathLike) -> tuple[dict, dict[str, Any]]:
         ValueError: missing, truncated, corrupt, foreign or newer-format file, shapes that do not match the
             metadata, or non-finite weights; the message says which.
     """
-    if not os.fspath(path):  # Path("") is ".": it said ". is a directory, not a model file"
-        raise ValueError("the model file's path is empty; give the path of a .npz written by Network.save")
     checked: dict = {}
 
     def check(meta: dict | None, members: dict[str, Any]) -> None:

@@ -337,15 +337,17 @@ def test_predict_refuses_bad_model_files_and_overwrites_nothing(capsys, tmp_path
     assert (tmp_path / "pred.csv").read_text() == "keep me"
 
 
-def test_an_empty_model_path_says_so(capsys):
-    """Path("") is ".": it said ". is a directory, not a model file"."""
+def test_an_empty_path_says_so(capsys):
+    """Path("") is ".": it said ". is a directory, not a model file" (and "not a data file", "not a CSV
+    file" from the data readers)."""
+    from dlcore.data import load_csv, load_npz
+
     code, _, err = run(capsys, "predict", "--model", "", "--data", "planar")
-    assert_one_line_error(
-        code, err, r"^dlcore: error: the model file's path is empty; give the path of a \.npz written by "
-        r"dlcore train --out$"
-    )  # fmt: skip
-    with pytest.raises(ValueError, match=r"^the model file's path is empty; .* written by Network\.save$"):
-        Network.load("")
+    assert_one_line_error(code, err, r"^dlcore: error: the model file's path is empty; give the path of one$")
+    for read, what in ((Network.load, "model file"), (lambda p: load_npz(p, "numpy"), "data file"),
+                       (lambda p: load_csv(p, "numpy"), "CSV file")):  # fmt: skip
+        with pytest.raises(ValueError, match=rf"^the {what}'s path is empty; give the path of one$"):
+            read("")
 
 
 def test_predict_refuses_a_truncated_model_and_wrong_data(capsys, tmp_path, saved_model):
