@@ -31,7 +31,7 @@ def _check_room(backend: Any, m: Any, name: str) -> None:
     m = check_positive_int(m, "m")
     what, fix = f"generating {m:,} examples of {name}", "use fewer examples"
     host, backend = get_backend("numpy"), get_backend(backend)
-    check_fits(HOST_BYTES_PER_EXAMPLE * m, host, what, fix)
+    check_fits(HOST_BYTES_PER_EXAMPLE * m, host, what, fix, where="the host (the sets are drawn there)")
     if backend is not host:
         check_fits(3 * 8 * m, backend, what, fix)
 

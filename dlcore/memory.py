@@ -24,13 +24,15 @@ def parameter_count(layer_dims: Sequence[int]) -> int:
     return sum(n * n_prev + n for n_prev, n in zip(layer_dims[:-1], layer_dims[1:], strict=False))
 
 
-def check_fits(need: int, backend: Any, what: str, fix: str) -> None:
-    """A ValueError when ``need`` bytes exceed what ``backend`` says is available (no check if unknown)."""
+def check_fits(need: int, backend: Any, what: str, fix: str, where: str | None = None) -> None:
+    """A ValueError when ``need`` bytes exceed what ``backend`` says is available (no check if unknown);
+    ``where`` names the memory in the message (default: the backend and its device)."""
     available = backend.available_memory()
     if available is not None and need > available:
+        where = where or f"{backend.name} ({backend.device_name()})"
         raise ValueError(
             f"{what} needs about {_gib(need)}, more than the {_gib(available)} of memory available on "
-            f"{backend.name} ({backend.device_name()}); {fix}"
+            f"{where}; {fix}"
         )
 
 

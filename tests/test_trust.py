@@ -596,7 +596,7 @@ def test_a_generated_set_too_large_for_memory_is_refused_before_it_is_drawn(caps
     m = 2**30 // HOST_BYTES_PER_EXAMPLE + 1
     pattern = (
         rf"^generating {m:,} examples of {name} needs about 1\.0 GiB, more than the 1\.0 GiB of memory "
-        r"available on numpy \(CPU\); use fewer examples$"
+        r"available on the host \(the sets are drawn there\); use fewer examples$"
     )
     with pytest.raises(ValueError, match=pattern):
         DATASETS[name]("numpy", m=m)
