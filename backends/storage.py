@@ -38,6 +38,7 @@ except ImportError:  # Windows: stale temporaries are recognised by their dead w
     fcntl = None  # type: ignore[assignment]
 
 import numpy as np
+from dlcore.backends.base import to_numpy
 
 META_KEY = "__meta__"
 #: a temporary file this old (seconds) whose writer holds no lock is stale even if its pid is alive again
@@ -265,10 +266,21 @@ def as_json(value: Any, name: str) -> Any:
     names), or a ValueError naming what JSON cannot hold (``name``: the value's name in the message)."""
 
     def plain(item: Any) -> Any:
-        if isinstance(item, np.generic | np.ndarray):
-            return item.tolist()
+        if isinstance(item, np.generic) or hasattr(item, "__dlpack__"):  # any backend's array or scalar
+            return to_numpy(item).tolist()
         raise TypeError(f"{name} holds {item!r} ({type(item).__name__}), which JSON cannot store")
 
+    def check_keys(item: Any) -> None:  # json writes 1 as "1": info[1] was a KeyError once loaded
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    raise ValueError(f"{name} has the key {key!r}; JSON's keys are strings: use {str(key)!r}")
+                check_keys(inner)
+        elif isinstance(item, list | tuple):
+            for inner in item:
+                check_keys(inner)
+
+    check_keys(value)
     try:
         return json.loads(json.dumps(value, default=plain))
     except TypeError as exc:  # plain's, or a key that is no string, number, bool or None
