@@ -36,18 +36,6 @@ def num_batches(m: int, batch_size: int) -> int:
     return math.ceil(m / batch_size)
 
 
-def schedule(
-    m: int, batch_size: int, iterations: int | None, epochs: int | None
-) -> tuple[int, int, int | None]:
-    """``(T, epochs, max_iterations)`` for m columns in batches of ``batch_size``: T updates per epoch;
-    given ``epochs``, no update limit; given ``iterations``, ceil(iterations / T) epochs, the last one
-    stopping after update number ``iterations``."""
-    T = num_batches(m, batch_size)
-    if epochs is not None:
-        return T, epochs, None
-    return T, math.ceil(iterations / T), iterations
-
-
 def shuffle_columns(X: Array, Y: Array, rng: Any) -> tuple[Array, Array]:
     """The same random permutation of the m columns of X: (n_x, m) and Y: (n_y, m)."""
     xp = namespace(X)
