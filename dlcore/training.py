@@ -60,7 +60,7 @@ class History:
     val_costs: list[float] = field(default_factory=list)
     stopped_early: bool = False
     best_epoch: int | None = None
-    #: the updates made (with early stopping, more than the restored parameters had seen)
+    #: the updates made (with early stopping or a divergence, more than the restored parameters had seen)
     updates: int = 0
 
     def append(self, iteration: int, cost: float, epoch: int | None = None) -> None:
@@ -291,6 +291,7 @@ def train(
                 if target is not None:
                     optimizer.restore(params, target)
                 reset = optimizer.reset_state()  # its moments hold what blew up: a retry starts afresh
+                history.updates = at  # the updates made, as documented (it stayed 0); kept: the message's
                 why = f", more than {factor:g} times its first value {first:.6g}," if runaway else ""
                 raise _diverged(J, epoch, at, kept, optimizer, history, why, reset)
             history.append(start, J, epoch)
@@ -486,8 +487,8 @@ def train(
             raise
         except KeyboardInterrupt as exc:  # the same on every rank, after a whole update (Ctrl-C, SIGTERM)
             exc.mid_update = writing[0]  # a second signal acted at once, in the middle of the writes
-            if not updated:  # the epochs done so far
-                optimizer.advance_schedule(epoch)
+            if not updated:  # the epochs done so far (one stopped after its last update counts: it was
+                optimizer.advance_schedule(iteration // plan.batches_per_epoch)  # left one epoch behind)
             history.updates = iteration
             raise
         except BaseException as exc:

@@ -508,6 +508,27 @@ def test_divergence_rolls_back_on_every_path_of_fit(kwargs, lr):
     if not info.value.history.costs:  # no check passed: back to the initial parameters
         for k, v in initial.items():
             np.testing.assert_array_equal(net.parameters_numpy()[k], v)
+    assert info.value.history.updates == info.value.iteration  # the updates made (it stayed 0)
+
+
+@pytest.mark.parametrize(("batch_size", "at", "epochs_done"), [(50, 4, 2), (50, 5, 2), (None, 5, 5)])
+def test_an_interrupted_fit_carries_the_decay_on_from_the_epochs_it_completed(batch_size, at, epochs_done):
+    """A Ctrl-C right after an epoch's last update left the schedule one epoch behind (with a full
+    batch, every time): a fit stopped after 2 whole epochs went on at epoch 1's learning rate."""
+    from dlcore.optimizers import GradientDescent
+
+    X, Y = planar(get_backend("numpy"), m=100)
+    opt = GradientDescent(0.5, decay_rate=1.0)
+
+    def press(i):
+        if i == at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Network([2, 4, 1], backend="numpy", seed=1).fit(
+            X, Y, epochs=10, batch_size=batch_size, optimizer=opt, progress=press
+        )
+    assert opt.first_epoch == epochs_done
 
 
 # -- Ctrl-C ----------------------------------------------------------------------------------------
