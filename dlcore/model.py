@@ -41,6 +41,7 @@ from dlcore.training import (
     train,
 )
 from dlcore.validation import (
+    check_callable,
     check_features,
     check_learning_rate,
     check_number,
@@ -469,6 +470,8 @@ class Network:
                     mixed.check(self.backend, l2)
                 (opt if mixed is None else mixed.optimizer).check_state(self.params)  # another network's?
                 keep_prob = check_keep_prob(keep_prob)
+                check_callable(callback, "callback")
+                check_callable(progress, "progress")
                 if keep_prob < 1.0 and len(self.layer_dims) == 2:
                     raise ValueError(
                         f"keep_prob={keep_prob:g} drops hidden units, and this network has no hidden layer: "

@@ -39,7 +39,7 @@ from dlcore.minibatch import check_batch_size, mini_batches, num_batches
 from dlcore.ops import Ops, ops_of
 from dlcore.optimizers import GradientDescent, Optimizer
 from dlcore.regularization import add_l2_gradients, check_keep_prob, forward_with_dropout, l2_cost
-from dlcore.validation import check_positive_int
+from dlcore.validation import check_callable, check_positive_int
 
 Array = Any
 Params = dict[str, Array]
@@ -266,6 +266,8 @@ def train(
         factor = check_divergence_factor(divergence_factor)
         cost_every = check_positive_int(cost_every, "cost_every")
         keep_prob = check_keep_prob(keep_prob)
+        check_callable(callback, "callback")
+        check_callable(progress, "progress")
         if keep_prob < 1.0 and rng is None:
             raise ValueError("dropout (keep_prob < 1) draws its masks from rng: pass rng=backend.rng(seed)")
         if patience is not None and validation is None:

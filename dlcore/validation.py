@@ -184,6 +184,13 @@ def check_targets(Y: Any, n_y: int, m: int, backend: Any, dtype: Any, normalizat
     return in_dtype(Y, backend, dtype, "Y", normalization)
 
 
+def check_callable(function: Any, name: str) -> None:
+    """A ValueError unless ``function`` is None or callable (a callback given a file name failed only
+    after training had begun)."""
+    if function is not None and not callable(function):
+        raise ValueError(f"{name} must be a function (or None); got {function!r}")
+
+
 def check_seed(seed: Any) -> int | None:
     """``seed`` as accepted by the random generators: ``None`` (fresh entropy) or an integer >= 0."""
     if seed is None:

@@ -511,6 +511,21 @@ def test_divergence_rolls_back_on_every_path_of_fit(kwargs, lr):
     assert info.value.history.updates == info.value.iteration  # the updates made (it stayed 0)
 
 
+@pytest.mark.parametrize("name", ["callback", "progress"])
+def test_a_callback_that_is_no_function_is_refused_before_training(name):
+    """callback="log.txt" failed with "'str' object is not callable" after an epoch of updates, the fit
+    counted (the next one drew other shuffles)."""
+    X, Y = planar(get_backend("numpy"), m=100)
+    net, fresh = (Network([2, 4, 1], backend="numpy", seed=1) for _ in range(2))
+    before = net.parameters_numpy()
+    with pytest.raises(ValueError, match=rf"^{name} must be a function \(or None\); got 'log\.txt'$"):
+        net.fit(X, Y, 0.5, epochs=3, batch_size=50, **{name: "log.txt"})
+    for k, v in before.items():
+        np.testing.assert_array_equal(net.parameters_numpy()[k], v)
+    options = dict(epochs=2, batch_size=50, keep_prob=0.8)
+    assert net.fit(X, Y, 0.5, **options).costs == fresh.fit(X, Y, 0.5, **options).costs
+
+
 @pytest.mark.parametrize(("batch_size", "at", "epochs_done"), [(50, 4, 2), (50, 5, 2), (None, 5, 5)])
 def test_an_interrupted_fit_carries_the_decay_on_from_the_epochs_it_completed(batch_size, at, epochs_done):
     """A Ctrl-C right after an epoch's last update left the schedule one epoch behind (with a full
