@@ -30,6 +30,7 @@ from dlcore.minibatch import train_validation_split
 from dlcore.model import Network
 from dlcore.optimizers import OPTIMIZERS
 from dlcore.persistence import NotAModelFile
+from dlcore.regularization import l2_cost
 from dlcore.training import DIVERGENCE_FACTOR, ConsoleProgress, History, Plan, TrainingDiverged, format_cost
 
 #: --iterations when neither --iterations nor --epochs is given
@@ -553,7 +554,8 @@ def train(args: argparse.Namespace) -> int:
         dtype = f"{args.dtype} masters, {args.precision} compute" if args.precision else args.dtype
         _report(net, X_fit, Y_fit, held, X_test, Y_test, backend, dtype, seconds, args.classes)
         if args.out:
-            _save(net, args.out, _model_info(args, backend, history.costs[-1], progress.done, history))
+            final = _final_cost(net, history, X_fit, Y_fit, args.l2)
+            _save(net, args.out, _model_info(args, backend, final, progress.done, history))
             print(f"model saved to {args.out}")
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep the work done so far
         progress.close()
@@ -634,6 +636,18 @@ def _print_confusion(net: Network, X: Any, Y: Any, backend: Any, classes: Any = 
         print("classes: " + ", ".join(f"{i} = {name}" for i, name in enumerate(classes)))
 
 
+def _final_cost(net: Network, history: History, X: Any, Y: Any, l2: float) -> float:
+    """The training cost of the parameters being saved: the last one recorded, or, where early stopping
+    restored earlier parameters, theirs, measured now as the recorded ones are (with L2's term): the
+    last recorded one belonged to parameters thrown away."""
+    if history.best_epoch is None:
+        return history.costs[-1]
+    J = net.cost(X, Y)
+    if l2:
+        J += float(l2_cost(net.params, l2, X.shape[1]))
+    return J
+
+
 def _model_info(
     args: argparse.Namespace, backend: Any, final_cost: float | None, updates: int, history: Any = None
 ) -> dict:
@@ -648,6 +662,7 @@ def _model_info(
         "validation_split": args.validation_split,
         "patience": args.patience,
         "stopped_early": bool(history.stopped_early) if history is not None else False,
+        "best_epoch": history.best_epoch if history is not None else None,  # whose parameters were kept
         **({"classes": list(args.classes)} if getattr(args, "classes", None) else {}),
         "batch_size": args.batch_size,
         "optimizer": args.optimizer,

@@ -48,7 +48,9 @@ Params = dict[str, Array]
 @dataclass
 class History:
     """Costs recorded by :func:`train`: ``costs[i]`` is J with the parameters after ``iterations[i]``
-    updates (the last entry: after the final update); ``epochs[i]`` is the number of epochs done then."""
+    updates (the last entry: after the final update, unless early stopping restored earlier parameters:
+    then none is measured, and ``best_epoch`` says which were kept); ``epochs[i]`` is the number of
+    epochs done then."""
 
     iterations: list[int] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)

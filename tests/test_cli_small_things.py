@@ -345,3 +345,29 @@ def test_labels_counted_from_1_warn_that_class_0_is_empty(capsys, tmp_path):
     np.savetxt(data, np.column_stack([X, np.where(X[:, 0] > 0, 2, 0)]), delimiter=",")  # 0..2, 1 unused
     code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--epochs", "2", "--quiet")
     assert code == 0 and "warning" not in err
+
+
+@pytest.mark.parametrize("l2", ["0", "0.1"])
+def test_after_early_stopping_the_saved_final_cost_is_the_kept_parameters(tmp_path, monkeypatch, capsys, l2):
+    """It was the last recorded cost, of parameters early stopping then threw away (0.2529 where the kept
+    ones cost 0.3949); the file now also says whose parameters it holds."""
+    from dlcore.regularization import l2_cost
+
+    seen = {}
+    fit = Network.fit
+
+    def spy(self, X, Y, *args, **kwargs):
+        seen["X"], seen["Y"] = X, Y
+        return fit(self, X, Y, *args, **kwargs)
+
+    monkeypatch.setattr(Network, "fit", spy)
+    out = tmp_path / "es.npz"
+    argv = "train --backend numpy --dataset moons --samples 200 --layers 2,32,1 --optimizer adam --lr 0.05 "
+    argv += "--epochs 300 --batch-size 16 --validation-split 0.3 --patience 3 --cost-every 1 "
+    argv += f"--l2 {l2} --out {out}"
+    code, _, _ = run(capsys, *argv.split())
+    assert code == 0
+    net = Network.load(out, "numpy")
+    assert net.info["stopped_early"] and net.info["best_epoch"] is not None
+    J = net.cost(seen["X"], seen["Y"]) + float(l2_cost(net.params, float(l2), seen["X"].shape[1]))
+    assert net.info["final_cost"] == pytest.approx(J, rel=1e-12)
