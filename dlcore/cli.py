@@ -554,7 +554,7 @@ def train(args: argparse.Namespace) -> int:
         dtype = f"{args.dtype} masters, {args.precision} compute" if args.precision else args.dtype
         _report(net, X_fit, Y_fit, held, X_test, Y_test, backend, dtype, seconds, args.classes)
         if args.out:
-            final = _final_cost(net, history, X_fit, Y_fit, args.l2)
+            final = _final_cost(net, history, X_fit, Y_fit, args.l2 * T)
             _save(net, args.out, _model_info(args, backend, final, progress.done, history))
             print(f"model saved to {args.out}")
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep the work done so far
@@ -638,8 +638,8 @@ def _print_confusion(net: Network, X: Any, Y: Any, backend: Any, classes: Any = 
 
 def _final_cost(net: Network, history: History, X: Any, Y: Any, l2: float) -> float:
     """The training cost of the parameters being saved: the last one recorded, or, where early stopping
-    restored earlier parameters, theirs, measured now as the recorded ones are (with L2's term): the
-    last recorded one belonged to parameters thrown away."""
+    restored earlier parameters, theirs, measured now as the recorded ones are (with L2's term, ``l2``
+    times the batches per epoch): the last recorded one belonged to parameters thrown away."""
     if history.best_epoch is None:
         return history.costs[-1]
     J = net.cost(X, Y)

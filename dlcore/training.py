@@ -484,8 +484,9 @@ def train(
                 return history
             # the cost after the last update, on all of X (without dropout)
             J_final = full_cost(X, Y)
-            if l2:
-                J_final = J_final + l2_cost(params, l2, plan.m)
+            if l2:  # as an epoch's record carries it: each batch's lambda / (2 m_b) weighted by m_b / m,
+                # T lambda / (2 m) in all (once, the last entry fell by (T - 1) lambda / (2 m) ||W||^2)
+                J_final = J_final + l2_cost(params, l2 * plan.batches_per_epoch, plan.m)
             check(J_final, iteration, epoch + 1, None, iteration)
         except TrainingDiverged:  # the same on every rank: no one is left waiting
             raise

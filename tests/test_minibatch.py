@@ -59,6 +59,18 @@ def test_a_plan_is_checked_where_it_is_made(args, message):
     assert Plan.of(400, 64, None, 3) == Plan(400, 64, 3, None)
 
 
+def test_the_last_recorded_cost_is_on_the_epochs_scale_with_l2(backend):
+    """Each batch's cost carries lambda / (2 m_b) ||W||^2, so an epoch's mean carries T lambda / (2 m)
+    ||W||^2; the final cost carried it once: with a learning rate too small to move anything, the last
+    entry fell by (T - 1) lambda / (2 m) ||W||^2 (0.68 here) below the others."""
+    X, Y = planar(backend, m=100)
+    net = Network([2, 16, 1], init="he", backend=backend, seed=1)
+    h = net.fit(X, Y, 1e-9, epochs=3, batch_size=20, l2=1.0)  # T = 5
+    assert h.costs[-1] == pytest.approx(h.costs[-2], rel=1e-6)
+    W2 = sum(float(np.sum(to_host(backend, net.params[f"W{l}"]) ** 2)) for l in (1, 2))
+    assert h.costs[-1] == pytest.approx(net.cost(X, Y) + 5 * 1.0 / (2 * 100) * W2, rel=1e-12)
+
+
 def test_same_seed_same_shuffle_on_every_backend(backend):
     def order(be):
         Y = be.asarray(np.arange(50.0).reshape(1, 50))
