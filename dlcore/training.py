@@ -54,7 +54,8 @@ class History:
 
     iterations: list[int] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
-    #: the epoch of each record, the validation cost measured after each recorded epoch (val_costs[i]:
+    #: the epoch of each record, the validation cost (the head's loss alone: no L2 term, no dropout)
+    #: measured after each recorded epoch (val_costs[i]:
     #: the parameters after epochs[i] + 1 epochs; then the final parameters', when their epoch was not
     #: recorded and no early stopping restored others), whether early stopping ended training, and the epochs
     #: done when the restored parameters were made (a fit of that many epochs ends on them)
