@@ -261,9 +261,10 @@ def write_text_atomic(path: str | os.PathLike, write: Callable[[IO[str]], None])
 
 
 def as_json(value: Any, name: str) -> Any:
-    """``value`` as the JSON a file will hold: tuples as lists, NumPy scalars and arrays as numbers and
-    lists (``np.int64(3)`` was json's TypeError; ``("cat", "dog")`` was refused as no list of class
-    names), or a ValueError naming what JSON cannot hold (``name``: the value's name in the message)."""
+    """``value`` as the JSON a file will hold: tuples as lists, any backend's scalars and arrays as numbers
+    and lists (``np.int64(3)`` was json's TypeError; ``("cat", "dog")`` was refused as no list of class
+    names), or a ValueError naming what JSON cannot hold or a key that is no string (``name``: the
+    value's name in the message)."""
 
     def plain(item: Any) -> Any:
         if isinstance(item, np.generic) or hasattr(item, "__dlpack__"):  # any backend's array or scalar
@@ -283,10 +284,8 @@ def as_json(value: Any, name: str) -> Any:
     check_keys(value)
     try:
         return json.loads(json.dumps(value, default=plain))
-    except TypeError as exc:  # plain's, or a key that is no string, number, bool or None
-        where = "" if str(exc).startswith(name) else f"{name}: "
-        fix = "use numbers, strings, True/False/None and lists or dicts of them"
-        raise ValueError(f"{where}{exc}; {fix}") from None
+    except TypeError as exc:  # plain's
+        raise ValueError(f"{exc}; use numbers, strings, True/False/None and lists or dicts of them") from None
 
 
 def encode_json(meta: dict[str, Any]) -> np.ndarray:
