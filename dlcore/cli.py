@@ -786,6 +786,10 @@ def predict(args: argparse.Namespace) -> int:
     _say_auto(backend, sys.stdout if args.out else sys.stderr)  # keep stdout pure CSV
     P = backend.to_numpy(net.predict_proba(X))  # (n[L], m); the network normalizes X itself
     predicted = backend.to_numpy(net.predict(X))  # the head's rule: 0/1, class index, or the values
+    accuracy = ""
+    if Y is not None:  # Y checked as training checks it, before its labels are looked up by name below
+        metric = net.score(X, Y)  # (a label beyond the class names was an IndexError there)
+        accuracy = f"; R^2: {metric:.4f}" if net.task == "regression" else f"; accuracy: {_percent(metric)}"
     truth = None if Y is None else backend.to_numpy(Y).reshape(-1).tolist()
     if net.task == "regression":
         header = "index," + ",".join(f"prediction{k if len(P) > 1 else ''}" for k in range(len(P)))
@@ -814,10 +818,7 @@ def predict(args: argparse.Namespace) -> int:
         for i, row in enumerate(rows):
             f.write(row + (true[i] if true else "") + "\n")
 
-    count, accuracy = f"{len(rows)} predictions", ""
-    if Y is not None:
-        metric = net.score(X, Y)  # checks Y like training does
-        accuracy = f"; R^2: {metric:.4f}" if net.task == "regression" else f"; accuracy: {_percent(metric)}"
+    count = f"{len(rows)} predictions"
     if args.out:
         from dlcore.backends.storage import write_text_atomic
 

@@ -337,6 +337,24 @@ def test_predict_refuses_bad_model_files_and_overwrites_nothing(capsys, tmp_path
     assert (tmp_path / "pred.csv").read_text() == "keep me"
 
 
+def test_predict_checks_y_before_naming_its_labels(capsys, tmp_path):
+    """A label beyond the model's class names (an .npz Y holding 2 for a no/yes model) was a traceback,
+    IndexError, exit 1: the names were looked up before Y was checked."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    (tmp_path / "d.csv").write_text(
+        "x1,x2,label\n" + "".join(f"{a},{b},{'yes' if a > 0 else 'no'}\n" for a, b in X)
+    )
+    code, _, _ = run(capsys, "train", "--backend", "numpy", "--dataset", str(tmp_path / "d.csv"), "--quiet",
+                     "--out", str(tmp_path / "m.npz"))  # fmt: skip
+    assert code == 0
+    np.savez(tmp_path / "b.npz", X=rng.standard_normal((2, 5)), Y=np.array([0, 1, 2, 1, 0]))
+    model, data = str(tmp_path / "m.npz"), str(tmp_path / "b.npz")
+    code, out, err = run(capsys, "predict", "--backend", "numpy", "--model", model, "--data", data)
+    assert_one_line_error(code, err, r"^dlcore: error: Y must hold binary labels 0 or 1 \(found 2\)")
+    assert out == ""
+
+
 def test_an_empty_path_says_so(capsys):
     """Path("") is ".": it said ". is a directory, not a model file" (and "not a data file", "not a CSV
     file" from the data readers)."""
