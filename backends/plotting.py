@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +32,14 @@ def check_available(path: Any = None) -> None:
 
     formats = FigureCanvasBase.get_supported_filetypes()
     suffix = os.path.splitext(str(path))[1][1:].lower()  # as savefig reads it (a bare ".png": none)
+    if suffix == "pgf":  # drawn by a TeX system: without one, savefig failed after all the training
+        from matplotlib import rcParams
+
+        tex = rcParams["pgf.texsystem"]
+        if shutil.which(tex) is None:
+            raise ValueError(
+                f"{path}: .pgf needs {tex} (a TeX system), which is not installed here; use .pdf or .svg"
+            )
     if suffix not in formats:
         raise ValueError(
             f"{path}: {'.' + suffix if suffix else 'no file extension'} is not an image format; "

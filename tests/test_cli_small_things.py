@@ -174,6 +174,18 @@ def test_a_bad_plot_extension_is_refused_before_training(capsys, tmp_path):
     assert code == 2 and ".xyz is not an image format" in err and "accuracy" not in out
 
 
+def test_a_pgf_picture_without_tex_is_refused_before_training(capsys, tmp_path, monkeypatch):
+    """matplotlib lists .pgf, which it draws with a TeX system: without one, savefig failed after the
+    training (RuntimeError: 'xelatex' not found, a 60-line traceback, exit 1)."""
+    pytest.importorskip("matplotlib")
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    code, out, err = run(capsys, *BASE, "--iterations", "20", "--plot", tmp_path / "p.pgf")
+    assert code == 2 and "accuracy" not in out and len(err.splitlines()) == 1
+    assert err.endswith(".pgf needs xelatex (a TeX system), which is not installed here; use .pdf or .svg\n")
+
+
 def test_quiet_prints_only_the_final_report(capsys):
     code, out, err = run(capsys, "train", "--backend", "auto", "--iterations", "50", "--quiet")
     assert code == 0 and not err
