@@ -384,3 +384,12 @@ def test_after_early_stopping_the_saved_final_cost_is_the_kept_parameters(tmp_pa
     m = seen["X"].shape[1]  # in batches of 16: an epoch's records carry T lambda / (2 m) ||W||^2
     J = net.cost(seen["X"], seen["Y"]) + float(l2_cost(net.params, float(l2) * -(-m // 16), m))
     assert net.info["final_cost"] == pytest.approx(J, rel=1e-12)
+
+
+def test_a_score_is_never_rounded_to_a_perfect_or_null_one():
+    """3,999 right of 4,000 printed "accuracy: 100.0%" (predict's CSV had the wrong row)."""
+    from dlcore.cli import _percent
+
+    assert [_percent(f) for f in (1.0, 3999 / 4000, 0.9995, 0.999, 0.95, 0.0004, 0.0005, 0.0)] == [
+        "100.0%", ">99.9%", ">99.9%", "99.9%", "95.0%", "<0.1%", "0.1%", "0.0%"
+    ]  # fmt: skip
