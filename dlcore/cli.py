@@ -555,7 +555,7 @@ def train(args: argparse.Namespace) -> int:
         progress.close()
         backend.synchronize()
         seconds = time.perf_counter() - start
-        if history.val_costs and not args.quiet:
+        if history.val_costs:  # part of the result, --quiet too: whose parameters are kept
             print(_validation_summary(history, args.patience, "epoch" if T > 1 else "iteration"))
         dtype = f"{args.dtype} masters, {args.precision} compute" if args.precision else args.dtype
         _report(net, X_fit, Y_fit, held, X_test, Y_test, backend, dtype, seconds, args.classes)

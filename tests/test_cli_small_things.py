@@ -190,6 +190,11 @@ def test_quiet_prints_only_the_final_report(capsys):
     code, out, err = run(capsys, "train", "--backend", "auto", "--iterations", "50", "--quiet")
     assert code == 0 and not err
     assert [line.split(":")[0] for line in out.splitlines()] == ["train accuracy", "test accuracy", "backend"]
+    # early stopping's line is part of the result (whose parameters were kept): --quiet hid it
+    argv = "train --backend numpy --dataset moons --samples 200 --layers 2,32,1 --optimizer adam --lr 0.05 "
+    argv += "--epochs 300 --batch-size 16 --validation-split 0.3 --patience 3 --cost-every 1 --quiet"
+    code, out, err = run(capsys, *argv.split())
+    assert code == 0 and not err and out.startswith("early stopping: the validation cost did not improve for 3 ")
 
 
 def test_not_a_model_file_names_the_cli_fix_only_in_the_cli(capsys, tmp_path):
