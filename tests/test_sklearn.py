@@ -242,6 +242,26 @@ def test_an_optimizer_object_is_a_template_fit_never_steps(iris):
     assert template.t == 0 and clf.optimizer_ is not template
 
 
+def test_a_stepped_optimizer_template_gives_every_fit_a_new_one(iris):
+    """A template stepped before (on a Network) passed its moments, step count and decay into each fit's
+    copy, and its state's shapes refused every hidden_layer_sizes but one in a grid search."""
+    from dlcore import Network
+    from dlcore.optimizers import Adam
+
+    X, y = iris
+    used = Adam(0.01, decay_rate=1.0)
+    net = Network([4, 8, 3], activations=["tanh", "softmax"], seed=5)  # iris's shapes, its own labels
+    net.fit(X.T, np.unique(y, return_inverse=True)[1][None], iterations=50, optimizer=used)
+    options = dict(hidden_layer_sizes=(8,), random_state=0, backend="numpy", iterations=20)
+    a = DLClassifier(optimizer=used, **options).fit(X, y)
+    b = DLClassifier(optimizer=Adam(0.01, decay_rate=1.0), **options).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert a.optimizer_.t == 20 and used.t == 50
+    search = GridSearchCV(DLClassifier(optimizer=used, random_state=0, backend="numpy", iterations=5),
+                          {"hidden_layer_sizes": [(5,), (8,)]}, cv=2, error_score="raise")  # fmt: skip
+    search.fit(X, y)
+
+
 def test_numpy_integers_are_layer_sizes(iris):
     """A grid built with np.arange hands NumPy integers, as scikit-learn's MLP accepts them."""
     X, y = iris
