@@ -25,7 +25,7 @@ from typing import Any
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.utils import check_random_state
+    from sklearn.utils import check_random_state, column_or_1d
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted
     from sklearn.utils.validation import validate_data as _validate_data  # scikit-learn >= 1.6
@@ -307,6 +307,9 @@ class DLClassifier(ClassifierMixin, _DLEstimator):
             first = not hasattr(self, "network_")
             X, y = _validate_data(self, X, y, reset=first, dtype=("float64", "float32"))
             check_classification_targets(y)
+            if classes is not None:  # as y: 0.5 among them made a class no label could ever train
+                classes = column_or_1d(classes)
+                check_classification_targets(classes)
             if first:
                 self.classes_, _ = host.encode_labels(y if classes is None else classes)
                 if len(self.classes_) < 2:

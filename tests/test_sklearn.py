@@ -205,6 +205,16 @@ def test_without_scikit_learn_dlcore_sklearn_says_how_to_get_it():
     assert "needs scikit-learn" in out and 'pip install "dlcore[sklearn]"' in out
 
 
+def test_partial_fit_checks_its_classes_as_it_checks_y(iris):
+    """classes=[0, 0.5, 1] built a 3-class softmax with a class no label could train; [[0, 1, 2]] was
+    flattened without a word (scikit-learn's MLP refuses both)."""
+    X, y = iris
+    with pytest.raises(ValueError, match="Unknown label type"):
+        DLClassifier(backend="numpy").partial_fit(X, y, classes=[0, 0.5, 1])
+    with pytest.raises(ValueError, match=r"should be a 1d array, got an array of shape \(1, 3\)"):
+        DLClassifier(backend="numpy").partial_fit(X, y, classes=[[0, 1, 2]])
+
+
 def test_partial_fit_carries_the_optimizer_state_across_calls():
     """Like scikit-learn's MLP: the second partial_fit continues Adam's moments and step count (one
     optimizer for the stream), which changes the result against restarting Adam at each call."""
