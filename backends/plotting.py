@@ -130,13 +130,20 @@ def _regions(ax: Any, X: np.ndarray, Y: Any, predict_proba: Callable, task: str,
     ax.set_ylabel("$x_2$")
     if task == "regression":
         cs = ax.contourf(G1, G2, P[0].reshape(G1.shape), levels=15, cmap="viridis", alpha=0.6)
-        ax.scatter(X[0], X[1], s=12, c=values, cmap="viridis", edgecolors="k", linewidths=0.3)
+        # on the contour's scale (its own range put a value in the colour the bar gives another)
+        ax.scatter(X[0], X[1], s=12, c=values, cmap="viridis", norm=cs.norm, edgecolors="k", linewidths=0.3)
         ax.figure.colorbar(cs, ax=ax, label="prediction")
         ax.set_title("predicted value")
         return
     n = 2 if P.shape[0] == 1 else P.shape[0]
     names = list(classes) if classes else [str(k) for k in range(n)]
-    colors = [f"C{k % 10}" for k in range(n)]
+    if n <= 10:
+        colors = [f"C{k}" for k in range(n)]
+    else:  # C0..C9 gave class k and k + 10 one colour (and one marker)
+        from matplotlib import colormaps
+
+        cmap = colormaps["tab20" if n <= 20 else "turbo"]
+        colors = [cmap(k if n <= 20 else k / (n - 1)) for k in range(n)]
     markers = "os^vD<>ph*"
     if P.shape[0] == 1:  # binary: P(y = 1), the 0.5 contour
         Pg = P[0].reshape(G1.shape)
@@ -158,7 +165,7 @@ def _regions(ax: Any, X: np.ndarray, Y: Any, predict_proba: Callable, task: str,
                 X[0, sel],
                 X[1, sel],
                 s=12,
-                c=colors[k],
+                color=colors[k],
                 marker=markers[k % len(markers)],
                 edgecolors="k",
                 linewidths=0.3,

@@ -205,3 +205,36 @@ def test_a_regression_plot_says_its_cost_is_in_standardized_units(capsys, tmp_pa
     code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--plot", picture, "--quiet")
     assert code == 0, err
     assert seen["loss"] == "mean squared error / 2 (standardized targets)"
+
+
+def test_the_picture_colours_match_their_keys(recwarn):
+    """Regression dots were coloured on their own range, not the colour bar's; classes k and k + 10 had
+    one colour and one marker (C0..C9)."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from dlcore.backends.plotting import _regions
+
+    X = np.random.default_rng(0).standard_normal((2, 600))
+    fig, ax = plt.subplots()
+    _regions(ax, X, (X[0] * 1000)[None], lambda g: (g[0] * 800)[None], "regression", None)
+    dots = next(c for c in ax.collections if type(c).__name__ == "PathCollection")
+    bar = ax.collections[0]  # the contour's
+    assert (dots.norm.vmin, dots.norm.vmax) == (bar.norm.vmin, bar.norm.vmax)
+    plt.close(fig)
+    fig, ax = plt.subplots()
+
+    def sector(P):  # 12 classes by angle
+        return ((np.arctan2(P[1], P[0]) + np.pi) / (2 * np.pi) * 12).astype(int).clip(0, 11)
+
+    def one_hot(grid):
+        return np.eye(12)[sector(grid)].T
+
+    k = sector(X)
+    _regions(ax, X, k, one_hot, "multiclass", None)
+    colours = [tuple(c.get_facecolor()[0]) for c in ax.collections if type(c).__name__ == "PathCollection"]
+    assert len(colours) == 12 and len(set(colours)) == 12
+    plt.close(fig)
+    assert not [w for w in recwarn if "single numeric RGB" in str(w.message)]
