@@ -56,14 +56,30 @@ def label_indices(y: Any, classes: np.ndarray) -> np.ndarray:
     return np.searchsorted(classes, y).reshape(1, -1).astype(np.int64)
 
 
+def _in_range(A: np.ndarray, dtype: str, name: str) -> None:
+    """A ValueError (the core's sentence) when floats of ``A`` overflow ``dtype``: cast first, they were
+    inf, and the core told a float32 estimator to "clean or impute" NaN or inf it was never given."""
+    if A.dtype.kind == "f" and A.dtype.itemsize > np.dtype(dtype).itemsize and A.size:
+        with np.errstate(invalid="ignore"):  # NaN is the core's to refuse, in its own words
+            too_large = np.nanmax(np.abs(A), initial=0.0) > np.finfo(dtype).max
+        if too_large:
+            raise ValueError(
+                f"{name} holds values beyond {dtype}'s range: use dtype='float64' or rescale {name}"
+            )
+
+
 def rows_to_columns(X: Any, dtype: str) -> np.ndarray:
     """scikit-learn's ``X: (m, n)`` as the core's ``(n, m)``, contiguous, in ``dtype``."""
-    return np.ascontiguousarray(np.asarray(X).T, dtype=dtype)
+    X = np.asarray(X)
+    _in_range(X, dtype, "X")
+    return np.ascontiguousarray(X.T, dtype=dtype)
 
 
 def targets_to_columns(y: Any, dtype: str) -> np.ndarray:
     """Regression targets ``(m,)`` or ``(m, k)`` as ``Y: (1, m)`` or ``(k, m)``."""
-    y = np.asarray(y, dtype=dtype)
+    y = np.asarray(y)
+    _in_range(y, dtype, "y")
+    y = y.astype(dtype, copy=False)
     return np.ascontiguousarray(y.reshape(1, -1) if y.ndim == 1 else y.T)
 
 

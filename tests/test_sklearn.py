@@ -489,3 +489,19 @@ def test_a_numpy_integer_random_state_is_the_same_seed(iris):
     a = DLClassifier(random_state=3, **kw).fit(X, y).predict_proba(X)
     b = DLClassifier(random_state=np.int64(3), **kw).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_float32_estimator_names_values_beyond_its_range(iris, recwarn):
+    """The wrapper cast to float32 first: 1e300 became inf, with NumPy's overflow warning, and the core
+    said "X contains NaN or inf; clean or impute them first" of data that held neither."""
+    X, y = iris
+    clf = DLClassifier(dtype="float32", iterations=5, backend="numpy").fit(X, y)
+    with pytest.raises(
+        ValueError, match=r"^X holds values beyond float32's range: use dtype='float64' or rescale X$"
+    ):
+        clf.predict(np.full((1, 4), 1e300))
+    with pytest.raises(
+        ValueError, match=r"^y holds values beyond float32's range: use dtype='float64' or rescale y$"
+    ):
+        DLRegressor(dtype="float32", iterations=5, backend="numpy").fit(X, X[:, 0] * 1e39)
+    assert not [w for w in recwarn if "overflow" in str(w.message)]
