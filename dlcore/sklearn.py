@@ -364,6 +364,10 @@ class DLRegressor(RegressorMixin, _DLEstimator):
             )
             if first:
                 self._start(X.shape[1], y)
+            else:  # in the user's terms: the core's was "Y must have shape (n_y, m) = (1, 80) ..."
+                targets, fitted = 1 if y.ndim == 1 else y.shape[1], self.network_.layer_dims[-1]
+                if targets != fitted:
+                    raise ValueError(f"y has {targets} target(s); this regressor was fitted on {fitted}")
             Y = host.targets_to_columns(y, self.dtype)
             self._train(host.rows_to_columns(X, self.dtype), Y, one_epoch=True)
         return self

@@ -505,3 +505,13 @@ def test_a_float32_estimator_names_values_beyond_its_range(iris, recwarn):
     ):
         DLRegressor(dtype="float32", iterations=5, backend="numpy").fit(X, X[:, 0] * 1e39)
     assert not [w for w in recwarn if "overflow" in str(w.message)]
+
+
+def test_partial_fit_names_a_changed_number_of_targets_in_the_users_terms():
+    """It said "Y must have shape (n_y, m) = (1, 80) to match the output layer and X; got (2, 80)": the
+    core's layout, of a y the user passed as (80, 2)."""
+    X = np.random.default_rng(0).standard_normal((80, 3))
+    reg = DLRegressor(random_state=0, iterations=5, backend="numpy").fit(X, X[:, 0])
+    with pytest.raises(ValueError, match=r"^y has 2 target\(s\); this regressor was fitted on 1$"):
+        reg.partial_fit(X, X[:, :2])
+    reg.partial_fit(X, X[:, :1])  # (m, 1) is one target too
