@@ -131,12 +131,22 @@ class _DLEstimator(BaseEstimator):
 
     # -- pieces ---------------------------------------------------------------------------------
     def _seed(self) -> int | None:
-        """An int seed for the network from ``random_state`` (None, an int or a RandomState)."""
-        if self.random_state is None:
+        """An int seed for the network from ``random_state`` (None, an int or a RandomState), or a
+        ValueError in its name (the core's said "seed", no parameter of the estimator)."""
+        state = self.random_state
+        if state is None:
             return None
-        if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
-            return int(self.random_state)  # NumPy's integers too (a grid made with np.arange): the same seed
-        return int(check_random_state(self.random_state).randint(2**31 - 1))
+        wrong = ValueError(
+            f"random_state must be None, an integer in [0, 2**32 - 1] or a RandomState; got {state!r}"
+        )
+        if isinstance(state, numbers.Integral) and not isinstance(state, bool):
+            if not 0 <= state <= 2**32 - 1:  # scikit-learn's range
+                raise wrong
+            return int(state)  # NumPy's integers too (a grid made with np.arange): the same seed
+        try:
+            return int(check_random_state(state).randint(2**31 - 1))
+        except ValueError:  # "... cannot be used to seed a numpy.random.RandomState instance"
+            raise wrong from None
 
     def _layer_dims(self, n_x: int, n_out: int) -> list[int]:
         sizes = self.hidden_layer_sizes  # one size (an int, or NumPy's) or a sequence (np.arange's too)

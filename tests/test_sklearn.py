@@ -515,3 +515,13 @@ def test_partial_fit_names_a_changed_number_of_targets_in_the_users_terms():
     with pytest.raises(ValueError, match=r"^y has 2 target\(s\); this regressor was fitted on 1$"):
         reg.partial_fit(X, X[:, :2])
     reg.partial_fit(X, X[:, :1])  # (m, 1) is one target too
+
+
+@pytest.mark.parametrize("state", [-1, 2**32, "a", 1.5])
+def test_a_bad_random_state_is_named_as_such(iris, state):
+    """-1 said "seed must be None or an integer >= 0 (e.g. seed=1)", no parameter of the estimator."""
+    X, y = iris
+    with pytest.raises(
+        ValueError, match=r"^random_state must be None, an integer in \[0, 2\*\*32 - 1\] or a "
+    ):
+        DLClassifier(random_state=state, backend="numpy", iterations=2).fit(X, y)
