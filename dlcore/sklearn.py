@@ -63,6 +63,13 @@ FIT_OPTIONS = (
 )
 
 
+#: the core's words in a refusal, as an estimator's parameters say them
+ESTIMATOR_WORDS = {
+    " or validation_data=(X_val, Y_val)": "",
+    "(layer_dims [n_x, n_h, 1])": "(hidden_layer_sizes=(n_h,))",
+}
+
+
 def _restarted(optimizer: Any) -> Any:
     """``optimizer`` as a new one of its settings: no state, step count 0, its decay from epoch 0. A
     template stepped before (on a Network) passed its moments, count and decay into every fit, and a
@@ -231,6 +238,13 @@ class _DLEstimator(BaseEstimator):
                 warnings.filterwarnings("ignore", "only one class", UserWarning)
             try:
                 history = self.network_.fit(X, Y, iterations=iterations, **options)
+            except ValueError as exc:  # a refusal in the core's words, where they are no parameter here
+                text = str(exc)
+                for core, ours in ESTIMATOR_WORDS.items():
+                    text = text.replace(core, ours)
+                if text == str(exc):
+                    raise
+                raise ValueError(text) from None
             except TrainingDiverged as exc:  # rolled back to its last recorded parameters: describe those
                 kept = exc.history.iterations[-1] if exc.history.iterations else 0
                 self._record(exc.history, kept, one_epoch)

@@ -525,3 +525,20 @@ def test_a_bad_random_state_is_named_as_such(iris, state):
         ValueError, match=r"^random_state must be None, an integer in \[0, 2\*\*32 - 1\] or a "
     ):
         DLClassifier(random_state=state, backend="numpy", iterations=2).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"patience": 3}, r"^patience needs validation_split > 0 \(e\.g\. 0\.1\)$"),
+        (
+            {"hidden_layer_sizes": (), "keep_prob": 0.5},
+            r"add one \(hidden_layer_sizes=\(n_h,\)\) or pass keep_prob=1",
+        ),
+    ],
+)
+def test_refusals_name_the_estimators_parameters(iris, options, message):
+    """They named the core's validation_data= and layer_dims, no parameters of the estimator."""
+    X, y = iris
+    with pytest.raises(ValueError, match=message):
+        DLClassifier(backend="numpy", iterations=2, **options).fit(X, y)
