@@ -247,6 +247,8 @@ def train(
     its columns of each batch and the gradients and costs are summed over the ranks (see
     :mod:`dlcore.distributed`). The parameters must already be equal on every rank.
     """
+    check_callable(callback, "callback")  # before they are wrapped (the reporter's chain, the signals')
+    check_callable(progress, "progress")
     reporter = None
     if verbose:
         step = cost_every * plan.batches_per_epoch  # updates between two recorded costs
@@ -269,8 +271,6 @@ def train(
         factor = check_divergence_factor(divergence_factor)
         cost_every = check_positive_int(cost_every, "cost_every")
         keep_prob = check_keep_prob(keep_prob)
-        check_callable(callback, "callback")
-        check_callable(progress, "progress")
         if keep_prob < 1.0 and rng is None:
             raise ValueError("dropout (keep_prob < 1) draws its masks from rng: pass rng=backend.rng(seed)")
         if patience is not None and validation is None:

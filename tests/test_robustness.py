@@ -524,6 +524,17 @@ def test_a_callback_that_is_no_function_is_refused_before_training(name):
         np.testing.assert_array_equal(net.parameters_numpy()[k], v)
     options = dict(epochs=2, batch_size=50, keep_prob=0.8)
     assert net.fit(X, Y, 0.5, **options).costs == fresh.fit(X, Y, 0.5, **options).costs
+    # and train's own check, made before the callables are wrapped (after, it saw a wrapper: callable)
+    from dlcore.optimizers import GradientDescent
+    from dlcore.training import Plan, train
+
+    before = net.parameters_numpy()
+    for verbose in (False, True):
+        with pytest.raises(ValueError, match=rf"^{name} must be a function \(or None\); got 'log\.txt'$"):
+            train(net.params, net.activations, X, Y, optimizer=GradientDescent(0.5),
+                  plan=Plan.of(100, None, 3, None), verbose=verbose, **{name: "log.txt"})  # fmt: skip
+    for k, v in before.items():  # refused before any update
+        np.testing.assert_array_equal(net.parameters_numpy()[k], v)
 
 
 @pytest.mark.parametrize(("batch_size", "at", "epochs_done"), [(50, 4, 2), (50, 5, 2), (None, 5, 5)])
