@@ -126,11 +126,13 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     ours = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}\.tmp")  # as atomic_writer names them
     try:
         candidates = [
-            tmp for tmp in directory.glob(f".{glob_escape(path.name)}.*.tmp") if ours.fullmatch(tmp.name)
+            (tmp, int(match[1]))
+            for tmp in directory.glob(f".{glob_escape(path.name)}.*.tmp")
+            if (match := ours.fullmatch(tmp.name))
         ]
     except OSError:
         return removed
-    for tmp in candidates:
+    for tmp, pid in candidates:
         try:
             fd = os.open(tmp, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
@@ -138,7 +140,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode) or not _lock(fd):
                 continue  # a live writer holds it
-            dead = not _pid_alive(int(ours.fullmatch(tmp.name)[1]))
+            dead = not _pid_alive(pid)
             old = time.time() - os.fstat(fd).st_mtime > STALE_AFTER
             if dead or old:
                 os.unlink(tmp)
