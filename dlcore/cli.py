@@ -30,8 +30,15 @@ from dlcore.minibatch import train_validation_split
 from dlcore.model import Network
 from dlcore.optimizers import OPTIMIZERS
 from dlcore.persistence import NotAModelFile
-from dlcore.regularization import l2_cost
-from dlcore.training import DIVERGENCE_FACTOR, ConsoleProgress, History, Plan, TrainingDiverged, format_cost
+from dlcore.training import (
+    DIVERGENCE_FACTOR,
+    ConsoleProgress,
+    History,
+    Plan,
+    TrainingDiverged,
+    format_cost,
+    recorded_l2_cost,
+)
 
 #: --iterations when neither --iterations nor --epochs is given
 DEFAULT_ITERATIONS = 10_000
@@ -560,7 +567,7 @@ def train(args: argparse.Namespace) -> int:
         dtype = f"{args.dtype} masters, {args.precision} compute" if args.precision else args.dtype
         _report(net, X_fit, Y_fit, held, X_test, Y_test, backend, dtype, seconds, args.classes)
         if args.out:
-            final = _final_cost(net, history, X_fit, Y_fit, args.l2 * T)
+            final = _final_cost(net, history, X_fit, Y_fit, args.l2, plan)
             _save(net, args.out, _model_info(args, backend, final, progress.done, history))
             print(f"model saved to {args.out}")
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep the work done so far
@@ -642,15 +649,15 @@ def _print_confusion(net: Network, X: Any, Y: Any, backend: Any, classes: Any = 
         print("classes: " + ", ".join(f"{i} = {name}" for i, name in enumerate(classes)))
 
 
-def _final_cost(net: Network, history: History, X: Any, Y: Any, l2: float) -> float:
+def _final_cost(net: Network, history: History, X: Any, Y: Any, l2: float, plan: Plan) -> float:
     """The training cost of the parameters being saved: the last one recorded, or, where early stopping
-    restored earlier parameters, theirs, measured now as the recorded ones are (with L2's term, ``l2``
-    times the batches per epoch): the last recorded one belonged to parameters thrown away."""
+    restored earlier parameters, theirs, measured now as the recorded ones are (L2's term included): the
+    last recorded one belonged to parameters thrown away."""
     if history.best_epoch is None:
         return history.costs[-1]
     J = net.cost(X, Y)
     if l2:
-        J += float(l2_cost(net.params, l2, X.shape[1]))
+        J += float(recorded_l2_cost(net.params, l2, plan))
     return J
 
 

@@ -485,9 +485,8 @@ def train(
                 return history
             # the cost after the last update, on all of X (without dropout)
             J_final = full_cost(X, Y)
-            if l2:  # as an epoch's record carries it: each batch's lambda / (2 m_b) weighted by m_b / m,
-                # T lambda / (2 m) in all (once, the last entry fell by (T - 1) lambda / (2 m) ||W||^2)
-                J_final = J_final + l2_cost(params, l2 * plan.batches_per_epoch, plan.m)
+            if l2:
+                J_final = J_final + recorded_l2_cost(params, l2, plan)
             check(J_final, iteration, epoch + 1, None, iteration)
         except TrainingDiverged:  # the same on every rank: no one is left waiting
             raise
@@ -502,6 +501,13 @@ def train(
                 parallel.abort_on_error(exc)
             raise
         return history
+
+
+def recorded_l2_cost(params: Params, l2: float, plan: Plan) -> Array:
+    """L2's term of a cost on all m columns, as an epoch's record carries it: each of its T batches adds
+    lambda / (2 m_b) ||W||^2 weighted by m_b / m, T lambda / (2 m) ||W||^2 in all (the final cost once
+    added it a single time, and fell by (T - 1) lambda / (2 m) ||W||^2 below the others)."""
+    return l2_cost(params, l2 * plan.batches_per_epoch, plan.m)
 
 
 @contextlib.contextmanager
