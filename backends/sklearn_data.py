@@ -56,30 +56,25 @@ def label_indices(y: Any, classes: np.ndarray) -> np.ndarray:
     return np.searchsorted(classes, y).reshape(1, -1).astype(np.int64)
 
 
-def _in_range(A: np.ndarray, dtype: str, name: str) -> None:
-    """A ValueError (the core's sentence) when floats of ``A`` overflow ``dtype``: cast first, they were
-    inf, and the core told a float32 estimator to "clean or impute" NaN or inf it was never given."""
-    if A.dtype.kind == "f" and A.dtype.itemsize > np.dtype(dtype).itemsize and A.size:
-        with np.errstate(invalid="ignore"):  # NaN is the core's to refuse, in its own words
-            too_large = np.nanmax(np.abs(A), initial=0.0) > np.finfo(dtype).max
-        if too_large:
-            raise ValueError(
-                f"{name} holds values beyond {dtype}'s range: use dtype='float64' or rescale {name}"
-            )
+def _not_narrowed(A: np.ndarray, dtype: str) -> np.dtype:
+    """``dtype``, or ``A``'s own float dtype where it is wider: the core (Network.check_X, check_targets)
+    narrows it and refuses values beyond ``dtype``'s range in one sentence. Cast here first, they were
+    inf, and the core said to clean or impute NaN or inf it was never given."""
+    wider = A.dtype.kind == "f" and A.dtype.itemsize > np.dtype(dtype).itemsize
+    return A.dtype if wider else np.dtype(dtype)
 
 
 def rows_to_columns(X: Any, dtype: str) -> np.ndarray:
-    """scikit-learn's ``X: (m, n)`` as the core's ``(n, m)``, contiguous, in ``dtype``."""
+    """scikit-learn's ``X: (m, n)`` as the core's ``(n, m)``, contiguous, in ``dtype`` (or X's wider
+    float dtype, which the core narrows)."""
     X = np.asarray(X)
-    _in_range(X, dtype, "X")
-    return np.ascontiguousarray(X.T, dtype=dtype)
+    return np.ascontiguousarray(X.T, dtype=_not_narrowed(X, dtype))
 
 
 def targets_to_columns(y: Any, dtype: str) -> np.ndarray:
-    """Regression targets ``(m,)`` or ``(m, k)`` as ``Y: (1, m)`` or ``(k, m)``."""
+    """Regression targets ``(m,)`` or ``(m, k)`` as ``Y: (1, m)`` or ``(k, m)`` (dtype as for X)."""
     y = np.asarray(y)
-    _in_range(y, dtype, "y")
-    y = y.astype(dtype, copy=False)
+    y = y.astype(_not_narrowed(y, dtype), copy=False)
     return np.ascontiguousarray(y.reshape(1, -1) if y.ndim == 1 else y.T)
 
 

@@ -501,7 +501,7 @@ def test_a_float32_estimator_names_values_beyond_its_range(iris, recwarn):
     ):
         clf.predict(np.full((1, 4), 1e300))
     with pytest.raises(
-        ValueError, match=r"^y holds values beyond float32's range: use dtype='float64' or rescale y$"
+        ValueError, match=r"^Y holds values beyond float32's range: use dtype='float64' or rescale Y$"
     ):
         DLRegressor(dtype="float32", iterations=5, backend="numpy").fit(X, X[:, 0] * 1e39)
     assert not [w for w in recwarn if "overflow" in str(w.message)]
