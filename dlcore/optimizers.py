@@ -128,6 +128,13 @@ class Optimizer:
         self.t = 0
         return bool(states)
 
+    def restart(self) -> None:
+        """Start over as a new optimizer of the same settings: no state, step count 0, the decay from
+        epoch 0 (a template stepped before passed its moments, count and decay on)."""
+        self.reset_state()
+        self.first_epoch = 0
+        self.learning_rate = self.learning_rate0
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.learning_rate0!r}, decay_rate={self.decay_rate!r})"
 

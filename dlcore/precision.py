@@ -254,6 +254,11 @@ class MixedPrecision(Optimizer):
         """The wrapped optimizer's (the masters and the loss scale are not optimizer state)."""
         return self.optimizer.reset_state()
 
+    def restart(self) -> None:
+        """The wrapped optimizer's restart, its own step count, and a dynamic scale made anew by prepare."""
+        self.optimizer.restart()
+        self.t, self.loss_scale = 0, None
+
     def restore(self, params: Params, snapshot: Params) -> None:
         """Put a :meth:`snapshot` back: its low-precision arrays into ``params``, its masters into the
         masters (so :meth:`master_params` keeps them rather than casting the low arrays up)."""

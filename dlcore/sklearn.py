@@ -70,16 +70,6 @@ ESTIMATOR_WORDS = {
 }
 
 
-def _restarted(optimizer: Any) -> Any:
-    """``optimizer`` as a new one of its settings: no state, step count 0, its decay from epoch 0. A
-    template stepped before (on a Network) passed its moments, count and decay into every fit, and a
-    state of other shapes refused a grid search's other hidden_layer_sizes."""
-    optimizer.reset_state()
-    optimizer.first_epoch = 0
-    optimizer.learning_rate = optimizer.learning_rate0
-    return optimizer
-
-
 class _DLEstimator(BaseEstimator):
     """What both estimators share: the constructor, validation, the network and the training call."""
 
@@ -183,14 +173,12 @@ class _DLEstimator(BaseEstimator):
         """(optimizer, MixedPrecision or None) made from the parameters: an Optimizer or MixedPrecision
         object given is a template, copied, so fit never steps (mutates) it; a MixedPrecision's own
         optimizer is the one that runs."""
-        optimizer = _restarted(
-            get_optimizer(copy.deepcopy(self.optimizer), self.learning_rate, self.decay_rate)
-        )
+        optimizer = get_optimizer(copy.deepcopy(self.optimizer), self.learning_rate, self.decay_rate)
+        optimizer.restart()  # a template stepped before (on a Network) starts over in each fit
         if self.precision is None:
             return optimizer, None
         mixed = MixedPrecision.of(copy.deepcopy(self.precision), optimizer)
-        _restarted(mixed.optimizer)
-        mixed.t, mixed.loss_scale = 0, None  # a dynamic scale starts over too (prepare makes it anew)
+        mixed.restart()
         return mixed.optimizer, mixed
 
     @contextlib.contextmanager
