@@ -455,7 +455,44 @@ def _silence_rank() -> None:
 _SILENT = False
 
 
+class _OutputWithoutReader:
+    """stdout for ``train``: once its reader goes away (``dlcore train --out m.npz | head -3``) what the
+    run prints is dropped and the run goes on to its end and its save, instead of ending with nothing
+    saved (a Ctrl-C still stops it, keeping the parameters, as always)."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                return self.out.write(text)
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self.out.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def _gone(self) -> None:
+        self.reader_gone = True
+        _quiet_stdout()  # what the buffer still holds goes to /dev/null at exit
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...
+        return getattr(self.out, name)
+
+
 def train(args: argparse.Namespace) -> int:
+    with contextlib.redirect_stdout(_OutputWithoutReader(sys.stdout)):
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     if args.epochs is not None and args.iterations is not None:
         raise ValueError(
             "give --epochs or --iterations, not both (an iteration is one mini-batch update, an epoch one "

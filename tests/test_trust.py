@@ -562,6 +562,29 @@ def test_predict_into_a_pipe_closed_early_ends_quietly(tmp_path, saved):
     assert proc.returncode == 141 and err == "", err  # was "[Errno 32] Broken pipe", exit 2
 
 
+def test_train_whose_stdout_closes_trains_to_the_end_and_saves(capsys, tmp_path, monkeypatch):
+    model = tmp_path / "m.npz"
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    code = main(["train", "--backend", "numpy", "--iterations", "60", "--out", str(model)])
+    assert code == 0 and capsys.readouterr().err == ""
+    info = Network.load(model).info  # was exit 141 at the first line, nothing saved
+    assert info["iterations"] == 60 and info["interrupted"] is False
+
+
+def test_train_into_a_pipe_closed_early_still_saves_its_model(tmp_path):
+    model = tmp_path / "m.npz"
+    argv = ["train", "--backend", "numpy", "--iterations", "2000", "--out", str(model)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlcore", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout.readline().startswith(b"data: planar")  # like | head -1
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert proc.returncode == 0 and err == "", err
+    assert Network.load(model).info["iterations"] == 2000
+
+
 # 14. memory estimates --------------------------------------------------------------------------
 def test_a_network_too_large_for_memory_is_refused_with_the_estimate(capsys, saved, monkeypatch):
     monkeypatch.setattr(base, "available_host_memory", lambda: 2**30)
