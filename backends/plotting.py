@@ -6,8 +6,10 @@ Uses matplotlib's object API with the Agg canvas (no pyplot, no global backend s
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -109,8 +111,28 @@ def plot_training(
 def save_figure(fig: Any, path: Any, dpi: int) -> None:
     """``fig`` written to ``path`` atomically (an interrupted or failed save leaves the old picture whole),
     in the format its suffix names."""
-    with storage.atomic_writer(path) as f:
-        fig.savefig(f, format=os.path.splitext(str(path))[1][1:].lower(), dpi=dpi)
+    said = _Said()  # what matplotlib logs while saving (PostScript: "does not support transparency; ...")
+    logger = logging.getLogger("matplotlib")
+    logger.addHandler(said)
+    try:
+        with storage.atomic_writer(path) as f:
+            fig.savefig(f, format=os.path.splitext(str(path))[1][1:].lower(), dpi=dpi)
+    finally:
+        logger.removeHandler(said)
+    for message in dict.fromkeys(said.messages):  # as warnings: the CLI's one "dlcore: warning:" line each
+        warnings.warn(f"{path}: {message}", stacklevel=3)
+
+
+class _Said(logging.Handler):
+    """Collects matplotlib's log messages of WARNING and above (without a handler of its own, logging's
+    last resort would print them raw on stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _regions(ax: Any, X: np.ndarray, Y: Any, predict_proba: Callable, task: str, classes: Any) -> None:

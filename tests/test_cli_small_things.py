@@ -219,6 +219,15 @@ def test_plain_progress_lines_do_not_depend_on_plot(capsys, tmp_path):
     assert [line for line in with_plot.splitlines() if line.startswith("iteration")] == cost_lines
 
 
+def test_what_matplotlib_logs_while_saving_is_one_dlcore_warning(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    code, out, err = run(capsys, *BASE, "--iterations", "20", "--quiet", "--plot", tmp_path / "p.eps")
+    assert code == 0 and "picture saved" in out and (tmp_path / "p.eps").stat().st_size > 0
+    # was matplotlib's raw "The PostScript backend does not support transparency; ..." on stderr
+    (line,) = err.splitlines()
+    assert line.startswith(f"dlcore: warning: {tmp_path / 'p.eps'}: ") and "transparency" in line, line
+
+
 def test_python_messages_name_no_cli_flags(tmp_path):
     pytest.importorskip("matplotlib")
     from dlcore.backends.plotting import check_available
