@@ -840,11 +840,12 @@ def predict(args: argparse.Namespace) -> int:
     if Y is not None:  # Y checked as training checks it, before its labels are looked up by name below
         metric = net.score(X, Y)  # (a label beyond the class names was an IndexError there)
         accuracy = f"; R^2: {metric:.4f}" if net.task == "regression" else f"; accuracy: {_percent(metric)}"
-    truth = None if Y is None else backend.to_numpy(Y).reshape(-1).tolist()
+    # values as their dtype's shortest repr (a float32 0.479939, not 0.4799390137195587): NumPy scalars' str
+    truth = None if Y is None else list(backend.to_numpy(Y).reshape(-1))
     if net.task == "regression":
         header = "index," + ",".join(f"prediction{k if len(P) > 1 else ''}" for k in range(len(P)))
-        rows = [f"{i}," + ",".join(repr(float(v)) for v in P[:, i]) for i in range(P.shape[1])]
-        true = [f",{t!r}" for t in truth] if truth else None
+        rows = [f"{i}," + ",".join(map(str, P[:, i])) for i in range(P.shape[1])]
+        true = ["," + str(t) for t in truth] if truth else None  # (an f-string formats as a Python float)
     else:  # binary: P(y = 1) and the label; several classes: every class's probability and the class
 
         def label(k: Any) -> str:
@@ -855,12 +856,9 @@ def predict(args: argparse.Namespace) -> int:
         else:
             columns = names or [str(k) for k in range(len(P))]
             header = "index," + ",".join(_csv_cell(f"probability_{c}") for c in columns) + ",label"
-        rows = [
-            f"{i}," + ",".join(repr(float(p)) for p in P[:, i]) + f",{label(c)}"
-            for i, c in enumerate(predicted[0])
-        ]
+        rows = [f"{i}," + ",".join(map(str, P[:, i])) + f",{label(c)}" for i, c in enumerate(predicted[0])]
         if truth and Y is not None and Y.shape[0] > 1:  # one-hot truth (an .npz): the class indices
-            truth = backend.to_numpy(net.head.predict(Y)).reshape(-1).tolist()
+            truth = list(backend.to_numpy(net.head.predict(Y)).reshape(-1))
         true = [f",{label(t)}" for t in truth] if truth else None
 
     def write(f) -> None:

@@ -126,6 +126,27 @@ def test_regression_from_the_cli_reports_r2_and_predicts_values(tmp_path, capsys
     assert "R^2: 0.9" in captured.err
 
 
+def test_a_float32_model_predicts_in_float32_digits_and_echoes_the_labels_as_written(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    X = rng.uniform(0, 1, (40, 2))
+    text = [f"{t:.6g}" for t in X @ [0.3, 0.7] + 0.1]
+    data = tmp_path / "r.csv"
+    data.write_text("".join(f"{a!r},{b!r},{t}\n" for (a, b), t in zip(X.tolist(), text, strict=True)))
+    model = tmp_path / "r.npz"
+    argv = ["train", "--dataset", str(data), "--backend", "numpy", "--task", "regression", "--dtype",
+            "float32", "--no-normalize", "--iterations", "50", "--quiet", "--out", str(model)]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["predict", "--model", str(model), "--data", str(data), "--backend", "numpy"]) == 0
+    rows = [line.split(",") for line in capsys.readouterr().out.splitlines()[1:]]
+    # was 0.4799390137195587 for 0.479939: the float32 the file was read into, printed as a float64
+    assert [true for _, _, true in rows] == text
+    net = Network.load(model, "numpy")
+    expected = net.predict_proba(np.asarray(X.T, dtype=np.float32))[0]
+    assert [p for _, p, _ in rows] == [str(v) for v in expected]  # float32's shortest repr, exact
+    assert all(np.float32(p) == v for (_, p, _), v in zip(rows, expected, strict=True))
+
+
 #: an output activation of one's own with values in (0, 1): the course's general head
 HARD_SIGMOID = Activation("hard_sigmoid", partial(_hard_sigmoid, 0), partial(_hard_sigmoid, 1))
 
