@@ -235,8 +235,18 @@ class _DLEstimator(BaseEstimator):
                 raise ValueError(text) from None
             except TrainingDiverged as exc:  # rolled back to its last recorded parameters: describe those
                 kept = exc.history.iterations[-1] if exc.history.iterations else 0
+                before = self.n_iter_
                 self._record(exc.history, kept, one_epoch)
-                raise
+                if not (one_epoch and before):
+                    raise
+                raise TrainingDiverged(  # its counts are this call's, not n_iter_'s
+                    f"{exc} (The iterations are counted from the start of this partial_fit call, after "
+                    f"{before} earlier updates; n_iter_ is {self.n_iter_}.)",
+                    exc.iteration,
+                    exc.learning_rate,
+                    exc.history,
+                    exc.cost,
+                ) from None
             except KeyboardInterrupt as exc:  # the network holds its last whole update: describe it
                 if getattr(exc, "history", None) is not None:
                     self._record(exc.history, exc.history.updates, one_epoch)

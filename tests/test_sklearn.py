@@ -450,6 +450,25 @@ def test_a_fit_that_diverges_keeps_its_last_good_parameters_and_says_so():
     assert np.mean((reg.predict(X) - y) ** 2) / 2 == pytest.approx(history.costs[-1], rel=1e-12)
 
 
+def test_a_partial_fit_that_diverges_says_its_counts_are_the_calls():
+    from dlcore import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 2))
+    reg = DLRegressor((4,), optimizer="gd", learning_rate=1e-3, batch_size=20, cost_every=1)
+    reg.set_params(random_state=0, backend="numpy")
+    for _ in range(3):
+        reg.partial_fit(X, 3 * X[:, 0])
+    with pytest.raises(TrainingDiverged, match=r"by iteration 10\)") as info:
+        reg.partial_fit(X * 1e3, 3e3 * X[:, 0])
+    # the core's "by iteration 10 ... from iteration 0" is this call's count, where n_iter_ said 30
+    assert str(info.value).endswith(
+        "(The iterations are counted from the start of this partial_fit call, after 30 earlier updates; "
+        "n_iter_ is 30.)"
+    )
+    assert info.value.iteration == 10 and reg.n_iter_ == 30
+
+
 def test_partial_fit_after_fit_carries_on_with_fits_optimizer(iris):
     """As scikit-learn's MLP: Adam's step count and the decay's epoch go on from where fit stopped (the
     first partial_fit once restarted Adam and the learning rate at alpha0)."""
