@@ -160,6 +160,7 @@ def _hidden_activation(text: str) -> str:
     return text
 
 
+_file_name = _checked(str, lambda v: v != "", "a file name (or leave the option out)")
 _keep_prob = _checked(float, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1], e.g. 0.8 (1 = no dropout)")
 
 #: --header's choices as the data loaders' ``header``
@@ -300,10 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop as diverged when the cost rises above F times its first value "
         f"(default {DIVERGENCE_FACTOR:g}; 0 = off)",
     )
-    train.add_argument("--out", metavar="MODEL.npz", default=None, help="save the trained model here")
+    train.add_argument(
+        "--out", metavar="MODEL.npz", type=_file_name, default=None, help="save the trained model here"
+    )
     train.add_argument(
         "--plot",
         metavar="FILE.png",
+        type=_file_name,
         default=None,
         help="draw the cost curve and, for 2-D data, the decision regions (.png, .pdf, .svg, ...)",
     )
@@ -328,7 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _header_option(predict)
     predict.add_argument("--backend", default=None, help=BACKEND_HELP)
-    predict.add_argument("--out", metavar="FILE.csv", default=None, help="write here instead of stdout")
+    predict.add_argument(
+        "--out", metavar="FILE.csv", type=_file_name, default=None, help="write here instead of stdout"
+    )
     predict.add_argument("--seed", type=_seed, default=1, help="seed of a generated built-in --data set")
 
     sub.add_parser("info", help="backends available here (and why not), GPU, library versions, BLAS")

@@ -368,6 +368,19 @@ def test_an_empty_path_says_so(capsys):
             read("")
 
 
+def test_an_empty_output_file_name_is_refused_by_every_command(capsys, saved_model):
+    """train --out "" said "--out : it is a directory"; predict --out "" wrote to stdout and train --plot ""
+    drew nothing, each without a word."""
+    for argv in (["train", "--out", ""], ["train", "--plot", ""],
+                 ["predict", "--model", str(saved_model), "--data", "planar", "--out", ""]):  # fmt: skip
+        code, out, err = run(capsys, *argv)
+        flag = argv[-2]
+        assert_one_line_error(
+            code, err, rf"argument {flag}: wants a file name \(or leave the option out\); got ''"
+        )
+        assert out == ""
+
+
 def test_predict_refuses_a_truncated_model_and_wrong_data(capsys, tmp_path, saved_model):
     data = saved_model.read_bytes()
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
