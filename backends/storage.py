@@ -27,7 +27,7 @@ import stat
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -309,11 +309,26 @@ def decode_json(array: np.ndarray, path: Any) -> dict[str, Any]:
     return meta
 
 
+def meta_limit(shapes: Iterable[tuple[int, ...]]) -> int:
+    """The most metadata bytes an archive of arrays of these shapes may carry: :data:`META_BASE_BYTES`
+    plus :data:`META_BYTES_PER_DIM` per dimension of each non-empty array (an empty one of shape
+    (0, 10**13) bought a file 10 TB of allowance)."""
+    return META_BASE_BYTES + META_BYTES_PER_DIM * sum(sum(s) for s in shapes if math.prod(s))
+
+
 def save_npz(path: str | os.PathLike, arrays: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
-    """Write ``arrays`` (host arrays) and optional JSON ``meta`` to an ``.npz`` at ``path``, atomically."""
+    """Write ``arrays`` (host arrays) and optional JSON ``meta`` to an ``.npz`` at ``path``, atomically;
+    metadata beyond :func:`meta_limit`, which loading refuses, is refused here (``path`` untouched)."""
     payload = {k: np.asarray(v) for k, v in arrays.items()}
     if meta is not None:
         payload[META_KEY] = encode_json(meta)
+        limit = meta_limit(a.shape for a in payload.values() if a is not payload[META_KEY])
+        if payload[META_KEY].nbytes > limit:
+            raise ValueError(
+                f"{path} not written: its metadata takes {_gib(payload[META_KEY].nbytes)}, more than a file "
+                f"of these arrays may carry ({_gib(limit)}); keep large records (a cost history) in a file "
+                "of their own"
+            )
     buffer = io.BytesIO()
     np.savez(buffer, **payload)
     with atomic_writer(path) as f:
@@ -447,16 +462,14 @@ def load_npz_with_meta(
 ) -> tuple[dict[str, np.ndarray], dict | None]:
     """``(arrays, meta)`` from an ``.npz`` written by :func:`save_npz`; ``meta`` is None when absent.
 
-    The metadata is read first, refused beyond :data:`META_BASE_BYTES` plus :data:`META_BYTES_PER_DIM`
-    per array dimension, and handed with the declared members to ``check(meta, members)``, which may
-    refuse the file (ValueError) before any array is read.
+    The metadata is read first, refused beyond :func:`meta_limit`, and handed with the declared members
+    to ``check(meta, members)``, which may refuse the file (ValueError) before any array is read.
     """
     members = inspect_npz(path, what)
     path = Path(path)
     meta = None
     if META_KEY in members:
-        arrays = [m for m in members.values() if m.name != META_KEY]
-        limit = META_BASE_BYTES + META_BYTES_PER_DIM * sum(sum(m.shape) for m in arrays)
+        limit = meta_limit(m.shape for m in members.values() if m.name != META_KEY)
         if members[META_KEY].nbytes > limit:
             raise ValueError(
                 f"{path} is corrupt: its metadata inflates to {_gib(members[META_KEY].nbytes)}, far more "

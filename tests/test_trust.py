@@ -403,6 +403,28 @@ def test_metadata_bombs_are_refused(capsys, tmp_path, meta, pattern):
     _refused(capsys, tmp_path, model, pattern)
 
 
+def test_an_empty_array_buys_a_file_no_metadata_allowance(capsys, tmp_path):
+    """The allowance was 64 bytes per dimension of every array: an empty (0, 10**13) one let 2 MB of
+    metadata be parsed (a 147 KB file took 1 GB) before "unexpected arrays ['Z']"."""
+    model = tmp_path / "m.npz"
+    params = {**Network([2, 4, 1], "tanh", backend="numpy", seed=1).parameters_numpy()}
+    meta = {"format": "dlcore-model", "pad": " " * (2 << 20)}
+    _raw_meta(model, {**params, "Z": np.zeros((0, 10**13))}, json.dumps(meta).encode())
+    _refused(capsys, tmp_path, model, r"metadata inflates to 2\.0 MiB, far more .* \(at most 1\.0 MiB\)")
+
+
+def test_a_save_whose_metadata_load_would_refuse_is_refused_and_keeps_the_file(saved):
+    """A cost history of 60,000 entries in info was saved, replacing the good file, and never loaded."""
+    before = saved.read_bytes()
+    net = Network([2, 4, 1], "tanh", backend="numpy", seed=1)
+    pattern = r"model\.npz not written: its metadata takes 1\.\d MiB, more than .* \(1\.0 MiB\); keep large"
+    with pytest.raises(ValueError, match=pattern + r" records \(a cost history\) in a file of their own"):
+        net.save(saved, info={"costs": [0.123456789012345] * 60_000})
+    assert saved.read_bytes() == before
+    net.save(saved, info={"costs": [0.123456789012345] * 50_000})  # just under the bound: loads
+    assert len(Network.load(saved).info["costs"]) == 50_000
+
+
 def test_an_archive_that_inflates_beyond_memory_is_refused(capsys, tmp_path, saved, monkeypatch):
     path = tmp_path / "bomb.npz"
     np.savez_compressed(path, X=np.zeros((2, 5_000_000)), Y=np.zeros((1, 5_000_000)))  # 120 MB in 0.1 MB
