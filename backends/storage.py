@@ -300,7 +300,7 @@ def decode_json(array: np.ndarray, path: Any) -> dict[str, Any]:
         raise ValueError(f"{path} is not a dlcore model file: its {META_KEY} entry is not JSON bytes")
     try:
         meta = json.loads(array.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # bad UTF-8, bad JSON, an integer of more than 4300 digits
         raise ValueError(f"{path} is corrupt: its metadata is not valid JSON ({exc})") from None
     except RecursionError:
         raise ValueError(f"{path} is corrupt: its metadata JSON is nested too deeply") from None

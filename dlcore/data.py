@@ -167,7 +167,7 @@ class Normalization:
     def from_dict(cls, d: dict[str, Any]) -> Normalization:
         try:
             mean, std = [float(v) for v in d["mean"]], [float(v) for v in d["std"]]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # (float(10**400) overflows)
             raise ValueError(f"bad normalization record ({exc!r})") from None
         try:
             return cls(tuple(mean), tuple(std))

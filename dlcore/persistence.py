@@ -77,7 +77,7 @@ def _check_config(meta: dict | None, path: Any) -> dict:
     if meta is None or meta.get("format") != FORMAT:
         raise NotAModelFile(f"{path} is not a dlcore model file (no dlcore metadata)")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ValueError(f"{path} is corrupt: format_version {version!r} is not a positive integer")
     if version > FORMAT_VERSION:
         raise ValueError(
@@ -130,6 +130,8 @@ def _check_shapes(config: dict, members: dict[str, Any], problem: str) -> None:
     if info is not None and not isinstance(info, dict):
         raise ValueError(f"{problem}: info must be a JSON object; got {type(info).__name__}")
     classes = (info or {}).get("classes")
+    if classes is not None and config["activations"][-1] == "linear":
+        raise ValueError(f"{problem}: info.classes names classes, which a regression (linear) output has not")
     if classes is not None:
         expected_classes = 2 if config["activations"][-1] == "sigmoid" else dims[-1]
         if (
@@ -151,6 +153,8 @@ def _check_shapes(config: dict, members: dict[str, Any], problem: str) -> None:
                     raise ValueError(
                         f"{problem}: the {record} does not match the {layer} layer ({key} needs {n} entries)"
                     )
+                if not all(type(v) is float or type(v) is int for v in norm[key]):  # not "1.5", not true
+                    raise ValueError(f"{problem}: the {record}'s {key} holds entries that are not numbers")
     if config.get("target_normalization") is not None and config["activations"][-1] != "linear":
         raise ValueError(f"{problem}: only a regression (linear) output has a target_normalization")
 

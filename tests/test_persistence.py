@@ -228,6 +228,12 @@ def _meta_file(tmp_path, arrays_dtype=np.float64, **changes):
     storage.save_npz(tmp_path / "m.npz", arrays, meta)
 
 
+def _raw_meta_file(tmp_path, text: str) -> None:
+    net, _ = _trained(get_backend("numpy"))
+    raw = np.frombuffer(text.encode(), dtype=np.uint8)
+    np.savez(tmp_path / "m.npz", **net.parameters_numpy(), __meta__=raw)
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -280,6 +286,28 @@ def _meta_file(tmp_path, arrays_dtype=np.float64, **changes):
         (lambda p: _meta_file(p, layer_dims="2,5"), r"is corrupt: its metadata lacks a valid 'layer_dims'"),
         (lambda p: _meta_file(p, info=[1, 2]), r"m\.npz is corrupt: info must be a JSON object; got list"),
         (lambda p: _meta_file(p, info="abc"), r"m\.npz is corrupt: info must be a JSON object; got str"),
+        # found by a review: each of these loaded, or gave a traceback or Python's own advice
+        (lambda p: _meta_file(p, format_version=True), r"is corrupt: format_version True is not a positive"),
+        (
+            lambda p: _meta_file(p, normalization={"mean": ["1.5", 0.0], "std": [1.0, 1.0]}),
+            r"is corrupt: the normalization's mean holds entries that are not numbers",
+        ),
+        (
+            lambda p: _meta_file(p, normalization={"mean": [0.0, 0.0], "std": [True, 1.0]}),
+            r"is corrupt: the normalization's std holds entries that are not numbers",
+        ),
+        (
+            lambda p: _meta_file(p, normalization={"mean": [10**400, 0.0], "std": [1.0, 1.0]}),
+            r"is corrupt: bad normalization record \(OverflowError",
+        ),
+        (
+            lambda p: _raw_meta_file(p, '{"format": "dlcore-model", "n": ' + "1" * 5000 + "}"),
+            r"m\.npz is corrupt: its metadata is not valid JSON \(Exceeds the limit",
+        ),
+        (
+            lambda p: _meta_file(p, activations=["tanh", "tanh", "linear"], info={"classes": ["a"]}),
+            r"is corrupt: info\.classes names classes, which a regression \(linear\) output has not",
+        ),
     ],
 )
 def test_bad_model_files_are_refused_clearly(tmp_path, make, message):
