@@ -11,7 +11,8 @@ Every write goes to a temporary file ``.NAME.<pid>.<random>.tmp`` in the target'
 while it is written, flushed and fsynced, then renamed over the target with ``os.replace``: an
 interrupted save leaves the old file intact, and the next save of the same target removes temporaries
 left by killed saves (unlocked, and from a dead process or older than a minute). A new file gets the
-mode the umask gives (0644 under umask 022), an overwritten one keeps its mode.
+mode the umask gives (0644 under umask 022), an overwritten one keeps its mode and group. A device or a
+FIFO (``/dev/null``) is written into directly.
 """
 
 from __future__ import annotations
@@ -90,6 +91,26 @@ def _target_mode(path: Path) -> int:
         return stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
         return 0o666 & ~_umask()
+
+
+def _keep_owner(fd: int, path: Path) -> None:
+    """The written file (open as ``fd``) gets the group of the file it replaces (a group-shared model
+    stays shared), and its owner too when root writes it; where that is not allowed, the writer's stay."""
+    if not hasattr(os, "fchown"):
+        return
+    with contextlib.suppress(OSError):
+        replaced = os.stat(path)
+        os.fchown(fd, replaced.st_uid if os.geteuid() == 0 else -1, replaced.st_gid)
+
+
+def _device(path: str | os.PathLike) -> bool:
+    """An existing target that is no regular file or directory (``/dev/null``, ``/dev/stdout``, a FIFO):
+    written into as it is, since renaming a file onto it would replace the device with that file."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _lock(fd: int) -> bool:
@@ -179,8 +200,15 @@ READ_ONLY = "the file is read-only; make it writable (chmod u+w) or choose anoth
 
 
 def _read_only(path: Path) -> bool:
-    """An existing file this user may not write (one made read-only is not replaced)."""
-    return os.path.lexists(path) and not os.access(path, os.W_OK)
+    """An existing file this user may not write, or one without any write permission (one made read-only
+    is not replaced, by root either, who may write any file)."""
+    if not os.path.lexists(path):
+        return False
+    try:
+        no_write_bits = not stat.S_IMODE(os.stat(path).st_mode) & 0o222
+    except OSError:  # a link to nowhere: the save creates its target
+        no_write_bits = False
+    return no_write_bits or not os.access(path, os.W_OK)
 
 
 def _no_file_to_write(path: str | os.PathLike) -> tuple[Path, Path, str | None]:
@@ -202,6 +230,10 @@ def check_writable(path: str | os.PathLike | None, flag: str) -> None:
     file name or a read-only file, before any long work is spent on what would be written there."""
     if path is None:
         return
+    if _device(path):
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"{flag} {path}: it is not writable; choose another name")
+        return
     target, directory, why = _no_file_to_write(path)
     if why is None and not os.access(directory, os.W_OK):
         why = f"the directory {directory} is not writable; choose another place"
@@ -218,8 +250,17 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
     On any exception (including KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
     Stale temporaries of earlier, killed saves of ``path`` are removed first. The new file keeps the mode
     of the one it replaces, or gets the umask's (not mkstemp's 0600). A symbolic link is written through:
-    its target is replaced, the link stays.
+    its target is replaced, the link stays. A device or a FIFO (``/dev/null``, ``/dev/stdout``) is written
+    into directly, nothing renamed onto it.
     """
+    text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+    if _device(path):
+        try:
+            with open(path, mode, **text) as f:
+                yield f
+        except OSError as exc:
+            raise _write_error(Path(path), exc) from None
+        return
     given = path
     path, directory, why = _no_file_to_write(given)
     if why is not None:
@@ -237,7 +278,8 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
         _lock(fd)  # held until the file is closed: a concurrent save's cleanup leaves it alone
         with contextlib.suppress(OSError):
             os.fchmod(fd, _target_mode(path))
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+        _keep_owner(fd, path)
+        with os.fdopen(fd, mode, **text) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

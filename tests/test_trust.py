@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -228,6 +229,55 @@ def test_new_files_follow_the_umask_and_overwritten_files_keep_their_mode(tmp_pa
     code, _, err = run(capsys, "predict", "--model", new, "--data", data, "--out", tmp_path / "p.csv")
     assert code == 0, err
     assert (tmp_path / "p.csv").stat().st_mode & 0o777 == 0o644
+
+
+ROOT_ONLY = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+
+
+@ROOT_ONLY
+def test_an_overwritten_file_keeps_its_owner_and_group(tmp_path):
+    """Only the mode was kept: a model of group 5678 became root's own, and the group lost it."""
+    shared = tmp_path / "shared.npz"
+    Network([2, 4, 1], backend="numpy").save(shared)
+    os.chown(shared, 1234, 5678)
+    Network([2, 5, 1], backend="numpy").save(shared)
+    assert (shared.stat().st_uid, shared.stat().st_gid) == (1234, 5678)
+    assert Network.load(shared).layer_dims == [2, 5, 1]
+
+
+def test_a_file_without_write_permission_is_not_replaced_even_by_root(tmp_path, capsys):
+    kept = tmp_path / "kept.npz"
+    kept.write_bytes(b"kept")
+    kept.chmod(0o444)  # root may write any file: os.access alone let its save replace it
+    with pytest.raises(OSError, match=r"kept\.npz: the file is read-only; make it writable \(chmod u\+w\)"):
+        Network([2, 4, 1], backend="numpy").save(kept)
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--out", kept)
+    one_line_error(code, err, r"--out .*kept\.npz: the file is read-only")
+    assert kept.read_bytes() == b"kept" and os.listdir(tmp_path) == ["kept.npz"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_written_into_not_replaced_by_a_file(tmp_path, capsys):
+    """--out /dev/null (a device) or a FIFO: the save renamed a regular file onto it (as root, the system's
+    /dev/null became a model); now they are written into, as any program writes them."""
+    import threading
+
+    fifo = tmp_path / "fifo"
+    got = []
+    for save in (
+        lambda: Network([2, 4, 1], backend="numpy", seed=2).save(fifo),
+        lambda: run(capsys, "train", "--backend", "numpy", "--iterations", "30", "--quiet", "--out", fifo),
+    ):
+        os.mkfifo(fifo)
+        reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+        reader.start()
+        save()
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+        reader.join(timeout=30)
+        fifo.unlink()
+        (tmp_path / "m.npz").write_bytes(got[-1])
+        assert Network.load(tmp_path / "m.npz").layer_dims == [2, 4, 1]
+    assert capsys.readouterr().err == ""
 
 
 # 5. float32 statistics -------------------------------------------------------------------------
