@@ -33,6 +33,7 @@ from dlcore.precision import MixedPrecision, train_mixed
 from dlcore.regularization import check_keep_prob
 from dlcore.training import (
     DIVERGENCE_FACTOR,
+    MIXED_AS_OPTIMIZER,
     History,
     Plan,
     TrainingDiverged,
@@ -452,6 +453,8 @@ class Network:
                 if iterations is None and epochs is None:
                     iterations = 3000
                 iterations, epochs = check_duration(iterations, epochs)
+                if isinstance(optimizer, MixedPrecision):
+                    raise ValueError(MIXED_AS_OPTIMIZER)
                 inner = precision.optimizer if isinstance(precision, MixedPrecision) else None
                 if inner is not None and optimizer is not None and optimizer is not inner:
                     raise ValueError(

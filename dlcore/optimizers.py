@@ -57,6 +57,11 @@ class Optimizer:
             self.learning_rate = rate
         return self.learning_rate
 
+    def prepared_for(self, params: Params) -> bool:
+        """Whether the training loop may hand this optimizer ``params`` (yes: a precision policy steps
+        only the low-precision copies it prepared, :meth:`dlcore.precision.MixedPrecision.prepared_for`)."""
+        return True
+
     def advance_schedule(self, epochs: int) -> None:
         """A fit ran ``epochs`` epochs: the next one's decay goes on from there, as its state does."""
         self.first_epoch += epochs
@@ -256,6 +261,11 @@ def get_optimizer(spec: str | Optimizer, learning_rate: float = 0.01, decay_rate
     ``spec`` itself when it already is one."""
     if isinstance(spec, Optimizer):
         return spec
+    if isinstance(spec, type) and issubclass(spec, Optimizer):
+        raise ValueError(
+            f"optimizer={spec.__name__} is the class: pass an instance ({spec.__name__}(0.001)) or its name"
+            f" ({spec.name!r})"
+        )
     if spec not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {spec!r}; choose one of: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[spec](learning_rate=learning_rate, decay_rate=decay_rate)

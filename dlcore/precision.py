@@ -105,7 +105,8 @@ class MixedPrecision(Optimizer):
                 f"{growth_factor!r} and {backoff_factor!r}"
             )
         self.optimizer = optimizer
-        self.compute_dtype = compute_dtype
+        self.compute_dtype = compute_dtype  # as asked (None: each backend's own, resolved per prepare)
+        self.compute_name: str | None = compute_dtype  # the one the last prepare computes in
         self.loss_scale_option = loss_scale
         self.init_scale, self.max_scale = float(init_scale), float(max_scale)
         self.growth_interval = int(growth_interval)
@@ -212,7 +213,7 @@ class MixedPrecision(Optimizer):
         compute in the requested dtype."""
         name = self._dtype_name(backend)
         self.low_dtype = backend.low_precision_dtype(name)  # raises when unsupported
-        self.compute_dtype = name
+        self.compute_name = name  # not compute_dtype: None stays each backend's own (torch, then numpy)
         self.xp = backend.xp
         self.masters = dict(params)
         first = next(iter(params.values()))
@@ -234,6 +235,11 @@ class MixedPrecision(Optimizer):
         if self.dynamic and (isinstance(t, numbers.Integral) or t.device != first.device):
             self.optimizer.t = self.xp.asarray(int(t), dtype=self.xp.int64, device=first.device)
         return self._cast_down(dict(params))
+
+    def prepared_for(self, params: Params) -> bool:
+        """Whether ``params`` are the low-precision copies the last :meth:`prepare` made (what the loop
+        must be handed: a MixedPrecision given as a plain optimizer= never was prepared for them)."""
+        return bool(params) and all(self._low.get(name) is value for name, value in params.items())
 
     def cast(self, X: Array) -> Array:
         """An input X: (n_x, m) in the compute dtype (once per fit, not per step)."""
@@ -368,7 +374,7 @@ class PrecisionOps:
         self.inner = ops
         self.policy = policy
         self.xp = ops.xp
-        self.name = f"{ops.name}+{policy.compute_dtype}"
+        self.name = f"{ops.name}+{policy.compute_name}"
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -396,7 +402,7 @@ class PrecisionOps:
         return self.xp.astype(dZ, self.policy.low_dtype)
 
     def __repr__(self) -> str:
-        return f"PrecisionOps({self.inner!r}, {self.policy.compute_dtype})"
+        return f"PrecisionOps({self.inner!r}, {self.policy.compute_name})"
 
 
 def train_mixed(

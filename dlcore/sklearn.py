@@ -67,6 +67,8 @@ FIT_OPTIONS = (
 ESTIMATOR_WORDS = {
     " or validation_data=(X_val, Y_val)": "",
     "(layer_dims [n_x, n_h, 1])": "(hidden_layer_sizes=(n_h,))",
+    " (Network.fit(..., precision=MixedPrecision(Adam(0.001))); dlcore.precision.train_mixed for the "
+    "functional train)": " (e.g. precision=MixedPrecision(Adam(0.001)), dtype='float32')",
 }
 
 

@@ -105,6 +105,13 @@ class TrainingDiverged(ArithmeticError):
         return type(self), (str(self), self.iteration, self.learning_rate, self.history, self.cost)
 
 
+#: a MixedPrecision given where an optimizer goes (it failed at its first step, or stepped another network)
+MIXED_AS_OPTIMIZER = (
+    "a MixedPrecision is passed as precision=, not optimizer= (Network.fit(..., precision=MixedPrecision("
+    "Adam(0.001))); dlcore.precision.train_mixed for the functional train)"
+)
+
+
 def check_divergence_factor(factor: Any) -> float:
     """``factor`` as a float: 0 (the check is off) or a finite number > 1; else a ValueError."""
     try:
@@ -260,6 +267,8 @@ def train(
     deferred = between_updates(progress) if parallel is None else parallel.interrupts(progress)
     history = History()
     with closed, _described(history), deferred as progress:
+        if not optimizer.prepared_for(params):
+            raise ValueError(MIXED_AS_OPTIMIZER)
         prop.check_network_shapes(X, params, activations)
         n_out = params[f"W{prop.num_layers(params)}"].shape[0]
         if tuple(Y.shape) != (n_out, X.shape[1]):

@@ -574,6 +574,47 @@ def test_a_mixed_precision_object_brings_its_own_optimizer(mixed):
             net.fit(X, Y, iterations=5, precision=mp, optimizer=other)
 
 
+def test_a_mixed_precision_passed_as_the_optimizer_is_refused(mixed):
+    """It failed at its first step ('NoneType' has no attribute 'astype'), or, used before on network A,
+    stepped A's masters from B's gradients and left B holding low-precision copies of A's weights."""
+    backend, dtype = mixed
+    X, Y, params, acts = _planar(backend)
+    A = dlcore.Network([2, 4, 1], "tanh", backend=backend, dtype="float32", seed=1)
+    used = MixedPrecision(Adam(0.01), dtype)
+    A.fit(X, Y, iterations=3, precision=used)
+    before = _host(backend, A.params)
+    message = r"^a MixedPrecision is passed as precision=, not optimizer= \(Network\.fit\(\.\.\., precision="
+    for mp in (MixedPrecision(Adam(0.01), dtype), used):
+        B = dlcore.Network([2, 4, 1], "tanh", backend=backend, dtype="float32", seed=2)
+        start = _host(backend, B.params)
+        with pytest.raises(ValueError, match=message):
+            B.fit(X, Y, iterations=3, optimizer=mp)
+        assert all(np.array_equal(start[k], v) for k, v in _host(backend, B.params).items())
+        with pytest.raises(ValueError, match=message):  # the functional train: train_mixed prepares it
+            train(_copy(backend, params), acts, X, Y, optimizer=mp, plan=Plan.of(400, None, 3, None))
+    assert all(np.array_equal(before[k], v) for k, v in _host(backend, A.params).items())
+
+
+def test_an_optimizer_class_is_told_to_be_an_instance():
+    with pytest.raises(ValueError, match=r"^optimizer=Adam is the class: pass an instance \(Adam\(0\.001\)\)"
+                       r" or its name \('adam'\)$"):  # fmt: skip
+        dlcore.Network([2, 4, 1], backend="numpy").fit(np.ones((2, 4)), np.ones((1, 4)), optimizer=Adam)
+
+
+def test_a_compute_dtype_left_to_the_backend_stays_left_to_each_backend():
+    """prepare wrote the first backend's choice into compute_dtype: after a torch fit (bfloat16) a numpy
+    fit was refused ("cannot compute in bfloat16"), and restart kept the pin."""
+    pytest.importorskip("torch")
+    mp = MixedPrecision(GradientDescent(0.5))
+    for name, low in (("torch", "bfloat16"), ("numpy", "float16"), ("torch", "bfloat16")):
+        backend = get_backend(name)
+        X, Y, _, _ = _planar(backend)
+        net = dlcore.Network([2, 4, 1], "tanh", backend=backend, dtype="float32", seed=1)
+        net.fit(X, Y, iterations=3, precision=mp)
+        assert mp.compute_dtype is None and mp.compute_name == low
+        assert mp.low_dtype == backend.low_precision_dtype(low)
+
+
 def test_fit_with_precision_keeps_float32_masters(mixed):
     backend, dtype = mixed
     X, Y = datasets.planar(backend, m=400, seed=3, dtype="float32")

@@ -32,7 +32,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from dlcore import Network  # noqa: E402
+from dlcore import Adam, MixedPrecision, Network  # noqa: E402
 from dlcore.sklearn import FIT_OPTIONS, DLClassifier, DLRegressor  # noqa: E402
 
 CHECKED = [
@@ -553,6 +553,11 @@ def test_a_bad_random_state_is_named_as_such(iris, state):
         (
             {"hidden_layer_sizes": (), "keep_prob": 0.5},
             r"add one \(hidden_layer_sizes=\(n_h,\)\) or pass keep_prob=1",
+        ),
+        (
+            {"optimizer": MixedPrecision(Adam(0.01)), "dtype": "float32"},
+            r"^a MixedPrecision is passed as precision=, not optimizer= \(e\.g\. precision=MixedPrecision\("
+            r"Adam\(0\.001\)\), dtype='float32'\)$",
         ),
     ],
 )
