@@ -57,6 +57,10 @@ class Optimizer:
             self.learning_rate = rate
         return self.learning_rate
 
+    def divergence_advice(self, learning_rate: float) -> str:
+        """The last sentence of a divergence message: what to change (``learning_rate``: the one given)."""
+        return f"Lower the learning rate (e.g. {learning_rate / 10:g})."
+
     def prepared_for(self, params: Params) -> bool:
         """Whether the training loop may hand this optimizer ``params`` (yes: a precision policy steps
         only the low-precision copies it prepared, :meth:`dlcore.precision.MixedPrecision.prepared_for`)."""

@@ -236,6 +236,16 @@ class MixedPrecision(Optimizer):
             self.optimizer.t = self.xp.asarray(int(t), dtype=self.xp.int64, device=first.device)
         return self._cast_down(dict(params))
 
+    def divergence_advice(self, learning_rate: float) -> str:
+        """A static loss scale's overflow looks like a learning rate too large: the advice names both."""
+        advice = self.optimizer.divergence_advice(learning_rate)
+        if self.dynamic or self.static_scale == 1.0:
+            return advice
+        return (
+            f"{advice[:-1]}, or the loss scale (loss_scale={self.static_scale:g}: scaled gradients beyond "
+            f"{self.compute_name}'s range become inf), or pass loss_scale='dynamic'."
+        )
+
     def prepared_for(self, params: Params) -> bool:
         """Whether ``params`` are the low-precision copies the last :meth:`prepare` made (what the loop
         must be handed: a MixedPrecision given as a plain optimizer= never was prepared for them)."""

@@ -184,7 +184,9 @@ def _diverged(
     reset: bool = False,
 ):
     where = f"iteration {iteration}" if epoch == iteration else f"epoch {epoch} (by iteration {iteration})"
-    lr = optimizer.learning_rate
+    # with decay, the rate the user gave (the one to lower): the current one is already the next epoch's
+    lr = optimizer.learning_rate0 if optimizer.decay_rate else optimizer.learning_rate
+    decay = f" (decay_rate={optimizer.decay_rate:g})" if optimizer.decay_rate else ""
     state = f" and the {optimizer.name} optimizer's state was reset" if reset else ""
     if iteration == 0:  # no learning rate played a part yet: a lower one cannot help
         message = (
@@ -195,8 +197,8 @@ def _diverged(
     else:
         message = (
             f"training diverged: the cost became {format_cost(J)}{why} at {where} with learning_rate="
-            f"{lr:g}; the parameters from iteration {kept} were kept{state}. "
-            f"Lower the learning rate (e.g. {lr / 10:g})."
+            f"{lr:g}{decay}; the parameters from iteration {kept} were kept{state}. "
+            + optimizer.divergence_advice(lr)
         )
     return TrainingDiverged(
         message,

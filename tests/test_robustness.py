@@ -17,7 +17,7 @@ from dlcore.backends import get_backend, storage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dlcore import Network, TrainingDiverged
+from dlcore import Adam, MixedPrecision, Network, TrainingDiverged
 from dlcore import cli as cli_module
 from dlcore.cli import main
 from dlcore.data import Normalization, load_dataset, train_test_split
@@ -491,6 +491,33 @@ def test_a_cost_that_overflows_before_any_update_does_not_blame_the_learning_rat
         str(info.value),
     )
     assert "learning" not in str(info.value) and info.value.iteration == 0
+
+
+def test_a_divergence_with_decay_names_the_rate_given_and_advises_a_tenth_of_it(backend):
+    """It named the next epoch's decayed rate ("learning_rate=50 ... e.g. 5" for a fit at 100 whose
+    diverging update used 100) and advised a twentieth of what the user passed."""
+    X, Y = planar(backend, m=100)
+    net = Network([2, 8, 8, 1], "relu", backend=backend, seed=3)
+    with pytest.raises(TrainingDiverged) as info:
+        net.fit(X, Y, learning_rate=100, decay_rate=1.0, iterations=50, cost_every=1)
+    assert re.search(
+        r" at iteration \d+ with learning_rate=100 \(decay_rate=1\); the parameters from iteration \d+ were "
+        r"kept\. Lower the learning rate \(e\.g\. 10\)\.$",
+        str(info.value),
+    ), str(info.value)
+    assert info.value.learning_rate == 100
+
+
+def test_a_static_loss_scale_that_overflows_is_named_beside_the_learning_rate():
+    """A loss scale of 2**20 overflows float16 at any learning rate: the advice named the rate only."""
+    X, Y = planar(get_backend("numpy"), m=200, dtype="float32")
+    net = Network([2, 8, 1], "tanh", backend="numpy", dtype="float32", seed=1)
+    with pytest.raises(TrainingDiverged) as info:
+        net.fit(X, Y, iterations=20, precision=MixedPrecision(Adam(1e-6), "float16", loss_scale=2.0**20))
+    assert str(info.value).endswith(
+        "Lower the learning rate (e.g. 1e-07), or the loss scale (loss_scale=1.04858e+06: scaled gradients "
+        "beyond float16's range become inf), or pass loss_scale='dynamic'."
+    )
 
 
 @pytest.mark.parametrize(("kwargs", "lr"), FIT_PATHS, ids=[str(k) for k, _ in FIT_PATHS])
