@@ -434,7 +434,14 @@ def train_mixed(
     precision.check(backend, l2)
     low = precision.prepare(params, backend)
     if validation is not None:
-        validation = (precision.cast(validation[0]), validation[1])
+        X_val = precision.cast(validation[0])
+        xp = backend.xp
+        if not bool(xp.all(xp.isfinite(X_val))):  # else every validation cost is NaN: a silent early stop
+            raise ValueError(
+                f"the validation X holds values beyond {precision.compute_name}'s range: standardize X "
+                "(as the training X) or compute in a wider dtype"
+            )
+        validation = (X_val, validation[1])
     try:
         with backend.quiet_floating_point():  # an overflowing float16 step is expected: it is skipped
             return train(

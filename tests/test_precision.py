@@ -557,6 +557,23 @@ def test_early_stopping_restores_the_masters_too(mixed):
         np.testing.assert_array_equal(to_host(backend, v), to_host(backend, again[name]), err_msg=name)
 
 
+def test_validation_values_beyond_the_compute_dtype_are_refused(mixed):
+    """70,000 in float16 is inf: every validation cost was NaN and early stopping ended the fit after
+    `patience` checks, silently (the training X's overflow is "training cannot start")."""
+    backend, dtype = mixed
+    if dtype == "bfloat16":
+        pytest.skip("bfloat16 has float32's range: it holds every finite float32 value")
+    X, Y, params, acts = _planar(backend)
+    Xv = to_host(backend, X).copy()
+    Xv[0, 0] = 7e4
+    Xv = backend.asarray(Xv, dtype="float32")
+    net = dlcore.Network([2, 8, 1], "tanh", backend=backend, dtype="float32", seed=1)
+    with pytest.raises(
+        ValueError, match=rf"^the validation X holds values beyond {dtype}'s range: standardize"
+    ):
+        net.fit(X, Y, epochs=30, batch_size=100, precision=dtype, validation_data=(Xv, Y), patience=3)
+
+
 # -- the wiring: Network.fit(precision=) and the CLI ----------------------------------------------------
 def test_a_mixed_precision_object_brings_its_own_optimizer(mixed):
     """fit(precision=MixedPrecision(Adam(...))) runs that Adam; an optimizer= beside it would be ignored,
