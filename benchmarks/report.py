@@ -204,13 +204,23 @@ def plot(rows: list[dict], path: str) -> None:
     markers = {name: "osD^v<>ph*"[i // 10 % 10] for i, name in enumerate(names)}
     for (name, backend, dtype), points in sorted(series.items()):
         xs, ys = zip(*sorted(points), strict=True)
-        style = "-" if dtype == "float32" else "--"
-        ax.plot(xs, ys, style, marker=markers[name], color=colors[name], label=f"{name} ({backend}, {dtype})")
+        single = dtype.startswith("float32")  # "float32 (TF32)" too
+        ax.plot(
+            xs,
+            ys,
+            "-" if single else "--",
+            marker=markers[name],
+            fillstyle="full" if single else "none",
+            color=colors[name],
+            label=f"{name} ({backend}, {dtype})",
+        )  # one point a series (--quick): the marker alone tells the dtypes apart
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("size (elements, or n_x * m, or examples)")
     ax.set_ylabel("speedup: loop time / vectorized time")
-    ax.set_title("Loop against vectorized, same size (solid: float32, dashed: float64)", fontsize=10)
+    ax.set_title(
+        "Loop against vectorized, same size (solid, filled: float32; dashed, open: float64)", fontsize=10
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
@@ -311,7 +321,11 @@ def peak_memory(dtype: str, name: str = "wide") -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    groups = args.only.split(",") if args.only else list(workloads.GROUPS)
+    groups = list(workloads.GROUPS)
+    if args.only is not None:  # "primitive, logistic" and "primitive," mean what they say
+        groups = [g.strip() for g in args.only.split(",") if g.strip()]
+        if not groups:
+            raise ValueError(f"--only names no group; give one or more of {', '.join(workloads.GROUPS)}")
     unknown = [g for g in groups if g not in workloads.GROUPS]
     if unknown:
         raise ValueError(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(workloads.GROUPS)}")

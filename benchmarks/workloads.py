@@ -95,6 +95,12 @@ def _close(a: Any, b: Any, backend: Backend, dtype: str, what: str, rtol: float 
 SWEEP = {"dot": [10, 100, 1_000, 10_000, 100_000], "exp": [10, 100, 1_000, 10_000], "matvec": [4, 16, 64]}
 
 
+#: rounds of a loop-against-vectorized case, --quick too: with one, the "median" was one sample, and a
+#: load spike inverted the speedup (vectorized 70 ms against its steady 1.5 ms); the loops at --quick's
+#: sizes take 10-70 ms, so two more rounds cost little
+LOOP_ROUNDS = 3
+
+
 def _dot(backend: Backend, dtype: str, n: int, rounds: int) -> Case:
     rng, xp = _rng(1), backend.xp
     a = backend.asarray(rng.standard_normal(n), dtype=dtype)
@@ -142,7 +148,7 @@ def _matvec(backend: Backend, dtype: str, k: int, rounds: int) -> Case:
 def primitive_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
     """The course's primitives at the loop size of this device; without ``quick``, also at the smaller
     sizes of :data:`SWEEP` (speedup against size: where the per-call overhead of vectorized code shows)."""
-    sizes, rounds = loop_sizes(backend, quick), 1 if quick else 3
+    sizes, rounds = loop_sizes(backend, quick), LOOP_ROUNDS
     cases = []
     for name, build in {"dot": _dot, "exp": _exp, "matvec": _matvec}.items():
         smaller = [] if quick else [n for n in SWEEP[name] if n < sizes[name]]
@@ -180,7 +186,7 @@ def logistic_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
         "vectorized": vectorized,
     }
     return [Case("logistic", "logistic gradient", f"n_x={n_x} m={m}", n_x * m, contestants, check,
-                 1 if quick else 3)]  # fmt: skip
+                 LOOP_ROUNDS)]  # fmt: skip
 
 
 # -- 3. network forward + backward ------------------------------------------------------------
@@ -224,7 +230,7 @@ def network_cases(backend: Backend, dtype: str, quick: bool) -> list[Case]:
         }
         check = lambda X=X, Y=Y, p=params, a=acts, n=name: _check_gradients(backend, dtype, X, Y, p, a, n)  # noqa: E731
         cases.append(Case("network", f"forward+backward {name}", f"{dims} m={m}", m, contestants, check,
-                          1 if quick else 3))  # fmt: skip
+                          LOOP_ROUNDS))  # fmt: skip
     return cases
 
 

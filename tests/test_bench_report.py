@@ -72,6 +72,32 @@ def test_unknown_group_is_one_line_and_exit_2(capsys):
     assert "unknown group(s) nonsense" in capsys.readouterr().err
 
 
+def test_the_plot_draws_tf32_float32_rows_solid_as_its_title_says(monkeypatch, tmp_path):
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+
+    drawn = []
+    monkeypatch.setattr(
+        Axes, "plot", lambda ax, xs, ys, style, **kw: drawn.append((kw["label"], style, kw["fillstyle"]))
+    )
+    rows = [{"benchmark": "dot", "backend": "cupy", "dtype": d, "elements": n, "speedup": 100.0}
+            for d in ("float32 (TF32)", "float64") for n in (10, 100)]  # fmt: skip
+    report.plot(rows, str(tmp_path / "p.png"))
+    # TF32 was "--"; and a --quick plot (one point a series) told float32 from float64 by nothing
+    assert sorted(drawn) == [
+        ("dot (cupy, float32 (TF32))", "-", "full"),
+        ("dot (cupy, float64)", "--", "none"),
+    ]
+
+
+@pytest.mark.parametrize("only", ["", " , "])
+def test_an_only_that_names_no_group_is_refused_not_read_as_all(capsys, monkeypatch, only):
+    """--only "" ran every group (the full run: ~16 minutes)."""
+    monkeypatch.setattr(workloads, "GROUPS", {name: pytest.fail for name in workloads.GROUPS})
+    assert report.main(["--only", only, "--json", "unused.json"]) == 2
+    assert "--only names no group; give one or more of primitive, " in capsys.readouterr().err
+
+
 def test_libraries_are_timed_apart_with_a_settle_and_a_warm_call(monkeypatch):
     calls: list[str] = []
     settles: list[float] = []
@@ -251,7 +277,7 @@ def test_output_paths_are_checked_before_the_run(capsys, monkeypatch, tmp_path):
     assert f"--plot {missing / 'p.png'}: the directory {missing} does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("only", ["train_step", "scaling,minibatch_epoch"])
+@pytest.mark.parametrize("only", ["train_step", "scaling,minibatch_epoch", "scaling, minibatch_epoch,"])
 def test_a_plot_of_groups_without_loops_is_refused_before_the_run(capsys, monkeypatch, tmp_path, only):
     """--plot with groups that time no loop drew empty axes after the whole run (and a matplotlib warning)."""
     monkeypatch.setattr(workloads, "GROUPS", {name: pytest.fail for name in workloads.GROUPS})
