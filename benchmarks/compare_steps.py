@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dlcore.benchmarks import description
+from dlcore.benchmarks import description, positive_int
 from dlcore.benchmarks.timing import median, paired
 from dlcore.benchmarks.workloads import NETWORKS, SCALING_HIDDEN, SCALING_PLANAR_M, seeded_data
 
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--numba", action="store_true", help="this checkout without, then with, numba's fused kernels"
     )
-    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--rounds", type=positive_int, default=21)
     parser.add_argument("--scaling", action="store_true", help="the scaling series instead of the three nets")
     args = parser.parse_args(argv)
     nets = SCALING if args.scaling else NETS

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from dlcore.benchmarks import description
+from dlcore.benchmarks import description, positive_int
 
 NET = [784, 1024, 1024, 1]
 
@@ -93,10 +93,10 @@ def run(m: int, steps: int, ranks: int, threads: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=description(__doc__))
-    parser.add_argument("--ranks", type=int, default=2)
-    parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--m", type=int, nargs="+", default=[2048, 16384])
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--ranks", type=positive_int, default=2)
+    parser.add_argument("--cores", type=positive_int, default=2)
+    parser.add_argument("--m", type=positive_int, nargs="+", default=[2048, 16384])
+    parser.add_argument("--steps", type=positive_int, default=20)
     parser.add_argument("--worker", nargs=2, type=int, metavar=("M", "STEPS"), help=argparse.SUPPRESS)
     parser.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

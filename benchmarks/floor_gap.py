@@ -35,7 +35,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
-from dlcore.benchmarks import description
+from dlcore.benchmarks import description, names_from, positive_int
 from dlcore.benchmarks.timing import SETTLE_S, median, paired, paired_interval, settle_down, time_case
 from dlcore.benchmarks.workloads import NETWORKS, SCALING_HIDDEN, Case, floor_products, seeded_data
 
@@ -226,14 +226,11 @@ def _cell(seconds: float, ratio: float, interval: tuple[float, float] | None) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=description(__doc__))
-    parser.add_argument("--points", default=",".join(POINTS))
-    parser.add_argument("--dtype", default="float32,float64")
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--points", type=names_from(POINTS), default=",".join(POINTS))
+    parser.add_argument("--dtype", type=names_from(("float32", "float64")), default="float32,float64")
+    parser.add_argument("--rounds", type=positive_int, default=9)
     parser.add_argument("--ablate", action="store_true", help="also the fused step without each of its wins")
     args = parser.parse_args(argv)
-    unknown = [p for p in args.points.split(",") if p not in POINTS]
-    if unknown:
-        parser.error(f"--points: unknown point {unknown[0]!r}; choose from {','.join(POINTS)}")
     try:
         import numba
     except ImportError:
@@ -247,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         names[4:4] = ["fused, Z kept", "fused, outer apart"]
     print("| point | dtype | " + " | ".join(names) + " |")
     print("|---|---|" + "---:|" * len(names))
-    for point in args.points.split(","):
-        for dtype in args.dtype.split(","):
+    for point in args.points:
+        for dtype in args.dtype:
             result = measure(point, dtype, args.rounds, numba, args.ablate)
             cells = [_cell(*result[n]) for n in names]
             print(f"| {point} | {dtype} | " + " | ".join(cells) + " |", flush=True)

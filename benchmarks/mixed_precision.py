@@ -23,8 +23,8 @@ import statistics
 import time
 from typing import Any
 
-from dlcore.backends import get_backend
-from dlcore.benchmarks import description
+from dlcore.backends import BackendError, get_backend
+from dlcore.benchmarks import description, positive_int, positive_ints
 from dlcore.benchmarks.workloads import NETWORKS, _problem
 
 import dlcore
@@ -116,23 +116,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--backend", default="torch")
     parser.add_argument("--part", choices=["all", "wide", "digits"], default="all")
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--steps", type=positive_int, default=5)
+    parser.add_argument("--repeat", type=positive_int, default=3)
+    parser.add_argument("--epochs", type=positive_int, default=30)
     parser.add_argument(
         "--compute",
         nargs="+",
         choices=["bfloat16", "float16"],
         help="the wide net's low dtypes (default: all)",
     )
-    parser.add_argument("--dims", help="the step's layers instead of the wide net's, e.g. 784,4096,4096,1")
-    parser.add_argument("--m", type=int, help="the step's columns instead of the wide net's 2048")
+    parser.add_argument(
+        "--dims", type=positive_ints, help="the step's layers instead of the wide net's, e.g. 784,4096,4096,1"
+    )
+    parser.add_argument("--m", type=positive_int, help="the step's columns instead of the wide net's 2048")
     args = parser.parse_args(argv)
-    backend = get_backend(args.backend)
+    try:
+        backend = get_backend(args.backend)
+        for name in args.compute or ():
+            backend.low_precision_dtype(name)
+    except (BackendError, ValueError) as exc:
+        parser.error(str(exc))
     print(f"backend: {backend.name} on {backend.device_name()}")
     if args.part in ("all", "wide"):
-        dims = [int(n) for n in args.dims.split(",")] if args.dims else None
-        dims, m, times = wide_step(backend, args.steps, args.repeat, args.compute, dims, args.m)
+        dims, m, times = wide_step(backend, args.steps, args.repeat, args.compute, args.dims, args.m)
         for name, t in times.items():
             print(f"{dims} m={m} {name:>8}: {t * 1e3:8.1f} ms/step ({times['float32'] / t:.2f}x float32)")
     if args.part in ("all", "digits"):

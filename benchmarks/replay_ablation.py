@@ -15,7 +15,7 @@ import sys
 
 from dlcore.backends import get_backend
 from dlcore.backends import numpy_backend as nb
-from dlcore.benchmarks import description
+from dlcore.benchmarks import description, positive_int, positive_ints
 from dlcore.benchmarks.handwritten import HandWrittenStep
 from dlcore.benchmarks.timing import median, paired, time_case
 from dlcore.benchmarks.workloads import Case, seeded_data
@@ -60,10 +60,12 @@ def contestants(X, Y, acts, start, backend) -> dict:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=description(__doc__))
-    parser.add_argument("ms", nargs="?", default="400,4000,40000,400000", help="comma-separated m")
-    parser.add_argument("rounds", nargs="?", type=int, default=11, help="rounds (default 11)")
+    parser.add_argument(
+        "ms", nargs="?", type=positive_ints, default="400,4000,40000,400000", help="comma-separated m"
+    )
+    parser.add_argument("rounds", nargs="?", type=positive_int, default=11, help="rounds (default 11)")
     args = parser.parse_args(argv)
-    ms, rounds = [int(x) for x in args.ms.split(",")], args.rounds
+    ms, rounds = args.ms, args.rounds
     backend = get_backend("numpy")
     for dtype in ("float32", "float64"):
         for m in ms:

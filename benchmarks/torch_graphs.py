@@ -21,7 +21,7 @@ import sys
 import torch
 from dlcore.backends import BackendError, get_backend
 from dlcore.backends.torch_backend import TorchOps
-from dlcore.benchmarks import description
+from dlcore.benchmarks import description, names_from, positive_int
 from dlcore.benchmarks.timing import time_sides
 from dlcore.benchmarks.workloads import NETWORKS
 
@@ -43,9 +43,9 @@ def measure(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--dtype", default="float32,float64")
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--nets", default=",".join(NETWORKS))
+    parser.add_argument("--dtype", type=names_from(("float32", "float64")), default="float32,float64")
+    parser.add_argument("--rounds", type=positive_int, default=15)
+    parser.add_argument("--nets", type=names_from(NETWORKS), default=",".join(NETWORKS))
     args = parser.parse_args(argv)
     try:
         device = get_backend(f"torch:{args.device}").device_name()
@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print("(no CUDA here: graphs are off on both sides; a dry run of the script)")
     print("| net | dtype | eager | graphs (x eager) | floor (x eager) | max diff |")
     print("|---|---|---:|---:|---:|---:|")
-    for dtype in args.dtype.split(","):
-        for name in args.nets.split(","):
+    for dtype in args.dtype:
+        for name in args.nets:
             r, differ = measure(args.device, dtype, name, args.rounds)
             cells = [f"{r['eager'][0] * 1e6:,.1f} us"]
             cells += [f"{r[k][0] * 1e6:,.1f} us ({r[k][1]:.3f})" for k in ("graphs", "floor")]
