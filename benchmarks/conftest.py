@@ -1,5 +1,6 @@
 """Fixtures for the pytest-benchmark suite: every benchmark backend (numpy; torch when installed; cupy
-when a GPU answers; each skipped with the reason otherwise) x float32/float64, and the cases of :mod:`dlcore.benchmarks.workloads`.
+when a GPU answers; each skipped with the reason otherwise) x float32/float64, and the cases of
+:mod:`dlcore.benchmarks.workloads`.
 
 ``--bench-quick`` (implied by ``--benchmark-disable``) uses the small loop sizes: with
 ``python -m pytest benchmarks --benchmark-disable`` every contestant runs once, after its case's
