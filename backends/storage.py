@@ -429,13 +429,30 @@ def inspect_npz(path: str | os.PathLike, what: str = "file") -> dict[str, Member
             dtype do not match the size the archive declares, Python objects (pickle), or a total size
             larger than the memory available (a small file that inflates to gigabytes).
     """
+    with _opened(path, what) as file:
+        return _inspect(file, Path(path), what)
+
+
+@contextlib.contextmanager
+def _opened(path: str | os.PathLike, what: str) -> Iterator[IO[bytes]]:
+    """``path`` checked (:func:`check_readable`) and open for reading: every read of one load goes through
+    this one open file, so a save that renames a new file onto ``path`` meanwhile is not mixed in (the
+    headers of one model and the arrays of another)."""
     check_readable(path, what)  # before Path(): Path("") is "."
-    path = Path(path)
-    if not zipfile.is_zipfile(path):
+    try:
+        file = open(path, "rb")
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with file:
+        yield file
+
+
+def _inspect(file: IO[bytes], path: Path, what: str) -> dict[str, Member]:
+    if not zipfile.is_zipfile(file):
         raise ValueError(f"{path} is not a {what} in .npz format (not a zip archive, or truncated)")
     members: dict[str, Member] = {}
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(file) as archive:
             for info in archive.infolist():
                 name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
                 with archive.open(info) as f:
@@ -461,17 +478,19 @@ def inspect_npz(path: str | os.PathLike, what: str = "file") -> dict[str, Member
     total = sum(m.nbytes for m in members.values())
     available = available_host_memory()
     if available is not None and total * MEMORY_HEADROOM > available:
+        on_disk = os.fstat(file.fileno()).st_size
         raise ValueError(
-            f"{path} inflates to {_gib(total)} of arrays ({path.stat().st_size} bytes on disk); with the "
+            f"{path} inflates to {_gib(total)} of arrays ({on_disk} bytes on disk); with the "
             f"copies made while loading that is more than the {_gib(available)} of memory available: "
             "refused (use a smaller file, or a machine with more memory)"
         )
     return members
 
 
-def _read_members(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+def _read_members(file: IO[bytes], path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    file.seek(0)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with np.load(file, allow_pickle=False) as archive:
             return {name: archive[name] for name in names}
     except MemoryError:
         raise ValueError(f"{path} is too large to load into the memory available") from None
@@ -492,9 +511,9 @@ def load_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarra
             entry holding Python objects (which would need pickle), or more than memory can hold.
             The message names the path.
     """
-    members = inspect_npz(path, what)
-    path = Path(path)
-    return _read_members(path, list(members))
+    with _opened(path, what) as file:
+        members = _inspect(file, Path(path), what)
+        return _read_members(file, Path(path), list(members))
 
 
 def load_npz_with_meta(
@@ -507,21 +526,22 @@ def load_npz_with_meta(
     The metadata is read first, refused beyond :func:`meta_limit`, and handed with the declared members
     to ``check(meta, members)``, which may refuse the file (ValueError) before any array is read.
     """
-    members = inspect_npz(path, what)
-    path = Path(path)
-    meta = None
-    if META_KEY in members:
-        limit = meta_limit(m.shape for m in members.values() if m.name != META_KEY)
-        if members[META_KEY].nbytes > limit:
-            raise ValueError(
-                f"{path} is corrupt: its metadata inflates to {_gib(members[META_KEY].nbytes)}, far more "
-                f"than a model of these arrays needs (at most {_gib(limit)})"
-            )
-        meta = decode_json(_read_members(path, [META_KEY])[META_KEY], path)
-    if check is not None:
-        check(meta, {k: v for k, v in members.items() if k != META_KEY})
-    names = [k for k in members if k != META_KEY]
-    return _read_members(path, names), meta
+    with _opened(path, what) as file:
+        path = Path(path)
+        members = _inspect(file, path, what)
+        meta = None
+        if META_KEY in members:
+            limit = meta_limit(m.shape for m in members.values() if m.name != META_KEY)
+            if members[META_KEY].nbytes > limit:
+                raise ValueError(
+                    f"{path} is corrupt: its metadata inflates to {_gib(members[META_KEY].nbytes)}, far more "
+                    f"than a model of these arrays needs (at most {_gib(limit)})"
+                )
+            meta = decode_json(_read_members(file, path, [META_KEY])[META_KEY], path)
+        if check is not None:
+            check(meta, {k: v for k, v in members.items() if k != META_KEY})
+        names = [k for k in members if k != META_KEY]
+        return _read_members(file, path, names), meta
 
 
 def all_finite(array: np.ndarray) -> bool:

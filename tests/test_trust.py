@@ -231,6 +231,20 @@ def test_new_files_follow_the_umask_and_overwritten_files_keep_their_mode(tmp_pa
     assert (tmp_path / "p.csv").stat().st_mode & 0o777 == 0o644
 
 
+def test_a_save_landing_during_a_load_is_not_mixed_into_it(tmp_path):
+    """A load opened the file three times (headers, metadata, arrays): a save renamed onto it in between
+    gave model A's metadata (normalization, class names) with model B's weights, silently."""
+    path, other = tmp_path / "m.npz", tmp_path / "other.npz"
+    Network([2, 4, 1], backend="numpy", seed=1).save(path, info={"which": "A"})
+    Network([2, 4, 1], backend="numpy", seed=2).save(other, info={"which": "B"})
+    expected = Network.load(path).parameters_numpy()
+    replace = lambda meta, members: os.replace(other, path)  # noqa: E731 - a save lands after the checks
+    arrays, meta = storage.load_npz_with_meta(path, "model file", replace)
+    assert meta["info"] == {"which": "A"} and Network.load(path).info == {"which": "B"}
+    for name, value in expected.items():
+        np.testing.assert_array_equal(arrays[name], value, err_msg=name)
+
+
 ROOT_ONLY = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
 
 
