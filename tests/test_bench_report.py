@@ -72,6 +72,7 @@ def test_unknown_group_is_one_line_and_exit_2(capsys):
     assert "unknown group(s) nonsense" in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings("ignore:No artists with labels")  # the lines are recorded here, not drawn
 def test_the_plot_draws_tf32_float32_rows_solid_as_its_title_says(monkeypatch, tmp_path):
     pytest.importorskip("matplotlib")
     from matplotlib.axes import Axes
