@@ -26,7 +26,7 @@ import numpy as np
 from dlcore.backends import BackendError, cupy_status, get_backend, storage
 from dlcore.backends.info import numpy_blas
 from dlcore.backends.plotting import check_output, save_figure
-from dlcore.benchmarks import description, workloads
+from dlcore.benchmarks import description, positive_int, workloads
 from dlcore.benchmarks.timing import median, paired, paired_interval, time_case, timing_method
 
 HEADER = (
@@ -227,16 +227,6 @@ def plot(rows: list[dict], path: str) -> None:
     save_figure(fig, path, dpi=120)
 
 
-def _threads(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}")
-    return n
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlcore bench", description=description(__doc__))
     parser.add_argument("--backend", default="all", help="numpy, torch, cupy or all available (default)")
@@ -251,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", default=None, metavar="PNG", help="speedup against size (needs matplotlib)")
     parser.add_argument(
         "--threads",
-        type=_threads,
+        type=positive_int,
         default=None,
         help="BLAS and PyTorch threads (needs threadpoolctl for BLAS)",
     )

@@ -247,7 +247,7 @@ def test_seconds_round_before_they_choose_a_unit():
 def test_threads_must_be_a_whole_number_of_at_least_one(capsys, threads):
     with pytest.raises(SystemExit) as exit_:
         report.main(["--threads", threads])
-    assert exit_.value.code == 2 and "--threads: must be a whole number >= 1" in capsys.readouterr().err
+    assert exit_.value.code == 2 and "--threads: wants an integer >= 1" in capsys.readouterr().err
 
 
 def test_threads_reach_pytorch_too(monkeypatch):
