@@ -29,18 +29,81 @@ class BackendError(ValueError):
 
 
 def available_host_memory() -> int | None:
-    """The host's available memory in bytes (Linux ``MemAvailable``, else free pages); ``None`` if unknown."""
+    """The memory this process may still take, in bytes: the host's available memory (Linux
+    ``MemAvailable``, else free pages), or less where a memory cgroup (a container's limit) allows less
+    (:func:`cgroup_room`); ``None`` if unknown."""
+    host = None
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    host = int(line.split()[1]) * 1024
+                    break
     except (OSError, ValueError, IndexError):
         pass
+    if host is None:
+        try:
+            host = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            pass
+    room = cgroup_room()
+    return room if host is None else host if room is None else min(host, room)
+
+
+#: a cgroup's limit files, usage files and the reclaimable cache in its memory.stat: (v2, v1)
+_CGROUP_FILES = (
+    ("", "memory.max", "memory.current", "inactive_file"),
+    ("/memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"),
+)
+#: a v1 limit at least this large is "no limit" (the kernel writes ~2**63 rounded to its page size)
+_NO_LIMIT = 1 << 60
+
+
+def cgroup_room(proc: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup") -> int | None:
+    """What this process's memory cgroup still allows, in bytes: its limit less its usage, the inactive
+    file cache not counted (the kernel reclaims it first). ``None`` without a limit: MemAvailable shows
+    the whole host inside a container, where going past the container's limit is an OOM kill."""
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
+        with open(proc, encoding="ascii") as f:
+            entries = [line.rstrip("\n").split(":", 2) for line in f]
+    except OSError:
         return None
+    rooms = []
+    for entry in entries:
+        if len(entry) != 3:
+            continue
+        hierarchy, controllers, path = entry
+        v2 = hierarchy == "0" and controllers == ""
+        if not v2 and "memory" not in controllers.split(","):
+            continue
+        mount, limit_file, usage_file, cache_key = _CGROUP_FILES[0 if v2 else 1]
+        for where in (f"{root}{mount}{path.rstrip('/')}", f"{root}{mount}"):  # a container sees its own as /
+            room = _room_in(where, limit_file, usage_file, cache_key)
+            if room is not None:
+                rooms.append(room)
+                break
+    return min(rooms) if rooms else None
+
+
+def _room_in(directory: str, limit_file: str, usage_file: str, cache_key: str) -> int | None:
+    try:
+        with open(os.path.join(directory, limit_file), encoding="ascii") as f:
+            text = f.read().strip()
+        if text == "max" or int(text) >= _NO_LIMIT:
+            return None
+        with open(os.path.join(directory, usage_file), encoding="ascii") as f:
+            usage = int(f.read())
+        cache = 0
+        with contextlib.suppress(OSError, ValueError):
+            with open(os.path.join(directory, "memory.stat"), encoding="ascii") as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == cache_key:
+                        cache = int(value)
+                        break
+    except (OSError, ValueError):
+        return None
+    return max(0, int(text) - max(0, usage - cache))
 
 
 def switched_on(variable: str) -> bool:

@@ -717,6 +717,34 @@ def test_a_generated_set_too_large_for_memory_is_refused_before_it_is_drawn(caps
     assert saved.read_bytes() == before
 
 
+def _cgroup_tree(tmp_path, proc_line: str, where: str, files: dict[str, str]) -> tuple[str, str]:
+    tmp_path.mkdir()
+    proc = tmp_path / "cgroup"
+    proc.write_text(proc_line + "\n")
+    directory = tmp_path / "fs" / where
+    directory.mkdir(parents=True)
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return str(proc), str(tmp_path / "fs")
+
+
+def test_a_containers_memory_limit_bounds_the_memory_available(tmp_path, monkeypatch):
+    """MemAvailable shows the whole host inside a container: a file or a generated set that fit it but not
+    the container's limit was an OOM kill, not the one-sentence refusal."""
+    MiB = 2**20
+    v2 = {"memory.max": f"{1024 * MiB}\n", "memory.current": f"{600 * MiB}\n",
+          "memory.stat": f"anon 1\ninactive_file {100 * MiB}\nactive_file 5\n"}  # fmt: skip
+    assert base.cgroup_room(*_cgroup_tree(tmp_path / "a", "0::/", "", v2)) == 524 * MiB  # 1024 - (600 - 100)
+    v1 = {"memory.limit_in_bytes": f"{512 * MiB}", "memory.usage_in_bytes": f"{64 * MiB}"}
+    line = "4:memory:/docker/abc"  # cgroup v1, the process's own group by its path
+    assert base.cgroup_room(*_cgroup_tree(tmp_path / "b", line, "memory/docker/abc", v1)) == 448 * MiB
+    unlimited = {"memory.max": "max\n", "memory.current": "1\n"}
+    assert base.cgroup_room(*_cgroup_tree(tmp_path / "c", "0::/user.slice", "user.slice", unlimited)) is None
+    assert base.cgroup_room(str(tmp_path / "missing"), str(tmp_path)) is None
+    monkeypatch.setattr(base, "cgroup_room", lambda: 3 * MiB)
+    assert base.available_host_memory() == 3 * MiB  # the smaller of the host's and the container's
+
+
 # 15. seeds -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", [1.5, "a", -1, True, [1]])
 def test_a_bad_seed_is_a_value_error_naming_the_accepted_values(seed):
