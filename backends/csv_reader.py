@@ -4,8 +4,8 @@ cell when the fast parse fails. A file is held as one float64 array (8 bytes per
 lists of floats (~115 bytes per value).
 
 The layout (:mod:`dlcore.data`): one example per row, an optional first line of column names, commas
-between cells. A file whose first data line has no comma but semicolons or tabs is refused with the
-delimiter it uses.
+between cells (a space after a comma is no part of the cell). A file whose first data line has no comma
+but semicolons, tabs or spaces is refused with the delimiter it uses; so are rows ending in a comma.
 
 Which first line is a header (``header=None``, the default): one with no number in it; or, in a labeled
 file, one whose label cell is text above labels that are all numbers (pandas' ``0,1,2,label``). A first
@@ -64,15 +64,20 @@ def _check_delimiter(path: Path, line_number: int, line: str, cell: str | None =
         return
     text = line if cell is None else cell
     seen = [d for d in DELIMITERS if d in text]
+    words = text.split()
     if seen and (cell is None or all(_is_number(part.strip()) for part in cell.split(seen[0]))):
-        d = seen[0]
-        sample = line.strip()
-        sample = sample if len(sample) <= 40 else sample[:37] + "..."
-        how = "and the decimals by commas" if "," in line else "not commas"
-        raise ValueError(
-            f"{path}, line {line_number}: the cells are separated by {DELIMITERS[d]} {how} ({sample!r}); "
-            "dlcore reads comma-separated files: save it as CSV with commas (and '.' decimals)"
-        )
+        separated = DELIMITERS[seen[0]]
+    elif len(words) > 1 and all(_is_number(word) for word in words):  # np.savetxt's default: spaces
+        separated = "spaces"
+    else:
+        return
+    sample = line.strip()
+    sample = sample if len(sample) <= 40 else sample[:37] + "..."
+    how = "and the decimals by commas" if "," in line else "not commas"
+    raise ValueError(
+        f"{path}, line {line_number}: the cells are separated by {separated} {how} ({sample!r}); "
+        "dlcore reads comma-separated files: save it as CSV with commas (and '.' decimals)"
+    )
 
 
 def _is_header(cells: list[str], header: bool | None) -> bool:
@@ -120,7 +125,7 @@ def read_csv_rows(
     width = None
     try:
         with _open(path) as f:
-            reader = csv.reader(f)
+            reader = csv.reader(f, skipinitialspace=True)  # '1, "yes"': the quotes are CSV's, not the name's
             for cells in reader:
                 line = reader.line_num
                 cells = [c.strip() for c in cells]
@@ -131,6 +136,11 @@ def read_csv_rows(
                 if width is None and names is None and _is_header(cells, header):
                     names, width, header_line = cells, len(cells), line
                     continue
+                if len(cells) > 1 and not cells[-1] and (not rows or len(cells) == width + 1):
+                    raise ValueError(
+                        f"{path}, line {line}: the row ends with an empty cell; remove the trailing commas "
+                        "(or fill in the missing value)"
+                    )
                 if width is None:
                     width = len(cells)
                     first = cells if header is None and label_header else None
@@ -164,7 +174,7 @@ def read_csv_rows(
                             continue
                         if col == 1 and len(cells) == 1:
                             _check_delimiter(path, line, cell)
-                        hint = _header_hint(not rows and names is None)
+                        hint = _header_hint(not rows and names is None and header is None)
                         raise ValueError(
                             f"{path}, line {line}, column {col}: {cell!r} is not a number (every cell but "
                             f"an optional first-line header must be numeric{hint})"
@@ -215,7 +225,7 @@ def _fast(path: Path, header: bool | None = None) -> tuple[np.ndarray, list[str]
                     return None
                 if line.strip():
                     break
-            cells = next(csv.reader([line]))
+            cells = next(csv.reader([line], skipinitialspace=True))
             if _is_header(cells, header):
                 names = [c.strip() for c in cells]
             else:
@@ -251,6 +261,21 @@ def read_csv(path: str | Path, header: bool | None = None) -> tuple[np.ndarray, 
         return fast
     rows, names = read_csv_rows(path, header=header)  # raises with the place, or parses what loadtxt won't
     return np.asarray(rows, dtype=np.float64), names
+
+
+def check_no_index_column(data: np.ndarray, names: list[str] | None, path: object) -> None:
+    """A ValueError for a row index written as the first column (pandas' ``to_csv()``, R's ``write.csv``:
+    an unnamed first column holding 0, 1, 2, ... or 1, 2, 3, ...): read as a feature, it was trained on,
+    and the row order can give the label away (planar: 100% test accuracy)."""
+    if not names or names[0] or data.shape[0] < 2:
+        return
+    first = data[:, 0]
+    if np.array_equal(first, np.arange(len(first))) or np.array_equal(first, np.arange(1, len(first) + 1)):
+        raise ValueError(
+            f"{path}: the first column, unnamed and counting {first[0]:g}, {first[1]:g}, ..., is a row "
+            "index, not a feature; write the file without it (pandas: to_csv(index=False); R: write.csv("
+            "row.names=FALSE))"
+        )
 
 
 def read_labeled_csv(

@@ -220,7 +220,8 @@ def load_csv(
     """
     backend, dtype = _on(backend, dtype)
     # (m, width) float64 on the host, parsed by NumPy's C reader when it can
-    data, _, names = csv_reader.read_labeled_csv(path, classes, n_features, header)
+    data, columns, names = csv_reader.read_labeled_csv(path, classes, n_features, header)
+    csv_reader.check_no_index_column(data, columns, path)
     m, width = data.shape
     has_labels = n_features is None or width != n_features  # read_labeled_csv checked the width
     if has_labels:

@@ -590,6 +590,72 @@ def test_a_bad_cell_deep_in_a_big_csv_still_names_line_and_column(capsys, tmp_pa
     one_line_error(code, err, r"big\.csv, line 4322, column 2: 'oops' is not a number")
 
 
+@pytest.mark.parametrize("header", [None, "no"])
+def test_a_csv_separated_by_spaces_says_so(capsys, tmp_path, header):
+    """np.savetxt's default: line 1 was taken for a header, then "line 2, column 1: '6.40e-01 1.04e-01
+    1.00e+00' is not a number (... or pass --header yes ...)", the opposite of what --header no said."""
+    path = tmp_path / "s.csv"
+    np.savetxt(path, np.column_stack([np.random.default_rng(0).standard_normal((5, 2)), np.arange(5) % 2]))
+    argv = ["train", "--backend", "numpy", "--dataset", path] + (["--header", header] if header else [])
+    code, _, err = run(capsys, *argv)
+    one_line_error(
+        code, err, r"s\.csv, line 1: the cells are separated by spaces not commas \('.*'\); dlcore"
+    )
+
+
+def test_csv_cells_after_a_comma_and_a_space_are_read_as_csv_reads_them(capsys, tmp_path):
+    """'0.1, -0.2, "yes"' kept the quotes in the class names ('"no"', '"yes"'), so predict refused the
+    same labels written without them; '"0.1", "0.2", "1"' was "'\"-0.2\"' is not a number"."""
+    spaced, plain, numbers = tmp_path / "spaced.csv", tmp_path / "plain.csv", tmp_path / "numbers.csv"
+    X = np.random.default_rng(0).standard_normal((2, 40))
+    rows = [(f"{a:.4f}", f"{b:.4f}", "yes" if a > 0 else "no") for a, b in X.T]
+    spaced.write_text("".join(f'{a}, {b}, "{t}"\n' for a, b, t in rows))
+    plain.write_text("".join(f"{a},{b},{t}\n" for a, b, t in rows))
+    numbers.write_text("".join(f'"{a}", "{b}", "{int(t == "yes")}"\n' for a, b, t in rows))
+    model = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--backend", "numpy", "--dataset", spaced, "--out", model)
+    assert code == 0 and "classes no, yes" in out, err
+    code, _, err = run(capsys, "predict", "--model", model, "--data", plain)
+    assert code == 0 and "accuracy" in err, err
+    X_read, Y_read = load_dataset(str(numbers), get_backend("numpy"))
+    np.testing.assert_array_equal(Y_read[0], (X[0].round(4) > 0).astype(float))
+
+
+@pytest.mark.parametrize("header", ["x1,x2,label\n", ""], ids=["header", "no header"])
+def test_rows_ending_in_a_comma_are_told_to_lose_it(capsys, tmp_path, header):
+    """The advice was "pass --header yes" (no header), or "name every column (the label's too)", which led
+    to the first advice."""
+    path = tmp_path / "t.csv"
+    path.write_text(
+        header
+        + "".join(f"{a},{b},{int(a > 0)},\n" for a, b in np.random.default_rng(0).standard_normal((6, 2)))
+    )
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", path)
+    line = 2 if header else 1
+    one_line_error(
+        code, err, rf"t\.csv, line {line}: the row ends with an empty cell; remove the trailing commas"
+    )
+
+
+@pytest.mark.parametrize(("first_line", "start"), [(",x1,x2,label", 0), ('"","x1","x2","label"', 1)])
+def test_a_row_index_column_is_refused_not_trained_on(capsys, tmp_path, first_line, start):
+    """pandas' to_csv() and R's write.csv write the row index first: it was a feature, and planar's row
+    order gave 100% test accuracy away."""
+    path = tmp_path / "i.csv"
+    X, Y = planar(get_backend("numpy"), m=60)
+    path.write_text(
+        first_line
+        + "\n"
+        + "".join(f"{i + start},{a},{b},{int(y)}\n" for i, (a, b, y) in enumerate(zip(*X, Y[0], strict=True)))
+    )
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", path)
+    one_line_error(
+        code,
+        err,
+        rf"i\.csv: the first column, unnamed and counting {start}, {start + 1}, \.\.\., is a row index",
+    )
+
+
 @pytest.mark.parametrize(("sep", "name"), [(";", "semicolons"), ("\t", "tabs")])
 @pytest.mark.parametrize("header", [True, False], ids=["header", "no header"])
 @pytest.mark.parametrize("decimal", [".", ","])  # decimal commas hid the delimiter: "'1257;-0' not a number"
