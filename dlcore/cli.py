@@ -791,8 +791,12 @@ LOSS_NAMES = {
 def _plot(args, net: Network, history: History, backend, X, Y) -> None:
     from dlcore.backends.plotting import plot_training
 
-    def proba(grid: Any) -> Any:  # the network normalizes the raw grid itself
-        return backend.to_numpy(net.predict_proba(backend.asarray(grid, dtype=args.dtype)))
+    # the network normalizes the raw grid itself, from float64 as train read X (features at 1e8 + N(0, 1)
+    # rounded to float32 first collapsed onto a few values: bands, not the boundary)
+    dtype = "float64" if net.normalization is not None else args.dtype
+
+    def proba(grid: Any) -> Any:
+        return backend.to_numpy(net.predict_proba(backend.asarray(grid, dtype=dtype)))
 
     batch = f"batch {args.batch_size}" if args.batch_size else "full batch"
     plot_training(

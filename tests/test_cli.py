@@ -140,6 +140,32 @@ def test_plot_of_2d_data(capsys, tmp_path):
     assert width > 1000  # two panels side by side: cost curve and decision boundary
 
 
+def test_the_plot_grid_reaches_a_float32_network_as_float64_to_be_standardized(capsys, tmp_path, monkeypatch):
+    """The grid was cast to float32 before the network standardized it: features at 1e8 + N(0, 1)
+    collapsed onto a few values, and the picture showed bands, not the boundary."""
+    pytest.importorskip("matplotlib")
+    from dlcore.backends import plotting
+
+    seen = []
+    monkeypatch.setattr(plotting, "plot_training", lambda *args, **kw: seen.append(args[5](np.zeros((2, 3)))))
+    original = Network.predict_proba
+    dtypes = []
+    monkeypatch.setattr(Network, "predict_proba", lambda net, X: dtypes.append(X.dtype) or original(net, X))
+    argv = [
+        "--backend",
+        "numpy",
+        "--iterations",
+        "5",
+        "--dtype",
+        "float32",
+        "--plot",
+        str(tmp_path / "p.png"),
+    ]
+    code, _, err = run(capsys, "train", *argv)
+    assert code == 0 and len(seen) == 1, err
+    assert dtypes[-1] == np.float64  # the grid's, as train read X
+
+
 def test_plot_without_matplotlib_says_how_to_get_it_before_training(capsys, tmp_path, monkeypatch):
     import importlib.util
 
