@@ -515,22 +515,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.precision and args.dtype not in (None, "float32"):
         raise ValueError(f"--precision keeps float32 master weights; drop --dtype {args.dtype}")
     args.dtype = args.dtype or ("float32" if args.precision else "float64")
-    if args.out and args.plot and _same_file(args.out, args.plot):
-        raise ValueError(f"--out and --plot both name {args.out}: the picture would replace the model")
-    if args.plot:
-        from dlcore.backends.plotting import check_output
-
-        check_output(args.plot)
-    storage.check_writable(args.out, "--out")
-    if args.out and args.dataset not in DATASETS and _same_file(args.out, args.dataset):
-        raise ValueError(f"--out {args.out} is the dataset itself; choose another file name")
-
     backend = get_backend(args.backend)
     if args.precision == "mixed" and backend.low_precision_dtypes():  # the dtype "mixed" means here
         args.precision = backend.low_precision_dtypes()[0]
     parallel, backend = _data_parallel(args, backend)
-    # data-parallel: a rank whose set-up fails tells the others, which raise its message too
+    # data-parallel: a rank whose set-up fails tells the others, which raise its message too (a rank that
+    # failed before MPI started left the others waiting in MPI_Init for good)
     with parallel.agreement() if parallel is not None else contextlib.nullcontext():
+        if parallel is None or parallel.rank == 0:  # where the model and the picture are written
+            _check_outputs(args)
         net, X, Y, X_train, Y_train, X_test, Y_test = _setup(args, backend)
     if parallel is not None:  # collective from here on: first make sure every rank holds the same data
         parallel.check_same_data(X=X_train, Y=Y_train)
@@ -629,6 +622,19 @@ def _train(args: argparse.Namespace) -> int:
         _plot(args, net, history, backend, X, Y)
         print(f"picture saved to {args.plot}")
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """--out and --plot name files that can be written, not each other nor the dataset: before training."""
+    if args.out and args.plot and _same_file(args.out, args.plot):
+        raise ValueError(f"--out and --plot both name {args.out}: the picture would replace the model")
+    if args.plot:
+        from dlcore.backends.plotting import check_output
+
+        check_output(args.plot)
+    storage.check_writable(args.out, "--out")
+    if args.out and args.dataset not in DATASETS and _same_file(args.out, args.dataset):
+        raise ValueError(f"--out {args.out} is the dataset itself; choose another file name")
 
 
 def _validation_summary(history: History, patience: int | None, unit: str) -> str:

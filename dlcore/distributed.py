@@ -77,7 +77,7 @@ class DataParallel:
         left waiting in the next collective for a rank that gave up."""
         try:
             yield
-        except Exception as exc:
+        except BaseException as exc:  # a Ctrl-C or SIGTERM that reached this rank alone too
             self.agree(exc)
             raise
         self.agree(None)
@@ -85,7 +85,8 @@ class DataParallel:
     def agree(self, failure: BaseException | None) -> None:
         """Every rank says whether its set-up worked (one allgather); when one failed, the ranks that
         did not raise its message (prefixed with its rank unless it is rank 0)."""
-        errors = self.comm.allgather(None if failure is None else str(failure))
+        message = None if failure is None else str(failure) or f"stopped by {type(failure).__name__}"
+        errors = self.comm.allgather(message)
         failed = [(rank, message) for rank, message in enumerate(errors) if message is not None]
         if failed and failure is None:
             rank, message = failed[0]

@@ -548,6 +548,54 @@ def test_nccl_refuses_more_ranks_than_gpus_on_a_machine(monkeypatch):
         comm_module.NCCLComm()
 
 
+@needs_mpi
+def test_an_output_only_rank_0_writes_is_checked_on_rank_0_alone(tmp_path):
+    """Every rank checked --out before MPI started: a rank without the folder (another machine's working
+    directory) exited, and the others waited in MPI_Init for good, past SIGTERM."""
+    (tmp_path / "a" / "sub").mkdir(parents=True)
+    (tmp_path / "b").mkdir()
+    argv = [sys.executable, "-m", "dlcore", "train", "--distributed", "--backend", "numpy",
+            "--iterations", "20", "--quiet", "--out", "sub/m.npz"]  # fmt: skip
+    cmd = [
+        MPIEXEC,
+        "-n",
+        "1",
+        "-wdir",
+        str(tmp_path / "a"),
+        *argv,
+        ":",
+        "-n",
+        "1",
+        "-wdir",
+        str(tmp_path / "b"),
+        *argv,
+    ]
+    result = run(cmd, _env(2), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert Network.load(tmp_path / "a" / "sub" / "m.npz").info["iterations"] == 20
+
+
+def test_a_signal_on_one_rank_during_set_up_reaches_the_others():
+    """agreement() caught Exception only: a rank that got SIGTERM (or Ctrl-C alone) while loading left
+    without its allgather, and the others spun in theirs until killed."""
+
+    class Comm(SingleProcess):
+        def __init__(self, others):
+            self.sent, self.others = [], others
+
+        def allgather(self, obj):
+            self.sent.append(obj)
+            return [obj, *self.others]
+
+    interrupted = DataParallel(Comm([None]))
+    with pytest.raises(KeyboardInterrupt), interrupted.agreement():
+        raise KeyboardInterrupt
+    assert interrupted.comm.sent == ["stopped by KeyboardInterrupt"]
+    waiting = DataParallel(Comm(["stopped by Terminated"]))
+    with pytest.raises(ValueError, match=r"^on rank 1: stopped by Terminated$"), waiting.agreement():
+        pass
+
+
 def test_an_agreed_stop_raises_sigterms_error_when_any_rank_got_sigterm():
     class Terminated(KeyboardInterrupt):
         pass
