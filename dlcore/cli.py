@@ -674,7 +674,8 @@ def _report(
             print(f"{name} {'R^2' if net.task == 'regression' else 'accuracy'}: n/a (--test-fraction 0)")
         elif net.task == "regression":
             error = rmse(net.predict_proba(X), backend.asarray(Y))
-            print(f"{name} R^2: {net.score(X, Y):.4f}, RMSE {error:.4g}")
+            r2 = f"{net.score(X, Y):.4f}" if X.shape[1] > 1 else "n/a (1 example)"  # (it printed 0.0000)
+            print(f"{name} R^2: {r2}, RMSE {error:.4g}")
         else:
             print(f"{name} accuracy: {_percent(net.score(X, Y))}")
     if net.task == "multiclass" and X_test.shape[1]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 import pytest
@@ -156,6 +157,17 @@ def test_regression_reports_r2_and_rmse_and_predicts_values(capsys, tmp_path):
     assert code == 0 and "test R^2: 0.9" in out and "RMSE" in out
     code, out, _ = run(capsys, "predict", "--model", model, "--data", data)
     assert code == 0 and out.splitlines()[0] == "index,prediction,true_label"
+
+
+def test_r2_of_a_one_example_split_is_not_a_number_it_cannot_be(capsys, tmp_path):
+    """R^2 of one example (1 - SS_res / 0) printed 0.0000, read as "no better than the mean"."""
+    data = tmp_path / "r.csv"
+    X = np.random.default_rng(2).normal(size=(60, 2))
+    data.write_text("\n".join(f"{a},{b},{2 * a - b + 0.5}" for a, b in X) + "\n")
+    argv = ["train", "--backend", "numpy", "--dataset", data, "--task", "regression", "--iterations", "50"]
+    code, out, err = run(capsys, *argv, "--test-fraction", "0.01", "--quiet")
+    assert code == 0, err
+    assert re.search(r"^test R\^2: n/a \(1 example\), RMSE \d", out, re.M) and "train R^2: 0." in out
 
 
 def test_regression_with_the_defaults_standardizes_large_targets(capsys, tmp_path):
