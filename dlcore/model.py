@@ -651,6 +651,12 @@ def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]
     n_classes = int(xp.max(Yf)) + 1
     if n_classes < 2:
         raise ValueError("multiclass needs at least two classes in Y")
+    m = Y.shape[1]
+    if inferred and n_classes > max(10 * m, 1 << 16):  # a label of 1e15 asked for 968,575,477 GiB
+        raise ValueError(
+            f"the labels are integers up to {n_classes - 1:.6g}: as classes, {n_classes:.3g} outputs for "
+            f"{m} examples; pass task='regression' if they are numeric targets"
+        )
     lowest = int(xp.min(Yf))
     if inferred and lowest > 0:  # R's and MATLAB's labels count from 1
         warnings.warn(
@@ -660,7 +666,6 @@ def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]
             UserWarning,
             stacklevel=3,
         )
-    m = Y.shape[1]
     if inferred and n_classes > 10 and m < 2 * n_classes:  # whole-number targets (prices, scores), likely
         warnings.warn(
             f"the labels are integers up to {n_classes - 1}, taken as {n_classes} classes for {m} examples "

@@ -266,6 +266,18 @@ def test_whole_number_targets_taken_as_classes_warn(backend):
         Network.for_data(X, scores, task="regression", backend=backend)
 
 
+def test_labels_far_beyond_any_class_count_are_refused_with_the_task_to_pass(backend):
+    """A label of 1e15 asked for ~1e15 outputs (968,575,477 GiB in the memory refusal), with 16-digit
+    class counts in the warnings; task='multiclass' said still builds what was asked."""
+    X, _ = planar(backend, m=40)
+    labels = np.arange(40)[None, :] % 2 * 1.0
+    labels[0, 5] = 1e15
+    pattern = r"^the labels are integers up to 1e\+15: as classes, 1e\+15 outputs for 40 examples; pass "
+    with pytest.raises(ValueError, match=pattern + r"task='regression' if they are numeric targets$"):
+        Network.for_data(X, labels, backend=backend)
+    assert Network.for_data(X, labels, task="regression", backend=backend).task == "regression"
+
+
 def test_target_standardization_trains_on_standardized_targets_and_answers_in_their_units(backend):
     """A regression network with ``target_normalization`` trains exactly as a plain one on (Y - mean) / std
     (the same bits) and predicts, scores and pickles in Y's own units. Oracles: the plain network, and
