@@ -113,6 +113,24 @@ class DataParallel:
                 "give every rank the same data (the same file, seed and options)"
             )
 
+    def check_same_options(self, **options: Any) -> None:
+        """Raise ValueError on every rank when any rank trains with other ``options`` than rank 0 (compared
+        by repr, before anything is trained): each rank trained a model of its own, silently, or waited in
+        a collective the others never reached (another iteration count), or failed in one (other layers)."""
+        mine = {name: repr(value) for name, value in options.items()}
+        everyone = self.comm.allgather(mine)
+        differ = {
+            r: [k for k in mine if theirs.get(k) != everyone[0].get(k)] for r, theirs in enumerate(everyone)
+        }
+        differ = {r: names for r, names in differ.items() if names}
+        if differ:
+            names = sorted({name for names in differ.values() for name in names})
+            ranks = ", ".join(map(str, differ))
+            raise ValueError(
+                f"rank(s) {ranks} train with other options than rank 0 ({', '.join(names)}); give every rank "
+                "the same network and fit options"
+            )
+
     def agree_seed(self, seed: int | None) -> int:
         """Rank 0's seed on every rank (drawn there when ``None``), so all ranks shuffle alike."""
         if seed is None:

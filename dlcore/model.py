@@ -488,6 +488,17 @@ class Network:
                     raise ValueError("give validation_split or validation_data, not both")
                 patience = None if patience is None else check_positive_int(patience, "patience")
             if parallel is not None:  # collectives
+                parallel.check_same_options(
+                    layers=self.layer_dims,
+                    activations=[a.spec for a in self.activations],
+                    dtype=self.dtype_name,
+                    optimizer=_settings(opt),
+                    precision=None if mixed is None else (repr(mixed), mixed.init_scale, mixed.max_scale),
+                    plan=(iterations, epochs, batch_size, cost_every, patience, validation_split),
+                    regularization=(l2, keep_prob),
+                    divergence_factor=factor,
+                    device_rng=device_rng,
+                )
                 held_out = {} if validation is None else {"X_val": validation[0], "Y_val": validation[1]}
                 parallel.check_same_data(X=X, Y=Y, **held_out)
                 seed = parallel.agree_seed(seed)
@@ -609,6 +620,12 @@ class Network:
 def _stream_seed(seed: int, k: int) -> int:
     """The seed of the k-th later fit on ``seed``'s network (k >= 1): apart from ``seed`` and each other."""
     return (seed * 0x9E3779B97F4A7C15 + k * 0xBF58476D1CE4E5B9) % 2**63
+
+
+def _settings(optimizer: Any) -> tuple:
+    """An optimizer's kind and its number and text settings (learning rate, betas, step count, ...)."""
+    plain = (int, float, str, bool)
+    return type(optimizer).__name__, sorted((k, v) for k, v in vars(optimizer).items() if type(v) in plain)
 
 
 def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]:

@@ -575,6 +575,33 @@ def test_an_output_only_rank_0_writes_is_checked_on_rank_0_alone(tmp_path):
     assert Network.load(tmp_path / "a" / "sub" / "m.npz").info["iterations"] == 20
 
 
+DIFFERENT_OPTIONS = """
+import sys
+from dlcore import Network, get_backend
+from dlcore.backends.comm import MPIComm
+from dlcore.datasets import planar
+comm = MPIComm()
+X, Y = planar(get_backend("numpy"), m=64)
+other = {"iterations": 40, "optimizer": "adam", "l2": 0.5} if comm.rank == 1 else {"iterations": 20}
+try:
+    Network([2, 5, 1], seed=1).fit(X, Y, learning_rate=0.1, comm=comm, **other)
+except ValueError as exc:
+    print(f"rank {comm.rank}: {exc}")
+    sys.exit(3)
+"""
+
+
+@needs_mpi
+def test_ranks_that_fit_with_other_options_are_told_which_before_training():
+    """Options were never compared: another optimizer or l2 on one rank trained other models silently,
+    another iteration count hung the job, other layers failed in a raw MPI traceback."""
+    result = run([MPIEXEC, "-n", "2", sys.executable, "-c", DIFFERENT_OPTIONS], _env(2), timeout=120)
+    lines = sorted(result.stdout.splitlines())
+    message = "rank(s) 1 train with other options than rank 0 (optimizer, plan, regularization); give every"
+    assert result.returncode != 0 and len(lines) == 2, result.stderr
+    assert all(line.startswith(f"rank {r}: {message}") for r, line in enumerate(lines)), lines
+
+
 def test_a_signal_on_one_rank_during_set_up_reaches_the_others():
     """agreement() caught Exception only: a rank that got SIGTERM (or Ctrl-C alone) while loading left
     without its allgather, and the others spun in theirs until killed."""
