@@ -421,18 +421,6 @@ def _read_header(f: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
     return tuple(int(n) for n in shape), dtype
 
 
-def inspect_npz(path: str | os.PathLike, what: str = "file") -> dict[str, Member]:
-    """Every member of the ``.npz`` at ``path`` as its ``.npy`` header declares it, reading only headers.
-
-    Raises:
-        ValueError: not a zip archive, a member that is not a ``.npy`` array, a header whose shape and
-            dtype do not match the size the archive declares, Python objects (pickle), or a total size
-            larger than the memory available (a small file that inflates to gigabytes).
-    """
-    with _opened(path, what) as file:
-        return _inspect(file, Path(path), what)
-
-
 @contextlib.contextmanager
 def _opened(path: str | os.PathLike, what: str) -> Iterator[IO[bytes]]:
     """``path`` checked (:func:`check_readable`) and open for reading: every read of one load goes through
@@ -448,6 +436,14 @@ def _opened(path: str | os.PathLike, what: str) -> Iterator[IO[bytes]]:
 
 
 def _inspect(file: IO[bytes], path: Path, what: str) -> dict[str, Member]:
+    """Every member of the ``.npz`` open as ``file`` (from ``path``) as its ``.npy`` header declares it,
+    reading only headers.
+
+    Raises:
+        ValueError: not a zip archive, a member that is not a ``.npy`` array, a header whose shape and
+            dtype do not match the size the archive declares, Python objects (pickle), or a total size
+            larger than the memory available (a small file that inflates to gigabytes).
+    """
     if not zipfile.is_zipfile(file):
         raise ValueError(f"{path} is not a {what} in .npz format (not a zip archive, or truncated)")
     members: dict[str, Member] = {}
@@ -504,7 +500,7 @@ def _read_members(file: IO[bytes], path: Path, names: list[str]) -> dict[str, np
 
 def load_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarray]:
     """Every array in the ``.npz`` at ``path``, read eagerly with ``allow_pickle=False``, after
-    :func:`inspect_npz` has checked every header and the total size.
+    :func:`_inspect` has checked every header and the total size.
 
     Raises:
         ValueError: missing file, not an ``.npz`` archive, truncated or corrupt (CRC) archive, an
