@@ -38,7 +38,7 @@ from dlcore.backends import sklearn_data as host
 from dlcore.model import Network
 from dlcore.optimizers import get_optimizer
 from dlcore.precision import MixedPrecision
-from dlcore.training import DIVERGENCE_FACTOR, History, TrainingDiverged
+from dlcore.training import DIVERGENCE_FACTOR, MIXED_AS_OPTIMIZER_FIX, History, TrainingDiverged
 
 __all__ = ["DLClassifier", "DLRegressor"]
 
@@ -67,8 +67,7 @@ FIT_OPTIONS = (
 ESTIMATOR_WORDS = {
     " or validation_data=(X_val, Y_val)": "",
     "(layer_dims [n_x, n_h, 1])": "(hidden_layer_sizes=(n_h,))",
-    " (Network.fit(..., precision=MixedPrecision(Adam(0.001))); dlcore.precision.train_mixed for the "
-    "functional train)": " (e.g. precision=MixedPrecision(Adam(0.001)), dtype='float32')",
+    MIXED_AS_OPTIMIZER_FIX: " (e.g. precision=MixedPrecision(Adam(0.001)), dtype='float32')",
 }
 
 

@@ -105,11 +105,13 @@ class TrainingDiverged(ArithmeticError):
         return type(self), (str(self), self.iteration, self.learning_rate, self.history, self.cost)
 
 
-#: a MixedPrecision given where an optimizer goes (it failed at its first step, or stepped another network)
-MIXED_AS_OPTIMIZER = (
-    "a MixedPrecision is passed as precision=, not optimizer= (Network.fit(..., precision=MixedPrecision("
-    "Adam(0.001))); dlcore.precision.train_mixed for the functional train)"
+#: a MixedPrecision given where an optimizer goes (it failed at its first step, or stepped another network),
+#: and the fix in the core's terms (the scikit-learn wrapper says it in its own)
+MIXED_AS_OPTIMIZER_FIX = (
+    " (Network.fit(..., precision=MixedPrecision(Adam(0.001))); dlcore.precision.train_mixed for the "
+    "functional train)"
 )
+MIXED_AS_OPTIMIZER = "a MixedPrecision is passed as precision=, not optimizer=" + MIXED_AS_OPTIMIZER_FIX
 
 
 def check_divergence_factor(factor: Any) -> float:
