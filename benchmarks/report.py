@@ -26,7 +26,7 @@ import numpy as np
 from dlcore.backends import BackendError, cupy_status, get_backend, storage
 from dlcore.backends.info import numpy_blas
 from dlcore.backends.plotting import check_output, save_figure
-from dlcore.benchmarks import description, positive_int, workloads
+from dlcore.benchmarks import description, names_from, positive_int, workloads
 from dlcore.benchmarks.timing import median, paired, paired_interval, time_case, timing_method
 
 HEADER = (
@@ -235,7 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="small sizes, fewer rounds (~15 s; 2.5 min with torch)"
     )
     parser.add_argument(
-        "--only", default=None, help="comma-separated groups (default all): " + ",".join(workloads.GROUPS)
+        "--only",
+        type=names_from(workloads.GROUPS),
+        default=None,
+        help="comma-separated groups (default all): " + ",".join(workloads.GROUPS),
     )
     parser.add_argument("--json", default="bench.json", metavar="FILE", help="raw results (bench.json)")
     parser.add_argument("--plot", default=None, metavar="PNG", help="speedup against size (needs matplotlib)")
@@ -311,14 +314,7 @@ def peak_memory(dtype: str, name: str = "wide") -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    groups = list(workloads.GROUPS)
-    if args.only is not None:  # "primitive, logistic" and "primitive," mean what they say
-        groups = [g.strip() for g in args.only.split(",") if g.strip()]
-        if not groups:
-            raise ValueError(f"--only names no group; give one or more of {', '.join(workloads.GROUPS)}")
-    unknown = [g for g in groups if g not in workloads.GROUPS]
-    if unknown:
-        raise ValueError(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(workloads.GROUPS)}")
+    groups = args.only or list(workloads.GROUPS)  # names_from parsed --only: known names, at least one
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     if args.no_torch and args.backend.split(":")[0] == "torch":
         raise ValueError("--no-torch leaves PyTorch out, and --backend torch runs on it: give one of them")
