@@ -95,21 +95,10 @@ class DataParallel:
     def check_same_data(self, **arrays: Array) -> None:
         """Raise ValueError on every rank when any rank holds different ``arrays`` than rank 0 (checked
         by digest, before anything is trained)."""
-        digests = {name: self.comm.fingerprint(x) for name, x in arrays.items()}
-        everyone = self.comm.allgather(digests)
-        differ = [r for r, d in enumerate(everyone) if d != everyone[0]]
-        if differ:
-            names = sorted(
-                {
-                    k
-                    for r in differ
-                    for k in everyone[r].keys() | everyone[0].keys()
-                    if everyone[r].get(k) != everyone[0].get(k)
-                }
-            )
-            ranks = ", ".join(map(str, differ))
+        ranks, names = self._differing({name: self.comm.fingerprint(x) for name, x in arrays.items()})
+        if ranks:
             raise ValueError(
-                f"rank(s) {ranks} hold different training data ({', '.join(names)}) than rank 0; "
+                f"rank(s) {ranks} hold different training data ({names}) than rank 0; "
                 "give every rank the same data (the same file, seed and options)"
             )
 
@@ -117,19 +106,24 @@ class DataParallel:
         """Raise ValueError on every rank when any rank trains with other ``options`` than rank 0 (compared
         by repr, before anything is trained): each rank trained a model of its own, silently, or waited in
         a collective the others never reached (another iteration count), or failed in one (other layers)."""
-        mine = {name: repr(value) for name, value in options.items()}
-        everyone = self.comm.allgather(mine)
-        differ = {
-            r: [k for k in mine if theirs.get(k) != everyone[0].get(k)] for r, theirs in enumerate(everyone)
-        }
-        differ = {r: names for r, names in differ.items() if names}
-        if differ:
-            names = sorted({name for names in differ.values() for name in names})
-            ranks = ", ".join(map(str, differ))
+        ranks, names = self._differing({name: repr(value) for name, value in options.items()})
+        if ranks:
             raise ValueError(
-                f"rank(s) {ranks} train with other options than rank 0 ({', '.join(names)}); give every rank "
+                f"rank(s) {ranks} train with other options than rank 0 ({names}); give every rank "
                 "the same network and fit options"
             )
+
+    def _differing(self, mine: dict[str, Any]) -> tuple[str, str]:
+        """Every rank's ``mine`` gathered (one allgather): the ranks whose values differ from rank 0's and
+        the names that differ, each as a comma-separated string ("" when all agree)."""
+        everyone = self.comm.allgather(mine)
+        ranks, names = [], set()
+        for rank, theirs in enumerate(everyone):
+            differ = {k for k in theirs.keys() | everyone[0].keys() if theirs.get(k) != everyone[0].get(k)}
+            if differ:
+                ranks.append(str(rank))
+                names |= differ
+        return ", ".join(ranks), ", ".join(sorted(names))
 
     def agree_seed(self, seed: int | None) -> int:
         """Rank 0's seed on every rank (drawn there when ``None``), so all ranks shuffle alike."""
