@@ -20,7 +20,7 @@ from typing import Any
 
 from dlcore.activations import ACTIVATIONS, get_activation
 from dlcore.backends import BackendError, get_backend, storage
-from dlcore.backends.comm import get_communicator, launcher_rank, launcher_size
+from dlcore.backends.comm import MPIComm, get_communicator, launcher_rank, launcher_size
 from dlcore.data import Normalization, load_dataset, train_test_split
 from dlcore.datasets import DATASETS, GENERATED
 from dlcore.distributed import DataParallel
@@ -411,10 +411,10 @@ def _setup(args: argparse.Namespace, backend: Any) -> tuple:
     return net, X, Y, X_train, Y_train, X_test, Y_test
 
 
-def _data_parallel(args: argparse.Namespace, backend: Any) -> tuple[DataParallel | None, Any]:
-    """``--distributed``: this process's rank of the MPI job (NCCL between CuPy GPUs, each rank on the
-    GPU numbered by its rank on its machine), with every rank but 0 silent, and the backend to train on;
-    without it, a warning when an MPI launcher started several copies of this command."""
+def _start_mpi(args: argparse.Namespace) -> MPIComm | None:
+    """``--distributed``: MPI started on this rank (every rank but 0 silent from here on, rank 0 speaking
+    for the job), so that a rank failing later tells the others instead of leaving them waiting in
+    MPI_Init; without it, ``None``, and a warning when an MPI launcher started several copies."""
     size = launcher_size()
     if not args.distributed:
         if size is not None and size > 1 and launcher_rank() == 0:
@@ -424,26 +424,36 @@ def _data_parallel(args: argparse.Namespace, backend: Any) -> tuple[DataParallel
                 UserWarning,
                 stacklevel=2,
             )
-        return None, backend
+        return None
     if size is None:
         raise ValueError(
             "--distributed needs an MPI launcher to start the ranks: mpiexec -n 2 dlcore train "
             "--distributed ... (pip install 'dlcore[mpi]' brings MPICH's mpiexec)"
         )
     try:
-        comm = get_communicator("auto", backend)
+        world = MPIComm()
     except BackendError:  # e.g. no MPI library: the same on every rank, so rank 0 alone says it
         if launcher_rank() not in (None, 0):
             _silence_rank()
         raise
-    parallel = DataParallel(comm, terminate_error=Terminated)
+    if world.rank != 0:  # only rank 0 prints, draws and saves
+        _silence_rank()
+        args.out = args.plot = None
+    return world
+
+
+def _data_parallel(
+    args: argparse.Namespace, backend: Any, world: MPIComm | None
+) -> tuple[DataParallel | None, Any]:
+    """This rank's part of the MPI job ``world`` (NCCL between CuPy GPUs, each rank on the GPU numbered by
+    its rank on its machine) and the backend to train on; ``(None, backend)`` without ``--distributed``."""
+    if world is None:
+        return None, backend
+    parallel = DataParallel(get_communicator("auto", backend), terminate_error=Terminated)
     local = getattr(parallel.comm, "local_rank", None)
     if local is not None and backend.device_spec() in (None, "0"):  # NCCL: one GPU per rank
         backend = get_backend(f"{backend.name}:{local}")
-    if parallel.rank != 0:  # only rank 0 prints, draws and saves
-        _silence_rank()
-        args.out = args.plot = None
-    elif not args.quiet:
+    if parallel.rank == 0 and not args.quiet:
         print(f"distributed: {parallel.size} ranks over {parallel.comm.name.upper()}")
     return parallel, backend
 
@@ -515,10 +525,12 @@ def _train(args: argparse.Namespace) -> int:
     if args.precision and args.dtype not in (None, "float32"):
         raise ValueError(f"--precision keeps float32 master weights; drop --dtype {args.dtype}")
     args.dtype = args.dtype or ("float32" if args.precision else "float64")
-    backend = get_backend(args.backend)
+    world = _start_mpi(args)  # --distributed: MPI runs on every rank before anything else can fail
+    with DataParallel(world).agreement() if world is not None else contextlib.nullcontext():
+        backend = get_backend(args.backend)  # e.g. cupy on the one machine without a GPU
     if args.precision == "mixed" and backend.low_precision_dtypes():  # the dtype "mixed" means here
         args.precision = backend.low_precision_dtypes()[0]
-    parallel, backend = _data_parallel(args, backend)
+    parallel, backend = _data_parallel(args, backend, world)
     # data-parallel: a rank whose set-up fails tells the others, which raise its message too (a rank that
     # failed before MPI started left the others waiting in MPI_Init for good)
     with parallel.agreement() if parallel is not None else contextlib.nullcontext():

@@ -442,6 +442,22 @@ def test_cli_a_rank_whose_set_up_fails_stops_every_rank(tmp_path):
     assert len(errors) == 1 and "on rank 1:" in errors[0] and "no.csv" in errors[0]
 
 
+@needs_mpi
+def test_cli_a_rank_whose_backend_fails_stops_every_rank():
+    """get_backend ran before MPI started: a rank that could not get its backend (cupy on the one machine
+    without a GPU) exited, and the others waited in MPI_Init for good."""
+    common = ["train", "--iterations", "20", "--distributed", "--quiet"]
+    job = run(  # MPMD: rank 1 asks for a device the numpy backend does not have
+        [MPIEXEC, "-n", "1", DLCORE, *common, "--backend", "numpy", ":"]
+        + ["-n", "1", DLCORE, *common, "--backend", "numpy:1"],
+        _env(2),
+        timeout=60,
+    )
+    assert job.returncode == 2, job.stderr
+    errors = [line for line in job.stderr.splitlines() if line.startswith("dlcore: error")]
+    assert errors == ["dlcore: error: on rank 1: the numpy backend runs on the CPU only; got device '1'"]
+
+
 def test_the_flat_gradient_buffer_has_one_layout_whatever_the_dict_order():
     class Recording(SingleProcess):
         def allreduce(self, x):
