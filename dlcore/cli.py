@@ -411,6 +411,11 @@ def _setup(args: argparse.Namespace, backend: Any) -> tuple:
     return net, X, Y, X_train, Y_train, X_test, Y_test
 
 
+#: train's options that may differ between data-parallel ranks: where the data lies (the ranks' data is
+#: compared), on which device, and what only rank 0 does (print, save, draw)
+RANK_OWN = ("command", "dataset", "backend", "distributed", "quiet", "out", "plot")
+
+
 def _start_mpi(args: argparse.Namespace) -> MPIComm | None:
     """``--distributed``: MPI started on this rank (every rank but 0 silent from here on, rank 0 speaking
     for the job), so that a rank failing later tells the others instead of leaving them waiting in
@@ -509,24 +514,25 @@ def train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    if args.epochs is not None and args.iterations is not None:
-        raise ValueError(
-            "give --epochs or --iterations, not both (an iteration is one mini-batch update, an epoch one "
-            "pass over the data)"
-        )
-    if args.patience is not None and not args.validation_split:
-        raise ValueError("--patience needs --validation-split (e.g. --validation-split 0.1)")
-    if args.epochs is None and args.iterations is None:
-        args.iterations = DEFAULT_ITERATIONS
-    if args.dtype in ("bfloat16", "float16"):  # --dtype bfloat16 is --precision bfloat16
-        if args.precision not in (None, args.dtype):
-            raise ValueError(f"--dtype {args.dtype} and --precision {args.precision} disagree; give one")
-        args.precision, args.dtype = args.dtype, None
-    if args.precision and args.dtype not in (None, "float32"):
-        raise ValueError(f"--precision keeps float32 master weights; drop --dtype {args.dtype}")
-    args.dtype = args.dtype or ("float32" if args.precision else "float64")
-    world = _start_mpi(args)  # --distributed: MPI runs on every rank before anything else can fail
+    options = {f"--{k.replace('_', '-')}": v for k, v in vars(args).items() if k not in RANK_OWN}
+    world = _start_mpi(args)  # --distributed: MPI runs on every rank before anything can fail on one
     with DataParallel(world).agreement() if world is not None else contextlib.nullcontext():
+        if args.epochs is not None and args.iterations is not None:
+            raise ValueError(
+                "give --epochs or --iterations, not both (an iteration is one mini-batch update, an epoch "
+                "one pass over the data)"
+            )
+        if args.patience is not None and not args.validation_split:
+            raise ValueError("--patience needs --validation-split (e.g. --validation-split 0.1)")
+        if args.epochs is None and args.iterations is None:
+            args.iterations = DEFAULT_ITERATIONS
+        if args.dtype in ("bfloat16", "float16"):  # --dtype bfloat16 is --precision bfloat16
+            if args.precision not in (None, args.dtype):
+                raise ValueError(f"--dtype {args.dtype} and --precision {args.precision} disagree; give one")
+            args.precision, args.dtype = args.dtype, None
+        if args.precision and args.dtype not in (None, "float32"):
+            raise ValueError(f"--precision keeps float32 master weights; drop --dtype {args.dtype}")
+        args.dtype = args.dtype or ("float32" if args.precision else "float64")
         backend = get_backend(args.backend)  # e.g. cupy on the one machine without a GPU
     if args.precision == "mixed" and backend.low_precision_dtypes():  # the dtype "mixed" means here
         args.precision = backend.low_precision_dtypes()[0]
@@ -537,7 +543,8 @@ def _train(args: argparse.Namespace) -> int:
         if parallel is None or parallel.rank == 0:  # where the model and the picture are written
             _check_outputs(args)
         net, X, Y, X_train, Y_train, X_test, Y_test = _setup(args, backend)
-    if parallel is not None:  # collective from here on: first make sure every rank holds the same data
+    if parallel is not None:  # collective from here on: first make sure every rank trains alike
+        parallel.check_same_options(**options)  # e.g. --no-normalize on one rank: a hang in the next one
         parallel.check_same_data(X=X_train, Y=Y_train)
     X_fit, Y_fit, held = X_train, Y_train, None
     if args.validation_split:  # held out here, so that the normalization never sees it

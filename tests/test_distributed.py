@@ -458,6 +458,23 @@ def test_cli_a_rank_whose_backend_fails_stops_every_rank():
     assert errors == ["dlcore: error: on rank 1: the numpy backend runs on the CPU only; got device '1'"]
 
 
+@needs_mpi
+def test_cli_ranks_given_other_options_are_told_which_before_any_collective():
+    """Options were compared only inside fit: --no-normalize on one rank hung the job in the normalization's
+    allreduce, and another --dtype was reported as "different training data"."""
+    common = ["train", "--iterations", "20", "--distributed", "--quiet", "--backend", "numpy"]
+    job = run(
+        [MPIEXEC, "-n", "1", DLCORE, *common, ":", "-n", "1", DLCORE, *common, "--no-normalize"]
+        + ["--dtype", "float32"],
+        _env(2),
+        timeout=60,
+    )
+    assert job.returncode == 2, job.stderr
+    errors = [line for line in job.stderr.splitlines() if line.startswith("dlcore: error")]
+    assert len(errors) == 1, job.stderr
+    assert "rank(s) 1 train with other options than rank 0 (--dtype, --no-normalize)" in errors[0]
+
+
 def test_the_flat_gradient_buffer_has_one_layout_whatever_the_dict_order():
     class Recording(SingleProcess):
         def allreduce(self, x):
