@@ -600,7 +600,7 @@ class NumpyOps(Ops):
         """Binary cross-entropy from the logits in workspace buffers: max(Z, 0) - Y Z + log1p(e^-|Z|), the
         default's value (the same bits for 0/1 labels). Infinite logits make 0 * inf here: a cost that is
         not finite is computed again by the default, which gives the limits."""
-        if head.name != "binary":
+        if not head.logit_cross_entropy:
             self._untaped()
             return super().cost(head, Z, A, Y)
         n = self._thread.step.np

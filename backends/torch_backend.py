@@ -82,7 +82,7 @@ class TorchOps(Ops):
         self.lib._foreach_sub_(Ws, dWs)
 
     def cost(self, head: Any, Z: Any, A: Any, Y: Any) -> Any:
-        if head.name != "binary":
+        if not head.logit_cross_entropy:
             return super().cost(head, Z, A, Y)
         return binary_cross_entropy_from_logits(Z, Y, self._positive_part)
 

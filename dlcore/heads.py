@@ -41,8 +41,6 @@ class Head:
 
     name = "head"
     metric = "accuracy"  # what :meth:`score` returns
-    #: dZ[L] = scale (A[L] - Y) / m (the loss and activation derivatives cancel): a backend may fuse it
-    residual_gradient = True
     task = "classification"
     activation: Activation
 
@@ -54,6 +52,18 @@ class Head:
         dZ = A - Y
         dZ *= scale / A.shape[1]  # in place: one (n[L], m) array
         return dZ
+
+    @property
+    def residual_gradient(self) -> bool:
+        """Whether :meth:`output_gradient` is this base class's dZ[L] = scale (A[L] - Y) / m, which a backend
+        may then compute its own way (fused); a head that defines its own is always called."""
+        return type(self).output_gradient is Head.output_gradient
+
+    @property
+    def logit_cross_entropy(self) -> bool:
+        """Whether :meth:`cost` is :class:`BinaryCrossEntropy`'s, from the logits, which a backend may then
+        compute its own way; a head that defines its own is always called."""
+        return type(self).cost is BinaryCrossEntropy.cost
 
     def predict(self, A: Array) -> Array:
         """Predicted labels (int64) or values from the output A[L]."""
@@ -125,7 +135,6 @@ class ProbabilityCrossEntropy(Head):
     """Any other output activation g with binary cross-entropy on its probabilities (the course's path)."""
 
     name = "probability"
-    residual_gradient = False  # dA[L] from the loss, then g'(Z[L])
 
     def __init__(self, activation: Activation) -> None:
         self.activation = activation

@@ -17,7 +17,7 @@ import dlcore
 from dlcore import Network
 from dlcore.activations import Activation
 from dlcore.cli import main
-from dlcore.heads import HEADS, MeanSquaredError, head_for
+from dlcore.heads import HEADS, BinaryCrossEntropy, Head, MeanSquaredError, head_for
 from dlcore.metrics import rmse
 from dlcore.model import infer_task
 from tests.conftest import numeric_gradients, to_host
@@ -298,6 +298,59 @@ def _imports_of(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
     return names
+
+
+class _Huber(Head):
+    """A head of one's own (ARCHITECTURE.md): a linear output with the Huber loss (delta 1)."""
+
+    name = "huber"
+    task = "regression"
+    activation = dlcore.get_activation("linear")
+
+    def cost(self, Z, A, Y):
+        xp = array_namespace(A)
+        r = xp.abs(A - Y)
+        return xp.sum(xp.where(r <= 1.0, 0.5 * r * r, r - 0.5)) / A.shape[1]
+
+    def output_gradient(self, Z, A, Y, scale, ops):
+        return array_namespace(A).clip(A - Y, -1.0, 1.0) * (scale / A.shape[1])
+
+
+class _Weighted(BinaryCrossEntropy):
+    """A built-in head's subclass with its own loss: positives weigh 5x."""
+
+    def cost(self, Z, A, Y):
+        xp = array_namespace(Z)
+        loss = xp.maximum(Z, 0.0) - Y * Z + xp.log1p(xp.exp(-xp.abs(Z)))
+        return xp.sum((1.0 + 4.0 * Y) * loss) / Z.shape[1]
+
+    def output_gradient(self, Z, A, Y, scale, ops):
+        return (1.0 + 4.0 * Y) * (A - Y) * (scale / A.shape[1])
+
+
+@pytest.mark.parametrize("head", [_Huber(), _Weighted()], ids=["Head", "BinaryCrossEntropy"])
+def test_a_heads_own_cost_and_gradient_are_used_by_every_backend(backend, head, host_rng):
+    """numpy's and torch's ops put their fused binary cost and (A - Y)/m in place of a head's own methods
+    (a flag inherited from Head, and the name "binary" inherited from BinaryCrossEntropy)."""
+    Xh = host_rng.standard_normal((3, 7))
+    Yh = 2.0 * Xh[:1] if head.task == "regression" else (Xh[:1] > 0.3) * 1.0
+    X, Y = backend.asarray(Xh, dtype="float64"), backend.asarray(Yh, dtype="float64")
+    acts = [dlcore.get_activation("tanh"), head.activation]
+    params = dlcore.initialize_parameters([3, 4, 1], "xavier", backend, 2, "float64")
+    AL, caches = dlcore.forward(X, params, acts)
+    assert float(dlcore.cost(caches, Y, acts, head=head)) == pytest.approx(
+        float(head.cost(caches[-1].Z, AL, Y)), rel=1e-14
+    )
+
+    def cost_of(host_params):  # the head's own cost, called directly
+        _, cs = dlcore.forward(X, {k: backend.asarray(v) for k, v in host_params.items()}, acts)
+        return float(head.cost(cs[-1].Z, cs[-1].A, Y))
+
+    grads = dlcore.backward(AL, Y, caches, acts, head=head)
+    for k, g in numeric_gradients(cost_of, backend, params).items():
+        np.testing.assert_allclose(to_host(backend, grads[k]), g, rtol=1e-6, atol=1e-9)
+    assert not head.residual_gradient and not head.logit_cross_entropy
+    assert HEADS["linear"].residual_gradient and HEADS["sigmoid"].logit_cross_entropy
 
 
 def test_no_import_circles_in_the_core():
