@@ -242,6 +242,14 @@ def _typed_scalars(args: tuple[Any, ...], nin: int) -> tuple[Any, ...]:
     return typed + args[nin:]
 
 
+def _product_order(a: np.ndarray) -> str:
+    """The layout a copy of ``a`` needs for a matrix product to round as it does on ``a``: "F" when its
+    first axis is the one with unit stride (a transposed array, ``rows.T``: BLAS reads it transposed),
+    else "C"."""
+    unit = a.itemsize
+    return "F" if a.ndim == 2 and a.strides[0] == unit and a.strides[1] != unit else "C"
+
+
 def _same_signature(a: list[Any] | None, b: list[Any] | None) -> bool:
     """``a == b``, and False where an item's ``==`` cannot say (another library's array, say)."""
     return a is not None and b is not None and equal(a, b)
@@ -250,7 +258,8 @@ def _same_signature(a: list[Any] | None, b: list[Any] | None) -> bool:
 def _signature(args: tuple[Any, ...] | list[Any]) -> tuple[list[Any], list[np.ndarray]]:
     """What a replay must find again in a captured step's arguments, and the arrays among them: each array
     by identity, shape and dtype (a replay reads the very arrays it was recorded with), dicts by their keys
-    then values, lists and tuples by length then items, anything else by value (``==``)."""
+    then values, lists and tuples by length then items, anything else by type and value (0.5 and
+    ``np.float32(0.5)`` are equal but round differently)."""
     sig: list[Any] = []
     arrays: list[np.ndarray] = []
     for a in args:
@@ -270,9 +279,9 @@ def _signature(args: tuple[Any, ...] | list[Any]) -> tuple[list[Any], list[np.nd
                     sig.append(tuple(inner))
                     arrays += inner_arrays
                 else:
-                    sig.append(v)
+                    sig.append((tv, v))
         else:
-            sig.append(a)
+            sig.append((t, a))
     sig += map(id, arrays)  # the ids and metadata of all arrays at once, in C
     sig += map(_META, arrays)
     return sig, arrays
@@ -412,7 +421,7 @@ class NumpyOps(Ops):
 
         if not replay:
             return lambda *args, **kwargs: run(args, kwargs)
-        staged: dict[tuple[int, tuple[int, ...], Any], np.ndarray] = {}
+        staged: dict[tuple[int, tuple[int, ...], Any, str], np.ndarray] = {}
 
         def stage(args: tuple[Any, ...]) -> tuple[Any, ...]:
             args = list(args)
@@ -420,10 +429,11 @@ class NumpyOps(Ops):
                 a = args[i]
                 if type(a) is not np.ndarray or a.size > STAGE_MAX_ELEMENTS:
                     continue
-                key = (i, a.shape, a.dtype)
+                order = _product_order(a)
+                key = (i, a.shape, a.dtype, order)
                 buffer = staged.get(key)
                 if buffer is None:
-                    buffer = staged[key] = np.empty(a.shape, a.dtype)
+                    buffer = staged[key] = np.empty(a.shape, a.dtype, order=order)
                 np.copyto(buffer, a)
                 args[i] = buffer
             return tuple(args)
@@ -449,8 +459,8 @@ class NumpyOps(Ops):
                 not _same_signature(signature, state[1])
                 or (refused is not None and _same_signature(signature, refused.signature))
                 or not any(a is self for a in args)
-                or any(a.size > REPLAY_MAX_ELEMENTS for a in arrays)
-            ):
+                or any(a.size > REPLAY_MAX_ELEMENTS or a.ndim == 0 for a in arrays)  # a 0-D learning rate
+            ):  # ... changed in place is the same array: what the recording made of its value would stay
                 state[1] = signature
                 return run(args, {})
             state[1] = None  # the second call with these arguments: recorded (once)

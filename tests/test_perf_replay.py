@@ -119,6 +119,43 @@ def test_a_replay_follows_its_arguments():
     assert alternating == [True, True, True, True]
 
 
+def test_a_learning_rate_of_another_type_or_changed_in_place_is_a_new_step():
+    """0.5 then np.float32(0.5) (equal, other rounding of alpha / m) replayed the first one's; a 0-D
+    learning rate decayed in place (the same array) replayed the value it was recorded with."""
+    X, Y, acts, params = _net([2, 4, 1], "tanh", "sigmoid", 300, "float64")
+    mine, oracle = _copy(params), _copy(params)
+    lr = np.array(0.5)
+    for rate in [0.5, 0.5, 0.5, np.float32(0.5), np.float32(0.5), 0.5] + [lr] * 6:
+        J = dlcore.train_step(X, Y, mine, acts, rate, ops=OPS)
+        J_want = dlcore.train_step(X, Y, oracle, acts, rate, ops=DEFAULT)
+        assert np.asarray(J).tobytes() == np.asarray(J_want).tobytes()
+        _same(mine, oracle)
+        if rate is lr:
+            lr *= 0.5
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mini_batches_of_a_transposed_x_are_copied_in_its_layout(dtype):
+    """X = rows.T (Fortran order): its mini-batches were staged in C-order buffers, whose products round
+    differently from the products of the batches themselves (the default ops' and array_api_strict's)."""
+    from dlcore.optimizers import GradientDescent
+    from dlcore.training import Plan, train
+
+    rows = np.random.default_rng(0).standard_normal((1000, 20)).astype(dtype)
+    Y = (rows[:, :1].T > 0).astype(dtype)
+    acts = [get_activation("tanh"), get_activation("sigmoid")]
+    params = dlcore.initialize_parameters([20, 30, 1], "xavier", NP, 1, dtype)
+    got = []
+    for ops in (OPS, DEFAULT):
+        p = _copy(params)
+        plan = Plan.of(1000, 64, None, 4)
+        got.append(
+            (train(p, acts, rows.T, Y, optimizer=GradientDescent(0.1), plan=plan, cost_every=2, ops=ops), p)
+        )
+    assert got[0][0].costs == got[1][0].costs
+    _same(got[0][1], got[1][1])
+
+
 class _PausingOps(NumpyOps):
     """NumpyOps whose first layer_forward in the thread named "A" waits there, inside the step A runs,
     until ``resume`` is set."""
