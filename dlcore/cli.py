@@ -558,6 +558,8 @@ def _train(args: argparse.Namespace) -> int:
     net.normalization = None if args.no_normalize else Normalization.fit(X_fit, backend, parallel)
     if net.task == "regression" and not args.no_normalize:  # one learning rate then suits any target's scale
         net.target_normalization = Normalization.fit(Y_fit, backend, parallel, rows="target")
+    if X_test.shape[1]:  # what the report will score, checked now (float32's range once standardized):
+        net.check_XY(X_test, Y_test)  # a refusal after training lost the model it had not saved yet
     if args.lr is None:
         regression = REGRESSION_LR if net.task == "regression" else DEFAULT_LR
         args.lr = ADAPTIVE_LR if args.optimizer in ADAPTIVE else regression

@@ -418,3 +418,19 @@ def test_the_default_learning_rate_suits_the_optimizer(capsys, tmp_path, optimiz
     out = tmp_path / "m.npz"
     assert run(capsys, *BASE, "--optimizer", optimizer, "--iterations", "3", "--quiet", "--out", out)[0] == 0
     assert Network.load(out).info["learning_rate"] == lr
+
+
+def test_test_examples_beyond_float32_once_standardized_are_refused_before_training(capsys, tmp_path):
+    """The test split was checked only by the report, after training: the run printed its train accuracy,
+    then failed, and the model it had not saved yet was lost."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2))
+    X[3, 1] = 1e39  # row 4 lands in the test split
+    data = tmp_path / "e39.csv"
+    np.savetxt(data, np.c_[X, X[:, 0] > 0], delimiter=",")
+    code, out, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--dtype", "float32")
+    assert code == 2 and "accuracy" not in out and "iteration" not in out
+    message = "X holds standardized values beyond float32's range: use --dtype float64 or rescale X"
+    assert err == f"dlcore: error: {message}\n"
+    float64 = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--iterations", "3")
+    assert float64[0] == 0
