@@ -42,6 +42,7 @@ from dlcore.training import (
 
 #: --iterations when neither --iterations nor --epochs is given
 DEFAULT_ITERATIONS = 10_000
+DEFAULT_SAMPLES = 400  # --samples: the course's planar set
 #: --lr when not given: the course's 1.2 for its planar classifier; for regression 0.1 (at 1.2 gradient
 #: descent on standardized targets oscillates: R^2 0.91 against 0.999 at 0.1 on a linear problem)
 DEFAULT_LR, REGRESSION_LR = 1.2, 0.1
@@ -202,7 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
         "10 classes; needs scikit-learn) or a .csv / .npz file",
     )
     train.add_argument(
-        "--samples", type=_positive_int, default=400, help="examples in a generated built-in dataset"
+        "--samples",
+        type=_positive_int,
+        default=None,
+        help=f"examples in a generated built-in dataset (default: {DEFAULT_SAMPLES})",
     )
     _header_option(train)
     train.add_argument(
@@ -377,6 +381,11 @@ def _percent(fraction: float) -> str:
 def _setup(args: argparse.Namespace, backend: Any) -> tuple:
     """Load the data, split it and build the network: this rank's own work, no collective in it (a
     rank that fails here must not leave the others waiting)."""
+    if args.samples is not None and args.dataset not in GENERATED:
+        raise ValueError(
+            f"--samples sets the size of a generated set ({', '.join(GENERATED)}); {args.dataset} holds "
+            "its own examples: drop --samples"
+        )
     if not args.quiet:
         _say_auto(backend)
     X, Y, classes = load_dataset(
@@ -385,7 +394,7 @@ def _setup(args: argparse.Namespace, backend: Any) -> tuple:
         seed=args.seed,
         # standardized data is cast after the standardization (Network.check_X): read it exact
         dtype=args.dtype if args.no_normalize else "float64",
-        m=args.samples,
+        m=args.samples or DEFAULT_SAMPLES,
         task=args.task,
         with_classes=True,
         header=HEADERS[args.header],

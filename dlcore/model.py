@@ -597,7 +597,8 @@ class Network:
             return self.head.predict(self.predict_proba(X))
 
     def cost(self, X: Any, Y: Any) -> float:
-        """The cost J on (X, Y): the head's loss (binary or categorical cross-entropy, or MSE / 2)."""
+        """The cost J on (X, Y): the head's loss (binary or categorical cross-entropy, or for regression
+        J = 1/(2m) sum over the m examples of ||a - y||^2, every output summed)."""
         with self.backend.activate(), self.backend.quiet_floating_point():
             X, Y = self.check_XY(X, Y)
             _, caches = prop.forward(X, self.params, self.activations, ops=self.backend.ops)

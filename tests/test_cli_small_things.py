@@ -434,3 +434,14 @@ def test_test_examples_beyond_float32_once_standardized_are_refused_before_train
     assert err == f"dlcore: error: {message}\n"
     float64 = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--iterations", "3")
     assert float64[0] == 0
+
+
+@pytest.mark.parametrize("dataset", ["digits", "file"])
+def test_samples_for_a_set_with_its_own_examples_is_refused(capsys, tmp_path, dataset):
+    """--samples 50 with digits or a data file trained on all the examples without a word."""
+    if dataset == "file":
+        dataset = tmp_path / "d.csv"
+        dataset.write_text("".join(f"{i % 7},{i % 2}\n" for i in range(30)))
+    code, out, err = run(capsys, "train", "--backend", "numpy", "--dataset", dataset, "--samples", "50")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"--samples sets the size of a generated set (planar, moons, circles, xor); {dataset} holds" in err
