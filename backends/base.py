@@ -106,6 +106,12 @@ def _room_in(directory: str, limit_file: str, usage_file: str, cache_key: str) -
     return max(0, int(text) - max(0, usage - cache))
 
 
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line of at most ``limit`` characters (its type's name when empty)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def switched_on(variable: str) -> bool:
     """A backend feature's environment switch: on unless ``variable`` is 0, false, no or off."""
     return os.environ.get(variable, "1").strip().lower() not in ("0", "false", "no", "off")

@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from dlcore.backends.base import Backend, BackendError, HostRNG, require_tf32_cores
+from dlcore.backends.base import Backend, BackendError, HostRNG, one_line, require_tf32_cores
 from dlcore.backends.cupy_kernels import CupyOps
 
 from dlcore.ops import Ops, register_ops
@@ -52,11 +52,6 @@ def _installed_cupy_packages() -> list[str]:
         if name == "cupy" or name.startswith("cupy-cuda"):
             names.add(name)
     return sorted(names)
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _cuda(version: int) -> str:
@@ -118,7 +113,7 @@ def cupy_status() -> tuple[ModuleType | None, str]:
         if library:
             return None, f"CuPy ({packages[0]}) cannot load {library}; {libraries_fix(major)}"
         return None, (
-            f"CuPy ({packages[0]}) is installed but fails to import ({_one_line(exc)}); reinstall it: "
+            f"CuPy ({packages[0]}) is installed but fails to import ({one_line(exc)}); reinstall it: "
             f"pip install --force-reinstall {packages[0]}, {NUMPY_FALLBACK}"
         )
     runtime = cupy.cuda.runtime
@@ -154,7 +149,7 @@ def cupy_status() -> tuple[ModuleType | None, str]:
     try:
         count = int(runtime.getDeviceCount())
     except Exception as exc:  # CUDARuntimeError
-        text = _one_line(exc)
+        text = one_line(exc)
         if "NoDevice" in text or "no CUDA-capable device" in text:
             count = 0
         elif "InsufficientDriver" in text or "driver version is insufficient" in text:
@@ -183,7 +178,7 @@ def cupy_status() -> tuple[ModuleType | None, str]:
         if library:
             return None, f"CuPy found a GPU but cannot load {library}; {libraries_fix(major)}"
         return None, (
-            f"CuPy found a GPU but could not run on it ({type(exc).__name__}: {_one_line(exc)}); check "
+            f"CuPy found a GPU but could not run on it ({type(exc).__name__}: {one_line(exc)}); check "
             f"nvidia-smi, or reinstall CuPy: {CHOOSE_WHEEL}, {NUMPY_FALLBACK}"
         )
     return cupy, ""

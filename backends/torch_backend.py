@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
@@ -16,7 +17,14 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from dlcore.backends.base import Backend, BackendError, HostRNG, require_tf32_cores, switched_on
+from dlcore.backends.base import (
+    Backend,
+    BackendError,
+    HostRNG,
+    one_line,
+    require_tf32_cores,
+    switched_on,
+)
 from dlcore.backends.torch_graphs import ENV_VAR as GRAPHS_ENV_VAR
 from dlcore.backends.torch_graphs import CudaGraphs, GraphedStep
 
@@ -32,10 +40,23 @@ FIX = (
 
 
 def _torch() -> ModuleType | None:
+    return _import_torch()[0]
+
+
+@cache
+def _import_torch() -> tuple[ModuleType | None, str]:
+    """PyTorch, or ``None`` and why not: not installed, or installed but failing to import (a CUDA
+    build missing its libraries raises ImportError, ValueError or OSError), so that ``auto`` and the
+    other backends go on without it. Tried once: a failed import runs the package's code again."""
     try:
-        return importlib.import_module("torch")
-    except ImportError:
-        return None
+        return importlib.import_module("torch"), ""
+    except Exception as exc:
+        if importlib.util.find_spec("torch") is None:
+            return None, f"PyTorch is not installed; {FIX}"
+        return None, (
+            f"PyTorch is installed but fails to import ({one_line(exc)}); reinstall it (the CPU build: "
+            f"{CPU_BUILD}), or use the numpy backend"
+        )
 
 
 class TorchOps(Ops):
@@ -163,13 +184,13 @@ class TorchBackend(Backend):
 
     @classmethod
     def unavailable(cls) -> str:
-        return "" if _torch() is not None else f"PyTorch is not installed; {FIX}"
+        return _import_torch()[1]
 
     @classmethod
     def gpu_unavailable(cls) -> str:
-        torch = _torch()
+        torch, reason = _import_torch()
         if torch is None:
-            return f"PyTorch is not installed; {FIX}"
+            return reason
         if not torch.cuda.is_available():
             return _no_gpu(torch)
         return ""

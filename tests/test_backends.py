@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -238,6 +241,30 @@ def test_torch_says_why_it_sees_no_gpu(monkeypatch):
     assert _no_gpu(cuda_build) == "this PyTorch (CUDA 13.0) sees no GPU"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert _no_gpu(cuda_build) == 'this PyTorch (CUDA 13.0) sees no GPU (CUDA_VISIBLE_DEVICES="")'
+
+
+def test_a_torch_that_fails_to_import_leaves_auto_to_the_others(tmp_path):
+    """PyTorch's import can raise ValueError or OSError (a CUDA build missing a library): only ImportError
+    was caught, so every command, the default `dlcore train` included, ended with that message."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text('raise ValueError("libnvrtc.so not found")\n')
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), DLCORE_BACKEND="auto")
+
+    def dlcore_cli(*argv):
+        return subprocess.run(
+            [sys.executable, "-m", "dlcore", *argv], capture_output=True, text=True, env=env
+        )
+
+    auto = dlcore_cli("train", "--iterations", "3")
+    assert auto.returncode == 0, auto.stderr
+    info = dlcore_cli("info")
+    assert "not available: PyTorch is installed but fails to import (libnvrtc.so not found)" in info.stdout
+    torch = dlcore_cli("train", "--backend", "torch")
+    assert torch.returncode == 2 and torch.stderr == (
+        "dlcore: error: cannot use the torch backend: PyTorch is installed but fails to import (libnvrtc.so "
+        "not found); reinstall it (the CPU build: pip install torch --index-url "
+        "https://download.pytorch.org/whl/cpu), or use the numpy backend\n"
+    )
 
 
 def test_tf32_is_a_gpus_mode_and_torch_puts_its_switch_back(monkeypatch):
