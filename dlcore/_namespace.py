@@ -21,3 +21,15 @@ def namespace(x: Any) -> ModuleType:
     if xp is None:
         xp = _BY_TYPE[type(x)] = array_namespace(x)
     return xp
+
+
+def check_one_library(a: Any, b: Any, a_name: str, b_name: str) -> None:
+    """A ValueError unless ``a`` and ``b`` are arrays of one library (a NumPy array and a torch tensor are
+    not: their dtypes differ too, float64 and torch.float64, which would be the wrong thing to fix)."""
+    if type(a) is type(b) or namespace(a) is namespace(b):  # e.g. an ndarray and a subclass of it
+        return
+    kinds = [f"{type(x).__module__.partition('.')[0]}.{type(x).__name__}" for x in (a, b)]
+    raise ValueError(
+        f"{a_name} and {b_name} are arrays of two libraries ({kinds[0]}, {kinds[1]}): put both on one "
+        "backend (backend.asarray(x) moves x there)"
+    )

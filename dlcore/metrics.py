@@ -7,7 +7,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from dlcore._namespace import namespace
+from dlcore._namespace import check_one_library, namespace
 from dlcore.labels import one_hot
 
 Array = Any
@@ -15,6 +15,7 @@ Array = Any
 
 def _check_shapes(a: Array, b: Array, names: str, rows: str = "1") -> None:
     """ValueError unless a and b are both (1, m) (``rows="n_y"``: both (n_y, m), one shape)."""
+    check_one_library(a, b, *names.split(" and "))
     shapes = tuple(a.shape), tuple(b.shape)
 
     def fits(shape: tuple[int, ...]) -> bool:
@@ -28,8 +29,8 @@ def _check_shapes(a: Array, b: Array, names: str, rows: str = "1") -> None:
 
 def accuracy(predictions: Array, Y: Array) -> float:
     """Fraction of columns where the predicted labels equal the labels Y: (1, m)."""
-    xp = array_namespace(predictions, Y)
     _check_shapes(predictions, Y, "predictions and labels")
+    xp = array_namespace(predictions, Y)
     if xp.isdtype(Y.dtype, "real floating"):  # a label 1.7 matches no class (cast to an integer, it was 1)
         predictions = xp.astype(predictions, Y.dtype)
     correct = predictions == xp.astype(Y, predictions.dtype)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dlcore._namespace import check_one_library
 from dlcore.activations import Activation
 from dlcore.heads import Head, head_for
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
@@ -71,8 +72,10 @@ def check_network_shapes(X: Array, params: Params, activations: Sequence[Activat
             hint = f": use b{l}.reshape(-1, 1)" if b.ndim == 1 else ""
             raise ValueError(f"b{l} must have shape ({W.shape[0]}, 1), a column; got {_shape(b)}{hint}")
         n_prev = W.shape[0]
-    dtype = params["W1"].dtype
+    W1 = params["W1"]
+    dtype = W1.dtype
     for name, value in {"X": X, **params}.items():
+        check_one_library(value, W1, name, "W1")
         if value.dtype != dtype:
             raise ValueError(
                 f"{name} is {value.dtype} but W1 is {dtype}: give every array one dtype "
@@ -82,6 +85,7 @@ def check_network_shapes(X: Array, params: Params, activations: Sequence[Activat
 
 def check_target_shape(Y: Array, AL: Array, activations: Sequence[Activation]) -> None:
     """A ValueError unless Y has the output's shape (n[L], m) and dtype. Metadata only."""
+    check_one_library(Y, AL, "Y", "the output A[L]")
     if _shape(Y) == _shape(AL):
         if Y.dtype != AL.dtype:
             raise ValueError(

@@ -315,3 +315,42 @@ def test_host_arrays_numpy_holds_train_alike_on_every_backend(backend, layout):
         net.fit(Xg, Yg, learning_rate=0.5, iterations=3)
     for name, value in nets[1].parameters_numpy().items():
         np.testing.assert_array_equal(nets[0].parameters_numpy()[name], value)
+
+
+def test_arrays_of_two_libraries_are_named_as_such_not_as_two_dtypes(backend):
+    """A NumPy X with torch parameters was refused as "X is float64 but W1 is torch.float64 (xp.astype(X,
+    W1.dtype))", a fix that cannot work; the metrics raised TypeErrors from inside array_api_compat."""
+    if backend.name == "numpy":
+        pytest.skip("numpy against numpy is one library")
+    host = np.random.default_rng(0).standard_normal((2, 30))
+    X, Y = backend.asarray(host), backend.asarray((host[:1] > 0) * 1.0)
+    acts = [dlcore.get_activation("tanh"), dlcore.get_activation("sigmoid")]
+    params = dlcore.initialize_parameters([2, 3, 1], "he", backend, 0, "float64")
+    kind = {"torch": "torch.Tensor", "array_api_strict": "array_api_strict.Array"}[backend.name.split(":")[0]]
+    fix = "put both on one backend (backend.asarray(x) moves x there)"
+    labels = np.asarray((host[:1] > 0) * 1, dtype=np.int64)
+    two = "are arrays of two libraries"
+    cases = [
+        (lambda: dlcore.forward(np.asarray(host), params, acts), f"X and W1 {two} (numpy.ndarray, {kind})"),
+        (
+            lambda: dlcore.train_step(X, np.asarray(host[:1]), params, acts, 0.1),
+            f"Y and the output A[L] {two} (numpy.ndarray, {kind})",
+        ),
+        (
+            lambda: dlcore.accuracy(backend.asarray(labels), labels),
+            f"predictions and labels {two} ({kind}, numpy.ndarray)",
+        ),
+        (
+            lambda: dlcore.confusion_matrix(labels, backend.asarray(labels), 2),
+            f"labels and predictions {two} (numpy.ndarray, {kind})",
+        ),
+        (
+            lambda: dlcore.r2_score(Y, np.asarray(host[:1])),
+            f"predictions A and targets Y {two} ({kind}, numpy.ndarray)",
+        ),
+    ]
+    for call, start in cases:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == f"{start}: {fix}"
+    assert dlcore.accuracy(backend.asarray(labels), backend.asarray(labels)) == 1.0
