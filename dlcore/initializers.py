@@ -52,13 +52,13 @@ def initialize_parameters(
     layer_dims: Sequence[int], init: str, backend: Any, seed: int | None, dtype: Any
 ) -> Params:
     """Parameters {"W1": (n[1], n[0]), "b1": (n[1], 1), ..., "WL", "bL"} on ``backend`` (a Backend or
-    its name)."""
+    its name) in ``dtype``: float32 or float64, by name, NumPy's or the backend's dtype object."""
     backend = get_backend(backend)
     dims = check_layer_dims(layer_dims)
     if init not in INITIALIZERS:
         raise ValueError(f"unknown initializer {init!r}; choose one of: {', '.join(INITIALIZERS)}")
     xp, rng = backend.xp, backend.rng(check_seed(seed))
-    dtype = backend.dtype(dtype)
+    dtype = backend.float_dtype(dtype)
     params: Params = {}
     for l in range(1, len(dims)):
         n, n_prev = dims[l], dims[l - 1]

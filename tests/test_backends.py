@@ -354,3 +354,16 @@ def test_arrays_of_two_libraries_are_named_as_such_not_as_two_dtypes(backend):
             call()
         assert str(info.value) == f"{start}: {fix}"
     assert dlcore.accuracy(backend.asarray(labels), backend.asarray(labels)) == 1.0
+
+
+@pytest.mark.parametrize("given", ["int64", None, "float16", np.float32])
+def test_initialize_parameters_takes_the_dtypes_a_network_takes(backend, given):
+    """int64 truncated the weights to integers without a word (numpy), None gave float64 W and float32 b
+    (torch), np.float32 was 'not understood' (torch): Network refused or took them alike everywhere."""
+    dims = [3, 4, 1]
+    if given is np.float32:
+        params = dlcore.initialize_parameters(dims, "he", backend, 1, given)
+        assert {backend.dtype_name(v.dtype) for v in params.values()} == {"float32"}
+        return
+    with pytest.raises(ValueError, match=r"^unsupported dtype .*; use one of float32, float64$"):
+        dlcore.initialize_parameters(dims, "he", backend, 1, given)
