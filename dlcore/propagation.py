@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dlcore._namespace import check_one_library
+from dlcore._namespace import check_one_library, namespace
 from dlcore.activations import Activation
 from dlcore.heads import Head, head_for
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
@@ -85,18 +85,32 @@ def check_network_shapes(X: Array, params: Params, activations: Sequence[Activat
 
 def check_target_shape(Y: Array, AL: Array, activations: Sequence[Activation]) -> None:
     """A ValueError unless Y has the output's shape (n[L], m) and dtype. Metadata only."""
-    check_one_library(Y, AL, "Y", "the output A[L]")
-    if _shape(Y) == _shape(AL):
-        if Y.dtype != AL.dtype:
+    check_targets_for(Y, tuple(AL.shape), AL, "the output A[L]", activations)
+
+
+def check_targets_for(
+    Y: Array,
+    shape: tuple[int, ...],
+    like: Array,
+    like_name: str,
+    activations: Sequence[Activation],
+    same_dtype: bool = True,
+) -> None:
+    """A ValueError unless Y is an array of ``like``'s library and dtype (``same_dtype=False``: any
+    floating dtype, as mixed precision's float32 targets of float16 parameters) of the output's ``shape``
+    (n[L], m), naming the fix. Metadata only."""
+    check_one_library(Y, like, "Y", like_name)
+    if _shape(Y) == shape:
+        if same_dtype and Y.dtype != like.dtype or not namespace(Y).isdtype(Y.dtype, "real floating"):
             raise ValueError(
-                f"Y is {Y.dtype} but the output A[L] is {AL.dtype}: give Y the parameters' dtype "
+                f"Y is {Y.dtype} but {like_name} is {like.dtype}: give Y the parameters' dtype "
                 "(xp.astype(Y, W1.dtype))"
             )
         return
-    n, m = AL.shape
+    n, m = shape
     hint = ""
     if activations and activations[-1].name == "softmax" and _shape(Y) == (1, m):
-        hint = f": integer labels must be one-hot for the functional API, dlcore.one_hot(Y, {n}, AL.dtype)"
+        hint = f": integer labels must be one-hot for the functional API, dlcore.one_hot(Y, {n}, W1.dtype)"
     elif getattr(Y, "ndim", None) == 1:
         hint = ": use Y.reshape(1, -1)"
     elif _shape(Y) == (m, n):

@@ -275,8 +275,7 @@ def train(
             raise ValueError(MIXED_AS_OPTIMIZER)
         prop.check_network_shapes(X, params, activations)
         n_out = params[f"W{prop.num_layers(params)}"].shape[0]
-        if tuple(Y.shape) != (n_out, X.shape[1]):
-            raise ValueError(f"Y must have shape (n[L], m) = ({n_out}, {X.shape[1]}); got {tuple(Y.shape)}")
+        prop.check_targets_for(Y, (n_out, X.shape[1]), params["W1"], "W1", activations, same_dtype=False)
         if plan.m != X.shape[1]:  # its batches would cover other columns than X has
             raise ValueError(
                 f"plan is for m = {plan.m} examples but X has {X.shape[1]}: make it with Plan.of(m, ...)"

@@ -367,3 +367,22 @@ def test_initialize_parameters_takes_the_dtypes_a_network_takes(backend, given):
         return
     with pytest.raises(ValueError, match=r"^unsupported dtype .*; use one of float32, float64$"):
         dlcore.initialize_parameters(dims, "he", backend, 1, given)
+
+
+@pytest.mark.parametrize("kind", ["int64", "bool", "numpy"])
+def test_train_refuses_targets_every_backend_would_not_train_on(backend, kind):
+    """dlcore.train checked Y's shape only: numpy trained on integer, boolean and NumPy targets, torch
+    on integers but not booleans, array_api_strict on none (TypeErrors from inside the loss)."""
+    from dlcore.optimizers import GradientDescent
+    from dlcore.training import Plan
+
+    host = np.random.default_rng(0).standard_normal((2, 20))
+    X, labels = backend.asarray(host), host[:1] > 0
+    Y = labels if kind == "numpy" else backend.asarray(labels, dtype=kind)
+    if kind == "numpy" and backend.name == "numpy":
+        Y = labels * 1  # int64 NumPy targets: the numpy backend's case of the same refusal
+    params = dlcore.initialize_parameters([2, 3, 1], "xavier", backend, 1, "float64")
+    acts = [dlcore.get_activation("tanh"), dlcore.get_activation("sigmoid")]
+    refused = r"^(Y is ((torch|array_api_strict)\.)?(int64|bool) but W1 is|Y and W1 are arrays)"
+    with pytest.raises(ValueError, match=refused):
+        dlcore.train(params, acts, X, Y, optimizer=GradientDescent(0.5), plan=Plan.of(20, None, 5, None))
