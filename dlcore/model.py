@@ -311,9 +311,6 @@ class Network:
                 dtype=config["dtype"],
             )
             net.set_parameters(arrays)
-            extra = set(arrays) - set(net.params)
-            if extra:
-                raise ValueError(f"unexpected arrays {sorted(extra)}")
             norm, targets = config.get("normalization"), config.get("target_normalization")
             net.normalization = None if norm is None else Normalization.from_dict(norm)
             net.target_normalization = None if targets is None else Normalization.from_dict(targets)
@@ -328,7 +325,14 @@ class Network:
 
     def set_parameters(self, params: dict[str, Any]) -> None:
         """Replace the parameters with copies of ``params`` (any array type; shapes must match
-        ``layer_dims``): training updates the network's arrays in place, never the caller's."""
+        ``layer_dims``, and nothing else may be there: W3 for a two-layer network is another network's):
+        training updates the network's arrays in place, never the caller's."""
+        extra = set(params) - {f"{p}{l}" for l in range(1, len(self.layer_dims)) for p in "Wb"}
+        if extra:
+            raise ValueError(
+                f"unexpected arrays {sorted(extra)} for a network of layers {self.layer_dims}: pass its "
+                "W1, b1, ..., WL, bL only"
+            )
         new = {}
         for l in range(1, len(self.layer_dims)):
             for name, shape in (

@@ -132,6 +132,20 @@ def test_set_parameters_copies_so_training_leaves_the_callers_arrays_alone(backe
     net.fit(X, Y, 0.5, 20)  # updating read-only arrays in place would raise
 
 
+def test_set_parameters_refuses_arrays_the_network_has_no_place_for(backend):
+    """A [3, 5, 1, 1] network's parameters given to a [3, 5, 1] one: W3 and b3 were dropped without a word
+    (the first two layers' shapes happen to fit)."""
+    deeper = Network([3, 5, 1, 1], backend=backend, seed=1).parameters_numpy()
+    net = Network([3, 5, 1], backend=backend, seed=2)
+    before = net.parameters_numpy()
+    with pytest.raises(
+        ValueError, match=r"^unexpected arrays \['W3', 'b3'\] for a network of layers \[3, 5, 1\]"
+    ):
+        net.set_parameters(deeper)
+    for name, value in net.parameters_numpy().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
 def test_divergence_stops_and_keeps_the_last_finite_parameters(backend):
     X, Y = planar(backend, m=100)
     net = Network([2, 8, 8, 1], "linear", init="he", backend=backend, seed=0)
