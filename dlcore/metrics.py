@@ -13,8 +13,9 @@ from dlcore.labels import one_hot
 Array = Any
 
 
-def _check_shapes(a: Array, b: Array, names: str, rows: str = "1") -> None:
-    """ValueError unless a and b are both (1, m) (``rows="n_y"``: both (n_y, m), one shape)."""
+def _check_shapes(a: Array, b: Array, names: str, rows: str = "1", score: str | None = None) -> None:
+    """ValueError unless a and b are both (1, m) (``rows="n_y"``: both (n_y, m), one shape), and, for a
+    ``score`` (a mean over the examples), m > 0."""
     check_one_library(a, b, *names.split(" and "))
     shapes = tuple(a.shape), tuple(b.shape)
 
@@ -22,6 +23,8 @@ def _check_shapes(a: Array, b: Array, names: str, rows: str = "1") -> None:
         return len(shape) == 2 and (rows != "1" or shape[0] == 1)
 
     if shapes[0] == shapes[1] and fits(shapes[0]):
+        if score and not shapes[0][1]:
+            raise ValueError(f"{score} of no examples (m = 0) is undefined; {names} hold none")
         return
     hint = "" if all(map(fits, shapes)) else ": pass rows, x.reshape(1, -1)"
     raise ValueError(f"{names} must both be ({rows}, m); got {shapes[0]} and {shapes[1]}{hint}")
@@ -29,7 +32,7 @@ def _check_shapes(a: Array, b: Array, names: str, rows: str = "1") -> None:
 
 def accuracy(predictions: Array, Y: Array) -> float:
     """Fraction of columns where the predicted labels equal the labels Y: (1, m)."""
-    _check_shapes(predictions, Y, "predictions and labels")
+    _check_shapes(predictions, Y, "predictions and labels", score="accuracy")
     xp = array_namespace(predictions, Y)
     if xp.isdtype(Y.dtype, "real floating"):  # a label 1.7 matches no class (cast to an integer, it was 1)
         predictions = xp.astype(predictions, Y.dtype)
@@ -63,7 +66,7 @@ def r2_score(A: Array, Y: Array) -> float:
     spread to explain) scores 1 when A == Y there and 0 otherwise. One host transfer.
     """
     xp = namespace(A)
-    _check_shapes(A, Y, "predictions A and targets Y", rows="n_y")
+    _check_shapes(A, Y, "predictions A and targets Y", rows="n_y", score="R^2")
     residual = xp.sum((Y - A) ** 2, axis=1)
     spread = xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2, axis=1)
     explained = 1.0 - residual / xp.where(spread > 0, spread, xp.ones_like(spread))
@@ -74,6 +77,6 @@ def r2_score(A: Array, Y: Array) -> float:
 def rmse(A: Array, Y: Array) -> float:
     """Root mean squared error sqrt(mean((A - Y)^2)) over every output and column; A, Y: (n_y, m)."""
     xp = namespace(A)
-    _check_shapes(A, Y, "predictions A and targets Y", rows="n_y")
+    _check_shapes(A, Y, "predictions A and targets Y", rows="n_y", score="RMSE")
     D = A - Y
     return math.sqrt(float(xp.sum(D * D)) / (D.shape[0] * D.shape[1]))

@@ -215,6 +215,18 @@ def test_r2_averages_the_outputs_as_scikit_learn_does(backend, host_rng):
         (dlcore.r2_score, [(1, 4), (4, 1)], r"both be \(n_y, m\); got \(1, 4\) and \(4, 1\)"),
         (rmse, [(2, 4), (1, 4)], r"both be \(n_y, m\); got \(2, 4\) and \(1, 4\)"),
         (lambda a, b: dlcore.confusion_matrix(a, b, 2), [(1, 4), (1, 3)], r"\(1, 4\) and \(1, 3\)"),
+        # no examples: a ZeroDivisionError (accuracy, RMSE), R^2 1.0
+        (
+            dlcore.accuracy,
+            [(1, 0), (1, 0)],
+            r"^accuracy of no examples \(m = 0\) is undefined; predictions and",
+        ),
+        (
+            dlcore.r2_score,
+            [(1, 0), (1, 0)],
+            r"^R\^2 of no examples \(m = 0\) is undefined; predictions A and",
+        ),
+        (rmse, [(2, 0), (2, 0)], r"^RMSE of no examples \(m = 0\) is undefined; predictions A and targets Y"),
     ],
 )
 def test_metrics_refuse_arrays_of_other_shapes(backend, metric, shapes, message):
