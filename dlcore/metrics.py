@@ -67,6 +67,8 @@ def r2_score(A: Array, Y: Array) -> float:
     """
     xp = namespace(A)
     _check_shapes(A, Y, "predictions A and targets Y", rows="n_y", score="R^2")
+    if not (xp.isdtype(A.dtype, "real floating") and xp.isdtype(Y.dtype, "real floating")):
+        A, Y = xp.astype(A, xp.float64), xp.astype(Y, xp.float64)  # integer targets: a mean of them
     residual = xp.sum((Y - A) ** 2, axis=1)
     spread = xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2, axis=1)
     explained = 1.0 - residual / xp.where(spread > 0, spread, xp.ones_like(spread))

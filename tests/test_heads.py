@@ -203,6 +203,14 @@ def test_r2_averages_the_outputs_as_scikit_learn_does(backend, host_rng):
         assert dlcore.r2_score(A, backend.asarray(flat)) == pytest.approx((first + want) / 2, rel=1e-12)
 
 
+def test_r2_of_integer_arrays_on_every_backend(backend):
+    """Integer predictions or targets: numpy gave 0.7857, torch and array_api_strict raised from the mean."""
+    A, Y = backend.asarray([[1, 2, 3]], dtype="int64"), backend.asarray([[1, 2, 4]], dtype="int64")
+    closed_form = pytest.approx(1 - 1 / (14 / 3), rel=1e-15)  # residual 1, spread 14/3
+    assert dlcore.r2_score(A, Y) == closed_form
+    assert dlcore.r2_score(backend.asarray([[1.0, 2.0, 3.0]]), Y) == closed_form
+
+
 @pytest.mark.parametrize(
     ("metric", "shapes", "message"),
     [
