@@ -71,7 +71,9 @@ def categorical_cross_entropy_from_logits(Z: Array, Y: Array) -> Array:
     """J = -1/m sum(Y * log_softmax(Z)) from logits Z: (C, m) and one-hot Y: (C, m). Returns 0-D."""
     xp = namespace(Z)
     m = Z.shape[1]
-    return -xp.sum(_times(Y, log_softmax(Z))) / m  # a -inf logit of a class with Y = 0 adds 0, not NaN
+    # a -inf logit of a class with Y = 0 adds 0, not NaN; 0 - J/m: a certain, correct net costs 0.0,
+    # not -0.0 (printed "cost -0.000000")
+    return 0.0 - xp.sum(_times(Y, log_softmax(Z))) / m
 
 
 def mean_squared_error(A: Array, Y: Array) -> Array:

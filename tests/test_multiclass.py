@@ -3,6 +3,8 @@ gradient checks (float64) with a softmax output and L2, and a softmax Network en
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from dlcore.labels import check_class_labels, class_indices, one_hot
 from dlcore.losses import categorical_cross_entropy_from_logits
 from dlcore.metrics import confusion_matrix
 from dlcore.regularization import add_l2_gradients, l2_cost
+from dlcore.training import format_cost
 from tests.conftest import numeric_gradients, to_host
 
 
@@ -263,3 +266,12 @@ def test_cli_refuses_an_output_layer_that_does_not_match_the_classes(capsys):
 
     assert main(["train", "--dataset", "digits", "--layers", "64,8,1", "--backend", "numpy"]) == 2
     assert "layers must end with 10 (one softmax output per class" in capsys.readouterr().err
+
+
+def test_a_certain_correct_softmax_costs_plus_zero_not_minus_zero(backend, dtype):
+    """-sum(Y log_softmax(Z)) / m of exact zeros is -0.0: the CLI printed "cost -0.000000" and saved
+    final_cost -0.0 for a digits net that had learnt its training set."""
+    Z = backend.asarray([[60.0, -60.0], [-60.0, 60.0]], dtype=dtype)
+    J = float(categorical_cross_entropy_from_logits(Z, backend.asarray(np.eye(2), dtype=dtype)))
+    assert J == 0.0 and math.copysign(1.0, J) == 1.0
+    assert format_cost(J) == "0.000000"
