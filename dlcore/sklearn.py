@@ -168,7 +168,7 @@ class _DLEstimator(BaseEstimator):
 
     def _check_X(self, X: Any, *, reset: bool) -> Any:
         X = _validate_data(self, X, reset=reset, dtype=("float64", "float32"))
-        return host.rows_to_columns(X, self.dtype)
+        return host.rows_to_columns(X, self.network_.dtype_name)
 
     def _fresh_optimizer(self) -> tuple[Any, Any]:
         """(optimizer, MixedPrecision or None) made from the parameters: an Optimizer or MixedPrecision
@@ -312,7 +312,7 @@ class DLClassifier(ClassifierMixin, _DLEstimator):
                     f"a classifier needs at least 2 classes in y; got only one class ({self.classes_[0]!r})"
                 )
             self._start(X.shape[1])
-            self._train(host.rows_to_columns(X, self.dtype), Y)
+            self._train(host.rows_to_columns(X, self.network_.dtype_name), Y)
         return self
 
     def _start(self, n_x: int) -> None:
@@ -341,7 +341,7 @@ class DLClassifier(ClassifierMixin, _DLEstimator):
             elif classes is not None and list(host.encode_labels(classes)[0]) != list(self.classes_):
                 raise ValueError(f"classes changed: fitted with {self.classes_.tolist()}")
             Y = host.label_indices(y, self.classes_)
-            self._train(host.rows_to_columns(X, self.dtype), Y, one_epoch=True)
+            self._train(host.rows_to_columns(X, self.network_.dtype_name), Y, one_epoch=True)
         return self
 
     def predict_proba(self, X: Any) -> Any:
@@ -368,7 +368,10 @@ class DLRegressor(RegressorMixin, _DLEstimator):
         with self._unchanged_on_error():
             X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=("float64", "float32"))
             self._start(X.shape[1], y)
-            self._train(host.rows_to_columns(X, self.dtype), host.targets_to_columns(y, self.dtype))
+            self._train(
+                host.rows_to_columns(X, self.network_.dtype_name),
+                host.targets_to_columns(y, self.network_.dtype_name),
+            )
         return self
 
     def _start(self, n_x: int, y: Any) -> None:
@@ -391,8 +394,8 @@ class DLRegressor(RegressorMixin, _DLEstimator):
                 targets, fitted = 1 if y.ndim == 1 else y.shape[1], self.network_.layer_dims[-1]
                 if targets != fitted:
                     raise ValueError(f"y has {targets} target(s); this regressor was fitted on {fitted}")
-            Y = host.targets_to_columns(y, self.dtype)
-            self._train(host.rows_to_columns(X, self.dtype), Y, one_epoch=True)
+            Y = host.targets_to_columns(y, self.network_.dtype_name)
+            self._train(host.rows_to_columns(X, self.network_.dtype_name), Y, one_epoch=True)
         return self
 
     def predict(self, X: Any) -> Any:
@@ -400,7 +403,7 @@ class DLRegressor(RegressorMixin, _DLEstimator):
         (float32 or float64, as scikit-learn's regressors; not the network's ``dtype``)."""
         check_is_fitted(self)
         X = _validate_data(self, X, reset=False, dtype=("float64", "float32"))
-        out = self.network_.predict_proba(host.rows_to_columns(X, self.dtype))
+        out = self.network_.predict_proba(host.rows_to_columns(X, self.network_.dtype_name))
         return host.columns_to_rows(out, squeeze=self._one_target).astype(X.dtype, copy=False)
 
     def __sklearn_tags__(self) -> Any:

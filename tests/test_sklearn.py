@@ -566,3 +566,15 @@ def test_refusals_name_the_estimators_parameters(iris, options, message):
     X, y = iris
     with pytest.raises(ValueError, match=message):
         DLClassifier(backend="numpy", iterations=2, **options).fit(X, y)
+
+
+@pytest.mark.parametrize("estimator", [DLClassifier, DLRegressor])
+def test_the_dtype_may_be_the_backends_own_dtype_object_as_for_network(backend, estimator):
+    """dtype=torch.float32 (which Network takes) made fit fail with numpy's "Cannot interpret
+    'torch.float32' as a data type": the wrappers cast the host data with np.dtype(self.dtype)."""
+    X = np.random.default_rng(0).standard_normal((40, 2))
+    y = (X[:, 0] > 0).astype(int) if estimator is DLClassifier else X[:, 0]
+    model = estimator(backend=backend.name, iterations=5, dtype=backend.dtype("float32")).fit(X, y)
+    assert model.network_.dtype_name == "float32"
+    model.partial_fit(X, y)
+    assert model.predict(X).shape == (40,)
