@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -386,3 +387,19 @@ def test_train_refuses_targets_every_backend_would_not_train_on(backend, kind):
     refused = r"^(Y is ((torch|array_api_strict)\.)?(int64|bool) but W1 is|Y and W1 are arrays)"
     with pytest.raises(ValueError, match=refused):
         dlcore.train(params, acts, X, Y, optimizer=GradientDescent(0.5), plan=Plan.of(20, None, 5, None))
+
+
+@pytest.mark.parametrize("layout", ["to_sparse", "to_sparse_csr"])
+def test_a_sparse_torch_tensor_is_refused_alike_on_every_backend(backend, layout):
+    """The torch backend raised torch's NotImplementedError ('aten::ne.Scalar' ... 'SparseCPU') or
+    RuntimeError (unsupported tensor layout), the others a conversion error quoting torch."""
+    torch = pytest.importorskip("torch")
+    X = torch.randn(3, 40, dtype=torch.float64)
+    Y = (X[:1] > 0).double()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: "Sparse CSR tensor support is in beta state"
+        sparse = getattr(X, layout)()
+    kind = {"to_sparse": "torch.sparse_coo", "to_sparse_csr": "torch.sparse_csr"}[layout]
+    refused = rf"^X is a sparse tensor \({kind}\); pass a dense one \(X\.to_dense\(\)\)$"
+    with pytest.raises(ValueError, match=refused):
+        dlcore.Network([3, 4, 1], backend=backend).fit(sparse, Y, 0.1, iterations=3)
