@@ -71,9 +71,12 @@ def train_validation_split(
 def validation_count(m: int, fraction: float) -> int:
     """ceil(fraction m): the columns :func:`train_validation_split` holds out of m. Raises ValueError
     when ``fraction`` is not in (0, 1) or leaves no training example."""
-    fraction = float(fraction)
+    try:
+        given, fraction = fraction, float(fraction)
+    except (TypeError, ValueError):  # "could not convert string to float: 'a'" named no option
+        raise ValueError(f"validation_split must be a fraction in (0, 1); got {fraction!r}") from None
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"validation_split must be a fraction in (0, 1); got {fraction!r}")
+        raise ValueError(f"validation_split must be a fraction in (0, 1); got {given!r}")
     n_val = math.ceil(fraction * m)
     if n_val >= m:
         raise ValueError(f"validation_split={fraction} leaves no training examples out of m={m}; lower it")

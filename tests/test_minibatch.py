@@ -4,6 +4,7 @@ batch_size = m equals full-batch training exactly, one epoch against a hand-writ
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -90,6 +91,12 @@ def test_validation_split(backend):
     assert sorted(np.concatenate([to_host(backend, Yt)[0], to_host(backend, Yv)[0]])) == list(range(10))
     with pytest.raises(ValueError, match=r"validation_split must be a fraction in \(0, 1\)"):
         train_validation_split(X, Y, 1.5, backend.rng(1))
+    for bad in ("a", None, [0.2]):  # float()'s own words named no option
+        with pytest.raises(
+            ValueError,
+            match=rf"^validation_split must be a fraction in \(0, 1\); got {re.escape(repr(bad))}$",
+        ):
+            train_validation_split(X, Y, bad, backend.rng(1))
 
 
 # -- dropout ------------------------------------------------------------------------------------
