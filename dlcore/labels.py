@@ -11,7 +11,8 @@ Array = Any
 
 def one_hot(labels: Array, n_classes: int, dtype: Any = None) -> Array:
     """Integer labels (1, m) -> one-hot (n_classes, m): Y[c, i] = 1 where labels[0, i] == c; bool unless
-    ``dtype`` is given (targets for training: the network's float dtype). ValueError for a label that is
+    ``dtype`` is given (targets for training: the network's float dtype, as the labels' namespace's dtype
+    or its name). ValueError for a label that is
     not an integer in 0 .. n_classes-1 (its column would be all zeros, and train on nothing)."""
     xp = namespace(labels)
     if xp.isdtype(labels.dtype, ("integral", "bool")):  # classes in int64: in uint8, 256 was class 0 again
@@ -26,7 +27,14 @@ def one_hot(labels: Array, n_classes: int, dtype: Any = None) -> Array:
             f"labels must be integers in 0 .. {n_classes - 1} for {n_classes} classes; {count} are not"
             + (" (labels counted from 1: subtract 1)" if from_1 else "")
         )
-    return hot if dtype is None else xp.astype(hot, dtype)
+    if dtype is None:
+        return hot
+    try:  # a name ("float64") is the namespace's dtype of that name, on every backend
+        return xp.astype(hot, getattr(xp, dtype) if isinstance(dtype, str) else dtype)
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError(
+            f"dtype must be a dtype of the labels' array library or its name ('float64'); got {dtype!r}"
+        ) from None
 
 
 def class_indices(Y: Array) -> Array:

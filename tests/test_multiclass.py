@@ -275,3 +275,15 @@ def test_a_certain_correct_softmax_costs_plus_zero_not_minus_zero(backend, dtype
     J = float(categorical_cross_entropy_from_logits(Z, backend.asarray(np.eye(2), dtype=dtype)))
     assert J == 0.0 and math.copysign(1.0, J) == 1.0
     assert format_cost(J) == "0.000000"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_one_hot_takes_a_dtype_by_name_on_every_backend(backend, dtype):
+    """one_hot(labels, 3, "float64") worked on numpy only: AttributeError ('_np_dtype') on
+    array_api_strict, a TypeError from to() on torch."""
+    labels = backend.asarray([[0, 2, 1]], dtype="int64")
+    Y = one_hot(labels, 3, dtype)
+    assert backend.dtype_name(Y.dtype) == dtype
+    np.testing.assert_array_equal(to_host(backend, Y), np.eye(3)[:, [0, 2, 1]])
+    with pytest.raises(ValueError, match=r"^dtype must be a dtype of the labels' array library or its name"):
+        one_hot(labels, 3, "floaty")
