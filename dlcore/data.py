@@ -425,12 +425,21 @@ def flatten_images(images: Any, backend: Any = None, dtype: Any = "float64", sca
     if backend is not None:
         backend = get_backend(backend)
         images = backend.asarray(images)
-    xp = array_namespace(images)
+    try:
+        xp = array_namespace(images)
+    except TypeError:
+        raise ValueError(
+            f"images must be an array of shape (m, h, w, c); got a {type(images).__name__} (pass backend= "
+            "to convert it)"
+        ) from None
     if images.ndim != 4:
         raise ValueError(f"images must have shape (m, h, w, c); got shape {tuple(images.shape)}")
-    m = images.shape[0]
-    fdtype = backend.dtype(dtype) if backend is not None else getattr(xp, dtype)
-    X = xp.reshape(xp.astype(images, fdtype), (m, -1)).T / float(scale)
+    m, h, w, c = images.shape
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "__name__", str(dtype))  # np.float32 too
+    if name not in ("float32", "float64"):  # an integer dtype wrapped 255 to -1 in int8
+        raise ValueError(f"dtype must be 'float32' or 'float64' (pixels become fractions); got {dtype!r}")
+    fdtype = backend.dtype(name) if backend is not None else getattr(xp, name)
+    X = xp.reshape(xp.astype(images, fdtype), (m, h * w * c)).T / float(scale)  # -1 fails for m = 0
     if m and (bool(xp.any(X < 0)) or bool(xp.any(X > 1))):
         raise ValueError(f"pixel values must lie in [0, {scale:g}]; pass scale= the largest possible value")
     return X

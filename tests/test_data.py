@@ -371,6 +371,17 @@ def test_flatten_images_refusals():
         flatten_images(np.ones((3, 4, 4)))
     with pytest.raises(ValueError, match=r"pixel values must lie in \[0, 255\]"):
         flatten_images(np.full((1, 2, 2, 1), 300.0))
+    # int8 wrapped 255 to -1, then blamed the pixels; a nested list raised array_api_compat's TypeError
+    with pytest.raises(ValueError, match=r"^dtype must be 'float32' or 'float64' \(pixels become"):
+        flatten_images(np.full((1, 2, 2, 1), 255, dtype=np.uint8), dtype="int8")
+    with pytest.raises(ValueError, match=r"^images must be an array of shape \(m, h, w, c\); got a list"):
+        flatten_images([[[[0]]]])
+
+
+def test_flatten_images_of_no_images_is_an_empty_x(backend):
+    """m = 0 raised NumPy's "cannot reshape array of size 0 into shape (0,newaxis)"."""
+    X = flatten_images(np.zeros((0, 2, 3, 1), dtype=np.uint8), backend, dtype=np.float32)
+    assert tuple(X.shape) == (6, 0) and backend.dtype_name(X.dtype) == "float32"
 
 
 @pytest.mark.parametrize(
