@@ -381,11 +381,14 @@ def _percent(fraction: float) -> str:
 def _setup(args: argparse.Namespace, backend: Any) -> tuple:
     """Load the data, split it and build the network: this rank's own work, no collective in it (a
     rank that fails here must not leave the others waiting)."""
-    if args.samples is not None and args.dataset not in GENERATED:
+    known = args.dataset in DATASETS or Path(args.dataset).is_file()  # else load_dataset says what it is
+    if args.samples is not None and args.dataset not in GENERATED and known:
         raise ValueError(
             f"--samples sets the size of a generated set ({', '.join(GENERATED)}); {args.dataset} holds "
             "its own examples: drop --samples"
         )
+    if args.dataset in GENERATED:
+        args.samples = args.samples or DEFAULT_SAMPLES  # resolved: the ranks compare it
     if not args.quiet:
         _say_auto(backend)
     X, Y, classes = load_dataset(
@@ -394,7 +397,7 @@ def _setup(args: argparse.Namespace, backend: Any) -> tuple:
         seed=args.seed,
         # standardized data is cast after the standardization (Network.check_X): read it exact
         dtype=args.dtype if args.no_normalize else "float64",
-        m=args.samples or DEFAULT_SAMPLES,
+        m=args.samples,
         task=args.task,
         with_classes=True,
         header=HEADERS[args.header],
@@ -426,8 +429,9 @@ def _setup(args: argparse.Namespace, backend: Any) -> tuple:
 
 
 #: train's options that may differ between data-parallel ranks: where the data lies (the ranks' data is
-#: compared), on which device, and what only rank 0 does (print, save, draw)
-RANK_OWN = ("command", "dataset", "backend", "distributed", "quiet", "out", "plot")
+#: compared, and the class names read from it), on which device, and what only rank 0 does (print, save,
+#: draw)
+RANK_OWN = ("command", "dataset", "backend", "distributed", "quiet", "out", "plot", "classes")
 
 
 def _start_mpi(args: argparse.Namespace) -> MPIComm | None:
@@ -528,7 +532,6 @@ def train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    options = {f"--{k.replace('_', '-')}": v for k, v in vars(args).items() if k not in RANK_OWN}
     world = _start_mpi(args)  # --distributed: MPI runs on every rank before anything can fail on one
     with DataParallel(world).agreement() if world is not None else contextlib.nullcontext():
         if args.epochs is not None and args.iterations is not None:
@@ -557,8 +560,15 @@ def _train(args: argparse.Namespace) -> int:
         if parallel is None or parallel.rank == 0:  # where the model and the picture are written
             _check_outputs(args)
         net, X, Y, X_train, Y_train, X_test, Y_test = _setup(args, backend)
+    if args.lr is None:
+        regression = REGRESSION_LR if net.task == "regression" else DEFAULT_LR
+        args.lr = ADAPTIVE_LR if args.optimizer in ADAPTIVE else regression
     if parallel is not None:  # collective from here on: first make sure every rank trains alike
-        parallel.check_same_options(**options)  # e.g. --no-normalize on one rank: a hang in the next one
+        # the options as resolved (an explicit default is no other option); e.g. --no-normalize on one
+        # rank hung the job in the next collective
+        parallel.check_same_options(
+            **{f"--{k.replace('_', '-')}": v for k, v in vars(args).items() if k not in RANK_OWN}
+        )
         parallel.check_same_data(X=X_train, Y=Y_train)
     X_fit, Y_fit, held = X_train, Y_train, None
     if args.validation_split:  # held out here, so that the normalization never sees it
@@ -569,9 +579,6 @@ def _train(args: argparse.Namespace) -> int:
         net.target_normalization = Normalization.fit(Y_fit, backend, parallel, rows="target")
     if X_test.shape[1]:  # what the report will score, checked now (float32's range once standardized):
         net.check_XY(X_test, Y_test)  # a refusal after training lost the model it had not saved yet
-    if args.lr is None:
-        regression = REGRESSION_LR if net.task == "regression" else DEFAULT_LR
-        args.lr = ADAPTIVE_LR if args.optimizer in ADAPTIVE else regression
     m_train = X_fit.shape[1]
     held_out = X_train.shape[1] - m_train
     if not args.quiet:

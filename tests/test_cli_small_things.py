@@ -445,3 +445,12 @@ def test_samples_for_a_set_with_its_own_examples_is_refused(capsys, tmp_path, da
     code, out, err = run(capsys, "train", "--backend", "numpy", "--dataset", dataset, "--samples", "50")
     assert code == 2 and out == "" and err.count("\n") == 1
     assert f"--samples sets the size of a generated set (planar, moons, circles, xor); {dataset} holds" in err
+
+
+@pytest.mark.parametrize(
+    ("dataset", "said"), [("PLANAR", "unknown dataset 'PLANAR'"), ("gone.csv", "gone.csv")]
+)
+def test_samples_with_a_dataset_that_is_not_there_leaves_the_error_to_the_dataset(capsys, dataset, said):
+    """A mistyped name or a missing file was told that it "holds its own examples: drop --samples"."""
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", dataset, "--samples", "50")
+    assert code == 2 and said in err and "--samples" not in err

@@ -473,6 +473,17 @@ def test_cli_ranks_given_other_options_are_told_which_before_any_collective():
     errors = [line for line in job.stderr.splitlines() if line.startswith("dlcore: error")]
     assert len(errors) == 1, job.stderr
     assert "rank(s) 1 train with other options than rank 0 (--dtype, --no-normalize)" in errors[0]
+    # the defaults given explicitly on one rank, and --dtype float16 as --precision float16: the same run
+    for mine, theirs in (
+        ([], ["--dtype", "float64", "--samples", "400", "--lr", "1.2", "--iterations", "20"]),
+        (["--dtype", "float16"], ["--precision", "float16"]),
+    ):
+        same = run(
+            [MPIEXEC, "-n", "1", DLCORE, *common, *mine, ":", "-n", "1", DLCORE, *common, *theirs],
+            _env(2),
+            timeout=60,
+        )
+        assert same.returncode == 0, (mine, theirs, same.stderr)
 
 
 def test_the_flat_gradient_buffer_has_one_layout_whatever_the_dict_order():
