@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -325,10 +326,12 @@ class Network:
 
     def set_parameters(self, params: dict[str, Any]) -> None:
         """Replace the parameters with copies of ``params`` (any array type; shapes must match
-        ``layer_dims``, and nothing else may be there: W3 for a two-layer network is another network's):
+        ``layer_dims``, and no other layer's: W3 for a two-layer network is another network's; other keys,
+        such as a model file's ``__meta__`` in ``np.load(path)``, are not parameters):
         training updates the network's arrays in place, never the caller's."""
-        extra = set(params) - {f"{p}{l}" for l in range(1, len(self.layer_dims)) for p in "Wb"}
-        if extra:
+        mine = {f"{p}{l}" for l in range(1, len(self.layer_dims)) for p in "Wb"}
+        extra = {k for k in params if k not in mine and re.fullmatch(r"[Wb][0-9]+", str(k))}  # np.load's
+        if extra:  # __meta__ of a model file is no parameter
             raise ValueError(
                 f"unexpected arrays {sorted(extra)} for a network of layers {self.layer_dims}: pass its "
                 "W1, b1, ..., WL, bL only"

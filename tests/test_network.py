@@ -144,6 +144,7 @@ def test_set_parameters_refuses_arrays_the_network_has_no_place_for(backend):
         net.set_parameters(deeper)
     for name, value in net.parameters_numpy().items():
         np.testing.assert_array_equal(value, before[name])
+    net.set_parameters({**before, "__meta__": np.zeros(3, np.uint8)})  # np.load of a model file: not a layer
 
 
 def test_divergence_stops_and_keeps_the_last_finite_parameters(backend):
