@@ -33,3 +33,11 @@ def check_one_library(a: Any, b: Any, a_name: str, b_name: str) -> None:
         f"{a_name} and {b_name} are arrays of two libraries ({kinds[0]}, {kinds[1]}): put both on one "
         "backend (backend.asarray(x) moves x there)"
     )
+
+
+def check_dense(x: Any, name: str) -> None:
+    """A ValueError when ``x`` is a sparse tensor (torch's COO or CSR layouts): no backend computes with
+    them here, and each library fails in words of its own."""
+    layout = getattr(x, "layout", None)  # a torch tensor's: strided, or one of the sparse layouts
+    if layout is not None and str(layout) != "torch.strided":
+        raise ValueError(f"{name} is a sparse tensor ({layout}); pass a dense one ({name}.to_dense())")

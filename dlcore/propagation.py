@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dlcore._namespace import check_one_library, namespace
+from dlcore._namespace import check_dense, check_one_library, namespace
 from dlcore.activations import Activation
 from dlcore.heads import Head, head_for
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
@@ -51,6 +51,7 @@ def check_network_shapes(X: Array, params: Params, activations: Sequence[Activat
     """A ValueError unless X: (n_x, m) and the parameters chain as W[l]: (n[l], n[l-1]), b[l]: (n[l], 1)
     with one activation per layer, all of one dtype (NumPy would promote a float64 X silently, PyTorch
     and array_api_strict refuse it in their own words). Shapes and dtypes only (no device work, no sync)."""
+    check_dense(X, "X")
     if getattr(X, "ndim", None) != 2:
         raise ValueError(f"X must be 2-D with shape (n_x, m), one example per column; got shape {_shape(X)}")
     L = num_layers(params)
@@ -99,6 +100,7 @@ def check_targets_for(
     """A ValueError unless Y is an array of ``like``'s library and dtype (``same_dtype=False``: any
     floating dtype, as mixed precision's float32 targets of float16 parameters) of the output's ``shape``
     (n[L], m), naming the fix. Metadata only."""
+    check_dense(Y, "Y")
     check_one_library(Y, like, "Y", like_name)
     if _shape(Y) == shape:
         if same_dtype and Y.dtype != like.dtype or not namespace(Y).isdtype(Y.dtype, "real floating"):

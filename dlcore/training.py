@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlcore import propagation as prop
+from dlcore._namespace import namespace
 from dlcore.activations import Activation
 from dlcore.distributed import DataParallel
 from dlcore.early_stopping import EarlyStopping
@@ -275,7 +276,9 @@ def train(
             raise ValueError(MIXED_AS_OPTIMIZER)
         prop.check_network_shapes(X, params, activations)
         n_out = params[f"W{prop.num_layers(params)}"].shape[0]
-        prop.check_targets_for(Y, (n_out, X.shape[1]), params["W1"], "W1", activations, same_dtype=False)
+        W1 = params["W1"]  # mixed precision trains float16 / bfloat16 copies on float32 targets
+        low = namespace(W1).finfo(W1.dtype).bits < 32
+        prop.check_targets_for(Y, (n_out, X.shape[1]), W1, "W1", activations, same_dtype=not low)
         if plan.m != X.shape[1]:  # its batches would cover other columns than X has
             raise ValueError(
                 f"plan is for m = {plan.m} examples but X has {X.shape[1]}: make it with Plan.of(m, ...)"

@@ -10,15 +10,15 @@ import math
 import operator
 from typing import Any
 
+from dlcore._namespace import check_dense
+
 Array = Any
 
 
 def _convert(value: Any, backend: Any, name: str) -> Array:
     if value is None or isinstance(value, (str, bytes)):
         raise ValueError(f"{name} must be a numeric array; got {type(value).__name__}")
-    layout = getattr(value, "layout", None)  # a torch tensor's: strided, or one of the sparse layouts
-    if layout is not None and str(layout) != "torch.strided":
-        raise ValueError(f"{name} is a sparse tensor ({layout}); pass a dense one ({name}.to_dense())")
+    check_dense(value, name)
     try:
         arr = backend.asarray(value)
     except (TypeError, ValueError) as exc:

@@ -16,6 +16,7 @@ from dlcore.backends.registry import REGISTRY, register_backend
 from dlcore.backends.strict_backend import ArrayApiStrictBackend
 
 import dlcore
+from dlcore.data import Normalization
 from tests.conftest import to_host
 
 
@@ -370,7 +371,7 @@ def test_initialize_parameters_takes_the_dtypes_a_network_takes(backend, given):
         dlcore.initialize_parameters(dims, "he", backend, 1, given)
 
 
-@pytest.mark.parametrize("kind", ["int64", "bool", "numpy"])
+@pytest.mark.parametrize("kind", ["int64", "bool", "numpy", "float64"])
 def test_train_refuses_targets_every_backend_would_not_train_on(backend, kind):
     """dlcore.train checked Y's shape only: numpy trained on integer, boolean and NumPy targets, torch
     on integers but not booleans, array_api_strict on none (TypeErrors from inside the loss)."""
@@ -383,8 +384,11 @@ def test_train_refuses_targets_every_backend_would_not_train_on(backend, kind):
     if kind == "numpy" and backend.name == "numpy":
         Y = labels * 1  # int64 NumPy targets: the numpy backend's case of the same refusal
     params = dlcore.initialize_parameters([2, 3, 1], "xavier", backend, 1, "float64")
+    if kind == "float64":  # float64 targets of float32 parameters (torch, strict: inside the products)
+        X, Y = backend.asarray(host, dtype="float32"), backend.asarray(labels, dtype="float64")
+        params = dlcore.initialize_parameters([2, 3, 1], "xavier", backend, 1, "float32")
     acts = [dlcore.get_activation("tanh"), dlcore.get_activation("sigmoid")]
-    refused = r"^(Y is ((torch|array_api_strict)\.)?(int64|bool) but W1 is|Y and W1 are arrays)"
+    refused = r"^(Y is ((torch|array_api_strict)\.)?(int64|bool|float64) but W1 is|Y and W1 are arrays)"
     with pytest.raises(ValueError, match=refused):
         dlcore.train(params, acts, X, Y, optimizer=GradientDescent(0.5), plan=Plan.of(20, None, 5, None))
 
@@ -403,3 +407,11 @@ def test_a_sparse_torch_tensor_is_refused_alike_on_every_backend(backend, layout
     refused = rf"^X is a sparse tensor \({kind}\); pass a dense one \(X\.to_dense\(\)\)$"
     with pytest.raises(ValueError, match=refused):
         dlcore.Network([3, 4, 1], backend=backend).fit(sparse, Y, 0.1, iterations=3)
+    with pytest.raises(ValueError, match=rf"^X is a sparse tensor \({kind}\)"):
+        Normalization.fit(sparse, backend)
+    if backend.name == "torch":  # the functional API on torch's own tensors: X trained, Y raised in torch
+        params = dlcore.initialize_parameters([3, 4, 1], "xavier", backend, 1, "float64")
+        acts = [dlcore.get_activation("tanh"), dlcore.get_activation("sigmoid")]
+        for X_, Y_, name in ((sparse, Y, "X"), (X, getattr(Y, layout)(), "Y")):
+            with pytest.raises(ValueError, match=rf"^{name} is a sparse tensor"):
+                dlcore.train_step(X_, Y_, params, acts, 0.1)

@@ -372,10 +372,22 @@ def test_flatten_images_refusals():
     with pytest.raises(ValueError, match=r"pixel values must lie in \[0, 255\]"):
         flatten_images(np.full((1, 2, 2, 1), 300.0))
     # int8 wrapped 255 to -1, then blamed the pixels; a nested list raised array_api_compat's TypeError
-    with pytest.raises(ValueError, match=r"^dtype must be 'float32' or 'float64' \(pixels become"):
+    with pytest.raises(ValueError, match=r"^dtype must be float32 or float64 \(pixels become fractions\)"):
         flatten_images(np.full((1, 2, 2, 1), 255, dtype=np.uint8), dtype="int8")
     with pytest.raises(ValueError, match=r"^images must be an array of shape \(m, h, w, c\); got a list"):
         flatten_images([[[[0]]]])
+
+
+def test_flatten_images_takes_a_dtype_as_a_network_does(backend):
+    """By name, NumPy's type or the backend's own dtype object (torch.float32 was refused for a while)."""
+    images = np.full((2, 2, 2, 1), 255, dtype=np.uint8)
+    for dtype in ("float32", np.float32, backend.dtype("float32")):
+        X = flatten_images(images, backend, dtype=dtype)
+        assert backend.dtype_name(X.dtype) == "float32" and float(backend.xp.max(X)) == 1.0
+    own = backend.asarray(images)  # no backend=: the images' own namespace
+    assert backend.dtype_name(flatten_images(own, dtype=backend.dtype("float32")).dtype) == "float32"
+    with pytest.raises(ValueError, match=r"^dtype must be float32 or float64 \(pixels become fractions\)"):
+        flatten_images(images, backend, dtype="int8")
 
 
 def test_flatten_images_of_no_images_is_an_empty_x(backend):
