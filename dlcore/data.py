@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from array_api_compat import array_namespace
-
 from dlcore._namespace import check_dense
-from dlcore.backends import csv_reader, get_backend, storage
+from dlcore.backends import backend_of, csv_reader, get_backend, storage
 from dlcore.datasets import DATASETS
 from dlcore.minibatch import split_columns
 from dlcore.validation import check_seed, count_non_finite
@@ -417,22 +415,6 @@ def train_test_split(
 # ----------------------------------------------------------------------------------------------
 # Images
 # ----------------------------------------------------------------------------------------------
-def _float_dtype(dtype: Any, backend: Any, xp: Any) -> Any:
-    """float32 or float64 of ``xp`` for ``dtype``: its name, NumPy's type or the namespace's own dtype
-    object; a ValueError for anything else (an integer dtype wrapped 255 to -1 in int8)."""
-    try:
-        if backend is not None:
-            return backend.float_dtype(dtype)
-        name = dtype if isinstance(dtype, str) else getattr(dtype, "__name__", None)  # np.float32
-        if name in ("float32", "float64"):
-            return getattr(xp, name)
-        if any(dtype is d for d in (xp.float32, xp.float64)):
-            return dtype
-    except ValueError:
-        pass
-    raise ValueError(f"dtype must be float32 or float64 (pixels become fractions); got {dtype!r}")
-
-
 def flatten_images(images: Any, backend: Any = None, dtype: Any = "float64", scale: float = 255.0) -> Array:
     """Images (m, h, w, c) -> X: (h*w*c, m), one image per column, divided by ``scale`` into [0, 1].
 
@@ -440,20 +422,25 @@ def flatten_images(images: Any, backend: Any = None, dtype: Any = "float64", sca
     already in [0, 1]. With ``backend`` (a Backend or its name) the result lives there, else in the
     input's namespace.
     """
-    if backend is not None:
-        backend = get_backend(backend)
-        images = backend.asarray(images)
-    try:
-        xp = array_namespace(images)
-    except TypeError:
-        raise ValueError(
-            f"images must be an array of shape (m, h, w, c); got a {type(images).__name__} (pass backend= "
-            "to convert it)"
-        ) from None
+    if backend is None:  # the images' own
+        try:
+            backend = backend_of(images)
+        except ValueError:
+            raise ValueError(
+                f"images must be an array of shape (m, h, w, c); got a {type(images).__name__} (pass "
+                "backend= to convert it)"
+            ) from None
+    backend = get_backend(backend)
+    images, xp = backend.asarray(images), backend.xp
     if images.ndim != 4:
         raise ValueError(f"images must have shape (m, h, w, c); got shape {tuple(images.shape)}")
     m, h, w, c = images.shape
-    fdtype = _float_dtype(dtype, backend, xp)
+    try:  # by name, NumPy's type or the backend's own dtype object
+        fdtype = backend.float_dtype(dtype)
+    except ValueError:  # an integer dtype wrapped 255 to -1 in int8
+        raise ValueError(
+            f"dtype must be float32 or float64 (pixels become fractions); got {dtype!r}"
+        ) from None
     X = xp.reshape(xp.astype(images, fdtype), (m, h * w * c)).T / float(scale)  # -1 fails for m = 0
     if m and (bool(xp.any(X < 0)) or bool(xp.any(X > 1))):
         raise ValueError(f"pixel values must lie in [0, {scale:g}]; pass scale= the largest possible value")
