@@ -39,10 +39,6 @@ FIX = (
 )
 
 
-def _torch() -> ModuleType | None:
-    return _import_torch()[0]
-
-
 @cache
 def _import_torch() -> tuple[ModuleType | None, str]:
     """PyTorch, or ``None`` and why not: not installed, or installed but failing to import (a CUDA
@@ -197,7 +193,7 @@ class TorchBackend(Backend):
 
     @classmethod
     def create(cls, device: str | None) -> TorchBackend:
-        torch = _torch()
+        torch = _import_torch()[0]
         import array_api_compat.torch as xp
 
         name = device or "cpu"

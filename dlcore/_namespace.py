@@ -28,11 +28,15 @@ def check_one_library(a: Any, b: Any, a_name: str, b_name: str) -> None:
     not: their dtypes differ too, float64 and torch.float64, which would be the wrong thing to fix)."""
     if type(a) is type(b) or namespace(a) is namespace(b):  # e.g. an ndarray and a subclass of it
         return
-    kinds = [f"{type(x).__module__.partition('.')[0]}.{type(x).__name__}" for x in (a, b)]
     raise ValueError(
-        f"{a_name} and {b_name} are arrays of two libraries ({kinds[0]}, {kinds[1]}): put both on one "
-        "backend (backend.asarray(x) moves x there)"
+        f"{a_name} and {b_name} are arrays of two libraries ({array_kind(a)}, {array_kind(b)}): put both on "
+        "one backend (backend.asarray(x) moves x there)"
     )
+
+
+def array_kind(x: Any) -> str:
+    """An array's library and type, as messages name it: ``numpy.ndarray``, ``torch.Tensor``."""
+    return f"{type(x).__module__.partition('.')[0]}.{type(x).__name__}"
 
 
 def check_dense(x: Any, name: str) -> None:

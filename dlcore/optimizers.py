@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from dlcore._namespace import namespace
+from dlcore._namespace import array_kind, namespace
 from dlcore.ops import Ops, ops_of
 from dlcore.propagation import copy_params, update
 from dlcore.validation import as_float, check_learning_rate, check_number
@@ -86,7 +86,7 @@ class Optimizer:
                 if like is None:
                     continue
                 if type(state) is not type(like):
-                    problem = f"is of type {_kind(state)} but {name} is of type {_kind(like)}"
+                    problem = f"is of type {array_kind(state)} but {name} is of type {array_kind(like)}"
                 elif state.shape != like.shape:  # one library: its own shape type on both sides
                     problem = f"has shape {tuple(state.shape)} but {name} has {tuple(like.shape)}"
                 elif state.device != like.device:
@@ -169,10 +169,6 @@ def _state(states: Params, name: str, like: Array) -> Array:
     if name not in states:
         states[name] = namespace(like).zeros_like(like)
     return states[name]
-
-
-def _kind(a: Array) -> str:
-    return f"{type(a).__module__.split('.')[0]}.{type(a).__name__}"
 
 
 def _check_beta(beta: float, name: str) -> float:
