@@ -197,6 +197,36 @@ class NCCLComm(MPIComm):
     device_buffers = True
 
     def __init__(self, comm: Any = None) -> None:
+        super().__init__(comm)  # MPI first, on every rank: a rank's own problem below reaches the others
+        local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)  # collective: before any rank can fail
+        self.local_rank, local_size = local.Get_rank(), local.Get_size()
+        local.Free()
+        problem = None
+        try:
+            cupy, nccl = self._load_nccl(local_size)
+        except BackendError as exc:
+            problem = str(exc)
+        # one machine without CuPy, NCCL or enough GPUs raised alone and left the other machines' ranks
+        # waiting for NCCL's id for good: every rank learns of the first problem and raises it
+        failed = [(rank, p) for rank, p in enumerate(self.comm.allgather(problem)) if p is not None]
+        if failed:
+            rank, problem = failed[0]
+            raise BackendError(problem if rank == self.rank else f"on rank {rank}: {problem}")
+        self.cupy, self.nccl = cupy, nccl
+        self.device = cupy.cuda.Device(self.local_rank)
+        self.device.use()
+        uid = nccl.get_unique_id() if self.rank == 0 else None
+        uid = self.comm.bcast(uid, root=0)
+        self.nccl_comm = nccl.NcclCommunicator(self.size, uid, self.rank)
+        self.dtypes = {
+            np.dtype("float16"): nccl.NCCL_FLOAT16,
+            np.dtype("float32"): nccl.NCCL_FLOAT32,
+            np.dtype("float64"): nccl.NCCL_FLOAT64,
+        }
+
+    def _load_nccl(self, local_size: int) -> tuple[Any, Any]:
+        """CuPy and its NCCL bindings on this rank, checked to give each of ``local_size`` ranks on this
+        machine a GPU of its own, else a :class:`BackendError` saying what is missing."""
         try:
             import cupy
             from cupy.cuda import nccl
@@ -211,10 +241,6 @@ class NCCLComm(MPIComm):
                 f"CuPy cannot load NCCL (libnccl.so.2); pip install nvidia-nccl-cu{major} (the CUDA of this "
                 "CuPy), or train on the CPU with the MPI communicator"
             )
-        super().__init__(comm)
-        local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
-        self.local_rank, local_size = local.Get_rank(), local.Get_size()
-        local.Free()
         gpus = cupy.cuda.runtime.getDeviceCount()
         if local_size > gpus:
             raise BackendError(
@@ -222,17 +248,7 @@ class NCCLComm(MPIComm):
                 f"start at most {gpus} ranks per machine (mpiexec -n {gpus} ...), or train on the CPUs over "
                 "MPI (--backend numpy)"
             )
-        self.cupy, self.nccl = cupy, nccl
-        self.device = cupy.cuda.Device(self.local_rank)
-        self.device.use()
-        uid = nccl.get_unique_id() if self.rank == 0 else None
-        uid = self.comm.bcast(uid, root=0)
-        self.nccl_comm = nccl.NcclCommunicator(self.size, uid, self.rank)
-        self.dtypes = {
-            np.dtype("float16"): nccl.NCCL_FLOAT16,
-            np.dtype("float32"): nccl.NCCL_FLOAT32,
-            np.dtype("float64"): nccl.NCCL_FLOAT64,
-        }
+        return cupy, nccl
 
     def _nccl_dtype(self, x: Any) -> Any:
         try:

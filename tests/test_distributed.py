@@ -566,7 +566,7 @@ def test_nccl_comm_one_gpu_per_rank_and_its_calls(monkeypatch):
 
 def test_nccl_without_libnccl_or_on_another_gpu_is_one_sentence(monkeypatch):
     """``from cupy.cuda import nccl`` succeeds without libnccl (``nccl.available`` is False, the bindings
-    are missing): say which package brings it, before MPI starts. An array on another GPU than the rank's
+    are missing): say which package brings it. An array on another GPU than the rank's
     NCCL device: name the backend to use, before NCCL reads a pointer of the wrong GPU."""
     from dlcore.backends import comm as comm_module
 
@@ -589,6 +589,36 @@ def test_nccl_refuses_more_ranks_than_gpus_on_a_machine(monkeypatch):
     _fake_mpi(monkeypatch, _FakeMPIComm(rank=0, size=3, local=3))
     match = r"3 ranks on this machine but 2 GPU\(s\).*mpiexec -n 2.*--backend numpy"
     with pytest.raises(BackendError, match=match):
+        comm_module.NCCLComm()
+
+
+class _FakeMPICommOfMachines(_FakeMPIComm):
+    """As :class:`_FakeMPIComm`, but every other rank's allgather entry is ``others`` (what a rank on
+    another machine says)."""
+
+    def __init__(self, others, **kwargs):
+        super().__init__(**kwargs)
+        self.others = others
+
+    def allgather(self, obj):
+        return [obj if rank == self.rank else self.others for rank in range(self.size)]
+
+    def bcast(self, obj, root=0):
+        raise AssertionError("NCCL's id broadcast while another rank had given up: a hang")
+
+
+def test_nccl_set_up_failing_on_one_machine_stops_every_rank(monkeypatch):
+    """Rank 2's machine has too few GPUs (or no CuPy, or no NCCL): it raised alone, and the ranks of the
+    machines that passed their checks waited for NCCL's id for good. Every rank raises its message now."""
+    from dlcore.backends import comm as comm_module
+
+    _fake_cupy(monkeypatch, gpus=2, calls=[])
+    problem = "3 ranks on this machine but 2 GPU(s): ..."
+    _fake_mpi(monkeypatch, _FakeMPICommOfMachines(problem, rank=0, size=4, local=2))
+    with pytest.raises(BackendError, match=r"^on rank 1: 3 ranks on this machine but 2 GPU\(s\)"):
+        comm_module.NCCLComm()
+    _fake_mpi(monkeypatch, _FakeMPICommOfMachines(None, rank=0, size=4, local=3))  # this rank's own
+    with pytest.raises(BackendError, match=r"^3 ranks on this machine but 2 GPU\(s\)"):
         comm_module.NCCLComm()
 
 
