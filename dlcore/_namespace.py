@@ -23,15 +23,21 @@ def namespace(x: Any) -> ModuleType:
     return xp
 
 
-def check_one_library(a: Any, b: Any, a_name: str, b_name: str) -> None:
-    """A ValueError unless ``a`` and ``b`` are arrays of one library (a NumPy array and a torch tensor are
-    not: their dtypes differ too, float64 and torch.float64, which would be the wrong thing to fix)."""
-    if type(a) is type(b) or namespace(a) is namespace(b):  # e.g. an ndarray and a subclass of it
-        return
-    raise ValueError(
-        f"{a_name} and {b_name} are arrays of two libraries ({array_kind(a)}, {array_kind(b)}): put both on "
-        "one backend (backend.asarray(x) moves x there)"
-    )
+def check_together(a: Any, b: Any, a_name: str, b_name: str) -> None:
+    """A ValueError unless ``a`` and ``b`` can meet in one operation: arrays of one library (a NumPy array
+    and a torch tensor are not: their dtypes differ too, float64 and torch.float64, which would be the
+    wrong thing to fix) on one device (each library refuses two in words of its own, or not at all)."""
+    if type(a) is not type(b) and namespace(a) is not namespace(b):  # an ndarray and a subclass are one
+        raise ValueError(
+            f"{a_name} and {b_name} are arrays of two libraries ({array_kind(a)}, {array_kind(b)}): put both "
+            "on one backend (backend.asarray(x) moves x there)"
+        )
+    a_device, b_device = getattr(a, "device", None), getattr(b, "device", None)  # NumPy < 2: none, cpu
+    if a_device != b_device:
+        raise ValueError(
+            f"{a_name} is on {a_device} but {b_name} on {b_device}: put both on one device "
+            "(backend.asarray(x) moves x to the backend's)"
+        )
 
 
 def array_kind(x: Any) -> str:

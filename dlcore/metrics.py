@@ -7,7 +7,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from dlcore._namespace import check_one_library, namespace
+from dlcore._namespace import check_together, namespace
 from dlcore.labels import one_hot
 
 Array = Any
@@ -16,7 +16,7 @@ Array = Any
 def _check_shapes(a: Array, b: Array, names: str, rows: str = "1", score: str | None = None) -> None:
     """ValueError unless a and b are both (1, m) (``rows="n_y"``: both (n_y, m), one shape), and, for a
     ``score`` (a mean over the examples), m > 0."""
-    check_one_library(a, b, *names.split(" and "))
+    check_together(a, b, *names.split(" and "))
     shapes = tuple(a.shape), tuple(b.shape)
 
     def fits(shape: tuple[int, ...]) -> bool:

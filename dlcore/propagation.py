@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dlcore._namespace import check_dense, check_one_library, namespace
+from dlcore._namespace import check_dense, check_together, namespace
 from dlcore.activations import Activation
 from dlcore.heads import Head, head_for
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
@@ -76,7 +76,7 @@ def check_network_shapes(X: Array, params: Params, activations: Sequence[Activat
     W1 = params["W1"]
     dtype = W1.dtype
     for name, value in {"X": X, **params}.items():
-        check_one_library(value, W1, name, "W1")
+        check_together(value, W1, name, "W1")
         if value.dtype != dtype:
             raise ValueError(
                 f"{name} is {value.dtype} but W1 is {dtype}: give every array one dtype "
@@ -101,7 +101,7 @@ def check_targets_for(
     floating dtype, as mixed precision's float32 targets of float16 parameters) of the output's ``shape``
     (n[L], m), naming the fix. Metadata only."""
     check_dense(Y, "Y")
-    check_one_library(Y, like, "Y", like_name)
+    check_together(Y, like, "Y", like_name)
     if _shape(Y) == shape:
         if same_dtype and Y.dtype != like.dtype or not namespace(Y).isdtype(Y.dtype, "real floating"):
             raise ValueError(

@@ -16,6 +16,7 @@ from dlcore.backends.registry import REGISTRY, register_backend
 from dlcore.backends.strict_backend import ArrayApiStrictBackend
 
 import dlcore
+from dlcore._namespace import namespace
 from dlcore.data import Normalization
 from tests.conftest import to_host
 
@@ -328,7 +329,9 @@ def test_arrays_of_two_libraries_are_named_as_such_not_as_two_dtypes(backend):
     X, Y = backend.asarray(host), backend.asarray((host[:1] > 0) * 1.0)
     acts = [dlcore.get_activation("tanh"), dlcore.get_activation("sigmoid")]
     params = dlcore.initialize_parameters([2, 3, 1], "he", backend, 0, "float64")
-    kind = {"torch": "torch.Tensor", "array_api_strict": "array_api_strict.Array"}[backend.name.split(":")[0]]
+    kind = {"torch": "torch.Tensor", "array_api_strict": "array_api_strict.Array", "cupy": "cupy.ndarray"}[
+        backend.name.split(":")[0]
+    ]
     fix = "put both on one backend (backend.asarray(x) moves x there)"
     labels = np.asarray((host[:1] > 0) * 1, dtype=np.int64)
     two = "are arrays of two libraries"
@@ -356,6 +359,45 @@ def test_arrays_of_two_libraries_are_named_as_such_not_as_two_dtypes(backend):
             call()
         assert str(info.value) == f"{start}: {fix}"
     assert dlcore.accuracy(backend.asarray(labels), backend.asarray(labels)) == 1.0
+
+
+def test_arrays_on_two_devices_are_named_as_such(backend):
+    """X on the CPU with torch parameters on the GPU failed inside torch ("Expected all tensors to be on
+    the same device ... wrapper_CUDA_mm"), array_api_strict's two devices in its own words, a metric's
+    arguments likewise: each names the two devices now, before any array work."""
+    host = np.random.default_rng(0).standard_normal((2, 30))
+    X, Y = backend.asarray(host), backend.asarray((host[:1] > 0) * 1.0)
+    if backend.name == "array_api_strict":
+        other = [d for d in namespace(X).__array_namespace_info__().devices() if d != X.device][0]
+
+        def away(x):
+            return namespace(x).asarray(x, device=other)
+
+    elif backend.name == "torch":  # on the CPU, a tensor of torch's "meta" device (shapes, no values)
+        other = "cpu" if X.device.type != "cpu" else "meta"
+
+        def away(x):
+            return x.to(other)
+
+    else:
+        pytest.skip(f"{backend.name}: one device here")
+    acts = [dlcore.get_activation("tanh"), dlcore.get_activation("sigmoid")]
+    params = dlcore.initialize_parameters([2, 3, 1], "he", backend, 0, "float64")
+    labels = backend.asarray(np.asarray((host[:1] > 0) * 1, dtype=np.int64))
+    here, there = X.device, away(X).device
+    fix = "put both on one device (backend.asarray(x) moves x to the backend's)"
+    cases = [
+        (lambda: dlcore.forward(away(X), params, acts), f"X is on {there} but W1 on {here}"),
+        (
+            lambda: dlcore.train_step(X, away(Y), params, acts, 0.1),
+            f"Y is on {there} but the output A[L] on {here}",
+        ),
+        (lambda: dlcore.accuracy(labels, away(labels)), f"predictions is on {here} but labels on {there}"),
+    ]
+    for call, start in cases:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == f"{start}: {fix}"
 
 
 @pytest.mark.parametrize("given", ["int64", None, "float16", np.float32])
@@ -412,6 +454,7 @@ def test_a_sparse_torch_tensor_is_refused_alike_on_every_backend(backend, layout
     if backend.name == "torch":  # the functional API on torch's own tensors: X trained, Y raised in torch
         params = dlcore.initialize_parameters([3, 4, 1], "xavier", backend, 1, "float64")
         acts = [dlcore.get_activation("tanh"), dlcore.get_activation("sigmoid")]
-        for X_, Y_, name in ((sparse, Y, "X"), (X, getattr(Y, layout)(), "Y")):
+        X_on = X.to(params["W1"].device)  # X of the parameters' device (the CPU's, here, on torch:cuda)
+        for X_, Y_, name in ((sparse, Y, "X"), (X_on, getattr(Y, layout)(), "Y")):
             with pytest.raises(ValueError, match=rf"^{name} is a sparse tensor"):
                 dlcore.train_step(X_, Y_, params, acts, 0.1)
