@@ -12,19 +12,22 @@ while it is written, flushed and fsynced, then renamed over the target with ``os
 interrupted save leaves the old file intact, and the next save of the same target removes temporaries
 left by killed saves (unlocked, and from a dead process or older than a minute). A new file gets the
 mode the umask gives (0644 under umask 022), an overwritten one keeps its mode and group. A device or a
-FIFO (``/dev/null``) is written into directly.
+FIFO (``/dev/null``) is written into directly, and a path naming an open descriptor (``/dev/stdout``)
+into that descriptor.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import json
 import math
 import os
 import re
 import stat
+import sys
 import tempfile
 import time
 import zipfile
@@ -58,16 +61,18 @@ def available_host_memory() -> int | None:
     return available()
 
 
-def _write_error(path: Path, exc: OSError) -> OSError:
-    """An OSError (same errno) whose message says what failed, why, and that the old file is intact."""
+def _write_error(path: Path, exc: OSError, replaces: bool = True) -> OSError:
+    """An OSError (same errno) whose message says what failed, why, and that the old file is intact
+    (``replaces=False``: a device or a descriptor, written into as it is: no old file to speak of)."""
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         why = f"the directory {path.parent} is read-only or not yours ({exc.strerror}); choose another place"
     elif exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         why = f"the disk is full ({exc.strerror}); free some space"
     else:
         why = exc.strerror or str(exc)
-    kept = "the previous file is unchanged" if path.exists() else "nothing was written"
-    error = OSError(f"cannot write {path}: {why}; {kept}")
+    kept = "; the previous file is unchanged" if path.exists() else "; nothing was written"
+    kept = kept if replaces else ""
+    error = OSError(f"cannot write {path}: {why}{kept}")
     error.errno = exc.errno
     return error
 
@@ -101,6 +106,20 @@ def _keep_owner(fd: int, path: Path) -> None:
     with contextlib.suppress(OSError):
         replaced = os.stat(path)
         os.fchown(fd, replaced.st_uid if os.geteuid() == 0 else -1, replaced.st_gid)
+
+
+#: paths that name one of this process's open file descriptors (Linux, macOS): /dev/stdout, /dev/fd/3
+_DESCRIPTOR_PATH = re.compile(r"/dev/std(in|out|err)|/(?:dev|proc/self)/fd/(\d+)")
+
+
+def descriptor(path: str | os.PathLike) -> int | None:
+    """The open file descriptor ``path`` names (``/dev/stdout``: 1, ``/dev/fd/3``: 3), else None. A save
+    there writes into the descriptor as it is: opened anew, a file behind it (``>> log``) was truncated or
+    replaced, and what the shell had written to it lost."""
+    match = _DESCRIPTOR_PATH.fullmatch(os.path.abspath(os.fspath(path)))
+    if match is None:
+        return None
+    return int(match[2]) if match[2] else ("in", "out", "err").index(match[1])
 
 
 def _device(path: str | os.PathLike) -> bool:
@@ -144,11 +163,12 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     removed = []
-    ours = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}\.tmp")  # as atomic_writer names them
+    stem = _temporary_stem(path.name)
+    ours = re.compile(rf"\.{re.escape(stem)}\.(\d+)\.[a-z0-9_]{{8}}\.tmp")  # as atomic_writer names them
     try:
         candidates = [
             (tmp, int(match[1]))
-            for tmp in directory.glob(f".{glob_escape(path.name)}.*.tmp")
+            for tmp in directory.glob(f".{glob_escape(stem)}.*.tmp")
             if (match := ours.fullmatch(tmp.name))
         ]
     except OSError:
@@ -230,6 +250,11 @@ def check_writable(path: str | os.PathLike | None, flag: str) -> None:
     file name or a read-only file, before any long work is spent on what would be written there."""
     if path is None:
         return
+    fd = descriptor(path)
+    if fd is not None:
+        if not _writable_descriptor(fd):
+            raise ValueError(f"{flag} {path}: descriptor {fd} is not open for writing; choose another name")
+        return
     if _device(path):
         if not os.access(path, os.W_OK):
             raise ValueError(f"{flag} {path}: it is not writable; choose another name")
@@ -243,6 +268,25 @@ def check_writable(path: str | os.PathLike | None, flag: str) -> None:
         raise ValueError(f"{flag} {path}: {why}")
 
 
+def _writable_descriptor(fd: int) -> bool:
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL) if fcntl is not None else os.O_WRONLY
+    except OSError:  # not open
+        return False
+    return flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+
+
+def _temporary_stem(name: str) -> str:
+    """The part of ``name`` a temporary's name ``.STEM.<pid>.<random>.tmp`` holds: ``name`` itself, or, for
+    a name within 40 bytes of the file system's limit (255), its start and a digest of the rest (a legal
+    name of 240 bytes failed to save, its temporary's name ~20 bytes longer)."""
+    if len(name.encode()) <= 200:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    start = name.encode()[:150].decode(errors="ignore")
+    return f"{start}~{digest}"
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path``; on success fsync it and rename it onto ``path``.
@@ -254,12 +298,17 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
     into directly, nothing renamed onto it.
     """
     text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-    if _device(path):
+    fd = descriptor(path)
+    if fd is not None or _device(path):
+        if fd is not None and fd in (1, 2):  # what this process printed there before comes first
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    stream.flush()
         try:
-            with open(path, mode, **text) as f:
+            with open(path, mode, **text) if fd is None else os.fdopen(os.dup(fd), mode, **text) as f:
                 yield f
         except OSError as exc:
-            raise _write_error(Path(path), exc) from None
+            raise _write_error(Path(path), exc, replaces=False) from None
         return
     given = path
     path, directory, why = _no_file_to_write(given)
@@ -271,7 +320,9 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
         raise error
     remove_stale_temporaries(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{_temporary_stem(path.name)}.{os.getpid()}.", suffix=".tmp", dir=directory
+        )
     except OSError as exc:
         raise _write_error(path, exc) from None
     try:

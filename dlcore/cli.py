@@ -784,16 +784,19 @@ def _model_info(
 
 
 def _save(net: Network, path: str, info: dict) -> None:
-    """Save atomically; if that fails (read-only or full disk), rescue the model into the temp directory."""
+    """Save atomically; if that fails (read-only or full disk, the directory removed or replaced while
+    training ran), rescue the model into the temp directory."""
     try:
         net.save(path, info=info)
-    except OSError as exc:
-        rescue = Path(tempfile.gettempdir()) / f"dlcore-rescued-{os.getpid()}-{Path(path).name}"
+    except (OSError, ValueError) as exc:
+        name = Path(path).name
+        name = name if len(name.encode()) <= 100 and name.endswith(".npz") else "model.npz"
+        rescue = Path(tempfile.gettempdir()) / f"dlcore-rescued-{os.getpid()}-{name}"
         try:
             net.save(rescue, info=info)
         except (OSError, ValueError):
             raise exc from None
-        raise OSError(f"{exc}; the trained model was saved to {rescue} instead") from None
+        raise type(exc)(f"{exc}; the trained model was saved to {rescue} instead") from None
 
 
 def _save_interrupted(
@@ -893,6 +896,8 @@ def predict(args: argparse.Namespace) -> int:
     if X.shape[0] != n_x:
         hint = f"; X is stored as (m, n_x): store X.T, shape ({n_x}, m)" if X.shape[1] == n_x else ""
         raise ValueError(f"{args.data} has {X.shape[0]} features; the model {args.model} expects {n_x}{hint}")
+    if args.out and storage.descriptor(args.out) == 1:  # --out /dev/stdout: stdout, as without --out
+        args.out = None
     _say_auto(backend, sys.stdout if args.out else sys.stderr)  # keep stdout pure CSV
     P = backend.to_numpy(net.predict_proba(X))  # (n[L], m); the network normalizes X itself
     predicted = backend.to_numpy(net.predict(X))  # the head's rule: 0/1, class index, or the values

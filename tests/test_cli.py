@@ -337,6 +337,19 @@ def test_predict_new_unlabelled_csv_to_stdout(capsys, tmp_path, saved_model):
     assert "2 predictions" in err
 
 
+def test_predict_out_dev_stdout_is_stdout(capsys, tmp_path, saved_model):
+    """--out /dev/stdout wrote the CSV by reopening the file behind stdout: a log it was appended to
+    (``>> log``) was replaced, what the shell had written there lost; the notes went into the CSV too."""
+    (tmp_path / "new.csv").write_text("x1,x2\n0.5,3.0\n-2,-2\n")
+    data = ("--model", str(saved_model), "--data", str(tmp_path / "new.csv"))
+    code, plain, _ = run(capsys, "predict", *data)
+    assert code == 0
+    for name in ("/dev/stdout", "/dev/fd/1"):
+        code, out, err = run(capsys, "predict", *data, "--out", name)
+        assert code == 0, err
+        assert out == plain and "2 predictions" in err
+
+
 @pytest.mark.parametrize(
     ("setup", "pattern"),
     [

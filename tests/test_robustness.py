@@ -984,6 +984,59 @@ def test_cli_rescues_the_trained_model_when_saving_fails(capsys, tmp_path, saved
     assert str(rescued) in err and Network.load(rescued).info["iterations"] == 30
 
 
+def test_cli_rescues_the_model_when_the_out_directory_went_away(capsys, tmp_path, monkeypatch):
+    """The --out directory, checked before training, removed (or replaced by a file) while training ran:
+    the save's ValueError lost the trained model (only an OSError was rescued)."""
+    rescue_dir = tmp_path / "tmp"
+    rescue_dir.mkdir()
+    monkeypatch.setattr(cli_module.tempfile, "gettempdir", lambda: str(rescue_dir))
+    monkeypatch.setattr(cli_module.storage, "check_writable", lambda path, flag: None)  # it was there then
+    out_path = tmp_path / "gone" / "m.npz"
+    code, out, err = run(capsys, "train", "--backend", "numpy", "--iterations", "30", "--out", str(out_path))
+    pattern = r"the directory .*gone does not exist; create it first; the trained model was saved to "
+    assert_one_line_error(code, err, pattern + r".*dlcore-rescued-\d+-m\.npz instead")
+    (rescued,) = rescue_dir.iterdir()
+    assert Network.load(rescued).info["iterations"] == 30
+
+
+def test_a_long_file_name_saves_and_its_stale_temporaries_are_found(tmp_path, capsys, monkeypatch):
+    """A legal name of 240 bytes: the temporary's name (~20 bytes longer) was too long, so the save failed
+    after training, and the rescue's longer name too."""
+    name = "m" * 236 + ".npz"
+    path = tmp_path / name
+    path.touch()  # the name itself is legal here
+    code, out, err = run(capsys, "train", "--backend", "numpy", "--iterations", "5", "--out", str(path))
+    assert code == 0, err
+    assert Network.load(path).info["iterations"] == 5
+    stale = tmp_path / f".{storage._temporary_stem(name)}.999999999.abcdefgh.tmp"  # of a dead writer
+    stale.write_bytes(b"partial")
+    assert storage.remove_stale_temporaries(path) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_path_naming_an_open_descriptor_is_written_into_it(tmp_path):
+    """/dev/fd/N (or /dev/stdout) of a log opened to append: the save reopened the file, truncating it or
+    renaming a new one over it, and the log's earlier lines were lost."""
+    if not Path("/dev/fd").is_dir():
+        pytest.skip("no /dev/fd on this system")
+    log = tmp_path / "log"
+    log.write_text("line A\n")
+    inode = log.stat().st_ino
+    with open(log, "a") as f:
+        f.write("before\n")
+        f.flush()
+        storage.write_text_atomic(f"/dev/fd/{f.fileno()}", lambda out: out.write("written\n"))
+        f.write("after\n")
+    assert log.read_text() == "line A\nbefore\nwritten\nafter\n" and log.stat().st_ino == inode
+    read_only = os.open(log, os.O_RDONLY)
+    try:
+        refused = rf"^--out /dev/fd/{read_only}: descriptor {read_only} is not open for writing"
+        with pytest.raises(ValueError, match=refused):
+            storage.check_writable(f"/dev/fd/{read_only}", "--out")
+    finally:
+        os.close(read_only)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_damaged_model_files_are_refused_or_read_exactly(tmp_path_factory, data):
