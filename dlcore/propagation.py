@@ -238,11 +238,38 @@ def update(params: Params, grads: Params, learning_rate: float, ops: Ops | None 
     """Gradient descent, in place: W[l] -= learning_rate * dW[l], b[l] -= learning_rate * db[l].
 
     With ``learning_rate=1`` the arrays are subtracted as they are, with no temporary: pass the
-    steps ``backward(..., scale=learning_rate)`` returns, as :func:`train_step` does.
+    steps ``backward(..., scale=learning_rate)`` returns, as :func:`train_step` does. The gradients are
+    checked first (:func:`check_gradients`).
     """
+    check_gradients(params, grads)
+    return apply_update(params, grads, learning_rate, ops)
+
+
+def apply_update(params: Params, grads: Params, learning_rate: float, ops: Ops | None = None) -> Params:
+    """:func:`update` without its checks: the training loop's, whose gradients backward made."""
     ops = ops or ops_of(next(iter(params.values())))
     ops.gd_update_all(list(params.values()), [grads["d" + name] for name in params], learning_rate)
     return params
+
+
+def check_gradients(params: Params, grads: Params) -> None:
+    """A ValueError unless ``grads`` holds ``d<name>`` for every parameter, an array of its library, device,
+    shape and dtype (torch took NumPy gradients as no update at all, a wrong shape broadcast silently)."""
+    for name, value in params.items():
+        grad = grads.get("d" + name) if isinstance(grads, dict) else None
+        if grad is None:
+            raise ValueError(f"grads lack d{name}: give one gradient per parameter (dW1, db1, ...)")
+        check_together(grad, value, f"d{name}", name)
+        if _shape(grad) != _shape(value):
+            raise ValueError(
+                f"d{name} has shape {_shape(grad)} but {name} has {_shape(value)}: give each "
+                "gradient its parameter's shape"
+            )
+        if grad.dtype != value.dtype:
+            raise ValueError(
+                f"d{name} is {grad.dtype} but {name} is {value.dtype}: give the gradients the parameters' "
+                f"dtype (xp.astype(d{name}, {name}.dtype))"
+            )
 
 
 def copy_params(params: Params) -> Params:
@@ -282,7 +309,7 @@ def _train_step(X, Y, params, activations, learning_rate, compute_cost, ops) -> 
     check_target_shape(Y, AL, activations)
     J = _cost(caches, Y, activations, head, ops) if compute_cost else None
     steps = _backward(AL, Y, caches, activations, None, learning_rate, ops, head)  # learning_rate * dW, ...
-    update(params, steps, 1.0, ops)  # W -= learning_rate * dW, without a temporary
+    apply_update(params, steps, 1.0, ops)  # W -= learning_rate * dW, without a temporary
     return J
 
 

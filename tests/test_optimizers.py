@@ -139,6 +139,41 @@ def test_gradient_descent_is_the_plain_update(backend):
     np.testing.assert_array_equal(to_host(backend, a["W1"]), to_host(backend, b["W1"]))
 
 
+@pytest.mark.parametrize("make", [lambda: None, GradientDescent, Momentum, RMSprop, Adam])
+def test_gradients_of_another_kind_than_their_parameters_are_refused(backend, make):
+    """torch took NumPy gradients as no update at all (its in-place operators return NotImplemented for an
+    ndarray: W stayed, Adam's moments too), the others failed inside the library; a (3, 1) gradient of a
+    (3, 2) W broadcast silently everywhere. update() and a first optimizer step name the gradient now."""
+    from dlcore.propagation import update
+
+    params = {"W1": backend.asarray(np.ones((3, 2))), "b1": backend.asarray(np.zeros((3, 1)))}
+    good = {"dW1": backend.asarray(np.full((3, 2), 0.5)), "db1": backend.asarray(np.full((3, 1), 0.5))}
+    host = {k: np.asarray(to_host(backend, v)) for k, v in good.items()}
+    if backend.name == "numpy":  # array_api_strict's arrays, another library's
+        import array_api_strict
+
+        alien = {k: array_api_strict.asarray(v) for k, v in host.items()}
+    else:
+        alien = host
+    cases = [
+        (alien, r"^dW1 and W1 are arrays of two libraries"),
+        ({**good, "dW1": backend.asarray(np.ones((3, 1)))}, r"^dW1 has shape \(3, 1\) but W1 has \(3, 2\)"),
+        (
+            {**good, "db1": backend.asarray(np.ones((3, 1), np.float32))},
+            r"^db1 is \S*float32 but b1 is \S*float64",
+        ),
+        ({"dW1": good["dW1"]}, r"^grads lack db1: give one gradient per parameter"),
+    ]
+    for grads, refused in cases:
+        optimizer = make()
+        with pytest.raises(ValueError, match=refused):
+            update(params, grads, 0.1) if optimizer is None else optimizer.step(params, grads)
+        assert optimizer is None or optimizer.t == 0
+    np.testing.assert_array_equal(to_host(backend, params["W1"]), 1.0)  # nothing changed
+    update(params, good, 0.1)
+    np.testing.assert_allclose(to_host(backend, params["W1"]), 0.95)
+
+
 def test_learning_rate_decay():
     opt = Momentum(learning_rate=0.1, decay_rate=0.5)
     assert [opt.start_epoch(e) for e in (0, 1, 2, 4)] == pytest.approx([0.1, 0.1 / 1.5, 0.05, 0.1 / 3])
