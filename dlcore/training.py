@@ -212,6 +212,24 @@ def _diverged(
     )
 
 
+def _check_validation(
+    validation: Any, params: Params, activations: Sequence[Activation], W1: Array, low: bool
+) -> None:
+    """A ValueError unless ``validation`` is a pair (X_val, Y_val) of at least one example that the
+    network could train on as it does on (X, Y)."""
+    if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+        raise ValueError(f"validation must be a pair (X_val, Y_val); got {type(validation).__name__}")
+    X_val, Y_val = validation
+    try:
+        prop.check_network_shapes(X_val, params, activations)
+        n_out = params[f"W{prop.num_layers(params)}"].shape[0]
+        prop.check_targets_for(Y_val, (n_out, X_val.shape[1]), W1, "W1", activations, same_dtype=not low)
+    except ValueError as exc:
+        raise ValueError(f"validation=(X_val, Y_val), as X and Y: {exc}") from None
+    if not X_val.shape[1]:
+        raise ValueError("validation=(X_val, Y_val) holds no examples (m = 0): give some, or no validation")
+
+
 def train(
     params: Params,
     activations: Sequence[Activation],
@@ -292,6 +310,8 @@ def train(
             raise ValueError(
                 "patience stops on the validation cost: pass validation=(X_val, Y_val), or no patience"
             )
+        if validation is not None:  # as X and Y: else a backend's own error at the first record, or NaN
+            _check_validation(validation, params, activations, W1, low)
         ops = ops or ops_of(X)
         head = head or head_for(activations[-1])
         stopper = EarlyStopping(patience, snapshot=optimizer.snapshot) if patience else None

@@ -404,6 +404,31 @@ def test_the_training_loop_names_a_bad_option(backend, kwargs, message):
         dlcore.train(params, acts, X, Y, optimizer=dlcore.GradientDescent(0.1), **kwargs)
 
 
+def test_the_training_loop_checks_its_validation_pair(backend):
+    """dlcore.train's validation=(X_val, Y_val) was used unchecked: float32 data trained on numpy and
+    failed in torch's matmul, NumPy arrays for a torch network in torch.where, m = 0 recorded NaN costs,
+    another n_x failed in each library's own words. Checked as X and Y are now, on every backend."""
+    X, Y = planar(backend, m=20)
+    Xh, Yh = to_host(backend, X), to_host(backend, Y)
+    params = dlcore.initialize_parameters([2, 3, 1], "xavier", backend, 0, "float64")
+    acts = [get_activation("tanh"), get_activation("sigmoid")]
+    options = {"optimizer": dlcore.GradientDescent(0.1), "plan": dlcore.Plan.of(20, None, 2, None)}
+    cases = [
+        ((backend.asarray(Xh[:, :5], dtype="float32"), Y[:, :5]), r"as X and Y: X is \S*float32 but W1 is"),
+        ((X[:1, :], Y), r"as X and Y: W1 must have shape \(n\[1\], 1\) to follow X; got \(3, 2\)"),
+        ((X[:, :0], Y[:, :0]), r"^validation=\(X_val, Y_val\) holds no examples \(m = 0\)"),
+        ((X, backend.asarray(Yh.astype(np.int64))), r"as X and Y: Y is \S*int64 but W1 is"),
+        ((X,), r"^validation must be a pair \(X_val, Y_val\); got tuple"),
+    ]
+    if backend.name != "numpy":
+        cases.append(((Xh, Yh), r"as X and Y: X and W1 are arrays of two libraries"))
+    for validation, message in cases:
+        with pytest.raises(ValueError, match=message):
+            dlcore.train(params, acts, X, Y, validation=validation, patience=2, **options)
+    history = dlcore.train(params, acts, X, Y, validation=(X[:, :5], Y[:, :5]), patience=2, **options)
+    assert len(history.val_costs) == 2 and all(math.isfinite(c) for c in history.val_costs)
+
+
 def test_mini_batch_divergence_is_caught(backend):
     X, Y = planar(backend, m=64)
     net = Network([2, 8, 8, 1], "linear", init="he", backend=backend, seed=0)
