@@ -86,11 +86,13 @@ def columns_to_rows(A: Any, squeeze: bool) -> np.ndarray:
 
 def probabilities_to_rows(P: Any) -> np.ndarray:
     """Class probabilities ``(m, C)`` from the network's output: a sigmoid's ``(1, m)`` P(class 1)
-    becomes the two columns ``[1 - p, p]``; a softmax's ``(C, m)`` is transposed."""
+    becomes the two columns ``[1 - p, p]``; a softmax's ``(C, m)`` is transposed, in float64 with each
+    row summing to 1 in float64 (a float32 softmax's rows, off by ~1e-7, made scikit-learn's log_loss
+    warn that they "do not sum to one" on every call)."""
     P = to_numpy(P).astype(np.float64, copy=False)
     if P.shape[0] == 1:
         return np.ascontiguousarray(np.stack([1.0 - P[0], P[0]], axis=1))
-    return np.ascontiguousarray(P.T)
+    return np.ascontiguousarray((P / np.sum(P, axis=0, keepdims=True)).T)
 
 
 def most_probable(classes: np.ndarray, proba: np.ndarray) -> np.ndarray:

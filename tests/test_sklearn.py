@@ -19,6 +19,7 @@ import inspect
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -74,6 +75,23 @@ def test_string_labels_probabilities_and_the_fitted_attributes(iris):
     assert clf.n_iter_ == 1000 and clf.loss_curve_[-1] < clf.loss_curve_[0]
     assert clf.network_.task == "multiclass" and clf.network_.layer_dims == [4, 16, 3]
     assert clf.n_features_in_ == 4
+
+
+def test_float32_probabilities_sum_to_one_as_log_loss_checks(iris):
+    """A float32 softmax's rows, cast to float64, summed to 1 within ~1e-7: scikit-learn's log_loss (so
+    GridSearchCV or cross_val_score with scoring='neg_log_loss') warned "do not sum to one" every call."""
+    from sklearn.metrics import log_loss
+
+    X, y = iris
+    clf = DLClassifier(hidden_layer_sizes=(16,), iterations=200, dtype="float32", random_state=0)
+    proba = clf.fit(X, y).predict_proba(X)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=4 * np.finfo(np.float64).eps)
+    P32 = clf.network_.backend.to_numpy(clf.network_.predict_proba(X.T.astype(np.float32))).T
+    np.testing.assert_allclose(proba, P32, rtol=1e-6)  # the network's own, renormalized
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_loss(y, proba, labels=clf.classes_)
 
 
 def test_two_classes_use_a_sigmoid_and_give_two_columns(iris):
