@@ -222,6 +222,14 @@ class DataParallel:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        # the block ended normally, on every rank alike: a signal counted after the last gradients went
+        # out (the final cost, the validation) was dropped, where one process stops there
+        # (between_updates); one allgather of the counts stops every rank together
+        counts = self.comm.allgather(tuple(self.requests))
+        totals = [sum(count[i] for count in counts) for i in (0, 1)]
+        if any(totals):
+            self.flags = totals
+            raise self.stop_error()
 
     def abort_on_error(self, exc: BaseException) -> None:
         """After an exception that is not collective (not divergence, not an agreed stop) on this rank:

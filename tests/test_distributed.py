@@ -23,6 +23,7 @@ from dlcore.backends import BackendError, available_backends
 from dlcore.backends.comm import SingleProcess, launcher_rank, launcher_size, load_mpi
 
 from dlcore import Network
+from dlcore.cli import Terminated
 from dlcore.distributed import DataParallel, shard
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -652,6 +653,7 @@ def test_an_output_only_rank_0_writes_is_checked_on_rank_0_alone(tmp_path):
 DIFFERENT_OPTIONS = """
 import sys
 from dlcore import Network, get_backend
+from dlcore.cli import Terminated
 from dlcore.backends.comm import MPIComm
 from dlcore.datasets import planar
 comm = MPIComm()
@@ -820,6 +822,28 @@ def test_an_interrupted_fit_leaves_no_stop_request_for_the_next_one():
         net.fit(X, Y, 0.5, iterations=20, cost_every=1, callback=interrupt, comm=parallel)
     history = net.fit(X, Y, 0.5, iterations=20, cost_every=1, comm=parallel)
     assert history.updates == 20
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_after_the_last_update_stops_the_fit_as_one_process_does(signum):
+    """A Ctrl-C or SIGTERM during the final cost (after the last gradients' allreduce) was counted and
+    then forgotten: the fit returned as if none came, where one process raises it at the block's end."""
+    X, Y = data()
+
+    def at_the_end(i, J):
+        if i == 20:  # the final cost's record
+            os.kill(os.getpid(), signum)
+
+    stop = KeyboardInterrupt if signum == signal.SIGINT else Terminated
+    previous = signal.signal(signal.SIGTERM, lambda s, f: (_ for _ in ()).throw(Terminated("SIGTERM")))
+    try:
+        for comm in (None, DataParallel(SingleProcess(), terminate_error=Terminated)):
+            net = Network([2, 4, 1], "tanh", backend="numpy", seed=3)
+            with pytest.raises(stop):
+                net.fit(X, Y, 0.5, iterations=20, cost_every=10, callback=at_the_end, comm=comm)
+            assert net.fit(X, Y, 0.5, iterations=20, cost_every=10, comm=comm).updates == 20
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_a_check_that_fails_on_one_rank_fails_on_every_rank_before_any_collective(monkeypatch):
