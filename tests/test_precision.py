@@ -124,6 +124,13 @@ def test_an_unsupported_dtype_is_one_sentence_that_names_the_fix():
         ValueError, match=r"; got <class 'dlcore\.optimizers\.Adam'>: an instance, not the class$"
     ):
         MixedPrecision(Adam)
+    # the dtype alone, first: the by-name hint sent it to fit(optimizer='float16'), an unknown optimizer
+    with pytest.raises(
+        ValueError,
+        match=r"; got 'float16': the optimizer first, then the dtype, "
+        r"MixedPrecision\(Adam\(0\.001\), 'float16'\)$",
+    ):
+        MixedPrecision("float16")
 
 
 # -- training ---------------------------------------------------------------------------------------
