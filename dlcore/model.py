@@ -243,6 +243,7 @@ class Network:
         self._normalization = self._checked_normalization(norm)
 
     def _checked_normalization(self, norm: Any) -> Any:
+        _check_is_normalization(norm, "normalization")
         if norm is not None and norm.n_x != self.layer_dims[0]:
             raise ValueError(
                 f"the normalization has {norm.n_x} features but the network takes {self.layer_dims[0]}"
@@ -271,6 +272,7 @@ class Network:
     @target_normalization.setter
     def target_normalization(self, norm: Any) -> None:
         n_out = self.layer_dims[-1]
+        _check_is_normalization(norm, "target_normalization")
         if norm is not None and self.task != "regression":
             raise ValueError(f"target_normalization is for regression networks; this one is {self.task}")
         if norm is not None and len(norm.mean) != n_out:
@@ -700,3 +702,14 @@ def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]
             stacklevel=3,
         )
     return task, n_classes
+
+
+def _check_is_normalization(norm: Any, name: str) -> None:
+    """A TypeError unless ``norm`` is a :class:`Normalization` or None (a dict failed as "'dict' object has
+    no attribute 'n_x'")."""
+    if norm is not None and not isinstance(norm, Normalization):
+        hint = ": Normalization.from_dict(d) makes one of a dict" if isinstance(norm, dict) else ""
+        raise TypeError(
+            f"{name} must be a dlcore.data.Normalization (Normalization.fit(X, backend)) or None; got "
+            f"{type(norm).__name__}{hint}"
+        )

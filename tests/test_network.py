@@ -439,6 +439,28 @@ def test_a_normalization_the_network_cannot_use_is_refused_where_it_is_given(
     assert net.normalization is None
 
 
+def test_a_normalization_that_is_no_normalization_is_one_sentence(backend, tmp_path):
+    """A dict (what Normalization.to_dict gives) failed as "'dict' object has no attribute 'n_x'"."""
+    net = Network([2, 3, 1], "tanh", "linear", backend=backend)
+    given = {"mean": [0.0, 0.0], "std": [1.0, 1.0]}
+    kind = r"must be a dlcore\.data\.Normalization \(Normalization\.fit\(X, backend\)\) or None; got "
+    cases = [
+        (lambda: net.save(tmp_path / "m.npz", normalization=given), "^normalization " + kind + "dict: "),
+        (
+            lambda: setattr(net, "normalization", given),
+            "^normalization " + kind + r"dict: Normalization\.from_dict",
+        ),
+        (
+            lambda: setattr(net, "target_normalization", (0.0, 1.0)),
+            "^target_normalization " + kind + "tuple$",
+        ),
+    ]
+    for set_it, refused in cases:
+        with pytest.raises(TypeError, match=refused):
+            set_it()
+    assert not (tmp_path / "m.npz").exists() and net.normalization is None
+
+
 def test_a_target_normalization_the_dtype_cannot_hold_is_refused(backend):
     huge = Normalization((1e39,), (1.0,))
     Network([1, 3, 1], output_activation="linear", backend=backend).target_normalization = huge  # float64
