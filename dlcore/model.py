@@ -50,6 +50,7 @@ from dlcore.validation import (
     check_positive_int,
     check_seed,
     check_targets,
+    count_non_finite,
 )
 
 Array = Any
@@ -170,6 +171,10 @@ class Network:
             elif X.shape[0] == Y.shape[1]:
                 hint = ": X holds one example per row, pass X.T"
             raise ValueError(f"X has m = {m} examples (columns) but Y has {Y.shape[1]}{hint}")
+        if X.shape[1] == 0:  # a task is inferred from the labels: none to infer it from
+            raise ValueError(f"X has no examples (shape {tuple(X.shape)}, m = 0); pass at least one column")
+        if backend.xp.isdtype(Y.dtype, "real floating") and count_non_finite(Y, backend.xp):
+            raise ValueError("Y contains NaN or inf; clean or impute them first")  # inf was a class count
         task, n_out = infer_task(Y, backend, task)
         n_x = X.shape[0]
         dims = list(layer_dims) if layer_dims else [n_x, 64 if task == "multiclass" else 4, n_out]

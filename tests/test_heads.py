@@ -102,6 +102,17 @@ def test_for_data_checks_layer_sizes_against_the_data():
         Network.for_data(X, Y, task="ranking", backend="numpy")
 
 
+def test_for_data_refuses_no_examples_and_infinite_labels_alike_on_every_backend(backend):
+    """m = 0 failed in the library's max (numpy's 'zero-size array', torch's RuntimeError), an inf label
+    as an OverflowError (int(inf) classes), on every backend."""
+    X = backend.asarray(np.ones((3, 4)))
+    with pytest.raises(ValueError, match=r"^X has no examples \(shape \(3, 0\), m = 0\); pass at least"):
+        Network.for_data(X[:, :0], backend.asarray(np.zeros((1, 0))), backend=backend)
+    for bad in (np.inf, np.nan):
+        with pytest.raises(ValueError, match=r"^Y contains NaN or inf; clean or impute them first$"):
+            Network.for_data(X, backend.asarray(np.asarray([[0.0, 1.0, 2.0, bad]])), backend=backend)
+
+
 def test_regression_from_the_cli_reports_r2_and_predicts_values(tmp_path, capsys, host_rng):
     Xh = host_rng.uniform(-2, 2, size=(300, 2))
     y = np.sin(Xh[:, 0]) + Xh[:, 1]
