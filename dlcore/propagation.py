@@ -20,6 +20,7 @@ from dlcore.heads import Head, head_for
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
 from dlcore.metrics import accuracy
 from dlcore.ops import Ops, ops_of
+from dlcore.validation import check_learning_rate
 
 Array = Any
 Params = dict[str, Array]
@@ -242,7 +243,7 @@ def update(params: Params, grads: Params, learning_rate: float, ops: Ops | None 
     checked first (:func:`check_gradients`).
     """
     check_gradients(params, grads)
-    return apply_update(params, grads, learning_rate, ops)
+    return apply_update(params, grads, check_learning_rate(learning_rate), ops)
 
 
 def apply_update(params: Params, grads: Params, learning_rate: float, ops: Ops | None = None) -> Params:
@@ -291,6 +292,9 @@ def train_step(
     X: (n_x, m), Y: (n[L], m). Returns J (a 0-D array on the device, computed from the parameters
     *before* the update) or ``None`` when ``compute_cost`` is false.
     """
+    learning_rate = check_learning_rate(learning_rate)  # a NumPy scalar failed on array_api_strict
+    if getattr(X, "ndim", None) == 2 and X.shape[1] == 0:  # the gradients' 1/m
+        raise ValueError(f"X has no examples (shape {tuple(X.shape)}, m = 0); pass at least one column")
     ops = ops or ops_of(X)
     steps = _CAPTURED.steps
     step = steps.get(ops)

@@ -185,6 +185,31 @@ def test_train_step_is_forward_cost_backward_update(backend, dtype, tol):
         np.testing.assert_allclose(to_host(backend, params[k]), to_host(backend, expected[k]), **tol)
 
 
+def test_the_functional_step_takes_numpy_scalars_and_refuses_what_fit_refuses(backend):
+    """A NumPy scalar learning rate (np.float64 from a grid) was a TypeError on array_api_strict only (a
+    RuntimeError in update() on its second device); a NaN or negative rate turned the parameters NaN or
+    climbed the cost silently, and m = 0 was a ZeroDivisionError: the sentences Network.fit gives now."""
+    X, Y, params, acts = _problem(backend, ARCHITECTURES["deep"], "tanh", seed=9)
+    twin = {k: backend.xp.asarray(v, copy=True) for k, v in params.items()}
+    J = dlcore.train_step(X, Y, params, acts, np.float64(0.5))
+    assert float(J) == float(dlcore.train_step(X, Y, twin, acts, 0.5))
+    AL, caches = dlcore.forward(X, params, acts)
+    grads = dlcore.backward(AL, Y, caches, acts)
+    dlcore.update(params, grads, np.float32(0.5))
+    dlcore.update(twin, grads, 0.5)
+    for k in params:  # the same bits
+        np.testing.assert_array_equal(to_host(backend, params[k]), to_host(backend, twin[k]))
+    for rate in (float("nan"), -0.1, 0.0, "fast"):
+        with pytest.raises(ValueError, match=r"^learning_rate must be a (finite )?number"):
+            dlcore.train_step(X, Y, params, acts, rate)
+        with pytest.raises(ValueError, match=r"^learning_rate must be a (finite )?number"):
+            dlcore.update(params, grads, rate)
+    with pytest.raises(ValueError, match=r"^X has no examples \(shape \(\d+, 0\), m = 0\)"):
+        dlcore.train_step(X[:, :0], Y[:, :0], params, acts, 0.5)
+    for k in params:  # nothing refused changed anything
+        np.testing.assert_array_equal(to_host(backend, params[k]), to_host(backend, twin[k]))
+
+
 def test_course_output_gradient_path_matches_finite_differences(backend):
     """An output activation that is not named "sigmoid" takes the course's dA[L] = -(Y/A - (1-Y)/(1-A))
     path (then dZ = dA * g'(Z)); it must agree with the fused sigmoid path and with finite differences."""
