@@ -156,6 +156,14 @@ HEADS: dict[str, Head] = {
 }
 
 
+def check_head(head: Any) -> None:
+    """A ValueError unless ``head`` is None or a :class:`Head` object (the class itself passed for one had
+    truthy properties: numpy and torch computed binary cross-entropy under MeanSquaredError's name)."""
+    if head is not None and not isinstance(head, Head):
+        hint = ": an instance, not the class, e.g. MeanSquaredError()" if isinstance(head, type) else ""
+        raise ValueError(f"head must be a dlcore.heads.Head object or None; got {head!r}{hint}")
+
+
 def head_for(activation: Activation) -> Head:
     """The head an output activation implies: sigmoid, softmax, linear, or the course's general path."""
     head = HEADS.get(activation.name)

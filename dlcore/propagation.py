@@ -16,7 +16,7 @@ from typing import Any
 
 from dlcore._namespace import check_dense, check_together, namespace
 from dlcore.activations import Activation
-from dlcore.heads import Head, head_for
+from dlcore.heads import Head, check_head, head_for
 from dlcore.layers import LayerCache, layer_backward, layer_forward, linear_backward
 from dlcore.metrics import accuracy
 from dlcore.ops import Ops, ops_of
@@ -165,6 +165,7 @@ def cost(
     A ValueError unless Y has A[L]'s shape (n[L], m) (softmax: one-hot (C, m), not labels (1, m))."""
     if not caches:
         raise ValueError("cost needs the caches of a forward pass; got none")
+    check_head(head)
     check_target_shape(Y, caches[-1].A, activations)
     return _cost(caches, Y, activations, head)
 
@@ -205,6 +206,7 @@ def backward(
     """
     if not caches or len(caches) != len(activations):
         raise ValueError(f"backward needs one cache per activation; got {len(caches)} and {len(activations)}")
+    check_head(head)
     check_target_shape(Y, AL, activations)
     return _backward(AL, Y, caches, activations, masks, scale, ops, head)
 

@@ -34,7 +34,7 @@ from dlcore._namespace import namespace
 from dlcore.activations import Activation
 from dlcore.distributed import DataParallel
 from dlcore.early_stopping import EarlyStopping
-from dlcore.heads import Head, head_for
+from dlcore.heads import Head, check_head, head_for
 from dlcore.interrupts import between_updates
 from dlcore.minibatch import check_batch_size, mini_batches, num_batches
 from dlcore.ops import Ops, ops_of
@@ -313,6 +313,7 @@ def train(
         if validation is not None:  # as X and Y: else a backend's own error at the first record, or NaN
             _check_validation(validation, params, activations, W1, low)
         ops = ops or ops_of(X)
+        check_head(head)
         head = head or head_for(activations[-1])
         stopper = EarlyStopping(patience, snapshot=optimizer.snapshot) if patience else None
         single = (

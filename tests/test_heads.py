@@ -384,6 +384,32 @@ def test_a_heads_own_cost_and_gradient_are_used_by_every_backend(backend, head, 
     assert HEADS["linear"].residual_gradient and HEADS["sigmoid"].logit_cross_entropy
 
 
+def test_a_head_class_given_for_a_head_object_is_refused_on_every_backend(backend):
+    """MeanSquaredError (the class) has truthy properties: numpy and torch computed binary cross-entropy
+    under its name (0.5368 where the squared error was 0.0870), array_api_strict raised a TypeError."""
+    from dlcore.heads import MeanSquaredError
+
+    X, Y = backend.asarray(np.ones((3, 5))), backend.asarray(np.zeros((1, 5)))
+    acts = [dlcore.get_activation("tanh"), dlcore.get_activation("linear")]
+    params = dlcore.initialize_parameters([3, 4, 1], "xavier", backend, 2, "float64")
+    AL, caches = dlcore.forward(X, params, acts)
+    refused = (
+        r"^head must be a dlcore\.heads\.Head object or None; got <class .*MeanSquaredError'>: an instance"
+    )
+    with pytest.raises(ValueError, match=refused):
+        dlcore.cost(caches, Y, acts, head=MeanSquaredError)
+    with pytest.raises(ValueError, match=refused):
+        dlcore.backward(AL, Y, caches, acts, head=MeanSquaredError)
+    plan = dlcore.Plan.of(5, None, 2, None)
+    with pytest.raises(ValueError, match=refused):
+        dlcore.train(
+            params, acts, X, Y, optimizer=dlcore.GradientDescent(0.1), plan=plan, head=MeanSquaredError
+        )
+    assert float(dlcore.cost(caches, Y, acts, head=MeanSquaredError())) == pytest.approx(
+        float(backend.xp.sum(AL * AL)) / (2 * 5), rel=1e-12
+    )  # the half mean squared error, (1 / 2m) sum (A - Y)^2
+
+
 def test_no_import_circles_in_the_core():
     root = Path(dlcore.__file__).parent
     modules = {f"dlcore.{p.stem}": p for p in root.glob("*.py") if p.stem != "__init__"}
