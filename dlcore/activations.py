@@ -110,6 +110,11 @@ class Activation:
         """A built-in's name means the built-in: every backend's fast path, the output heads and model
         files go by the name, so an activation of one's own under it would be computed as the built-in
         on some backends and saved as it (ValueError)."""
+        if ":" in self.name:  # "leaky_relu:0.5" was saved under its name and loaded as the built-in
+            raise ValueError(
+                f"{self.name!r}: ':' marks a built-in's option in an activation's spec (leaky_relu:SLOPE); "
+                "give an activation of your own a name without it"
+            )
         own = (self.forward, self.derivative)
         if self.name == "leaky_relu":
             builtin = all(

@@ -118,3 +118,15 @@ def test_an_activation_of_ones_own_cannot_take_a_built_in_name(name):
     builtin = SOFTMAX if name == "softmax" else ACTIVATIONS[name]
     assert Activation(builtin.name, builtin.forward, builtin.derivative, builtin.slope) == builtin
     assert get_activation("leaky_relu:0.2").slope == 0.2
+
+
+@pytest.mark.parametrize("name", ["leaky_relu:0.5", "tanh:2", "swish:1"])
+def test_an_activation_of_ones_own_cannot_take_a_spec_for_a_name(name):
+    """A swish named "leaky_relu:0.5" trained as itself, was saved under that name and loaded as the
+    built-in leaky ReLU: other predictions, no error."""
+
+    def swish(Z):
+        return Z / (1 + array_namespace(Z).exp(-Z))
+
+    with pytest.raises(ValueError, match=rf"^'{name}': ':' marks a built-in's option .* a name without it$"):
+        Activation(name, swish, lambda Z, A: A)
