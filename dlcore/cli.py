@@ -904,7 +904,10 @@ def predict(args: argparse.Namespace) -> int:
     accuracy = ""
     if Y is not None:  # Y checked as training checks it, before its labels are looked up by name below
         metric = net.score(X, Y)  # (a label beyond the class names was an IndexError there)
-        accuracy = f"; R^2: {metric:.4f}" if net.task == "regression" else f"; accuracy: {_percent(metric)}"
+        if net.task != "regression":
+            accuracy = f"; accuracy: {_percent(metric)}"
+        else:  # R^2 of one example is 0 by convention, not a score (train says so too)
+            accuracy = f"; R^2: {metric:.4f}" if X.shape[1] > 1 else "; R^2: n/a (1 example)"
     # values as their dtype's shortest repr (a float32 0.479939, not 0.4799390137195587): NumPy scalars' str
     truth = None if Y is None else list(backend.to_numpy(Y).reshape(-1))
     if net.task == "regression":
@@ -931,7 +934,7 @@ def predict(args: argparse.Namespace) -> int:
         for i, row in enumerate(rows):
             f.write(row + (true[i] if true else "") + "\n")
 
-    count = f"{len(rows)} predictions"
+    count = f"{len(rows)} prediction{'s' if len(rows) != 1 else ''}"
     if args.out:
         from dlcore.backends.storage import write_text_atomic
 

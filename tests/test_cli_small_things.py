@@ -454,3 +454,22 @@ def test_samples_with_a_dataset_that_is_not_there_leaves_the_error_to_the_datase
     """A mistyped name or a missing file was told that it "holds its own examples: drop --samples"."""
     code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", dataset, "--samples", "50")
     assert code == 2 and said in err and "--samples" not in err
+
+
+def test_predict_of_one_labelled_example_gives_no_r2(capsys, tmp_path):
+    """One example's R^2 is 0 by convention (scikit-learn's too), not a score: train printed "n/a (1
+    example)", predict "1 predictions; R^2: 0.0000"."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    data = tmp_path / "r.csv"
+    data.write_text("".join(f"{a},{b},{a + 0.5 * b}\n" for a, b in X))
+    model = tmp_path / "r.npz"
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--iterations", "20",
+                       "--quiet", "--out", model)  # fmt: skip
+    assert code == 0, err
+    one = tmp_path / "one.csv"
+    one.write_text("1,2,0.5\n")
+    code, out, err = run(capsys, "predict", "--backend", "numpy", "--model", model, "--data", one)
+    assert code == 0 and err.strip() == "1 prediction; R^2: n/a (1 example)"
+    code, out, err = run(capsys, "predict", "--backend", "numpy", "--model", model, "--data", data)
+    assert code == 0 and re.fullmatch(r"40 predictions; R\^2: 0\.\d{4}\n", err), err
