@@ -892,7 +892,12 @@ def predict(args: argparse.Namespace) -> int:
         with_classes=True,
         header=HEADERS[args.header],
     )
-    n_x = net.layer_dims[0]
+    n_x, n_out = net.layer_dims[0], net.layer_dims[-1]
+    if Y is not None and net.task == "regression" and Y.shape[0] != n_out:  # a data file: one target a row
+        raise ValueError(
+            f"{args.data}'s last column was read as a target, but the model predicts {n_out} targets per "
+            f"example: give its {n_x} feature columns only"
+        )
     if X.shape[0] != n_x:
         hint = f"; X is stored as (m, n_x): store X.T, shape ({n_x}, m)" if X.shape[1] == n_x else ""
         raise ValueError(f"{args.data} has {X.shape[0]} features; the model {args.model} expects {n_x}{hint}")

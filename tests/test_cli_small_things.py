@@ -473,3 +473,24 @@ def test_predict_of_one_labelled_example_gives_no_r2(capsys, tmp_path):
     assert code == 0 and err.strip() == "1 prediction; R^2: n/a (1 example)"
     code, out, err = run(capsys, "predict", "--backend", "numpy", "--model", model, "--data", data)
     assert code == 0 and re.fullmatch(r"40 predictions; R\^2: 0\.\d{4}\n", err), err
+
+
+def test_predict_with_a_model_of_several_targets_names_the_feature_columns(capsys, tmp_path):
+    """A [3, 6, 2] regression model (made in Python) given a data file with a target column: refused as
+    "Y must have shape (n_y, m) = (2, 40) ... got (1, 40)", which no CLI data file can give."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3, 40))
+    net = Network([3, 6, 2], "tanh", "linear", backend="numpy", seed=0)
+    net.fit(X, np.stack([X[0], X[1] - X[2]]), 0.1, iterations=5)
+    model = tmp_path / "two.npz"
+    net.save(model)
+    data = tmp_path / "x.csv"
+    data.write_text("".join(f"{a},{b},{c},0.5\n" for a, b, c in X.T))
+    code, _, err = run(capsys, "predict", "--backend", "numpy", "--model", model, "--data", data)
+    assert code == 2 and err.strip().endswith(
+        "x.csv's last column was read as a target, but the model predicts 2 targets per example: give its "
+        "3 feature columns only"
+    ), err
+    data.write_text("".join(f"{a},{b},{c}\n" for a, b, c in X.T))
+    code, out, err = run(capsys, "predict", "--backend", "numpy", "--model", model, "--data", data)
+    assert code == 0 and out.splitlines()[0] == "index,prediction0,prediction1" and "40 predictions" in err
