@@ -257,10 +257,11 @@ def _check_names(names: list[str], path: Any, task: str | None, numeric_model: b
     listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
     if task == "regression":
         raise ValueError(f"{path}: the last column holds class names ({listed}), not values")
-    if numeric_model:
+    if numeric_model:  # the CLI passes a model's names; from Python, classes= may just be missing
         raise ValueError(
-            f"{path}: the last column holds class names ({listed}), but the model was trained "
-            "on numeric labels; give its labels as numbers, or leave the label column out"
+            f"{path}: the last column holds class names ({listed}), but no classes were given: a model "
+            "trained on names reads them with classes=net.info['classes'] (the CLI does so), one trained "
+            "on numbers takes numeric labels, or none"
         )
     if task == "binary" and len(names) > 2:
         raise ValueError(

@@ -105,7 +105,9 @@ def test_predicting_reads_labels_as_the_models_kind(tmp_path):
     assert Y.tolist() == [[1.0, 0.0]] and classes == ["1", "2", "three"]
     named = _write(tmp_path / "named.csv", "0.1,0.4,cat\n0.2,1.4,dog\n")
     with pytest.raises(
-        ValueError, match=r"holds class names \(cat, dog\), but the model was trained on numeric"
+        ValueError,
+        match=r"holds class names \(cat, dog\), but no classes were given: a model trained on names reads "
+        r"them with classes=net\.info\['classes'\] \(the CLI does so\), one trained on numbers takes",
     ):
         load_csv(str(named), NP, n_features=2)
     with pytest.raises(
@@ -553,7 +555,7 @@ def test_class_names_for_a_numeric_model_are_named_before_the_label_check(tmp_pa
     """Predicting with a binary model on a file of names: the error named a class index ('data row 2
     has 2 there') instead of the names."""
     path = _write(tmp_path / "n.csv", "1,2,3,cat\n2,3,3,dog\n3,3,3,bird\n")
-    with pytest.raises(ValueError, match=r"holds class names \(bird, cat, dog\), but the model was trained"):
+    with pytest.raises(ValueError, match=r"holds class names \(bird, cat, dog\), but no classes were given"):
         load_csv(str(path), NP, n_features=3, task="binary")
     with pytest.raises(ValueError, match=r"class names \(bird, cat, dog\)"):
         load_csv(str(path), NP, task="binary")
