@@ -483,6 +483,11 @@ def _opened(path: str | os.PathLike, what: str) -> Iterator[IO[bytes]]:
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
     with file:
+        if not file.seekable():  # <(cat m.npz), a FIFO: it was called "not a zip archive, or truncated"
+            raise ValueError(
+                f"{path} is a pipe or a stream, and a {what} in .npz format is read by seeking in it; "
+                "give the file itself"
+            )
         yield file
 
 

@@ -90,6 +90,24 @@ def test_saving_through_a_symbolic_link_replaces_its_target_and_keeps_the_link(t
     assert sorted(os.listdir(tmp_path / "runs")) == ["model.npz"]
 
 
+def test_a_model_through_a_pipe_is_named_as_such(tmp_path):
+    """dlcore predict --model <(cat m.npz): a whole, valid model was called "not a zip archive, or
+    truncated" (an .npz is read by seeking, which a pipe cannot)."""
+    if not os.path.isdir("/dev/fd"):
+        pytest.skip("no /dev/fd on this system")
+    Network([2, 3, 1], backend="numpy").save(tmp_path / "m.npz")
+    read, write = os.pipe()
+    try:
+        os.write(write, (tmp_path / "m.npz").read_bytes())  # a small model: within the pipe's buffer
+        os.close(write)
+        with pytest.raises(
+            ValueError, match=rf"^/dev/fd/{read} is a pipe or a stream, .*give the file itself$"
+        ):
+            Network.load(f"/dev/fd/{read}")
+    finally:
+        os.close(read)
+
+
 def test_a_loaded_model_saved_again_keeps_its_info(tmp_path):
     """save() writes the network's own info by default: class names survived a load only once (a copy of
     a model trained on names predicted 0/1)."""
