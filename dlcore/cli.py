@@ -946,8 +946,13 @@ def predict(args: argparse.Namespace) -> int:
         write_text_atomic(args.out, write)
         print(f"wrote {count} to {args.out}{accuracy}")
     else:
-        write(sys.stdout)
-        sys.stdout.flush()  # a reader that went away (| head) shows here, inside main's handler
+        try:
+            write(sys.stdout)
+            sys.stdout.flush()  # a reader that went away (| head) shows here, inside main's handler
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # > /dev/full, a full disk: the bare "[Errno 28] No space left on device"
+            raise OSError(f"cannot write the predictions to stdout: {exc.strerror or exc}") from None
         print(count + accuracy, file=sys.stderr)
     return 0
 

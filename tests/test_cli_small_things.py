@@ -494,3 +494,31 @@ def test_predict_with_a_model_of_several_targets_names_the_feature_columns(capsy
     data.write_text("".join(f"{a},{b},{c}\n" for a, b, c in X.T))
     code, out, err = run(capsys, "predict", "--backend", "numpy", "--model", model, "--data", data)
     assert code == 0 and out.splitlines()[0] == "index,prediction0,prediction1" and "40 predictions" in err
+
+
+def test_predictions_that_stdout_cannot_take_are_named(capsys, tmp_path, monkeypatch):
+    """dlcore predict ... > /dev/full ended with the bare "dlcore: error: [Errno 28] No space left on
+    device"."""
+    import errno
+    import io
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.csv"
+    data.write_text("".join(f"{a},{b},{int(a > 0)}\n" for a, b in rng.standard_normal((30, 2))))
+    model = tmp_path / "m.npz"
+    code, _, err = run(capsys, "train", "--backend", "numpy", "--dataset", data, "--iterations", "5",
+                       "--quiet", "--out", model)  # fmt: skip
+    assert code == 0, err
+
+    class Full(io.StringIO):
+        def flush(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", Full())
+    code = main(["predict", "--backend", "numpy", "--model", str(model), "--data", str(data)])
+    err = capsys.readouterr().err
+    assert (
+        code == 2
+        and err == "dlcore: error: cannot write the predictions to stdout: No space left on device\n"
+    )
