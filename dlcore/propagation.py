@@ -310,6 +310,12 @@ def _train_step(X, Y, params, activations, learning_rate, compute_cost, ops) -> 
     calls), so that a backend may record the step's primitives once and replay them while the arguments
     stay the same (NumpyOps); the shape checks then run once per recording, not once per call."""
     check_network_shapes(X, params, activations)  # shapes only: a few tuple comparisons per call
+    for name, value in {"X": X, **params}.items():  # torch's in-place out= kernels refuse autograd
+        if getattr(value, "requires_grad", False):
+            raise ValueError(
+                f"{name} requires grad (torch autograd), but dlcore computes its own gradients: pass "
+                f"{name}.detach(), or make it without requires_grad=True"
+            )
     head = head_for(activations[-1])
     AL, caches = _forward(X, params, activations, ops=ops)
     check_target_shape(Y, AL, activations)

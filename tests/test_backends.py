@@ -435,6 +435,30 @@ def test_train_refuses_targets_every_backend_would_not_train_on(backend, kind):
         dlcore.train(params, acts, X, Y, optimizer=GradientDescent(0.5), plan=Plan.of(20, None, 5, None))
 
 
+def test_a_tensor_that_requires_grad_is_refused_by_the_functional_step(backend):
+    """train_step on a torch tensor made with requires_grad=True failed inside torch ("tanh_backward():
+    functions with out=... arguments don't support automatic differentiation")."""
+    if backend.name != "torch":
+        pytest.skip("autograd is torch's")
+    X = backend.asarray(np.random.default_rng(0).standard_normal((2, 10)))
+    Y = backend.asarray((np.arange(10)[None] % 2) * 1.0)
+    params = dlcore.initialize_parameters([2, 3, 1], "he", backend, 0, "float64")
+    acts = [dlcore.get_activation("tanh"), dlcore.get_activation("sigmoid")]
+    before = {k: to_host(backend, v) for k, v in params.items()}
+    refused = (
+        r"^{} requires grad \(torch autograd\), but dlcore computes its own gradients: pass {}\.detach\(\)"
+    )
+    with pytest.raises(ValueError, match=refused.format("X", "X")):
+        dlcore.train_step(X.clone().requires_grad_(True), Y, params, acts, 0.1)
+    params["W2"].requires_grad_(True)
+    with pytest.raises(ValueError, match=refused.format("W2", "W2")):
+        dlcore.train_step(X, Y, params, acts, 0.1)
+    params["W2"].requires_grad_(False)
+    for k, v in params.items():
+        np.testing.assert_array_equal(to_host(backend, v), before[k])
+    assert float(dlcore.train_step(X, Y, params, acts, 0.1)) > 0
+
+
 @pytest.mark.parametrize("layout", ["to_sparse", "to_sparse_csr"])
 def test_a_sparse_torch_tensor_is_refused_alike_on_every_backend(backend, layout):
     """The torch backend raised torch's NotImplementedError ('aten::ne.Scalar' ... 'SparseCPU') or
