@@ -206,6 +206,8 @@ class NCCLComm(MPIComm):
             cupy, nccl = self._load_nccl(local_size)
         except BackendError as exc:
             problem = str(exc)
+        except Exception as exc:  # e.g. CUDARuntimeError: no GPU or driver behind this rank's CuPy
+            problem = f"CuPy cannot reach a GPU on this machine ({type(exc).__name__}: {exc})"
         # one machine without CuPy, NCCL or enough GPUs raised alone and left the other machines' ranks
         # waiting for NCCL's id for good: every rank learns of the first problem and raises it
         failed = [(rank, p) for rank, p in enumerate(self.comm.allgather(problem)) if p is not None]

@@ -320,7 +320,7 @@ def check_width(path: object, width: int, n_features: int | None) -> None:
     if n_features is not None and width not in (n_features, n_features + 1):
         raise ValueError(
             f"{path} has {width} columns but the model expects {n_features} features "
-            f"(or {n_features + 1} columns with the label, or target, last)"
+            f"(or {n_features + 1} columns with the label, or a single target, last)"
         )
 
 

@@ -271,9 +271,17 @@ def check_writable(path: str | os.PathLike | None, flag: str) -> None:
 def _writable_descriptor(fd: int) -> bool:
     try:
         flags = fcntl.fcntl(fd, fcntl.F_GETFL) if fcntl is not None else os.O_WRONLY
-    except OSError:  # not open
+    except (OSError, OverflowError):  # not open; /dev/fd/99999999999 is none either
         return False
     return flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+
+
+def _dup(fd: int) -> int:
+    """``os.dup(fd)``, an OSError (EBADF) for a number no descriptor can have."""
+    try:
+        return os.dup(fd)
+    except OverflowError:
+        raise OSError(errno.EBADF, "Bad file descriptor") from None
 
 
 def _temporary_stem(name: str) -> str:
@@ -305,7 +313,7 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
                 with contextlib.suppress(OSError, ValueError, AttributeError):
                     stream.flush()
         try:
-            with open(path, mode, **text) if fd is None else os.fdopen(os.dup(fd), mode, **text) as f:
+            with open(path, mode, **text) if fd is None else os.fdopen(_dup(fd), mode, **text) as f:
                 yield f
         except OSError as exc:
             raise _write_error(Path(path), exc, replaces=False) from None

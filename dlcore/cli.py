@@ -669,6 +669,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """--out and --plot name files that can be written, not each other nor the dataset: before training."""
+    if args.out and storage.descriptor(args.out) == 1:  # the model's bytes amid the progress lines
+        raise ValueError(f"--out {args.out}: train prints its progress on stdout; give the model a file name")
     if args.out and args.plot and _same_file(args.out, args.plot):
         raise ValueError(f"--out and --plot both name {args.out}: the picture would replace the model")
     if args.plot:

@@ -260,7 +260,8 @@ def _check_names(names: list[str], path: Any, task: str | None, numeric_model: b
     if numeric_model:  # the CLI passes a model's names; from Python, classes= may just be missing
         raise ValueError(
             f"{path}: the last column holds class names ({listed}), but no classes were given: a model "
-            "trained on names reads them with classes=net.info['classes'] (the CLI does so), one trained "
+            "trained on names reads them with classes= its names, in their order (load_dataset(..., "
+            "with_classes=True) returns them; a CLI model keeps them in net.info['classes']), one trained "
             "on numbers takes numeric labels, or none"
         )
     if task == "binary" and len(names) > 2:

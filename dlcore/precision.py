@@ -79,7 +79,9 @@ class MixedPrecision(Optimizer):
     ) -> None:
         if not isinstance(optimizer, Optimizer):  # a name failed at the first step ("no attribute 't'")
             hint = ""
-            if optimizer in LOW_DTYPES:  # the dtype given first: MixedPrecision(Adam(0.001), 'float16')
+            if (
+                isinstance(optimizer, str) and optimizer in LOW_DTYPES
+            ):  # the dtype given first: MixedPrecision(Adam(0.001), 'float16')
                 hint = f": the optimizer first, then the dtype, MixedPrecision(Adam(0.001), {optimizer!r})"
             elif isinstance(optimizer, str):
                 hint = f": for an optimizer by name, pass fit(optimizer={optimizer!r}, precision='mixed')"

@@ -11,7 +11,7 @@ comes from ``ops`` (default: the ops registered for the arrays' library, :func:`
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dlcore._namespace import check_dense, check_together, namespace
@@ -259,7 +259,7 @@ def check_gradients(params: Params, grads: Params) -> None:
     """A ValueError unless ``grads`` holds ``d<name>`` for every parameter, an array of its library, device,
     shape and dtype (torch took NumPy gradients as no update at all, a wrong shape broadcast silently)."""
     for name, value in params.items():
-        grad = grads.get("d" + name) if isinstance(grads, dict) else None
+        grad = grads.get("d" + name) if isinstance(grads, Mapping) else None
         if grad is None:
             raise ValueError(f"grads lack d{name}: give one gradient per parameter (dW1, db1, ...)")
         check_together(grad, value, f"d{name}", name)
@@ -310,7 +310,7 @@ def _train_step(X, Y, params, activations, learning_rate, compute_cost, ops) -> 
     calls), so that a backend may record the step's primitives once and replay them while the arguments
     stay the same (NumpyOps); the shape checks then run once per recording, not once per call."""
     check_network_shapes(X, params, activations)  # shapes only: a few tuple comparisons per call
-    for name, value in {"X": X, **params}.items():  # torch's in-place out= kernels refuse autograd
+    for name, value in {"X": X, "Y": Y, **params}.items():  # torch's in-place out= kernels refuse autograd
         if getattr(value, "requires_grad", False):
             raise ValueError(
                 f"{name} requires grad (torch autograd), but dlcore computes its own gradients: pass "

@@ -450,6 +450,8 @@ def test_a_tensor_that_requires_grad_is_refused_by_the_functional_step(backend):
     )
     with pytest.raises(ValueError, match=refused.format("X", "X")):
         dlcore.train_step(X.clone().requires_grad_(True), Y, params, acts, 0.1)
+    with pytest.raises(ValueError, match=refused.format("Y", "Y")):
+        dlcore.train_step(X, Y.clone().requires_grad_(True), params, acts, 0.1)
     params["W2"].requires_grad_(True)
     with pytest.raises(ValueError, match=refused.format("W2", "W2")):
         dlcore.train_step(X, Y, params, acts, 0.1)

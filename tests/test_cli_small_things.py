@@ -491,6 +491,9 @@ def test_predict_with_a_model_of_several_targets_names_the_feature_columns(capsy
         "x.csv's last column was read as a target, but the model predicts 2 targets per example: give its "
         "3 feature columns only"
     ), err
+    data.write_text("".join(f"{a},{b},{c},0.5,1\n" for a, b, c in X.T))  # the width's hint: one target
+    code, _, err = run(capsys, "predict", "--backend", "numpy", "--model", model, "--data", data)
+    assert code == 2 and "expects 3 features (or 4 columns with the label, or a single target, last)" in err
     data.write_text("".join(f"{a},{b},{c}\n" for a, b, c in X.T))
     code, out, err = run(capsys, "predict", "--backend", "numpy", "--model", model, "--data", data)
     assert code == 0 and out.splitlines()[0] == "index,prediction0,prediction1" and "40 predictions" in err

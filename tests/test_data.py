@@ -66,7 +66,7 @@ def test_csv_without_labels_when_the_model_says_so(tmp_path):
     assert Y.shape == (1, 2)
     # "the 0/1 label" was said to regression and multi-class models too
     with pytest.raises(ValueError, match=r"has 4 columns but the model expects 2 features \(or 3 columns "
-                       r"with the label, or target, last\)$"):  # fmt: skip
+                       r"with the label, or a single target, last\)$"):  # fmt: skip
         load_dataset(str(_write(tmp_path / "f.csv", "1,2,3,0\n")), NP, n_features=2)
 
 
@@ -107,7 +107,8 @@ def test_predicting_reads_labels_as_the_models_kind(tmp_path):
     with pytest.raises(
         ValueError,
         match=r"holds class names \(cat, dog\), but no classes were given: a model trained on names reads "
-        r"them with classes=net\.info\['classes'\] \(the CLI does so\), one trained on numbers takes",
+        r"them with classes= its names, in their order \(load_dataset\(\.\.\., with_classes=True\) "
+        r"returns them; a CLI model keeps them in net\.info\['classes'\]\), one trained on numbers takes",
     ):
         load_csv(str(named), NP, n_features=2)
     with pytest.raises(

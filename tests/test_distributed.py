@@ -621,6 +621,26 @@ def test_nccl_set_up_failing_on_one_machine_stops_every_rank(monkeypatch):
     _fake_mpi(monkeypatch, _FakeMPICommOfMachines(None, rank=0, size=4, local=3))  # this rank's own
     with pytest.raises(BackendError, match=r"^3 ranks on this machine but 2 GPU\(s\)"):
         comm_module.NCCLComm()
+    # CuPy without a GPU or driver behind it raises CUDARuntimeError, not a BackendError: exchanged too
+    cuda = sys.modules["cupy.cuda"]
+
+    def no_device():
+        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    monkeypatch.setattr(cuda.runtime, "getDeviceCount", no_device)
+    gathered = []
+
+    class Recording(_FakeMPICommOfMachines):
+        def allgather(self, obj):
+            gathered.append(obj)
+            return super().allgather(obj)
+
+    _fake_mpi(monkeypatch, Recording(None, rank=0, size=4, local=2))
+    with pytest.raises(
+        BackendError, match=r"^CuPy cannot reach a GPU on this machine \(RuntimeError: cudaErr"
+    ):
+        comm_module.NCCLComm()
+    assert len(gathered) == 1 and gathered[0].startswith("CuPy cannot reach a GPU")
 
 
 @needs_mpi

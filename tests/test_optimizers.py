@@ -3,6 +3,8 @@ device, learning-rate decay, and argument errors."""
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 
@@ -170,8 +172,9 @@ def test_gradients_of_another_kind_than_their_parameters_are_refused(backend, ma
             update(params, grads, 0.1) if optimizer is None else optimizer.step(params, grads)
         assert optimizer is None or optimizer.t == 0
     np.testing.assert_array_equal(to_host(backend, params["W1"]), 1.0)  # nothing changed
-    update(params, good, 0.1)
+    update(params, types.MappingProxyType(good), 0.1)  # any mapping, as before the check
     np.testing.assert_allclose(to_host(backend, params["W1"]), 0.95)
+    Adam(0.1).step(params, types.MappingProxyType({**good, "dextra": good["dW1"]}))  # extra keys: fine
 
 
 def test_learning_rate_decay():

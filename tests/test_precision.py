@@ -131,6 +131,8 @@ def test_an_unsupported_dtype_is_one_sentence_that_names_the_fix():
         r"MixedPrecision\(Adam\(0\.001\), 'float16'\)$",
     ):
         MixedPrecision("float16")
+    with pytest.raises(ValueError, match=r"\(e\.g\. Adam\(0\.001\)\); got array\(\[1\., 2\.\]\)$"):
+        MixedPrecision(np.array([1.0, 2.0]))  # was NumPy's "truth value ... is ambiguous"
 
 
 # -- training ---------------------------------------------------------------------------------------

@@ -1035,6 +1035,22 @@ def test_a_path_naming_an_open_descriptor_is_written_into_it(tmp_path):
             storage.check_writable(f"/dev/fd/{read_only}", "--out")
     finally:
         os.close(read_only)
+    huge = "/dev/fd/99999999999999999999"  # was OverflowError: Python int too large to convert to C int
+    with pytest.raises(ValueError, match=rf"^--out {huge}: descriptor \d+ is not open for writing"):
+        storage.check_writable(huge, "--out")
+    with pytest.raises(OSError, match=rf"^cannot write {huge}: Bad file descriptor$"):
+        storage.write_text_atomic(huge, lambda out: out.write("x"))
+
+
+def test_train_refuses_to_write_its_model_amid_its_progress_on_stdout(capsys):
+    """train --out /dev/stdout > m.npz wrote the progress lines, the model and "model saved" into one file
+    that loaded as "holds Python objects"."""
+    for name in ("/dev/stdout", "/dev/fd/1"):
+        code, out, err = run(capsys, "train", "--backend", "numpy", "--iterations", "5", "--out", name)
+        assert_one_line_error(
+            code, err, rf"--out {name}: train prints its progress on stdout; give the model"
+        )
+        assert "iteration" not in out
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
