@@ -40,7 +40,7 @@ FIX = (
 
 
 @cache
-def _import_torch() -> tuple[ModuleType | None, str]:
+def import_torch() -> tuple[ModuleType | None, str]:
     """PyTorch, or ``None`` and why not: not installed, or installed but failing to import (a CUDA
     build missing its libraries raises ImportError, ValueError or OSError), so that ``auto`` and the
     other backends go on without it. Tried once: a failed import runs the package's code again."""
@@ -180,11 +180,11 @@ class TorchBackend(Backend):
 
     @classmethod
     def unavailable(cls) -> str:
-        return _import_torch()[1]
+        return import_torch()[1]
 
     @classmethod
     def gpu_unavailable(cls) -> str:
-        torch, reason = _import_torch()
+        torch, reason = import_torch()
         if torch is None:
             return reason
         if not torch.cuda.is_available():
@@ -193,7 +193,7 @@ class TorchBackend(Backend):
 
     @classmethod
     def create(cls, device: str | None) -> TorchBackend:
-        torch = _import_torch()[0]
+        torch = import_torch()[0]
         import array_api_compat.torch as xp
 
         name = device or "cpu"

@@ -366,15 +366,31 @@ def run(args: argparse.Namespace) -> int:
         info["peak_memory_wide"] = {dtype: peak_memory(dtype) for dtype in dtypes}
     info["seconds"] = round(time.perf_counter() - start, 1)
     info["command"] = "dlcore bench " + " ".join(args.argv)
+    # the raw results first: a stdout that fails (| true, > /dev/full) once lost a whole run's
+    storage.write_text_atomic(
+        args.json, lambda f: json.dump({"machine": info, "rows": rows, "raw": raw}, f, indent=1)
+    )
+    try:
+        _print_report(args, info, rows, raw)
+    except BrokenPipeError:  # its reader went away: exit 141 quietly (dlcore.cli.main)
+        raise
+    except OSError as exc:
+        raise OSError(f"cannot write the report to stdout ({exc.strerror or exc}); the raw results are in "
+                      f"{args.json}") from None  # fmt: skip
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def _print_report(args: argparse.Namespace, info: dict, rows: list[dict], raw: list[dict]) -> None:
+    """The report on stdout: the machine, the table, memory per step, where the raw results are."""
     print(f"dlcore bench: {info['cpu']}, numpy {info['numpy']} ({info['blas']}), torch {info['torch']}")
     for name, method in info["timing"].items():
         print(f"timing ({name}): {method}")
     if args.tf32:
         print("TF32: the GPU's float32 rows timed with TF32 products (checked in full float32 first)")
     print(markdown(rows))
-    storage.write_text_atomic(
-        args.json, lambda f: json.dump({"machine": info, "rows": rows, "raw": raw}, f, indent=1)
-    )
     for dtype, mem in info.get("peak_memory_wide", {}).items():
         mib = {k: round(v / 2**20, 1) for k, v in mem.items()}
         print(
@@ -391,10 +407,7 @@ def run(args: argparse.Namespace) -> int:
             f"  {r['benchmark']} {r['dtype']}: dlcore {kib['vectorized']}, hand-written {kib['handwritten']}"
         )
     print(f"\nraw results: {args.json} ({info['seconds']} s)")
-    if args.plot:
-        plot(rows, args.plot)
-        print(f"plot: {args.plot}")
-    return 0
+    sys.stdout.flush()  # a failing stdout shows here, inside the caller's handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -403,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     try:
         return run(args)
+    except BrokenPipeError:  # stdout's reader went away: dlcore.cli.main ends quietly (exit 141)
+        raise
     except (BackendError, ValueError, OSError) as exc:
         print(f"dlcore bench: error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,6 @@ size, so ``loop / vectorized`` is a ratio at equal size.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 from dlcore.backends import Backend
-from dlcore.backends.torch_backend import CPU_BUILD
+from dlcore.backends.torch_backend import import_torch
 from dlcore.benchmarks.handwritten import handwritten_step
 
 import dlcore
@@ -287,10 +286,8 @@ def torch_status() -> tuple[Any, str]:
     """``(torch, "")`` when PyTorch imports and is wanted, else ``(None, reason)``; never required."""
     if not USE_TORCH:
         return None, "PyTorch left out (--no-torch)"
-    try:
-        return importlib.import_module("torch"), ""
-    except ImportError:
-        return None, f"PyTorch is not installed (optional peer; its CPU build: {CPU_BUILD})"
+    torch, reason = import_torch()  # a broken install (libtorch_cuda.so missing) leaves the peer out too
+    return torch, reason and f"{reason} (an optional peer)"
 
 
 def torch_device(backend: Backend) -> tuple[Any, str] | None:

@@ -39,6 +39,73 @@ def test_quick_report_writes_the_table_and_the_json(tmp_path, capsys, monkeypatc
     assert not workloads.USE_TORCH and workloads.torch_status()[1] == "PyTorch left out (--no-torch)"
 
 
+@pytest.mark.parametrize("failure", ["broken pipe", "disk full"])
+def test_a_failing_stdout_keeps_the_raw_results(tmp_path, capsys, monkeypatch, failure):
+    """dlcore bench ... | true (or > /dev/full): the table was printed before the JSON was written, so a
+    failing stdout lost the run's results, with a bare "[Errno 32] Broken pipe" and exit 2."""
+    import errno
+    import io
+
+    from dlcore.cli import main
+
+    monkeypatch.setattr(workloads, "USE_TORCH", True)
+    out = tmp_path / "bench.json"
+
+    class Failing(io.StringIO):
+        def write(self, text):
+            if failure == "broken pipe":
+                raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sys, "stdout", Failing())
+    monkeypatch.setattr("dlcore.cli._quiet_stdout", lambda: None)  # (it points fd 1 at /dev/null)
+    argv = ["--quick", "--backend", "numpy", "--only", "logistic", "--dtype", "float32", "--no-torch"]
+    code = main(["bench", *argv, "--json", str(out)])
+    err = capsys.readouterr().err
+    assert json.loads(out.read_text())["rows"]  # the results, whatever happened to stdout
+    if failure == "broken pipe":
+        assert code == 141 and "error" not in err
+    else:
+        why = "cannot write the report to stdout (No space left on device)"
+        assert code == 2 and err.endswith(f"error: {why}; the raw results are in {out}\n")
+
+
+def test_a_pytorch_that_fails_to_import_leaves_the_peer_out(tmp_path, capsys, monkeypatch):
+    """A broken PyTorch (libtorch_cuda.so missing: OSError; or a RuntimeError) stopped dlcore bench, even
+    with --backend numpy: torch_status caught ImportError only. It leaves the peer out with the reason
+    dlcore info gives (the backends' own import probe)."""
+    import dlcore.backends.torch_backend as torch_backend
+
+    monkeypatch.setattr(workloads, "USE_TORCH", True)
+    real_import = torch_backend.importlib.import_module
+
+    def import_module(name, *args):
+        if name == "torch":
+            raise OSError("libtorch_cuda.so: cannot open shared object file: No such file or directory")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(torch_backend.importlib, "import_module", import_module)  # one module, everyone's
+    torch_backend.import_torch.cache_clear()
+    try:
+        torch, reason = workloads.torch_status()
+        assert torch is None and reason.startswith("PyTorch is installed but fails to import (")
+        out = tmp_path / "b.json"
+        argv = [
+            "--quick",
+            "--backend",
+            "numpy",
+            "--only",
+            "logistic",
+            "--dtype",
+            "float32",
+            "--json",
+            str(out),
+        ]
+        assert report.main(argv) == 0 and json.loads(out.read_text())["rows"]
+    finally:
+        torch_backend.import_torch.cache_clear()
+
+
 def test_full_primitives_sweep_sizes_below_the_loop_size():
     cases = workloads.primitive_cases(get_backend("numpy"), "float32", quick=False)
     dots = [c.elements for c in cases if c.name == "dot"]
