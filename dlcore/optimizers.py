@@ -78,7 +78,7 @@ class Optimizer:
 
     def check_state(self, params: Params) -> None:
         """A ValueError, before anything changes, when this optimizer's state was made by steps on another
-        network: arrays of another library, device or shape than the parameters they are for (the
+        network: arrays of another library, device, shape or dtype than the parameters they are for (the
         library's own error came half-way through a step, after the step count had moved on)."""
         for states in self.state():
             for name, state in states.items():
@@ -91,6 +91,8 @@ class Optimizer:
                     problem = f"has shape {tuple(state.shape)} but {name} has {tuple(like.shape)}"
                 elif state.device != like.device:
                     problem = f"is on device {state.device} but {name} on {like.device}"
+                elif state.dtype != like.dtype:  # numpy went on in float64, array_api_strict failed mid-step
+                    problem = f"is {state.dtype} but {name} is {like.dtype}"
                 else:
                     continue
                 raise ValueError(

@@ -270,6 +270,11 @@ class MixedPrecision(Optimizer):
         saved.masters = copy_params(self.masters)
         return saved
 
+    def check_state(self, params: Params) -> None:
+        """The wrapped optimizer's state checked against the float32 masters it updates (``params``, the
+        loop's low-precision copies, are checked by :meth:`prepared_for`)."""
+        self.optimizer.check_state(self.masters)
+
     def reset_state(self) -> bool:
         """The wrapped optimizer's (the masters and the loss scale are not optimizer state)."""
         return self.optimizer.reset_state()

@@ -287,11 +287,15 @@ def train(
         callback, progress = _chain(callback, reporter), _chain(progress, reporter.update)
     closed = contextlib.closing(reporter) if reporter is not None else contextlib.nullcontext()
     # a signal acts between two updates (data-parallel: DataParallel stops every rank after the same one)
+    # the activations as given: a callback that changes the network's list mid-fit reached the recorded
+    # steps on numpy only (the replay kept the old ones), so each backend trained something else
+    activations = tuple(activations)
     deferred = between_updates(progress) if parallel is None else parallel.interrupts(progress)
     history = History()
     with closed, _described(history), deferred as progress:
         if not optimizer.prepared_for(params):
             raise ValueError(MIXED_AS_OPTIMIZER)
+        optimizer.check_state(params)  # once per fit: its steps check a new dict only (by id, reusable)
         prop.check_network_shapes(X, params, activations)
         n_out = params[f"W{prop.num_layers(params)}"].shape[0]
         W1 = params["W1"]  # mixed precision trains float16 / bfloat16 copies on float32 targets

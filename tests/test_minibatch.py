@@ -429,6 +429,27 @@ def test_the_training_loop_checks_its_validation_pair(backend):
     assert len(history.val_costs) == 2 and all(math.isfinite(c) for c in history.val_costs)
 
 
+def test_activations_changed_during_a_fit_change_nothing_on_any_backend(backend):
+    """A callback that swapped net.activations[0] mid-fit reached numpy's checked epochs but not its
+    recorded (replayed) ones: numpy trained a mix of both, the other backends the new one. A fit keeps
+    the activations it was given, on every backend."""
+    X, Y = planar(backend, m=80)
+    Yh = to_host(backend, Y)
+
+    def costs(swap):
+        net = Network([2, 6, 1], "relu", backend=backend, seed=1)
+        calls = []
+
+        def callback(i, J):
+            calls.append(i)
+            if swap and len(calls) == 2:
+                net.activations[0] = get_activation("tanh")
+
+        return net.fit(X, Yh, 0.1, iterations=30, cost_every=5, callback=callback).costs
+
+    assert costs(swap=True) == costs(swap=False)
+
+
 def test_mini_batch_divergence_is_caught(backend):
     X, Y = planar(backend, m=64)
     net = Network([2, 8, 8, 1], "linear", init="he", backend=backend, seed=0)

@@ -177,6 +177,36 @@ def test_gradients_of_another_kind_than_their_parameters_are_refused(backend, ma
     Adam(0.1).step(params, types.MappingProxyType({**good, "dextra": good["dW1"]}))  # extra keys: fine
 
 
+def test_an_optimizer_moved_to_another_network_is_refused_by_the_next_fit(backend):
+    """Checked once per parameter dict, by id: a dict changed in place between two dlcore.train calls (or
+    a new one at a freed one's id) skipped the check, and the step failed half-way (opt.t moved, Adam's v
+    scaled); a float64 state on float32 parameters trained on in float64 on numpy and torch, and failed
+    mid-step on array_api_strict. Each fit checks the state first now, dtype too."""
+    import dlcore
+
+    X = backend.asarray(np.random.default_rng(0).standard_normal((2, 50)))
+    Y = backend.asarray((np.arange(50)[None] % 2) * 1.0)
+    acts = [dlcore.get_activation("tanh"), dlcore.get_activation("sigmoid")]
+    opt = Adam(0.01)
+    params = dlcore.initialize_parameters([2, 4, 1], "he", backend, 1, "float64")
+    dlcore.train(params, acts, X, Y, optimizer=opt, plan=dlcore.Plan.of(50, None, 5, None))
+    v = to_host(backend, opt.v["W1"])
+    params.update(dlcore.initialize_parameters([2, 8, 1], "he", backend, 1, "float64"))  # same dict
+    with pytest.raises(
+        ValueError, match=r"^this optimizer's state for W1 has shape \(4, 2\) but W1 has \(8, 2\)"
+    ):
+        dlcore.train(params, acts, X, Y, optimizer=opt, plan=dlcore.Plan.of(50, None, 5, None))
+    assert opt.t == 5 and np.array_equal(to_host(backend, opt.v["W1"]), v)  # nothing changed
+    net = dlcore.Network([2, 4, 1], backend=backend, seed=1)
+    net.fit(X, Y, optimizer=(reused := Adam(0.01)), iterations=3)
+    half = dlcore.Network([2, 4, 1], backend=backend, seed=1, dtype="float32")
+    with pytest.raises(
+        ValueError, match=r"^this optimizer's state for W1 is \S*float64 but W1 is \S*float32"
+    ):
+        half.fit(backend.to_numpy(X), backend.to_numpy(Y), optimizer=reused, iterations=3)
+    assert reused.t == 3
+
+
 def test_learning_rate_decay():
     opt = Momentum(learning_rate=0.1, decay_rate=0.5)
     assert [opt.start_epoch(e) for e in (0, 1, 2, 4)] == pytest.approx([0.1, 0.1 / 1.5, 0.05, 0.1 / 3])
