@@ -16,7 +16,7 @@ from dlcore._namespace import check_dense
 from dlcore.backends import backend_of, csv_reader, get_backend, storage
 from dlcore.datasets import DATASETS
 from dlcore.minibatch import split_columns
-from dlcore.validation import check_seed, count_non_finite
+from dlcore.validation import as_float, check_seed, count_non_finite
 
 Array = Any
 
@@ -67,6 +67,7 @@ class Normalization:
         float64 = backend.dtype("float64")
         if X.ndim != 2 or X.shape[1] == 0:
             raise ValueError(f"the {rows}s to standardize must be (n, m) with m > 0; got {tuple(X.shape)}")
+        _check_real(X, xp, f"the {rows}s to standardize")
         if xp.isdtype(X.dtype, "real floating"):
             bad = count_non_finite(X, xp)
             if bad:
@@ -152,6 +153,7 @@ class Normalization:
         A = backend.asarray(A)
         if A.ndim != 2:
             raise ValueError(f"{name} must be 2-D ({shape}); got shape {tuple(A.shape)}")
+        _check_real(A, backend.xp, name)
         if not backend.xp.isdtype(A.dtype, "real floating"):  # as fit: the mean and std cast to int64 were
             A = backend.xp.astype(A, backend.dtype("float64"))  # 2.5 -> 2 (array_api_strict: a TypeError)
         return backend, A
@@ -382,6 +384,13 @@ def load_dataset(
     return (X, Y, None) if with_classes else (X, Y)
 
 
+def _check_real(A: Array, xp: Any, name: str) -> None:
+    """A ValueError unless ``A`` holds real numbers (floats, integers, booleans): complex values lost
+    their imaginary part without a word on numpy and torch, array_api_strict raised a TypeError."""
+    if not xp.isdtype(A.dtype, ("real floating", "integral", "bool")):
+        raise ValueError(f"{name} must hold real numbers; got dtype {A.dtype}")
+
+
 def train_test_split(
     X: Array, Y: Array, test_fraction: float, backend: Any, seed: int = 1
 ) -> tuple[Array, Array, Array, Array]:
@@ -390,8 +399,10 @@ def train_test_split(
     ``round(m * test_fraction)`` columns (at least one when the fraction is > 0) go to the test set;
     the permutation is drawn on the host, so a seed gives the same split on every backend.
     """
-    if not (0.0 <= test_fraction < 1.0):
-        raise ValueError(f"test_fraction must be in [0, 1); got {test_fraction}")
+    fraction = as_float(test_fraction)  # a string or None was a TypeError of the comparison
+    if not (0.0 <= fraction < 1.0):
+        raise ValueError(f"test_fraction must be a number in [0, 1); got {test_fraction!r}")
+    test_fraction = fraction
     seed = check_seed(seed)
     backend = get_backend(backend)
     X, Y = backend.asarray(X), backend.asarray(Y)
@@ -433,7 +444,11 @@ def flatten_images(images: Any, backend: Any = None, dtype: Any = "float64", sca
                 "backend= to convert it)"
             ) from None
     backend = get_backend(backend)
+    scale_value = as_float(scale)
+    if not (math.isfinite(scale_value) and scale_value > 0):  # 0 made every pixel NaN, inf every one 0
+        raise ValueError(f"scale must be a finite number > 0 (the largest pixel value, 255); got {scale!r}")
     images, xp = backend.asarray(images), backend.xp
+    _check_real(images, xp, "images")
     if images.ndim != 4:
         raise ValueError(f"images must have shape (m, h, w, c); got shape {tuple(images.shape)}")
     m, h, w, c = images.shape
@@ -443,7 +458,7 @@ def flatten_images(images: Any, backend: Any = None, dtype: Any = "float64", sca
         raise ValueError(
             f"dtype must be float32 or float64 (pixels become fractions); got {dtype!r}"
         ) from None
-    X = xp.reshape(xp.astype(images, fdtype), (m, h * w * c)).T / float(scale)  # -1 fails for m = 0
+    X = xp.reshape(xp.astype(images, fdtype), (m, h * w * c)).T / scale_value  # -1 fails for m = 0
     if m and (bool(xp.any(X < 0)) or bool(xp.any(X > 1))):
         raise ValueError(f"pixel values must lie in [0, {scale:g}]; pass scale= the largest possible value")
     return X

@@ -15,7 +15,7 @@ from typing import Any
 from dlcore.backends import get_backend
 from dlcore.backends.sklearn_data import load_digits_columns
 from dlcore.memory import check_fits
-from dlcore.validation import check_positive_int, check_seed
+from dlcore.validation import check_number, check_positive_int, check_seed
 
 Array = Any
 
@@ -76,6 +76,7 @@ def moons(
     backend: Any, m: int = 400, seed: int = 1, dtype: Any = "float64", noise: float = 0.15
 ) -> tuple[Array, Array]:
     """Two interleaved half circles: class 0 on the upper moon, class 1 on the lower one, plus noise."""
+    noise = check_number(noise, "noise")  # NaN made NaN X, a negative one was drawn as its absolute value
     _check_room(backend, m, "moons")
     xp, rng, f64 = _host(seed)
     N0 = m // 2
@@ -106,6 +107,9 @@ def circles(
     factor: float = 0.5,
 ) -> tuple[Array, Array]:
     """Two concentric rings: class 0 on the unit circle, class 1 on the circle of radius ``factor``."""
+    noise, factor = check_number(noise, "noise"), check_number(factor, "factor")
+    if factor == 0:
+        raise ValueError("factor must be a finite number > 0 (the inner ring's radius); got 0")
     _check_room(backend, m, "circles")
     xp, rng, f64 = _host(seed)
     N0 = m // 2

@@ -423,7 +423,7 @@ class Network:
         (inverted dropout on hidden layers), ``validation_split`` or ``validation_data`` with
         ``patience`` (early stopping, best parameters restored), ``seed`` (shuffles, split, dropout;
         default the network's seed, the same split in every fit but new shuffles and dropout masks in
-        each later one, as one longer fit would draw). An Optimizer object brings its own learning rate
+        each later one: not the bits of one longer fit). An Optimizer object brings its own learning rate
         and decay (``learning_rate`` and ``decay_rate`` are then not used); its state (moments, step
         count, the decay's epoch) carries on into a later fit it is given to.
 
@@ -570,7 +570,10 @@ class Network:
                 f"validation_data must be a pair (X_val, Y_val); got a {type(validation_data).__name__}"
                 + (f" of {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else "")
             )
-        return self.check_XY(*validation_data)
+        try:
+            return self.check_XY(*validation_data)
+        except ValueError as exc:  # "X contains NaN" of clean training data named the wrong X
+            raise ValueError(f"validation_data=(X_val, Y_val), as X and Y: {exc}") from None
 
     def _warn_single_class(self, Y: Array) -> None:
         """One-line UserWarning when classification labels hold a single class (training then reaches a

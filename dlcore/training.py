@@ -421,6 +421,17 @@ def train(
             J = prop._cost(caches, Ya, activations, head, ops)
             return J if parallel is None else parallel.sum(J * w)
 
+        def validation_cost() -> float:
+            """J on the validation pair as a float; a ValueError when it is NaN or inf (every comparison
+            with NaN fails: early stopping stopped after `patience` checks with no parameters to keep)."""
+            J_val = float(full_cost(*validation))
+            if not math.isfinite(J_val):
+                raise ValueError(
+                    f"the validation cost is {J_val} after update {iteration} while the training cost is "
+                    "finite: X_val overflows the network; standardize it as the training X is"
+                )
+            return J_val
+
         def zero_cost() -> Array:
             """The cost share of a rank whose slice is empty: 0, on the device, in the parameters' dtype."""
             return ops.xp.zeros((), dtype=params["W1"].dtype, device=params["W1"].device)
@@ -497,7 +508,7 @@ def train(
                 if parallel is not None and not single and parallel.stop_requested():  # once per epoch
                     raise parallel.stop_error()
                 if record and validation is not None:
-                    J_val = float(full_cost(*validation))
+                    J_val = validation_cost()
                     history.val_costs.append(J_val)
                     validated = iteration
                     if stopper is not None and stopper.check(J_val, params):
@@ -514,11 +525,11 @@ def train(
             if stopper is not None and validated == iteration:
                 stopper.keeps_last_check()  # the final parameters, when they were the best checked
             if stopper is not None and stopper.best_params is not None and unchecked:
-                J_val = float(full_cost(*validation))
+                J_val = validation_cost()
                 if stopper.keeps_final(J_val):  # they did better: kept, and no restore
                     history.val_costs.append(J_val)  # beside the final cost, recorded below
             elif stopper is None and validation is not None and unchecked:  # the final parameters' too
-                history.val_costs.append(float(full_cost(*validation)))
+                history.val_costs.append(validation_cost())
             if stopper is not None and stopper.best_params is not None:  # restored: no final cost
                 optimizer.restore(params, stopper.best_params)
                 history.best_epoch = history.epochs[stopper.best_index] + 1  # measured after that epoch

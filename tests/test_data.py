@@ -311,7 +311,7 @@ def test_split_is_a_seeded_partition_identical_on_every_backend(backend):
     assert not np.array_equal(other, Xte)
     assert train_test_split(X, Y, 0.0, backend)[2].shape == (2, 0)
     for bad in (1.0, -0.1):
-        with pytest.raises(ValueError, match=r"test_fraction must be in \[0, 1\)"):
+        with pytest.raises(ValueError, match=r"test_fraction must be a number in \[0, 1\)"):
             train_test_split(X, Y, bad, backend)
 
 
@@ -560,3 +560,44 @@ def test_class_names_for_a_numeric_model_are_named_before_the_label_check(tmp_pa
         load_csv(str(path), NP, n_features=3, task="binary")
     with pytest.raises(ValueError, match=r"class names \(bird, cat, dog\)"):
         load_csv(str(path), NP, task="binary")
+
+
+def test_data_helpers_refuse_what_they_would_turn_into_other_data(backend):
+    """Complex data lost its imaginary part without a word (numpy, torch; array_api_strict raised a
+    TypeError); scale=0 made every pixel NaN, inf every one 0; a NaN noise made NaN X (reported later as
+    "X contains NaN"), a negative one was drawn as its absolute value; a string fraction was a TypeError."""
+    from dlcore.datasets import circles, moons
+
+    complex_host = np.asarray([[1 + 2j, 3 + 0j, 5 - 1j]])
+    cases = [
+        (
+            lambda: Normalization.fit(complex_host, backend),
+            r"^the features to standardize must hold real numbers",
+        ),
+        (lambda: Normalization((0.0,), (1.0,)).apply(complex_host, backend), r"^X must hold real numbers"),
+        (
+            lambda: flatten_images(np.zeros((2, 2, 2, 1), np.complex64), backend),
+            r"^images must hold real numbers",
+        ),
+        (
+            lambda: flatten_images(np.zeros((2, 2, 2, 1), np.uint8), backend, scale=0),
+            r"^scale must be a finite",
+        ),
+        (
+            lambda: flatten_images(np.zeros((2, 2, 2, 1), np.uint8), backend, scale=-255),
+            r"^scale must be a finite",
+        ),
+        (lambda: moons(backend, m=6, noise=float("nan")), r"^noise must be a finite number >= 0; got nan$"),
+        (lambda: moons(backend, m=6, noise=-0.1), r"^noise must be a finite number >= 0; got -0\.1$"),
+        (lambda: circles(backend, m=6, factor=0), r"^factor must be a finite number > 0"),
+        (
+            lambda: train_test_split(np.ones((2, 9)), np.ones((1, 9)), None, backend),
+            r"^test_fraction must be",
+        ),
+    ]
+    for call, refused in cases:
+        with pytest.raises(ValueError, match=refused):
+            call()
+    X_tr, _, X_te, _ = train_test_split(np.ones((2, 10)), np.ones((1, 10)), np.float64(0.2), backend)
+    assert (X_tr.shape[1], X_te.shape[1]) == (8, 2)
+    assert flatten_images(np.full((2, 1, 1, 1), 255, np.uint8), backend, scale=np.int64(255)).shape == (1, 2)

@@ -221,7 +221,7 @@ def test_validation_adds_one_sync_per_recorded_epoch(strict, counter):
         ops=strict.ops,
     )
     records = math.ceil(epochs / every)
-    validation = ("__float__", "dlcore/training.py", "train")
+    validation = ("__float__", "dlcore/training.py", "validation_cost")  # J_val as a float, checked finite
     # and one for the final parameters (epoch 6 was not recorded): "at the end" in the CLI's summary
     assert counter.syncs == Counter({COST_CHECK: records + 1, validation: records + 1}), counter.lines
 

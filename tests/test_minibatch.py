@@ -450,6 +450,28 @@ def test_activations_changed_during_a_fit_change_nothing_on_any_backend(backend)
     assert costs(swap=True) == costs(swap=False)
 
 
+def test_validation_data_errors_name_the_validation_data_and_a_nan_cost_is_refused(backend):
+    """fit(validation_data=...) said "X contains NaN or inf" of clean training data; a validation X the
+    network overflows on (NaN validation costs) stopped the fit early with best_epoch None ("kept the
+    parameters of epoch None" in the CLI's summary)."""
+    X, Y = planar(backend, m=40)
+    Xh, Yh = to_host(backend, X), to_host(backend, Y)
+    Xv = Xh[:, :6].copy()
+    Xv[0, 0] = np.nan
+    net = Network([2, 3, 1], "tanh", backend=backend, seed=4)
+    with pytest.raises(
+        ValueError, match=r"^validation_data=\(X_val, Y_val\), as X and Y: X contains NaN or inf"
+    ):
+        net.fit(X, Y, 0.5, epochs=2, validation_data=(Xv, Yh[:, :6]))
+    huge = np.full((2, 6), 1e308)
+    huge[1] = -1e308
+    deep = Network([2, 16, 16, 1], "relu", backend=backend, seed=4)
+    with pytest.raises(
+        ValueError, match=r"^the validation cost is nan after update \d+ while the training cost is"
+    ):
+        deep.fit(X, Y, 0.1, epochs=20, batch_size=10, validation_data=(huge, Yh[:, :6]), patience=3)
+
+
 def test_mini_batch_divergence_is_caught(backend):
     X, Y = planar(backend, m=64)
     net = Network([2, 8, 8, 1], "linear", init="he", backend=backend, seed=0)
