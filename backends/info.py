@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import os
 import platform
 from typing import Any
 
 import numpy as np
-from dlcore.backends.base import switched_on
+from dlcore.backends.base import one_line, switched_on
 from dlcore.backends.host_memory import host_pool_status
 from dlcore.backends.numpy_backend import FUSED_MIN_ELEMENTS
 from dlcore.backends.registry import available_backends, get_backend
@@ -108,9 +110,13 @@ def _cpu_pool() -> str:
 def fused_kernels_status(versions: dict[str, str | None]) -> str:
     """Whether the numpy backend's numba kernels serve (without compiling them)."""
     if not switched_on("DLCORE_NUMBA"):
-        return "off (DLCORE_NUMBA=0)"
+        return f"off (DLCORE_NUMBA={os.environ.get('DLCORE_NUMBA', '')})"
     if versions.get("numba") is None:
         return 'off (numba is not installed: pip install "dlcore[numba]")'
+    try:  # installed is not importable: numba refuses a NumPy newer than it supports, at import
+        importlib.import_module("numba")
+    except Exception as exc:
+        return f"off (numba {versions['numba']} is installed but fails to import: {one_line(exc)})"
     return f"on (numpy backend, ReLU and tanh layers of {FUSED_MIN_ELEMENTS:,} elements or more)"
 
 

@@ -32,7 +32,7 @@ def names_from(choices: Iterable[str]) -> Callable[[str], list[str]]:
         if unknown or not names:
             what = f"unknown {unknown[0]!r}" if unknown else "no name"
             raise argparse.ArgumentTypeError(f"{what}; choose from {','.join(choices)}")
-        return names
+        return list(dict.fromkeys(names))  # a name given twice was run twice
 
     return parse
 

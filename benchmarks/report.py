@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import os
 import platform
 import sys
 import time
@@ -229,7 +230,12 @@ def plot(rows: list[dict], path: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlcore bench", description=description(__doc__))
-    parser.add_argument("--backend", default="all", help="numpy, torch, cupy or all available (default)")
+    parser.add_argument(
+        "--backend",
+        default="all",
+        help="numpy, array_api_strict, torch, cupy, auto, a device (torch:cuda, cupy:1) or all available "
+        "(default)",
+    )
     parser.add_argument("--dtype", default="both", choices=["float32", "float64", "both"])
     parser.add_argument(
         "--quick", action="store_true", help="small sizes, fewer rounds (~15 s; 2.5 min with torch)"
@@ -330,6 +336,9 @@ def run(args: argparse.Namespace) -> int:
             )
         check_output(args.plot)
     if args.threads is not None:
+        cores = os.cpu_count() or 1
+        if args.threads > 4 * cores:  # PyTorch crashed (SIGSEGV) at 100,000 threads
+            raise ValueError(f"--threads {args.threads} on {cores} cores; give at most {4 * cores}")
         _limit_threads(args.threads)
     info = machine_info()
     start = time.perf_counter()

@@ -106,6 +106,18 @@ def test_a_pytorch_that_fails_to_import_leaves_the_peer_out(tmp_path, capsys, mo
         torch_backend.import_torch.cache_clear()
 
 
+def test_threads_beyond_the_machine_and_a_group_named_twice(capsys, tmp_path):
+    """--threads 100000 ran, and PyTorch crashed (SIGSEGV) after it; --only logistic,logistic timed the
+    group twice."""
+    import os
+
+    too_many = str(4 * (os.cpu_count() or 1) + 1)
+    assert report.main(["--only", "logistic", "--threads", too_many, "--json", str(tmp_path / "b.json")]) == 2
+    assert capsys.readouterr().err.startswith(f"dlcore bench: error: --threads {too_many} on ")
+    args = report.build_parser().parse_args(["--only", "logistic,primitive,logistic"])
+    assert args.only == ["logistic", "primitive"]
+
+
 def test_full_primitives_sweep_sizes_below_the_loop_size():
     cases = workloads.primitive_cases(get_backend("numpy"), "float32", quick=False)
     dots = [c.elements for c in cases if c.name == "dot"]

@@ -465,6 +465,22 @@ def test_info_names_every_extras_library_and_the_fused_kernels(capsys, monkeypat
         assert 'numba is not installed: pip install "dlcore[numba]"' in lines["numba fused kernels"]
     monkeypatch.setenv("DLCORE_NUMBA", "0")
     assert "numba fused kernels: off (DLCORE_NUMBA=0)" in run(capsys, "info")[1]
+    monkeypatch.setenv("DLCORE_NUMBA", "off")  # as set, not as "0"
+    assert "numba fused kernels: off (DLCORE_NUMBA=off)" in run(capsys, "info")[1]
+
+
+def test_info_says_the_fused_kernels_are_off_when_numba_fails_to_import(capsys, monkeypatch):
+    """numba installed but failing to import (it refuses a NumPy newer than it supports) was reported
+    'on' from its package metadata alone, while the numpy backend ran without the kernels."""
+    from dlcore.backends import info
+
+    monkeypatch.delenv("DLCORE_NUMBA", raising=False)
+    monkeypatch.setitem(sys.modules, "numba", None)  # its import fails
+    status = info.fused_kernels_status({"numba": "0.61.0"})
+    assert (
+        status
+        == "off (numba 0.61.0 is installed but fails to import: import of numba halted; None in sys.modules)"
+    )
 
 
 def test_info_lists_the_gpus_pytorch_reaches_when_cupy_is_missing(capsys, monkeypatch):
