@@ -86,8 +86,8 @@ def fused_kernels() -> Any:
         if switched_on("DLCORE_NUMBA"):
             try:
                 import numba
-            except ImportError:
-                pass
+            except Exception:  # not installed, or failing to import (an llvmlite without its library, a
+                pass  # NumPy newer than it supports): NumPy's own passes, as dlcore info says
             else:
                 try:
                     jit = numba.njit(cache=True, nogil=True)

@@ -379,6 +379,8 @@ def run(args: argparse.Namespace) -> int:
     storage.write_text_atomic(
         args.json, lambda f: json.dump({"machine": info, "rows": rows, "raw": raw}, f, indent=1)
     )
+    if args.plot:  # drawn before the report too: a failing stdout lost it
+        plot(rows, args.plot)
     try:
         _print_report(args, info, rows, raw)
     except BrokenPipeError:  # its reader went away: exit 141 quietly (dlcore.cli.main)
@@ -386,9 +388,6 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise OSError(f"cannot write the report to stdout ({exc.strerror or exc}); the raw results are in "
                       f"{args.json}") from None  # fmt: skip
-    if args.plot:
-        plot(rows, args.plot)
-        print(f"plot: {args.plot}")
     return 0
 
 
@@ -416,6 +415,8 @@ def _print_report(args: argparse.Namespace, info: dict, rows: list[dict], raw: l
             f"  {r['benchmark']} {r['dtype']}: dlcore {kib['vectorized']}, hand-written {kib['handwritten']}"
         )
     print(f"\nraw results: {args.json} ({info['seconds']} s)")
+    if args.plot:
+        print(f"plot: {args.plot}")
     sys.stdout.flush()  # a failing stdout shows here, inside the caller's handler
 
 
@@ -433,4 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # python -m dlcore.benchmarks.report ... | head: quietly, as dlcore bench
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

@@ -460,5 +460,7 @@ def flatten_images(images: Any, backend: Any = None, dtype: Any = "float64", sca
         ) from None
     X = xp.reshape(xp.astype(images, fdtype), (m, h * w * c)).T / scale_value  # -1 fails for m = 0
     if m and (bool(xp.any(X < 0)) or bool(xp.any(X > 1))):
-        raise ValueError(f"pixel values must lie in [0, {scale:g}]; pass scale= the largest possible value")
+        raise ValueError(
+            f"pixel values must lie in [0, {scale_value:g}]; pass scale= the largest possible value"
+        )
     return X

@@ -15,7 +15,7 @@ from typing import Any
 from dlcore.backends import get_backend
 from dlcore.backends.sklearn_data import load_digits_columns
 from dlcore.memory import check_fits
-from dlcore.validation import check_number, check_positive_int, check_seed
+from dlcore.validation import as_float, check_number, check_positive_int, check_seed
 
 Array = Any
 
@@ -107,9 +107,10 @@ def circles(
     factor: float = 0.5,
 ) -> tuple[Array, Array]:
     """Two concentric rings: class 0 on the unit circle, class 1 on the circle of radius ``factor``."""
-    noise, factor = check_number(noise, "noise"), check_number(factor, "factor")
-    if factor == 0:
-        raise ValueError("factor must be a finite number > 0 (the inner ring's radius); got 0")
+    noise = check_number(noise, "noise")
+    if not (math.isfinite(radius := as_float(factor)) and radius > 0):
+        raise ValueError(f"factor must be a finite number > 0 (the inner ring's radius); got {factor!r}")
+    factor = radius
     _check_room(backend, m, "circles")
     xp, rng, f64 = _host(seed)
     N0 = m // 2

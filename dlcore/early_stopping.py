@@ -37,6 +37,8 @@ class EarlyStopping:
         """Record a validation cost for ``params``; True once ``patience`` checks pass without improvement."""
         index = self.checks
         self.checks += 1
+        if not math.isfinite(cost) and self.best_params is None:  # nothing finite yet: nothing to keep,
+            return False  # so no stop (all-NaN checks stopped a fit with no parameters to restore)
         if self.improves(cost):
             self.best, self.best_index, self.bad_checks = cost, index, 0
             self.best_params = self.snapshot(params)

@@ -25,6 +25,7 @@ import contextlib
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -409,6 +410,8 @@ def train(
         )
         whole = ops.capture(whole_step, replay=True, inputs=() if single else (0, 1)) if plain else None
 
+        warned_nan: list[bool] = []
+
         def full_cost(Xa: Array, Ya: Array) -> Array:
             """J of the current parameters on all of (Xa, Ya), without dropout or L2 (0-D, on the device);
             data-parallel: each rank's columns, weighted by their share and summed over the ranks."""
@@ -422,13 +425,16 @@ def train(
             return J if parallel is None else parallel.sum(J * w)
 
         def validation_cost() -> float:
-            """J on the validation pair as a float; a ValueError when it is NaN or inf (every comparison
-            with NaN fails: early stopping stopped after `patience` checks with no parameters to keep)."""
+            """J on the validation pair as a float; a NaN one is said once (X_val beyond what the network
+            computes, or a divergence the next cost check rolls back), and early stopping keeps none."""
             J_val = float(full_cost(*validation))
-            if not math.isfinite(J_val):
-                raise ValueError(
-                    f"the validation cost is {J_val} after update {iteration} while the training cost is "
-                    "finite: X_val overflows the network; standardize it as the training X is"
+            if math.isnan(J_val) and not warned_nan:
+                warned_nan.append(True)
+                warnings.warn(
+                    f"the validation cost is nan after update {iteration}: X_val holds values the network "
+                    "cannot compute with (standardize it as the training X is), or training diverges",
+                    UserWarning,
+                    stacklevel=4,
                 )
             return J_val
 

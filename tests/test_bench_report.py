@@ -4,6 +4,7 @@ ratios, and the separation of libraries' thread pools. Timings themselves are ne
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import re
 import subprocess
@@ -60,9 +61,12 @@ def test_a_failing_stdout_keeps_the_raw_results(tmp_path, capsys, monkeypatch, f
     monkeypatch.setattr(sys, "stdout", Failing())
     monkeypatch.setattr("dlcore.cli._quiet_stdout", lambda: None)  # (it points fd 1 at /dev/null)
     argv = ["--quick", "--backend", "numpy", "--only", "logistic", "--dtype", "float32", "--no-torch"]
-    code = main(["bench", *argv, "--json", str(out)])
+    picture = tmp_path / "speedup.png"
+    drawn = importlib.util.find_spec("matplotlib") is not None
+    code = main(["bench", *argv, "--json", str(out), *(["--plot", str(picture)] if drawn else [])])
     err = capsys.readouterr().err
     assert json.loads(out.read_text())["rows"]  # the results, whatever happened to stdout
+    assert picture.exists() == drawn  # and the picture (it was drawn after the report, so lost too)
     if failure == "broken pipe":
         assert code == 141 and "error" not in err
     else:
@@ -104,6 +108,21 @@ def test_a_pytorch_that_fails_to_import_leaves_the_peer_out(tmp_path, capsys, mo
         assert report.main(argv) == 0 and json.loads(out.read_text())["rows"]
     finally:
         torch_backend.import_torch.cache_clear()
+
+
+def test_the_report_module_run_as_a_script_ends_quietly_when_its_reader_goes(tmp_path):
+    """python -m dlcore.benchmarks.report ... | head ended with a BrokenPipeError traceback (exit 1)."""
+    argv = ["--quick", "--backend", "numpy", "--only", "logistic", "--dtype", "float32", "--no-torch"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlcore.benchmarks.report", *argv, "--json", str(tmp_path / "b.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
+    assert json.loads((tmp_path / "b.json").read_text())["rows"]
 
 
 def test_threads_beyond_the_machine_and_a_group_named_twice(capsys, tmp_path):

@@ -601,3 +601,9 @@ def test_data_helpers_refuse_what_they_would_turn_into_other_data(backend):
     X_tr, _, X_te, _ = train_test_split(np.ones((2, 10)), np.ones((1, 10)), np.float64(0.2), backend)
     assert (X_tr.shape[1], X_te.shape[1]) == (8, 2)
     assert flatten_images(np.full((2, 1, 1, 1), 255, np.uint8), backend, scale=np.int64(255)).shape == (1, 2)
+    with pytest.raises(ValueError, match=r"^pixel values must lie in \[0, 255\]"):  # a formatting error
+        flatten_images(np.full((1, 2, 2, 1), 300.0), backend, scale="255")
+    with pytest.raises(
+        ValueError, match=r"^factor must be a finite number > 0 \(the inner ring's radius\); got -1$"
+    ):
+        circles(backend, m=6, factor=-1)  # it said ">= 0", then "> 0" of 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -167,6 +168,13 @@ def test_early_stopping_counts_checks_and_keeps_the_best():
     assert float(stop.best_params["W1"][0, 0]) == 4.0  # a copy from the best check
     with pytest.raises(ValueError, match="patience must be an integer >= 1"):
         EarlyStopping(0)
+    # costs that are not finite before any finite one: nothing to keep or compare, so no stop (all-NaN
+    # checks stopped a fit with no parameters to restore); inf then finite trains on, as before
+    stop = EarlyStopping(patience=1)
+    assert [stop.check(c, params) for c in (math.nan, math.inf, math.nan, 2.0, 1.0, math.nan)] == [
+        False, False, False, False, False, True
+    ]  # fmt: skip
+    assert stop.best == 1.0 and stop.best_index == 4
 
 
 # -- the Network --------------------------------------------------------------------------------
@@ -450,10 +458,11 @@ def test_activations_changed_during_a_fit_change_nothing_on_any_backend(backend)
     assert costs(swap=True) == costs(swap=False)
 
 
-def test_validation_data_errors_name_the_validation_data_and_a_nan_cost_is_refused(backend):
-    """fit(validation_data=...) said "X contains NaN or inf" of clean training data; a validation X the
-    network overflows on (NaN validation costs) stopped the fit early with best_epoch None ("kept the
-    parameters of epoch None" in the CLI's summary)."""
+def test_validation_data_errors_name_the_validation_data_and_a_nan_cost_keeps_training(backend):
+    """fit(validation_data=...) said "X contains NaN or inf" of clean training data. A validation X the
+    network overflows on (NaN validation costs) stopped the fit early with no parameters to keep
+    (best_epoch None: "kept the parameters of epoch None" in the CLI): it is said in a warning, and checks
+    with nothing finite to compare count as no check. A divergence is still TrainingDiverged, rolled back."""
     X, Y = planar(backend, m=40)
     Xh, Yh = to_host(backend, X), to_host(backend, Y)
     Xv = Xh[:, :6].copy()
@@ -466,10 +475,21 @@ def test_validation_data_errors_name_the_validation_data_and_a_nan_cost_is_refus
     huge = np.full((2, 6), 1e308)
     huge[1] = -1e308
     deep = Network([2, 16, 16, 1], "relu", backend=backend, seed=4)
-    with pytest.raises(
-        ValueError, match=r"^the validation cost is nan after update \d+ while the training cost is"
-    ):
-        deep.fit(X, Y, 0.1, epochs=20, batch_size=10, validation_data=(huge, Yh[:, :6]), patience=3)
+    with pytest.warns(UserWarning, match=r"^the validation cost is nan after update \d+: X_val holds values"):
+        history = deep.fit(X, Y, 0.1, epochs=20, batch_size=10, validation_data=(huge, Yh[:, :6]), patience=3)
+    assert not history.stopped_early and history.best_epoch is None and history.updates == 80
+    assert all(math.isnan(c) for c in history.val_costs)
+    rng = np.random.default_rng(0)
+    Xr = rng.standard_normal((2, 200))
+    Yr = Xr[:1] * 3 + Xr[1:] + 1
+    line = Network([2, 8, 1], "relu", "linear", backend=backend, seed=1)
+    before = line.parameters_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the NaN validation cost of the diverging step, said first
+        with pytest.raises(dlcore.TrainingDiverged, match=r"the parameters from iteration 0 were kept"):
+            line.fit(Xr, Yr, 1e8, epochs=5, batch_size=64, validation_split=0.2)
+    for k, v in line.parameters_numpy().items():
+        np.testing.assert_array_equal(v, before[k])
 
 
 def test_mini_batch_divergence_is_caught(backend):

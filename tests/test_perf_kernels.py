@@ -138,3 +138,17 @@ def test_numba_off_and_a_kernel_that_does_not_compile(monkeypatch):
     with pytest.warns(UserWarning, match="no LLVM today"):
         assert nb.fused_kernels() is None
     assert nb.fused_kernels() is None  # asked once
+
+
+def test_a_numba_that_fails_to_import_leaves_numpys_passes(monkeypatch, tmp_path):
+    """numba installed but failing to import with an OSError (llvmlite without its library) ended every
+    training of a wide enough ReLU layer with that error, while dlcore info said the kernels were off."""
+    (tmp_path / "numba").mkdir()
+    (tmp_path / "numba" / "__init__.py").write_text(
+        'raise OSError("libllvmlite.so: cannot open shared object")'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "numba", raising=False)
+    monkeypatch.setattr(nb, "_KERNELS", [])
+    monkeypatch.delenv("DLCORE_NUMBA", raising=False)
+    assert nb.fused_kernels() is None
