@@ -236,7 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="numpy, array_api_strict, torch, cupy, auto, a device (torch:cuda, cupy:1) or all available "
         "(default)",
     )
-    parser.add_argument("--dtype", default="both", choices=["float32", "float64", "both"])
+    parser.add_argument(
+        "--dtype",
+        default="both",
+        choices=["float32", "float64", "both"],
+        help="the dtypes timed (default: both)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="small sizes, fewer rounds (~15 s; 2.5 min with torch)"
     )

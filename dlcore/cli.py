@@ -684,16 +684,18 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _validation_summary(history: History, patience: int | None, unit: str) -> str:
     """One line on the validation cost: its last and best values, and whether early stopping ended the run
-    (``unit``: what the cost lines count, "epoch" or "iteration")."""
+    (``unit``: what the cost lines count, "epoch" or "iteration"; a check made after the update that
+    followed iteration 9000's line is named "update 9001", not "iteration 9001", which no line shows)."""
     best = min(history.val_costs)
+    kept = f"{unit} {history.best_epoch}" if unit == "epoch" else f"update {history.best_epoch}"
     if history.stopped_early:
         return (
             f"early stopping: the validation cost did not improve for {patience} checks; kept the parameters "
-            f"of {unit} {history.best_epoch} (validation cost {format_cost(best)})"
+            f"of {kept} (validation cost {format_cost(best)})"
         )
     if history.best_epoch is not None:  # --patience without a stop: the best parameters are kept too
-        kept = f"{unit} {history.best_epoch}"
-        return f"validation cost: best {format_cost(best)} at {kept}, whose parameters were kept"
+        where = "at" if unit == "epoch" else "after"
+        return f"validation cost: best {format_cost(best)} {where} {kept}, whose parameters were kept"
     return f"validation cost: {format_cost(history.val_costs[-1])} at the end (best {format_cost(best)})"
 
 

@@ -261,10 +261,10 @@ def _check_names(names: list[str], path: Any, task: str | None, numeric_model: b
         raise ValueError(f"{path}: the last column holds class names ({listed}), not values")
     if numeric_model:  # the CLI passes a model's names; from Python, classes= may just be missing
         raise ValueError(
-            f"{path}: the last column holds class names ({listed}), but no classes were given: a model "
-            "trained on names reads them with classes= its names, in their order (load_dataset(..., "
-            "with_classes=True) returns them; a CLI model keeps them in net.info['classes']), one trained "
-            "on numbers takes numeric labels, or none"
+            f"{path}: the last column holds class names ({listed}), but no classes were given (the model "
+            "holds none): leave the label column out, give numeric labels, or pass classes= the names it "
+            "was trained with (load_dataset(..., with_classes=True) returns them; save them in the model "
+            "with net.save(path, info={'classes': classes}), as dlcore train does)"
         )
     if task == "binary" and len(names) > 2:
         raise ValueError(

@@ -525,3 +525,14 @@ def test_predictions_that_stdout_cannot_take_are_named(capsys, tmp_path, monkeyp
         code == 2
         and err == "dlcore: error: cannot write the predictions to stdout: No space left on device\n"
     )
+
+
+def test_the_kept_parameters_of_a_full_batch_run_are_named_by_their_update(capsys):
+    """A full batch's best validation check came after the update that followed a printed cost line:
+    "best ... at iteration 2001", which no line showed (the lines are 0, 1000, 2000, 3000)."""
+    argv = "train --backend numpy --validation-split 0.2 --patience 2 --iterations 3000 --cost-every 1000"
+    code, out, err = run(capsys, *argv.split())
+    assert code == 0, err
+    assert re.search(
+        r"^validation cost: best \d\.\d+ after update \d+01, whose parameters were kept$", out, re.M
+    )

@@ -106,9 +106,10 @@ def test_predicting_reads_labels_as_the_models_kind(tmp_path):
     named = _write(tmp_path / "named.csv", "0.1,0.4,cat\n0.2,1.4,dog\n")
     with pytest.raises(
         ValueError,
-        match=r"holds class names \(cat, dog\), but no classes were given: a model trained on names reads "
-        r"them with classes= its names, in their order \(load_dataset\(\.\.\., with_classes=True\) "
-        r"returns them; a CLI model keeps them in net\.info\['classes'\]\), one trained on numbers takes",
+        match=r"holds class names \(cat, dog\), but no classes were given \(the model holds none\): "
+        r"leave the label column out, give numeric labels, or pass classes= the names it was trained with "
+        r"\(load_dataset\(\.\.\., with_classes=True\) returns them; save them in the model with "
+        r"net\.save\(path, info=\{'classes': classes\}\), as dlcore train does\)$",
     ):
         load_csv(str(named), NP, n_features=2)
     with pytest.raises(
