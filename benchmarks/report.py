@@ -384,19 +384,27 @@ def run(args: argparse.Namespace) -> int:
     storage.write_text_atomic(
         args.json, lambda f: json.dump({"machine": info, "rows": rows, "raw": raw}, f, indent=1)
     )
+    plot_error = None
     if args.plot:  # drawn before the report too: a failing stdout lost it
-        plot(rows, args.plot)
+        try:
+            plot(rows, args.plot)
+        except OSError as exc:  # said after the report (a full disk lost the table with it)
+            plot_error = exc
     try:
-        _print_report(args, info, rows, raw)
+        _print_report(args, info, rows, raw, drawn=args.plot is not None and plot_error is None)
     except BrokenPipeError:  # its reader went away: exit 141 quietly (dlcore.cli.main)
         raise
     except OSError as exc:
         raise OSError(f"cannot write the report to stdout ({exc.strerror or exc}); the raw results are in "
                       f"{args.json}") from None  # fmt: skip
+    if plot_error is not None:
+        raise OSError(f"{plot_error}; the raw results are in {args.json}")
     return 0
 
 
-def _print_report(args: argparse.Namespace, info: dict, rows: list[dict], raw: list[dict]) -> None:
+def _print_report(
+    args: argparse.Namespace, info: dict, rows: list[dict], raw: list[dict], drawn: bool
+) -> None:
     """The report on stdout: the machine, the table, memory per step, where the raw results are."""
     print(f"dlcore bench: {info['cpu']}, numpy {info['numpy']} ({info['blas']}), torch {info['torch']}")
     for name, method in info["timing"].items():
@@ -420,7 +428,7 @@ def _print_report(args: argparse.Namespace, info: dict, rows: list[dict], raw: l
             f"  {r['benchmark']} {r['dtype']}: dlcore {kib['vectorized']}, hand-written {kib['handwritten']}"
         )
     print(f"\nraw results: {args.json} ({info['seconds']} s)")
-    if args.plot:
+    if drawn:
         print(f"plot: {args.plot}")
     sys.stdout.flush()  # a failing stdout shows here, inside the caller's handler
 

@@ -686,7 +686,7 @@ def _validation_summary(history: History, patience: int | None, unit: str) -> st
     """One line on the validation cost: its last and best values, and whether early stopping ended the run
     (``unit``: what the cost lines count, "epoch" or "iteration"; a check made after the update that
     followed iteration 9000's line is named "update 9001", not "iteration 9001", which no line shows)."""
-    best = min(history.val_costs)
+    best = min((c for c in history.val_costs if not math.isnan(c)), default=math.nan)  # nan first: min's nan
     kept = f"{unit} {history.best_epoch}" if unit == "epoch" else f"update {history.best_epoch}"
     if history.stopped_early:
         return (

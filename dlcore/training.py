@@ -213,6 +213,15 @@ def _diverged(
     )
 
 
+def _outside_dlcore() -> int:
+    """The ``stacklevel`` that makes a warning raised by the caller name the first line outside dlcore:
+    the user's fit, DLClassifier.fit or dlcore.train call, whichever path led there."""
+    frame, level = sys._getframe(2), 2  # the frame of the function calling warnings.warn is level 1
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "dlcore":
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _check_validation(
     validation: Any, params: Params, activations: Sequence[Activation], W1: Array, low: bool
 ) -> None:
@@ -341,6 +350,7 @@ def train(
                 why = f", more than {factor:g} times its first value {first:.6g}," if runaway else ""
                 raise _diverged(J, epoch, at, kept, optimizer, history, why, reset)
             history.append(start, J, epoch)
+            say_nan_validation()
             if callback is not None:
                 callback(start, J)
             good[:] = candidate, start
@@ -410,7 +420,7 @@ def train(
         )
         whole = ops.capture(whole_step, replay=True, inputs=() if single else (0, 1)) if plain else None
 
-        warned_nan: list[bool] = []
+        nan_validation: list[int] = []  # the update after which a validation cost was NaN, then -1: said
 
         def full_cost(Xa: Array, Ya: Array) -> Array:
             """J of the current parameters on all of (Xa, Ya), without dropout or L2 (0-D, on the device);
@@ -425,18 +435,23 @@ def train(
             return J if parallel is None else parallel.sum(J * w)
 
         def validation_cost() -> float:
-            """J on the validation pair as a float; a NaN one is said once (X_val beyond what the network
-            computes, or a divergence the next cost check rolls back), and early stopping keeps none."""
+            """J on the validation pair as a float. A NaN one is said (once) after the next training cost
+            check passes: right after a step that diverged, the rollback's TrainingDiverged says it all."""
             J_val = float(full_cost(*validation))
-            if math.isnan(J_val) and not warned_nan:
-                warned_nan.append(True)
-                warnings.warn(
-                    f"the validation cost is nan after update {iteration}: X_val holds values the network "
-                    "cannot compute with (standardize it as the training X is), or training diverges",
-                    UserWarning,
-                    stacklevel=4,
-                )
+            if math.isnan(J_val) and not nan_validation:
+                nan_validation.append(iteration)
             return J_val
+
+        def say_nan_validation() -> None:
+            if len(nan_validation) == 1:
+                nan_validation.append(-1)  # said
+                warnings.warn(
+                    f"the validation cost is nan after update {nan_validation[0]} while the training cost is "
+                    "finite: X_val holds values the network cannot compute with (standardize it as the "
+                    "training X is); early stopping counts no such check",
+                    UserWarning,
+                    stacklevel=_outside_dlcore(),
+                )
 
         def zero_cost() -> Array:
             """The cost share of a rank whose slice is empty: 0, on the device, in the parameters' dtype."""
@@ -534,11 +549,12 @@ def train(
                 J_val = validation_cost()
                 if stopper.keeps_final(J_val):  # they did better: kept, and no restore
                     history.val_costs.append(J_val)  # beside the final cost, recorded below
-            elif stopper is None and validation is not None and unchecked:  # the final parameters' too
+            elif validation is not None and unchecked:  # the final parameters' too (no check was finite)
                 history.val_costs.append(validation_cost())
             if stopper is not None and stopper.best_params is not None:  # restored: no final cost
                 optimizer.restore(params, stopper.best_params)
                 history.best_epoch = history.epochs[stopper.best_index] + 1  # measured after that epoch
+                say_nan_validation()
                 return history
             # the cost after the last update, on all of X (without dropout)
             J_final = full_cost(X, Y)

@@ -110,6 +110,25 @@ def test_a_pytorch_that_fails_to_import_leaves_the_peer_out(tmp_path, capsys, mo
         torch_backend.import_torch.cache_clear()
 
 
+def test_a_plot_that_cannot_be_saved_leaves_the_report_and_the_json(tmp_path, capsys, monkeypatch):
+    """The picture, drawn before the report so that a failing stdout keeps it, took the whole table with
+    it when its own save failed (a full disk)."""
+    import errno
+
+    def full(rows, path):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(report, "plot", full)
+    monkeypatch.setattr(report, "check_output", lambda path: None)
+    out = tmp_path / "b.json"
+    argv = ["--quick", "--backend", "numpy", "--only", "logistic", "--dtype", "float32", "--no-torch"]
+    assert report.main([*argv, "--json", str(out), "--plot", str(tmp_path / "p.png")]) == 2
+    text, err = capsys.readouterr()
+    assert report.HEADER in text and "plot:" not in text and json.loads(out.read_text())["rows"]
+    last = err.splitlines()[-1]  # after the progress lines
+    assert last.startswith("dlcore bench: error: [Errno 28] No space left on device") and str(out) in last
+
+
 def test_the_report_module_run_as_a_script_ends_quietly_when_its_reader_goes(tmp_path):
     """python -m dlcore.benchmarks.report ... | head ended with a BrokenPipeError traceback (exit 1)."""
     argv = ["--quick", "--backend", "numpy", "--only", "logistic", "--dtype", "float32", "--no-torch"]

@@ -536,3 +536,18 @@ def test_the_kept_parameters_of_a_full_batch_run_are_named_by_their_update(capsy
     assert re.search(
         r"^validation cost: best \d\.\d+ after update \d+01, whose parameters were kept$", out, re.M
     )
+
+
+def test_the_validation_summary_skips_nan_checks():
+    """A NaN check first (before any finite one) made min() nan: 'kept the parameters of update 11
+    (validation cost nan)', where the kept check's cost was 0.22."""
+    from dlcore.cli import _validation_summary
+    from dlcore.training import History
+
+    history = History()
+    history.val_costs, history.stopped_early, history.best_epoch = [float("nan"), 0.22, 0.25, 0.3], True, 11
+    assert _validation_summary(history, 2, "iteration").endswith("of update 11 (validation cost 0.220000)")
+    history.stopped_early = False
+    assert _validation_summary(history, 2, "epoch") == (
+        "validation cost: best 0.220000 at epoch 11, whose parameters were kept"
+    )

@@ -475,21 +475,42 @@ def test_validation_data_errors_name_the_validation_data_and_a_nan_cost_keeps_tr
     huge = np.full((2, 6), 1e308)
     huge[1] = -1e308
     deep = Network([2, 16, 16, 1], "relu", backend=backend, seed=4)
-    with pytest.warns(UserWarning, match=r"^the validation cost is nan after update \d+: X_val holds values"):
-        history = deep.fit(X, Y, 0.1, epochs=20, batch_size=10, validation_data=(huge, Yh[:, :6]), patience=3)
-    assert not history.stopped_early and history.best_epoch is None and history.updates == 80
-    assert all(math.isnan(c) for c in history.val_costs)
+    with np.errstate(over="ignore", invalid="ignore"):  # the overflows themselves: NumPy's own words
+        said = r"^the validation cost is nan after update \d+ while the training cost is finite: X_val holds"
+        with pytest.warns(UserWarning, match=said) as caught:
+            history = deep.fit(
+                X, Y, 0.1, epochs=20, batch_size=10, validation_data=(huge, Yh[:, :6]), patience=3
+            )
+        ours = [w for w in caught if w.category is UserWarning]  # (the overflows' RuntimeWarnings aside)
+        assert len(ours) == 1 and ours[0].filename == __file__  # said once, of the user's line
+        assert not history.stopped_early and history.best_epoch is None and history.updates == 80
+        assert all(math.isnan(c) for c in history.val_costs)
+        without = Network([2, 16, 16, 1], "relu", backend=backend, seed=4)
+        with pytest.warns(
+            UserWarning, match=said
+        ):  # the final parameters' cost is recorded, as without patience
+            plain = without.fit(X, Y, 0.1, epochs=20, batch_size=10, validation_data=(huge, Yh[:, :6]))
+        assert len(history.val_costs) == len(plain.val_costs)
+        params = dlcore.initialize_parameters([2, 16, 16, 1], "he", backend, 4, "float64")
+        acts = [get_activation("relu"), get_activation("relu"), get_activation("sigmoid")]
+        with pytest.warns(UserWarning, match=said) as caught:  # the functional loop: the user's line too
+            options = {"optimizer": dlcore.GradientDescent(0.1), "plan": dlcore.Plan.of(40, None, 3, None)}
+            dlcore.train(
+                params, acts, X, Y, validation=(backend.asarray(huge), Y[:, :6]), patience=2, **options
+            )
+        assert [w.filename for w in caught if w.category is UserWarning] == [__file__]
     rng = np.random.default_rng(0)
     Xr = rng.standard_normal((2, 200))
     Yr = Xr[:1] * 3 + Xr[1:] + 1
     line = Network([2, 8, 1], "relu", "linear", backend=backend, seed=1)
     before = line.parameters_numpy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the NaN validation cost of the diverging step, said first
-        with pytest.raises(dlcore.TrainingDiverged, match=r"the parameters from iteration 0 were kept"):
-            line.fit(Xr, Yr, 1e8, epochs=5, batch_size=64, validation_split=0.2)
-    for k, v in line.parameters_numpy().items():
-        np.testing.assert_array_equal(v, before[k])
+    for batch_size in (64, None):  # full batch: the validation cost (NaN) right after the diverging step
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no warning blaming X_val: the rollback's message says it all
+            with pytest.raises(dlcore.TrainingDiverged, match=r"the parameters from iteration 0 were kept"):
+                line.fit(Xr, Yr, 1e8, epochs=5, batch_size=batch_size, validation_split=0.2, cost_every=1)
+        for k, v in line.parameters_numpy().items():
+            np.testing.assert_array_equal(v, before[k])
 
 
 def test_mini_batch_divergence_is_caught(backend):
