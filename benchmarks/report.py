@@ -391,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:  # said after the report (a full disk lost the table with it)
             plot_error = exc
     try:
-        _print_report(args, info, rows, raw, drawn=args.plot is not None and plot_error is None)
+        _print_report(args, info, rows, raw, drawn=bool(args.plot) and plot_error is None)
     except BrokenPipeError:  # its reader went away: exit 141 quietly (dlcore.cli.main)
         raise
     except OSError as exc:

@@ -442,16 +442,25 @@ def train(
                 nan_validation.append(iteration)
             return J_val
 
-        def say_nan_validation() -> None:
-            if len(nan_validation) == 1:
-                nan_validation.append(-1)  # said
-                warnings.warn(
-                    f"the validation cost is nan after update {nan_validation[0]} while the training cost is "
-                    "finite: X_val holds values the network cannot compute with (standardize it as the "
-                    "training X is); early stopping counts no such check",
-                    UserWarning,
-                    stacklevel=_outside_dlcore(),
+        def say_nan_validation(diverged: bool = False) -> None:
+            """The NaN validation cost's warning, once: X_val's values, or (``diverged``: the training cost
+            after it was not finite either, and early stopping restored the best check) a divergence."""
+            if len(nan_validation) != 1:
+                return
+            at = nan_validation[0]
+            nan_validation.append(-1)  # said
+            if diverged:
+                why = (
+                    "training diverged after the last cost check (the validation cost became nan after "
+                    f"update {at}); early stopping restored the parameters of its best check: lower the "
+                    "learning rate"
                 )
+            else:
+                why = (
+                    f"the validation cost is nan after update {at} while the training cost is finite: X_val "
+                    "holds values the network cannot compute with (standardize it as the training X is)"
+                )
+            warnings.warn(why, UserWarning, stacklevel=_outside_dlcore())
 
         def zero_cost() -> Array:
             """The cost share of a rank whose slice is empty: 0, on the device, in the parameters' dtype."""
@@ -552,9 +561,12 @@ def train(
             elif validation is not None and unchecked:  # the final parameters' too (no check was finite)
                 history.val_costs.append(validation_cost())
             if stopper is not None and stopper.best_params is not None:  # restored: no final cost
+                # a NaN check after the last training cost check: the final training cost says which it was
+                late = len(nan_validation) == 1 and nan_validation[0] > good[1]
+                diverged = late and not math.isfinite(float(full_cost(X, Y)))
                 optimizer.restore(params, stopper.best_params)
                 history.best_epoch = history.epochs[stopper.best_index] + 1  # measured after that epoch
-                say_nan_validation()
+                say_nan_validation(diverged)
                 return history
             # the cost after the last update, on all of X (without dropout)
             J_final = full_cost(X, Y)

@@ -127,6 +127,9 @@ def test_a_plot_that_cannot_be_saved_leaves_the_report_and_the_json(tmp_path, ca
     assert report.HEADER in text and "plot:" not in text and json.loads(out.read_text())["rows"]
     last = err.splitlines()[-1]  # after the progress lines
     assert last.startswith("dlcore bench: error: [Errno 28] No space left on device") and str(out) in last
+    monkeypatch.setattr(report, "plot", lambda rows, path: pytest.fail("nothing to draw"))
+    assert report.main([*argv, "--json", str(out), "--plot", ""]) == 0  # an empty --plot draws nothing:
+    assert "plot:" not in capsys.readouterr().out  # and says no "plot: "
 
 
 def test_the_report_module_run_as_a_script_ends_quietly_when_its_reader_goes(tmp_path):

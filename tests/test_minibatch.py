@@ -513,6 +513,25 @@ def test_validation_data_errors_name_the_validation_data_and_a_nan_cost_keeps_tr
             np.testing.assert_array_equal(v, before[k])
 
 
+def test_a_divergence_after_the_last_cost_check_that_early_stopping_restored_is_named(backend):
+    """A fit that diverged after its last training cost check, and whose best check early stopping then
+    restored, warned that X_val held values the network cannot compute with (a split of the same data):
+    the training cost then is measured, and the warning says training diverged."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 200))
+    Y = X[:1] * 3 + X[1:] + 1
+    net = Network([2, 8, 1], "relu", "linear", backend=backend, seed=1)
+    with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = net.fit(X, Y, 2.0, iterations=80, validation_split=0.2, patience=3)
+    said = [str(w.message) for w in caught if w.category is UserWarning]
+    assert said == [
+        "training diverged after the last cost check (the validation cost became nan after update 80); early "
+        "stopping restored the parameters of its best check: lower the learning rate"
+    ]
+    assert history.best_epoch == 1 and all(np.isfinite(v).all() for v in net.parameters_numpy().values())
+
+
 def test_mini_batch_divergence_is_caught(backend):
     X, Y = planar(backend, m=64)
     net = Network([2, 8, 8, 1], "linear", init="he", backend=backend, seed=0)
