@@ -110,29 +110,21 @@ def test_an_unsupported_dtype_is_one_sentence_that_names_the_fix():
             MixedPrecision(GradientDescent(0.1), "float16", **{option: value})
     with pytest.raises(ValueError, match="compute_dtype must be one of bfloat16, float16"):
         MixedPrecision(GradientDescent(0.1), "float8")
-    # a name, as fit(optimizer=) takes: it failed at the first step, "'str' object has no attribute 't'"
-    with pytest.raises(
-        ValueError,
-        match=r"^MixedPrecision wraps an Optimizer object \(e\.g\. Adam\(0\.001\)\); got 'adam': for an "
-        r"optimizer by name, pass fit\(optimizer='adam', precision='mixed'\)$",
-    ):
-        MixedPrecision("adam")
-    # the by-name hint for names only (None was told "pass fit(optimizer=None, ...)")
-    with pytest.raises(ValueError, match=r"\(e\.g\. Adam\(0\.001\)\); got None$"):
-        MixedPrecision(None)
-    with pytest.raises(
-        ValueError, match=r"; got <class 'dlcore\.optimizers\.Adam'>: an instance, not the class$"
-    ):
-        MixedPrecision(Adam)
-    # the dtype alone, first: the by-name hint sent it to fit(optimizer='float16'), an unknown optimizer
-    with pytest.raises(
-        ValueError,
-        match=r"; got 'float16': the optimizer first, then the dtype, "
-        r"MixedPrecision\(Adam\(0\.001\), 'float16'\)$",
-    ):
-        MixedPrecision("float16")
-    with pytest.raises(ValueError, match=r"\(e\.g\. Adam\(0\.001\)\); got array\(\[1\., 2\.\]\)$"):
-        MixedPrecision(np.array([1.0, 2.0]))  # was NumPy's "truth value ... is ambiguous"
+    wraps = r"^MixedPrecision wraps an Optimizer object \(e\.g\. Adam\(0\.001\)\); got "
+    for given, hint in [
+        # a name, as fit(optimizer=) takes: it failed at the first step, "'str' object has no attribute 't'"
+        ("adam", r"'adam': for an optimizer by name, pass fit\(optimizer='adam', precision='mixed'\)$"),
+        (None, r"None$"),  # the by-name hint for names only (None was told "pass fit(optimizer=None, ...)")
+        (Adam, r"<class 'dlcore\.optimizers\.Adam'>: an instance, not the class$"),
+        # the dtype alone, first: the by-name hint sent it to fit(optimizer='float16'), an unknown optimizer
+        (
+            "float16",
+            r"'float16': the optimizer first, then the dtype, MixedPrecision\(Adam\(0\.001\), 'float16'\)$",
+        ),
+        (np.array([1.0, 2.0]), r"array\(\[1\., 2\.\]\)$"),  # was NumPy's "truth value ... is ambiguous"
+    ]:
+        with pytest.raises(ValueError, match=wraps + hint):
+            MixedPrecision(given)
 
 
 # -- training ---------------------------------------------------------------------------------------
