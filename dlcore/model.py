@@ -506,8 +506,9 @@ class Network:
                     layers=self.layer_dims,
                     activations=[a.spec for a in self.activations],
                     dtype=self.dtype_name,
-                    optimizer=_settings(opt),
-                    precision=None if mixed is None else (repr(mixed), mixed.init_scale, mixed.max_scale),
+                    # a wrapped optimizer's own settings, and the scaler's (each rank scaled by its own S)
+                    optimizer=_settings(opt if mixed is None else mixed.optimizer),
+                    precision=None if mixed is None else (repr(mixed), _settings(mixed)),
                     plan=(iterations, epochs, batch_size, cost_every, patience, validation_split),
                     regularization=(l2, keep_prob),
                     divergence_factor=factor,

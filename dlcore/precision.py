@@ -93,7 +93,8 @@ class MixedPrecision(Optimizer):
         if compute_dtype is not None and compute_dtype not in LOW_DTYPES:
             raise ValueError(f"compute_dtype must be one of {', '.join(LOW_DTYPES)}; got {compute_dtype!r}")
         named = loss_scale in ("auto", "dynamic") if isinstance(loss_scale, str) else loss_scale is None
-        if not named and not (math.isfinite(scale := as_float(loss_scale)) and scale > 0):
+        number = not isinstance(loss_scale, (str, bool))  # "1024" and True were taken as no scaling at all
+        if not named and not (number and math.isfinite(scale := as_float(loss_scale)) and scale > 0):
             raise ValueError(
                 f"loss_scale must be 'auto', 'dynamic', a number > 0 or None; got {loss_scale!r}"
             )
@@ -352,8 +353,8 @@ class MixedPrecision(Optimizer):
             saved = [{k: xp.asarray(v, copy=True) for k, v in d.items()} for d in states]
             self.optimizer.step(self.masters, up, ops, inner_scale)
             for d, old in zip(states, saved, strict=True):
-                for k, new in d.items():
-                    d[k] = xp.where(finite, new, old[k] if k in old else zero)
+                for k, new in d.items():  # in place: the network's dict holds these masters while it trains
+                    new[...] = xp.where(finite, new, old[k] if k in old else zero)
         self.optimizer.t = xp.where(finite, self.optimizer.t, t)
         self._update_scale(finite)
         return self._cast_down(params)
@@ -442,6 +443,12 @@ def train_mixed(
     updated in place at the end, also when training diverges (then with the rolled-back parameters)."""
     precision.check(backend, l2)
     low = precision.prepare(params, backend)
+    X = precision.cast(X)
+    if not bool(backend.xp.all(backend.xp.isfinite(X))):  # tanh(inf) = 1: every step skipped, silently
+        raise ValueError(
+            f"X holds values beyond {precision.compute_name}'s range: standardize X or compute in a wider "
+            "dtype"
+        )
     if validation is not None:
         X_val = precision.cast(validation[0])
         xp = backend.xp
@@ -456,7 +463,7 @@ def train_mixed(
             return train(
                 low,
                 activations,
-                precision.cast(X),
+                X,
                 Y,
                 optimizer=precision,
                 ops=precision.wrap_ops(ops or backend.ops),

@@ -9,6 +9,7 @@ tests start real MPI jobs (tests/distributed_worker.py, the CLI) and fail rather
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -231,6 +232,37 @@ class _TwoRanks(SingleProcess):
     def allgather(self, obj):
         self.gathered.append(obj)
         return [obj, self.other(obj)]
+
+
+def test_ranks_whose_mixed_precision_differs_inside_are_told_which(monkeypatch):
+    """A MixedPrecision's wrapped optimizer (Adam's betas) and its scaler (growth_interval) were not
+    compared: each rank scaled its gradients by its own S before the sum, and replicas drifted apart
+    (0.13 in the review) without a word."""
+    from dlcore import Adam, MixedPrecision
+
+    X, Y = data()
+    monkeypatch.setattr("dlcore.model.check_training_fits", lambda *args: None)
+
+    def options_of(precision):  # what one rank hands the option check
+        alike = _TwoRanks(lambda obj: obj)
+        with contextlib.suppress(Exception):  # (the fit itself: two ranks of one process)
+            Network([2, 4, 1], "tanh", backend="numpy", dtype="float32", seed=3).fit(
+                X, Y, iterations=2, precision=precision, comm=alike
+            )
+        return next(g for g in alike.gathered if isinstance(g, dict) and "precision" in g)
+
+    rank1 = options_of(MixedPrecision(Adam(0.01, beta1=0.9), "float16"))
+    for rank0, differing in [
+        (MixedPrecision(Adam(0.01, beta1=0.5), "float16"), "optimizer"),
+        (MixedPrecision(Adam(0.01, beta1=0.9), "float16", growth_interval=1), "precision"),
+    ]:
+        other = _TwoRanks(lambda obj: rank1 if isinstance(obj, dict) and "precision" in obj else obj)
+        with pytest.raises(
+            ValueError, match=rf"^rank\(s\) 1 train with other options than rank 0 \({differing}\)"
+        ):
+            Network([2, 4, 1], "tanh", backend="numpy", dtype="float32", seed=3).fit(
+                X, Y, iterations=2, precision=rank0, comm=other
+            )
 
 
 def test_check_same_data_names_the_ranks_that_differ():

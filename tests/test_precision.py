@@ -103,6 +103,9 @@ def test_an_unsupported_dtype_is_one_sentence_that_names_the_fix():
         ("loss_scale", [2], r"loss_scale must be 'auto', 'dynamic', a number > 0 or None; got \[2\]$"),
         ("growth_interval", "x", r"growth_interval must be an integer >= 1; got 'x'$"),
         ("init_scale", "x", r"init_scale must be a number > 0 .*; got 'x'$"),
+        # a number as text, or True, was taken as no scaling at all
+        ("loss_scale", "1024", r"loss_scale must be 'auto', 'dynamic', a number > 0 or None; got '1024'$"),
+        ("loss_scale", True, r"loss_scale must be 'auto', 'dynamic', a number > 0 or None; got True$"),
         ("growth_factor", "x", r"needs growth_factor > 1 and 0 < backoff_factor < 1; got 'x' and 0.5$"),
         ("max_scale", None, r"max_scale must be a finite number >= 0; got None$"),
     ]:
@@ -128,6 +131,34 @@ def test_an_unsupported_dtype_is_one_sentence_that_names_the_fix():
 
 
 # -- training ---------------------------------------------------------------------------------------
+def test_the_network_holds_the_current_parameters_while_a_scaled_fit_runs(mixed):
+    """With dynamic scaling and a stateful optimizer each step put new arrays into the masters, so the
+    network's dict kept the parameters of step 1 until the fit returned: a callback's net.cost stayed
+    0.6361 while the fit's cost fell to 0.2068."""
+    backend, dtype = mixed
+    X, Y = datasets.planar(get_backend("numpy"), dtype="float32")
+    net = dlcore.Network([2, 8, 1], "tanh", backend=backend, dtype="float32", seed=3)
+    seen = []
+    net.fit(X, Y, iterations=300, callback=lambda i, J: seen.append((J, net.cost(X, Y))),
+            precision=MixedPrecision(Adam(0.01), dtype))  # fmt: skip
+    for J, now in seen:  # the fit's cost (low precision) and the network's own (float32), same parameters
+        assert abs(J - now) < 0.01 * J, seen
+    assert seen[-1][1] < 0.5 * seen[0][1]
+
+
+def test_training_x_beyond_the_compute_dtype_is_refused(mixed):
+    """A feature of 1e5 is inf in float16: tanh(inf) = 1 kept the cost finite, 0 * inf made every
+    gradient NaN, every step was skipped, the scale fell to 0 and the fit returned unchanged."""
+    backend, dtype = mixed
+    if dtype != "float16":
+        pytest.skip("bfloat16 holds 1e5")
+    X, Y = datasets.planar(get_backend("numpy"), dtype="float32")
+    X[0, 5] = 1e5
+    net = dlcore.Network([2, 8, 1], "tanh", backend=backend, dtype="float32", seed=3)
+    with pytest.raises(ValueError, match=r"^X holds values beyond float16's range: standardize X or compute"):
+        net.fit(X, Y, iterations=5, precision=MixedPrecision(Adam(0.01), dtype))
+
+
 def test_masters_stay_float32_while_the_loop_computes_low(mixed):
     backend, dtype = mixed
     X, Y, params, acts = _planar(backend)
@@ -408,7 +439,8 @@ def test_a_step_makes_no_host_sync(mixed, monkeypatch):
 
 def test_a_mixed_run_syncs_only_at_the_cost_checks(mixed, monkeypatch):
     """A whole train_mixed run on torch converts a device value to the host only at the loop's cost
-    checks: ceil(N / k) + 1 ``float`` calls (tests/test_host_sync.py counts the same for float32)."""
+    checks: ceil(N / k) + 1 ``float`` calls (tests/test_host_sync.py counts the same for float32), after
+    one ``bool`` before the loop: whether X, cast, fits the compute dtype."""
     backend, dtype = mixed
     if backend.name != "torch":
         pytest.skip("host syncs are intercepted on torch tensors only")
@@ -420,7 +452,7 @@ def test_a_mixed_run_syncs_only_at_the_cost_checks(mixed, monkeypatch):
         params, acts, X, Y, precision=mp, backend=backend, plan=Plan.of(400, None, 10, None), cost_every=3
     )
     monkeypatch.undo()
-    assert len(history) == 5 and syncs == ["__float__"] * 5
+    assert len(history) == 5 and syncs == ["__bool__"] + ["__float__"] * 5
 
 
 def test_the_l2_cost_of_low_precision_weights_is_summed_in_float32(mixed):

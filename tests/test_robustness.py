@@ -482,6 +482,10 @@ def test_a_cost_that_overflows_before_any_update_does_not_blame_the_learning_rat
         [3, 8, 1], output_activation="sigmoid" if precision else "linear", backend=backend, dtype="float32"
     )
     Y = backend.asarray((X_OK[:1, :40] > 0) * 1.0 if precision else np.full((1, 40), 1e20))
+    if precision:  # X itself beyond float16: said of X, before the loop
+        with pytest.raises(ValueError, match=r"^X holds values beyond float16's range: standardize X or"):
+            net.fit(X, Y, learning_rate=1e-9, iterations=5, precision=precision)
+        return
     with pytest.raises(TrainingDiverged) as info:
         net.fit(X, Y, learning_rate=1e-9, iterations=5, precision=precision)
     assert re.fullmatch(
