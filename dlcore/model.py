@@ -642,9 +642,12 @@ def _stream_seed(seed: int, k: int) -> int:
 
 
 def _settings(optimizer: Any) -> tuple:
-    """An optimizer's kind and its number and text settings (learning rate, betas, step count, ...)."""
+    """An optimizer's kind and its number and text settings (learning rate, betas, step count, ...); not
+    its private bookkeeping (``_checked``, the id of the last parameter dict: another on every rank)."""
     plain = (int, float, str, bool)
-    return type(optimizer).__name__, sorted((k, v) for k, v in vars(optimizer).items() if type(v) in plain)
+    return type(optimizer).__name__, sorted(
+        (k, v) for k, v in vars(optimizer).items() if type(v) in plain and not k.startswith("_")
+    )
 
 
 def infer_task(Y: Any, backend: Any, task: str | None = None) -> tuple[str, int]:

@@ -265,6 +265,28 @@ def test_ranks_whose_mixed_precision_differs_inside_are_told_which(monkeypatch):
             )
 
 
+@pytest.mark.parametrize("mixed", [False, True])
+def test_an_optimizer_used_in_a_second_data_parallel_fit_agrees_with_the_other_ranks(monkeypatch, mixed):
+    """The options compared held the optimizer's private `_checked`, the id of the last parameter dict
+    (a memory address, another on every rank): a second fit with the same optimizer (or MixedPrecision)
+    was refused on every rank as 'other options'. Here rank 1 is the same fits in another object."""
+    from dlcore import Adam, MixedPrecision
+
+    X, Y = data()
+
+    def two_fits(second_comm):  # a fit, then a second one with the same optimizer over second_comm
+        net = Network([2, 4, 1], "tanh", backend="numpy", dtype="float32", seed=3)
+        opt = MixedPrecision(Adam(0.01), "float16") if mixed else Adam(0.01)
+        kind = {"precision": opt} if mixed else {"optimizer": opt}
+        net.fit(X, Y, iterations=3, comm=_TwoRanks(lambda obj: obj), **kind)
+        net.fit(X, Y, iterations=3, comm=second_comm, **kind)
+
+    recording = _TwoRanks(lambda obj: obj)
+    two_fits(recording)  # rank 1, in another object (another id of its parameter dict)
+    rank1 = next(g for g in recording.gathered if isinstance(g, dict) and "precision" in g)
+    two_fits(_TwoRanks(lambda obj: rank1 if isinstance(obj, dict) and "precision" in obj else obj))
+
+
 def test_check_same_data_names_the_ranks_that_differ():
     X = np.arange(6.0).reshape(2, 3)
     other = _TwoRanks(lambda digests: {k: v + "x" for k, v in digests.items()})
