@@ -79,9 +79,7 @@ class MixedPrecision(Optimizer):
     ) -> None:
         if not isinstance(optimizer, Optimizer):  # a name failed at the first step ("no attribute 't'")
             hint = ""
-            if (
-                isinstance(optimizer, str) and optimizer in LOW_DTYPES
-            ):  # the dtype given first: MixedPrecision(Adam(0.001), 'float16')
+            if isinstance(optimizer, str) and optimizer in LOW_DTYPES:  # the dtype given first
                 hint = f": the optimizer first, then the dtype, MixedPrecision(Adam(0.001), {optimizer!r})"
             elif isinstance(optimizer, str):
                 hint = f": for an optimizer by name, pass fit(optimizer={optimizer!r}, precision='mixed')"
@@ -425,6 +423,17 @@ class PrecisionOps:
         return f"PrecisionOps({self.inner!r}, {self.policy.compute_name})"
 
 
+def _cast_within(precision: MixedPrecision, backend: Any, X: Array, name: str, fix: str) -> Array:
+    """``X`` in the compute dtype (once per fit), or a ValueError naming ``name`` when a value is beyond its
+    range (one host sync)."""
+    cast = precision.cast(X)
+    if not bool(backend.xp.all(backend.xp.isfinite(cast))):
+        raise ValueError(
+            f"{name} holds values beyond {precision.compute_name}'s range: {fix} or compute in a wider dtype"
+        )
+    return cast
+
+
 def train_mixed(
     params: Params,
     activations: Sequence[Activation],
@@ -443,20 +452,12 @@ def train_mixed(
     updated in place at the end, also when training diverges (then with the rolled-back parameters)."""
     precision.check(backend, l2)
     low = precision.prepare(params, backend)
-    X = precision.cast(X)
-    if not bool(backend.xp.all(backend.xp.isfinite(X))):  # tanh(inf) = 1: every step skipped, silently
-        raise ValueError(
-            f"X holds values beyond {precision.compute_name}'s range: standardize X or compute in a wider "
-            "dtype"
-        )
+    # X beyond the range: tanh(inf) = 1, every step skipped silently; X_val: every validation cost NaN
+    X = _cast_within(precision, backend, X, "X", "standardize X")
     if validation is not None:
-        X_val = precision.cast(validation[0])
-        xp = backend.xp
-        if not bool(xp.all(xp.isfinite(X_val))):  # else every validation cost is NaN: a silent early stop
-            raise ValueError(
-                f"the validation X holds values beyond {precision.compute_name}'s range: standardize X "
-                "(as the training X) or compute in a wider dtype"
-            )
+        X_val = _cast_within(
+            precision, backend, validation[0], "the validation X", "standardize X (as the training X)"
+        )
         validation = (X_val, validation[1])
     try:
         with backend.quiet_floating_point():  # an overflowing float16 step is expected: it is skipped
